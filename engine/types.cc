@@ -1,0 +1,56 @@
+#include "engine/types.h"
+
+#include <ostream>
+
+namespace locktopus {
+
+std::ostream& operator<<(std::ostream& os, Access access) {
+  return os << (access == Access::kRead ? "read" : "write");
+}
+
+std::ostream& operator<<(std::ostream& os, LockState state) {
+  switch (state) {
+    case LockState::kNone:
+      return os << "none";
+    case LockState::kEnqueued:
+      return os << "enqueued";
+    case LockState::kAcquired:
+      return os << "acquired";
+  }
+  return os << "?";
+}
+
+std::ostream& operator<<(std::ostream& os, const Resource& resource) {
+  os << resource.access << " [";
+  const char* sep = "";
+  for (const std::string& segment : resource.path) {
+    os << sep << '"' << segment << '"';
+    sep = ",";
+  }
+  return os << ']';
+}
+
+std::ostream& operator<<(std::ostream& os, const RequestResult& result) {
+  return os << "{id " << result.id << ", "
+            << (result.acquired ? "acquired" : "enqueued") << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const ReleaseResult& result) {
+  if (!result.found) return os << "{not found}";
+  os << "{acquired [";
+  const char* sep = "";
+  for (LockId id : result.acquired) {
+    os << sep << id;
+    sep = ",";
+  }
+  return os << "]}";
+}
+
+std::ostream& operator<<(std::ostream& os, const Stats& s) {
+  return os << "{last_id " << s.last_id << ", locks pending "
+            << s.locks_pending << " acquired " << s.locks_acquired
+            << ", resources pending " << s.resources_pending << " acquired "
+            << s.resources_acquired << ", paths " << s.path_count << '}';
+}
+
+}  // namespace locktopus

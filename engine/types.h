@@ -1,0 +1,91 @@
+// The value types of the lock step interface, shared by the engine (engine/)
+// and the reference model (model/). Nothing here holds state or logic beyond
+// equality and printing; SEMANTICS.md defines what the values mean.
+//
+// Thread safety: plain values; no shared state.
+
+#ifndef LOCKTOPUS_ENGINE_TYPES_H_
+#define LOCKTOPUS_ENGINE_TYPES_H_
+
+#include <concepts>
+#include <cstdint>
+#include <iosfwd>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace locktopus {
+
+// A lock's ID: the namespace's sequence number of its request, from 1. Never
+// reused within a LockSpace; 0 is never a lock.
+using LockId = std::uint64_t;
+
+// A path of segments compared byte for byte. The empty path is the whole
+// namespace and overlaps every path.
+using Path = std::vector<std::string>;
+
+enum class Access : std::uint8_t { kRead, kWrite };
+
+struct Resource {
+  Access access = Access::kRead;
+  Path path;
+  bool operator==(const Resource&) const = default;
+};
+
+// Where a lock is in its life. kNone: never requested, or no longer live
+// (released, cancelled).
+enum class LockState : std::uint8_t { kNone, kEnqueued, kAcquired };
+
+// What a request did: the new lock's ID, and whether the lock was acquired in
+// the same step. A request never causes another lock to be acquired.
+struct RequestResult {
+  LockId id = 0;
+  bool acquired = false;
+  bool operator==(const RequestResult&) const = default;
+};
+
+// What a release did. `found` is false when the ID was not live, and then
+// nothing changed. `acquired` lists, ascending, every lock this step acquired.
+struct ReleaseResult {
+  bool found = false;
+  std::vector<LockId> acquired;
+  bool operator==(const ReleaseResult&) const = default;
+};
+
+// A snapshot of one lock space. Field names map to PROTOCOL.md's statistics:
+// LastGroupID, GroupsPending, GroupsAcquired, LocksPending, LocksAcquired,
+// PathCount. `resources_*` count a lock's resources as requested, duplicates
+// included. `path_count` is the number of distinct non-empty paths that are a
+// prefix of (or equal to) a resource path of a live lock.
+struct Stats {
+  LockId last_id = 0;
+  std::uint64_t locks_pending = 0;
+  std::uint64_t locks_acquired = 0;
+  std::uint64_t resources_pending = 0;
+  std::uint64_t resources_acquired = 0;
+  std::uint64_t path_count = 0;
+  bool operator==(const Stats&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, Access access);
+std::ostream& operator<<(std::ostream& os, LockState state);
+std::ostream& operator<<(std::ostream& os, const Resource& resource);
+std::ostream& operator<<(std::ostream& os, const RequestResult& result);
+std::ostream& operator<<(std::ostream& os, const ReleaseResult& result);
+std::ostream& operator<<(std::ostream& os, const Stats& stats);
+
+// The step interface that the engine and the model share, and that every
+// checker drives. Each call is one atomic step.
+template <class S>
+concept StepInterface = requires(S& space, const S& cspace,
+                                 std::span<const Resource> resources,
+                                 LockId id) {
+  { space.Request(resources) } -> std::same_as<RequestResult>;
+  { space.Release(id) } -> std::same_as<ReleaseResult>;
+  { cspace.State(id) } -> std::same_as<LockState>;
+  { cspace.GetStats() } -> std::same_as<Stats>;
+};
+
+}  // namespace locktopus
+
+#endif  // LOCKTOPUS_ENGINE_TYPES_H_

@@ -1,0 +1,57 @@
+// The reference model: SEMANTICS.md written as plainly as possible. A list of
+// live locks ordered by ID; after every step, one scan acquires each enqueued
+// lock that no earlier live lock conflicts with. Quadratic on purpose: it is
+// the oracle the engine is checked against and never serves clients.
+//
+// It shares nothing with the engine but the value types of engine/types.h.
+//
+// Thread safety: none. Copyable, so property tests can keep it as their
+// model state.
+
+#ifndef LOCKTOPUS_MODEL_MODEL_SPACE_H_
+#define LOCKTOPUS_MODEL_MODEL_SPACE_H_
+
+#include <span>
+#include <vector>
+
+#include "engine/types.h"
+
+namespace locktopus::model {
+
+// True when the paths overlap: one is a prefix of the other.
+bool Overlap(const Path& a, const Path& b);
+
+// True when the resources conflict: paths overlap and one of them writes.
+bool Conflicts(const Resource& a, const Resource& b);
+
+// True when some resource of one list conflicts with some of the other.
+bool Conflicts(std::span<const Resource> a, std::span<const Resource> b);
+
+class ModelSpace {
+ public:
+  struct Lock {
+    LockId id = 0;
+    std::vector<Resource> resources;
+    bool acquired = false;
+  };
+
+  RequestResult Request(std::span<const Resource> resources);
+  ReleaseResult Release(LockId id);
+  LockState State(LockId id) const;
+  Stats GetStats() const;
+
+  // The live locks, ascending by ID.
+  const std::vector<Lock>& Live() const { return live_; }
+
+ private:
+  // Acquires every enqueued lock with no earlier live conflicting lock, and
+  // returns their IDs ascending.
+  std::vector<LockId> Scan();
+
+  std::vector<Lock> live_;
+  LockId last_id_ = 0;
+};
+
+}  // namespace locktopus::model
+
+#endif  // LOCKTOPUS_MODEL_MODEL_SPACE_H_

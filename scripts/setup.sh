@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of Locktopus from Debian's apt
+# (and the npm packages of the end-to-end tests, once they exist).
+# Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache git pkg-config
+  clang libclang-rt-14-dev llvm
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
+)
+# node and npm may come from a nodejs package that bundles npm: judge by command.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
