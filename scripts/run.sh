@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets up, builds the release preset and runs the server in the foreground.
+# Every argument is passed to the server: scripts/run.sh --port 9010
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+cmake --preset release >/dev/null
+cmake --build --preset release
+server="$root/build/release/bin/locktopus"
+if [ ! -x "$server" ]; then
+  echo "run: the engine is built; the server binary ($server) does not exist yet" >&2
+  exit 1
+fi
+exec "$server" "$@"
