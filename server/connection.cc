@@ -1,0 +1,117 @@
+#include "server/connection.h"
+
+#include <sstream>
+
+#include "server/log.h"
+
+namespace locktopus::server {
+namespace {
+
+std::string Describe(const std::vector<Resource>& resources) {
+  std::ostringstream os;
+  const char* sep = "";
+  for (const Resource& r : resources) {
+    os << sep << r;
+    sep = ", ";
+  }
+  return os.str();
+}
+
+}  // namespace
+
+Connection::Connection(Namespace& ns, const ConnectionConfig& config,
+                       ConnectionIo& io, std::weak_ptr<Waiter> self)
+    : ns_(ns), config_(config), io_(io), self_(std::move(self)) {}
+
+void Connection::OnFrame(std::string_view text) {
+  if (closed_) return;
+  ClientMessage message = ParseClientMessage(text, config_.limits);
+  if (auto* error = std::get_if<ProtocolError>(&message)) {
+    Fail(error->reason);
+  } else if (auto* lock = std::get_if<LockMessage>(&message)) {
+    if (state_ != ConnState::kReady) {
+      Fail("invalid action [lock] in state [" + std::string(Name(state_)) +
+           "]");
+      return;
+    }
+    Lock(*lock);
+  } else {
+    if (state_ == ConnState::kReady) {
+      Fail("invalid action [release] in state [ready]");
+      return;
+    }
+    Release();
+  }
+}
+
+void Connection::OnOversizedFrame(std::size_t size_at_least) {
+  if (closed_) return;
+  Fail("message of at least " + std::to_string(size_at_least) + " bytes " +
+       OverLimit("max-message-bytes", config_.limits.max_message_bytes));
+}
+
+void Connection::Lock(const LockMessage& message) {
+  const RequestResult result = ns_.Request(message.resources, self_);
+  lock_id_ = result.id;
+  state_ = result.acquired ? ConnState::kAcquired : ConnState::kEnqueued;
+  if (config_.log_locks) {
+    resources_ = Describe(message.resources);
+    Log(result.acquired ? "requested and acquired" : "requested, enqueued");
+  }
+  io_.Send(FormatAnswer(lock_id_, Action::kLock, state_));
+}
+
+void Connection::Release() {
+  const bool cancel = state_ == ConnState::kEnqueued;
+  ns_.Release(lock_id_);
+  if (config_.log_locks) Log(cancel ? "cancelled" : "released");
+  state_ = ConnState::kReady;
+  io_.Send(FormatAnswer(lock_id_, Action::kRelease, state_));
+}
+
+void Connection::OnAcquired(LockId id) {
+  if (state_ != ConnState::kEnqueued || id != lock_id_) return;
+  state_ = ConnState::kAcquired;
+  if (config_.log_locks) Log("acquired");
+  if (!closed_) io_.Send(FormatAnswer(lock_id_, Action::kLock, state_));
+}
+
+void Connection::Fail(std::string_view reason) {
+  io_.Send(FormatError(reason));
+  io_.Close(kProtocolErrorCloseCode, reason);
+  OnClosed();
+}
+
+void Connection::OnClosed() {
+  if (closed_) return;
+  closed_ = true;
+  if (state_ == ConnState::kEnqueued) {
+    ns_.Release(lock_id_);
+    if (config_.log_locks) Log("cancelled by disconnect");
+  } else if (state_ == ConnState::kAcquired) {
+    const auto timeout = config_.abandon_timeout;
+    if (config_.log_locks) {
+      Log("abandoned for " + std::to_string(timeout.count()) + " ms");
+    }
+    if (timeout.count() == 0) {
+      ns_.Release(lock_id_);
+    } else {
+      // Captures only what outlives the connection: the namespace and ID.
+      io_.After(timeout, [&ns = ns_, id = lock_id_, log = config_.log_locks] {
+        ns.Release(id);
+        if (log) {
+          LogInfo("namespace [" + ns.name() + "] lock " + std::to_string(id) +
+                  " released: abandon timeout passed");
+        }
+      });
+    }
+  }
+  state_ = ConnState::kReady;
+}
+
+void Connection::Log(std::string_view event) {
+  LogInfo("namespace [" + ns_.name() + "] lock " + std::to_string(lock_id_) +
+          " " + std::string(event) + ": " + resources_);
+}
+
+}  // namespace locktopus::server

@@ -1,0 +1,89 @@
+// One client connection's protocol state machine (PROTOCOL.md's
+// conversation table), free of sockets: the transport feeds it frames and
+// events, and it answers through ConnectionIo. The fuzzers and unit tests
+// drive it with a fake transport.
+//
+// Thread safety: not thread-safe; the transport calls every method on the
+// connection's own strand. Notices from other connections reach it through
+// Waiter::Notify, which the transport posts to that strand as OnAcquired.
+
+#ifndef LOCKTOPUS_SERVER_CONNECTION_H_
+#define LOCKTOPUS_SERVER_CONNECTION_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "server/lock_service.h"
+#include "server/protocol.h"
+
+namespace locktopus::server {
+
+// What the state machine needs from the world.
+class ConnectionIo {
+ public:
+  virtual ~ConnectionIo() = default;
+  // Queues one text frame; frames go out in call order.
+  virtual void Send(std::string text) = 0;
+  // Closes with `code` once the queued frames are out.
+  virtual void Close(std::uint16_t code, std::string_view reason) = 0;
+  // Runs `fn` once after `delay`, even if the connection has ended by then.
+  virtual void After(std::chrono::milliseconds delay,
+                     std::function<void()> fn) = 0;
+};
+
+inline constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
+
+struct ConnectionConfig {
+  std::chrono::milliseconds abandon_timeout{60'000};
+  MessageLimits limits;
+  bool log_locks = false;  // log each request, acquisition and release
+};
+
+class Connection {
+ public:
+  // `self` is the waiter told of this connection's acquisitions: the
+  // transport, which posts them back here as OnAcquired.
+  Connection(Namespace& ns, const ConnectionConfig& config, ConnectionIo& io,
+             std::weak_ptr<Waiter> self);
+
+  // One whole frame from the client.
+  void OnFrame(std::string_view text);
+
+  // A message over the size limit, which the transport refused to buffer.
+  void OnOversizedFrame(std::size_t size_at_least);
+
+  // Lock `id` was acquired (a notice from Waiter::Notify). Stale notices, for
+  // a lock this connection released meanwhile, are ignored.
+  void OnAcquired(LockId id);
+
+  // The transport has ended, for any reason. The lock is cancelled if
+  // enqueued, abandoned for the abandon timeout if acquired. Idempotent.
+  void OnClosed();
+
+  ConnState state() const { return state_; }
+  LockId lock_id() const { return lock_id_; }
+
+ private:
+  void Lock(const LockMessage& message);
+  void Release();
+  // A protocol error: the reason frame, close code 3000, then as a drop.
+  void Fail(std::string_view reason);
+  void Log(std::string_view event);
+
+  Namespace& ns_;
+  const ConnectionConfig& config_;
+  ConnectionIo& io_;
+  const std::weak_ptr<Waiter> self_;
+  ConnState state_ = ConnState::kReady;
+  LockId lock_id_ = 0;
+  std::string resources_;  // the current lock's resources, for logs
+  bool closed_ = false;
+};
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_CONNECTION_H_

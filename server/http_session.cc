@@ -1,0 +1,200 @@
+// One HTTP connection: the status page, statistics, and the upgrade to the
+// lock protocol on /v1.
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
+
+#include "server/log.h"
+#include "server/sessions.h"
+
+namespace locktopus::server {
+namespace {
+
+constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
+constexpr std::size_t kMaxBodyBytes = 8 * 1024;
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+
+std::string HtmlEscape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string StatsJson(const Stats& s) {
+  return boost::json::serialize(boost::json::object{
+      {"LastGroupID", s.last_id},
+      {"GroupsPending", s.locks_pending},
+      {"GroupsAcquired", s.locks_acquired},
+      {"LocksPending", s.resources_pending},
+      {"LocksAcquired", s.resources_acquired},
+      {"PathCount", s.path_count},
+  });
+}
+
+std::string StatusPage(const ServerState& state) {
+  const Options& o = state.options;
+  std::string page =
+      "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+      "<title>Locktopus</title></head><body>\n<h1>Locktopus</h1>\n"
+      "<h2>API</h2>\n<ul>\n"
+      "<li>v1 (WebSocket): <code>ws://HOST/v1?namespace=NAME"
+      "&amp;abandon-timeout-ms=60000</code></li>\n"
+      "<li>statistics: <code>/stats_v1?namespace=NAME</code></li>\n"
+      "</ul>\n<h2>Parameters</h2>\n<ul>\n";
+  auto param = [&page](std::string_view name, auto value) {
+    page += "<li>" + std::string(name) + ": " + std::to_string(value) +
+            "</li>\n";
+  };
+  param("default abandon timeout (ms)", o.default_abandon_timeout_ms);
+  param("max abandon timeout (ms)", o.route_limits.max_abandon_timeout_ms);
+  param("max connections", o.max_connections);
+  param("max message bytes", o.message_limits.max_message_bytes);
+  param("max resources per lock", o.message_limits.max_resources);
+  param("max path depth", o.message_limits.max_path_depth);
+  param("max segment bytes", o.message_limits.max_segment_bytes);
+  param("max namespace bytes", o.route_limits.max_namespace_bytes);
+  param("open connections", state.connections.load());
+  page += "</ul>\n<h2>Namespaces</h2>\n<ul>\n";
+  for (const Namespace* ns : state.locks.All()) {
+    page += "<li><code>" + HtmlEscape(ns->name()) + "</code>: " +
+            HtmlEscape(StatsJson(ns->GetStats())) + "</li>\n";
+  }
+  return page + "</ul>\n</body></html>\n";
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, std::shared_ptr<ServerState> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {}
+
+  void DoRead() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeaderBytes);
+    parser_->body_limit(kMaxBodyBytes);
+    stream_.expires_after(kRequestTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 std::size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+ private:
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    if (ec) return;  // timeout, reset, or a malformed request: just close
+    Request request = parser_->release();
+
+    Route route = RouteTarget(request.target(), state_->options.route_limits);
+    if (beast::websocket::is_upgrade(request)) {
+      if (auto* lock = std::get_if<LockRoute>(&route)) {
+        Upgrade(std::move(request), std::move(*lock));
+        return;
+      }
+    }
+    Respond(request, route);
+  }
+
+  void Upgrade(Request request, LockRoute route) {
+    if (state_->draining.load()) {
+      Reply(request, http::status::service_unavailable, "text/plain",
+            "Shutting down");
+      return;
+    }
+    std::unique_ptr<ConnectionSlot> slot = ConnectionSlot::Take(*state_);
+    if (slot == nullptr) {
+      Reply(request, http::status::service_unavailable, "text/plain",
+            "Too many connections: " +
+                OverLimit("max-connections", state_->options.max_connections));
+      return;
+    }
+    stream_.expires_never();  // the WebSocket keeps its own timeouts
+    StartWebSocketSession(std::move(stream_), std::move(request),
+                          std::move(route), std::move(slot), state_);
+  }
+
+  void Respond(const Request& request, const Route& route) {
+    if (request.method() == http::verb::options) {
+      Reply(request, http::status::no_content, "text/plain", "");
+      return;
+    }
+    if (request.method() != http::verb::get &&
+        request.method() != http::verb::head) {
+      Reply(request, http::status::method_not_allowed, "text/plain",
+            "Method not allowed");
+      return;
+    }
+    if (auto* error = std::get_if<HttpError>(&route)) {
+      Reply(request, http::int_to_status(error->status), "text/plain",
+            error->body);
+    } else if (std::holds_alternative<LockRoute>(route)) {
+      Reply(request, http::status::upgrade_required, "text/plain",
+            "WebSocket upgrade required");
+    } else if (auto* stats = std::get_if<StatsRoute>(&route)) {
+      const Namespace* ns = state_->locks.Find(stats->ns);
+      if (ns == nullptr) {
+        Reply(request, http::status::not_found, "text/plain",
+              "Namespace not found");
+      } else {
+        Reply(request, http::status::ok, "application/json",
+              StatsJson(ns->GetStats()));
+      }
+    } else {
+      Reply(request, http::status::ok, "text/html; charset=utf-8",
+            StatusPage(*state_));
+    }
+  }
+
+  void Reply(const Request& request, http::status status,
+             std::string_view content_type, std::string body) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        status, request.version());
+    res->set(http::field::server, "locktopus");
+    res->set(http::field::content_type, content_type);
+    res->set(http::field::access_control_allow_origin, "*");
+    res->set(http::field::access_control_allow_methods, "GET, OPTIONS");
+    res->set(http::field::access_control_allow_headers, "*");
+    res->keep_alive(request.keep_alive());
+    res->body() = std::move(body);
+    res->prepare_payload();
+    if (request.method() == http::verb::head) res->body().clear();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec,
+                                                       std::size_t) {
+                        if (ec) return;
+                        if (!res->keep_alive()) {
+                          self->stream_.socket().shutdown(
+                              tcp::socket::shutdown_send, ec);
+                          return;
+                        }
+                        self->DoRead();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  const std::shared_ptr<ServerState> state_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void StartHttpSession(tcp::socket socket, std::shared_ptr<ServerState> state) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(state))->DoRead();
+}
+
+}  // namespace locktopus::server

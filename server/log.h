@@ -1,0 +1,25 @@
+// One line per event on stderr: UTC timestamp, level, message.
+//
+// Thread safety: lines from different threads never interleave.
+
+#ifndef LOCKTOPUS_SERVER_LOG_H_
+#define LOCKTOPUS_SERVER_LOG_H_
+
+#include <string_view>
+
+namespace locktopus::server {
+
+enum class LogLevel { kInfo, kWarning, kError };
+
+void Log(LogLevel level, std::string_view message);
+inline void LogInfo(std::string_view message) { Log(LogLevel::kInfo, message); }
+inline void LogWarning(std::string_view message) {
+  Log(LogLevel::kWarning, message);
+}
+inline void LogError(std::string_view message) {
+  Log(LogLevel::kError, message);
+}
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_LOG_H_

@@ -1,0 +1,72 @@
+#include "server/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace locktopus::server {
+
+std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
+  Options o;
+  CLI::App app{"Locktopus: a lock server for distributed systems", "locktopus"};
+  app.get_formatter()->column_width(36);
+
+  // Every option may also come from LOCKTOPUS_<NAME>.
+  auto add = [&app](const std::string& names, auto& value,
+                    const std::string& env, const std::string& help) {
+    return app.add_option(names, value, help)
+        ->envname("LOCKTOPUS_" + env)
+        ->capture_default_str();
+  };
+  add("-H,--host", o.host, "HOST", "Hostname or address to listen on");
+  add("-p,--port", o.port, "PORT", "Port to listen on (0: any free port)");
+  add("--log-clients", o.log_clients, "LOG_CLIENTS",
+      "Log client connections (true/false)");
+  add("--log-locks", o.log_locks, "LOG_LOCKS",
+      "Log every lock request, acquisition and release (true/false)");
+  add("--stats-interval", o.stats_interval_s, "STATS_INTERVAL",
+      "Log each namespace's statistics every N seconds (0: never)");
+  add("--default-abandon-timeout", o.default_abandon_timeout_ms,
+      "DEFAULT_ABANDON_TIMEOUT",
+      "Milliseconds an acquired lock outlives its dropped connection, "
+      "unless the client asks otherwise");
+  add("--threads", o.threads, "THREADS", "I/O threads (0: one per core)");
+  add("--max-connections", o.max_connections, "MAX_CONNECTIONS",
+      "Open WebSocket connections at most; more are refused with 503")
+      ->check(CLI::PositiveNumber);
+  add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
+      "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
+  add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,
+      "MAX_NAMESPACE_BYTES", "Longest namespace name")
+      ->check(CLI::PositiveNumber);
+  add("--max-message-bytes", o.message_limits.max_message_bytes,
+      "MAX_MESSAGE_BYTES", "Largest client message")
+      ->check(CLI::PositiveNumber);
+  add("--max-resources", o.message_limits.max_resources, "MAX_RESOURCES",
+      "Most resources in one lock")
+      ->check(CLI::PositiveNumber);
+  add("--max-path-depth", o.message_limits.max_path_depth, "MAX_PATH_DEPTH",
+      "Most segments in one path");
+  add("--max-segment-bytes", o.message_limits.max_segment_bytes,
+      "MAX_SEGMENT_BYTES", "Longest path segment");
+
+  try {
+    app.parse(argc, argv);
+    if (o.default_abandon_timeout_ms >
+        o.route_limits.max_abandon_timeout_ms) {
+      throw CLI::ValidationError(
+          "--default-abandon-timeout",
+          "must not be over --max-abandon-timeout (" +
+              std::to_string(o.route_limits.max_abandon_timeout_ms) + ")");
+    }
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "locktopus: " << e.what() << "\n"
+              << "Run with --help for the options.\n";
+    return 2;
+  }
+  return o;
+}
+
+}  // namespace locktopus::server

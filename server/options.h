@@ -1,0 +1,35 @@
+// The server's command line and environment (LOCKTOPUS_*), parsed by CLI11.
+// A flag overrides its environment variable, which overrides the default.
+
+#ifndef LOCKTOPUS_SERVER_OPTIONS_H_
+#define LOCKTOPUS_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "server/protocol.h"
+#include "server/routes.h"
+
+namespace locktopus::server {
+
+struct Options {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 9009;  // 0: any free port (logged at start)
+  bool log_clients = false;
+  bool log_locks = false;
+  unsigned stats_interval_s = 0;  // 0: never
+  std::uint64_t default_abandon_timeout_ms = 60'000;
+  unsigned threads = 0;  // 0: one per core
+  std::size_t max_connections = 100'000;
+  MessageLimits message_limits;
+  RouteLimits route_limits;
+};
+
+// Parses the command line. Returns the options, or the exit code after
+// printing help (0) or what was wrong (2) itself.
+std::variant<Options, int> ParseOptions(int argc, const char* const* argv);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_OPTIONS_H_

@@ -1,0 +1,167 @@
+#include "server/protocol.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <optional>
+
+namespace locktopus::server {
+namespace json = boost::json;
+namespace {
+
+std::optional<Access> ParseType(std::string_view type) {
+  std::string lower(type);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (lower == "read" || lower == "r") return Access::kRead;
+  if (lower == "write" || lower == "w") return Access::kWrite;
+  return std::nullopt;
+}
+
+std::string Quote(std::string_view text, std::size_t max = 64) {
+  std::string out = "[";
+  out.append(text.substr(0, max));
+  if (text.size() > max) out += "...";
+  return out + "]";
+}
+
+// Parses resource number `index` (from 0); returns an error reason or "".
+std::string ParseResource(const json::value& value, std::size_t index,
+                          const MessageLimits& limits, Resource& out) {
+  const std::string where = "resource " + std::to_string(index) + " ";
+  const json::object* object = value.if_object();
+  if (object == nullptr) return where + "is not an object";
+
+  const json::value* type = object->if_contains("type");
+  if (type == nullptr || !type->is_string()) return where + "has no type";
+  std::optional<Access> access = ParseType(type->get_string());
+  if (!access) {
+    return where + "has unknown type " + Quote(type->get_string());
+  }
+  out.access = *access;
+
+  const json::value* path = object->if_contains("path");
+  if (path == nullptr || !path->is_array()) {
+    return where + "path is not an array of strings";
+  }
+  const json::array& segments = path->get_array();
+  if (segments.size() > limits.max_path_depth) {
+    return where + "path depth " + std::to_string(segments.size()) + " " +
+           OverLimit("max-path-depth", limits.max_path_depth);
+  }
+  out.path.reserve(segments.size());
+  for (const json::value& segment : segments) {
+    if (!segment.is_string()) return where + "path is not an array of strings";
+    const json::string& s = segment.get_string();
+    if (s.size() > limits.max_segment_bytes) {
+      return where + "path segment of " + std::to_string(s.size()) +
+             " bytes " + OverLimit("max-segment-bytes", limits.max_segment_bytes);
+    }
+    out.path.emplace_back(s.data(), s.size());
+  }
+  return "";
+}
+
+ClientMessage ParseLock(const json::object& message,
+                        const MessageLimits& limits) {
+  const json::value* resources = message.if_contains("resources");
+  if (resources == nullptr || !resources->is_array()) {
+    return ProtocolError{"resources must be an array"};
+  }
+  const json::array& list = resources->get_array();
+  if (list.empty()) return ProtocolError{"resources must not be empty"};
+  if (list.size() > limits.max_resources) {
+    return ProtocolError{"lock of " + std::to_string(list.size()) +
+                         " resources " +
+                         OverLimit("max-resources", limits.max_resources)};
+  }
+  LockMessage lock;
+  lock.resources.resize(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string error = ParseResource(list[i], i, limits, lock.resources[i]);
+    if (!error.empty()) return ProtocolError{std::move(error)};
+  }
+  return lock;
+}
+
+}  // namespace
+
+std::string OverLimit(std::string_view flag, std::size_t limit) {
+  return "over " + std::string(flag) + " (" + std::to_string(limit) + ")";
+}
+
+ClientMessage ParseClientMessage(std::string_view frame,
+                                 const MessageLimits& limits) {
+  if (frame.size() > limits.max_message_bytes) {
+    return ProtocolError{"message of " + std::to_string(frame.size()) +
+                         " bytes " +
+                         OverLimit("max-message-bytes", limits.max_message_bytes)};
+  }
+  // Nesting deeper than a lock message needs is refused by the parser
+  // itself, so hostile input cannot recurse deeply.
+  json::parse_options options;
+  options.max_depth = 8;
+  boost::system::error_code ec;
+  json::value value = json::parse(frame, ec, {}, options);
+  if (ec) return ProtocolError{"invalid JSON: " + ec.message()};
+  const json::object* message = value.if_object();
+  if (message == nullptr) return ProtocolError{"message is not a JSON object"};
+
+  const json::value* action = message->if_contains("action");
+  if (action == nullptr) return ProtocolError{"message has no action"};
+  if (!action->is_string()) return ProtocolError{"action is not a string"};
+  const json::string& name = action->get_string();
+  if (name == "lock") return ParseLock(*message, limits);
+  if (name == "release") return ReleaseMessage{};
+  return ProtocolError{"unknown action " + Quote(name)};
+}
+
+std::string_view Name(ConnState state) {
+  switch (state) {
+    case ConnState::kReady:
+      return "ready";
+    case ConnState::kEnqueued:
+      return "enqueued";
+    case ConnState::kAcquired:
+      return "acquired";
+  }
+  return "?";
+}
+
+std::string_view Name(Action action) {
+  return action == Action::kLock ? "lock" : "release";
+}
+
+std::string FormatAnswer(LockId id, Action action, ConnState state) {
+  std::string out;
+  out.reserve(64);
+  out += R"({"id":")";
+  out += std::to_string(id);
+  out += R"(","action":")";
+  out += Name(action);
+  out += R"(","state":")";
+  out += Name(state);
+  out += R"("})";
+  return out;
+}
+
+std::string FormatError(std::string_view reason) {
+  return "communication error: " + std::string(reason);
+}
+
+std::string FormatLock(const std::vector<Resource>& resources) {
+  json::array list;
+  for (const Resource& r : resources) {
+    json::array path;
+    for (const std::string& segment : r.path) path.emplace_back(segment);
+    list.push_back(json::object{
+        {"type", r.access == Access::kRead ? "read" : "write"},
+        {"path", std::move(path)}});
+  }
+  return json::serialize(
+      json::object{{"action", "lock"}, {"resources", std::move(list)}});
+}
+
+}  // namespace locktopus::server

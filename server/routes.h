@@ -1,0 +1,55 @@
+// Routes an HTTP request target (PROTOCOL.md's endpoints) and validates its
+// query parameters. No I/O; the server and the fuzzers call it.
+//
+// Thread safety: pure function.
+
+#ifndef LOCKTOPUS_SERVER_ROUTES_H_
+#define LOCKTOPUS_SERVER_ROUTES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace locktopus::server {
+
+struct RouteLimits {
+  std::size_t max_namespace_bytes = 256;
+  std::uint64_t max_abandon_timeout_ms = 86'400'000;
+};
+
+// GET /v1?namespace=NS[&abandon-timeout-ms=N]: the lock protocol.
+struct LockRoute {
+  std::string ns;
+  std::optional<std::uint64_t> abandon_timeout_ms;  // absent: server default
+  bool operator==(const LockRoute&) const = default;
+};
+
+// GET /stats_v1?namespace=NS (alias /stats).
+struct StatsRoute {
+  std::string ns;
+  bool operator==(const StatsRoute&) const = default;
+};
+
+// GET /: the status page.
+struct StatusRoute {
+  bool operator==(const StatusRoute&) const = default;
+};
+
+// Anything refused before it reaches a handler.
+struct HttpError {
+  unsigned status = 400;
+  std::string body;
+  bool operator==(const HttpError&) const = default;
+};
+
+using Route = std::variant<LockRoute, StatsRoute, StatusRoute, HttpError>;
+
+// Routes `target` (origin form: path and query). Query values are
+// URL-decoded. Never throws.
+Route RouteTarget(std::string_view target, const RouteLimits& limits);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_ROUTES_H_

@@ -1,0 +1,164 @@
+#include "server/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "server/log.h"
+#include "server/sessions.h"
+
+namespace locktopus::server {
+namespace {
+
+constexpr auto kDrainPoll = std::chrono::milliseconds(50);
+
+class Server {
+ public:
+  explicit Server(const Options& options)
+      : state_(std::make_shared<ServerState>(options)),
+        acceptor_(ioc_),
+        signals_(ioc_, SIGINT, SIGTERM),
+        stats_timer_(ioc_),
+        drain_timer_(ioc_) {}
+
+  int Run() {
+    if (!Listen()) return 1;
+    DoAccept();
+    WaitForSignal();
+    if (state_->options.stats_interval_s > 0) ScheduleStats();
+
+    unsigned threads = state_->options.threads;
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { Work(); });
+    Work();
+    for (auto& t : pool) t.join();
+    return exit_code_;
+  }
+
+ private:
+  bool Listen() {
+    const Options& o = state_->options;
+    beast::error_code ec;
+    const auto address = net::ip::make_address(o.host, ec);
+    if (ec) {
+      LogError("cannot listen: bad address [" + o.host + "]: " + ec.message());
+      return false;
+    }
+    const tcp::endpoint endpoint(address, o.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      LogError("cannot listen on " + o.host + ":" + std::to_string(o.port) +
+               ": " + ec.message());
+      return false;
+    }
+    const auto local = acceptor_.local_endpoint();
+    LogInfo("listening on " + local.address().to_string() + ":" +
+            std::to_string(local.port()));
+    return true;
+  }
+
+  // Runs handlers on this thread until the server stops. A handler's
+  // exception is logged and the thread goes on serving.
+  void Work() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        LogError(std::string("internal error: ") + e.what());
+      }
+    }
+  }
+
+  void DoAccept() {
+    acceptor_.async_accept(
+        net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+          if (ec == net::error::operation_aborted) return;  // shutting down
+          if (ec) {
+            LogWarning("accept: " + ec.message());
+          } else {
+            StartHttpSession(std::move(s), state_);
+          }
+          DoAccept();
+        });
+  }
+
+  void WaitForSignal() {
+    signals_.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      if (state_->draining.exchange(true)) {
+        LogWarning("second signal: exiting now");
+        exit_code_ = 1;
+        ioc_.stop();
+        return;
+      }
+      LogInfo("shutting down: no longer accepting connections");
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+      stats_timer_.cancel();
+      WaitForSignal();
+      Drain(/*announce=*/true);
+    });
+  }
+
+  // Exits once no lock is live; polls, since the last release may happen on
+  // any connection.
+  void Drain(bool announce) {
+    const std::uint64_t live = state_->locks.LiveLocks();
+    if (live == 0) {
+      LogInfo("no live locks: exiting");
+      ioc_.stop();
+      return;
+    }
+    if (announce) {
+      LogInfo("waiting for " + std::to_string(live) +
+              " live locks to be released");
+    }
+    drain_timer_.expires_after(kDrainPoll);
+    drain_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) Drain(/*announce=*/false);
+    });
+  }
+
+  void ScheduleStats() {
+    stats_timer_.expires_after(
+        std::chrono::seconds(state_->options.stats_interval_s));
+    stats_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      for (const Namespace* ns : state_->locks.All()) {
+        const Stats s = ns->GetStats();
+        LogInfo("stats namespace [" + ns->name() + "]: last id " +
+                std::to_string(s.last_id) + ", locks pending " +
+                std::to_string(s.locks_pending) + " acquired " +
+                std::to_string(s.locks_acquired) + ", resources pending " +
+                std::to_string(s.resources_pending) + " acquired " +
+                std::to_string(s.resources_acquired) + ", paths " +
+                std::to_string(s.path_count));
+      }
+      ScheduleStats();
+    });
+  }
+
+  net::io_context ioc_;
+  const std::shared_ptr<ServerState> state_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer stats_timer_;
+  net::steady_timer drain_timer_;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int RunServer(const Options& options) { return Server(options).Run(); }
+
+}  // namespace locktopus::server

@@ -1,0 +1,72 @@
+// The Beast/Asio side of the server: what the listener, the HTTP sessions
+// and the WebSocket sessions share. Included only by the server's own .cc
+// files that do I/O; everything else stays free of Beast.
+//
+// Shape (after Beast's advanced server and chat-multi examples): each
+// accepted socket gets its own strand; an HttpSession reads requests and,
+// on an upgrade to /v1, hands the socket to a WebSocketSession. Every
+// handler holds shared_from_this(), so a session lives exactly as long as an
+// operation of its is pending.
+
+#ifndef LOCKTOPUS_SERVER_SESSIONS_H_
+#define LOCKTOPUS_SERVER_SESSIONS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "server/connection.h"
+#include "server/lock_service.h"
+#include "server/options.h"
+#include "server/routes.h"
+
+namespace locktopus::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Request = http::request<http::string_body>;
+
+// What every session of one server shares.
+struct ServerState {
+  explicit ServerState(Options o) : options(std::move(o)) {}
+
+  const Options options;
+  LockService locks;
+  std::atomic<std::size_t> connections{0};  // open WebSocket connections
+  std::atomic<std::uint64_t> next_client{0};
+  std::atomic<bool> draining{false};  // shutting down: refuse new clients
+};
+
+// Holds one of the --max-connections places while it lives.
+class ConnectionSlot {
+ public:
+  // Takes a place; returns nullptr when all are taken.
+  static std::unique_ptr<ConnectionSlot> Take(ServerState& state);
+  ~ConnectionSlot() { state_.connections.fetch_sub(1); }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  explicit ConnectionSlot(ServerState& state) : state_(state) {}
+  ServerState& state_;
+};
+
+// Serves HTTP requests on an accepted socket until it closes or upgrades.
+void StartHttpSession(tcp::socket socket, std::shared_ptr<ServerState> state);
+
+// Completes the WebSocket handshake of `request` and runs the lock protocol.
+void StartWebSocketSession(beast::tcp_stream stream, Request request,
+                           LockRoute route,
+                           std::unique_ptr<ConnectionSlot> slot,
+                           std::shared_ptr<ServerState> state);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_SESSIONS_H_

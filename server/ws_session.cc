@@ -1,0 +1,231 @@
+// One WebSocket connection: Beast I/O around a Connection state machine.
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "server/log.h"
+#include "server/sessions.h"
+
+namespace locktopus::server {
+namespace websocket = beast::websocket;
+namespace {
+
+// Frames queued for a client that does not read; past it, it is dropped.
+constexpr std::size_t kMaxQueuedFrames = 1024;
+// Bytes read at a time; a message is refused once it outgrows the limit.
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+std::string Peer(const beast::tcp_stream& stream) {
+  beast::error_code ec;
+  auto endpoint = stream.socket().remote_endpoint(ec);
+  if (ec) return "?";
+  return endpoint.address().to_string() + ":" +
+         std::to_string(endpoint.port());
+}
+
+class WebSocketSession final
+    : public Waiter,
+      public ConnectionIo,
+      public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(beast::tcp_stream stream, LockRoute route,
+                   std::unique_ptr<ConnectionSlot> slot,
+                   std::shared_ptr<ServerState> state)
+      : ws_(std::move(stream)),
+        route_(std::move(route)),
+        slot_(std::move(slot)),
+        state_(std::move(state)),
+        client_(state_->next_client.fetch_add(1) + 1) {
+    config_.limits = state_->options.message_limits;
+    config_.log_locks = state_->options.log_locks;
+    config_.abandon_timeout = std::chrono::milliseconds(
+        route_.abandon_timeout_ms.value_or(
+            state_->options.default_abandon_timeout_ms));
+  }
+
+  void Run(Request request) {
+    Namespace& ns = state_->locks.Open(route_.ns);
+    connection_.emplace(ns, config_, *this, weak_from_this());
+    ws_.set_option(
+        websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) {
+          res.set(http::field::server, "locktopus");
+        }));
+    // Our own limit applies, with our own error (see DoRead).
+    ws_.read_message_max(0);
+    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+      self->OnAccept(ec);
+    });
+  }
+
+  // Waiter: called on any thread, outside every mutex.
+  void Notify(LockId id) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), id] {
+      self->connection_->OnAcquired(id);
+    });
+  }
+
+  // ConnectionIo: called on this session's strand.
+  void Send(std::string text) override {
+    if (closing_ || failed_) return;
+    if (queue_.size() >= kMaxQueuedFrames) {
+      LogWarning("client " + std::to_string(client_) +
+                 " does not read its answers; dropping it");
+      Drop();
+      return;
+    }
+    queue_.push_back(std::move(text));
+    if (queue_.size() == 1) DoWrite();
+  }
+
+  void Close(std::uint16_t code, std::string_view reason) override {
+    if (closing_ || failed_) return;
+    closing_ = true;
+    // A close reason fits in a control frame: at most 123 bytes.
+    close_reason_.code = code;
+    close_reason_.reason.assign(reason.data(), std::min<std::size_t>(
+        reason.size(), close_reason_.reason.max_size()));
+    if (queue_.empty()) DoClose();
+  }
+
+  void After(std::chrono::milliseconds delay,
+             std::function<void()> fn) override {
+    // Holds only the timer and `fn`: the session may end meanwhile.
+    auto timer = std::make_shared<net::steady_timer>(ws_.get_executor(), delay);
+    timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+      if (!ec) fn();
+    });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    if (ec) {
+      Ended("handshake failed: " + ec.message());
+      return;
+    }
+    if (state_->options.log_clients) {
+      LogInfo("client " + std::to_string(client_) + " connected from " +
+              Peer(beast::get_lowest_layer(ws_)) + " to namespace [" +
+              route_.ns + "], abandon timeout " +
+              std::to_string(config_.abandon_timeout.count()) + " ms");
+    }
+    DoRead();
+  }
+
+  void DoRead() {
+    ws_.async_read_some(
+        buffer_, kReadChunk,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          self->OnRead(ec);
+        });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      Ended(ec == websocket::error::closed ? "closed by client"
+                                           : "read: " + ec.message());
+      return;
+    }
+    const std::size_t limit = config_.limits.max_message_bytes;
+    if (buffer_.size() > limit) {
+      connection_->OnOversizedFrame(buffer_.size());
+    } else if (ws_.is_message_done()) {
+      const auto data = buffer_.cdata();
+      connection_->OnFrame(std::string_view(
+          static_cast<const char*>(data.data()), data.size()));
+      buffer_.clear();
+    }
+    if (!closing_ && !failed_) DoRead();
+  }
+
+  void DoWrite() {
+    ws_.text(true);
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec,
+                                                std::size_t) {
+                      self->OnWrite(ec);
+                    });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    if (ec) {
+      Drop();
+      return;
+    }
+    queue_.pop_front();
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (closing_) {
+      DoClose();
+    }
+  }
+
+  void DoClose() {
+    ws_.async_close(close_reason_,
+                    [self = shared_from_this()](beast::error_code ec) {
+                      self->Ended(ec ? "closed: " + ec.message()
+                                     : "closed by server");
+                    });
+  }
+
+  // Ends the connection at once, without a closing handshake.
+  void Drop() {
+    failed_ = true;
+    queue_.clear();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  // The transport is over; the connection's lock goes down the drop path.
+  void Ended(const std::string& why) {
+    if (ended_) return;
+    ended_ = true;
+    connection_->OnClosed();
+    if (state_->options.log_clients) {
+      LogInfo("client " + std::to_string(client_) + " disconnected: " + why);
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  const LockRoute route_;
+  const std::unique_ptr<ConnectionSlot> slot_;
+  const std::shared_ptr<ServerState> state_;
+  const std::uint64_t client_;
+  ConnectionConfig config_;
+  std::optional<Connection> connection_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  websocket::close_reason close_reason_;
+  bool closing_ = false;  // a close is queued behind the pending frames
+  bool failed_ = false;   // the socket is gone; nothing more is sent
+  bool ended_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(ServerState& state) {
+  if (state.connections.fetch_add(1) >= state.options.max_connections) {
+    state.connections.fetch_sub(1);
+    return nullptr;
+  }
+  return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(state));
+}
+
+void StartWebSocketSession(beast::tcp_stream stream, Request request,
+                           LockRoute route,
+                           std::unique_ptr<ConnectionSlot> slot,
+                           std::shared_ptr<ServerState> state) {
+  std::make_shared<WebSocketSession>(std::move(stream), std::move(route),
+                                     std::move(slot), std::move(state))
+      ->Run(std::move(request));
+}
+
+}  // namespace locktopus::server
