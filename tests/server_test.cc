@@ -1,0 +1,342 @@
+// The server's socket-free parts: the protocol codec, the HTTP router and the
+// connection state machine, driven with a fake transport.
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/connection.h"
+#include "server/lock_service.h"
+#include "server/protocol.h"
+#include "server/routes.h"
+#include "tests/test_support.h"
+
+namespace locktopus::server {
+namespace {
+
+using locktopus::testing::R;
+using locktopus::testing::W;
+
+// ---- protocol --------------------------------------------------------------
+
+ClientMessage Parse(std::string_view text, MessageLimits limits = {}) {
+  return ParseClientMessage(text, limits);
+}
+
+std::string ErrorOf(std::string_view text, MessageLimits limits = {}) {
+  ClientMessage m = Parse(text, limits);
+  auto* error = std::get_if<ProtocolError>(&m);
+  return error ? error->reason : "(no error)";
+}
+
+TEST(Protocol, ParsesLockWithEveryTypeSpelling) {
+  EXPECT_EQ(Parse(R"({"action":"lock","resources":[
+      {"type":"write","path":["a","b"]},{"type":"read","path":[]},
+      {"type":"W","path":["c"]},{"type":"r","path":[""]},
+      {"type":"ReAd","path":["x/y"]}]})"),
+            ClientMessage(LockMessage{{W({"a", "b"}), R({}), W({"c"}),
+                                       R({""}), R({"x/y"})}}));
+}
+
+TEST(Protocol, IgnoresUnknownFields) {
+  EXPECT_EQ(Parse(R"({"action":"release","x":1})"),
+            ClientMessage(ReleaseMessage{}));
+  EXPECT_EQ(Parse(R"({"id":"7","action":"lock","resources":[
+      {"type":"read","path":["a"],"extra":true}]})"),
+            ClientMessage(LockMessage{{R({"a"})}}));
+}
+
+TEST(Protocol, RoundTripsValidLocks) {
+  const std::vector<Resource> lock = {W({"a", "\"q\"", "\n"}), R({})};
+  EXPECT_EQ(Parse(FormatLock(lock)), ClientMessage(LockMessage{lock}));
+}
+
+TEST(Protocol, RefusesEveryMalformedMessage) {
+  EXPECT_EQ(ErrorOf("{").rfind("invalid JSON", 0), 0u);
+  EXPECT_EQ(ErrorOf("").rfind("invalid JSON", 0), 0u);
+  EXPECT_EQ(ErrorOf("[]"), "message is not a JSON object");
+  EXPECT_EQ(ErrorOf("\"lock\""), "message is not a JSON object");
+  EXPECT_EQ(ErrorOf("{}"), "message has no action");
+  EXPECT_EQ(ErrorOf(R"({"action":1})"), "action is not a string");
+  EXPECT_EQ(ErrorOf(R"({"action":"unlock"})"), "unknown action [unlock]");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock"})"), "resources must be an array");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":{}})"),
+            "resources must be an array");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[]})"),
+            "resources must not be empty");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":["a"]})"),
+            "resource 0 is not an object");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"path":[]}]})"),
+            "resource 0 has no type");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
+      {"type":"read","path":[]},{"type":"rw","path":[]}]})"),
+            "resource 1 has unknown type [rw]");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":"read"}]})"),
+            "resource 0 path is not an array of strings");
+  EXPECT_EQ(
+      ErrorOf(R"({"action":"lock","resources":[{"type":"read","path":"a"}]})"),
+      "resource 0 path is not an array of strings");
+  EXPECT_EQ(ErrorOf(
+                R"({"action":"lock","resources":[{"type":"read","path":[1]}]})"),
+            "resource 0 path is not an array of strings");
+}
+
+TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
+  MessageLimits limits{.max_message_bytes = 200,
+                       .max_resources = 2,
+                       .max_path_depth = 2,
+                       .max_segment_bytes = 3};
+  EXPECT_EQ(ErrorOf(std::string(201, ' '), limits),
+            "message of 201 bytes over max-message-bytes (200)");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":"r","path":[]},
+      {"type":"r","path":[]},{"type":"r","path":[]}]})",
+                    limits),
+            "lock of 3 resources over max-resources (2)");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
+      {"type":"r","path":["a","b","c"]}]})",
+                    limits),
+            "resource 0 path depth 3 over max-path-depth (2)");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
+      {"type":"r","path":["abcd"]}]})",
+                    limits),
+            "resource 0 path segment of 4 bytes over max-segment-bytes (3)");
+  // At the limits exactly: accepted.
+  EXPECT_EQ(Parse(R"({"action":"lock","resources":[{"type":"r","path":["abc","d"]},
+      {"type":"w","path":[]}]})",
+                  limits),
+            ClientMessage(LockMessage{{R({"abc", "d"}), W({})}}));
+}
+
+TEST(Protocol, RefusesDeepNestingWithoutRecursing) {
+  EXPECT_EQ(ErrorOf(std::string(10000, '[')).rfind("invalid JSON", 0), 0u);
+}
+
+TEST(Protocol, FormatsAnswers) {
+  EXPECT_EQ(FormatAnswer(17, Action::kLock, ConnState::kEnqueued),
+            R"({"id":"17","action":"lock","state":"enqueued"})");
+  EXPECT_EQ(FormatAnswer(1, Action::kRelease, ConnState::kReady),
+            R"({"id":"1","action":"release","state":"ready"})");
+  EXPECT_EQ(FormatError("why"), "communication error: why");
+}
+
+// ---- routes ----------------------------------------------------------------
+
+TEST(Routes, RoutesEveryEndpoint) {
+  RouteLimits limits;
+  EXPECT_EQ(RouteTarget("/", limits), Route(StatusRoute{}));
+  EXPECT_EQ(RouteTarget("/v1?namespace=a%20b", limits),
+            Route(LockRoute{"a b", std::nullopt}));
+  EXPECT_EQ(RouteTarget("/v1?abandon-timeout-ms=0&namespace=n", limits),
+            Route(LockRoute{"n", 0}));
+  EXPECT_EQ(RouteTarget("/v1?namespace=n&abandon-timeout-ms=86400000", limits),
+            Route(LockRoute{"n", 86'400'000}));
+  EXPECT_EQ(RouteTarget("/stats_v1?namespace=n", limits),
+            Route(StatsRoute{"n"}));
+  EXPECT_EQ(RouteTarget("/stats?namespace=n%2Fm", limits),
+            Route(StatsRoute{"n/m"}));
+  EXPECT_EQ(RouteTarget("/v2?namespace=n", limits),
+            Route(HttpError{404, "Not found"}));
+  EXPECT_EQ(RouteTarget("/v1?namespace=a b", limits),
+            Route(HttpError{400, "Malformed request target"}));
+}
+
+TEST(Routes, RefusesBadParameters) {
+  RouteLimits limits{.max_namespace_bytes = 4, .max_abandon_timeout_ms = 1000};
+  const HttpError no_namespace{400, "URL parameter 'namespace' is required"};
+  EXPECT_EQ(RouteTarget("/v1", limits), Route(no_namespace));
+  EXPECT_EQ(RouteTarget("/v1?namespace=", limits), Route(no_namespace));
+  EXPECT_EQ(RouteTarget("/stats_v1", limits), Route(no_namespace));
+  EXPECT_EQ(RouteTarget("/v1?namespace=abcde", limits),
+            Route(HttpError{400,
+                            "URL parameter 'namespace' of 5 bytes is over "
+                            "max-namespace-bytes (4)"}));
+  for (const char* bad : {"-1", "", "1.5", "x", "99999999999999999999999",
+                          "+1", "%201"}) {
+    Route route = RouteTarget(
+        std::string("/v1?namespace=n&abandon-timeout-ms=") + bad, limits);
+    ASSERT_TRUE(std::holds_alternative<HttpError>(route)) << bad;
+    EXPECT_EQ(std::get<HttpError>(route).body.rfind(
+                  "URL parameter 'abandon-timeout-ms' should be integer", 0),
+              0u)
+        << bad;
+  }
+  EXPECT_EQ(RouteTarget("/v1?namespace=n&abandon-timeout-ms=1001", limits),
+            Route(HttpError{400,
+                            "URL parameter 'abandon-timeout-ms' is over "
+                            "max-abandon-timeout (1000)"}));
+}
+
+// ---- connection state machine ----------------------------------------------
+
+// Records what the connection sends, and runs timers when told to.
+class FakeIo : public ConnectionIo, public Waiter {
+ public:
+  void Send(std::string text) override { sent.push_back(std::move(text)); }
+  void Close(std::uint16_t code, std::string_view reason) override {
+    closed_with = code;
+    close_reason = reason;
+  }
+  void After(std::chrono::milliseconds delay,
+             std::function<void()> fn) override {
+    timers.emplace_back(delay, std::move(fn));
+  }
+  void Notify(LockId id) override { notices.push_back(id); }
+
+  std::vector<std::string> sent;
+  int closed_with = 0;
+  std::string close_reason;
+  std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>>
+      timers;
+  std::vector<LockId> notices;
+};
+
+constexpr std::string_view kLockA =
+    R"({"action":"lock","resources":[{"type":"write","path":["a"]}]})";
+constexpr std::string_view kRelease = R"({"action":"release"})";
+
+class ConnectionTest : public ::testing::Test {
+ protected:
+  struct Client {
+    std::shared_ptr<FakeIo> io = std::make_shared<FakeIo>();
+    std::unique_ptr<Connection> conn;
+  };
+
+  Client Connect(std::chrono::milliseconds abandon = std::chrono::seconds(60)) {
+    configs_.push_back(std::make_unique<ConnectionConfig>());
+    configs_.back()->abandon_timeout = abandon;
+    Client c;
+    c.conn = std::make_unique<Connection>(ns_, *configs_.back(), *c.io, c.io);
+    return c;
+  }
+
+  // Delivers every notice a fake received, as the transport would.
+  static void Deliver(Client& c) {
+    auto notices = std::exchange(c.io->notices, {});
+    for (LockId id : notices) c.conn->OnAcquired(id);
+  }
+
+  LockSpace space_;
+  Namespace ns_{"test", space_};
+  std::vector<std::unique_ptr<ConnectionConfig>> configs_;
+};
+
+TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
+  Client a = Connect(), b = Connect();
+  a.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  EXPECT_EQ(a.io->sent, std::vector<std::string>{
+                            R"({"id":"1","action":"lock","state":"acquired"})"});
+  EXPECT_EQ(b.io->sent, std::vector<std::string>{
+                            R"({"id":"2","action":"lock","state":"enqueued"})"});
+  a.conn->OnFrame(kRelease);
+  EXPECT_EQ(a.io->sent.back(), R"({"id":"1","action":"release","state":"ready"})");
+  EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
+  Deliver(b);
+  EXPECT_EQ(b.io->sent.back(), R"({"id":"2","action":"lock","state":"acquired"})");
+  EXPECT_EQ(b.conn->state(), ConnState::kAcquired);
+  b.conn->OnFrame(kRelease);
+  EXPECT_EQ(b.conn->state(), ConnState::kReady);
+  EXPECT_EQ(space_.GetStats(), Stats{.last_id = 2});
+}
+
+TEST_F(ConnectionTest, ReleaseCrossingAcquisitionNeverSendsAcquiredAfterReady) {
+  Client a = Connect(), b = Connect();
+  a.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  a.conn->OnFrame(kRelease);  // b's notice is now in flight
+  b.conn->OnFrame(kRelease);  // b cancels before the notice arrives
+  Deliver(b);
+  EXPECT_EQ(b.io->sent,
+            (std::vector<std::string>{
+                R"({"id":"2","action":"lock","state":"enqueued"})",
+                R"({"id":"2","action":"release","state":"ready"})"}));
+  EXPECT_EQ(space_.State(2), LockState::kNone);
+}
+
+TEST_F(ConnectionTest, ActionsNotAllowedInTheStateAreProtocolErrors) {
+  Client a = Connect();
+  a.conn->OnFrame(kRelease);
+  EXPECT_EQ(a.io->sent.back(),
+            "communication error: invalid action [release] in state [ready]");
+  EXPECT_EQ(a.io->closed_with, 3000);
+
+  Client b = Connect();
+  b.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  EXPECT_EQ(b.io->sent.back(),
+            "communication error: invalid action [lock] in state [acquired]");
+
+  Client c = Connect();
+  c.conn->OnFrame(kLockA);
+  EXPECT_EQ(c.io->sent.back(), R"({"id":"2","action":"lock","state":"enqueued"})");
+  c.conn->OnFrame(kLockA);
+  EXPECT_EQ(c.io->sent.back(),
+            "communication error: invalid action [lock] in state [enqueued]");
+  EXPECT_EQ(c.io->closed_with, 3000);
+  // The enqueued lock went as on a drop: cancelled at once.
+  EXPECT_EQ(space_.State(2), LockState::kNone);
+}
+
+TEST_F(ConnectionTest, DropCancelsEnqueuedLockAtOnce) {
+  Client a = Connect(), b = Connect(), c = Connect();
+  a.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  c.conn->OnFrame(kLockA);
+  b.conn->OnClosed();
+  EXPECT_EQ(space_.State(2), LockState::kNone);
+  EXPECT_TRUE(b.io->timers.empty());
+  a.conn->OnFrame(kRelease);
+  EXPECT_EQ(c.io->notices, std::vector<LockId>{3});
+}
+
+TEST_F(ConnectionTest, DropKeepsAcquiredLockForTheAbandonTimeout) {
+  Client a = Connect(std::chrono::milliseconds(1234)), b = Connect();
+  a.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  a.conn->OnClosed();
+  a.conn->OnClosed();  // idempotent
+  ASSERT_EQ(a.io->timers.size(), 1u);
+  EXPECT_EQ(a.io->timers[0].first, std::chrono::milliseconds(1234));
+  EXPECT_EQ(space_.State(1), LockState::kAcquired);
+  EXPECT_TRUE(b.io->notices.empty());
+  a.io->timers[0].second();  // the abandon timeout passes
+  EXPECT_EQ(space_.State(1), LockState::kNone);
+  EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
+}
+
+TEST_F(ConnectionTest, ZeroAbandonTimeoutReleasesAtOnce) {
+  Client a = Connect(std::chrono::milliseconds(0));
+  a.conn->OnFrame(kLockA);
+  a.conn->OnClosed();
+  EXPECT_TRUE(a.io->timers.empty());
+  EXPECT_EQ(space_.State(1), LockState::kNone);
+}
+
+TEST_F(ConnectionTest, ProtocolErrorWhileAcquiredAbandonsTheLock) {
+  Client a = Connect(std::chrono::milliseconds(50));
+  a.conn->OnFrame(kLockA);
+  a.conn->OnFrame("not json");
+  EXPECT_EQ(a.io->sent.back().rfind("communication error: invalid JSON", 0), 0u);
+  EXPECT_EQ(a.io->closed_with, 3000);
+  ASSERT_EQ(a.io->timers.size(), 1u);
+  EXPECT_EQ(space_.State(1), LockState::kAcquired);
+  a.conn->OnFrame(kRelease);  // nothing is read after the error
+  EXPECT_EQ(space_.State(1), LockState::kAcquired);
+  a.io->timers[0].second();
+  EXPECT_EQ(space_.State(1), LockState::kNone);
+}
+
+TEST_F(ConnectionTest, OversizedFrameIsAProtocolError) {
+  Client a = Connect();
+  a.conn->OnOversizedFrame(2'000'000);
+  EXPECT_EQ(a.io->sent.back(),
+            "communication error: message of at least 2000000 bytes over "
+            "max-message-bytes (1048576)");
+  EXPECT_EQ(a.io->closed_with, 3000);
+}
+
+}  // namespace
+}  // namespace locktopus::server
