@@ -1,0 +1,193 @@
+#include "tests/e2e/server_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <regex>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace locktopus::e2e {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+ServerProcess::ServerProcess(std::vector<std::string> flags) {
+  std::vector<std::string> args = {LOCKTOPUS_BIN, "-H", "127.0.0.1", "-p", "0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
+  if (posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, argv.data(),
+                  environ) != 0) {
+    throw std::runtime_error("cannot start " + args[0]);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_fds[1]);
+
+  const int fd = pipe_fds[0];
+  reader_ = std::thread([this, fd] {
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) {
+      std::lock_guard lock(mu_);
+      log_.append(buf, n);
+    }
+    close(fd);
+  });
+  if (!WaitForLog("listening on", std::chrono::seconds(20))) {
+    throw std::runtime_error("server did not start:\n" + Log());
+  }
+  std::smatch m;
+  const std::string log = Log();
+  std::regex_search(log, m, std::regex("listening on [^ ]+:([0-9]+)"));
+  port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+}
+
+ServerProcess::~ServerProcess() {
+  if (exit_code_ < 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  reader_.join();
+}
+
+void ServerProcess::Signal(int signal) const { kill(pid_, signal); }
+
+std::optional<int> ServerProcess::WaitExit(std::chrono::milliseconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+      return exit_code_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::nullopt;
+}
+
+std::string ServerProcess::Log() const {
+  std::lock_guard lock(mu_);
+  return log_;
+}
+
+bool ServerProcess::WaitForLog(const std::string& text,
+                               std::chrono::milliseconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (Log().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+struct Client::Impl {
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::flat_buffer buffer;
+};
+
+Client::Client(std::uint16_t port, const std::string& ns,
+               const std::string& query)
+    : impl_(std::make_unique<Impl>()) {
+  auto& stream = beast::get_lowest_layer(impl_->ws);
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  impl_->ws.handshake("127.0.0.1", "/v1?namespace=" + ns + query);
+}
+
+Client::~Client() = default;
+
+void Client::Send(const std::string& text) {
+  impl_->ws.text(true);
+  impl_->ws.write(net::buffer(text));
+}
+
+void Client::Lock(const std::string& resources_json) {
+  Send(R"({"action":"lock","resources":)" + resources_json + "}");
+}
+
+void Client::Release() { Send(R"({"action":"release"})"); }
+
+std::optional<std::string> Client::Read(std::chrono::milliseconds patience) {
+  if (close_code_ != 0) return std::nullopt;
+  std::optional<std::string> result;
+  bool done = false;
+  impl_->ws.async_read(impl_->buffer, [&](beast::error_code ec, std::size_t) {
+    done = true;
+    if (ec == websocket::error::closed) {
+      close_code_ = impl_->ws.reason().code;
+    } else if (!ec) {
+      result = beast::buffers_to_string(impl_->buffer.data());
+      impl_->buffer.clear();
+    } else {
+      close_code_ = -1;
+    }
+  });
+  impl_->ioc.restart();
+  impl_->ioc.run_for(patience);
+  if (!done) {  // give up: cancel the read and let it finish
+    beast::get_lowest_layer(impl_->ws).cancel();
+    impl_->ioc.restart();
+    impl_->ioc.run();
+    close_code_ = close_code_ == 0 ? -2 : close_code_;
+    // A cancelled read leaves the stream unusable.
+  }
+  return result;
+}
+
+void Client::Drop() {
+  beast::error_code ignored;
+  beast::get_lowest_layer(impl_->ws).socket().close(ignored);
+}
+
+std::string Answer(std::uint64_t id, const std::string& action,
+                   const std::string& state) {
+  return R"({"id":")" + std::to_string(id) + R"(","action":")" + action +
+         R"(","state":")" + state + R"("})";
+}
+
+HttpReply HttpGet(std::uint16_t port, const std::string& target) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return {};
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+bool WaitForHttp(std::uint16_t port, const std::string& target,
+                 const std::string& text, std::chrono::milliseconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (HttpGet(port, target).body.find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace locktopus::e2e

@@ -1,0 +1,89 @@
+// Starts the real locktopus binary on a free loopback port for end-to-end
+// tests, and a small synchronous Beast client that talks to it.
+
+#ifndef LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
+#define LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace locktopus::e2e {
+
+// The server binary, run with `-H 127.0.0.1 -p 0` and the given flags.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> flags = {});
+  ~ServerProcess();  // kills the server if it still runs
+
+  std::uint16_t port() const { return port_; }
+
+  // Sends `signal`; returns the exit code if the server exits within
+  // `patience`, or nullopt.
+  void Signal(int signal) const;
+  std::optional<int> WaitExit(std::chrono::milliseconds patience);
+
+  // Everything the server has logged so far.
+  std::string Log() const;
+  // Waits until the log contains `text`; false after `patience`.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds patience);
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  std::string log_;
+};
+
+// One WebSocket client on /v1. Reads time out after a few seconds, so a
+// missing answer fails the test instead of hanging it.
+class Client {
+ public:
+  Client(std::uint16_t port, const std::string& ns,
+         const std::string& query = "");
+  ~Client();
+
+  void Send(const std::string& text);
+  void Lock(const std::string& resources_json);  // {"action":"lock",...}
+  void Release();
+
+  // The next text frame; nullopt if the connection closed (see close_code)
+  // or nothing came within `patience`.
+  std::optional<std::string> Read(
+      std::chrono::milliseconds patience = std::chrono::seconds(10));
+  int close_code() const { return close_code_; }
+
+  // Closes the TCP connection without a WebSocket close: a crashed client.
+  void Drop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int close_code_ = 0;
+};
+
+// {"id":"ID","action":"ACTION","state":"STATE"}
+std::string Answer(std::uint64_t id, const std::string& action,
+                   const std::string& state);
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+// One HTTP GET; status 0 if the connection was refused.
+HttpReply HttpGet(std::uint16_t port, const std::string& target);
+
+// Polls `target` until its body contains `text`; false after `patience`.
+bool WaitForHttp(std::uint16_t port, const std::string& target,
+                 const std::string& text, std::chrono::milliseconds patience);
+
+}  // namespace locktopus::e2e
+
+#endif  // LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_

@@ -1,0 +1,158 @@
+// End-to-end: the real locktopus binary on a loopback port, driven by a
+// small Beast client. The JavaScript suite (js/) covers the protocol table
+// in full with the published client; this covers the C++ side and the
+// scenarios that need many connections or process control.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "tests/e2e/server_process.h"
+
+namespace locktopus::e2e {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kWriteA = R"([{"type":"write","path":["a"]}])";
+
+TEST(Wire, ConversationAndQueuedAcquisition) {
+  ServerProcess server;
+  Client a(server.port(), "ns"), b(server.port(), "ns");
+  a.Lock(kWriteA);
+  EXPECT_EQ(a.Read(), Answer(1, "lock", "acquired"));
+  b.Lock(R"([{"type":"r","path":["a","b"]}])");
+  EXPECT_EQ(b.Read(), Answer(2, "lock", "enqueued"));
+  a.Release();
+  EXPECT_EQ(a.Read(), Answer(1, "release", "ready"));
+  EXPECT_EQ(b.Read(), Answer(2, "lock", "acquired"));
+  b.Release();
+  EXPECT_EQ(b.Read(), Answer(2, "release", "ready"));
+  // Another namespace has its own sequence.
+  Client c(server.port(), "other");
+  c.Lock(kWriteA);
+  EXPECT_EQ(c.Read(), Answer(1, "lock", "acquired"));
+}
+
+TEST(Wire, ProtocolErrorClosesOnlyThatConnection) {
+  ServerProcess server;
+  Client holder(server.port(), "ns"), bad(server.port(), "ns");
+  holder.Lock(kWriteA);
+  EXPECT_EQ(holder.Read(), Answer(1, "lock", "acquired"));
+  bad.Send("{not json");
+  const auto error = bad.Read();
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->rfind("communication error: invalid JSON", 0), 0u) << *error;
+  EXPECT_FALSE(bad.Read().has_value());
+  EXPECT_EQ(bad.close_code(), 3000);
+  holder.Release();
+  EXPECT_EQ(holder.Read(), Answer(1, "release", "ready"));
+}
+
+TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
+  ServerProcess server;
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 1; i <= kClients; ++i) {
+    clients.push_back(std::make_unique<Client>(server.port(), "crowd"));
+    clients.back()->Lock(R"([{"type":"write","path":["hot"]}])");
+    EXPECT_EQ(clients.back()->Read(),
+              Answer(i, "lock", i == 1 ? "acquired" : "enqueued"));
+  }
+  // If any later client were granted first, the next one in ID order would
+  // never be: its read below would time out.
+  for (int i = 1; i <= kClients; ++i) {
+    Client& c = *clients[i - 1];
+    if (i > 1) ASSERT_EQ(c.Read(), Answer(i, "lock", "acquired")) << i;
+    c.Release();
+    ASSERT_EQ(c.Read(), Answer(i, "release", "ready"));
+  }
+  HttpReply stats = HttpGet(server.port(), "/stats_v1?namespace=crowd");
+  EXPECT_EQ(stats.body,
+            R"({"LastGroupID":200,"GroupsPending":0,"GroupsAcquired":0,)"
+            R"("LocksPending":0,"LocksAcquired":0,"PathCount":0})");
+}
+
+// How long after `holder` drops does `waiter`'s queued lock get acquired?
+milliseconds AbandonDelay(ServerProcess& server, const std::string& query) {
+  Client holder(server.port(), "ns", query), waiter(server.port(), "ns");
+  holder.Lock(kWriteA);
+  EXPECT_EQ(holder.Read()->find("acquired") != std::string::npos, true);
+  waiter.Lock(kWriteA);
+  EXPECT_EQ(waiter.Read()->find("enqueued") != std::string::npos, true);
+  const auto dropped = Clock::now();
+  holder.Drop();
+  const auto answer = waiter.Read(std::chrono::seconds(30));
+  EXPECT_TRUE(answer && answer->find("acquired") != std::string::npos);
+  waiter.Release();
+  waiter.Read();
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - dropped);
+}
+
+TEST(Wire, AbandonedLockOutlivesItsConnectionForTheTimeout) {
+  ServerProcess server({"--default-abandon-timeout", "600"});
+  // Lower bounds only: an abandoned lock must not go early. The upper
+  // bound is the read's patience, which is generous on purpose.
+  EXPECT_GE(AbandonDelay(server, ""), milliseconds(500));
+  EXPECT_GE(AbandonDelay(server, "&abandon-timeout-ms=300"), milliseconds(250));
+  EXPECT_LT(AbandonDelay(server, "&abandon-timeout-ms=0"), milliseconds(500));
+}
+
+TEST(Wire, DroppingAnEnqueuedConnectionCancelsItsLockAtOnce) {
+  ServerProcess server({"--default-abandon-timeout", "60000"});
+  Client a(server.port(), "ns"), b(server.port(), "ns"), c(server.port(), "ns");
+  a.Lock(kWriteA);
+  a.Read();
+  b.Lock(kWriteA);
+  EXPECT_EQ(b.Read(), Answer(2, "lock", "enqueued"));
+  c.Lock(kWriteA);
+  EXPECT_EQ(c.Read(), Answer(3, "lock", "enqueued"));
+  b.Drop();
+  // Once the server has seen the drop, only c is pending.
+  ASSERT_TRUE(WaitForHttp(server.port(), "/stats_v1?namespace=ns",
+                          R"("GroupsPending":1,)", std::chrono::seconds(20)));
+  a.Release();
+  EXPECT_EQ(a.Read(), Answer(1, "release", "ready"));
+  EXPECT_EQ(c.Read(), Answer(3, "lock", "acquired"));  // not after 60 s
+}
+
+TEST(Wire, ShutdownWithoutLiveLocksExitsZero) {
+  ServerProcess server;
+  { Client idle(server.port(), "ns"); }
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitExit(std::chrono::seconds(20)), 0);
+}
+
+TEST(Wire, ShutdownWaitsForLiveLocks) {
+  ServerProcess server;
+  Client holder(server.port(), "ns");
+  holder.Lock(kWriteA);
+  EXPECT_EQ(holder.Read(), Answer(1, "lock", "acquired"));
+  server.Signal(SIGINT);
+  ASSERT_TRUE(server.WaitForLog("waiting for 1 live locks", std::chrono::seconds(20)));
+  EXPECT_EQ(server.WaitExit(milliseconds(300)), std::nullopt);
+  // New connections are refused while draining.
+  HttpReply refused = HttpGet(server.port(), "/");
+  EXPECT_EQ(refused.status, 0);
+  holder.Release();
+  EXPECT_EQ(holder.Read(), Answer(1, "release", "ready"));
+  EXPECT_EQ(server.WaitExit(std::chrono::seconds(20)), 0);
+}
+
+TEST(Wire, SecondSignalExitsAtOnceWithOne) {
+  ServerProcess server;
+  Client holder(server.port(), "ns");
+  holder.Lock(kWriteA);
+  holder.Read();
+  server.Signal(SIGTERM);
+  ASSERT_TRUE(server.WaitForLog("waiting for", std::chrono::seconds(20)));
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitExit(std::chrono::seconds(20)), 1);
+}
+
+}  // namespace
+}  // namespace locktopus::e2e
