@@ -115,7 +115,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
             "Shutting down");
       return;
     }
-    std::unique_ptr<ConnectionSlot> slot = ConnectionSlot::Take(*state_);
+    std::unique_ptr<ConnectionSlot> slot = ConnectionSlot::Take(state_);
     if (slot == nullptr) {
       Reply(request, http::status::service_unavailable, "text/plain",
             "Too many connections: " +

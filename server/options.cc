@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <type_traits>
 
 namespace locktopus::server {
 
@@ -14,9 +15,15 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   // Every option may also come from LOCKTOPUS_<NAME>.
   auto add = [&app](const std::string& names, auto& value,
                     const std::string& env, const std::string& help) {
-    return app.add_option(names, value, help)
-        ->envname("LOCKTOPUS_" + env)
-        ->capture_default_str();
+    CLI::Option* option = app.add_option(names, value, help)
+                              ->envname("LOCKTOPUS_" + env)
+                              ->capture_default_str();
+    // CLI11 would wrap "-5" into a huge unsigned value: refuse it instead.
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
+      option->check(CLI::NonNegativeNumber);
+    }
+    return option;
   };
   add("-H,--host", o.host, "HOST", "Hostname or address to listen on");
   add("-p,--port", o.port, "PORT", "Port to listen on (0: any free port)");

@@ -44,18 +44,21 @@ struct ServerState {
   std::atomic<bool> draining{false};  // shutting down: refuse new clients
 };
 
-// Holds one of the --max-connections places while it lives.
+// Holds one of the --max-connections places while it lives. Owns a share of
+// the state it counts in, so it can never outlive it.
 class ConnectionSlot {
  public:
   // Takes a place; returns nullptr when all are taken.
-  static std::unique_ptr<ConnectionSlot> Take(ServerState& state);
-  ~ConnectionSlot() { state_.connections.fetch_sub(1); }
+  static std::unique_ptr<ConnectionSlot> Take(
+      std::shared_ptr<ServerState> state);
+  ~ConnectionSlot() { state_->connections.fetch_sub(1); }
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
 
  private:
-  explicit ConnectionSlot(ServerState& state) : state_(state) {}
-  ServerState& state_;
+  explicit ConnectionSlot(std::shared_ptr<ServerState> state)
+      : state_(std::move(state)) {}
+  const std::shared_ptr<ServerState> state_;
 };
 
 // Serves HTTP requests on an accepted socket until it closes or upgrades.

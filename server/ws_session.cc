@@ -211,12 +211,13 @@ class WebSocketSession final
 
 }  // namespace
 
-std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(ServerState& state) {
-  if (state.connections.fetch_add(1) >= state.options.max_connections) {
-    state.connections.fetch_sub(1);
+std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(
+    std::shared_ptr<ServerState> state) {
+  if (state->connections.fetch_add(1) >= state->options.max_connections) {
+    state->connections.fetch_sub(1);
     return nullptr;
   }
-  return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(state));
+  return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(std::move(state)));
 }
 
 void StartWebSocketSession(beast::tcp_stream stream, Request request,

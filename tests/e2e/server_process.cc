@@ -12,6 +12,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <gtest/gtest.h>
+
+#include <iostream>
 #include <regex>
 #include <stdexcept>
 
@@ -63,6 +66,9 @@ ServerProcess::ServerProcess(std::vector<std::string> flags) {
 }
 
 ServerProcess::~ServerProcess() {
+  if (::testing::Test::HasFailure()) {
+    std::cerr << "---- server log ----\n" << Log() << "--------------------\n";
+  }
   if (exit_code_ < 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
