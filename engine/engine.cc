@@ -9,13 +9,20 @@ LockSpace::LockSpace() : table_(std::make_unique<LockTable>()) {}
 LockSpace::~LockSpace() = default;
 
 RequestResult LockSpace::Request(std::span<const Resource> resources) {
-  MutexLock lock(mu_);
-  return table_->Request(resources);
+  return RequestStamped(resources).result;
 }
 
-ReleaseResult LockSpace::Release(LockId id) {
+ReleaseResult LockSpace::Release(LockId id) { return ReleaseStamped(id).result; }
+
+Stamped<RequestResult> LockSpace::RequestStamped(
+    std::span<const Resource> resources) {
   MutexLock lock(mu_);
-  return table_->Release(id);
+  return {++steps_, table_->Request(resources)};
+}
+
+Stamped<ReleaseResult> LockSpace::ReleaseStamped(LockId id) {
+  MutexLock lock(mu_);
+  return {++steps_, table_->Release(id)};
 }
 
 LockState LockSpace::State(LockId id) const {

@@ -36,6 +36,15 @@ namespace locktopus {
 
 class LockTable;
 
+// A step's result with its position in its space's total order of steps
+// (1, 2, 3, ...): checkers replay concurrent steps in the order the space
+// applied them.
+template <class Result>
+struct Stamped {
+  std::uint64_t step = 0;
+  Result result;
+};
+
 // The locks of one namespace.
 class LockSpace {
  public:
@@ -52,6 +61,12 @@ class LockSpace {
   // found=false, changing nothing, if `id` is not live.
   ReleaseResult Release(LockId id) EXCLUDES(mu_);
 
+  // Request and Release, stamped with the step's position in this space's
+  // order. Every Request and Release is a step, found or not.
+  Stamped<RequestResult> RequestStamped(std::span<const Resource> resources)
+      EXCLUDES(mu_);
+  Stamped<ReleaseResult> ReleaseStamped(LockId id) EXCLUDES(mu_);
+
   LockState State(LockId id) const EXCLUDES(mu_);
   Stats GetStats() const EXCLUDES(mu_);
 
@@ -66,6 +81,7 @@ class LockSpace {
  private:
   mutable Mutex mu_;
   const std::unique_ptr<LockTable> table_ PT_GUARDED_BY(mu_);
+  std::uint64_t steps_ GUARDED_BY(mu_) = 0;
 };
 
 // The namespaces of one server. A space, once opened, lives as long as the
