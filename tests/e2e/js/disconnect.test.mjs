@@ -5,38 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-  TIMEOUT, acquired, enqueued, r, ready, sharedServer, startServer, test, uniqueNs, w, waitFor,
+  ABANDON, abandonScenario, acquired, enqueued, r, ready, sharedServer, startServer, test, uniqueNs, w, waitFor,
 } from './harness.mjs';
-
-/** Abandon timeouts are this long; "not before" windows are EARLY long. */
-const ABANDON = 600;
-const EARLY = 150;
-
-/**
- * `holder` holds write ["x"] and `waiter` waits for it; `end` ends the
- * holder's connection. The waiter must not be acquired within `notBefore` ms
- * and must be acquired within TIMEOUT.
- */
-async function abandonScenario(server, { params = '', end = (c) => c.terminate(), notBefore = EARLY } = {}) {
-  const ns = uniqueNs();
-  const holder = await server.connect(ns, params);
-  const waiter = await server.connect(ns);
-  assert.deepEqual(await holder.lock(w('x')), acquired(1));
-  assert.deepEqual(await waiter.lock(w('x')), enqueued(2));
-  const start = Date.now();
-  end(holder);
-  if (notBefore > 0) {
-    await waiter.expectSilence(notBefore);
-    // the abandoned lock is still live and counted as acquired
-    const stats = await server.stats(ns);
-    assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending, stats.LocksAcquired, stats.LocksPending], [1, 1, 1, 1]);
-  }
-  await waiter.expect(acquired(2), TIMEOUT);
-  const elapsed = Date.now() - start;
-  const stats = await server.stats(ns);
-  assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending, stats.LastGroupID], [1, 0, 2]);
-  return { ns, holder, waiter, elapsed };
-}
 
 describe('disconnects with the default abandon timeout set by flag', () => {
   const s = sharedServer({ before, after }, { args: ['--default-abandon-timeout', String(ABANDON)] });
@@ -126,13 +96,7 @@ describe('abandon timeout by query parameter', () => {
   });
 
   test('without the parameter the 60 s default applies: still held well after a short timeout would have expired', async () => {
-    const ns = uniqueNs();
-    const holder = await s.server.connect(ns);
-    const waiter = await s.server.connect(ns);
-    assert.deepEqual(await holder.lock(w('x')), acquired(1));
-    assert.deepEqual(await waiter.lock(w('x')), enqueued(2));
-    holder.terminate();
-    await waiter.expectSilence(1500);
+    await abandonScenario(s.server, { notBefore: 1500, released: false });
   });
 });
 

@@ -498,6 +498,42 @@ export function upgradeRefusal(url, timeout = TIMEOUT) {
 }
 
 // ---------------------------------------------------------------------------
+// Abandonment
+
+/** Abandon timeouts are this long; "not before" windows are EARLY long. */
+export const ABANDON = 600;
+export const EARLY = 150;
+
+/**
+ * `holder` holds write ["x"] and `waiter` waits for it; `end` ends the
+ * holder's connection. The waiter must not be acquired within `notBefore` ms
+ * and then (unless `released` is false) must be acquired within TIMEOUT.
+ */
+export async function abandonScenario(server, {
+  params = '', end = (c) => c.terminate(), notBefore = EARLY, released = true,
+} = {}) {
+  const ns = uniqueNs();
+  const holder = await server.connect(ns, params);
+  const waiter = await server.connect(ns);
+  assert.deepEqual(await holder.lock(w('x')), acquired(1));
+  assert.deepEqual(await waiter.lock(w('x')), enqueued(2));
+  const start = Date.now();
+  end(holder);
+  if (notBefore > 0) {
+    await waiter.expectSilence(notBefore);
+    // the abandoned lock is still live and counted as acquired
+    const stats = await server.stats(ns);
+    assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending, stats.LocksAcquired, stats.LocksPending], [1, 1, 1, 1]);
+  }
+  if (!released) return { ns, holder, waiter };
+  await waiter.expect(acquired(2), TIMEOUT);
+  const elapsed = Date.now() - start;
+  const stats = await server.stats(ns);
+  assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending, stats.LastGroupID], [1, 0, 2]);
+  return { ns, holder, waiter, elapsed };
+}
+
+// ---------------------------------------------------------------------------
 // HTTP
 
 export function httpGet(host, port, pathAndQuery, headers = {}, timeout = TIMEOUT) {
