@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-  TIMEOUT, acquired, enqueued, expectProtocolError, ready, sharedServer, test, uniqueNs, w,
+  ABANDON, EARLY, TIMEOUT, acquired, enqueued, expectProtocolError, ready, sharedServer, test, uniqueNs, w,
 } from './harness.mjs';
 
 const bad = (resources) => JSON.stringify({ action: 'lock', resources });
@@ -129,13 +129,13 @@ describe('protocol errors', () => {
 
   test('an error while acquired abandons the lock: released after its abandon timeout', async () => {
     const ns = uniqueNs();
-    const offender = await s.server.connect(ns, 'abandon-timeout-ms=400');
+    const offender = await s.server.connect(ns, `abandon-timeout-ms=${ABANDON}`);
     const waiter = await s.server.connect(ns);
     assert.deepEqual(await offender.lock(w('x')), acquired(1));
     assert.deepEqual(await waiter.lock(w('x')), enqueued(2));
     offender.send({ action: 'lock', resources: [w('y')] });
     await expectProtocolError(offender, 'invalid action [lock] in state [acquired]');
-    await waiter.expectSilence(150); // still held for the abandon timeout
+    await waiter.expectSilence(EARLY); // still held for the abandon timeout
     const stats = await s.server.stats(ns);
     assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending], [1, 1]);
     await waiter.expect(acquired(2), TIMEOUT);

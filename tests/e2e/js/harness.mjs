@@ -163,7 +163,6 @@ export class Server {
       const done = () => {
         clearTimeout(timer);
         this.logWaiters.delete(check);
-        this.exited.then(() => {}); // keep the promise observed
       };
       this.logWaiters.add(check);
       this.exited.then(() => check());
