@@ -221,10 +221,17 @@ export class Server {
     return JSON.parse(res.body);
   }
 
-  /** The last part of the server's output, for failure messages. */
+  /**
+   * The server's output for failure messages: its end, and a sanitizer
+   * report from its first line on when there is one.
+   */
   tail(chars = 6000) {
     const out = this.output;
-    return out.length > chars ? `...${out.slice(-chars)}` : out;
+    const end = out.length > chars ? `...${out.slice(-chars)}` : out;
+    const report = out.search(SANITIZER_REPORT);
+    if (report < 0 || report >= out.length - chars) return end;
+    const start = out.lastIndexOf('\n', report) + 1;
+    return `${out.slice(start, start + chars)}\n...\n${end}`;
   }
 }
 
@@ -281,13 +288,34 @@ export function runServerCli(args, { env = {}, timeout = TIMEOUT } = {}) {
 export function sharedServer(hooks, options = {}) {
   const holder = { server: undefined };
   hooks.before(async () => { holder.server = await startServer(options); });
-  hooks.after(() => holder.server?.kill());
+  hooks.after(() => {
+    holder.server?.kill();
+    if (holder.server) assertNoSanitizerReport(holder.server);
+  });
   return holder;
 }
 
+const SANITIZER_REPORT = /==\d+==ERROR: |WARNING: ThreadSanitizer|runtime error: |LeakSanitizer/;
+
 /**
- * node:test's test(), with a time bound and, when the test fails, the output
- * of the servers it could have used appended to the error.
+ * Fails if the server's output (from offset `from` on) holds a sanitizer
+ * report: under ASan/TSan builds a test must not pass while the server
+ * reports an error it survived or that the final SIGKILL would hide.
+ */
+export function assertNoSanitizerReport(server, from = 0) {
+  const out = server.output.slice(from);
+  const at = out.search(SANITIZER_REPORT);
+  if (at >= 0) {
+    const start = out.lastIndexOf('\n', at) + 1;
+    assert.fail(`server ${server.argv.join(' ')} reported a sanitizer error:\n${out.slice(start, start + 8000)}`);
+  }
+}
+
+/**
+ * node:test's test(), with a time bound; when the test fails, the output of
+ * the servers it could have used is appended to the error; a sanitizer report
+ * of such a server during the test fails it. Servers the test started are
+ * killed and its raw clients dropped when it ends.
  */
 export function test(name, options, fn) {
   if (typeof options === 'function') {
@@ -296,12 +324,13 @@ export function test(name, options, fn) {
   }
   return nodeTest(name, { timeout: TEST_TIMEOUT, ...options }, async (t) => {
     const first = allServers.length;
-    const aliveBefore = allServers.filter((s) => !s.exitStatus);
+    const aliveBefore = allServers.filter((s) => !s.exitStatus).map((s) => [s, s.output.length]);
+    const relevant = () => [...aliveBefore, ...allServers.slice(first).map((s) => [s, 0])];
     try {
       await fn(t);
+      for (const [s, from] of relevant()) assertNoSanitizerReport(s, from);
     } catch (err) {
-      const relevant = [...aliveBefore, ...allServers.slice(first)];
-      const logs = relevant.map((s) => `--- server ${s.argv.join(' ')} (port ${s.port}) output ---\n${s.tail()}`);
+      const logs = relevant().map(([s]) => `--- server ${s.argv.join(' ')} (port ${s.port}) output ---\n${s.tail()}`);
       if (logs.length && err && typeof err === 'object') {
         try {
           err.message = `${err.message}\n${logs.join('\n')}`;
