@@ -1,0 +1,118 @@
+// The command line: --help, refusal of bad values (exit code 2), the
+// LOCKTOPUS_* environment variables, and flags overriding them.
+
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import {
+  ABANDON, abandonScenario, acquired, expectProtocolError, freePort, runServerCli, startServer, test,
+  uniqueNs, w,
+} from './harness.mjs';
+
+const FLAGS = [
+  '--host', '--port', '--log-clients', '--log-locks', '--stats-interval', '--default-abandon-timeout',
+  '--max-message-bytes', '--max-resources', '--max-path-depth', '--max-segment-bytes',
+  '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
+];
+
+describe('command line', () => {
+  test('--help prints the usage, naming every flag, and exits 0', async () => {
+    const res = await runServerCli(['--help']);
+    assert.equal(res.code, 0, res.stderr);
+    const out = res.stdout + res.stderr;
+    for (const flag of FLAGS) assert.ok(out.includes(flag), `--help mentions ${flag}`);
+  });
+
+  for (const [args, env] of [
+    [['--port', 'abc']],
+    [['--port=abc']],
+    [['--port', '70000']],
+    [['--port', '-1']],
+    [['--default-abandon-timeout', '-5']],
+    [['--default-abandon-timeout=-5']],
+    [['--default-abandon-timeout', 'soon']],
+    [['--max-resources', 'many']],
+    [['--max-connections', '1.5']],
+    [['--threads', 'x']],
+    [['--stats-interval', '-1']],
+    [['--log-locks', 'maybe']],
+    [[], { LOCKTOPUS_PORT: 'abc' }],
+    [[], { LOCKTOPUS_DEFAULT_ABANDON_TIMEOUT: '-5' }],
+  ]) {
+    const what = [...Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`), ...args].join(' ');
+    test(`a bad value (${what}) is reported on stderr with exit code 2`, async () => {
+      // -p 0 so that a server that wrongly starts does not collide with anything
+      const res = await runServerCli(['-H', '127.0.0.1', ...(env ? [] : ['-p', '0']), ...args], { env });
+      assert.equal(res.code, 2, `exit code; stderr: ${res.stderr}`);
+      assert.ok(res.stderr.trim().length > 0, 'a message on stderr');
+      assert.doesNotMatch(res.stderr, /listening on/);
+    });
+  }
+
+  test('LOCKTOPUS_PORT sets the port', async () => {
+    const port = await freePort();
+    const server = await startServer({ hostPort: false, args: ['-H', '127.0.0.1'], env: { LOCKTOPUS_PORT: String(port) } });
+    assert.equal(server.port, port);
+    const a = await server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('env')), acquired(1));
+  });
+
+  test('LOCKTOPUS_HOST and LOCKTOPUS_PORT together replace both flags', async () => {
+    const server = await startServer({ hostPort: false, env: { LOCKTOPUS_HOST: '127.0.0.1', LOCKTOPUS_PORT: '0' } });
+    assert.match(server.stderr, /listening on 127\.0\.0\.1:\d+/);
+    const a = await server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('env')), acquired(1));
+  });
+
+  test('the --port flag overrides LOCKTOPUS_PORT', async () => {
+    const envPort = await freePort();
+    const flagPort = await freePort();
+    const server = await startServer({
+      hostPort: false, args: ['-H', '127.0.0.1', '--port', String(flagPort)], env: { LOCKTOPUS_PORT: String(envPort) },
+    });
+    assert.equal(server.port, flagPort);
+  });
+
+  test('--opt=value works like --opt value', async () => {
+    const server = await startServer({
+      hostPort: false, args: ['--host=127.0.0.1', '--port=0', `--default-abandon-timeout=${ABANDON}`],
+    });
+    await abandonScenario(server);
+  });
+
+  test('LOCKTOPUS_DEFAULT_ABANDON_TIMEOUT sets the default abandon timeout', async () => {
+    const server = await startServer({ env: { LOCKTOPUS_DEFAULT_ABANDON_TIMEOUT: String(ABANDON) } });
+    await abandonScenario(server);
+  });
+
+  test('--default-abandon-timeout overrides the environment (short flag over long env)', async () => {
+    const server = await startServer({
+      args: ['--default-abandon-timeout', String(ABANDON)], env: { LOCKTOPUS_DEFAULT_ABANDON_TIMEOUT: '60000' },
+    });
+    await abandonScenario(server);
+  });
+
+  test('--default-abandon-timeout overrides the environment (long flag over short env)', async () => {
+    const server = await startServer({
+      args: ['--default-abandon-timeout', '60000'], env: { LOCKTOPUS_DEFAULT_ABANDON_TIMEOUT: '300' },
+    });
+    // the environment's 300 ms would have expired long before
+    await abandonScenario(server, { notBefore: 1500, released: false });
+  });
+
+  test('LOCKTOPUS_MAX_RESOURCES sets a limit', async () => {
+    const server = await startServer({ env: { LOCKTOPUS_MAX_RESOURCES: '2' } });
+    const a = await server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('a'), w('b')), acquired(1));
+    const b = await server.connect(uniqueNs());
+    b.send({ action: 'lock', resources: [w('a'), w('b'), w('c')] });
+    await expectProtocolError(b, 'max-resources');
+  });
+
+  test('the logging flags are accepted and the server serves with them', async () => {
+    const server = await startServer({
+      args: ['--log-clients', 'true', '--log-locks=true', '--stats-interval', '1', '--threads', '2'],
+    });
+    const a = await server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('logged')), acquired(1));
+  });
+});
