@@ -29,3 +29,15 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The end-to-end tests' npm packages, pinned by tests/package-lock.json;
+# installed again only when the lock file changes.
+root=$(cd "$(dirname "$0")/.." && pwd)
+lock="$root/tests/package-lock.json"
+stamp="$root/tests/node_modules/.locktopus-lock-sha256"
+want=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the end-to-end tests' npm packages" >&2
+  (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" >"$stamp"
+fi
