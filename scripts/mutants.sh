@@ -5,6 +5,9 @@
 # and exits non-zero unless every mutant is killed.
 #
 #   scripts/mutants.sh [PATCH...]     (default: every patch in tests/mutants)
+#
+# The scratch builds do not treat warnings as errors, so that clang's
+# thread-safety analysis reports a mutant like any other tool.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
@@ -12,41 +15,63 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/locktopus-mutants.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
-tar -C "$root" --exclude=./build --exclude=./.git --exclude=node_modules \
+tar -C "$root" --exclude=./build --exclude=./.git --exclude=./tests/node_modules \
   -cf - . | tar -C "$work/src" -xf -
 
-# name: command run in the build's bin/ directory; a failing command means
-# the tool caught the bug.
-tools=(
-  'unit: ./space_test --gtest_brief=1; s=$?; ./engine_test --gtest_brief=1 && exit $s'
-  'property: ./property_test --gtest_brief=1'
+# Builds of the scratch tree: name, CMake arguments, targets.
+declare -A build_args=(
+  [release]="-DCMAKE_BUILD_TYPE=Release"
+  [tsan]="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOCKTOPUS_SANITIZE=thread"
+)
+declare -A build_targets=(
+  [release]="space_test engine_test property_test server_test"
+  [tsan]="locktopus-simulate"
 )
 
+# Tools: "name|build|command", the command run in that build's bin/. A
+# failing command means the tool caught the bug. $log is this mutant's
+# build output.
+tools=(
+  'analysis|release|! grep -q "\[-Wthread-safety" "$log"'
+  'unit|release|s=0; for t in space_test engine_test server_test; do ./$t --gtest_brief=1 || s=1; done; exit $s'
+  'property|release|./property_test --gtest_brief=1'
+  'simulator|tsan|TSAN_OPTIONS=halt_on_error=1 ./locktopus-simulate --seconds 20 --heartbeat 600'
+)
+
+# Builds every build; its output goes to $work/build.log.
 build() {
-  cmake --build "$work/build" --target space_test engine_test property_test \
-    >"$work/build.log" 2>&1
+  : >"$work/build.log"
+  for b in "${!build_args[@]}"; do
+    # shellcheck disable=SC2086
+    cmake --build "$work/build-$b" --target ${build_targets[$b]} \
+      >>"$work/build.log" 2>&1 || return 1
+  done
 }
 
 # Runs every tool; prints the names of those that failed.
 run_tools() {
-  local caught=() entry name cmd
+  local caught=() entry name b cmd
   for entry in "${tools[@]}"; do
-    name=${entry%%:*}
-    cmd=${entry#*: }
-    if ! (cd "$work/build/bin" && timeout 600 bash -c "$cmd") \
-      >"$work/$name.log" 2>&1; then
+    IFS='|' read -r name b cmd <<<"$entry"
+    if ! (cd "$work/build-$b/bin" && log="$work/build.log" timeout 600 \
+      bash -c "$cmd") >"$work/$name.log" 2>&1; then
       caught+=("$name")
     fi
   done
   echo "${caught[*]}"
 }
 
-cmake -S "$work/src" -B "$work/build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1
+for b in "${!build_args[@]}"; do
+  # shellcheck disable=SC2086
+  cmake -S "$work/src" -B "$work/build-$b" -G Ninja \
+    -DCMAKE_CXX_COMPILER=clang++ -DLOCKTOPUS_WERROR=OFF ${build_args[$b]} \
+    >"$work/configure-$b.log" 2>&1
+done
 build || { cat "$work/build.log"; echo "mutants: the unmutated tree does not build"; exit 2; }
-if [ -n "$(run_tools)" ]; then
-  cat "$work"/*.log
-  echo "mutants: the tools fail on the unmutated tree; fix that first"
+baseline=$(run_tools)
+if [ -n "$baseline" ]; then
+  for t in $baseline; do cat "$work/$t.log"; done
+  echo "mutants: $baseline fail on the unmutated tree; fix that first"
   exit 2
 fi
 

@@ -79,7 +79,7 @@ class WebSocketSession final
     if (queue_.size() >= kMaxQueuedFrames) {
       LogWarning("client " + std::to_string(client_) +
                  " does not read its answers; dropping it");
-      Drop();
+      Drop("does not read its answers");
       return;
     }
     queue_.push_back(std::move(text));
@@ -157,7 +157,7 @@ class WebSocketSession final
 
   void OnWrite(beast::error_code ec) {
     if (ec) {
-      Drop();
+      Drop("write: " + ec.message());
       return;
     }
     queue_.pop_front();
@@ -176,12 +176,18 @@ class WebSocketSession final
                     });
   }
 
-  // Ends the connection at once, without a closing handshake.
-  void Drop() {
+  // Ends the connection at once, without a closing handshake. Ended runs
+  // whether or not a read is pending to notice the closed socket.
+  void Drop(std::string why) {
+    if (failed_) return;
     failed_ = true;
     queue_.clear();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), why = std::move(why)] {
+                self->Ended(why);
+              });
   }
 
   // The transport is over; the connection's lock goes down the drop path.

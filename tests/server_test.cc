@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -336,6 +339,37 @@ TEST_F(ConnectionTest, OversizedFrameIsAProtocolError) {
             "communication error: message of at least 2000000 bytes over "
             "max-message-bytes (1048576)");
   EXPECT_EQ(a.io->closed_with, 3000);
+}
+
+// A waiter that, when told, takes a lock in the same namespace: only
+// possible if notices are delivered after the namespace's mutex is released.
+class ReentrantWaiter : public Waiter {
+ public:
+  explicit ReentrantWaiter(Namespace& ns) : ns_(ns) {}
+  void Notify(LockId) override {
+    const RequestResult r = ns_.Request(std::vector{R({"elsewhere"})}, {});
+    ns_.Release(r.id);
+    ++notified;
+  }
+  Namespace& ns_;
+  int notified = 0;
+};
+
+TEST(LockService, NoticesAreDeliveredOutsideTheNamespaceMutex) {
+  LockSpace space;
+  Namespace ns("test", space);
+  auto waiter = std::make_shared<ReentrantWaiter>(ns);
+  auto run = std::async(std::launch::async, [&] {
+    const RequestResult first = ns.Request(std::vector{W({"a"})}, {});
+    ns.Request(std::vector{W({"a"})}, waiter);
+    ns.Release(first.id);
+  });
+  if (run.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    // The step deadlocked on its own mutex; the thread cannot be recovered.
+    std::fprintf(stderr, "FAILED: a notice was delivered under the mutex\n");
+    std::_Exit(1);
+  }
+  EXPECT_EQ(waiter->notified, 1);
 }
 
 }  // namespace
