@@ -1,6 +1,7 @@
 #include "engine/types.h"
 
 #include <ostream>
+#include <sstream>
 
 namespace locktopus {
 
@@ -28,6 +29,18 @@ std::ostream& operator<<(std::ostream& os, const Resource& resource) {
     sep = ",";
   }
   return os << ']';
+}
+
+std::string ToString(std::span<const Resource> resources) {
+  std::ostringstream os;
+  os << '{';
+  const char* sep = "";
+  for (const Resource& r : resources) {
+    os << sep << r;
+    sep = ", ";
+  }
+  os << '}';
+  return os.str();
 }
 
 std::ostream& operator<<(std::ostream& os, const RequestResult& result) {

@@ -70,6 +70,8 @@ struct Stats {
 std::ostream& operator<<(std::ostream& os, Access access);
 std::ostream& operator<<(std::ostream& os, LockState state);
 std::ostream& operator<<(std::ostream& os, const Resource& resource);
+// A lock's resources: {write ["a","b"], read []}
+std::string ToString(std::span<const Resource> resources);
 std::ostream& operator<<(std::ostream& os, const RequestResult& result);
 std::ostream& operator<<(std::ostream& os, const ReleaseResult& result);
 std::ostream& operator<<(std::ostream& os, const Stats& stats);

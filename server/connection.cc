@@ -1,23 +1,8 @@
 #include "server/connection.h"
 
-#include <sstream>
-
 #include "server/log.h"
 
 namespace locktopus::server {
-namespace {
-
-std::string Describe(const std::vector<Resource>& resources) {
-  std::ostringstream os;
-  const char* sep = "";
-  for (const Resource& r : resources) {
-    os << sep << r;
-    sep = ", ";
-  }
-  return os.str();
-}
-
-}  // namespace
 
 Connection::Connection(Namespace& ns, const ConnectionConfig& config,
                        ConnectionIo& io, std::weak_ptr<Waiter> self)
@@ -55,7 +40,7 @@ void Connection::Lock(const LockMessage& message) {
   lock_id_ = result.id;
   state_ = result.acquired ? ConnState::kAcquired : ConnState::kEnqueued;
   if (config_.log_locks) {
-    resources_ = Describe(message.resources);
+    resources_ = ToString(message.resources);
     Log(result.acquired ? "requested and acquired" : "requested, enqueued");
   }
   io_.Send(FormatAnswer(lock_id_, Action::kLock, state_));

@@ -72,16 +72,6 @@ class Mailroom {
   std::unordered_set<LockId> early_;
 };
 
-std::string Describe(const std::vector<Resource>& resources) {
-  std::ostringstream os;
-  const char* sep = "";
-  for (const Resource& r : resources) {
-    os << sep << r;
-    sep = ", ";
-  }
-  return "{" + os.str() + "}";
-}
-
 // The resources clients hold right now, from the clients' point of view:
 // from seeing `acquired` until just before releasing.
 class Shadow {
@@ -91,9 +81,9 @@ class Shadow {
     std::lock_guard lock(mu_);
     for (const auto& [other, held] : held_) {
       if (model::Conflicts(resources, held)) {
-        return "lock " + std::to_string(id) + " " + Describe(resources) +
+        return "lock " + std::to_string(id) + " " + ToString(resources) +
                " acquired while lock " + std::to_string(other) + " " +
-               Describe(held) + " is held";
+               ToString(held) + " is held";
       }
     }
     held_.emplace(id, resources);
@@ -274,7 +264,7 @@ class Round {
         const RequestResult r = model.Request(e.resources);
         if (r.acquired) want.push_back(r.id);
         if (e.acquired) got.push_back(e.id);
-        step = "request " + Describe(e.resources) + " -> id " +
+        step = "request " + ToString(e.resources) + " -> id " +
                std::to_string(e.id) + (r.id == e.id ? "" : " (model: " +
                std::to_string(r.id) + ")");
       } else {
@@ -292,7 +282,7 @@ class Round {
         os << " ]\n  the live locks that decide it, in ID order:";
         const model::ModelSpace before = ModelBefore(history, i);
         for (const auto& lock : Deciding(before, e, want, got)) {
-          os << "\n    " << lock.id << ' ' << Describe(lock.resources)
+          os << "\n    " << lock.id << ' ' << ToString(lock.resources)
              << (lock.acquired ? " acquired" : " enqueued");
         }
         Fail(os.str());

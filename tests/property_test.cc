@@ -83,13 +83,7 @@ struct RequestCommand : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "Request {";
-    const char* sep = "";
-    for (const Resource& r : resources) {
-      os << sep << r;
-      sep = ", ";
-    }
-    os << '}';
+    os << "Request " << ToString(resources);
   }
 };
 
