@@ -85,6 +85,19 @@ TEST(Complexity, StepCostIsLinearInTotalPathLength) {
   check(std::vector<Resource>(1024, R({"x", "y"})));
 }
 
+TEST(Complexity, FreshPathsCostTheSameEveryCycle) {
+  // BM_UncontendedLockRelease's shape: every cycle creates and frees its
+  // nodes, and leaves nothing behind that a later cycle pays for.
+  LockSpace space;
+  const Cycle first = MeasureCycle(space, {W({"p0", "q", "r"})});
+  for (int i = 1; i < 10'000; ++i) {
+    const Cycle c = MeasureCycle(space, {W({"p" + std::to_string(i), "q", "r"})});
+    ASSERT_EQ(c.request, first.request) << i;
+    ASSERT_EQ(c.release, first.release) << i;
+  }
+  EXPECT_EQ(space.GetStats().path_count, 0u);
+}
+
 // Max work of a reader joining and of each release, one by one, of N
 // readers of one path.
 struct HotReaders {
