@@ -1,0 +1,175 @@
+#include "bench/floor_server.h"
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace locktopus::bench {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
+
+std::string Answer(std::uint64_t id, std::string_view action,
+                   std::string_view state) {
+  std::string out;
+  out.reserve(64);
+  out += R"({"id":")";
+  out += std::to_string(id);
+  out += R"(","action":")";
+  out += action;
+  out += R"(","state":")";
+  out += state;
+  out += R"("})";
+  return out;
+}
+
+class FloorSession : public std::enable_shared_from_this<FloorSession> {
+ public:
+  FloorSession(tcp::socket socket, std::atomic<std::uint64_t>& ids)
+      : ws_(std::move(socket)), ids_(ids) {}
+
+  // Settings as in server/http_session.cc and ws_session.cc, TCP options
+  // included (Nagle's algorithm stays on there, so here too; it never
+  // delays the floor, which sends one answer per request).
+  void Run() {
+    ws_.set_option(
+        websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->DoRead();
+    });
+  }
+
+ private:
+  void DoRead() {
+    ws_.async_read(
+        buffer_, [self = shared_from_this()](
+                     beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return;  // closed, reset or timed out: the session ends
+    const auto data = buffer_.cdata();
+    const std::string_view frame(static_cast<const char*>(data.data()),
+                                 data.size());
+    json::parse_options options;
+    options.max_depth = 8;
+    json::value message = json::parse(frame, ec, {}, options);
+    buffer_.clear();
+    const json::object* object = ec ? nullptr : message.if_object();
+    const json::value* action =
+        object == nullptr ? nullptr : object->if_contains("action");
+    if (action != nullptr && *action == "lock") {
+      lock_id_ = ids_.fetch_add(1) + 1;
+      Send(Answer(lock_id_, "lock", "acquired"));
+    } else if (action != nullptr && *action == "release") {
+      Send(Answer(lock_id_, "release", "ready"));
+    } else {
+      Send("communication error: not a lock or release message");
+      closing_ = true;  // closed once the error is out
+    }
+    if (!closing_) DoRead();
+  }
+
+  void Send(std::string text) {
+    queue_.push_back(std::move(text));
+    if (queue_.size() == 1) DoWrite();
+  }
+
+  void DoWrite() {
+    ws_.text(true);
+    ws_.async_write(
+        net::buffer(queue_.front()),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          self->OnWrite(ec);
+        });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    if (ec) return;
+    queue_.pop_front();
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (closing_) {
+      ws_.async_close(websocket::close_reason(kProtocolErrorCloseCode),
+                      [self = shared_from_this()](beast::error_code) {});
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::atomic<std::uint64_t>& ids_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::uint64_t lock_id_ = 0;
+  bool closing_ = false;
+};
+
+class FloorServer {
+ public:
+  FloorServer() : acceptor_(ioc_), signals_(ioc_, SIGINT, SIGTERM) {}
+
+  int Run(std::uint16_t port, int threads) {
+    const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::cerr << "floor server: cannot listen on 127.0.0.1:" << port << ": "
+                << ec.message() << "\n";
+      return 1;
+    }
+    std::cerr << "listening on 127.0.0.1:" << acceptor_.local_endpoint().port()
+              << std::endl;
+    signals_.async_wait([this](beast::error_code, int) { ioc_.stop(); });
+    DoAccept();
+
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : pool) t.join();
+    return 0;
+  }
+
+ private:
+  void DoAccept() {
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec,
+                                                          tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
+      if (!ec) {
+        std::make_shared<FloorSession>(std::move(socket), ids_)->Run();
+      }
+      DoAccept();
+    });
+  }
+
+  std::atomic<std::uint64_t> ids_{0};  // outlives every session
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+};
+
+}  // namespace
+
+int RunFloorServer(std::uint16_t port, int threads) {
+  return FloorServer().Run(port, threads);
+}
+
+}  // namespace locktopus::bench

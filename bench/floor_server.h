@@ -1,0 +1,25 @@
+// The floor: a WebSocket server on the same stack as Locktopus (Beast over
+// Asio, one io_context on a thread pool, a strand per connection, one write
+// in flight) that grants every lock at once and keeps no lock state. It
+// parses each frame with Boost.JSON, like the real server, and answers
+//   lock    -> {"id":"N","action":"lock","state":"acquired"}     N: a counter
+//   release -> {"id":"N","action":"release","state":"ready"}     N: the lock's
+// Benchmarks run the same load against it and against Locktopus: the
+// difference is what locking costs. It grants conflicting locks together,
+// so the load generator's safety check must report violations against it.
+
+#ifndef LOCKTOPUS_BENCH_FLOOR_SERVER_H_
+#define LOCKTOPUS_BENCH_FLOOR_SERVER_H_
+
+#include <cstdint>
+
+namespace locktopus::bench {
+
+// Serves on 127.0.0.1:`port` (0: any free port) with `threads` threads.
+// Prints "listening on 127.0.0.1:PORT" to stderr once ready; returns 0 on
+// SIGINT or SIGTERM, 1 if it cannot listen.
+int RunFloorServer(std::uint16_t port, int threads);
+
+}  // namespace locktopus::bench
+
+#endif  // LOCKTOPUS_BENCH_FLOOR_SERVER_H_

@@ -1,0 +1,234 @@
+#include "bench/load_run.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/url/parse.hpp>
+#include <functional>
+#include <iostream>
+#include <latch>
+#include <thread>
+
+#include "bench/proc_stats.h"
+
+namespace locktopus::bench {
+namespace {
+
+// Handshakes in flight while opening connections: enough to open 10,000
+// quickly, few enough not to overflow the server's accept backlog.
+constexpr int kParallelConnects = 256;
+// At the end, load clients finish their last cycle. Behind a long queue that
+// takes a while; a client is stuck when nobody finished for this long.
+constexpr auto kDrainPatience = std::chrono::seconds(10);
+constexpr auto kClosePatience = std::chrono::seconds(5);
+// Lets the server finish allocating for new connections before its RSS is read.
+constexpr auto kSettle = std::chrono::milliseconds(500);
+// How many stuck clients are named on stderr.
+constexpr int kStuckNamed = 10;
+
+using ClientList = std::vector<std::shared_ptr<Client>>;
+
+// Runs the io_context on `count` threads until Stop.
+class IoThreads {
+ public:
+  IoThreads(net::io_context& ioc, int count)
+      : ioc_(ioc), guard_(net::make_work_guard(ioc)) {
+    for (int i = 0; i < count; ++i)
+      threads_.emplace_back([&ioc] { ioc.run(); });
+  }
+  ~IoThreads() { Stop(); }
+  void Stop() {
+    guard_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  net::io_context& ioc_;
+  net::executor_work_guard<net::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+// Opens `count` clients numbered from `first`, at most kParallelConnects
+// handshakes at a time; returns once each has connected or failed, with the
+// number that connected in `open`.
+ClientList Open(net::io_context& ioc, Shared& shared, int first, int count,
+                Client::Role role, int& open) {
+  ClientList clients;
+  for (int i = 0; i < count; ++i) {
+    clients.push_back(std::make_shared<Client>(ioc, shared, first + i, role));
+  }
+  std::latch done(count);
+  std::atomic<int> next{0};
+  std::atomic<int> connected{0};
+  std::function<void()> launch = [&] {
+    const int i = next.fetch_add(1);
+    if (i >= count) return;
+    clients[i]->Connect([&](bool ok) {
+      if (ok) connected.fetch_add(1);
+      launch();
+      done.count_down();  // the last thing that touches this frame
+    });
+  };
+  for (int i = 0; i < std::min(count, kParallelConnects); ++i) launch();
+  done.wait();
+  open = connected.load();
+  return clients;
+}
+
+// Waits until `count` reaches `target`, giving up once it has not moved for
+// `patience`.
+void WaitForProgress(const std::atomic<int>& count, int target,
+                     Clock::duration patience) {
+  int last = count.load();
+  auto deadline = Clock::now() + patience;
+  while (last < target && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (const int now = count.load(); now != last) {
+      last = now;
+      deadline = Clock::now() + patience;
+    }
+  }
+}
+
+std::optional<ProcSample> ReadServer(const LoadOptions& o) {
+  if (!o.server_pid) return std::nullopt;
+  auto sample = ReadProc(*o.server_pid);
+  if (!sample) {
+    std::cerr << "locktopus-bench: cannot read /proc/" << *o.server_pid << "\n";
+  }
+  return sample;
+}
+
+Clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+// Opens the idle connections and records the server's RSS around them.
+ClientList OpenIdle(net::io_context& ioc, Shared& shared, const LoadOptions& o,
+                    Results& r) {
+  r.idle_requested = o.idle;
+  const auto before = ReadServer(o);
+  ClientList idle =
+      Open(ioc, shared, o.clients, o.idle, Client::Role::kIdle, r.idle_open);
+  std::this_thread::sleep_for(kSettle);
+  const auto after = ReadServer(o);
+  if (before && after) {
+    r.idle_rss_before_kb = before->rss_kb;
+    r.idle_rss_after_kb = after->rss_kb;
+  }
+  return idle;
+}
+
+struct Window {
+  std::optional<ProcSample> start;  // the server at the window's edges
+  std::optional<ProcSample> end;
+};
+
+// Lets the load clients cycle through the warm-up and the window, then
+// waits for them to finish their last cycle; counts those that do not.
+Window Measure(const ClientList& load, int open, Shared& shared,
+               const LoadOptions& o, Results& r) {
+  shared.window_start = Clock::now() + Seconds(o.warmup_s);
+  shared.window_end = shared.window_start + Seconds(o.duration_s);
+  for (const auto& c : load) c->Start();
+
+  Window window;
+  std::this_thread::sleep_until(shared.window_start);
+  window.start = ReadServer(o);
+  std::this_thread::sleep_until(shared.window_end);
+  window.end = ReadServer(o);
+  shared.stopping.store(true);
+  r.window_s = o.duration_s;
+
+  WaitForProgress(shared.finished_load, open, kDrainPatience);
+  r.stuck = static_cast<std::uint64_t>(open - shared.finished_load.load());
+  int named = 0;
+  for (const auto& c : load) {
+    const Client::State s = c->state();
+    if (s == Client::State::kEnded || named == kStuckNamed) continue;
+    std::cerr << "locktopus-bench: client " << c->number()
+              << " never finished its last cycle: still " << Name(s) << "\n";
+    ++named;
+  }
+  return window;
+}
+
+}  // namespace
+
+std::variant<Target, std::string> ResolveTarget(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed)
+    return "bad URL [" + std::string(url) + "]: " + parsed.error().message();
+  const boost::urls::url_view& u = *parsed;
+  if (u.scheme() != "ws")
+    return "only ws:// URLs are supported: " + std::string(url);
+  const std::string host = u.host();
+  const std::string port = u.port().empty() ? "80" : std::string(u.port());
+  std::string target(u.encoded_target());
+  if (target.empty()) target = "/";
+
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  beast::error_code ec;
+  const auto endpoints = resolver.resolve(host, port, ec);
+  if (ec || endpoints.empty()) {
+    return "cannot resolve " + host + ":" + port + ": " + ec.message();
+  }
+  return Target{*endpoints.begin(), host + ":" + port, target};
+}
+
+Results RunLoad(const LoadOptions& o, const Target& target) {
+  Results r;
+  r.url = o.url;
+  r.clients = o.clients;
+  r.threads = o.threads;
+  r.workload = o.workload;
+
+  Shared shared(target, o.workload);
+  net::io_context ioc;  // after `shared`, which every client refers to
+  ClientList idle;      // after `ioc`: sockets close before it ends
+  ClientList load;
+  Window window;
+  {
+    IoThreads threads(ioc, o.threads);
+    if (o.idle > 0) idle = OpenIdle(ioc, shared, o, r);
+    if (o.clients > 0) {
+      int open = 0;
+      load = Open(ioc, shared, 0, o.clients, Client::Role::kLoad, open);
+      if (open > 0) window = Measure(load, open, shared, o, r);
+    }
+    for (const auto& c : idle) c->Close();
+    WaitForProgress(shared.finished_idle, r.idle_open, kClosePatience);
+    for (const auto& c : load) c->Abort();
+    for (const auto& c : idle) c->Abort();
+  }  // the threads have stopped: the clients' samples may be read
+
+  std::vector<std::int64_t> acquire;
+  std::vector<std::int64_t> cycle;
+  for (const auto& c : load) {
+    const Samples& s = c->samples();
+    acquire.insert(acquire.end(), s.acquire_ns.begin(), s.acquire_ns.end());
+    cycle.insert(cycle.end(), s.cycle_ns.begin(), s.cycle_ns.end());
+    r.enqueued += s.enqueued;
+  }
+  r.cycles = cycle.size();
+  r.acquire = Summarize(acquire);
+  r.cycle = Summarize(cycle);
+  if (window.start && window.end) {
+    r.server_rss_kb = window.end->rss_kb;
+    if (r.cycles > 0) {
+      r.server_cpu_us_per_cycle =
+          (window.end->cpu_us - window.start->cpu_us) / r.cycles;
+    }
+  }
+  r.connect_failures = shared.connect_failures.load();
+  r.protocol_errors = shared.protocol_errors.load();
+  r.unexpected_closes = shared.unexpected_closes.load();
+  r.first_error = shared.first_error();
+  r.violations = shared.held.violations();
+  r.first_violation = shared.held.first_violation();
+  return r;
+}
+
+}  // namespace locktopus::bench

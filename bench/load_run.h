@@ -1,0 +1,40 @@
+// One run of the load generator: opens the idle connections (measuring the
+// server's memory around them), opens the load clients, lets them cycle
+// through a warm-up and the measured window, drains them, and gathers the
+// results.
+//
+// Thread safety: RunLoad blocks the calling thread, which only keeps time;
+// the clients run on a pool of `threads` threads sharing one io_context.
+
+#ifndef LOCKTOPUS_BENCH_LOAD_RUN_H_
+#define LOCKTOPUS_BENCH_LOAD_RUN_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "bench/client.h"
+#include "bench/report.h"
+
+namespace locktopus::bench {
+
+struct LoadOptions {
+  std::string url = "ws://127.0.0.1:9009/v1?namespace=bench";
+  int clients = 64;
+  Workload workload;
+  double duration_s = 10;
+  double warmup_s = 2;
+  int idle = 0;
+  int threads = 1;
+  std::optional<int> server_pid;
+};
+
+// Parses a ws:// URL and resolves its host; an error in words on failure.
+std::variant<Target, std::string> ResolveTarget(std::string_view url);
+
+Results RunLoad(const LoadOptions& options, const Target& target);
+
+}  // namespace locktopus::bench
+
+#endif  // LOCKTOPUS_BENCH_LOAD_RUN_H_

@@ -1,0 +1,109 @@
+// locktopus-bench: the load generator for Locktopus, and the floor server
+// it is compared with.
+//
+//   locktopus-bench --url ws://127.0.0.1:9009/v1?namespace=bench \
+//       --clients 64 --keys 8 --read-ratio 0.2 --server-pid PID [--json]
+//   locktopus-bench --floor-server 9010
+//
+// Each load client holds one WebSocket connection and loops: lock → (maybe
+// enqueued) → acquired → hold → release → ready. A shadow of the held
+// resources catches any two clients holding conflicting locks at once.
+// Exits 1 if there was a violation or an error, 2 on bad flags.
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+#include <variant>
+
+#include "bench/floor_server.h"
+#include "bench/load_run.h"
+#include "bench/report.h"
+
+namespace {
+
+using locktopus::bench::LoadOptions;
+
+int Cores() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  LoadOptions o;
+  o.threads = Cores();
+  int hold_ms = 0;
+  int server_pid = 0;
+  int floor_port = -1;
+  bool json = false;
+
+  CLI::App app{"Load generator for the Locktopus lock server",
+               "locktopus-bench"};
+  app.get_formatter()->column_width(30);
+  app.add_option("--url", o.url, "Server to load: ws://HOST:PORT/PATH?QUERY")
+      ->capture_default_str();
+  app.add_option("--clients", o.clients, "Load clients, one connection each")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--keys", o.workload.keys, "Distinct keys to lock")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--depth", o.workload.depth,
+                 "Segments per path: [\"k17\",\"k17\",...]; 0 locks []")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  app.add_option("--resources", o.workload.resources, "Resources per lock")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--read-ratio", o.workload.read_ratio,
+                 "Chance that a resource is a read")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--duration", o.duration_s, "Measured seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup_s, "Seconds of load before measuring")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--hold", hold_ms,
+                 "Milliseconds from acquired received to release sent")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--idle", o.idle,
+                 "Extra idle connections, opened first; with --server-pid, "
+                 "reports the server's RSS per idle connection")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "I/O threads (default: cores)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seed", o.workload.seed, "Seed of the clients' choices")
+      ->capture_default_str();
+  app.add_option("--server-pid", server_pid,
+                 "Server process: report its CPU per cycle and RSS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--floor-server", floor_port,
+                 "Run the always-grant floor server on 127.0.0.1:PORT "
+                 "instead of generating load (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_flag("--json", json, "Also print the results as one JSON object");
+  CLI11_PARSE(app, argc, argv);
+
+  if (floor_port >= 0) {
+    return locktopus::bench::RunFloorServer(
+        static_cast<std::uint16_t>(floor_port), o.threads);
+  }
+  o.workload.hold = std::chrono::milliseconds(hold_ms);
+  if (server_pid > 0) o.server_pid = server_pid;
+
+  auto target = locktopus::bench::ResolveTarget(o.url);
+  if (auto* error = std::get_if<std::string>(&target)) {
+    std::cerr << "locktopus-bench: " << *error << "\n";
+    return 2;
+  }
+  const auto results =
+      locktopus::bench::RunLoad(o, std::get<locktopus::bench::Target>(target));
+  PrintText(results, std::cout);
+  if (json) std::cout << ToJson(results) << "\n";
+  return results.errors() > 0 || results.violations > 0 ? 1 : 0;
+}
