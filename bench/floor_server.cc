@@ -154,6 +154,7 @@ class FloorServer {
                                                           tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
       if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);  // as the server does
         std::make_shared<FloorSession>(std::move(socket), ids_)->Run();
       }
       DoAccept();

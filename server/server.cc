@@ -86,6 +86,10 @@ class Server {
           if (ec) {
             LogWarning("accept: " + ec.message());
           } else {
+            // Answers and notices are small frames that must leave at once:
+            // with Nagle, an `acquired` after an `enqueued` waited for the
+            // client's delayed ACK (~40 ms).
+            s.set_option(tcp::no_delay(true), ec);
             StartHttpSession(std::move(s), state_);
           }
           DoAccept();
