@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz/ harnesses, one small file per seed.
+
+The inputs are byte encodings (see each harness's file comment), so they are
+spelled here with the same vocabulary as the harnesses. Re-run after changing
+a seed or an encoding:
+
+    fuzz/corpus/make_seeds.py
+
+It rewrites fuzz/corpus/<harness>/<seed> for every seed below and touches
+nothing else.
+"""
+
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+SEGMENTS = "abc"
+
+
+def resources(*specs):
+    """A lock's resources as fuzz::ReadResources reads them.
+
+    Each spec is "r" or "w", then the path as letters of a, b, c: "wab" is
+    write ["a","b"], "r" is read [].
+    """
+    assert 1 <= len(specs) <= 4
+    out = [len(specs) - 1]
+    for spec in specs:
+        access, path = spec[0], spec[1:]
+        assert access in "rw" and len(path) <= 3
+        out.append((access == "w") | len(path) << 1)
+        out.extend(SEGMENTS.index(s) for s in path)
+    return out
+
+
+# ---- engine_vs_model: op % 4 is 0 request, 2 release the k-th live lock,
+# 3 release a non-live ID.
+
+
+def request(*specs):
+    return [0] + resources(*specs)
+
+
+def release_live(k):
+    return [2, k]
+
+
+def release_not_live(j):
+    return [3, j]
+
+
+ENGINE_VS_MODEL = {
+    # README's example: the write on [a,b] blocks the read on [a], which
+    # blocks the later write on its sibling [a,c]; [b] is free.
+    "readme-example": request("wab") + request("ra") + request("wac") +
+    request("rb") + release_live(0) + release_live(0) + release_live(0) +
+    release_live(0),
+    # Readers share, a writer waits for them, later readers wait for it.
+    "readers-then-writer": request("ra") + request("ra") + request("wa") +
+    request("ra") + release_live(0) + release_live(0) + release_live(0) +
+    release_live(0),
+    # The whole namespace ([]) overlaps every path.
+    "root-lock": request("rab") + request("w") + request("rc") +
+    request("r") + release_live(0) + release_live(1) + release_live(0) +
+    release_live(0),
+    # Cancelling an enqueued lock wakes whoever waited only for it.
+    "cancel-enqueued": request("wa") + request("rab") + request("wabc") +
+    release_live(1) + release_live(0) + release_live(0),
+    # One lock of several resources, duplicates and overlaps included.
+    "multi-resource": request("wa", "ra", "wab", "r") + request("rb", "rc") +
+    request("wcab") + release_live(0) + release_live(0) + release_live(0),
+    # Releases of IDs that are not live change nothing.
+    "release-not-live": release_not_live(0) + request("wa") +
+    release_not_live(1) + release_live(0) + release_not_live(2),
+}
+
+def write(harness, seeds):
+    directory = HERE / harness
+    directory.mkdir(exist_ok=True)
+    for name, data in seeds.items():
+        if isinstance(data, tuple):
+            selector, text = data
+            data = [selector] + list(text.encode())
+        (directory / name).write_bytes(bytes(data))
+
+
+write("engine_vs_model", ENGINE_VS_MODEL)
