@@ -74,6 +74,44 @@ ENGINE_VS_MODEL = {
     release_not_live(1) + release_live(0) + release_not_live(2),
 }
 
+# ---- request_parser and http_front_door: one selector byte, then the text.
+# request_parser's selector: bits 0-1 message bytes (16, 64, 256, 4096),
+# bits 2-3 max resources - 1, bits 4-5 max depth, bits 6-7 max segment bytes.
+LOOSE = 0xFF  # 4096 bytes, 4 resources, depth 3, segments of 3 bytes
+
+REQUEST_PARSER = {
+    "lock": (0x00, '{"action":"lock","resources":[{"type":"write","path":'
+             '["group_x","entity_a"]},{"type":"read","path":["group_y"]}]}'),
+    "release": (LOOSE, '{"action":"release"}'),
+    "type-spellings": (LOOSE, '{"action":"lock","resources":[{"type":"W",'
+                       '"path":["a","b"]},{"type":"r","path":[]},{"type":'
+                       '"ReAd","path":["x/y"]},{"type":"write","path":[""]}]}'),
+    "escapes": (LOOSE, '{"action":"lock","resources":[{"type":"read","path":'
+                '["\\u0000","\\"q\\"","\\u00e9"]}],"id":"7","extra":[1,{}]}'),
+    "over-limits": (0x13, '{"action":"lock","resources":[{"type":"r","path":'
+                    '["a","b"]},{"type":"w","path":["abcd"]}]}'),
+    "empty-resources": (LOOSE, '{"action":"lock","resources":[]}'),
+    "unknown-action": (LOOSE, '{"action":"unlock"}'),
+    "deep-nesting": (LOOSE, '{"action":"lock","resources":[[[[[[[[[[]]]]]]]]]]}'),
+}
+
+# http_front_door's selector: bits 0-2 max namespace bytes, bits 3-4 max
+# abandon timeout (0, 1, 1000, 86400000 ms).
+HTTP_FRONT_DOOR = {
+    "lock": (0x1F, "/v1?namespace=a%20b"),
+    "lock-abandon": (0x17, "/v1?namespace=n&abandon-timeout-ms=1000"),
+    "lock-abandon-over": (0x0F, "/v1?abandon-timeout-ms=86400001&namespace=n"),
+    "stats": (0x07, "/stats_v1?namespace=n%2Fm"),
+    "stats-alias": (0x07, "/stats?namespace=users"),
+    "status": (0x00, "/"),
+    "bad-abandon": (0x1F, "/v1?namespace=x&abandon-timeout-ms=-1"),
+    "no-namespace": (0x1F, "/v1?namespace=&x=y#frag"),
+    "not-found": (0x07, "/v2?namespace=n"),
+    "malformed": (0x07, "/v1?namespace=a b"),
+    "namespace-over": (0x03, "/v1?namespace=abcdefgh"),
+}
+
+
 def write(harness, seeds):
     directory = HERE / harness
     directory.mkdir(exist_ok=True)
@@ -85,3 +123,5 @@ def write(harness, seeds):
 
 
 write("engine_vs_model", ENGINE_VS_MODEL)
+write("request_parser", REQUEST_PARSER)
+write("http_front_door", HTTP_FRONT_DOOR)
