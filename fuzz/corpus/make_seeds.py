@@ -74,6 +74,73 @@ ENGINE_VS_MODEL = {
     release_not_live(1) + release_live(0) + release_not_live(2),
 }
 
+# ---- session: op = event | client << 3 | abandon << 5, where abandon picks
+# a 1000 ms abandon timeout (else 0) when the client connects.
+LOCK, RELEASE, GARBAGE, DROP, TIMER, NOTICE, RECONNECT = 0, 2, 3, 4, 5, 6, 7
+
+
+def event(kind, client=0, abandon=True):
+    return kind | client << 3 | abandon << 5
+
+
+def lock(client, *specs, abandon=True):
+    return [event(LOCK, client, abandon)] + resources(*specs)
+
+
+def release(client):
+    return [event(RELEASE, client)]
+
+
+def garbage(client, text):
+    data = text.encode()
+    assert len(data) < 240
+    return [event(GARBAGE, client), len(data)] + list(data)
+
+
+def oversized(client):
+    return [event(GARBAGE, client), 255]
+
+
+def drop(client):
+    return [event(DROP, client)]
+
+
+def fire_timer(j):
+    return [event(TIMER), j]
+
+
+def deliver_notice(j):
+    return [event(NOTICE), j]
+
+
+def reconnect(client, abandon=True):
+    return [event(RECONNECT, client, abandon)]
+
+
+SESSION = {
+    # Acquired, enqueued, released; the notice reaches the waiter.
+    "lock-queue-release": lock(0, "wa") + lock(1, "wa") + release(0) +
+    deliver_notice(0) + release(1),
+    # The release crosses the acquisition notice: it arrives stale.
+    "release-crosses-notice": lock(0, "wa") + lock(1, "wa") + release(0) +
+    release(1) + deliver_notice(0),
+    # A drop while enqueued cancels the lock; the one behind it moves up.
+    "drop-enqueued": lock(0, "wa") + lock(1, "wa") + lock(2, "ra") + drop(1) +
+    release(0) + deliver_notice(0) + release(2),
+    # A drop while acquired keeps the lock until its abandon timer fires.
+    "drop-acquired": lock(0, "wa") + lock(1, "rab") + drop(0) + fire_timer(0) +
+    deliver_notice(0) + release(1),
+    # With an abandon timeout of 0 the lock goes at once.
+    "abandon-zero": lock(0, "w", abandon=False) + lock(1, "rc") + drop(0) +
+    deliver_notice(0),
+    # Protocol errors: release in ready, lock twice, garbage, oversized.
+    "protocol-errors": release(0) + lock(1, "wa") + lock(1, "wb") +
+    garbage(2, '{"action":"unlock"}') + oversized(3) + lock(3, "r"),
+    # Reconnecting replaces a client; its old lock is abandoned.
+    "reconnect": lock(0, "wa", "rb") + reconnect(0) + lock(0, "wa") +
+    fire_timer(0) + deliver_notice(0) + release(0),
+}
+
 # ---- request_parser and http_front_door: one selector byte, then the text.
 # request_parser's selector: bits 0-1 message bytes (16, 64, 256, 4096),
 # bits 2-3 max resources - 1, bits 4-5 max depth, bits 6-7 max segment bytes.
@@ -123,5 +190,6 @@ def write(harness, seeds):
 
 
 write("engine_vs_model", ENGINE_VS_MODEL)
+write("session", SESSION)
 write("request_parser", REQUEST_PARSER)
 write("http_front_door", HTTP_FRONT_DOOR)
