@@ -3,7 +3,8 @@
 # fuzz/oss-fuzz/build.sh with clang, AddressSanitizer and libFuzzer into a
 # temporary $OUT, then runs each harness once over its unzipped seed corpus
 # (-runs=0: execute every input, fuzz nothing). Exits non-zero if the build
-# or any harness fails, or if a harness lacks its seed corpus.
+# or any harness fails, or if a harness lacks its seed corpus; a failing
+# input is kept under build/oss-fuzz-check/.
 #
 #   scripts/oss_fuzz_check.sh
 set -euo pipefail
@@ -21,6 +22,8 @@ CXX=clang++ CXXFLAGS="-fsanitize=address,fuzzer-no-link" \
   OUT="$tmp/out" WORK="$tmp/work" SRC="$tmp/src" \
   bash fuzz/oss-fuzz/build.sh
 
+artifacts="$root/build/oss-fuzz-check"
+mkdir -p "$artifacts"
 status=0
 count=0
 for fuzzer in "$tmp"/out/*_fuzzer; do
@@ -33,10 +36,11 @@ for fuzzer in "$tmp"/out/*_fuzzer; do
     status=1
     continue
   fi
-  if "$fuzzer" -runs=0 "$corpus" >"$tmp/$name.log" 2>&1; then
+  if "$fuzzer" -runs=0 -artifact_prefix="$artifacts/$name-" "$corpus" \
+    >"$tmp/$name.log" 2>&1; then
     echo "== oss-fuzz: $name: ok, $(find "$corpus" -type f | wc -l) seeds"
   else
-    tail -30 "$tmp/$name.log"
+    grep -vE '^ +#[0-9]+ 0x' "$tmp/$name.log" | tail -30 || true
     echo "== oss-fuzz: $name: FAILED"
     status=1
   fi
