@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz/ harnesses, one small file per seed.
+
+The inputs are byte encodings (see each harness's file comment), so they are
+spelled here with the same vocabulary as the harnesses. Re-run after changing
+a seed or an encoding:
+
+    fuzz/corpus/make_seeds.py
+
+It rewrites fuzz/corpus/<harness>/<seed> for every seed below and touches
+nothing else.
+"""
+
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+SEGMENTS = "abc"
+
+
+def resources(*specs):
+    """A lock's resources as fuzz::ReadResources reads them.
+
+    Each spec is "r" or "w", then the path as letters of a, b, c: "wab" is
+    write ["a","b"], "r" is read [].
+    """
+    assert 1 <= len(specs) <= 4
+    out = [len(specs) - 1]
+    for spec in specs:
+        access, path = spec[0], spec[1:]
+        assert access in "rw" and len(path) <= 3
+        out.append((access == "w") | len(path) << 1)
+        out.extend(SEGMENTS.index(s) for s in path)
+    return out
+
+
+# ---- engine_vs_model: op % 4 is 0 request, 2 release the k-th live lock,
+# 3 release a non-live ID.
+
+
+def request(*specs):
+    return [0] + resources(*specs)
+
+
+def release_live(k):
+    return [2, k]
+
+
+def release_not_live(j):
+    return [3, j]
+
+
+ENGINE_VS_MODEL = {
+    # README's example: the write on [a,b] blocks the read on [a], which
+    # blocks the later write on its sibling [a,c]; [b] is free.
+    "readme-example": request("wab") + request("ra") + request("wac") +
+    request("rb") + release_live(0) + release_live(0) + release_live(0) +
+    release_live(0),
+    # Readers share, a writer waits for them, later readers wait for it.
+    "readers-then-writer": request("ra") + request("ra") + request("wa") +
+    request("ra") + release_live(0) + release_live(0) + release_live(0) +
+    release_live(0),
+    # The whole namespace ([]) overlaps every path.
+    "root-lock": request("rab") + request("w") + request("rc") +
+    request("r") + release_live(0) + release_live(1) + release_live(0) +
+    release_live(0),
+    # Cancelling an enqueued lock wakes whoever waited only for it.
+    "cancel-enqueued": request("wa") + request("rab") + request("wabc") +
+    release_live(1) + release_live(0) + release_live(0),
+    # One lock of several resources, duplicates and overlaps included.
+    "multi-resource": request("wa", "ra", "wab", "r") + request("rb", "rc") +
+    request("wcab") + release_live(0) + release_live(0) + release_live(0),
+    # Releases of IDs that are not live change nothing.
+    "release-not-live": release_not_live(0) + request("wa") +
+    release_not_live(1) + release_live(0) + release_not_live(2),
+}
+
+# ---- session: op = event | client << 3 | abandon << 5, where abandon picks
+# a 1000 ms abandon timeout (else 0) when the client connects.
+LOCK, RELEASE, GARBAGE, DROP, TIMER, NOTICE, RECONNECT = 0, 2, 3, 4, 5, 6, 7
+
+
+def event(kind, client=0, abandon=True):
+    return kind | client << 3 | abandon << 5
+
+
+def lock(client, *specs, abandon=True):
+    return [event(LOCK, client, abandon)] + resources(*specs)
+
+
+def release(client):
+    return [event(RELEASE, client)]
+
+
+def garbage(client, text):
+    data = text.encode()
+    assert len(data) < 240
+    return [event(GARBAGE, client), len(data)] + list(data)
+
+
+def oversized(client):
+    return [event(GARBAGE, client), 255]
+
+
+def drop(client):
+    return [event(DROP, client)]
+
+
+def fire_timer(j):
+    return [event(TIMER), j]
+
+
+def deliver_notice(j):
+    return [event(NOTICE), j]
+
+
+def reconnect(client, abandon=True):
+    return [event(RECONNECT, client, abandon)]
+
+
+SESSION = {
+    # Acquired, enqueued, released; the notice reaches the waiter.
+    "lock-queue-release": lock(0, "wa") + lock(1, "wa") + release(0) +
+    deliver_notice(0) + release(1),
+    # The release crosses the acquisition notice: it arrives stale.
+    "release-crosses-notice": lock(0, "wa") + lock(1, "wa") + release(0) +
+    release(1) + deliver_notice(0),
+    # A drop while enqueued cancels the lock; the one behind it moves up.
+    "drop-enqueued": lock(0, "wa") + lock(1, "wa") + lock(2, "ra") + drop(1) +
+    release(0) + deliver_notice(0) + release(2),
+    # A drop while acquired keeps the lock until its abandon timer fires.
+    "drop-acquired": lock(0, "wa") + lock(1, "rab") + drop(0) + fire_timer(0) +
+    deliver_notice(0) + release(1),
+    # With an abandon timeout of 0 the lock goes at once.
+    "abandon-zero": lock(0, "w", abandon=False) + lock(1, "rc") + drop(0) +
+    deliver_notice(0),
+    # Protocol errors: release in ready, lock twice, garbage, oversized.
+    "protocol-errors": release(0) + lock(1, "wa") + lock(1, "wb") +
+    garbage(2, '{"action":"unlock"}') + oversized(3) + lock(3, "r"),
+    # Reconnecting replaces a client; its old lock is abandoned.
+    "reconnect": lock(0, "wa", "rb") + reconnect(0) + lock(0, "wa") +
+    fire_timer(0) + deliver_notice(0) + release(0),
+}
+
+# ---- request_parser and http_front_door: one selector byte, then the text.
+# request_parser's selector: bits 0-1 message bytes (16, 64, 256, 4096),
+# bits 2-3 max resources - 1, bits 4-5 max depth, bits 6-7 max segment bytes.
+LOOSE = 0xFF  # 4096 bytes, 4 resources, depth 3, segments of 3 bytes
+
+REQUEST_PARSER = {
+    "lock": (0x00, '{"action":"lock","resources":[{"type":"write","path":'
+             '["group_x","entity_a"]},{"type":"read","path":["group_y"]}]}'),
+    "release": (LOOSE, '{"action":"release"}'),
+    "type-spellings": (LOOSE, '{"action":"lock","resources":[{"type":"W",'
+                       '"path":["a","b"]},{"type":"r","path":[]},{"type":'
+                       '"ReAd","path":["x/y"]},{"type":"write","path":[""]}]}'),
+    "escapes": (LOOSE, '{"action":"lock","resources":[{"type":"read","path":'
+                '["\\u0000","\\"q\\"","\\u00e9"]}],"id":"7","extra":[1,{}]}'),
+    "over-limits": (0x13, '{"action":"lock","resources":[{"type":"r","path":'
+                    '["a","b"]},{"type":"w","path":["abcd"]}]}'),
+    "empty-resources": (LOOSE, '{"action":"lock","resources":[]}'),
+    "unknown-action": (LOOSE, '{"action":"unlock"}'),
+    "deep-nesting": (LOOSE, '{"action":"lock","resources":[[[[[[[[[[]]]]]]]]]]}'),
+}
+
+# http_front_door's selector: bits 0-2 max namespace bytes, bits 3-4 max
+# abandon timeout (0, 1, 1000, 86400000 ms).
+HTTP_FRONT_DOOR = {
+    "lock": (0x1F, "/v1?namespace=a%20b"),
+    "lock-abandon": (0x17, "/v1?namespace=n&abandon-timeout-ms=1000"),
+    "lock-abandon-over": (0x0F, "/v1?abandon-timeout-ms=86400001&namespace=n"),
+    "stats": (0x07, "/stats_v1?namespace=n%2Fm"),
+    "stats-alias": (0x07, "/stats?namespace=users"),
+    "status": (0x00, "/"),
+    "bad-abandon": (0x1F, "/v1?namespace=x&abandon-timeout-ms=-1"),
+    "no-namespace": (0x1F, "/v1?namespace=&x=y#frag"),
+    "not-found": (0x07, "/v2?namespace=n"),
+    "malformed": (0x07, "/v1?namespace=a b"),
+    "namespace-over": (0x03, "/v1?namespace=abcdefgh"),
+}
+
+
+def write(harness, seeds):
+    directory = HERE / harness
+    directory.mkdir(exist_ok=True)
+    for name, data in seeds.items():
+        if isinstance(data, tuple):
+            selector, text = data
+            data = [selector] + list(text.encode())
+        (directory / name).write_bytes(bytes(data))
+
+
+write("engine_vs_model", ENGINE_VS_MODEL)
+write("session", SESSION)
+write("request_parser", REQUEST_PARSER)
+write("http_front_door", HTTP_FRONT_DOOR)

@@ -1,0 +1,126 @@
+// engine_vs_model: the production engine (LockSpace) against the reference
+// model (model::ModelSpace) on a history of steps decoded from the input.
+// After every step both must give the same answer (the request's ID and
+// whether it was acquired; whether a release found the lock and which IDs it
+// acquired), the same State for every ID issued so far (and for 0 and the
+// next ID), and the same GetStats(). On the first difference it prints the
+// steps so far and both answers, and aborts.
+//
+// Input: steps until the bytes run out, each starting with one byte `op`:
+//   op % 4 == 0 or 1  request; the resources follow (fuzz::ReadResources)
+//   op % 4 == 2       release the k-th live lock, ascending by ID, where k is
+//                     the next byte mod the live count; when nothing is live,
+//                     as op % 4 == 3
+//   op % 4 == 3       release an ID that is not live: the next byte picks
+//                     among 0, the next ID to be issued and every released ID
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "fuzz/byte_reader.h"
+#include "fuzz/report.h"
+#include "model/model_space.h"
+
+namespace locktopus::fuzz {
+namespace {
+
+struct Step {
+  bool request = false;
+  std::vector<Resource> resources;  // when request
+  LockId id = 0;                    // when release
+};
+
+std::ostream& operator<<(std::ostream& os, const Step& step) {
+  if (!step.request) return os << "release " << step.id;
+  os << "request {";
+  const char* sep = "";
+  for (const Resource& r : step.resources) {
+    os << sep << r;
+    sep = ", ";
+  }
+  return os << '}';
+}
+
+class Differential {
+ public:
+  void Request(std::vector<Resource> resources) {
+    steps_.push_back({.request = true, .resources = std::move(resources)});
+    const auto& r = steps_.back().resources;
+    Expect("the request's result", engine_.Request(r), model_.Request(r));
+    CheckEveryLock();
+  }
+
+  void Release(LockId id) {
+    steps_.push_back({.request = false, .id = id});
+    Expect("the release's result", engine_.Release(id), model_.Release(id));
+    CheckEveryLock();
+  }
+
+  // The k-th live lock (mod the live count), or 0 if none is live.
+  LockId Live(std::size_t k) const {
+    const auto& live = model_.Live();
+    return live.empty() ? 0 : live[k % live.size()].id;
+  }
+
+  // IDs that are not live: 0, the next one, and every released one.
+  std::vector<LockId> NotLive() const {
+    const LockId last = model_.GetStats().last_id;
+    std::vector<LockId> ids = {0, last + 1};
+    for (LockId id = 1; id <= last; ++id) {
+      if (model_.State(id) == LockState::kNone) ids.push_back(id);
+    }
+    return ids;
+  }
+
+ private:
+  void CheckEveryLock() {
+    const Stats stats = model_.GetStats();
+    Expect("the statistics", engine_.GetStats(), stats);
+    for (LockId id = 0; id <= stats.last_id + 1; ++id) {
+      Expect("the state of lock " + std::to_string(id), engine_.State(id),
+             model_.State(id));
+    }
+  }
+
+  template <class T>
+  void Expect(const std::string& what, const T& engine, const T& model) {
+    if (engine == model) return;
+    std::ostringstream os;
+    os << "the engine and the model disagree on " << what << " after step "
+       << steps_.size() << ".\nSteps:\n";
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      os << "  " << i + 1 << ". " << steps_[i] << '\n';
+    }
+    os << "engine: " << engine << "\nmodel:  " << model;
+    Fail("engine_vs_model", os.str());
+  }
+
+  LockSpace engine_;
+  model::ModelSpace model_;
+  std::vector<Step> steps_;
+};
+
+}  // namespace
+}  // namespace locktopus::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
+                                      std::size_t size) {
+  using namespace locktopus::fuzz;
+  ByteReader in(data, size);
+  Differential diff;
+  while (!in.empty()) {
+    const std::uint8_t op = in.Byte();
+    if (op % 4 <= 1) {
+      diff.Request(ReadResources(in));
+    } else if (op % 4 == 2 && diff.Live(0) != 0) {
+      diff.Release(diff.Live(in.Byte()));
+    } else {
+      const std::vector<locktopus::LockId> ids = diff.NotLive();
+      diff.Release(ids[in.Below(ids.size())]);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,194 @@
+// http_front_door: arbitrary bytes as an HTTP request target, into
+// RouteTarget. It must never crash (the sanitizers watch), and every answer
+// must be one PROTOCOL.md allows:
+//   - a LockRoute or StatsRoute names a non-empty namespace of at most
+//     max-namespace-bytes, and a LockRoute's abandon timeout, if any, is at
+//     most max-abandon-timeout;
+//   - a refusal is 400 or 404 and has a body;
+//   - a LockRoute or StatsRoute round-trips: its canonical target, with the
+//     namespace percent-encoded, routes to the same answer (so query values
+//     are URL-decoded exactly once).
+// The target is routed twice, under the default RouteLimits and under small
+// ones, and the two must agree: which endpoint a target reaches does not
+// depend on limits; a route within the small limits is the same under both;
+// a route over a small limit is a 400 whose body names it ("over max-...");
+// a 400 under the defaults stays a 400.
+//
+// Input: one byte that picks the small limits, then the target.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "fuzz/byte_reader.h"
+#include "fuzz/report.h"
+#include "server/routes.h"
+
+namespace locktopus::fuzz {
+namespace {
+
+using server::HttpError;
+using server::LockRoute;
+using server::Route;
+using server::RouteLimits;
+using server::StatsRoute;
+using server::StatusRoute;
+
+// Each at most the default, so that they only tighten.
+RouteLimits SmallLimits(std::uint8_t selector) {
+  static constexpr std::uint64_t kAbandonMs[] = {0, 1, 1000, 86'400'000};
+  return {.max_namespace_bytes = selector & 7u,
+          .max_abandon_timeout_ms = kAbandonMs[selector >> 3 & 3]};
+}
+
+std::string Describe(const RouteLimits& l) {
+  return "{namespace bytes " + std::to_string(l.max_namespace_bytes) +
+         ", abandon timeout ms " + std::to_string(l.max_abandon_timeout_ms) +
+         "}";
+}
+
+std::string Describe(const Route& route) {
+  if (const auto* lock = std::get_if<LockRoute>(&route)) {
+    return "lock namespace " + Quoted(lock->ns) + " abandon timeout " +
+           (lock->abandon_timeout_ms
+                ? std::to_string(*lock->abandon_timeout_ms) + " ms"
+                : "default");
+  }
+  if (const auto* stats = std::get_if<StatsRoute>(&route)) {
+    return "stats namespace " + Quoted(stats->ns);
+  }
+  if (std::holds_alternative<StatusRoute>(route)) return "status page";
+  const auto& error = std::get<HttpError>(route);
+  return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
+}
+
+// The namespace of a LockRoute or StatsRoute, or nullptr.
+const std::string* NamespaceOf(const Route& route) {
+  if (const auto* lock = std::get_if<LockRoute>(&route)) return &lock->ns;
+  if (const auto* stats = std::get_if<StatsRoute>(&route)) return &stats->ns;
+  return nullptr;
+}
+
+bool IsStatus(const Route& route, unsigned status) {
+  const auto* error = std::get_if<HttpError>(&route);
+  return error != nullptr && error->status == status;
+}
+
+bool WithinLimits(const Route& route, const RouteLimits& limits) {
+  const std::string* ns = NamespaceOf(route);
+  if (ns != nullptr && ns->size() > limits.max_namespace_bytes) return false;
+  const auto* lock = std::get_if<LockRoute>(&route);
+  return lock == nullptr || !lock->abandon_timeout_ms ||
+         *lock->abandon_timeout_ms <= limits.max_abandon_timeout_ms;
+}
+
+// Every byte but the RFC 3986 unreserved ones as %XX.
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+// The plainest target that should give `route` (a LockRoute or StatsRoute).
+std::string CanonicalTarget(const Route& route) {
+  const auto* lock = std::get_if<LockRoute>(&route);
+  std::string target = lock != nullptr ? "/v1" : "/stats_v1";
+  target += "?namespace=" + PercentEncode(*NamespaceOf(route));
+  if (lock != nullptr && lock->abandon_timeout_ms) {
+    target +=
+        "&abandon-timeout-ms=" + std::to_string(*lock->abandon_timeout_ms);
+  }
+  return target;
+}
+
+class Check {
+ public:
+  explicit Check(std::string_view target) : target_(target) {}
+
+  // PROTOCOL.md's rules for one routing of the target under `limits`.
+  void Alone(const Route& route, const RouteLimits& limits) {
+    if (const auto* error = std::get_if<HttpError>(&route)) {
+      Require(error->status == 400 || error->status == 404,
+              "a refusal other than 400 or 404", route, limits);
+      Require(!error->body.empty(), "a refusal without a body", route, limits);
+      return;
+    }
+    if (const std::string* ns = NamespaceOf(route)) {
+      Require(!ns->empty(), "a route to an empty namespace", route, limits);
+      Require(WithinLimits(route, limits), "a route over a limit", route,
+              limits);
+      const Route again = server::RouteTarget(CanonicalTarget(route), limits);
+      Require(again == route,
+              "a route that does not round-trip; " + CanonicalTarget(route) +
+                  " gives " + Describe(again),
+              route, limits);
+    }
+  }
+
+  // The default limits' answer against the small limits' answer.
+  void Agree(const Route& loose, const Route& tight, const RouteLimits& small) {
+    const std::string defaults = " (the defaults give " + Describe(loose) + ")";
+    if (NamespaceOf(loose) == nullptr && !IsStatus(loose, 400)) {
+      Require(tight == loose, "the endpoint depends on the limits" + defaults,
+              tight, small);
+    } else if (IsStatus(loose, 400)) {
+      Require(
+          IsStatus(tight, 400),
+          "a 400 under the defaults is not one under small limits" + defaults,
+          tight, small);
+    } else if (WithinLimits(loose, small)) {
+      Require(tight == loose,
+              "within the small limits, but routed differently" + defaults,
+              tight, small);
+    } else {
+      Require(IsStatus(tight, 400) && std::get<HttpError>(tight).body.find(
+                                          "over max-") != std::string::npos,
+              "over a small limit, but not refused naming it", tight, small);
+    }
+  }
+
+ private:
+  void Require(bool ok, const std::string& what, const Route& route,
+               const RouteLimits& limits) {
+    if (ok) return;
+    Fail("http_front_door", what + "\ntarget: " + Quoted(target_) +
+                                "\nlimits: " + Describe(limits) +
+                                "\nroute:  " + Describe(route));
+  }
+
+  std::string_view target_;
+};
+
+}  // namespace
+}  // namespace locktopus::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
+                                      std::size_t size) {
+  using namespace locktopus;
+  using namespace locktopus::fuzz;
+  ByteReader in(data, size);
+  const server::RouteLimits small = SmallLimits(in.Byte());
+  const std::string_view target = in.Rest();
+
+  const server::RouteLimits defaults;
+  const server::Route loose = server::RouteTarget(target, defaults);
+  const server::Route tight = server::RouteTarget(target, small);
+  Check check(target);
+  check.Alone(loose, defaults);
+  check.Alone(tight, small);
+  check.Agree(loose, tight, small);
+  return 0;
+}

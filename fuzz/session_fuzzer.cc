@@ -1,0 +1,429 @@
+// session: a scripted conversation between up to 4 clients and the server's
+// connection state machine (server::Connection), all in one Namespace over
+// one LockSpace, each client behind a fake transport that records the frames
+// and the close it is asked for, queues the timers it is asked to run
+// (ConnectionIo::After) and the acquisition notices it is told of
+// (Waiter::Notify) until the script fires or delivers them.
+//
+// The harness keeps PROTOCOL.md's view of every connection (ready, enqueued
+// or acquired; its lock ID; closed or not) and after every event checks that
+// the connection did exactly what the protocol says (what a frame means is
+// ParseClientMessage's to say; request_parser checks that), which covers:
+//   - a lock request gets exactly one immediate answer, `enqueued` or
+//     `acquired` with the namespace's next ID, matching the engine's state;
+//   - a later `acquired` comes only while the client is enqueued for that
+//     ID, so at most once per ID and never after `ready` was sent for it;
+//     and a notice reaches only the connection enqueued for that lock, once,
+//     when the engine holds it acquired;
+//   - a release while enqueued or acquired is answered `ready`, and the
+//     engine no longer has the lock;
+//   - a protocol error (garbage, a frame over the size limit, an action not
+//     allowed in the state) is one `communication error: ` frame, then close
+//     code 3000, then the lock is handled as on a drop;
+//   - nothing is sent after a close, and no event sends to another client;
+//   - a drop while enqueued cancels the lock at once (the engine's state is
+//     kNone); while acquired, the lock stays acquired and exactly one timer of
+//     the abandon timeout is set (with a timeout of 0 it is released at once);
+//   - an abandon timer finds its lock still acquired and releases it;
+//   - at the end, once every notice is delivered, every connection closed and
+//     every timer fired, the LockSpace has no live lock.
+// On the first violation it prints the events so far and aborts.
+//
+// Input: events until the bytes run out, each starting with one byte `op`:
+// the client is k = op / 8 % 4 and the event op % 8:
+//   0, 1  k sends a lock; the resources follow (fuzz::ReadResources)
+//   2     k sends a release
+//   3     k sends garbage: the next byte n, then n bytes as the frame; when
+//         n >= 240, a frame over the size limit instead (OnOversizedFrame)
+//   4     k's transport ends (OnClosed)
+//   5     fire pending timer j, j = next byte mod the pending count
+//   6     deliver pending notice j (OnAcquired), j as for timers
+//   7     k's transport ends, and k connects again
+// A client connects on its first event; bit 5 of that op picks its abandon
+// timeout: 0 (release at once) or 1000 ms.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/engine.h"
+#include "fuzz/byte_reader.h"
+#include "fuzz/report.h"
+#include "server/connection.h"
+#include "server/lock_service.h"
+#include "server/protocol.h"
+
+namespace locktopus::fuzz {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::string_view kCommunicationError = "communication error: ";
+constexpr std::size_t kClients = 4;
+
+// The connection's state as the client knows it from the answers.
+enum class View { kReady, kEnqueued, kAcquired };
+
+// PROTOCOL.md's answer, spelled out here rather than taken from the server.
+std::string Answer(LockId id, std::string_view action, std::string_view state) {
+  return R"({"id":")" + std::to_string(id) + R"(","action":")" +
+         std::string(action) + R"(","state":")" + std::string(state) + R"("})";
+}
+
+class Conversation;
+
+// One client: the fake transport the Connection talks to, the Connection,
+// and what the client should believe.
+class Peer : public server::ConnectionIo, public server::Waiter {
+ public:
+  Peer(Conversation& conversation, int number, milliseconds abandon)
+      : conversation_(conversation), number_(number) {
+    config_.abandon_timeout = abandon;
+  }
+
+  void Send(std::string text) override;
+  void Close(std::uint16_t code, std::string_view reason) override;
+  void After(milliseconds delay, std::function<void()> fn) override;
+  void Notify(LockId id) override;
+
+  int number() const { return number_; }
+  const server::ConnectionConfig& config() const { return config_; }
+  server::Connection& connection() { return *connection_; }
+  void set_connection(std::unique_ptr<server::Connection> connection) {
+    connection_ = std::move(connection);
+  }
+
+  // What the transport recorded.
+  std::vector<std::string> frames;
+  std::optional<std::uint16_t> close_code;
+
+  // What the client should believe (PROTOCOL.md's conversation).
+  View view = View::kReady;
+  LockId lock = 0;     // the lock of the last lock request
+  bool ended = false;  // OnClosed was called, or the connection closed
+
+ private:
+  Conversation& conversation_;
+  const int number_;
+  server::ConnectionConfig config_;
+  std::unique_ptr<server::Connection> connection_;
+};
+
+class Conversation {
+ public:
+  // Decodes and runs one event.
+  void Event(ByteReader& in) {
+    const std::uint8_t op = in.Byte();
+    const std::size_t k = op / 8 % kClients;
+    if (clients_[k] == nullptr) Connect(k, op);
+    Peer& peer = *clients_[k];
+    switch (op % 8) {
+      case 0:
+      case 1:
+        Frame(peer, server::FormatLock(ReadResources(in)));
+        break;
+      case 2:
+        Frame(peer, R"({"action":"release"})");
+        break;
+      case 3:
+        if (const std::uint8_t n = in.Byte(); n >= 240) {
+          Oversized(peer);
+        } else {
+          Frame(peer, in.Text(n));
+        }
+        break;
+      case 4:
+        Drop(peer);
+        break;
+      case 5:
+        if (!timers_.empty()) FireTimer(in.Below(timers_.size()));
+        break;
+      case 6:
+        if (!notices_.empty()) DeliverNotice(in.Below(notices_.size()));
+        break;
+      case 7:
+        Drop(peer);
+        Connect(k, op);
+        break;
+    }
+  }
+
+  // Delivers every notice, closes every connection, fires every timer; then
+  // nothing may be live.
+  void Finish() {
+    while (!notices_.empty()) DeliverNotice(0);
+    for (const auto& peer : peers_) Drop(*peer);
+    while (!timers_.empty()) FireTimer(0);
+    while (!notices_.empty()) DeliverNotice(0);
+    Begin(nullptr, "the end");
+    const Stats stats = space_.GetStats();
+    Require(stats.locks_pending + stats.locks_acquired == 0,
+            "locks are still live at the end");
+  }
+
+  // Called by the transports.
+  void Sent() { ++frames_sent_; }
+  void TimerSet(Peer& peer, milliseconds delay, std::function<void()> fn) {
+    timers_.push_back({delay, std::move(fn), peer.number(), 0});
+  }
+  void Notified(Peer& peer, LockId id) {
+    Require(!peer.ended && peer.view == View::kEnqueued && peer.lock == id,
+            "client " + std::to_string(peer.number()) + " was told of lock " +
+                std::to_string(id) + ", which it is not enqueued for");
+    Require(space_.State(id) == LockState::kAcquired,
+            "a notice for lock " + std::to_string(id) +
+                ", which the engine does not hold acquired");
+    notices_.push_back({&peer, id});
+  }
+  void Require(bool ok, const std::string& what) {
+    if (!ok) Report(what);
+  }
+
+ private:
+  struct Timer {
+    milliseconds delay;
+    std::function<void()> fn;
+    int peer;     // who set it
+    LockId lock;  // the abandoned lock it must release
+  };
+  struct Notice {
+    Peer* peer;
+    LockId id;
+  };
+
+  void Connect(std::size_t k, std::uint8_t op) {
+    const milliseconds abandon((op & 32) != 0 ? 1000 : 0);
+    auto peer =
+        std::make_shared<Peer>(*this, static_cast<int>(peers_.size()), abandon);
+    peer->set_connection(std::make_unique<server::Connection>(
+        ns_, peer->config(), *peer, std::weak_ptr<server::Waiter>(peer)));
+    Begin(nullptr, "client " + std::to_string(peer->number()) +
+                       " connects (k=" + std::to_string(k) +
+                       ", abandon timeout " + std::to_string(abandon.count()) +
+                       " ms)");
+    clients_[k] = peer.get();
+    peers_.push_back(std::move(peer));
+  }
+
+  // The client sends `text` as one frame.
+  void Frame(Peer& peer, std::string_view text) {
+    Begin(&peer,
+          "client " + std::to_string(peer.number()) + " sends " + Quoted(text));
+    peer.connection().OnFrame(text);
+    if (peer.ended) return ExpectFrames(peer, {});
+
+    const auto message = server::ParseClientMessage(text, peer.config().limits);
+    if (std::holds_alternative<server::ProtocolError>(message)) {
+      return ExpectProtocolError(peer);
+    }
+    if (std::holds_alternative<server::LockMessage>(message)) {
+      if (peer.view != View::kReady) return ExpectProtocolError(peer);
+      const LockId id = space_.GetStats().last_id;
+      Require(id == last_id_ + 1, "the lock did not get the next ID");
+      last_id_ = id;
+      const LockState state = space_.State(id);
+      Require(state != LockState::kNone, "the new lock is not live");
+      const bool acquired = state == LockState::kAcquired;
+      ExpectFrames(peer,
+                   {Answer(id, "lock", acquired ? "acquired" : "enqueued")});
+      peer.view = acquired ? View::kAcquired : View::kEnqueued;
+      peer.lock = id;
+      return;
+    }
+    if (peer.view == View::kReady) return ExpectProtocolError(peer);
+    ExpectFrames(peer, {Answer(peer.lock, "release", "ready")});
+    Require(space_.State(peer.lock) == LockState::kNone,
+            "the released lock is still live");
+    peer.view = View::kReady;
+  }
+
+  void Oversized(Peer& peer) {
+    Begin(&peer, "client " + std::to_string(peer.number()) +
+                     " sends a frame over the size limit");
+    peer.connection().OnOversizedFrame(peer.config().limits.max_message_bytes +
+                                       1);
+    if (peer.ended) return ExpectFrames(peer, {});
+    ExpectProtocolError(peer);
+  }
+
+  // The transport ends.
+  void Drop(Peer& peer) {
+    Begin(&peer,
+          "client " + std::to_string(peer.number()) + "'s transport ends");
+    const bool was_ended = peer.ended;
+    const std::optional<std::uint16_t> close_code = peer.close_code;
+    peer.connection().OnClosed();
+    ExpectFrames(peer, {});
+    Require(peer.close_code == close_code,
+            "the connection asked to close a transport that had ended");
+    if (was_ended) return ExpectTimers(0);
+    AfterDrop(peer);
+  }
+
+  void FireTimer(std::size_t j) {
+    Timer timer = std::move(timers_[j]);
+    timers_.erase(timers_.begin() + static_cast<std::ptrdiff_t>(j));
+    Begin(nullptr, "the abandon timer of client " + std::to_string(timer.peer) +
+                       "'s lock " + std::to_string(timer.lock) + " fires");
+    Require(space_.State(timer.lock) == LockState::kAcquired,
+            "the abandoned lock was not acquired until its timer fired");
+    timer.fn();
+    Require(space_.State(timer.lock) == LockState::kNone,
+            "the abandon timer did not release the lock");
+    ExpectTimers(0);
+    ExpectNoFrames();
+  }
+
+  void DeliverNotice(std::size_t j) {
+    const Notice notice = notices_[j];
+    notices_.erase(notices_.begin() + static_cast<std::ptrdiff_t>(j));
+    Peer& peer = *notice.peer;
+    Begin(&peer, "client " + std::to_string(peer.number()) +
+                     " gets the notice of " + std::to_string(notice.id));
+    peer.connection().OnAcquired(notice.id);
+    if (peer.ended || peer.view != View::kEnqueued || peer.lock != notice.id) {
+      return ExpectFrames(peer, {});  // stale: released or dropped meanwhile
+    }
+    Require(space_.State(notice.id) == LockState::kAcquired,
+            "the notified lock is not acquired");
+    ExpectFrames(peer, {Answer(notice.id, "lock", "acquired")});
+    peer.view = View::kAcquired;
+  }
+
+  // One `communication error: ` frame, close code 3000, then as a drop.
+  void ExpectProtocolError(Peer& peer) {
+    Require(peer.frames.size() == frames_before_ + 1 &&
+                peer.frames.back().starts_with(kCommunicationError),
+            "a protocol error was not answered with one error frame");
+    Require(peer.close_code == server::kProtocolErrorCloseCode,
+            "a protocol error did not close with code 3000");
+    ExpectNoFramesElsewhere(1);
+    AfterDrop(peer);
+  }
+
+  // The lock of a connection that just ended: cancelled if enqueued,
+  // abandoned (one timer, or released at once for 0 ms) if acquired.
+  void AfterDrop(Peer& peer) {
+    peer.ended = true;
+    const LockState state = space_.State(peer.lock);
+    const milliseconds abandon = peer.config().abandon_timeout;
+    if (peer.view == View::kAcquired && abandon.count() > 0) {
+      Require(state == LockState::kAcquired,
+              "the dropped acquired lock was not kept for its abandon timeout");
+      ExpectTimers(1);
+      Require(timers_.back().delay == abandon,
+              "the abandon timer is not the abandon timeout");
+      timers_.back().lock = peer.lock;
+    } else {
+      Require(peer.view == View::kReady || state == LockState::kNone,
+              "the dropped connection's lock is still live");
+      ExpectTimers(0);
+    }
+    peer.view = View::kReady;
+  }
+
+  // During this event, `peer` sent exactly `expected` and nobody else sent.
+  void ExpectFrames(Peer& peer, const std::vector<std::string>& expected) {
+    const std::vector<std::string> sent(
+        peer.frames.begin() + static_cast<std::ptrdiff_t>(frames_before_),
+        peer.frames.end());
+    if (sent != expected) {
+      std::string what = "client " + std::to_string(peer.number()) + " got";
+      for (const std::string& frame : sent) what += "\n    " + frame;
+      what += sent.empty() ? " nothing" : "";
+      what += "\n  but PROTOCOL.md says";
+      for (const std::string& frame : expected) what += "\n    " + frame;
+      what += expected.empty() ? " nothing" : "";
+      Report(what);
+    }
+    ExpectNoFramesElsewhere(expected.size());
+  }
+  void ExpectNoFramesElsewhere(std::size_t on_peer) {
+    Require(frames_sent_ == sent_before_ + on_peer,
+            "an event sent frames to another client");
+  }
+  void ExpectNoFrames() { ExpectNoFramesElsewhere(0); }
+  void ExpectTimers(std::size_t n) {
+    Require(timers_.size() == timers_before_ + n,
+            "expected " + std::to_string(n) + " new timer(s), got " +
+                std::to_string(timers_.size() - timers_before_));
+  }
+
+  // Starts an event on `peer` (or on nobody): logs it and notes what exists
+  // before it.
+  void Begin(const Peer* peer, std::string event) {
+    log_.push_back(std::move(event));
+    sent_before_ = frames_sent_;
+    timers_before_ = timers_.size();
+    frames_before_ = peer != nullptr ? peer->frames.size() : 0;
+  }
+
+  [[noreturn]] void Report(const std::string& what) {
+    std::ostringstream os;
+    os << what << "\nEvents:\n";
+    for (std::size_t i = 0; i < log_.size(); ++i) {
+      os << "  " << i + 1 << ". " << log_[i] << '\n';
+    }
+    os << "Frames each client got:\n";
+    for (const auto& peer : peers_) {
+      os << "  client " << peer->number() << ":";
+      for (const std::string& frame : peer->frames) os << " " << frame;
+      if (peer->close_code) os << " [close " << *peer->close_code << "]";
+      os << '\n';
+    }
+    Fail("session", os.str());
+  }
+
+  LockSpace space_;
+  server::Namespace ns_{"fuzz", space_};
+  std::vector<std::shared_ptr<Peer>> peers_;  // every client ever connected
+  Peer* clients_[kClients] = {};              // the current client k
+  std::vector<Timer> timers_;
+  std::vector<Notice> notices_;
+  std::vector<std::string> log_;
+  LockId last_id_ = 0;
+  std::size_t frames_sent_ = 0;
+  std::size_t sent_before_ = 0;
+  std::size_t timers_before_ = 0;
+  std::size_t frames_before_ = 0;
+};
+
+void Peer::Send(std::string text) {
+  conversation_.Require(!close_code,
+                        "client " + std::to_string(number_) +
+                            " got a frame after the close: " + text);
+  frames.push_back(std::move(text));
+  conversation_.Sent();
+}
+
+void Peer::Close(std::uint16_t code, std::string_view /*reason*/) {
+  conversation_.Require(
+      !close_code, "client " + std::to_string(number_) + " was closed twice");
+  close_code = code;
+}
+
+void Peer::After(milliseconds delay, std::function<void()> fn) {
+  conversation_.TimerSet(*this, delay, std::move(fn));
+}
+
+void Peer::Notify(LockId id) { conversation_.Notified(*this, id); }
+
+}  // namespace
+}  // namespace locktopus::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
+                                      std::size_t size) {
+  using namespace locktopus::fuzz;
+  ByteReader in(data, size);
+  Conversation conversation;
+  while (!in.empty()) conversation.Event(in);
+  conversation.Finish();
+  return 0;
+}
