@@ -22,20 +22,23 @@ tar -C "$root" --exclude=./build --exclude=./.git --exclude=./tests/node_modules
 declare -A build_args=(
   [release]="-DCMAKE_BUILD_TYPE=Release"
   [tsan]="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOCKTOPUS_SANITIZE=thread"
+  [fuzz]="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOCKTOPUS_SANITIZE=address,undefined -DLOCKTOPUS_FUZZ=ON"
 )
 declare -A build_targets=(
   [release]="space_test engine_test property_test server_test"
   [tsan]="locktopus-simulate"
+  [fuzz]="engine_vs_model_fuzzer session_fuzzer"
 )
 
 # Tools: "name|build|command", the command run in that build's bin/. A
 # failing command means the tool caught the bug. $log is this mutant's
-# build output.
+# build output, $src the scratch tree.
 tools=(
   'analysis|release|! grep -q "\[-Wthread-safety" "$log"'
   'unit|release|s=0; for t in space_test engine_test server_test; do ./$t --gtest_brief=1 || s=1; done; exit $s'
   'property|release|./property_test --gtest_brief=1'
   'simulator|tsan|TSAN_OPTIONS=halt_on_error=1 ./locktopus-simulate --seconds 20 --heartbeat 600'
+  'fuzz|fuzz|s=0; for h in engine_vs_model session; do d=$(mktemp -d); cp -r "$src/fuzz/corpus/$h/." "$d"; ./${h}_fuzzer -max_total_time=20 -max_len=512 "$d" || s=1; rm -rf "$d"; done; exit $s'
 )
 
 # Builds every build; its output goes to $work/build.log.
@@ -53,8 +56,8 @@ run_tools() {
   local caught=() entry name b cmd
   for entry in "${tools[@]}"; do
     IFS='|' read -r name b cmd <<<"$entry"
-    if ! (cd "$work/build-$b/bin" && log="$work/build.log" timeout 600 \
-      bash -c "$cmd") >"$work/$name.log" 2>&1; then
+    if ! (cd "$work/build-$b/bin" && log="$work/build.log" src="$work/src" \
+      timeout 600 bash -c "$cmd") >"$work/$name.log" 2>&1; then
       caught+=("$name")
     fi
   done

@@ -1,45 +1,61 @@
 #!/usr/bin/env bash
 # Sets up, configures, builds and runs every test through CTest, under each
-# preset in turn (release, then the asan and tsan sanitizer builds), prints
-# CTest's summary for each and a total line at the end.
+# preset in turn: release, the asan and tsan sanitizer builds, and fuzz
+# (each harness over its seed corpus). Then each fuzz harness runs for a
+# while (scripts/fuzz.sh) and the OSS-Fuzz build is checked
+# (scripts/oss_fuzz_check.sh). Prints CTest's summary per preset and a total
+# line at the end.
 #
-#   scripts/test.sh                      every preset
-#   LOCKTOPUS_PRESETS="release" scripts/test.sh
+#   scripts/test.sh                              everything
+#   LOCKTOPUS_PRESETS="release" scripts/test.sh  one preset, no fuzzing
+#   LOCKTOPUS_FUZZ_SECONDS=300 scripts/test.sh   longer fuzzing
 #   RC_PARAMS="max_success=100000" scripts/test.sh   longer property runs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 
-read -r -a presets <<<"${LOCKTOPUS_PRESETS:-release asan tsan}"
+read -r -a presets <<<"${LOCKTOPUS_PRESETS:-release asan tsan fuzz}"
 jobs=$(nproc)
 passed=0
 failed=0
-status=0
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
 for preset in "${presets[@]}"; do
   echo "== $preset: configure and build"
-  cmake --preset "$preset" >/dev/null
-  cmake --build --preset "$preset" -- -j"$jobs" | grep -Ev '^\[[0-9]+/[0-9]+\] ' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "== $preset: build failed"; exit 1; }
+  if ! { cmake --preset "$preset" && cmake --build --preset "$preset" -- -j"$jobs"; } \
+    >"$logs/build-$preset.log" 2>&1; then
+    grep -E "error|FAILED" -A5 "$logs/build-$preset.log" | head -60 || tail -40 "$logs/build-$preset.log"
+    echo "== $preset: build failed"
+    exit 1
+  fi
 
   echo "== $preset: test"
-  log=$(mktemp)
-  if ! ctest --preset "$preset" -j"$jobs" --timeout 1500 | tee "$log" |
-    grep -Ev '^ *(Start|[0-9]+/[0-9]+ Test) '; then
-    status=1
-  fi
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  ctest --preset "$preset" -j"$jobs" --timeout 1500 >"$logs/test-$preset.log" 2>&1 || true
+  grep -Ev '^ *(Start|[0-9]+/[0-9]+ Test) ' "$logs/test-$preset.log" || true
   # "100% tests passed, 0 tests failed out of 40"
-  if read -r ok bad < <(sed -nE 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2 \1/p' "$log" |
-    awk '{print $1 - $2, $2}'); then
-    passed=$((passed + ok))
-    failed=$((failed + bad))
+  line=$(grep -E 'tests? failed out of [0-9]+' "$logs/test-$preset.log" || true)
+  if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    failed=$((failed + BASH_REMATCH[1]))
+    passed=$((passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
   else
-    status=1
+    echo "== $preset: CTest did not report a summary"
+    failed=$((failed + 1))
   fi
-  rm -f "$log"
 done
+
+# Stages beyond CTest count as one test each.
+stage() {
+  echo "== $1"
+  if "${@:2}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+if [[ " ${presets[*]} " == *" fuzz "* ]]; then
+  stage "fuzz: every harness for ${LOCKTOPUS_FUZZ_SECONDS:-30} s" \
+    scripts/fuzz.sh --seconds "${LOCKTOPUS_FUZZ_SECONDS:-30}"
+  stage "oss-fuzz: build.sh as OSS-Fuzz runs it" scripts/oss_fuzz_check.sh
+fi
 
 echo "presets ${presets[*]}:"
 echo "total: $passed passed, $failed failed"
-exit "$status"
+[ "$failed" -eq 0 ]
