@@ -19,6 +19,10 @@ void Connection::OnFrame(std::string_view text) {
            "]");
       return;
     }
+    if (config_.draining != nullptr && config_.draining->load()) {
+      Fail("server is shutting down: no new locks");
+      return;
+    }
     Lock(*lock);
   } else {
     if (state_ == ConnState::kReady) {

@@ -10,6 +10,7 @@
 #ifndef LOCKTOPUS_SERVER_CONNECTION_H_
 #define LOCKTOPUS_SERVER_CONNECTION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,8 @@ struct ConnectionConfig {
   std::chrono::milliseconds abandon_timeout{60'000};
   MessageLimits limits;
   bool log_locks = false;  // log each request, acquisition and release
+  // While set, the server is shutting down and refuses new locks.
+  const std::atomic<bool>* draining = nullptr;
 };
 
 class Connection {

@@ -1,6 +1,9 @@
 #include "server/lock_service.h"
 
 namespace locktopus::server {
+namespace {
+constexpr std::size_t kIdleWaiterSlots = 64;
+}  // namespace
 
 RequestResult Namespace::Request(std::span<const Resource> resources,
                                  std::weak_ptr<Waiter> waiter) {
@@ -22,6 +25,10 @@ bool Namespace::Release(LockId id) {
       if (it == waiters_.end()) continue;
       if (auto waiter = it->second.lock()) wake.emplace_back(waiter, acquired);
       waiters_.erase(it);
+    }
+    // An idle namespace gives back what its longest queue made it allocate.
+    if (waiters_.empty() && waiters_.bucket_count() > kIdleWaiterSlots) {
+      decltype(waiters_)().swap(waiters_);
     }
   }
   for (auto& [waiter, acquired] : wake) waiter->Notify(acquired);

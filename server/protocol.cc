@@ -22,7 +22,7 @@ std::optional<Access> ParseType(std::string_view type) {
 
 std::string Quote(std::string_view text, std::size_t max = 64) {
   std::string out = "[";
-  out.append(text.substr(0, max));
+  out.append(TruncateUtf8(text, max));
   if (text.size() > max) out += "...";
   return out + "]";
 }
@@ -87,6 +87,16 @@ ClientMessage ParseLock(const json::object& message,
 }
 
 }  // namespace
+
+std::string_view TruncateUtf8(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t cut = max_bytes;
+  // Continuation bytes are 10xxxxxx: back off to the start of a character.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return text.substr(0, cut);
+}
 
 std::string OverLimit(std::string_view flag, std::size_t limit) {
   return "over " + std::string(flag) + " (" + std::to_string(limit) + ")";

@@ -49,6 +49,10 @@ ClientMessage ParseClientMessage(std::string_view frame,
 // The text of `limit` named in reasons: "over max-message-bytes (1048576)".
 std::string OverLimit(std::string_view flag, std::size_t limit);
 
+// The longest prefix of UTF-8 `text` of at most `max_bytes` that does not
+// end inside a character, so that shortened reasons stay valid text frames.
+std::string_view TruncateUtf8(std::string_view text, std::size_t max_bytes);
+
 // The connection's states, as named on the wire.
 enum class ConnState { kReady, kEnqueued, kAcquired };
 enum class Action { kLock, kRelease };

@@ -21,10 +21,11 @@ class Server {
  public:
   explicit Server(const Options& options)
       : state_(std::make_shared<ServerState>(options)),
-        acceptor_(ioc_),
-        signals_(ioc_, SIGINT, SIGTERM),
-        stats_timer_(ioc_),
-        drain_timer_(ioc_) {}
+        strand_(net::make_strand(ioc_)),
+        acceptor_(strand_),
+        signals_(strand_, SIGINT, SIGTERM),
+        stats_timer_(strand_),
+        drain_timer_(strand_) {}
 
   int Run() {
     if (!Listen()) return 1;
@@ -82,7 +83,9 @@ class Server {
   void DoAccept() {
     acceptor_.async_accept(
         net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
-          if (ec == net::error::operation_aborted) return;  // shutting down
+          // Closed by the first signal; a connection accepted just before
+          // is dropped with it.
+          if (state_->draining.load()) return;
           if (ec) {
             LogWarning("accept: " + ec.message());
           } else {
@@ -110,26 +113,28 @@ class Server {
       acceptor_.close(ignored);
       stats_timer_.cancel();
       WaitForSignal();
-      Drain(/*announce=*/true);
+      Drain(/*first=*/true);
     });
   }
 
   // Exits once no lock is live; polls, since the last release may happen on
-  // any connection.
-  void Drain(bool announce) {
+  // any connection. The first look never exits: a lock request that began
+  // before the draining flag was up has one poll interval to finish (later
+  // ones are refused), so no lock is granted after the final look.
+  void Drain(bool first) {
     const std::uint64_t live = state_->locks.LiveLocks();
-    if (live == 0) {
+    if (live == 0 && !first) {
       LogInfo("no live locks: exiting");
       ioc_.stop();
       return;
     }
-    if (announce) {
+    if (first && live > 0) {
       LogInfo("waiting for " + std::to_string(live) +
               " live locks to be released");
     }
     drain_timer_.expires_after(kDrainPoll);
     drain_timer_.async_wait([this](beast::error_code ec) {
-      if (!ec) Drain(/*announce=*/false);
+      if (!ec) Drain(/*first=*/false);
     });
   }
 
@@ -154,6 +159,8 @@ class Server {
 
   net::io_context ioc_;
   const std::shared_ptr<ServerState> state_;
+  // The acceptor, the signals and the timers: their handlers never overlap.
+  net::strand<net::io_context::executor_type> strand_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   net::steady_timer stats_timer_;

@@ -1,6 +1,5 @@
 // One WebSocket connection: Beast I/O around a Connection state machine.
 
-#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
@@ -45,6 +44,7 @@ class WebSocketSession final
         client_(state_->next_client.fetch_add(1) + 1) {
     config_.limits = state_->options.message_limits;
     config_.log_locks = state_->options.log_locks;
+    config_.draining = &state_->draining;
     config_.abandon_timeout = std::chrono::milliseconds(
         route_.abandon_timeout_ms.value_or(
             state_->options.default_abandon_timeout_ms));
@@ -91,8 +91,9 @@ class WebSocketSession final
     closing_ = true;
     // A close reason fits in a control frame: at most 123 bytes.
     close_reason_.code = code;
-    close_reason_.reason.assign(reason.data(), std::min<std::size_t>(
-        reason.size(), close_reason_.reason.max_size()));
+    const std::string_view fits =
+        TruncateUtf8(reason, close_reason_.reason.max_size());
+    close_reason_.reason.assign(fits.data(), fits.size());
     if (queue_.empty()) DoClose();
   }
 
@@ -181,7 +182,8 @@ class WebSocketSession final
   void Drop(std::string why) {
     if (failed_) return;
     failed_ = true;
-    queue_.clear();
+    // The queue's front may be the buffer of a pending write: it stays
+    // until the session goes; nothing more is sent once failed_ is set.
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     net::post(ws_.get_executor(),

@@ -5,7 +5,9 @@
 //     checked at every acquisition),
 //   - the stamped history, replayed in the space's order into the reference
 //     model, acquires different IDs at some step,
-//   - no step completes for `stall_seconds` (a lost wake-up), or
+//   - no step completes for `stall_seconds` (every client stuck waiting:
+//     with cancel_percent > 0 clients give up instead, and a lost wake-up
+//     shows in the replay as a missing acquisition), or
 //   - locks are left live after every client has released.
 // A round is reproducible from its seed on one thread (threads = 1).
 //

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -115,6 +116,18 @@ TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
 
 TEST(Protocol, RefusesDeepNestingWithoutRecursing) {
   EXPECT_EQ(ErrorOf(std::string(10000, '[')).rfind("invalid JSON", 0), 0u);
+}
+
+TEST(Protocol, ShortenedReasonsStayValidUtf8) {
+  EXPECT_EQ(TruncateUtf8("abc", 5), "abc");
+  EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc");
+  // "é" is two bytes: a cut between them backs off before it.
+  EXPECT_EQ(TruncateUtf8("ab\xC3\xA9", 3), "ab");
+  EXPECT_EQ(TruncateUtf8("\xE2\x82\xAC!", 2), "");  // a three-byte euro sign
+  std::string type = std::string(63, 'x') + "\xC3\xA9";
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":")" + type +
+                    R"(","path":[]}]})"),
+            "resource 0 has unknown type [" + std::string(63, 'x') + "...]");
 }
 
 TEST(Protocol, FormatsAnswers) {
@@ -330,6 +343,23 @@ TEST_F(ConnectionTest, ProtocolErrorWhileAcquiredAbandonsTheLock) {
   EXPECT_EQ(space_.State(1), LockState::kAcquired);
   a.io->timers[0].second();
   EXPECT_EQ(space_.State(1), LockState::kNone);
+}
+
+TEST_F(ConnectionTest, DrainingRefusesNewLocksButNotReleases) {
+  std::atomic<bool> draining{false};
+  Client a = Connect();
+  configs_.back()->draining = &draining;
+  Client b = Connect();
+  configs_.back()->draining = &draining;
+  a.conn->OnFrame(kLockA);
+  draining = true;
+  b.conn->OnFrame(kLockA);
+  EXPECT_EQ(b.io->sent.back(),
+            "communication error: server is shutting down: no new locks");
+  EXPECT_EQ(b.io->closed_with, 3000);
+  a.conn->OnFrame(kRelease);
+  EXPECT_EQ(a.io->sent.back(), R"({"id":"1","action":"release","state":"ready"})");
+  EXPECT_EQ(space_.GetStats(), Stats{.last_id = 1});
 }
 
 TEST_F(ConnectionTest, OversizedFrameIsAProtocolError) {

@@ -129,12 +129,17 @@ TEST(Wire, ShutdownWithoutLiveLocksExitsZero) {
 
 TEST(Wire, ShutdownWaitsForLiveLocks) {
   ServerProcess server;
-  Client holder(server.port(), "ns");
+  Client holder(server.port(), "ns"), late(server.port(), "ns");
   holder.Lock(kWriteA);
   EXPECT_EQ(holder.Read(), Answer(1, "lock", "acquired"));
   server.Signal(SIGINT);
   ASSERT_TRUE(server.WaitForLog("waiting for 1 live locks", std::chrono::seconds(20)));
   EXPECT_EQ(server.WaitExit(milliseconds(300)), std::nullopt);
+  // A connection opened before the signal gets no new lock: it would hold
+  // the shutdown open.
+  late.Lock(R"([{"type":"write","path":["elsewhere"]}])");
+  EXPECT_EQ(late.Read(),
+            "communication error: server is shutting down: no new locks");
   // New connections are refused while draining.
   HttpReply refused = HttpGet(server.port(), "/");
   EXPECT_EQ(refused.status, 0);

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
-  Client, QUIET, acquired, enqueued, ready, startServer, test, uniqueNs, w,
+  Client, QUIET, acquired, enqueued, expectProtocolError, ready, startServer,
+  test, uniqueNs, w,
 } from './harness.mjs';
 
 /** Asserts the server is still running after ms. */
@@ -46,7 +47,7 @@ describe('shutdown', () => {
     });
   }
 
-  test('with an acquired lock: logs waiting, keeps serving, exits 0 when the lock is released', async () => {
+  test('with an acquired lock: logs waiting, refuses new locks, exits 0 when the lock is released', async () => {
     const server = await startServer();
     const ns = uniqueNs();
     const [holder, other] = await server.connectMany(ns, 2);
@@ -55,9 +56,9 @@ describe('shutdown', () => {
     await server.waitForStderr(/waiting/);
     await stillRunning(server);
     await refusesNewConnections(server, ns);
-    // an existing connection is still served, while the holder holds
-    assert.deepEqual(await other.lock(w('y')), acquired(2));
-    assert.deepEqual(await other.release(), ready(2));
+    // an existing connection gets no new lock: it would hold the shutdown open
+    other.send({ action: 'lock', resources: [w('y')] });
+    await expectProtocolError(other, 'server is shutting down: no new locks');
     await stillRunning(server, 50);
     assert.deepEqual(await holder.release(), ready(1));
     const { code } = await server.waitExit();
