@@ -68,7 +68,6 @@ class Connection {
   void OnClosed();
 
   ConnState state() const { return state_; }
-  LockId lock_id() const { return lock_id_; }
 
  private:
   void Lock(const LockMessage& message);
