@@ -1,9 +1,8 @@
 #include "server/protocol.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <cctype>
 #include <optional>
 
@@ -30,34 +29,39 @@ std::string Quote(std::string_view text, std::size_t max = 64) {
 // Parses resource number `index` (from 0); returns an error reason or "".
 std::string ParseResource(const json::value& value, std::size_t index,
                           const MessageLimits& limits, Resource& out) {
-  const std::string where = "resource " + std::to_string(index) + " ";
+  // Built only on the error paths: this runs for every resource of every lock.
+  const auto where = [index] {
+    return "resource " + std::to_string(index) + " ";
+  };
   const json::object* object = value.if_object();
-  if (object == nullptr) return where + "is not an object";
+  if (object == nullptr) return where() + "is not an object";
 
   const json::value* type = object->if_contains("type");
-  if (type == nullptr || !type->is_string()) return where + "has no type";
+  if (type == nullptr || !type->is_string()) return where() + "has no type";
   std::optional<Access> access = ParseType(type->get_string());
   if (!access) {
-    return where + "has unknown type " + Quote(type->get_string());
+    return where() + "has unknown type " + Quote(type->get_string());
   }
   out.access = *access;
 
   const json::value* path = object->if_contains("path");
   if (path == nullptr || !path->is_array()) {
-    return where + "path is not an array of strings";
+    return where() + "path is not an array of strings";
   }
   const json::array& segments = path->get_array();
   if (segments.size() > limits.max_path_depth) {
-    return where + "path depth " + std::to_string(segments.size()) + " " +
+    return where() + "path depth " + std::to_string(segments.size()) + " " +
            OverLimit("max-path-depth", limits.max_path_depth);
   }
   out.path.reserve(segments.size());
   for (const json::value& segment : segments) {
-    if (!segment.is_string()) return where + "path is not an array of strings";
+    if (!segment.is_string())
+      return where() + "path is not an array of strings";
     const json::string& s = segment.get_string();
     if (s.size() > limits.max_segment_bytes) {
-      return where + "path segment of " + std::to_string(s.size()) +
-             " bytes " + OverLimit("max-segment-bytes", limits.max_segment_bytes);
+      return where() + "path segment of " + std::to_string(s.size()) +
+             " bytes " +
+             OverLimit("max-segment-bytes", limits.max_segment_bytes);
     }
     out.path.emplace_back(s.data(), s.size());
   }
@@ -105,16 +109,20 @@ std::string OverLimit(std::string_view flag, std::size_t limit) {
 ClientMessage ParseClientMessage(std::string_view frame,
                                  const MessageLimits& limits) {
   if (frame.size() > limits.max_message_bytes) {
-    return ProtocolError{"message of " + std::to_string(frame.size()) +
-                         " bytes " +
-                         OverLimit("max-message-bytes", limits.max_message_bytes)};
+    return ProtocolError{
+        "message of " + std::to_string(frame.size()) + " bytes " +
+        OverLimit("max-message-bytes", limits.max_message_bytes)};
   }
   // Nesting deeper than a lock message needs is refused by the parser
   // itself, so hostile input cannot recurse deeply.
   json::parse_options options;
   options.max_depth = 8;
+  // The DOM of a typical lock message fits on the stack; a bigger one
+  // continues on the heap. It lives only while this call runs.
+  unsigned char scratch[4096];
+  json::monotonic_resource memory(scratch, sizeof scratch);
   boost::system::error_code ec;
-  json::value value = json::parse(frame, ec, {}, options);
+  json::value value = json::parse(frame, ec, &memory, options);
   if (ec) return ProtocolError{"invalid JSON: " + ec.message()};
   const json::object* message = value.if_object();
   if (message == nullptr) return ProtocolError{"message is not a JSON object"};
@@ -166,9 +174,9 @@ std::string FormatLock(const std::vector<Resource>& resources) {
   for (const Resource& r : resources) {
     json::array path;
     for (const std::string& segment : r.path) path.emplace_back(segment);
-    list.push_back(json::object{
-        {"type", r.access == Access::kRead ? "read" : "write"},
-        {"path", std::move(path)}});
+    list.push_back(
+        json::object{{"type", r.access == Access::kRead ? "read" : "write"},
+                     {"path", std::move(path)}});
   }
   return json::serialize(
       json::object{{"action", "lock"}, {"resources", std::move(list)}});
