@@ -23,6 +23,10 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
+// As in server/sessions.h: one strand per connection, its type named.
+using Strand = net::strand<net::io_context::executor_type>;
+using Socket = net::basic_stream_socket<tcp, Strand>;
+using Stream = beast::basic_stream<tcp, Strand>;
 
 constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 
@@ -42,12 +46,11 @@ std::string Answer(std::uint64_t id, std::string_view action,
 
 class FloorSession : public std::enable_shared_from_this<FloorSession> {
  public:
-  FloorSession(tcp::socket socket, std::atomic<std::uint64_t>& ids)
+  FloorSession(Socket socket, std::atomic<std::uint64_t>& ids)
       : ws_(std::move(socket)), ids_(ids) {}
 
-  // Settings as in server/http_session.cc and ws_session.cc, TCP options
-  // included (Nagle's algorithm stays on there, so here too; it never
-  // delays the floor, which sends one answer per request).
+  // Settings, stream and executor types as in server/sessions.h and
+  // ws_session.cc, TCP_NODELAY included.
   void Run() {
     ws_.set_option(
         websocket::stream_base::timeout::suggested(beast::role_type::server));
@@ -112,7 +115,7 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   std::atomic<std::uint64_t>& ids_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
@@ -151,7 +154,7 @@ class FloorServer {
  private:
   void DoAccept() {
     acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec,
-                                                          tcp::socket socket) {
+                                                          Socket socket) {
       if (ec == net::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);  // as the server does

@@ -75,7 +75,7 @@ std::string StatusPage(const ServerState& state) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<ServerState> state)
+  HttpSession(Socket socket, std::shared_ptr<ServerState> state)
       : stream_(std::move(socket)), state_(std::move(state)) {}
 
   void DoRead() {
@@ -185,7 +185,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   const std::shared_ptr<ServerState> state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -193,7 +193,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-void StartHttpSession(tcp::socket socket, std::shared_ptr<ServerState> state) {
+void StartHttpSession(Socket socket, std::shared_ptr<ServerState> state) {
   std::make_shared<HttpSession>(std::move(socket), std::move(state))->DoRead();
 }
 

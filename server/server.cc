@@ -82,7 +82,7 @@ class Server {
 
   void DoAccept() {
     acceptor_.async_accept(
-        net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+        net::make_strand(ioc_), [this](beast::error_code ec, Socket s) {
           // Closed by the first signal; a connection accepted just before
           // is dropped with it.
           if (state_->draining.load()) return;

@@ -21,7 +21,7 @@ constexpr std::size_t kMaxQueuedFrames = 1024;
 // Bytes read at a time; a message is refused once it outgrows the limit.
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-std::string Peer(const beast::tcp_stream& stream) {
+std::string Peer(const Stream& stream) {
   beast::error_code ec;
   auto endpoint = stream.socket().remote_endpoint(ec);
   if (ec) return "?";
@@ -34,7 +34,7 @@ class WebSocketSession final
       public ConnectionIo,
       public std::enable_shared_from_this<WebSocketSession> {
  public:
-  WebSocketSession(beast::tcp_stream stream, LockRoute route,
+  WebSocketSession(Stream stream, LockRoute route,
                    std::unique_ptr<ConnectionSlot> slot,
                    std::shared_ptr<ServerState> state)
       : ws_(std::move(stream)),
@@ -202,7 +202,7 @@ class WebSocketSession final
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   const LockRoute route_;
   const std::unique_ptr<ConnectionSlot> slot_;
   const std::shared_ptr<ServerState> state_;
@@ -228,7 +228,7 @@ std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(
   return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(std::move(state)));
 }
 
-void StartWebSocketSession(beast::tcp_stream stream, Request request,
+void StartWebSocketSession(Stream stream, Request request,
                            LockRoute route,
                            std::unique_ptr<ConnectionSlot> slot,
                            std::shared_ptr<ServerState> state) {
