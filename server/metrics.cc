@@ -98,8 +98,7 @@ struct LockCounterFamily {
 };
 
 constexpr LockCounterFamily kLockCounters[] = {
-    {"locks_requested_total", &LockCounters::requested,
-     "Locks requested."},
+    {"locks_requested_total", &LockCounters::requested, "Locks requested."},
     {"locks_acquired_total", &LockCounters::acquired,
      "Locks acquired, at once or after waiting."},
     {"locks_released_total", &LockCounters::released,
@@ -156,8 +155,8 @@ std::string LabelValue(std::string_view name) {
 std::string RenderPrometheus(const Metrics& metrics,
                              const ScrapeSample& sample) {
   std::string out;
-  out.reserve(4096 + (metrics.per_namespace ? sample.namespaces.size() * 512
-                                            : 0));
+  out.reserve(4096 +
+              (metrics.per_namespace ? sample.namespaces.size() * 512 : 0));
   Writer w(out);
   const std::string prefix = "locktopus_";
 

@@ -49,10 +49,11 @@ class Histogram {
   // Upper bounds in nanoseconds, and as rendered in `le`.
   static constexpr std::size_t kBounds = 18;
   static constexpr std::array<std::int64_t, kBounds> kBoundNanos = {
-      100'000,     250'000,     500'000,       1'000'000,     2'500'000,
-      5'000'000,   10'000'000,  25'000'000,    50'000'000,    100'000'000,
-      250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000,
-      10'000'000'000, 30'000'000'000, 60'000'000'000};
+      100'000,        250'000,       500'000,       1'000'000,
+      2'500'000,      5'000'000,     10'000'000,    25'000'000,
+      50'000'000,     100'000'000,   250'000'000,   500'000'000,
+      1'000'000'000,  2'500'000'000, 5'000'000'000, 10'000'000'000,
+      30'000'000'000, 60'000'000'000};
   static constexpr std::array<std::string_view, kBounds> kBoundText = {
       "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
       "0.01",   "0.025",   "0.05",   "0.1",   "0.25",   "0.5",
@@ -88,7 +89,7 @@ struct Metrics {
   std::array<Counter, kProtocolErrorKinds> protocol_errors{};
   Counter tcp_connections_accepted{0};  // every accepted socket
   Counter connections_accepted{0};      // WebSocket handshakes completed
-  Histogram wait;  // lock requested -> acquired
+  Histogram wait;                       // lock requested -> acquired
   Histogram hold;  // lock acquired -> released by its client
 };
 

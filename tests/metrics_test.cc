@@ -1,12 +1,12 @@
 // The metrics registry and its Prometheus text rendering: histogram
 // buckets, label values, and the exact exposition of a small known state.
 
+#include "server/metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
-
-#include "server/metrics.h"
 
 namespace locktopus::server {
 namespace {
@@ -19,12 +19,12 @@ using std::chrono::seconds;
 TEST(Histogram, BucketUpperBoundsAreInclusive) {
   Histogram h;
   h.Observe(nanoseconds(0));
-  h.Observe(nanoseconds(-5));         // a clock step back counts as 0
-  h.Observe(microseconds(100));       // exactly the first bound
-  h.Observe(nanoseconds(100'001));    // just above it
-  h.Observe(milliseconds(1));         // exactly 0.001
-  h.Observe(seconds(60));             // exactly the last bound
-  h.Observe(seconds(61));             // +Inf only
+  h.Observe(nanoseconds(-5));       // a clock step back counts as 0
+  h.Observe(microseconds(100));     // exactly the first bound
+  h.Observe(nanoseconds(100'001));  // just above it
+  h.Observe(milliseconds(1));       // exactly 0.001
+  h.Observe(seconds(60));           // exactly the last bound
+  h.Observe(seconds(61));           // +Inf only
   const Histogram::Snapshot s = h.Read();
   EXPECT_EQ(s.count, 7u);
   EXPECT_EQ(s.cumulative[0], 3u);   // le 0.0001
