@@ -59,6 +59,9 @@ std::string Describe(const Route& route) {
     return "stats namespace " + Quoted(stats->ns);
   }
   if (std::holds_alternative<StatusRoute>(route)) return "status page";
+  if (std::holds_alternative<server::MetricsRoute>(route)) return "metrics";
+  if (std::holds_alternative<server::HealthRoute>(route)) return "health";
+  if (std::holds_alternative<server::ReadyRoute>(route)) return "readiness";
   const auto& error = std::get<HttpError>(route);
   return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
 }

@@ -26,7 +26,15 @@
 //     the abandon timeout is set (with a timeout of 0 it is released at once);
 //   - an abandon timer finds its lock still acquired and releases it;
 //   - at the end, once every notice is delivered, every connection closed and
-//     every timer fired, the LockSpace has no live lock.
+//     every timer fired, the LockSpace has no live lock;
+//   - after every event, the metrics the connections count (server::Metrics,
+//     with per-namespace counters on) equal the harness's own count of the
+//     same events as PROTOCOL.md's view sees them: requests, acquisitions
+//     (immediate or by notice), releases, cancels (release while enqueued,
+//     drop while enqueued), abandonments (drop while acquired), and protocol
+//     errors by kind; the wait histogram counts every acquisition and the
+//     hold histogram every release; the namespace's counters equal the
+//     server-wide ones.
 // On the first violation it prints the events so far and aborts.
 //
 // Input: events until the bytes run out, each starting with one byte `op`:
@@ -58,6 +66,7 @@
 #include "fuzz/report.h"
 #include "server/connection.h"
 #include "server/lock_service.h"
+#include "server/metrics.h"
 #include "server/protocol.h"
 
 namespace locktopus::fuzz {
@@ -95,6 +104,7 @@ class Peer : public server::ConnectionIo, public server::Waiter {
 
   int number() const { return number_; }
   const server::ConnectionConfig& config() const { return config_; }
+  void set_metrics(server::Metrics* metrics) { config_.metrics = metrics; }
   server::Connection& connection() { return *connection_; }
   void set_connection(std::unique_ptr<server::Connection> connection) {
     connection_ = std::move(connection);
@@ -153,6 +163,7 @@ class Conversation {
         Connect(k, op);
         break;
     }
+    CheckMetrics();
   }
 
   // Delivers every notice, closes every connection, fires every timer; then
@@ -166,6 +177,10 @@ class Conversation {
     const Stats stats = space_.GetStats();
     Require(stats.locks_pending + stats.locks_acquired == 0,
             "locks are still live at the end");
+    CheckMetrics();
+    Require(counted_.requested == counted_.acquired + counted_.cancelled &&
+                counted_.acquired == counted_.released + counted_.abandoned,
+            "at the end, a lock did not end exactly one way");
   }
 
   // Called by the transports.
@@ -197,11 +212,55 @@ class Conversation {
     Peer* peer;
     LockId id;
   };
+  // The harness's own count of what the metrics should hold.
+  struct Counted {
+    std::uint64_t requested = 0, acquired = 0, released = 0, cancelled = 0,
+                  abandoned = 0;
+    std::uint64_t errors[server::kProtocolErrorKinds] = {};
+  };
+
+  void CheckMetrics() {
+    auto load = [](const server::Counter& c) { return c.load(); };
+    const server::LockCounters& all = metrics_.locks;
+    const server::LockCounters& ns = ns_.counters();
+    const std::uint64_t want[] = {counted_.requested, counted_.acquired,
+                                  counted_.released, counted_.cancelled,
+                                  counted_.abandoned};
+    const std::uint64_t got[] = {load(all.requested), load(all.acquired),
+                                 load(all.released), load(all.cancelled),
+                                 load(all.abandoned)};
+    const std::uint64_t got_ns[] = {load(ns.requested), load(ns.acquired),
+                                    load(ns.released), load(ns.cancelled),
+                                    load(ns.abandoned)};
+    static constexpr const char* kNames[] = {"requested", "acquired",
+                                             "released", "cancelled",
+                                             "abandoned"};
+    for (std::size_t i = 0; i < 5; ++i) {
+      Require(got[i] == want[i] && got_ns[i] == want[i],
+              std::string("metrics: locks ") + kNames[i] + " is " +
+                  std::to_string(got[i]) + " (namespace " +
+                  std::to_string(got_ns[i]) + "), the events make it " +
+                  std::to_string(want[i]));
+    }
+    for (std::size_t i = 0; i < server::kProtocolErrorKinds; ++i) {
+      Require(load(metrics_.protocol_errors[i]) == counted_.errors[i],
+              "metrics: protocol errors " +
+                  std::string(server::Name(
+                      static_cast<server::ProtocolErrorKind>(i))) +
+                  " is " + std::to_string(load(metrics_.protocol_errors[i])) +
+                  ", the events make it " + std::to_string(counted_.errors[i]));
+    }
+    Require(metrics_.wait.Read().count == counted_.acquired,
+            "metrics: the wait histogram does not count every acquisition");
+    Require(metrics_.hold.Read().count == counted_.released,
+            "metrics: the hold histogram does not count every release");
+  }
 
   void Connect(std::size_t k, std::uint8_t op) {
     const milliseconds abandon((op & 32) != 0 ? 1000 : 0);
     auto peer =
         std::make_shared<Peer>(*this, static_cast<int>(peers_.size()), abandon);
+    peer->set_metrics(&metrics_);
     peer->set_connection(std::make_unique<server::Connection>(
         ns_, peer->config(), *peer, std::weak_ptr<server::Waiter>(peer)));
     Begin(nullptr, "client " + std::to_string(peer->number()) +
@@ -220,11 +279,14 @@ class Conversation {
     if (peer.ended) return ExpectFrames(peer, {});
 
     const auto message = server::ParseClientMessage(text, peer.config().limits);
-    if (std::holds_alternative<server::ProtocolError>(message)) {
-      return ExpectProtocolError(peer);
+    if (const auto* error = std::get_if<server::ProtocolError>(&message)) {
+      return ExpectProtocolError(peer, error->kind);
     }
+    using enum server::ProtocolErrorKind;
     if (std::holds_alternative<server::LockMessage>(message)) {
-      if (peer.view != View::kReady) return ExpectProtocolError(peer);
+      if (peer.view != View::kReady) {
+        return ExpectProtocolError(peer, kWrongState);
+      }
       const LockId id = space_.GetStats().last_id;
       Require(id == last_id_ + 1, "the lock did not get the next ID");
       last_id_ = id;
@@ -235,9 +297,12 @@ class Conversation {
                    {Answer(id, "lock", acquired ? "acquired" : "enqueued")});
       peer.view = acquired ? View::kAcquired : View::kEnqueued;
       peer.lock = id;
+      ++counted_.requested;
+      if (acquired) ++counted_.acquired;
       return;
     }
-    if (peer.view == View::kReady) return ExpectProtocolError(peer);
+    if (peer.view == View::kReady) return ExpectProtocolError(peer, kWrongState);
+    ++(peer.view == View::kEnqueued ? counted_.cancelled : counted_.released);
     ExpectFrames(peer, {Answer(peer.lock, "release", "ready")});
     Require(space_.State(peer.lock) == LockState::kNone,
             "the released lock is still live");
@@ -250,7 +315,7 @@ class Conversation {
     peer.connection().OnOversizedFrame(peer.config().limits.max_message_bytes +
                                        1);
     if (peer.ended) return ExpectFrames(peer, {});
-    ExpectProtocolError(peer);
+    ExpectProtocolError(peer, server::ProtocolErrorKind::kOversized);
   }
 
   // The transport ends.
@@ -295,10 +360,12 @@ class Conversation {
             "the notified lock is not acquired");
     ExpectFrames(peer, {Answer(notice.id, "lock", "acquired")});
     peer.view = View::kAcquired;
+    ++counted_.acquired;
   }
 
   // One `communication error: ` frame, close code 3000, then as a drop.
-  void ExpectProtocolError(Peer& peer) {
+  void ExpectProtocolError(Peer& peer, server::ProtocolErrorKind kind) {
+    ++counted_.errors[static_cast<std::size_t>(kind)];
     Require(peer.frames.size() == frames_before_ + 1 &&
                 peer.frames.back().starts_with(kCommunicationError),
             "a protocol error was not answered with one error frame");
@@ -312,6 +379,8 @@ class Conversation {
   // abandoned (one timer, or released at once for 0 ms) if acquired.
   void AfterDrop(Peer& peer) {
     peer.ended = true;
+    if (peer.view == View::kEnqueued) ++counted_.cancelled;
+    if (peer.view == View::kAcquired) ++counted_.abandoned;
     const LockState state = space_.State(peer.lock);
     const milliseconds abandon = peer.config().abandon_timeout;
     if (peer.view == View::kAcquired && abandon.count() > 0) {
@@ -383,6 +452,8 @@ class Conversation {
 
   LockSpace space_;
   server::Namespace ns_{"fuzz", space_};
+  server::Metrics metrics_{/*per_namespace_labels=*/true};
+  Counted counted_;
   std::vector<std::shared_ptr<Peer>> peers_;  // every client ever connected
   Peer* clients_[kClients] = {};              // the current client k
   std::vector<Timer> timers_;

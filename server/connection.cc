@@ -12,21 +12,24 @@ void Connection::OnFrame(std::string_view text) {
   if (closed_) return;
   ClientMessage message = ParseClientMessage(text, config_.limits);
   if (auto* error = std::get_if<ProtocolError>(&message)) {
-    Fail(error->reason);
+    Fail(error->kind, error->reason);
   } else if (auto* lock = std::get_if<LockMessage>(&message)) {
     if (state_ != ConnState::kReady) {
-      Fail("invalid action [lock] in state [" + std::string(Name(state_)) +
-           "]");
+      Fail(ProtocolErrorKind::kWrongState,
+           "invalid action [lock] in state [" + std::string(Name(state_)) +
+               "]");
       return;
     }
     if (config_.draining != nullptr && config_.draining->load()) {
-      Fail("server is shutting down: no new locks");
+      Fail(ProtocolErrorKind::kShuttingDown,
+           "server is shutting down: no new locks");
       return;
     }
     Lock(*lock);
   } else {
     if (state_ == ConnState::kReady) {
-      Fail("invalid action [release] in state [ready]");
+      Fail(ProtocolErrorKind::kWrongState,
+           "invalid action [release] in state [ready]");
       return;
     }
     Release();
@@ -35,14 +38,18 @@ void Connection::OnFrame(std::string_view text) {
 
 void Connection::OnOversizedFrame(std::size_t size_at_least) {
   if (closed_) return;
-  Fail("message of at least " + std::to_string(size_at_least) + " bytes " +
-       OverLimit("max-message-bytes", config_.limits.max_message_bytes));
+  Fail(ProtocolErrorKind::kOversized,
+       "message of at least " + std::to_string(size_at_least) + " bytes " +
+           OverLimit("max-message-bytes", config_.limits.max_message_bytes));
 }
 
 void Connection::Lock(const LockMessage& message) {
+  if (config_.metrics != nullptr) requested_at_ = Clock::now();
   const RequestResult result = ns_.Request(message.resources, self_);
   lock_id_ = result.id;
   state_ = result.acquired ? ConnState::kAcquired : ConnState::kEnqueued;
+  Count(&LockCounters::requested);
+  if (result.acquired) CountAcquired();
   if (config_.log_locks) {
     resources_ = ToString(message.resources);
     Log(result.acquired ? "requested and acquired" : "requested, enqueued");
@@ -53,6 +60,11 @@ void Connection::Lock(const LockMessage& message) {
 void Connection::Release() {
   const bool cancel = state_ == ConnState::kEnqueued;
   ns_.Release(lock_id_);
+  if (cancel) {
+    Count(&LockCounters::cancelled);
+  } else {
+    CountReleased();
+  }
   if (config_.log_locks) Log(cancel ? "cancelled" : "released");
   state_ = ConnState::kReady;
   io_.Send(FormatAnswer(lock_id_, Action::kRelease, state_));
@@ -61,11 +73,13 @@ void Connection::Release() {
 void Connection::OnAcquired(LockId id) {
   if (state_ != ConnState::kEnqueued || id != lock_id_) return;
   state_ = ConnState::kAcquired;
+  CountAcquired();
   if (config_.log_locks) Log("acquired");
   if (!closed_) io_.Send(FormatAnswer(lock_id_, Action::kLock, state_));
 }
 
-void Connection::Fail(std::string_view reason) {
+void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
+  if (config_.metrics != nullptr) config_.metrics->CountProtocolError(kind);
   io_.Send(FormatError(reason));
   io_.Close(kProtocolErrorCloseCode, reason);
   OnClosed();
@@ -76,8 +90,10 @@ void Connection::OnClosed() {
   closed_ = true;
   if (state_ == ConnState::kEnqueued) {
     ns_.Release(lock_id_);
+    Count(&LockCounters::cancelled);
     if (config_.log_locks) Log("cancelled by disconnect");
   } else if (state_ == ConnState::kAcquired) {
+    Count(&LockCounters::abandoned);
     const auto timeout = config_.abandon_timeout;
     if (config_.log_locks) {
       Log("abandoned for " + std::to_string(timeout.count()) + " ms");
@@ -96,6 +112,26 @@ void Connection::OnClosed() {
     }
   }
   state_ = ConnState::kReady;
+}
+
+void Connection::Count(Counter LockCounters::*counter) {
+  Metrics* metrics = config_.metrics;
+  if (metrics == nullptr) return;
+  Increment(metrics->locks.*counter);
+  if (metrics->per_namespace) Increment(ns_.counters().*counter);
+}
+
+void Connection::CountAcquired() {
+  if (config_.metrics == nullptr) return;
+  acquired_at_ = Clock::now();
+  Count(&LockCounters::acquired);
+  config_.metrics->wait.Observe(acquired_at_ - requested_at_);
+}
+
+void Connection::CountReleased() {
+  if (config_.metrics == nullptr) return;
+  Count(&LockCounters::released);
+  config_.metrics->hold.Observe(Clock::now() - acquired_at_);
 }
 
 void Connection::Log(std::string_view event) {

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "server/lock_service.h"
+#include "server/metrics.h"
 #include "server/protocol.h"
 
 namespace locktopus::server {
@@ -44,6 +45,9 @@ struct ConnectionConfig {
   bool log_locks = false;  // log each request, acquisition and release
   // While set, the server is shutting down and refuses new locks.
   const std::atomic<bool>* draining = nullptr;
+  // Where lock events, their durations and protocol errors are counted;
+  // nullptr: nowhere.
+  Metrics* metrics = nullptr;
 };
 
 class Connection {
@@ -73,8 +77,14 @@ class Connection {
   void Lock(const LockMessage& message);
   void Release();
   // A protocol error: the reason frame, close code 3000, then as a drop.
-  void Fail(std::string_view reason);
+  void Fail(ProtocolErrorKind kind, std::string_view reason);
   void Log(std::string_view event);
+  // Metrics: counts one lock event (also per namespace if asked for).
+  void Count(Counter LockCounters::*counter);
+  void CountAcquired();
+  void CountReleased();
+
+  using Clock = std::chrono::steady_clock;
 
   Namespace& ns_;
   const ConnectionConfig& config_;
@@ -83,6 +93,8 @@ class Connection {
   ConnState state_ = ConnState::kReady;
   LockId lock_id_ = 0;
   std::string resources_;  // the current lock's resources, for logs
+  Clock::time_point requested_at_;  // of the current lock, with metrics
+  Clock::time_point acquired_at_;
   bool closed_ = false;
 };
 

@@ -1,5 +1,5 @@
-// One HTTP connection: the status page, statistics, and the upgrade to the
-// lock protocol on /v1.
+// One HTTP connection: the status page, statistics, metrics, health and
+// readiness, and the upgrade to the lock protocol on /v1.
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -71,6 +71,18 @@ std::string StatusPage(const ServerState& state) {
             HtmlEscape(StatsJson(ns->GetStats())) + "</li>\n";
   }
   return page + "</ul>\n</body></html>\n";
+}
+
+std::string MetricsText(const ServerState& state) {
+  ScrapeSample sample{.open_connections = state.connections.load()};
+  for (const Namespace* ns : state.locks.All()) {
+    const Stats s = ns->GetStats();
+    sample.namespaces.push_back({.name = ns->name(),
+                                 .locks_pending = s.locks_pending,
+                                 .locks_acquired = s.locks_acquired,
+                                 .counters = &ns->counters()});
+  }
+  return RenderPrometheus(state.metrics, sample);
 }
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -152,6 +164,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       } else {
         Reply(request, http::status::ok, "application/json",
               StatsJson(ns->GetStats()));
+      }
+    } else if (std::holds_alternative<MetricsRoute>(route)) {
+      Reply(request, http::status::ok, kPrometheusContentType,
+            MetricsText(*state_));
+    } else if (std::holds_alternative<HealthRoute>(route)) {
+      Reply(request, http::status::ok, "text/plain", "ok");
+    } else if (std::holds_alternative<ReadyRoute>(route)) {
+      if (state_->draining.load()) {
+        Reply(request, http::status::service_unavailable, "text/plain",
+              "draining");
+      } else {
+        Reply(request, http::status::ok, "text/plain", "ready");
       }
     } else {
       Reply(request, http::status::ok, "text/html; charset=utf-8",

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "server/metrics.h"
 
 namespace locktopus::server {
 
@@ -48,9 +49,15 @@ class Namespace {
   const std::string& name() const { return name_; }
   Stats GetStats() const { return space_.GetStats(); }
 
+  // This namespace's lock events, counted only under
+  // --metrics-namespace-labels (Metrics::per_namespace). Atomic.
+  LockCounters& counters() { return counters_; }
+  const LockCounters& counters() const { return counters_; }
+
  private:
   const std::string name_;
   LockSpace& space_;
+  LockCounters counters_;
   Mutex mu_;
   std::unordered_map<LockId, std::weak_ptr<Waiter>> waiters_ GUARDED_BY(mu_);
 };

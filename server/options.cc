@@ -41,6 +41,10 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   add("--max-connections", o.max_connections, "MAX_CONNECTIONS",
       "Open WebSocket connections at most; more are refused with 503")
       ->check(CLI::PositiveNumber);
+  add("--metrics-namespace-labels", o.metrics_namespace_labels,
+      "METRICS_NAMESPACE_LABELS",
+      "Also serve per-namespace lock series on /metrics, labelled with the "
+      "namespace (one set per namespace ever opened) (true/false)");
   add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
       "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,

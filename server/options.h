@@ -22,6 +22,7 @@ struct Options {
   std::uint64_t default_abandon_timeout_ms = 60'000;
   unsigned threads = 0;  // 0: one per core
   std::size_t max_connections = 100'000;
+  bool metrics_namespace_labels = false;  // per-namespace series in /metrics
   MessageLimits message_limits;
   RouteLimits route_limits;
 };

@@ -26,66 +26,76 @@ std::string Quote(std::string_view text, std::size_t max = 64) {
   return out + "]";
 }
 
-// Parses resource number `index` (from 0); returns an error reason or "".
-std::string ParseResource(const json::value& value, std::size_t index,
-                          const MessageLimits& limits, Resource& out) {
+// Parses resource number `index` (from 0); returns an error, if any.
+std::optional<ProtocolError> ParseResource(const json::value& value,
+                                           std::size_t index,
+                                           const MessageLimits& limits,
+                                           Resource& out) {
   // Built only on the error paths: this runs for every resource of every lock.
   const auto where = [index] {
     return "resource " + std::to_string(index) + " ";
   };
+  auto bad = [&where](std::string what) {
+    return ProtocolError{ProtocolErrorKind::kBadMessage, where() + what};
+  };
+  auto over = [&where](std::string what) {
+    return ProtocolError{ProtocolErrorKind::kOverLimit, where() + what};
+  };
   const json::object* object = value.if_object();
-  if (object == nullptr) return where() + "is not an object";
+  if (object == nullptr) return bad("is not an object");
 
   const json::value* type = object->if_contains("type");
-  if (type == nullptr || !type->is_string()) return where() + "has no type";
+  if (type == nullptr || !type->is_string()) return bad("has no type");
   std::optional<Access> access = ParseType(type->get_string());
-  if (!access) {
-    return where() + "has unknown type " + Quote(type->get_string());
-  }
+  if (!access) return bad("has unknown type " + Quote(type->get_string()));
   out.access = *access;
 
   const json::value* path = object->if_contains("path");
   if (path == nullptr || !path->is_array()) {
-    return where() + "path is not an array of strings";
+    return bad("path is not an array of strings");
   }
   const json::array& segments = path->get_array();
   if (segments.size() > limits.max_path_depth) {
-    return where() + "path depth " + std::to_string(segments.size()) + " " +
-           OverLimit("max-path-depth", limits.max_path_depth);
+    return over("path depth " + std::to_string(segments.size()) + " " +
+                OverLimit("max-path-depth", limits.max_path_depth));
   }
   out.path.reserve(segments.size());
   for (const json::value& segment : segments) {
-    if (!segment.is_string())
-      return where() + "path is not an array of strings";
+    if (!segment.is_string()) return bad("path is not an array of strings");
     const json::string& s = segment.get_string();
     if (s.size() > limits.max_segment_bytes) {
-      return where() + "path segment of " + std::to_string(s.size()) +
-             " bytes " +
-             OverLimit("max-segment-bytes", limits.max_segment_bytes);
+      return over("path segment of " + std::to_string(s.size()) + " bytes " +
+                  OverLimit("max-segment-bytes", limits.max_segment_bytes));
     }
     out.path.emplace_back(s.data(), s.size());
   }
-  return "";
+  return std::nullopt;
 }
 
 ClientMessage ParseLock(const json::object& message,
                         const MessageLimits& limits) {
   const json::value* resources = message.if_contains("resources");
   if (resources == nullptr || !resources->is_array()) {
-    return ProtocolError{"resources must be an array"};
+    return ProtocolError{ProtocolErrorKind::kBadMessage,
+                         "resources must be an array"};
   }
   const json::array& list = resources->get_array();
-  if (list.empty()) return ProtocolError{"resources must not be empty"};
+  if (list.empty()) {
+    return ProtocolError{ProtocolErrorKind::kBadMessage,
+                         "resources must not be empty"};
+  }
   if (list.size() > limits.max_resources) {
-    return ProtocolError{"lock of " + std::to_string(list.size()) +
-                         " resources " +
-                         OverLimit("max-resources", limits.max_resources)};
+    return ProtocolError{ProtocolErrorKind::kOverLimit,
+                         "lock of " + std::to_string(list.size()) +
+                             " resources " +
+                             OverLimit("max-resources", limits.max_resources)};
   }
   LockMessage lock;
   lock.resources.resize(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
-    std::string error = ParseResource(list[i], i, limits, lock.resources[i]);
-    if (!error.empty()) return ProtocolError{std::move(error)};
+    std::optional<ProtocolError> error =
+        ParseResource(list[i], i, limits, lock.resources[i]);
+    if (error) return *std::move(error);
   }
   return lock;
 }
@@ -110,8 +120,9 @@ ClientMessage ParseClientMessage(std::string_view frame,
                                  const MessageLimits& limits) {
   if (frame.size() > limits.max_message_bytes) {
     return ProtocolError{
+        ProtocolErrorKind::kOversized,
         "message of " + std::to_string(frame.size()) + " bytes " +
-        OverLimit("max-message-bytes", limits.max_message_bytes)};
+            OverLimit("max-message-bytes", limits.max_message_bytes)};
   }
   // Nesting deeper than a lock message needs is refused by the parser
   // itself, so hostile input cannot recurse deeply.
@@ -123,17 +134,26 @@ ClientMessage ParseClientMessage(std::string_view frame,
   json::monotonic_resource memory(scratch, sizeof scratch);
   boost::system::error_code ec;
   json::value value = json::parse(frame, ec, &memory, options);
-  if (ec) return ProtocolError{"invalid JSON: " + ec.message()};
+  if (ec) {
+    return ProtocolError{ProtocolErrorKind::kBadJson,
+                         "invalid JSON: " + ec.message()};
+  }
   const json::object* message = value.if_object();
-  if (message == nullptr) return ProtocolError{"message is not a JSON object"};
+  if (message == nullptr) {
+    return ProtocolError{ProtocolErrorKind::kBadJson,
+                         "message is not a JSON object"};
+  }
 
+  auto bad = [](std::string what) {
+    return ProtocolError{ProtocolErrorKind::kBadMessage, std::move(what)};
+  };
   const json::value* action = message->if_contains("action");
-  if (action == nullptr) return ProtocolError{"message has no action"};
-  if (!action->is_string()) return ProtocolError{"action is not a string"};
+  if (action == nullptr) return bad("message has no action");
+  if (!action->is_string()) return bad("action is not a string");
   const json::string& name = action->get_string();
   if (name == "lock") return ParseLock(*message, limits);
   if (name == "release") return ReleaseMessage{};
-  return ProtocolError{"unknown action " + Quote(name)};
+  return bad("unknown action " + Quote(name));
 }
 
 std::string_view Name(ConnState state) {
@@ -144,6 +164,24 @@ std::string_view Name(ConnState state) {
       return "enqueued";
     case ConnState::kAcquired:
       return "acquired";
+  }
+  return "?";
+}
+
+std::string_view Name(ProtocolErrorKind kind) {
+  switch (kind) {
+    case ProtocolErrorKind::kBadJson:
+      return "bad_json";
+    case ProtocolErrorKind::kBadMessage:
+      return "bad_message";
+    case ProtocolErrorKind::kOversized:
+      return "oversized";
+    case ProtocolErrorKind::kOverLimit:
+      return "over_limit";
+    case ProtocolErrorKind::kWrongState:
+      return "wrong_state";
+    case ProtocolErrorKind::kShuttingDown:
+      return "shutting_down";
   }
   return "?";
 }

@@ -35,7 +35,23 @@ struct ReleaseMessage {
   bool operator==(const ReleaseMessage&) const = default;
 };
 
+// What kind of protocol error: a small fixed set, for metrics (the reason
+// text is free and unbounded, so it never becomes a label).
+enum class ProtocolErrorKind {
+  kBadJson,       // not JSON, or not a JSON object
+  kBadMessage,    // a JSON object that is not a valid message
+  kOversized,     // over max-message-bytes
+  kOverLimit,     // over max-resources, max-path-depth or max-segment-bytes
+  kWrongState,    // an action not allowed in the connection's state
+  kShuttingDown,  // a lock asked for while the server shuts down
+};
+inline constexpr std::size_t kProtocolErrorKinds = 6;
+
+// bad_json, bad_message, oversized, over_limit, wrong_state, shutting_down.
+std::string_view Name(ProtocolErrorKind kind);
+
 struct ProtocolError {
+  ProtocolErrorKind kind = ProtocolErrorKind::kBadMessage;
   std::string reason;  // says what was wrong, for "communication error: "
   bool operator==(const ProtocolError&) const = default;
 };

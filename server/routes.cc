@@ -48,6 +48,9 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits) {
   const std::string path = url.path();
 
   if (path == "/") return StatusRoute{};
+  if (path == "/metrics") return MetricsRoute{};
+  if (path == "/healthz") return HealthRoute{};
+  if (path == "/readyz") return ReadyRoute{};
   if (path != "/v1" && path != "/stats_v1" && path != "/stats") {
     return HttpError{404, "Not found"};
   }

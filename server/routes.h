@@ -37,6 +37,21 @@ struct StatusRoute {
   bool operator==(const StatusRoute&) const = default;
 };
 
+// GET /metrics: Prometheus text exposition.
+struct MetricsRoute {
+  bool operator==(const MetricsRoute&) const = default;
+};
+
+// GET /healthz: 200 while the server serves HTTP, draining included.
+struct HealthRoute {
+  bool operator==(const HealthRoute&) const = default;
+};
+
+// GET /readyz: 200 while the server takes new clients, 503 while draining.
+struct ReadyRoute {
+  bool operator==(const ReadyRoute&) const = default;
+};
+
 // Anything refused before it reaches a handler.
 struct HttpError {
   unsigned status = 400;
@@ -44,10 +59,12 @@ struct HttpError {
   bool operator==(const HttpError&) const = default;
 };
 
-using Route = std::variant<LockRoute, StatsRoute, StatusRoute, HttpError>;
+using Route = std::variant<LockRoute, StatsRoute, StatusRoute, MetricsRoute,
+                           HealthRoute, ReadyRoute, HttpError>;
 
 // Routes `target` (origin form: path and query). Query values are
-// URL-decoded. Never throws.
+// URL-decoded; the query of /, /metrics, /healthz and /readyz is ignored.
+// Never throws.
 Route RouteTarget(std::string_view target, const RouteLimits& limits);
 
 }  // namespace locktopus::server

@@ -89,6 +89,7 @@ class Server {
           if (ec) {
             LogWarning("accept: " + ec.message());
           } else {
+            Increment(state_->metrics.tcp_connections_accepted);
             // Answers and notices are small frames that must leave at once:
             // with Nagle, an `acquired` after an `enqueued` waited for the
             // client's delayed ACK (~40 ms).

@@ -24,6 +24,7 @@
 
 #include "server/connection.h"
 #include "server/lock_service.h"
+#include "server/metrics.h"
 #include "server/options.h"
 #include "server/routes.h"
 
@@ -52,6 +53,7 @@ struct ServerState {
   std::atomic<std::size_t> connections{0};  // open WebSocket connections
   std::atomic<std::uint64_t> next_client{0};
   std::atomic<bool> draining{false};  // shutting down: refuse new clients
+  Metrics metrics{options.metrics_namespace_labels};  // served on /metrics
 };
 
 // Holds one of the --max-connections places while it lives. Owns a share of

@@ -45,6 +45,7 @@ class WebSocketSession final
     config_.limits = state_->options.message_limits;
     config_.log_locks = state_->options.log_locks;
     config_.draining = &state_->draining;
+    config_.metrics = &state_->metrics;
     config_.abandon_timeout = std::chrono::milliseconds(
         route_.abandon_timeout_ms.value_or(
             state_->options.default_abandon_timeout_ms));
@@ -112,6 +113,7 @@ class WebSocketSession final
       Ended("handshake failed: " + ec.message());
       return;
     }
+    Increment(state_->metrics.connections_accepted);
     if (state_->options.log_clients) {
       LogInfo("client " + std::to_string(client_) + " connected from " +
               Peer(beast::get_lowest_layer(ws_)) + " to namespace [" +

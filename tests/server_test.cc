@@ -114,6 +114,44 @@ TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
             ClientMessage(LockMessage{{R({"abc", "d"}), W({})}}));
 }
 
+ProtocolErrorKind KindOf(std::string_view text, MessageLimits limits = {}) {
+  ClientMessage m = Parse(text, limits);
+  auto* error = std::get_if<ProtocolError>(&m);
+  EXPECT_NE(error, nullptr) << text;
+  return error ? error->kind : ProtocolErrorKind::kShuttingDown;
+}
+
+TEST(Protocol, ErrorsHaveAKindForMetrics) {
+  using enum ProtocolErrorKind;
+  EXPECT_EQ(KindOf("{"), kBadJson);
+  EXPECT_EQ(KindOf(std::string(10000, '[')), kBadJson);
+  EXPECT_EQ(KindOf("[]"), kBadJson);
+  EXPECT_EQ(KindOf("{}"), kBadMessage);
+  EXPECT_EQ(KindOf(R"({"action":"unlock"})"), kBadMessage);
+  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[]})"), kBadMessage);
+  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"x","path":[]}]})"),
+            kBadMessage);
+  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":[1]}]})"),
+            kBadMessage);
+  const MessageLimits limits{.max_message_bytes = 200,
+                             .max_resources = 1,
+                             .max_path_depth = 1,
+                             .max_segment_bytes = 1};
+  EXPECT_EQ(KindOf(std::string(201, ' '), limits), kOversized);
+  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":[]},
+      {"type":"r","path":[]}]})",
+                   limits),
+            kOverLimit);
+  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":["a","b"]}]})",
+                   limits),
+            kOverLimit);
+  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":["ab"]}]})",
+                   limits),
+            kOverLimit);
+  EXPECT_EQ(Name(kBadJson), "bad_json");
+  EXPECT_EQ(Name(kShuttingDown), "shutting_down");
+}
+
 TEST(Protocol, RefusesDeepNestingWithoutRecursing) {
   EXPECT_EQ(ErrorOf(std::string(10000, '[')).rfind("invalid JSON", 0), 0u);
 }
@@ -157,6 +195,20 @@ TEST(Routes, RoutesEveryEndpoint) {
             Route(HttpError{404, "Not found"}));
   EXPECT_EQ(RouteTarget("/v1?namespace=a b", limits),
             Route(HttpError{400, "Malformed request target"}));
+}
+
+TEST(Routes, RoutesMetricsHealthAndReadiness) {
+  RouteLimits limits{.max_namespace_bytes = 1, .max_abandon_timeout_ms = 0};
+  EXPECT_EQ(RouteTarget("/metrics", limits), Route(MetricsRoute{}));
+  EXPECT_EQ(RouteTarget("/metrics?namespace=far-too-long", limits),
+            Route(MetricsRoute{}));
+  EXPECT_EQ(RouteTarget("/healthz", limits), Route(HealthRoute{}));
+  EXPECT_EQ(RouteTarget("/readyz?x=1", limits), Route(ReadyRoute{}));
+  for (const char* other : {"/metrics/", "/metrics/x", "/healthz/", "/ready",
+                            "/health", "/Metrics"}) {
+    EXPECT_EQ(RouteTarget(other, limits), Route(HttpError{404, "Not found"}))
+        << other;
+  }
 }
 
 TEST(Routes, RefusesBadParameters) {
@@ -369,6 +421,102 @@ TEST_F(ConnectionTest, OversizedFrameIsAProtocolError) {
             "communication error: message of at least 2000000 bytes over "
             "max-message-bytes (1048576)");
   EXPECT_EQ(a.io->closed_with, 3000);
+}
+
+// Each lock ends exactly one way, as counted: requested = acquired +
+// cancelled, acquired = released + abandoned once nothing is live; the wait
+// histogram counts every acquisition and the hold histogram every release.
+TEST_F(ConnectionTest, CountsLockEventsAndProtocolErrors) {
+  Metrics metrics(/*per_namespace_labels=*/true);
+  auto connect = [&](std::chrono::milliseconds abandon =
+                         std::chrono::seconds(60)) {
+    Client c = Connect(abandon);
+    configs_.back()->metrics = &metrics;
+    return c;
+  };
+  auto locks = [&metrics] {
+    const LockCounters& l = metrics.locks;
+    return std::vector<std::uint64_t>{l.requested, l.acquired, l.released,
+                                      l.cancelled, l.abandoned};
+  };
+  using V = std::vector<std::uint64_t>;
+
+  Client a = connect(), b = connect(), c = connect(),
+         d = connect(std::chrono::milliseconds(0));
+  a.conn->OnFrame(kLockA);  // 1 acquired at once
+  b.conn->OnFrame(kLockA);  // 2 enqueued
+  c.conn->OnFrame(kLockA);  // 3 enqueued
+  EXPECT_EQ(locks(), (V{3, 1, 0, 0, 0}));
+  EXPECT_EQ(metrics.wait.Read().count, 1u);
+  c.conn->OnFrame(kRelease);  // 3 cancelled by its client
+  EXPECT_EQ(locks(), (V{3, 1, 0, 1, 0}));
+  a.conn->OnFrame(kRelease);  // 1 released; 2 acquired once told
+  EXPECT_EQ(locks(), (V{3, 1, 1, 1, 0}));
+  EXPECT_EQ(metrics.hold.Read().count, 1u);
+  Deliver(b);
+  EXPECT_EQ(locks(), (V{3, 2, 1, 1, 0}));
+  EXPECT_EQ(metrics.wait.Read().count, 2u);
+  d.conn->OnFrame(kLockA);  // 4 enqueued behind 2
+  d.conn->OnClosed();       // dropped while enqueued: cancelled
+  b.conn->OnClosed();       // dropped while acquired: abandoned
+  EXPECT_EQ(locks(), (V{4, 2, 1, 2, 1}));
+  EXPECT_EQ(metrics.hold.Read().count, 1u);  // abandoned locks are not held
+
+  // A release crossing its acquisition notice is a cancel, as the client
+  // saw it: it never got `acquired`.
+  Client e = connect(), f = connect();
+  e.conn->OnFrame(kLockA);  // 5: lock 2 is abandoned, not yet released
+  b.io->timers.at(0).second();  // the abandon timeout passes: 5 acquired
+  f.conn->OnFrame(kLockA);      // 6 enqueued
+  Deliver(e);
+  e.conn->OnFrame(kRelease);  // 6's notice is now in flight
+  f.conn->OnFrame(kRelease);  // and f cancels before it arrives
+  Deliver(f);
+  EXPECT_EQ(locks(), (V{6, 3, 2, 3, 1}));
+  EXPECT_EQ(space_.GetStats().locks_acquired + space_.GetStats().locks_pending,
+            0u);
+  EXPECT_EQ(metrics.wait.Read().count, 3u);
+  EXPECT_EQ(metrics.hold.Read().count, 2u);
+
+  // Protocol errors, by kind; an acquired lock goes as on a drop.
+  std::atomic<bool> draining{false};
+  Client g = connect(), h = connect(), i = connect(), j = connect(),
+         k = connect(std::chrono::milliseconds(0));
+  g.conn->OnFrame("nope");
+  h.conn->OnFrame(kRelease);
+  i.conn->OnOversizedFrame(5'000'000);
+  k.conn->OnFrame(kLockA);
+  k.conn->OnFrame(kLockA);  // lock in state acquired
+  configs_[configs_.size() - 2]->draining = &draining;
+  draining = true;
+  j.conn->OnFrame(kLockA);
+  auto errors = [&metrics](ProtocolErrorKind kind) {
+    return metrics.protocol_errors[static_cast<std::size_t>(kind)].load();
+  };
+  EXPECT_EQ(errors(ProtocolErrorKind::kBadJson), 1u);
+  EXPECT_EQ(errors(ProtocolErrorKind::kBadMessage), 0u);
+  EXPECT_EQ(errors(ProtocolErrorKind::kOversized), 1u);
+  EXPECT_EQ(errors(ProtocolErrorKind::kOverLimit), 0u);
+  EXPECT_EQ(errors(ProtocolErrorKind::kWrongState), 2u);
+  EXPECT_EQ(errors(ProtocolErrorKind::kShuttingDown), 1u);
+  EXPECT_EQ(locks(), (V{7, 4, 2, 3, 2}));
+
+  // The namespace's own counters agree, since the flag is on.
+  const LockCounters& n = ns_.counters();
+  EXPECT_EQ((V{n.requested, n.acquired, n.released, n.cancelled, n.abandoned}),
+            locks());
+}
+
+TEST_F(ConnectionTest, NamespaceCountersOnlyWhenAskedFor) {
+  Metrics metrics(/*per_namespace_labels=*/false);
+  Client a = Connect();
+  configs_.back()->metrics = &metrics;
+  a.conn->OnFrame(kLockA);
+  a.conn->OnFrame(kRelease);
+  EXPECT_EQ(metrics.locks.requested, 1u);
+  EXPECT_EQ(metrics.locks.released, 1u);
+  EXPECT_EQ(ns_.counters().requested, 0u);
+  EXPECT_EQ(ns_.counters().released, 0u);
 }
 
 // A waiter that, when told, takes a lock in the same namespace: only

@@ -1,0 +1,239 @@
+#include "server/metrics.h"
+
+#include <algorithm>
+
+namespace locktopus::server {
+namespace {
+
+std::uint64_t Load(const Counter& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
+
+// Nanoseconds as exact decimal seconds: 1500000 -> "0.0015".
+std::string Seconds(std::uint64_t nanos) {
+  std::string out = std::to_string(nanos / 1'000'000'000);
+  std::uint64_t fraction = nanos % 1'000'000'000;
+  if (fraction == 0) return out;
+  std::string digits = std::to_string(fraction);
+  digits.insert(0, 9 - digits.size(), '0');
+  digits.erase(digits.find_last_not_of('0') + 1);
+  return out + "." + digits;
+}
+
+// The length of the valid UTF-8 character at the start of `text`, or 0.
+std::size_t Utf8CharLength(std::string_view text) {
+  auto byte = [&text](std::size_t i) {
+    return static_cast<unsigned char>(text[i]);
+  };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  std::size_t length;
+  unsigned char low = 0x80, high = 0xBF;  // the second byte's range
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // no overlong forms
+    if (lead == 0xED) high = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // no overlong forms
+    if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+
+  void Family(std::string_view name, std::string_view type,
+              std::string_view help) {
+    out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+
+  // name{label="value"} number; `label` empty: no labels.
+  void Sample(std::string_view name, std::string_view label,
+              std::string_view value, std::string_view number) {
+    out_.append(name);
+    if (!label.empty()) {
+      out_.append("{").append(label).append("=\"").append(value).append("\"}");
+    }
+    out_.append(" ").append(number).append("\n");
+  }
+
+  void Sample(std::string_view name, std::uint64_t number) {
+    Sample(name, "", "", std::to_string(number));
+  }
+
+  void Histogram(std::string_view name, std::string_view help,
+                 const Histogram::Snapshot& h) {
+    Family(name, "histogram", help);
+    const std::string bucket = std::string(name) + "_bucket";
+    for (std::size_t i = 0; i < Histogram::kBounds; ++i) {
+      Sample(bucket, "le", Histogram::kBoundText[i],
+             std::to_string(h.cumulative[i]));
+    }
+    Sample(bucket, "le", "+Inf", std::to_string(h.cumulative.back()));
+    Sample(std::string(name) + "_sum", "", "", Seconds(h.sum_nanos));
+    Sample(std::string(name) + "_count", h.count);
+  }
+
+ private:
+  std::string& out_;
+};
+
+struct LockCounterFamily {
+  std::string_view name;  // after "locktopus_" or "locktopus_namespace_"
+  Counter LockCounters::*counter;
+  std::string_view help;
+};
+
+constexpr LockCounterFamily kLockCounters[] = {
+    {"locks_requested_total", &LockCounters::requested, "Locks requested."},
+    {"locks_acquired_total", &LockCounters::acquired,
+     "Locks acquired, at once or after waiting."},
+    {"locks_released_total", &LockCounters::released,
+     "Acquired locks released by their client."},
+    {"locks_cancelled_total", &LockCounters::cancelled,
+     "Enqueued locks released, or dropped with their connection."},
+    {"locks_abandoned_total", &LockCounters::abandoned,
+     "Acquired locks whose connection ended; each is released after its "
+     "abandon timeout."},
+};
+
+}  // namespace
+
+void Histogram::Observe(std::chrono::nanoseconds duration) {
+  const std::int64_t nanos = std::max<std::int64_t>(0, duration.count());
+  const auto bound =
+      std::lower_bound(kBoundNanos.begin(), kBoundNanos.end(), nanos);
+  Increment(buckets_[bound - kBoundNanos.begin()]);
+  sum_nanos_.fetch_add(static_cast<std::uint64_t>(nanos),
+                       std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::Read() const {
+  Snapshot s;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    s.count += Load(buckets_[i]);
+    s.cumulative[i] = s.count;
+  }
+  s.sum_nanos = Load(sum_nanos_);
+  return s;
+}
+
+std::string LabelValue(std::string_view name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(name.size());
+  while (!name.empty()) {
+    const std::size_t length = Utf8CharLength(name);
+    const auto c = static_cast<unsigned char>(name[0]);
+    if (length == 0 || c < 0x20 || c == 0x7F || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+      name.remove_prefix(1);
+      continue;
+    }
+    if (c == '\\' || c == '"') out += '\\';
+    out.append(name.substr(0, length));
+    name.remove_prefix(length);
+  }
+  return out;
+}
+
+std::string RenderPrometheus(const Metrics& metrics,
+                             const ScrapeSample& sample) {
+  std::string out;
+  out.reserve(4096 +
+              (metrics.per_namespace ? sample.namespaces.size() * 512 : 0));
+  Writer w(out);
+  const std::string prefix = "locktopus_";
+
+  for (const LockCounterFamily& f : kLockCounters) {
+    const std::string name = prefix + std::string(f.name);
+    w.Family(name, "counter", f.help);
+    w.Sample(name, Load(metrics.locks.*f.counter));
+  }
+
+  w.Family("locktopus_protocol_errors_total", "counter",
+           "Connections closed for a protocol error, by kind of error.");
+  for (std::size_t i = 0; i < kProtocolErrorKinds; ++i) {
+    w.Sample("locktopus_protocol_errors_total", "reason",
+             Name(static_cast<ProtocolErrorKind>(i)),
+             std::to_string(Load(metrics.protocol_errors[i])));
+  }
+
+  w.Family("locktopus_tcp_connections_accepted_total", "counter",
+           "TCP connections accepted (HTTP requests and WebSocket upgrades).");
+  w.Sample("locktopus_tcp_connections_accepted_total",
+           Load(metrics.tcp_connections_accepted));
+  w.Family("locktopus_connections_accepted_total", "counter",
+           "WebSocket connections accepted (handshake completed).");
+  w.Sample("locktopus_connections_accepted_total",
+           Load(metrics.connections_accepted));
+
+  std::uint64_t pending = 0, acquired = 0;
+  for (const NamespaceSample& ns : sample.namespaces) {
+    pending += ns.locks_pending;
+    acquired += ns.locks_acquired;
+  }
+  w.Family("locktopus_connections_open", "gauge",
+           "Open WebSocket connections.");
+  w.Sample("locktopus_connections_open", sample.open_connections);
+  w.Family("locktopus_namespaces", "gauge", "Namespaces opened so far.");
+  w.Sample("locktopus_namespaces", sample.namespaces.size());
+  w.Family("locktopus_pending_locks", "gauge", "Locks enqueued now.");
+  w.Sample("locktopus_pending_locks", pending);
+  w.Family("locktopus_acquired_locks", "gauge",
+           "Locks acquired now, abandoned ones included.");
+  w.Sample("locktopus_acquired_locks", acquired);
+
+  w.Histogram("locktopus_lock_wait_seconds",
+              "Time from a lock's request to its acquisition.",
+              metrics.wait.Read());
+  w.Histogram("locktopus_lock_hold_seconds",
+              "Time from a lock's acquisition to its release by its client.",
+              metrics.hold.Read());
+
+  if (!metrics.per_namespace) return out;
+  std::vector<std::string> labels;
+  labels.reserve(sample.namespaces.size());
+  for (const NamespaceSample& ns : sample.namespaces) {
+    labels.push_back(LabelValue(ns.name));
+  }
+  for (const LockCounterFamily& f : kLockCounters) {
+    const std::string name = prefix + "namespace_" + std::string(f.name);
+    w.Family(name, "counter", std::string(f.help) + " By namespace.");
+    for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
+      const LockCounters* counters = sample.namespaces[i].counters;
+      w.Sample(name, "namespace", labels[i],
+               std::to_string(counters ? Load(counters->*f.counter) : 0));
+    }
+  }
+  w.Family("locktopus_namespace_pending_locks", "gauge",
+           "Locks enqueued now, by namespace.");
+  for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
+    w.Sample("locktopus_namespace_pending_locks", "namespace", labels[i],
+             std::to_string(sample.namespaces[i].locks_pending));
+  }
+  w.Family("locktopus_namespace_acquired_locks", "gauge",
+           "Locks acquired now, by namespace.");
+  for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
+    w.Sample("locktopus_namespace_acquired_locks", "namespace", labels[i],
+             std::to_string(sample.namespaces[i].locks_acquired));
+  }
+  return out;
+}
+
+}  // namespace locktopus::server

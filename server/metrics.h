@@ -1,0 +1,126 @@
+// The server's metrics: counters, histograms, and their rendering in
+// Prometheus's text exposition format (version 0.0.4) for GET /metrics.
+// No sockets and no engine: the connection state machine counts its events
+// here, and the scrape passes in what it reads from the namespaces (gauges
+// are read at scrape time, never tracked).
+//
+// Thread safety: every counter and bucket is a std::atomic updated with
+// relaxed order, from any thread. A scrape reads each atomic once; series
+// updated meanwhile may be one event apart, but within one histogram the
+// +Inf bucket always equals _count (both are the sum of the same bucket
+// reads).
+
+#ifndef LOCKTOPUS_SERVER_METRICS_H_
+#define LOCKTOPUS_SERVER_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/protocol.h"
+
+namespace locktopus::server {
+
+using Counter = std::atomic<std::uint64_t>;
+
+inline void Increment(Counter& counter) {
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+// What happened to locks, as their connections saw it. Every lock requested
+// ends as exactly one of: cancelled (released or dropped while enqueued), or
+// acquired and then released (by its client) or abandoned (its connection
+// ended while it was acquired).
+struct LockCounters {
+  Counter requested{0};
+  Counter acquired{0};
+  Counter released{0};
+  Counter cancelled{0};
+  Counter abandoned{0};
+};
+
+// Durations in fixed buckets, from 100 µs to 60 s, plus +Inf.
+class Histogram {
+ public:
+  // Upper bounds in nanoseconds, and as rendered in `le`.
+  static constexpr std::size_t kBounds = 18;
+  static constexpr std::array<std::int64_t, kBounds> kBoundNanos = {
+      100'000,        250'000,       500'000,       1'000'000,
+      2'500'000,      5'000'000,     10'000'000,    25'000'000,
+      50'000'000,     100'000'000,   250'000'000,   500'000'000,
+      1'000'000'000,  2'500'000'000, 5'000'000'000, 10'000'000'000,
+      30'000'000'000, 60'000'000'000};
+  static constexpr std::array<std::string_view, kBounds> kBoundText = {
+      "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+      "0.01",   "0.025",   "0.05",   "0.1",   "0.25",   "0.5",
+      "1",      "2.5",     "5",      "10",    "30",     "60"};
+
+  // Counts one duration (negative ones as 0).
+  void Observe(std::chrono::nanoseconds duration);
+
+  struct Snapshot {
+    std::array<std::uint64_t, kBounds + 1> cumulative{};  // last: +Inf
+    std::uint64_t count = 0;
+    std::uint64_t sum_nanos = 0;
+  };
+  Snapshot Read() const;
+
+ private:
+  std::array<Counter, kBounds + 1> buckets_{};  // each its own, not cumulative
+  Counter sum_nanos_{0};
+};
+
+struct Metrics {
+  explicit Metrics(bool per_namespace_labels = false)
+      : per_namespace(per_namespace_labels) {}
+
+  void CountProtocolError(ProtocolErrorKind kind) {
+    Increment(protocol_errors[static_cast<std::size_t>(kind)]);
+  }
+
+  // Also count lock events per namespace (LockCounters kept by each
+  // namespace) and render them labelled with its name.
+  const bool per_namespace;
+  LockCounters locks;
+  std::array<Counter, kProtocolErrorKinds> protocol_errors{};
+  Counter tcp_connections_accepted{0};  // every accepted socket
+  Counter connections_accepted{0};      // WebSocket handshakes completed
+  Histogram wait;                       // lock requested -> acquired
+  Histogram hold;  // lock acquired -> released by its client
+};
+
+// One namespace as read at scrape time.
+struct NamespaceSample {
+  std::string_view name;
+  std::uint64_t locks_pending = 0;
+  std::uint64_t locks_acquired = 0;
+  const LockCounters* counters = nullptr;  // read if per_namespace
+};
+
+// The gauges of one scrape.
+struct ScrapeSample {
+  std::uint64_t open_connections = 0;
+  std::vector<NamespaceSample> namespaces;  // every namespace opened
+};
+
+inline constexpr std::string_view kPrometheusContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
+
+// The text exposition of `metrics` and `sample`: a HELP and a TYPE line per
+// family, families in a fixed order, one line per series.
+std::string RenderPrometheus(const Metrics& metrics,
+                             const ScrapeSample& sample);
+
+// A namespace name as a label value: valid UTF-8 whatever the name's bytes
+// are, and distinct for distinct names. '%' and every byte that is not part
+// of valid UTF-8 are percent-encoded; '\', '"' and line feeds are escaped as
+// the text format requires.
+std::string LabelValue(std::string_view name);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_METRICS_H_
