@@ -14,7 +14,6 @@ namespace {
 
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::size_t kMaxBodyBytes = 8 * 1024;
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 
 std::string HtmlEscape(std::string_view text) {
   std::string out;
@@ -59,6 +58,8 @@ std::string StatusPage(const ServerState& state) {
   param("default abandon timeout (ms)", o.default_abandon_timeout_ms);
   param("max abandon timeout (ms)", o.route_limits.max_abandon_timeout_ms);
   param("max connections", o.max_connections);
+  param("keep-alive interval (ms)", o.keepalive_ms);
+  param("handshake timeout (ms)", o.handshake_timeout_ms);
   param("max message bytes", o.message_limits.max_message_bytes);
   param("max resources per lock", o.message_limits.max_resources);
   param("max path depth", o.message_limits.max_path_depth);
@@ -82,7 +83,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
-    stream_.expires_after(kRequestTimeout);
+    // A deadline for the whole request: a client that dribbles its headers
+    // is cut off all the same.
+    stream_.expires_after(
+        std::chrono::milliseconds(state_->options.handshake_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec,
                                                  std::size_t) {

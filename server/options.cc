@@ -6,6 +6,12 @@
 #include <type_traits>
 
 namespace locktopus::server {
+namespace {
+
+// Longest keep-alive interval and handshake timeout: one hour.
+constexpr std::uint64_t kMaxTimeoutMs = 3'600'000;
+
+}  // namespace
 
 std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   Options o;
@@ -41,6 +47,14 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   add("--max-connections", o.max_connections, "MAX_CONNECTIONS",
       "Open WebSocket connections at most; more are refused with 503")
       ->check(CLI::PositiveNumber);
+  add("--keepalive-ms", o.keepalive_ms, "KEEPALIVE_MS",
+      "Ping a WebSocket peer silent this long; drop it when silent twice "
+      "as long")
+      ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
+  add("--handshake-timeout-ms", o.handshake_timeout_ms, "HANDSHAKE_TIMEOUT_MS",
+      "Time limit of reading an HTTP request and of the WebSocket opening "
+      "and closing handshakes")
+      ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
   add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
       "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,

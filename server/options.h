@@ -22,6 +22,12 @@ struct Options {
   std::uint64_t default_abandon_timeout_ms = 60'000;
   unsigned threads = 0;  // 0: one per core
   std::size_t max_connections = 100'000;
+  // A WebSocket peer silent this long is pinged; silent twice this long, it
+  // is dropped (its lock abandoned).
+  std::uint64_t keepalive_ms = 10'000;
+  // Bound of reading one HTTP request (headers and body), of the WebSocket
+  // opening handshake, and of a WebSocket closing handshake.
+  std::uint64_t handshake_timeout_ms = 10'000;
   MessageLimits message_limits;
   RouteLimits route_limits;
 };

@@ -53,8 +53,16 @@ class WebSocketSession final
   void Run(Request request) {
     Namespace& ns = state_->locks.Open(route_.ns);
     connection_.emplace(ns, config_, *this, weak_from_this());
-    ws_.set_option(
-        websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // A peer silent for --keepalive-ms is pinged; if nothing at all comes
+    // back within another --keepalive-ms, the pending read fails with
+    // beast::error::timeout and the connection goes down the drop path.
+    const std::chrono::milliseconds keepalive(state_->options.keepalive_ms);
+    ws_.set_option(websocket::stream_base::timeout{
+        .handshake_timeout =
+            std::chrono::milliseconds(state_->options.handshake_timeout_ms),
+        .idle_timeout = 2 * keepalive,
+        .keep_alive_pings = true,
+    });
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) {
           res.set(http::field::server, "locktopus");
@@ -130,6 +138,11 @@ class WebSocketSession final
   }
 
   void OnRead(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      Ended("no answer to keep-alive pings for " +
+            std::to_string(2 * state_->options.keepalive_ms) + " ms");
+      return;
+    }
     if (ec) {
       Ended(ec == websocket::error::closed ? "closed by client"
                                            : "read: " + ec.message());
