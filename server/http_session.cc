@@ -60,6 +60,7 @@ std::string StatusPage(const ServerState& state) {
   param("max connections", o.max_connections);
   param("keep-alive interval (ms)", o.keepalive_ms);
   param("handshake timeout (ms)", o.handshake_timeout_ms);
+  param("max write queue (answers)", o.max_write_queue);
   param("max message bytes", o.message_limits.max_message_bytes);
   param("max resources per lock", o.message_limits.max_resources);
   param("max path depth", o.message_limits.max_path_depth);

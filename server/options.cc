@@ -55,6 +55,10 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
       "Time limit of reading an HTTP request and of the WebSocket opening "
       "and closing handshakes")
       ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
+  add("--max-write-queue", o.max_write_queue, "MAX_WRITE_QUEUE",
+      "Answers queued for one client; at the limit its requests are not "
+      "read until half are sent, and it is closed if it reads none")
+      ->check(CLI::PositiveNumber);
   add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
       "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,

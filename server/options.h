@@ -28,6 +28,10 @@ struct Options {
   // Bound of reading one HTTP request (headers and body), of the WebSocket
   // opening handshake, and of a WebSocket closing handshake.
   std::uint64_t handshake_timeout_ms = 10'000;
+  // Answers waiting to be sent to one client. At the limit the server stops
+  // reading its requests until half are sent; a client that reads none of
+  // them for keepalive_ms is closed with code 1008.
+  std::size_t max_write_queue = 1024;
   MessageLimits message_limits;
   RouteLimits route_limits;
 };

@@ -16,6 +16,9 @@ namespace locktopus::server {
 namespace {
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(50);
+// Pause after a failed accept: out of file descriptors, accepting again at
+// once would fail again at once, and spin.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
 class Server {
  public:
@@ -25,7 +28,8 @@ class Server {
         acceptor_(strand_),
         signals_(strand_, SIGINT, SIGTERM),
         stats_timer_(strand_),
-        drain_timer_(strand_) {}
+        drain_timer_(strand_),
+        accept_timer_(strand_) {}
 
   int Run() {
     if (!Listen()) return 1;
@@ -87,16 +91,36 @@ class Server {
           // is dropped with it.
           if (state_->draining.load()) return;
           if (ec) {
-            LogWarning("accept: " + ec.message());
-          } else {
-            // Answers and notices are small frames that must leave at once:
-            // with Nagle, an `acquired` after an `enqueued` waited for the
-            // client's delayed ACK (~40 ms).
-            s.set_option(tcp::no_delay(true), ec);
-            StartHttpSession(std::move(s), state_);
+            OnAcceptError(ec);
+            return;
           }
+          if (failed_accepts_ > 0) {
+            LogInfo("accepting again after " +
+                    std::to_string(failed_accepts_) + " failed accepts");
+            failed_accepts_ = 0;
+          }
+          // Answers and notices are small frames that must leave at once:
+          // with Nagle, an `acquired` after an `enqueued` waited for the
+          // client's delayed ACK (~40 ms).
+          s.set_option(tcp::no_delay(true), ec);
+          StartHttpSession(std::move(s), state_);
           DoAccept();
         });
+  }
+
+  // Out of file descriptors (EMFILE, ENFILE) or memory, accept fails until
+  // some connection closes: wait a little before trying again, and log once
+  // per episode rather than once per try.
+  void OnAcceptError(beast::error_code ec) {
+    if (failed_accepts_++ == 0) {
+      LogWarning("accept: " + ec.message() + "; retrying every " +
+                 std::to_string(kAcceptBackoff.count()) +
+                 " ms until it succeeds");
+    }
+    accept_timer_.expires_after(kAcceptBackoff);
+    accept_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec && !state_->draining.load()) DoAccept();
+    });
   }
 
   void WaitForSignal() {
@@ -112,6 +136,7 @@ class Server {
       beast::error_code ignored;
       acceptor_.close(ignored);
       stats_timer_.cancel();
+      accept_timer_.cancel();
       WaitForSignal();
       Drain(/*first=*/true);
     });
@@ -165,6 +190,8 @@ class Server {
   net::signal_set signals_;
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
+  net::steady_timer accept_timer_;
+  std::uint64_t failed_accepts_ = 0;  // in the current episode
   int exit_code_ = 0;
 };
 

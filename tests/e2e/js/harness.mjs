@@ -240,10 +240,15 @@ export class Server {
  * resolves once it logged the port it listens on.
  * `env` adds environment variables (LOCKTOPUS_* from the caller's environment
  * never leak in). `hostPort: false` leaves out `-H 127.0.0.1 -p 0`.
+ * `maxOpenFiles` starts it under `ulimit -n` (through bash, which execs it:
+ * the process ID stays the server's).
  */
-export async function startServer({ args = [], env = {}, hostPort = true } = {}) {
+export async function startServer({ args = [], env = {}, hostPort = true, maxOpenFiles } = {}) {
   const argv = [...(hostPort ? ['-H', '127.0.0.1', '-p', '0'] : []), ...args];
-  const proc = spawn(serverBinary(), argv, {
+  const [file, fileArgs] = maxOpenFiles === undefined
+    ? [serverBinary(), argv]
+    : ['bash', ['-c', `ulimit -n ${Number(maxOpenFiles)} && exec "$0" "$@"`, serverBinary(), ...argv]];
+  const proc = spawn(file, fileArgs, {
     env: serverEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
