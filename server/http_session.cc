@@ -103,6 +103,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec) return;  // timeout, reset, or a malformed request: just close
     Request request = parser_->release();
+    if (!Authorized(request)) {
+      Reply(request, http::status::unauthorized, "text/plain",
+            "Unauthorized: a valid token is required (Authorization: Bearer "
+            "TOKEN, or ?token=TOKEN)");
+      return;
+    }
 
     Route route = RouteTarget(request.target(), state_->options.route_limits);
     if (beast::websocket::is_upgrade(request)) {
@@ -112,6 +118,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     }
     Respond(request, route);
+  }
+
+  // With --auth-token-file, every request but CORS preflights and the
+  // open paths (Authenticator::Allows) must carry a listed token.
+  bool Authorized(const Request& request) const {
+    if (state_->auth == nullptr) return true;
+    if (request.method() == http::verb::options) return true;
+    return state_->auth->Allows(request[http::field::authorization],
+                                request.target());
   }
 
   void Upgrade(Request request, LockRoute route) {
@@ -173,6 +188,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->set(http::field::access_control_allow_origin, "*");
     res->set(http::field::access_control_allow_methods, "GET, OPTIONS");
     res->set(http::field::access_control_allow_headers, "*");
+    if (status == http::status::unauthorized) {
+      res->set(http::field::www_authenticate, "Bearer");
+    }
     res->keep_alive(request.keep_alive());
     res->body() = std::move(body);
     res->prepare_payload();

@@ -59,6 +59,9 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
       "Answers queued for one client; at the limit its requests are not "
       "read until half are sent, and it is closed if it reads none")
       ->check(CLI::PositiveNumber);
+  add("--auth-token-file", o.auth_token_file, "AUTH_TOKEN_FILE",
+      "Require a bearer token listed in FILE (one per line; SIGHUP "
+      "reloads it) on every request but /healthz");
   add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
       "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,

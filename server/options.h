@@ -32,6 +32,8 @@ struct Options {
   // reading its requests until half are sent; a client that reads none of
   // them for keepalive_ms is closed with code 1008.
   std::size_t max_write_queue = 1024;
+  // Bearer tokens, one per line; empty: no authentication. SIGHUP reloads.
+  std::string auth_token_file;
   MessageLimits message_limits;
   RouteLimits route_limits;
 };

@@ -27,14 +27,20 @@ class Server {
         strand_(net::make_strand(ioc_)),
         acceptor_(strand_),
         signals_(strand_, SIGINT, SIGTERM),
+        hangup_(strand_),
         stats_timer_(strand_),
         drain_timer_(strand_),
         accept_timer_(strand_) {}
 
   int Run() {
+    if (!LoadTokens()) return 1;
     if (!Listen()) return 1;
     DoAccept();
     WaitForSignal();
+    if (state_->auth != nullptr) {
+      hangup_.add(SIGHUP);
+      WaitForHangup();
+    }
     if (state_->options.stats_interval_s > 0) ScheduleStats();
 
     unsigned threads = state_->options.threads;
@@ -69,6 +75,39 @@ class Server {
     LogInfo("listening on " + local.address().to_string() + ":" +
             std::to_string(local.port()));
     return true;
+  }
+
+  bool LoadTokens() {
+    const std::string& path = state_->options.auth_token_file;
+    if (path.empty()) return true;
+    auto loaded = Authenticator::Load(path);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      LogError("cannot start: " + *error);
+      return false;
+    }
+    state_->auth = std::get<std::unique_ptr<Authenticator>>(std::move(loaded));
+    LogInfo("authentication on: " + std::to_string(state_->auth->size()) +
+            " tokens from [" + path + "]; SIGHUP reloads them");
+    return true;
+  }
+
+  // SIGHUP: the token file again. A file that cannot be read, or lists no
+  // token, leaves the current tokens in force.
+  void WaitForHangup() {
+    hangup_.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      Authenticator& auth = *state_->auth;
+      auto reloaded = auth.Reload();
+      if (auto* error = std::get_if<std::string>(&reloaded)) {
+        LogError("SIGHUP: " + *error + "; keeping the " +
+                 std::to_string(auth.size()) + " current tokens");
+      } else {
+        LogInfo("SIGHUP: reloaded " +
+                std::to_string(std::get<std::size_t>(reloaded)) +
+                " tokens from [" + auth.path() + "]");
+      }
+      WaitForHangup();
+    });
   }
 
   // Runs handlers on this thread until the server stops. A handler's
@@ -188,6 +227,7 @@ class Server {
   net::strand<net::io_context::executor_type> strand_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
+  net::signal_set hangup_;  // SIGHUP, with --auth-token-file only
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
   net::steady_timer accept_timer_;

@@ -20,6 +20,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "server/auth.h"
 #include "server/connection.h"
 #include "server/lock_service.h"
 #include "server/options.h"
@@ -42,6 +43,9 @@ struct ServerState {
   std::atomic<std::size_t> connections{0};  // open WebSocket connections
   std::atomic<std::uint64_t> next_client{0};
   std::atomic<bool> draining{false};  // shutting down: refuse new clients
+  // Set before the first connection is accepted when --auth-token-file is
+  // given; null otherwise.
+  std::unique_ptr<Authenticator> auth;
 };
 
 // Holds one of the --max-connections places while it lives. Owns a share of

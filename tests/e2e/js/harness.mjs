@@ -383,9 +383,10 @@ export class Client {
     openClients.add(this);
   }
 
-  static open(url, timeout = TIMEOUT) {
+  /** `options` go to the `ws` constructor (headers, for one). */
+  static open(url, timeout = TIMEOUT, options = {}) {
     return withTimeout(new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, options);
       ws.once('open', () => resolve(new Client(ws, url)));
       ws.once('unexpected-response', (req, res) => {
         let body = '';
@@ -511,9 +512,9 @@ export async function expectProtocolError(client, reason) {
 }
 
 /** Resolves {status, headers, body} of the rejected upgrade; fails if the upgrade succeeds. */
-export function upgradeRefusal(url, timeout = TIMEOUT) {
+export function upgradeRefusal(url, timeout = TIMEOUT, options = {}) {
   return withTimeout(new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, options);
     ws.once('open', () => {
       ws.terminate();
       reject(new Error(`upgrade to ${url} was accepted, expected a refusal`));
