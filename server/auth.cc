@@ -2,7 +2,6 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -117,7 +116,8 @@ std::variant<std::unique_ptr<Authenticator>, std::string> Authenticator::Load(
 std::variant<std::size_t, std::string> Authenticator::Reload() {
   auto read = ReadTokenFile(path_);
   if (auto* error = std::get_if<std::string>(&read)) return *error;
-  auto tokens = std::make_shared<const Tokens>(std::get<Tokens>(std::move(read)));
+  auto tokens =
+      std::make_shared<const Tokens>(std::get<Tokens>(std::move(read)));
   const std::size_t n = tokens->size();
   std::lock_guard lock(mu_);
   tokens_ = std::move(tokens);

@@ -107,11 +107,10 @@ class WebSocketSession final
         std::chrono::milliseconds(state_->options.handshake_timeout_ms));
     close_timer_.async_wait(
         [self = shared_from_this()](beast::error_code ec) {
-          if (!ec && !self->ended_) {
-            self->Drop("the close did not complete within " +
-                       std::to_string(self->state_->options.handshake_timeout_ms) +
-                       " ms");
-          }
+          if (ec || self->ended_) return;
+          const auto ms = self->state_->options.handshake_timeout_ms;
+          self->Drop("the close did not complete within " +
+                     std::to_string(ms) + " ms");
         });
     if (queue_.empty()) DoClose();
   }
@@ -181,11 +180,18 @@ class WebSocketSession final
   // keep-alive interval is closed.
   void PauseReading() {
     read_paused_ = true;
+    const std::uint64_t written = frames_written_;
     stall_timer_.expires_after(
         std::chrono::milliseconds(state_->options.keepalive_ms));
-    stall_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec && self->read_paused_) self->Stalled();
-    });
+    stall_timer_.async_wait(
+        [self = shared_from_this(), written](beast::error_code ec) {
+          if (ec || !self->read_paused_) return;
+          if (self->frames_written_ == written) {
+            self->Stalled();
+          } else {
+            self->PauseReading();  // slow, but reading: wait on
+          }
+        });
   }
 
   void ResumeReading() {
@@ -204,7 +210,9 @@ class WebSocketSession final
                std::to_string(queue_.size()) +
                " answers queued (max-write-queue " +
                std::to_string(state_->options.max_write_queue) +
-               ") and none read: it does not read its answers; closing it");
+               ") and none read for " +
+               std::to_string(state_->options.keepalive_ms) +
+               " ms: it does not read its answers; closing it");
     Close(kSlowClientCloseCode,
           "write queue full: the client does not read its answers");
   }
@@ -225,6 +233,7 @@ class WebSocketSession final
       return;
     }
     queue_.pop_front();
+    ++frames_written_;
     if (read_paused_ && !closing_ &&
         queue_.size() <= state_->options.max_write_queue / 2) {
       ResumeReading();
@@ -283,6 +292,7 @@ class WebSocketSession final
   websocket::close_reason close_reason_;
   net::steady_timer close_timer_{ws_.get_executor()};
   net::steady_timer stall_timer_{ws_.get_executor()};
+  std::uint64_t frames_written_ = 0;
   bool read_paused_ = false;  // --max-write-queue answers wait: not reading
   bool stalled_ = false;      // closed for not reading its answers
   bool closing_ = false;  // a close is queued behind the pending frames

@@ -4,11 +4,11 @@
 #include "server/auth.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "server/routes.h"
 
@@ -16,8 +16,9 @@ namespace locktopus::server {
 namespace {
 
 TEST(ParseTokens, OneTokenPerLineSkippingBlankLinesAndComments) {
-  EXPECT_EQ(ParseTokens("alpha\n\n# a comment\n   \nbeta\n  # indented comment\n"),
-            (Tokens{"alpha", "beta"}));
+  EXPECT_EQ(
+      ParseTokens("alpha\n\n# a comment\n   \nbeta\n  # indented comment\n"),
+      (Tokens{"alpha", "beta"}));
 }
 
 TEST(ParseTokens, TrimsWhitespaceAndCarriageReturns) {
@@ -38,9 +39,9 @@ TEST(MatchesAnyToken, ExactMatchesOnly) {
   const Tokens tokens{"secret-one", "secret-two"};
   EXPECT_TRUE(MatchesAnyToken("secret-one", tokens));
   EXPECT_TRUE(MatchesAnyToken("secret-two", tokens));
-  EXPECT_FALSE(MatchesAnyToken("secret-on", tokens));      // a prefix
-  EXPECT_FALSE(MatchesAnyToken("secret-one!", tokens));    // longer
-  EXPECT_FALSE(MatchesAnyToken("Secret-one", tokens));     // case matters
+  EXPECT_FALSE(MatchesAnyToken("secret-on", tokens));    // a prefix
+  EXPECT_FALSE(MatchesAnyToken("secret-one!", tokens));  // longer
+  EXPECT_FALSE(MatchesAnyToken("Secret-one", tokens));   // case matters
   EXPECT_FALSE(MatchesAnyToken("", tokens));
   EXPECT_FALSE(MatchesAnyToken(std::string("secret-one\0", 11), tokens));
   EXPECT_FALSE(MatchesAnyToken("secret-one", Tokens{}));
@@ -140,7 +141,8 @@ TEST_F(TokenFileTest, AllowsListedTokensAndTheOpenPath) {
 
 TEST_F(TokenFileTest, ReloadReplacesTheTokens) {
   Write("old\n");
-  auto auth = std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
+  auto auth =
+      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
   Write("new\n");
   auto reloaded = auth->Reload();
   ASSERT_TRUE(std::holds_alternative<std::size_t>(reloaded));
@@ -151,7 +153,8 @@ TEST_F(TokenFileTest, ReloadReplacesTheTokens) {
 
 TEST_F(TokenFileTest, AFailedReloadKeepsTheOldTokens) {
   Write("old\n");
-  auto auth = std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
+  auto auth =
+      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
   std::remove(path_.c_str());
   EXPECT_TRUE(std::holds_alternative<std::string>(auth->Reload()));
   EXPECT_TRUE(auth->Allows("Bearer old", "/"));

@@ -76,7 +76,7 @@ describe('a client that does not read its answers', () => {
     }
     await flood;
     await whenClosed;
-    await s.server.waitForStderr(/answers queued \(max-write-queue 16\) and none read: it does not read its answers/);
+    await s.server.waitForStderr(/answers queued \(max-write-queue 16\) and none read for 300 ms: it does not read its answers/);
     assert.ok(cycles > 0, 'the other client completed lock/release cycles during the flood');
     // and it still does
     assert.deepEqual(await other.lock(w('o')), acquired(cycles + 1));
