@@ -38,6 +38,19 @@ export function serverBinary() {
   return bin;
 }
 
+let ubsanVptr;
+/**
+ * Whether the server binary carries UBSan's vptr check, whose slow path
+ * needs file descriptors of its own (it probes memory through a pipe): out
+ * of descriptors, it reports a false "invalid vptr".
+ */
+export function serverHasUbsanVptrCheck() {
+  if (ubsanVptr === undefined) {
+    ubsanVptr = fs.readFileSync(serverBinary()).includes('__ubsan_handle_dynamic_type_cache_miss');
+  }
+  return ubsanVptr;
+}
+
 // ---------------------------------------------------------------------------
 // Small utilities
 
