@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe } from 'node:test';
 import {
-  TIMEOUT, acquired, ready, serverHasUbsanVptrCheck, sharedServer, sleep, startServer, test, uniqueNs, w,
+  SANITIZERS, TIMEOUT, acquired, ready, sharedServer, sleep, startServer, test, uniqueNs, w,
   waitFor, withTimeout,
 } from './harness.mjs';
 
@@ -114,7 +114,9 @@ function cpuTicks(pid) {
 }
 
 describe('running out of file descriptors', () => {
-  const skip = serverHasUbsanVptrCheck() &&
+  // UBSan's vptr check probes memory through a pipe: with no descriptor
+  // left it reports a false "invalid vptr" and the server exits.
+  const skip = SANITIZERS.includes('undefined') &&
     'UBSan\'s vptr check needs descriptors of its own and reports a false error without them';
   test('accept backs off and logs once, existing connections are served, and it recovers', { skip }, async () => {
     const server = await startServer({

@@ -38,18 +38,12 @@ export function serverBinary() {
   return bin;
 }
 
-let ubsanVptr;
 /**
- * Whether the server binary carries UBSan's vptr check, whose slow path
- * needs file descriptors of its own (it probes memory through a pipe): out
- * of descriptors, it reports a false "invalid vptr".
+ * The sanitizers the server binary was built with (LOCKTOPUS_E2E_SANITIZE,
+ * set by CTest from LOCKTOPUS_SANITIZE, e.g. "address,undefined"); empty
+ * for a plain build.
  */
-export function serverHasUbsanVptrCheck() {
-  if (ubsanVptr === undefined) {
-    ubsanVptr = fs.readFileSync(serverBinary()).includes('__ubsan_handle_dynamic_type_cache_miss');
-  }
-  return ubsanVptr;
-}
+export const SANITIZERS = (process.env.LOCKTOPUS_E2E_SANITIZE || '').split(',').filter(Boolean);
 
 // ---------------------------------------------------------------------------
 // Small utilities
