@@ -14,7 +14,6 @@ namespace {
 
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::size_t kMaxBodyBytes = 8 * 1024;
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 
 std::string HtmlEscape(std::string_view text) {
   std::string out;
@@ -59,6 +58,9 @@ std::string StatusPage(const ServerState& state) {
   param("default abandon timeout (ms)", o.default_abandon_timeout_ms);
   param("max abandon timeout (ms)", o.route_limits.max_abandon_timeout_ms);
   param("max connections", o.max_connections);
+  param("keep-alive interval (ms)", o.keepalive_ms);
+  param("handshake timeout (ms)", o.handshake_timeout_ms);
+  param("max write queue (answers)", o.max_write_queue);
   param("max message bytes", o.message_limits.max_message_bytes);
   param("max resources per lock", o.message_limits.max_resources);
   param("max path depth", o.message_limits.max_path_depth);
@@ -94,7 +96,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
-    stream_.expires_after(kRequestTimeout);
+    // A deadline for the whole request: a client that dribbles its headers
+    // is cut off all the same.
+    stream_.expires_after(
+        std::chrono::milliseconds(state_->options.handshake_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec,
                                                  std::size_t) {
@@ -110,6 +115,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec) return;  // timeout, reset, or a malformed request: just close
     Request request = parser_->release();
+    if (!Authorized(request)) {
+      Reply(request, http::status::unauthorized, "text/plain",
+            "Unauthorized: a valid token is required (Authorization: Bearer "
+            "TOKEN, or ?token=TOKEN)");
+      return;
+    }
 
     Route route = RouteTarget(request.target(), state_->options.route_limits);
     if (beast::websocket::is_upgrade(request)) {
@@ -119,6 +130,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     }
     Respond(request, route);
+  }
+
+  // With --auth-token-file, every request but CORS preflights and the
+  // open paths (Authenticator::Allows) must carry a listed token.
+  bool Authorized(const Request& request) const {
+    if (state_->auth == nullptr) return true;
+    if (request.method() == http::verb::options) return true;
+    return state_->auth->Allows(request[http::field::authorization],
+                                request.target());
   }
 
   void Upgrade(Request request, LockRoute route) {
@@ -192,6 +212,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->set(http::field::access_control_allow_origin, "*");
     res->set(http::field::access_control_allow_methods, "GET, OPTIONS");
     res->set(http::field::access_control_allow_headers, "*");
+    if (status == http::status::unauthorized) {
+      res->set(http::field::www_authenticate, "Bearer");
+    }
     res->keep_alive(request.keep_alive());
     res->body() = std::move(body);
     res->prepare_payload();

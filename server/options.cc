@@ -6,6 +6,12 @@
 #include <type_traits>
 
 namespace locktopus::server {
+namespace {
+
+// Longest keep-alive interval and handshake timeout: one hour.
+constexpr std::uint64_t kMaxTimeoutMs = 3'600'000;
+
+}  // namespace
 
 std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   Options o;
@@ -45,6 +51,21 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
       "METRICS_NAMESPACE_LABELS",
       "Also serve per-namespace lock series on /metrics, labelled with the "
       "namespace (one set per namespace ever opened) (true/false)");
+  add("--keepalive-ms", o.keepalive_ms, "KEEPALIVE_MS",
+      "Ping a WebSocket peer silent this long; drop it when silent twice "
+      "as long")
+      ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
+  add("--handshake-timeout-ms", o.handshake_timeout_ms, "HANDSHAKE_TIMEOUT_MS",
+      "Time limit of reading an HTTP request and of the WebSocket opening "
+      "and closing handshakes")
+      ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
+  add("--max-write-queue", o.max_write_queue, "MAX_WRITE_QUEUE",
+      "Answers queued for one client; at the limit its requests are not "
+      "read until half are sent, and it is closed if it reads none")
+      ->check(CLI::PositiveNumber);
+  add("--auth-token-file", o.auth_token_file, "AUTH_TOKEN_FILE",
+      "Require a bearer token listed in FILE (one per line; SIGHUP "
+      "reloads it) on every request but /healthz and /readyz");
   add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
       "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,

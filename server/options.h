@@ -23,6 +23,18 @@ struct Options {
   unsigned threads = 0;  // 0: one per core
   std::size_t max_connections = 100'000;
   bool metrics_namespace_labels = false;  // per-namespace series in /metrics
+  // A WebSocket peer silent this long is pinged; silent twice this long, it
+  // is dropped (its lock abandoned).
+  std::uint64_t keepalive_ms = 10'000;
+  // Bound of reading one HTTP request (headers and body), of the WebSocket
+  // opening handshake, and of a WebSocket closing handshake.
+  std::uint64_t handshake_timeout_ms = 10'000;
+  // Answers waiting to be sent to one client. At the limit the server stops
+  // reading its requests until half are sent; a client that reads none of
+  // them for keepalive_ms is closed with code 1008.
+  std::size_t max_write_queue = 1024;
+  // Bearer tokens, one per line; empty: no authentication. SIGHUP reloads.
+  std::string auth_token_file;
   MessageLimits message_limits;
   RouteLimits route_limits;
 };

@@ -16,6 +16,9 @@ namespace locktopus::server {
 namespace {
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(50);
+// Pause after a failed accept: out of file descriptors, accepting again at
+// once would fail again at once, and spin.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
 class Server {
  public:
@@ -24,13 +27,20 @@ class Server {
         strand_(net::make_strand(ioc_)),
         acceptor_(strand_),
         signals_(strand_, SIGINT, SIGTERM),
+        hangup_(strand_),
         stats_timer_(strand_),
-        drain_timer_(strand_) {}
+        drain_timer_(strand_),
+        accept_timer_(strand_) {}
 
   int Run() {
+    if (!LoadTokens()) return 1;
     if (!Listen()) return 1;
     DoAccept();
     WaitForSignal();
+    if (state_->auth != nullptr) {
+      hangup_.add(SIGHUP);
+      WaitForHangup();
+    }
     if (state_->options.stats_interval_s > 0) ScheduleStats();
 
     unsigned threads = state_->options.threads;
@@ -67,6 +77,39 @@ class Server {
     return true;
   }
 
+  bool LoadTokens() {
+    const std::string& path = state_->options.auth_token_file;
+    if (path.empty()) return true;
+    auto loaded = Authenticator::Load(path);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      LogError("cannot start: " + *error);
+      return false;
+    }
+    state_->auth = std::get<std::unique_ptr<Authenticator>>(std::move(loaded));
+    LogInfo("authentication on: " + std::to_string(state_->auth->size()) +
+            " tokens from [" + path + "]; SIGHUP reloads them");
+    return true;
+  }
+
+  // SIGHUP: the token file again. A file that cannot be read, or lists no
+  // token, leaves the current tokens in force.
+  void WaitForHangup() {
+    hangup_.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      Authenticator& auth = *state_->auth;
+      auto reloaded = auth.Reload();
+      if (auto* error = std::get_if<std::string>(&reloaded)) {
+        LogError("SIGHUP: " + *error + "; keeping the " +
+                 std::to_string(auth.size()) + " current tokens");
+      } else {
+        LogInfo("SIGHUP: reloaded " +
+                std::to_string(std::get<std::size_t>(reloaded)) +
+                " tokens from [" + auth.path() + "]");
+      }
+      WaitForHangup();
+    });
+  }
+
   // Runs handlers on this thread until the server stops. A handler's
   // exception is logged and the thread goes on serving.
   void Work() {
@@ -87,17 +130,37 @@ class Server {
           // is dropped with it.
           if (state_->draining.load()) return;
           if (ec) {
-            LogWarning("accept: " + ec.message());
-          } else {
-            Increment(state_->metrics.tcp_connections_accepted);
-            // Answers and notices are small frames that must leave at once:
-            // with Nagle, an `acquired` after an `enqueued` waited for the
-            // client's delayed ACK (~40 ms).
-            s.set_option(tcp::no_delay(true), ec);
-            StartHttpSession(std::move(s), state_);
+            OnAcceptError(ec);
+            return;
           }
+          if (failed_accepts_ > 0) {
+            LogInfo("accepting again after " +
+                    std::to_string(failed_accepts_) + " failed accepts");
+            failed_accepts_ = 0;
+          }
+          Increment(state_->metrics.tcp_connections_accepted);
+          // Answers and notices are small frames that must leave at once:
+          // with Nagle, an `acquired` after an `enqueued` waited for the
+          // client's delayed ACK (~40 ms).
+          s.set_option(tcp::no_delay(true), ec);
+          StartHttpSession(std::move(s), state_);
           DoAccept();
         });
+  }
+
+  // Out of file descriptors (EMFILE, ENFILE) or memory, accept fails until
+  // some connection closes: wait a little before trying again, and log once
+  // per episode rather than once per try.
+  void OnAcceptError(beast::error_code ec) {
+    if (failed_accepts_++ == 0) {
+      LogWarning("accept: " + ec.message() + "; retrying every " +
+                 std::to_string(kAcceptBackoff.count()) +
+                 " ms until it succeeds");
+    }
+    accept_timer_.expires_after(kAcceptBackoff);
+    accept_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec && !state_->draining.load()) DoAccept();
+    });
   }
 
   void WaitForSignal() {
@@ -113,6 +176,7 @@ class Server {
       beast::error_code ignored;
       acceptor_.close(ignored);
       stats_timer_.cancel();
+      accept_timer_.cancel();
       WaitForSignal();
       Drain(/*first=*/true);
     });
@@ -164,8 +228,11 @@ class Server {
   net::strand<net::io_context::executor_type> strand_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
+  net::signal_set hangup_;  // SIGHUP, with --auth-token-file only
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
+  net::steady_timer accept_timer_;
+  std::uint64_t failed_accepts_ = 0;  // in the current episode
   int exit_code_ = 0;
 };
 

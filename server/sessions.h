@@ -22,6 +22,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "server/auth.h"
 #include "server/connection.h"
 #include "server/lock_service.h"
 #include "server/metrics.h"
@@ -54,6 +55,9 @@ struct ServerState {
   std::atomic<std::uint64_t> next_client{0};
   std::atomic<bool> draining{false};  // shutting down: refuse new clients
   Metrics metrics{options.metrics_namespace_labels};  // served on /metrics
+  // Set before the first connection is accepted when --auth-token-file is
+  // given; null otherwise.
+  std::unique_ptr<Authenticator> auth;
 };
 
 // Holds one of the --max-connections places while it lives. Owns a share of

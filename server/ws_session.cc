@@ -16,8 +16,9 @@ namespace locktopus::server {
 namespace websocket = beast::websocket;
 namespace {
 
-// Frames queued for a client that does not read; past it, it is dropped.
-constexpr std::size_t kMaxQueuedFrames = 1024;
+// The close code for a client closed because it does not read its answers
+// (RFC 6455: policy violation).
+constexpr std::uint16_t kSlowClientCloseCode = 1008;
 // Bytes read at a time; a message is refused once it outgrows the limit.
 constexpr std::size_t kReadChunk = 64 * 1024;
 
@@ -54,8 +55,16 @@ class WebSocketSession final
   void Run(Request request) {
     Namespace& ns = state_->locks.Open(route_.ns);
     connection_.emplace(ns, config_, *this, weak_from_this());
-    ws_.set_option(
-        websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // A peer silent for --keepalive-ms is pinged; if nothing at all comes
+    // back within another --keepalive-ms, the pending read fails with
+    // beast::error::timeout and the connection goes down the drop path.
+    const std::chrono::milliseconds keepalive(state_->options.keepalive_ms);
+    ws_.set_option(websocket::stream_base::timeout{
+        .handshake_timeout =
+            std::chrono::milliseconds(state_->options.handshake_timeout_ms),
+        .idle_timeout = 2 * keepalive,
+        .keep_alive_pings = true,
+    });
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) {
           res.set(http::field::server, "locktopus");
@@ -77,12 +86,9 @@ class WebSocketSession final
   // ConnectionIo: called on this session's strand.
   void Send(std::string text) override {
     if (closing_ || failed_) return;
-    if (queue_.size() >= kMaxQueuedFrames) {
-      LogWarning("client " + std::to_string(client_) +
-                 " does not read its answers; dropping it");
-      Drop("does not read its answers");
-      return;
-    }
+    // Bounded without a check here: reading pauses once --max-write-queue
+    // frames wait (see OnRead), and one frame read adds at most one answer
+    // and one acquisition notice.
     queue_.push_back(std::move(text));
     if (queue_.size() == 1) DoWrite();
   }
@@ -95,6 +101,18 @@ class WebSocketSession final
     const std::string_view fits =
         TruncateUtf8(reason, close_reason_.reason.max_size());
     close_reason_.reason.assign(fits.data(), fits.size());
+    // The queued frames, the close frame and the client's answer must get
+    // through within the handshake timeout; a client that does not read
+    // them is dropped.
+    close_timer_.expires_after(
+        std::chrono::milliseconds(state_->options.handshake_timeout_ms));
+    close_timer_.async_wait(
+        [self = shared_from_this()](beast::error_code ec) {
+          if (ec || self->ended_) return;
+          const auto ms = self->state_->options.handshake_timeout_ms;
+          self->Drop("the close did not complete within " +
+                     std::to_string(ms) + " ms");
+        });
     if (queue_.empty()) DoClose();
   }
 
@@ -132,6 +150,11 @@ class WebSocketSession final
   }
 
   void OnRead(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      Ended("no answer to keep-alive pings for " +
+            std::to_string(2 * state_->options.keepalive_ms) + " ms");
+      return;
+    }
     if (ec) {
       Ended(ec == websocket::error::closed ? "closed by client"
                                            : "read: " + ec.message());
@@ -146,7 +169,54 @@ class WebSocketSession final
           static_cast<const char*>(data.data()), data.size()));
       buffer_.clear();
     }
-    if (!closing_ && !failed_) DoRead();
+    if (closing_ || failed_) return;
+    if (queue_.size() >= state_->options.max_write_queue) {
+      PauseReading();
+    } else {
+      DoRead();
+    }
+  }
+
+  // Back-pressure: no more requests are read until the client has read
+  // half of its queued answers. One that reads none of them for a
+  // keep-alive interval is closed.
+  void PauseReading() {
+    read_paused_ = true;
+    const std::uint64_t written = frames_written_;
+    stall_timer_.expires_after(
+        std::chrono::milliseconds(state_->options.keepalive_ms));
+    stall_timer_.async_wait(
+        [self = shared_from_this(), written](beast::error_code ec) {
+          if (ec || !self->read_paused_) return;
+          if (self->frames_written_ == written) {
+            self->Stalled();
+          } else {
+            self->PauseReading();  // slow, but reading: wait on
+          }
+        });
+  }
+
+  void ResumeReading() {
+    read_paused_ = false;
+    stall_timer_.cancel();
+    DoRead();
+  }
+
+  // A client that does not read its answers. Its socket buffer is full, so
+  // the close frame most likely never gets out: the close timer (or the
+  // stream's own idle timeout) then drops the connection.
+  void Stalled() {
+    if (stalled_) return;
+    stalled_ = true;
+    LogWarning("client " + std::to_string(client_) + ": " +
+               std::to_string(queue_.size()) +
+               " answers queued (max-write-queue " +
+               std::to_string(state_->options.max_write_queue) +
+               ") and none read for " +
+               std::to_string(state_->options.keepalive_ms) +
+               " ms: it does not read its answers; closing it");
+    Close(kSlowClientCloseCode,
+          "write queue full: the client does not read its answers");
   }
 
   void DoWrite() {
@@ -160,10 +230,16 @@ class WebSocketSession final
 
   void OnWrite(beast::error_code ec) {
     if (ec) {
+      if (read_paused_) Stalled();
       Drop("write: " + ec.message());
       return;
     }
     queue_.pop_front();
+    ++frames_written_;
+    if (read_paused_ && !closing_ &&
+        queue_.size() <= state_->options.max_write_queue / 2) {
+      ResumeReading();
+    }
     if (!queue_.empty()) {
       DoWrite();
     } else if (closing_) {
@@ -198,6 +274,8 @@ class WebSocketSession final
   void Ended(const std::string& why) {
     if (ended_) return;
     ended_ = true;
+    close_timer_.cancel();
+    stall_timer_.cancel();
     connection_->OnClosed();
     if (state_->options.log_clients) {
       LogInfo("client " + std::to_string(client_) + " disconnected: " + why);
@@ -214,6 +292,11 @@ class WebSocketSession final
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   websocket::close_reason close_reason_;
+  net::steady_timer close_timer_{ws_.get_executor()};
+  net::steady_timer stall_timer_{ws_.get_executor()};
+  std::uint64_t frames_written_ = 0;
+  bool read_paused_ = false;  // --max-write-queue answers wait: not reading
+  bool stalled_ = false;      // closed for not reading its answers
   bool closing_ = false;  // a close is queued behind the pending frames
   bool failed_ = false;   // the socket is gone; nothing more is sent
   bool ended_ = false;

@@ -12,6 +12,7 @@ const FLAGS = [
   '--host', '--port', '--log-clients', '--log-locks', '--stats-interval', '--default-abandon-timeout',
   '--max-message-bytes', '--max-resources', '--max-path-depth', '--max-segment-bytes',
   '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
+  '--keepalive-ms', '--handshake-timeout-ms', '--max-write-queue', '--auth-token-file',
 ];
 
 describe('command line', () => {
@@ -37,6 +38,11 @@ describe('command line', () => {
     [['--log-locks', 'maybe']],
     [[], { LOCKTOPUS_PORT: 'abc' }],
     [[], { LOCKTOPUS_DEFAULT_ABANDON_TIMEOUT: '-5' }],
+    [['--keepalive-ms', '0']],
+    [['--keepalive-ms', '3600001']],
+    [['--handshake-timeout-ms', '-1']],
+    [['--max-write-queue', '0']],
+    [[], { LOCKTOPUS_KEEPALIVE_MS: 'often' }],
   ]) {
     const what = [...Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`), ...args].join(' ');
     test(`a bad value (${what}) is reported on stderr with exit code 2`, async () => {
@@ -47,6 +53,16 @@ describe('command line', () => {
       assert.doesNotMatch(res.stderr, /listening on/);
     });
   }
+
+  test('LOCKTOPUS_KEEPALIVE_MS, LOCKTOPUS_HANDSHAKE_TIMEOUT_MS and LOCKTOPUS_MAX_WRITE_QUEUE are read', async () => {
+    const server = await startServer({
+      env: { LOCKTOPUS_KEEPALIVE_MS: '4321', LOCKTOPUS_HANDSHAKE_TIMEOUT_MS: '5432', LOCKTOPUS_MAX_WRITE_QUEUE: '65' },
+    });
+    const page = (await server.get('/')).body;
+    assert.match(page, /keep-alive interval \(ms\): 4321</);
+    assert.match(page, /handshake timeout \(ms\): 5432</);
+    assert.match(page, /max write queue \(answers\): 65</);
+  });
 
   test('LOCKTOPUS_PORT sets the port', async () => {
     const port = await freePort();

@@ -38,6 +38,13 @@ export function serverBinary() {
   return bin;
 }
 
+/**
+ * The sanitizers the server binary was built with (LOCKTOPUS_E2E_SANITIZE,
+ * set by CTest from LOCKTOPUS_SANITIZE, e.g. "address,undefined"); empty
+ * for a plain build.
+ */
+export const SANITIZERS = (process.env.LOCKTOPUS_E2E_SANITIZE || '').split(',').filter(Boolean);
+
 // ---------------------------------------------------------------------------
 // Small utilities
 
@@ -240,10 +247,15 @@ export class Server {
  * resolves once it logged the port it listens on.
  * `env` adds environment variables (LOCKTOPUS_* from the caller's environment
  * never leak in). `hostPort: false` leaves out `-H 127.0.0.1 -p 0`.
+ * `maxOpenFiles` starts it under `ulimit -n` (through bash, which execs it:
+ * the process ID stays the server's).
  */
-export async function startServer({ args = [], env = {}, hostPort = true } = {}) {
+export async function startServer({ args = [], env = {}, hostPort = true, maxOpenFiles } = {}) {
   const argv = [...(hostPort ? ['-H', '127.0.0.1', '-p', '0'] : []), ...args];
-  const proc = spawn(serverBinary(), argv, {
+  const [file, fileArgs] = maxOpenFiles === undefined
+    ? [serverBinary(), argv]
+    : ['bash', ['-c', `ulimit -n ${Number(maxOpenFiles)} && exec "$0" "$@"`, serverBinary(), ...argv]];
+  const proc = spawn(file, fileArgs, {
     env: serverEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -378,9 +390,10 @@ export class Client {
     openClients.add(this);
   }
 
-  static open(url, timeout = TIMEOUT) {
+  /** `options` go to the `ws` constructor (headers, for one). */
+  static open(url, timeout = TIMEOUT, options = {}) {
     return withTimeout(new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, options);
       ws.once('open', () => resolve(new Client(ws, url)));
       ws.once('unexpected-response', (req, res) => {
         let body = '';
@@ -506,9 +519,9 @@ export async function expectProtocolError(client, reason) {
 }
 
 /** Resolves {status, headers, body} of the rejected upgrade; fails if the upgrade succeeds. */
-export function upgradeRefusal(url, timeout = TIMEOUT) {
+export function upgradeRefusal(url, timeout = TIMEOUT, options = {}) {
   return withTimeout(new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, options);
     ws.once('open', () => {
       ws.terminate();
       reject(new Error(`upgrade to ${url} was accepted, expected a refusal`));

@@ -1,0 +1,145 @@
+#include "server/auth.h"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+namespace locktopus::server {
+namespace {
+
+bool IsBlank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+         c == '\f';
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// Equal in time that depends on the token's length only (which the server
+// knows), never on where the candidate first differs.
+bool EqualConstantTime(std::string_view candidate, std::string_view token) {
+  volatile unsigned char diff = 0;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c =
+        i < candidate.size() ? static_cast<unsigned char>(candidate[i]) : 0;
+    diff = diff | (c ^ static_cast<unsigned char>(token[i]));
+  }
+  const unsigned same_size = candidate.size() == token.size();
+  return (static_cast<unsigned>(diff == 0) & same_size) != 0;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Tokens ParseTokens(std::string_view text) {
+  Tokens tokens;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string_view line = Trim(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view()
+                                         : text.substr(end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    tokens.emplace_back(line);
+  }
+  return tokens;
+}
+
+std::variant<Tokens, std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return "cannot read token file [" + path + "]";
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return "cannot read token file [" + path + "]";
+  Tokens tokens = ParseTokens(text.str());
+  if (tokens.empty()) return "token file [" + path + "] lists no token";
+  return tokens;
+}
+
+bool MatchesAnyToken(std::string_view candidate, const Tokens& tokens) {
+  unsigned any = 0;
+  for (const std::string& token : tokens) {
+    any |= static_cast<unsigned>(EqualConstantTime(candidate, token));
+  }
+  return any != 0;
+}
+
+std::optional<std::string> RequestToken(std::string_view authorization,
+                                        std::string_view target) {
+  constexpr std::string_view kScheme = "bearer";
+  const std::string_view header = Trim(authorization);
+  if (header.size() > kScheme.size() &&
+      EqualsIgnoreCase(header.substr(0, kScheme.size()), kScheme) &&
+      IsBlank(header[kScheme.size()])) {
+    const std::string_view token = Trim(header.substr(kScheme.size()));
+    if (!token.empty()) return std::string(token);
+  }
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  auto params = url->params();
+  auto it = params.find("token");
+  if (it == params.end()) return std::nullopt;
+  return std::string((*it).value);
+}
+
+bool IsOpenPath(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  return url && (url->path() == "/healthz" || url->path() == "/readyz");
+}
+
+Authenticator::Authenticator(std::string path, Tokens tokens)
+    : path_(std::move(path)),
+      tokens_(std::make_shared<const Tokens>(std::move(tokens))) {}
+
+std::variant<std::unique_ptr<Authenticator>, std::string> Authenticator::Load(
+    std::string path) {
+  auto read = ReadTokenFile(path);
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  return std::unique_ptr<Authenticator>(
+      new Authenticator(std::move(path), std::get<Tokens>(std::move(read))));
+}
+
+std::variant<std::size_t, std::string> Authenticator::Reload() {
+  auto read = ReadTokenFile(path_);
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  auto tokens =
+      std::make_shared<const Tokens>(std::get<Tokens>(std::move(read)));
+  const std::size_t n = tokens->size();
+  std::lock_guard lock(mu_);
+  tokens_ = std::move(tokens);
+  return n;
+}
+
+bool Authenticator::Allows(std::string_view authorization,
+                           std::string_view target) const {
+  if (IsOpenPath(target)) return true;
+  const std::optional<std::string> token = RequestToken(authorization, target);
+  if (!token) return false;
+  std::shared_ptr<const Tokens> tokens;
+  {
+    std::lock_guard lock(mu_);
+    tokens = tokens_;
+  }
+  return MatchesAnyToken(*token, *tokens);
+}
+
+std::size_t Authenticator::size() const {
+  std::lock_guard lock(mu_);
+  return tokens_->size();
+}
+
+}  // namespace locktopus::server
