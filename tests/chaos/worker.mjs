@@ -1,0 +1,377 @@
+// One chaos worker process: many raw WebSocket clients that lock and release
+// random resources in random namespaces, and now and then misbehave (see
+// FAULTS). Forked by chaos.mjs, which gives the settings as JSON in argv[2]
+// and may SIGSTOP/SIGCONT the whole process.
+//
+// Every lock a client saw acquired becomes an interval (intervals.mjs) sent
+// to the coordinator in batches with a low mark: no interval that starts
+// before the low mark will be sent later. Counters travel with each batch.
+// The message {type: 'stop'} ends the load: each client finishes its cycle,
+// releases, closes, and the worker sends its last batch and exits.
+// With CHAOS_DEBUG set in the environment, a stopping worker prints every
+// 5 s where each of its clients is (the phase map), to find a client that
+// holds the stop up.
+
+import WebSocket from 'ws';
+import { lockMessage, randomLock } from './intervals.mjs';
+
+const cfg = JSON.parse(process.argv[2]);
+const now = () => process.hrtime.bigint();
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const rand = (lo, hi) => lo + Math.random() * (hi - lo);
+const pick = (xs) => xs[Math.floor(Math.random() * xs.length)];
+
+/** The promise's value, or 'timeout' after ms (the timer is cleared). */
+function within(promise, ms) {
+  let timer;
+  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, ms, 'timeout'); })])
+    .finally(() => clearTimeout(timer));
+}
+
+// Faults a client may fire in a lock cycle, and when they apply.
+const READY_FAULTS = ['garbage', 'binary', 'wrong_state', 'oversized', 'non_reader'];
+const WAITING_FAULTS = ['reset_waiting', 'close_waiting'];
+const HOLDING_FAULTS = ['reset_holding', 'close_holding', 'garbage_holding', 'oversized_holding'];
+const FAULTS = [...READY_FAULTS, ...WAITING_FAULTS, ...HOLDING_FAULTS];
+
+let stopping = false;
+const counts = { ops: 0, cancels: 0, connections: 0, faults: {}, errors: {} };
+const errorSamples = [];
+let intervals = [];
+const held = new Map(); // client slot -> hrtime of its current acquisition
+const live = new Set(); // open Conns
+const phase = new Map();
+const at = (slot, p) => phase.set(slot, p);
+
+function error(kind, detail) {
+  counts.errors[kind] = (counts.errors[kind] || 0) + 1;
+  if (errorSamples.length < 10) errorSamples.push(`${kind}: ${detail}`);
+}
+
+function fault(kind) {
+  counts.faults[kind] = (counts.faults[kind] || 0) + 1;
+}
+
+/** A WebSocket with a queue of incoming messages, each stamped on arrival. */
+class Conn {
+  constructor(url) {
+    this.queue = [];
+    this.waiter = null;
+    this.closeEvent = null;
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code) => {
+        live.delete(this);
+        this.closeEvent = { closed: true, code };
+        this.wake();
+        resolve(code);
+      });
+    });
+    this.ws.on('message', (data) => {
+      const t = now();
+      let msg;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        msg = { text: data.toString() };
+      }
+      msg.t = t;
+      this.queue.push(msg);
+      this.wake();
+    });
+    this.ws.on('error', () => {}); // a close follows
+    live.add(this);
+  }
+
+  static open(url) {
+    const conn = new Conn(url);
+    return new Promise((resolve, reject) => {
+      conn.ws.once('open', () => resolve(conn));
+      conn.ws.once('unexpected-response', (req, res) => {
+        reject(new Error(`HTTP ${res.statusCode}`));
+        conn.ws.terminate();
+      });
+      conn.closed.then((code) => reject(new Error(`closed (${code}) before open`)));
+    });
+  }
+
+  wake() {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = null;
+      w();
+    }
+  }
+
+  /** The next message, {closed, code} once closed, or {timeout} after ms. */
+  async next(ms) {
+    if (this.queue.length === 0 && !this.closeEvent) {
+      let timer;
+      await new Promise((resolve) => {
+        this.waiter = resolve;
+        timer = setTimeout(resolve, ms);
+      });
+      clearTimeout(timer);
+      this.waiter = null;
+    }
+    if (this.queue.length > 0) return this.queue.shift();
+    return this.closeEvent || { timeout: true };
+  }
+
+  send(text) {
+    this.ws.send(text);
+  }
+
+  /** SO_LINGER 0: the peer sees a TCP reset. */
+  reset() {
+    if (this.ws._socket) this.ws._socket.resetAndDestroy();
+    else this.ws.terminate();
+  }
+
+  async closeCleanly() {
+    this.ws.close(1000);
+    const code = await within(this.closed, cfg.stuckMs);
+    if (code === 'timeout') this.ws.terminate();
+  }
+
+  /** Waits for the server to close this connection; an error if it does not. */
+  async expectClosed(what) {
+    const code = await within(this.closed, cfg.stuckMs);
+    if (code === 'timeout') {
+      error('not_refused', `${what} did not close the connection`);
+      this.ws.terminate();
+    }
+  }
+}
+
+const RELEASE = JSON.stringify({ action: 'release' });
+
+function record(slot, who, ns, id, res, a, r) {
+  held.delete(slot);
+  intervals.push({ ns, id, res, a, r, who });
+}
+
+function abandonParam() {
+  const u = Math.random();
+  if (u < 0.1) return '&abandon-timeout-ms=0';
+  if (u < 0.2) return `&abandon-timeout-ms=${1 + Math.floor(Math.random() * 20)}`;
+  if (u < 0.25) return `&abandon-timeout-ms=${Math.floor(cfg.longAbandonMs / 2 + Math.random() * cfg.longAbandonMs / 2)}`;
+  return ''; // the server's default
+}
+
+/** Misbehaviour while ready: the connection ends with it. */
+async function readyFault(conn, kind) {
+  fault(kind);
+  switch (kind) {
+    case 'garbage':
+      conn.send(pick(['not json', '{"action":', '[1,2,3]', '{"action":"fly"}',
+        '{"action":"lock","resources":[]}', '{"action":"lock","resources":[{"type":"x","path":[]}]}',
+        '{"action":"lock","resources":[{"type":"read","path":[1]}]}']));
+      await conn.expectClosed(kind);
+      return;
+    case 'binary': {
+      const bytes = Buffer.alloc(1 + Math.floor(Math.random() * 200));
+      for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+      conn.ws.send(bytes, { binary: true });
+      await conn.expectClosed(kind);
+      return;
+    }
+    case 'wrong_state':
+      conn.send(RELEASE); // release while ready
+      await conn.expectClosed(kind);
+      return;
+    case 'oversized':
+      conn.send('x'.repeat(cfg.maxMessageBytes + 1 + Math.floor(Math.random() * cfg.maxMessageBytes * 4)));
+      await conn.expectClosed(kind);
+      return;
+    case 'non_reader': {
+      // Stops reading, sends lock/release pairs blindly (always valid), then
+      // goes away; the server either drops it or just queues its answers.
+      conn.ws._socket.pause();
+      const until = Date.now() + rand(300, 2000);
+      while (Date.now() < until && !stopping) {
+        const n = 1 + Math.floor(Math.random() * 200);
+        for (let i = 0; i < n; i += 1) {
+          conn.send(lockMessage(randomLock()));
+          conn.send(RELEASE);
+        }
+        await sleep(rand(20, 200));
+      }
+      if (Math.random() < 0.5) conn.reset();
+      else conn.ws.terminate();
+      await conn.closed;
+      return;
+    }
+    default:
+      throw new Error(`unknown fault ${kind}`);
+  }
+}
+
+/** Runs lock cycles on one connection until it ends. */
+async function runConnection(slot, conn, ns, who) {
+  for (;;) {
+    at(slot, 'think');
+    await sleep(rand(cfg.thinkMs[0], cfg.thinkMs[1]));
+    at(slot, 'cycle');
+    if (stopping || conn.closeEvent) {
+      if (conn.closeEvent) error('closed', `${who}: server closed a ready connection (${conn.closeEvent.code})`);
+      await conn.closeCleanly();
+      return;
+    }
+    const f = Math.random() < cfg.faultRate ? pick(FAULTS) : null;
+    if (READY_FAULTS.includes(f)) {
+      at(slot, f);
+      await readyFault(conn, f);
+      return;
+    }
+    if (Math.random() < 0.003) { // ordinary churn
+      await conn.closeCleanly();
+      return;
+    }
+
+    const res = randomLock();
+    conn.send(lockMessage(res));
+    at(slot, 'lock');
+    let m = await conn.next(cfg.stuckMs);
+    if (m.action !== 'lock' || (m.state !== 'acquired' && m.state !== 'enqueued') || typeof m.id !== 'string') {
+      error('unexpected', `${who}: lock answered with ${JSON.stringify(m)}`);
+      conn.reset();
+      return;
+    }
+    const { id } = m;
+    let acquiredAt = null;
+    if (m.state === 'acquired') acquiredAt = m.t;
+
+    if (acquiredAt === null) {
+      at(slot, 'wait');
+      const plan = WAITING_FAULTS.includes(f) ? f : Math.random() < cfg.cancelRate ? 'cancel' : null;
+      if (plan) {
+        m = await conn.next(rand(0, 50));
+        if (m.timeout) {
+          if (plan === 'cancel') {
+            conn.send(RELEASE);
+            // The acquisition notice may cross the release on the wire.
+            m = await conn.next(cfg.stuckMs);
+            if (m.action === 'lock' && m.state === 'acquired' && m.id === id) m = await conn.next(cfg.stuckMs);
+            if (m.action !== 'release' || m.state !== 'ready' || m.id !== id) {
+              error('unexpected', `${who}: cancel of ${id} answered with ${JSON.stringify(m)}`);
+              conn.reset();
+              return;
+            }
+            counts.cancels += 1;
+            continue;
+          }
+          fault(plan);
+          if (plan === 'reset_waiting') {
+            conn.reset();
+            await conn.closed;
+          } else {
+            await conn.closeCleanly();
+          }
+          return;
+        }
+      } else {
+        m = await conn.next(cfg.stuckMs);
+      }
+      if (m.timeout) {
+        error('stuck', `${who}: lock ${id} in ${ns} not acquired within ${cfg.stuckMs} ms`);
+        conn.reset();
+        return;
+      }
+      if (m.action !== 'lock' || m.state !== 'acquired' || m.id !== id) {
+        error('unexpected', `${who}: waiting for ${id}, got ${JSON.stringify(m)}`);
+        conn.reset();
+        return;
+      }
+      acquiredAt = m.t;
+    }
+
+    // Holding.
+    held.set(slot, acquiredAt);
+    at(slot, 'hold');
+    await sleep(rand(cfg.holdMs[0], cfg.holdMs[1]));
+    if (HOLDING_FAULTS.includes(f)) {
+      fault(f);
+      at(slot, f);
+      const t = now();
+      record(slot, who, ns, id, res, acquiredAt, t);
+      switch (f) {
+        case 'reset_holding':
+          conn.reset();
+          await conn.closed;
+          return;
+        case 'close_holding':
+          await conn.closeCleanly();
+          return;
+        case 'garbage_holding':
+          conn.send(pick(['{"action":"lock","resources":[{"type":"read","path":[]}]}', '{]', '"release"']));
+          await conn.expectClosed(f);
+          return;
+        default: // oversized_holding
+          conn.send(`{"action":"release","pad":"${'y'.repeat(cfg.maxMessageBytes)}"}`);
+          await conn.expectClosed(f);
+          return;
+      }
+    }
+    const t = now();
+    conn.send(RELEASE);
+    record(slot, who, ns, id, res, acquiredAt, t);
+    at(slot, 'release');
+    m = await conn.next(cfg.stuckMs);
+    if (m.action !== 'release' || m.state !== 'ready' || m.id !== id) {
+      error('unexpected', `${who}: release of ${id} answered with ${JSON.stringify(m)}`);
+      conn.reset();
+      return;
+    }
+    counts.ops += 1;
+  }
+}
+
+async function client(slot) {
+  await sleep(rand(0, cfg.rampMs));
+  let n = 0;
+  while (!stopping) {
+    const ns = pick(cfg.namespaces);
+    const url = `ws://127.0.0.1:${cfg.port}/v1?namespace=${encodeURIComponent(ns)}${abandonParam()}`;
+    let conn;
+    try {
+      conn = await Conn.open(url);
+    } catch (err) {
+      error('connect', err.message);
+      await sleep(200);
+      continue;
+    }
+    counts.connections += 1;
+    at(slot, 'open');
+    n += 1;
+    await runConnection(slot, conn, ns, `w${cfg.worker}/c${slot}/${n}`);
+    held.delete(slot);
+  }
+  at(slot, 'done');
+}
+
+const FOREVER = 1n << 62n;
+
+function flush(last = false) {
+  const batch = intervals;
+  intervals = [];
+  let lowMark = last ? FOREVER : now();
+  for (const t of held.values()) if (t < lowMark) lowMark = t;
+  for (const conn of live) for (const m of conn.queue) if (m.t < lowMark) lowMark = m.t;
+  return new Promise((resolve) => {
+    process.send({ type: 'batch', intervals: batch, lowMark, counts, errorSamples }, resolve);
+  });
+}
+
+process.on('message', (m) => {
+  if (m.type === 'stop') {
+    stopping = true;
+    if (process.env.CHAOS_DEBUG) setInterval(() => console.log(`w${cfg.worker} phases`, JSON.stringify([...phase.entries()])), 5000).unref();
+  }
+});
+
+const timer = setInterval(() => { flush(); }, 200);
+await Promise.all(Array.from({ length: cfg.clients }, (_, i) => client(i)));
+clearInterval(timer);
+await flush(true);
+process.disconnect();
