@@ -25,6 +25,8 @@ then --host, --port and --namespace override its parts. Defaults:
 Paths: segments separated by '/', "%2F" for a '/' and "%25" for a '%'
 inside a segment; "/" alone is the whole namespace.
 
+The command finds the lock's ID, its fencing token, in LOCKTOPUS_LOCK_ID.
+
 Exit codes of `lock`: the command's own code; 128+N if it was killed by
 signal N; 2 bad command line; 3 --timeout passed (the lock is cancelled);
 4 cannot connect, handshake refused, protocol error or connection lost

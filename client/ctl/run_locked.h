@@ -26,8 +26,9 @@ inline constexpr int kExitLockLost = 5;     // --kill-on-loss stopped the comman
 inline constexpr int kExitCannotRun = 126;  // the command cannot be executed
 inline constexpr int kExitNotFound = 127;   // the command was not found
 
-// Runs `command` (argv, looked up in PATH) while `lock` is held, then
-// releases the lock. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to this
+// Runs `command` (argv, looked up in PATH) while `lock` is held, with the
+// lock's ID (its fencing token) in LOCKTOPUS_LOCK_ID, then releases the
+// lock. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to this
 // process are forwarded to the child (a terminal's Ctrl-C reaches the
 // child directly, as both are in its foreground process group, and is not
 // sent twice). While the child runs the connection is watched; when it is

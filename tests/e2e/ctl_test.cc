@@ -173,6 +173,16 @@ TEST_F(CtlTest, TimeoutExitsThreeAndLeavesNoLock) {
   EXPECT_TRUE(fs::exists(ran));
 }
 
+TEST_F(CtlTest, CommandSeesItsFencingToken) {
+  ServerProcess server;
+  const std::string log = File("log");
+  const std::vector<std::string> run = {
+      "lock", "-w", "a", "--", "sh", "-c", "echo $LOCKTOPUS_LOCK_ID >>" + log};
+  EXPECT_EQ(Run(Join(At(server), run)), 0);
+  EXPECT_EQ(Run(Join(At(server), run)), 0);
+  EXPECT_EQ(ReadFile(log), "1\n2\n");
+}
+
 TEST_F(CtlTest, ExitCodesPassThrough) {
   ServerProcess server;
   EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c", "exit 7"})), 7);
