@@ -288,5 +288,19 @@ TEST(ClientTest, ClientsOnSeveralThreads) {
   EXPECT_EQ(token, 2u);
 }
 
+// One client from two threads: a wait() on one and alive() on the other
+// run one at a time, in either order.
+TEST(ClientTest, OneClientFromTwoThreads) {
+  ServerProcess server;
+  Client a(At(server)), b(At(server));
+  Lock held = a.lock({Write({"a"})});
+  Lock waiting = b.lock({Write({"a"})});
+  std::thread waiter([&] { waiting.wait(); });
+  held.release();
+  EXPECT_TRUE(b.alive(milliseconds(10)));
+  waiter.join();
+  EXPECT_EQ(waiting.state(), Lock::State::kAcquired);
+}
+
 }  // namespace
 }  // namespace locktopus

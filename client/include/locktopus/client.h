@@ -1,7 +1,7 @@
 // The Locktopus client: take locks on a Locktopus server without knowing
 // its wire format (PROTOCOL.md).
 //
-//   locktopus::Client client(locktopus::ParseUrl("ws://127.0.0.1:9009/v1?namespace=billing"));
+//   locktopus::Client client("ws://127.0.0.1:9009/v1?namespace=billing");
 //   {
 //     locktopus::LockGuard guard(client, {locktopus::Write({"users", "42"})});
 //     Store(data, guard.fencing_token());   // acquired here
@@ -21,7 +21,11 @@
 // Errors are exceptions from errors.h: HttpError (refused handshake, with
 // the server's status and body), ProtocolError (with the server's reason),
 // ConnectionError (cannot connect, or the connection dropped). After any of
-// them the Client is unusable; make a new one.
+// them the Client is unusable; make a new one. (Exceptions rather than
+// error values, because LockGuard's constructor must be able to fail.)
+// wait() has no deadline of its own: a server that vanishes without
+// closing the TCP connection is noticed only as TCP notices it; use
+// wait_for() to bound the wait.
 //
 // Thread safety: a Client and the Lock it returned may be used from any
 // thread: every call takes the Client's internal mutex, so calls on one
