@@ -7,7 +7,9 @@
 #include <boost/json/value.hpp>
 
 #include <charconv>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "client/connection.h"
 
@@ -76,7 +78,30 @@ struct Lock::Shared {
   std::uint64_t id = 0;               // the live lock's ID, if any
   State state = State::kReleased;     // the live lock's state
 
-  explicit Shared(const ServerAddress& address) : connection(address) {}
+  // The keeper answers pings between calls (see client.h).
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread keeper;
+
+  explicit Shared(const ServerAddress& address) : connection(address) {
+    const auto interval = address.ping_interval;
+    if (interval.count() > 0) {
+      keeper = std::thread([this, interval] {
+        std::unique_lock lock(mu);
+        while (!wake.wait_for(lock, interval, [this] { return stopping; })) {
+          connection.Poll();
+        }
+      });
+    }
+  }
+  ~Shared() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (keeper.joinable()) keeper.join();
+  }
 
   bool Live(std::uint64_t lock_id) const {
     return id == lock_id && state != State::kReleased;

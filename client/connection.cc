@@ -123,6 +123,18 @@ Connection::~Connection() {
   }
 }
 
+void Connection::Poll() {
+  Impl& s = *impl_;
+  if (s.failure) return;
+  try {
+    s.StartRead();
+    if (s.ioc.stopped()) s.ioc.restart();
+    s.ioc.poll();
+  } catch (...) {
+    Fail(std::current_exception());
+  }
+}
+
 void Connection::Fail(std::exception_ptr error) {
   if (!impl_->failure) impl_->failure = std::move(error);
 }

@@ -35,6 +35,10 @@ class Connection {
   // ConnectionError. Once failed, every call throws the same failure.
   std::optional<std::string> Next(std::optional<Clock::time_point> deadline);
 
+  // Runs whatever I/O is ready, without waiting: answers the server's
+  // pings and queues what arrived. Never throws.
+  void Poll();
+
   // Marks the connection failed with `error` (thrown by later calls).
   void Fail(std::exception_ptr error);
 

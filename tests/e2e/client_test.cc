@@ -4,6 +4,10 @@
 
 #include <signal.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -286,6 +290,86 @@ TEST(ClientTest, ClientsOnSeveralThreads) {
   held.release();
   waiter.join();
   EXPECT_EQ(token, 2u);
+}
+
+// A one-connection WebSocket server that grants the lock at once and, as
+// the real server does (Beast's suggested server timeouts, 300 s there),
+// pings an idle client after idle/2 and drops it after idle without an
+// answer. Its verdict: "released" if the client's release arrived, or the
+// error that ended the connection.
+class PingingServer {
+ public:
+  explicit PingingServer(std::chrono::milliseconds idle) {
+    namespace net = boost::asio;
+    namespace beast = boost::beast;
+    namespace websocket = beast::websocket;
+    acceptor_.open(net::ip::tcp::v4());
+    acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this, idle] {
+      websocket::stream<beast::tcp_stream> ws(acceptor_.accept());
+      auto timeouts =
+          websocket::stream_base::timeout::suggested(beast::role_type::server);
+      timeouts.idle_timeout = idle;
+      timeouts.keep_alive_pings = true;
+      ws.set_option(timeouts);
+      ws.accept();
+      beast::flat_buffer buffer;
+      ws.read(buffer);  // the lock
+      ws.text(true);
+      ws.write(net::buffer(std::string(R"({"id":"1","action":"lock","state":"acquired"})")));
+      buffer.clear();
+      beast::error_code error;
+      ws.async_read(buffer, [&](beast::error_code ec, std::size_t) {
+        error = ec;
+        ioc_.stop();  // leave the idle timer behind
+      });
+      ioc_.run();  // Beast's timeouts apply to asynchronous operations only
+      if (error) {
+        verdict_ = error.message();
+        return;
+      }
+      verdict_ = "released";
+      ws.write(net::buffer(std::string(R"({"id":"1","action":"release","state":"ready"})")),
+               error);
+    });
+  }
+  ~PingingServer() { Join(); }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::string Join() {
+    if (thread_.joinable()) thread_.join();
+    return verdict_;
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+  std::thread thread_;
+  std::string verdict_;
+};
+
+// A lock held without any call for longer than the server's idle timeout:
+// the Client's background thread answers the pings, so the connection
+// stays; without it (ping_interval 0) the server drops the connection.
+TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
+  for (const bool keeper : {true, false}) {
+    PingingServer server(milliseconds(1000));
+    ServerAddress address;
+    address.port = server.port();
+    address.ns = "ns";
+    address.ping_interval = keeper ? milliseconds(50) : milliseconds(0);
+    Client client(address);
+    Lock lock = client.lock({Write({"a"})});
+    EXPECT_TRUE(lock.acquired_at_once());
+    std::this_thread::sleep_for(seconds(3));  // holding, no calls
+    if (keeper) {
+      lock.release();
+      EXPECT_EQ(server.Join(), "released");
+    } else {
+      EXPECT_THROW(lock.release(), ConnectionError);
+      EXPECT_NE(server.Join(), "released");
+    }
+  }
 }
 
 // One client from two threads: a wait() on one and alive() on the other

@@ -25,6 +25,10 @@ struct ServerAddress {
   std::optional<std::uint64_t> abandon_timeout_ms;
   // Gives up connecting (TCP and handshake) after this long.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  // How often the Client's background thread answers the server's
+  // keep-alive pings between calls (the server drops a connection that
+  // answers none for 5 minutes); 0: no thread, answer only inside calls.
+  std::chrono::milliseconds ping_interval = std::chrono::seconds(5);
 };
 
 // Parses "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N]"

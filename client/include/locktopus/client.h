@@ -30,9 +30,11 @@
 // Thread safety: a Client and the Lock it returned may be used from any
 // thread: every call takes the Client's internal mutex, so calls on one
 // Client run one at a time (a call waits while another thread's wait()
-// blocks). Distinct Clients share nothing. The Client does no I/O between
-// calls: it reads the server's messages only inside lock(), wait(),
-// wait_for(), release() and alive(). A Lock shares its Client's connection
+// blocks). Distinct Clients share nothing. The server's messages are read
+// inside lock(), wait(), wait_for(), release() and alive(); between calls
+// one background thread per Client wakes every ping_interval (address.h)
+// to answer the server's keep-alive pings, so that a lock held for hours
+// without a call is not dropped as idle. A Lock shares its Client's connection
 // and may outlive the Client object: the connection closes when both are
 // gone.
 
