@@ -7,7 +7,6 @@
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
-
 #include <charconv>
 #include <stdexcept>
 
@@ -64,7 +63,8 @@ ServerAddress ParseUrl(std::string_view text) {
     if (param.key == "namespace") {
       address.ns = param.value;
     } else if (param.key == "abandon-timeout-ms") {
-      address.abandon_timeout_ms = ParseCount(param.value, "abandon-timeout-ms");
+      address.abandon_timeout_ms =
+          ParseCount(param.value, "abandon-timeout-ms");
     }
   }
   return address;
@@ -76,7 +76,8 @@ std::string LockTarget(const ServerAddress& address) {
   std::string target =
       "/v1?namespace=" + urls::encode(address.ns, urls::unreserved_chars);
   if (address.abandon_timeout_ms) {
-    target += "&abandon-timeout-ms=" + std::to_string(*address.abandon_timeout_ms);
+    target +=
+        "&abandon-timeout-ms=" + std::to_string(*address.abandon_timeout_ms);
   }
   return target;
 }

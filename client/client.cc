@@ -5,7 +5,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
@@ -61,9 +60,9 @@ std::string FormatLock(const std::vector<Resource>& resources) {
   for (const Resource& r : resources) {
     json::array path;
     for (const std::string& segment : r.path) path.emplace_back(segment);
-    list.emplace_back(json::object{
-        {"type", r.type == LockType::kRead ? "read" : "write"},
-        {"path", std::move(path)}});
+    list.emplace_back(
+        json::object{{"type", r.type == LockType::kRead ? "read" : "write"},
+                     {"path", std::move(path)}});
   }
   return json::serialize(
       json::object{{"action", "lock"}, {"resources", std::move(list)}});
@@ -75,8 +74,8 @@ std::string FormatLock(const std::vector<Resource>& resources) {
 struct Lock::Shared {
   std::mutex mu;
   Connection connection;
-  std::uint64_t id = 0;               // the live lock's ID, if any
-  State state = State::kReleased;     // the live lock's state
+  std::uint64_t id = 0;            // the live lock's ID, if any
+  State state = State::kReleased;  // the live lock's state
 
   // The keeper answers pings between calls (see client.h).
   std::condition_variable wake;

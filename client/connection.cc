@@ -6,7 +6,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-
 #include <deque>
 #include <string_view>
 
@@ -50,7 +49,9 @@ struct Connection::Impl {
         failure = std::make_exception_ptr(ConnectionError(
             "server closed the connection (code " +
             std::to_string(reason.code) +
-            (reason.reason.empty() ? "" : ": " + std::string(reason.reason.data(), reason.reason.size())) +
+            (reason.reason.empty() ? ""
+                                   : ": " + std::string(reason.reason.data(),
+                                                        reason.reason.size())) +
             ")"));
       } else if (ec) {
         failure = std::make_exception_ptr(
@@ -83,20 +84,20 @@ Connection::Connection(const ServerAddress& address)
           done = true;
           return;
         }
-        stream.async_connect(results, [&](beast::error_code ec2,
-                                           const tcp::endpoint&) {
-          if (ec2) {
-            error = ec2;
-            done = true;
-            return;
-          }
-          stream.socket().set_option(tcp::no_delay(true), ec2);
-          s.ws.async_handshake(response, where, LockTarget(address),
-                               [&](beast::error_code ec3) {
-                                 error = ec3;
-                                 done = true;
-                               });
-        });
+        stream.async_connect(
+            results, [&](beast::error_code ec2, const tcp::endpoint&) {
+              if (ec2) {
+                error = ec2;
+                done = true;
+                return;
+              }
+              stream.socket().set_option(tcp::no_delay(true), ec2);
+              s.ws.async_handshake(response, where, LockTarget(address),
+                                   [&](beast::error_code ec3) {
+                                     error = ec3;
+                                     done = true;
+                                   });
+            });
       });
   s.ioc.run();
   if (!done || error) {

@@ -25,7 +25,8 @@ std::string Get(const ServerAddress& address, const std::string& target) {
     tcp::resolver resolver(ioc);
     beast::tcp_stream stream(ioc);
     stream.expires_after(address.connect_timeout);
-    stream.connect(resolver.resolve(address.host, std::to_string(address.port)));
+    stream.connect(
+        resolver.resolve(address.host, std::to_string(address.port)));
     http::request<http::empty_body> request{http::verb::get, target, 11};
     request.set(http::field::host, where);
     http::write(stream, request);
@@ -45,8 +46,9 @@ std::string Get(const ServerAddress& address, const std::string& target) {
 }  // namespace
 
 std::string FetchStats(const ServerAddress& address, std::string_view ns) {
-  return Get(address, "/stats_v1?namespace=" +
-                          boost::urls::encode(ns, boost::urls::unreserved_chars));
+  return Get(address,
+             "/stats_v1?namespace=" +
+                 boost::urls::encode(ns, boost::urls::unreserved_chars));
 }
 
 std::string FetchStatus(const ServerAddress& address) {

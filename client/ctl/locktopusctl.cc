@@ -2,7 +2,6 @@
 // holding it; read a server's statistics and status page.
 
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -18,7 +17,8 @@ namespace {
 using namespace locktopus;
 using namespace locktopus::ctl;
 
-constexpr const char* kFooter = R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
+constexpr const char* kFooter =
+    R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
 then --host, --port and --namespace override its parts. Defaults:
 127.0.0.1, 9009, namespace "default".
 
@@ -58,9 +58,10 @@ ServerAddress Resolve(const AddressFlags& flags) {
   return address;
 }
 
-int LockAndRun(const ServerAddress& address, const std::vector<Resource>& resources,
-         std::optional<double> timeout_s,
-         const std::vector<std::string>& command, bool kill_on_loss) {
+int LockAndRun(const ServerAddress& address,
+               const std::vector<Resource>& resources,
+               std::optional<double> timeout_s,
+               const std::vector<std::string>& command, bool kill_on_loss) {
   try {
     Client client(address);
     locktopus::Lock lock = client.lock(resources);
@@ -100,29 +101,33 @@ int Fetch(const std::function<std::string()>& get) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"locktopusctl: run commands under Locktopus locks, read a "
-               "server's statistics and status",
-               "locktopusctl"};
+  CLI::App app{
+      "locktopusctl: run commands under Locktopus locks, read a "
+      "server's statistics and status",
+      "locktopusctl"};
   app.get_formatter()->column_width(30);
   app.footer(kFooter);
   app.require_subcommand(1);
   app.fallthrough();
 
   AddressFlags flags;
-  app.add_option("--url", flags.url, "Server URL, ws://HOST:PORT/v1?namespace=NS")
+  app.add_option("--url", flags.url,
+                 "Server URL, ws://HOST:PORT/v1?namespace=NS")
       ->envname("LOCKTOPUS_URL");
   app.add_option("--host", flags.host, "Server host (overrides the URL's)");
   app.add_option("--port", flags.port, "Server port (overrides the URL's)");
   app.add_option("--namespace", flags.ns, "Namespace (overrides the URL's)");
 
   CLI::App* lock = app.add_subcommand(
-      "lock", "Take a lock, run COMMAND while holding it, release it, and exit "
-              "with COMMAND's code");
+      "lock",
+      "Take a lock, run COMMAND while holding it, release it, and exit "
+      "with COMMAND's code");
   std::vector<std::string> writes, reads, command;
   std::optional<double> timeout_s;
   std::optional<std::uint64_t> abandon_ms;
   bool kill_on_loss = false;
-  lock->add_option("-w,--write", writes, "PATH to lock for writing (repeatable)")
+  lock->add_option("-w,--write", writes,
+                   "PATH to lock for writing (repeatable)")
       ->allow_extra_args(false);
   lock->add_option("-r,--read", reads, "PATH to lock for reading (repeatable)")
       ->allow_extra_args(false);

@@ -51,7 +51,8 @@ int RunLocked(Client& client, Lock& lock,
   posix_spawnattr_init(&attr);
   posix_spawnattr_setsigmask(&attr, &previous);
   posix_spawnattr_setsigdefault(&attr, &forwarded);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   // The command can fence its writes with the lock's ID.
   setenv("LOCKTOPUS_LOCK_ID", std::to_string(lock.fencing_token()).c_str(), 1);
   std::cout.flush();

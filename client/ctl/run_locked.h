@@ -17,12 +17,12 @@ namespace locktopus::ctl {
 
 // Besides these, `lock` exits with the command's own code, or 128+N when
 // the command is killed by signal N.
-inline constexpr int kExitHttpError = 1;    // stats/status: server said no
-inline constexpr int kExitUsage = 2;        // bad command line
-inline constexpr int kExitTimeout = 3;      // --timeout passed; lock cancelled
-inline constexpr int kExitServer = 4;       // cannot connect, refused, protocol
-                                            // error, or lost before the command ran
-inline constexpr int kExitLockLost = 5;     // --kill-on-loss stopped the command
+inline constexpr int kExitHttpError = 1;  // stats/status: server said no
+inline constexpr int kExitUsage = 2;      // bad command line
+inline constexpr int kExitTimeout = 3;    // --timeout passed; lock cancelled
+inline constexpr int kExitServer = 4;     // cannot connect, refused, protocol
+                                       // error, or lost before the command ran
+inline constexpr int kExitLockLost = 5;  // --kill-on-loss stopped the command
 inline constexpr int kExitCannotRun = 126;  // the command cannot be executed
 inline constexpr int kExitNotFound = 127;   // the command was not found
 
@@ -34,8 +34,8 @@ inline constexpr int kExitNotFound = 127;   // the command was not found
 // sent twice). While the child runs the connection is watched; when it is
 // lost a line says so on stderr and, with `kill_on_loss`, the child gets
 // SIGTERM. Returns the exit code to exit with (see above).
-int RunLocked(Client& client, Lock& lock, const std::vector<std::string>& command,
-              bool kill_on_loss);
+int RunLocked(Client& client, Lock& lock,
+              const std::vector<std::string>& command, bool kill_on_loss);
 
 }  // namespace locktopus::ctl
 

@@ -2,18 +2,18 @@
 // server binary: every call of the API, the errors it reports, and a
 // release crossing an acquisition notice on the wire.
 
+#include "locktopus/client.h"
+
+#include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <thread>
 
-#include "locktopus/client.h"
 #include "tests/e2e/server_process.h"
 
 namespace locktopus {
@@ -32,13 +32,14 @@ ServerAddress At(const ServerProcess& server, std::string ns = "ns") {
 // Waits until the namespace's statistics contain `text`.
 void AwaitStats(const ServerProcess& server, const std::string& ns,
                 const std::string& text) {
-  ASSERT_TRUE(e2e::WaitForHttp(server.port(), "/stats_v1?namespace=" + ns,
-                               text, seconds(20)))
+  ASSERT_TRUE(e2e::WaitForHttp(server.port(), "/stats_v1?namespace=" + ns, text,
+                               seconds(20)))
       << e2e::HttpGet(server.port(), "/stats_v1?namespace=" + ns).body;
 }
 
 TEST(ClientAddressTest, ParsesUrls) {
-  ServerAddress a = ParseUrl("ws://lock.example:9010/v1?namespace=a%20b&abandon-timeout-ms=5");
+  ServerAddress a = ParseUrl(
+      "ws://lock.example:9010/v1?namespace=a%20b&abandon-timeout-ms=5");
   EXPECT_EQ(a.host, "lock.example");
   EXPECT_EQ(a.port, 9010);
   EXPECT_EQ(a.ns, "a b");
@@ -215,7 +216,8 @@ TEST(ClientTest, RefusedHandshakeCarriesStatusAndBody) {
     FAIL() << "handshake accepted";
   } catch (const HttpError& e) {
     EXPECT_EQ(e.status(), 400);
-    EXPECT_NE(e.body().find("abandon-timeout-ms"), std::string::npos) << e.body();
+    EXPECT_NE(e.body().find("abandon-timeout-ms"), std::string::npos)
+        << e.body();
   }
   EXPECT_THROW(Client(ServerAddress{.port = server.port()}),
                std::invalid_argument);  // no namespace
@@ -228,7 +230,8 @@ TEST(ClientTest, ProtocolErrorCarriesTheServersReason) {
     client.lock({Write({"a"}), Write({"b"})});
     FAIL() << "lock accepted";
   } catch (const ProtocolError& e) {
-    EXPECT_NE(e.reason().find("max-resources"), std::string::npos) << e.reason();
+    EXPECT_NE(e.reason().find("max-resources"), std::string::npos)
+        << e.reason();
   }
   EXPECT_THROW(client.lock({Write({"a"})}), ProtocolError);  // unusable now
   EXPECT_FALSE(client.alive());
@@ -317,7 +320,8 @@ class PingingServer {
       beast::flat_buffer buffer;
       ws.read(buffer);  // the lock
       ws.text(true);
-      ws.write(net::buffer(std::string(R"({"id":"1","action":"lock","state":"acquired"})")));
+      ws.write(net::buffer(
+          std::string(R"({"id":"1","action":"lock","state":"acquired"})")));
       buffer.clear();
       beast::error_code error;
       ws.async_read(buffer, [&](beast::error_code ec, std::size_t) {
@@ -330,7 +334,8 @@ class PingingServer {
         return;
       }
       verdict_ = "released";
-      ws.write(net::buffer(std::string(R"({"id":"1","action":"release","state":"ready"})")),
+      ws.write(net::buffer(std::string(
+                   R"({"id":"1","action":"release","state":"ready"})")),
                error);
     });
   }

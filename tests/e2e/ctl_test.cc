@@ -5,12 +5,11 @@
 // path syntax and the address flags mean what --help says.
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -73,8 +72,8 @@ class CtlTest : public ::testing::Test {
                                      (dir_ / ("err" + n)).c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = -1;
-    EXPECT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ),
-              0);
+    EXPECT_EQ(
+        posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
     posix_spawn_file_actions_destroy(&actions);
     return pid;
   }
@@ -84,12 +83,16 @@ class CtlTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
   }
   int Run(const std::vector<std::string>& args) { return Wait(Start(args)); }
-  std::string Out(int run) { return ReadFile(dir_ / ("out" + std::to_string(run))); }
-  std::string Err(int run) { return ReadFile(dir_ / ("err" + std::to_string(run))); }
+  std::string Out(int run) {
+    return ReadFile(dir_ / ("out" + std::to_string(run)));
+  }
+  std::string Err(int run) {
+    return ReadFile(dir_ / ("err" + std::to_string(run)));
+  }
 
   std::vector<std::string> At(const ServerProcess& server,
                               const std::string& ns = "ns") {
-    return {"--host", "127.0.0.1", "--port", std::to_string(server.port()),
+    return {"--host",      "127.0.0.1", "--port", std::to_string(server.port()),
             "--namespace", ns};
   }
   static std::vector<std::string> Join(std::vector<std::string> a,
@@ -111,14 +114,15 @@ class CtlTest : public ::testing::Test {
 TEST_F(CtlTest, TwoWritersSerialize) {
   ServerProcess server;
   const std::string log = File("log"), go = File("go");
-  const pid_t first = Start(Join(At(server), {
-      "lock", "-w", "a", "--", "sh", "-c",
-      "echo first-start >>" + log + "; while [ ! -e " + go +
-          " ]; do sleep 0.01; done; echo first-end >>" + log}));
+  const pid_t first = Start(Join(
+      At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                   "echo first-start >>" + log + "; while [ ! -e " + go +
+                       " ]; do sleep 0.01; done; echo first-end >>" + log}));
   ASSERT_TRUE(WaitForFile(log, "first-start"));
-  const pid_t second = Start(Join(At(server), {
-      "lock", "-w", "a", "--", "sh", "-c",
-      "echo second-start >>" + log + "; echo second-end >>" + log}));
+  const pid_t second =
+      Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                              "echo second-start >>" + log +
+                                  "; echo second-end >>" + log}));
   // Queued behind the first, or (were it not) already running.
   const auto deadline = std::chrono::steady_clock::now() + seconds(30);
   while (Stats(server).find("\"GroupsPending\":1") == std::string::npos &&
@@ -129,7 +133,8 @@ TEST_F(CtlTest, TwoWritersSerialize) {
   std::ofstream(go).close();
   EXPECT_EQ(Wait(first), 0) << Err(0);
   EXPECT_EQ(Wait(second), 0) << Err(1);
-  EXPECT_EQ(ReadFile(log), "first-start\nfirst-end\nsecond-start\nsecond-end\n");
+  EXPECT_EQ(ReadFile(log),
+            "first-start\nfirst-end\nsecond-start\nsecond-end\n");
   EXPECT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
             std::string::npos);
 }
@@ -138,15 +143,17 @@ TEST_F(CtlTest, TwoWritersSerialize) {
 TEST_F(CtlTest, ReadersShare) {
   ServerProcess server;
   const std::string log = File("log"), go = File("go");
-  const pid_t first = Start(Join(At(server), {
-      "lock", "-r", "a", "--", "sh", "-c",
-      "echo first-start >>" + log + "; i=0; while [ ! -e " + go +
-          " ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
-          "echo first-end >>" + log}));
+  const pid_t first =
+      Start(Join(At(server),
+                 {"lock", "-r", "a", "--", "sh", "-c",
+                  "echo first-start >>" + log + "; i=0; while [ ! -e " + go +
+                      " ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+                      "echo first-end >>" +
+                      log}));
   ASSERT_TRUE(WaitForFile(log, "first-start"));
-  const pid_t second = Start(Join(At(server), {
-      "lock", "-r", "a", "--", "sh", "-c",
-      "echo second >>" + log + "; touch " + go}));
+  const pid_t second =
+      Start(Join(At(server), {"lock", "-r", "a", "--", "sh", "-c",
+                              "echo second >>" + log + "; touch " + go}));
   EXPECT_EQ(Wait(second), 0) << Err(1);
   EXPECT_EQ(Wait(first), 0) << Err(0);
   EXPECT_EQ(ReadFile(log), "first-start\nsecond\nfirst-end\n");
@@ -185,16 +192,19 @@ TEST_F(CtlTest, CommandSeesItsFencingToken) {
 
 TEST_F(CtlTest, ExitCodesPassThrough) {
   ServerProcess server;
-  EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c", "exit 7"})), 7);
+  EXPECT_EQ(
+      Run(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c", "exit 7"})),
+      7);
   EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "true"})), 0);
-  EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
-                                  "kill -TERM $$"})),
+  EXPECT_EQ(Run(Join(At(server),
+                     {"lock", "-w", "a", "--", "sh", "-c", "kill -TERM $$"})),
             128 + SIGTERM);
-  EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--",
-                                  "/nonexistent/command"})),
-            127);
+  EXPECT_EQ(
+      Run(Join(At(server), {"lock", "-w", "a", "--", "/nonexistent/command"})),
+      127);
   // Every lock was released.
-  EXPECT_NE(Stats(server).find("\"LastGroupID\":4,\"GroupsPending\":0,\"GroupsAcquired\":0,"),
+  EXPECT_NE(Stats(server).find(
+                "\"LastGroupID\":4,\"GroupsPending\":0,\"GroupsAcquired\":0,"),
             std::string::npos)
       << Stats(server);
 }
@@ -204,10 +214,11 @@ TEST_F(CtlTest, SignalsReachTheCommand) {
   const std::string log = File("log");
   for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
     std::ofstream(log, std::ios::trunc).close();
-    const pid_t ctl = Start(Join(At(server), {
-        "lock", "-w", "a", "--", "sh", "-c",
-        "trap 'echo got >>" + log + "; exit 9' TERM INT HUP; echo ready >>" +
-            log + "; while :; do sleep 0.01; done"}));
+    const pid_t ctl =
+        Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                                "trap 'echo got >>" + log +
+                                    "; exit 9' TERM INT HUP; echo ready >>" +
+                                    log + "; while :; do sleep 0.01; done"}));
     ASSERT_TRUE(WaitForFile(log, "ready"));
     kill(ctl, signal);
     EXPECT_EQ(Wait(ctl), 9) << "signal " << signal;
@@ -221,9 +232,10 @@ TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
   const std::string log = File("log");
   {
     ServerProcess server;
-    const pid_t ctl = Start(Join(At(server), {
-        "lock", "--kill-on-loss", "-w", "a", "--", "sh", "-c",
-        "echo ready >>" + log + "; while :; do sleep 0.01; done"}));
+    const pid_t ctl =
+        Start(Join(At(server),
+                   {"lock", "--kill-on-loss", "-w", "a", "--", "sh", "-c",
+                    "echo ready >>" + log + "; while :; do sleep 0.01; done"}));
     ASSERT_TRUE(WaitForFile(log, "ready"));
     server.Signal(SIGKILL);
     EXPECT_EQ(Wait(ctl), 5);
@@ -235,10 +247,10 @@ TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
   const std::string go = File("go");
   {
     ServerProcess server;
-    const pid_t ctl = Start(Join(At(server), {
-        "lock", "-w", "a", "--", "sh", "-c",
-        "echo ready >>" + log + "; while [ ! -e " + go +
-            " ]; do sleep 0.01; done; exit 6"}));
+    const pid_t ctl =
+        Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                                "echo ready >>" + log + "; while [ ! -e " + go +
+                                    " ]; do sleep 0.01; done; exit 6"}));
     ASSERT_TRUE(WaitForFile(log, "ready"));
     server.Signal(SIGKILL);
     ASSERT_TRUE(WaitForFile(dir_ / "err1", "connection to the server lost"));
@@ -253,8 +265,8 @@ TEST_F(CtlTest, PathSyntax) {
   const std::string log = File("log"), go = File("go");
   const std::string hold = "echo ready >>" + log + "; while [ ! -e " + go +
                            " ]; do sleep 0.01; done";
-  const pid_t ctl =
-      Start(Join(At(server), {"lock", "-w", "a%2Fb/c", "--", "sh", "-c", hold}));
+  const pid_t ctl = Start(
+      Join(At(server), {"lock", "-w", "a%2Fb/c", "--", "sh", "-c", hold}));
   ASSERT_TRUE(WaitForFile(log, "ready"));
   Client client("127.0.0.1", server.port(), "ns");
   EXPECT_FALSE(client.lock({Write({"a/b"})}).acquired_at_once());
@@ -277,13 +289,16 @@ TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) +
                           "/v1?namespace=from-url";
   EXPECT_EQ(Run({"--url", url, "lock", "-w", "a", "--", "true"}), 0) << Err(0);
-  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":1"), std::string::npos);
+  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":1"),
+            std::string::npos);
   setenv("LOCKTOPUS_URL", url.c_str(), 1);
   EXPECT_EQ(Run({"lock", "-w", "a", "--", "true"}), 0) << Err(1);
   EXPECT_EQ(Run({"--namespace", "other", "lock", "-w", "a", "--", "true"}), 0);
   unsetenv("LOCKTOPUS_URL");
-  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":2"), std::string::npos);
-  EXPECT_NE(Stats(server, "other").find("\"LastGroupID\":1"), std::string::npos);
+  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":2"),
+            std::string::npos);
+  EXPECT_NE(Stats(server, "other").find("\"LastGroupID\":1"),
+            std::string::npos);
 }
 
 TEST_F(CtlTest, StatsAndStatus) {
@@ -304,7 +319,8 @@ TEST_F(CtlTest, UsageAndServerErrors) {
   EXPECT_EQ(Run(Join(at, {"lock", "--", "true"})), 2);  // no path
   EXPECT_EQ(Run(Join(at, {"lock", "-w", "a%zz", "--", "true"})), 2);
   EXPECT_EQ(Run(Join(at, {"lock", "-w", "", "--", "true"})), 2);
-  EXPECT_EQ(Run(Join(at, {"lock", "--timeout", "5x", "-w", "a", "--", "true"})), 2);
+  EXPECT_EQ(Run(Join(at, {"lock", "--timeout", "5x", "-w", "a", "--", "true"})),
+            2);
   EXPECT_EQ(Run(Join(at, {"lock", "-w", "a"})), 2);  // no command
   EXPECT_EQ(Run({"--url", "wss://x/v1", "status"}), 2);
   EXPECT_EQ(Run({}), 2);

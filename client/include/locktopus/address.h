@@ -37,7 +37,8 @@ struct ServerAddress {
 // what is wrong (not a URL, wss://, a bad port or abandon-timeout-ms).
 ServerAddress ParseUrl(std::string_view url);
 
-// The WebSocket target for `address`: "/v1?namespace=NS[&abandon-timeout-ms=N]".
+// The WebSocket target for `address`:
+// "/v1?namespace=NS[&abandon-timeout-ms=N]".
 std::string LockTarget(const ServerAddress& address);
 
 // Parses a lock path as written on a command line: segments separated by

@@ -35,7 +35,7 @@ class HttpError : public Error {
       : Error("server answered HTTP " + std::to_string(status) + ": " + body),
         status_(status),
         body_(std::move(body)) {}
-  int status() const { return status_; }          // e.g. 400
+  int status() const { return status_; }             // e.g. 400
   const std::string& body() const { return body_; }  // the server's text
 
  private:
