@@ -20,7 +20,7 @@ using tcp = net::ip::tcp;
 namespace {
 constexpr std::string_view kErrorPrefix = "communication error: ";
 // The server's answers are a few dozen bytes; its error frames are short.
-constexpr std::size_t kMaxFrameBytes = 64 * 1024;
+constexpr std::size_t kMaxFrameBytes = std::size_t{64} * 1024;
 }  // namespace
 
 struct Connection::Impl {
@@ -120,7 +120,10 @@ Connection::~Connection() {
   s.ws.async_close(websocket::close_code::normal,
                    [&](beast::error_code) { closed = true; });
   const auto deadline = Clock::now() + std::chrono::seconds(1);
-  while (!closed && s.RunOne(deadline)) {
+  try {
+    while (!closed && s.RunOne(deadline)) {
+    }
+  } catch (...) {  // closing is best effort; the socket closes regardless
   }
 }
 

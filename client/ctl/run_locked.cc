@@ -37,6 +37,7 @@ int RunLocked(Client& client, Lock& lock,
               const std::vector<std::string>& command, bool kill_on_loss) {
   std::vector<std::string> args = command;
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
