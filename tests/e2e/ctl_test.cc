@@ -45,6 +45,11 @@ bool WaitForFile(const fs::path& path, const std::string& text,
   return true;
 }
 
+// Keeps a command running until a signal ends it, but not forever: after
+// 60 s it exits 0, which fails the tests that expect it to be stopped.
+const std::string kSpin =
+    "i=0; while [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done";
+
 // A scratch directory per test.
 class CtlTest : public ::testing::Test {
  protected:
@@ -218,7 +223,7 @@ TEST_F(CtlTest, SignalsReachTheCommand) {
         Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
                                 "trap 'echo got >>" + log +
                                     "; exit 9' TERM INT HUP; echo ready >>" +
-                                    log + "; while :; do sleep 0.01; done"}));
+                                    log + "; " + kSpin}));
     ASSERT_TRUE(WaitForFile(log, "ready"));
     kill(ctl, signal);
     EXPECT_EQ(Wait(ctl), 9) << "signal " << signal;
@@ -235,10 +240,12 @@ TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
     const pid_t ctl =
         Start(Join(At(server),
                    {"lock", "--kill-on-loss", "-w", "a", "--", "sh", "-c",
-                    "echo ready >>" + log + "; while :; do sleep 0.01; done"}));
+                    "trap 'echo stopped >>" + log +
+                        "; exit 1' TERM; echo ready >>" + log + "; " + kSpin}));
     ASSERT_TRUE(WaitForFile(log, "ready"));
     server.Signal(SIGKILL);
     EXPECT_EQ(Wait(ctl), 5);
+    EXPECT_EQ(ReadFile(log), "ready\nstopped\n");
   }
   EXPECT_NE(Err(0).find("connection to the server lost"), std::string::npos)
       << Err(0);
