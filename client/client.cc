@@ -1,0 +1,261 @@
+// Client and Lock: the lock conversation of PROTOCOL.md over a Connection.
+
+#include "locktopus/client.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "client/connection.h"
+
+namespace locktopus {
+namespace json = boost::json;
+using client::Connection;
+using Clock = Connection::Clock;
+
+namespace {
+
+// One server answer: {"id":"17","action":"lock","state":"acquired"}.
+struct Answer {
+  std::uint64_t id = 0;
+  std::string action;
+  std::string state;
+  bool Is(std::uint64_t want_id, std::string_view want_action,
+          std::string_view want_state) const {
+    return id == want_id && action == want_action && state == want_state;
+  }
+};
+
+Answer ParseAnswer(const std::string& frame) {
+  boost::system::error_code ec;
+  const json::value value = json::parse(frame, ec);
+  const json::object* object = ec ? nullptr : value.if_object();
+  const auto text = [&](const char* key) -> const json::string* {
+    if (!object) return nullptr;
+    const json::value* field = object->if_contains(key);
+    return field ? field->if_string() : nullptr;
+  };
+  const json::string* id = text("id");
+  const json::string* action = text("action");
+  const json::string* state = text("state");
+  Answer answer;
+  if (id && action && state) {
+    const auto [end, err] =
+        std::from_chars(id->data(), id->data() + id->size(), answer.id);
+    if (err == std::errc() && end == id->data() + id->size() && !id->empty()) {
+      answer.action = std::string(*action);
+      answer.state = std::string(*state);
+      return answer;
+    }
+  }
+  throw ProtocolError("unexpected message from server: " + frame);
+}
+
+std::string FormatLock(const std::vector<Resource>& resources) {
+  json::array list;
+  for (const Resource& r : resources) {
+    json::array path;
+    for (const std::string& segment : r.path) path.emplace_back(segment);
+    list.emplace_back(
+        json::object{{"type", r.type == LockType::kRead ? "read" : "write"},
+                     {"path", std::move(path)}});
+  }
+  return json::serialize(
+      json::object{{"action", "lock"}, {"resources", std::move(list)}});
+}
+
+}  // namespace
+
+// What a Client and its Locks share: the connection and the one lock.
+struct Lock::Shared {
+  std::mutex mu;
+  Connection connection;
+  std::uint64_t id = 0;            // the live lock's ID, if any
+  State state = State::kReleased;  // the live lock's state
+
+  // The keeper answers pings between calls (see client.h).
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread keeper;
+
+  explicit Shared(const ServerAddress& address) : connection(address) {
+    const auto interval = address.ping_interval;
+    if (interval.count() > 0) {
+      keeper = std::thread([this, interval] {
+        std::unique_lock lock(mu);
+        while (!wake.wait_for(lock, interval, [this] { return stopping; })) {
+          connection.Poll();
+        }
+      });
+    }
+  }
+  ~Shared() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (keeper.joinable()) keeper.join();
+  }
+
+  bool Live(std::uint64_t lock_id) const {
+    return id == lock_id && state != State::kReleased;
+  }
+
+  // An answer that is not `expected`: the connection cannot go on.
+  [[noreturn]] void Unexpected(const std::string& frame) {
+    ProtocolError error("unexpected message from server: " + frame);
+    connection.Fail(std::make_exception_ptr(error));
+    throw error;
+  }
+
+  // Reads until the acquisition notice or `deadline`; true once acquired.
+  bool AwaitAcquired(std::optional<Clock::time_point> deadline) {
+    while (state == State::kEnqueued) {
+      std::optional<std::string> frame = connection.Next(deadline);
+      if (!frame) return false;
+      if (!ParseAnswer(*frame).Is(id, "lock", "acquired")) Unexpected(*frame);
+      state = State::kAcquired;
+    }
+    return true;
+  }
+
+  // Sends release and reads its answer. An enqueued lock's acquisition
+  // notice may cross the release on the wire (PROTOCOL.md): it arrives
+  // before the answer and is consumed here.
+  void Release() {
+    connection.Send(R"({"action":"release"})");
+    for (;;) {
+      const std::string frame = *connection.Next(std::nullopt);
+      const Answer answer = ParseAnswer(frame);
+      if (state == State::kEnqueued && answer.Is(id, "lock", "acquired")) {
+        state = State::kAcquired;  // crossed our release; still answered below
+        continue;
+      }
+      if (!answer.Is(id, "release", "ready")) Unexpected(frame);
+      state = State::kReleased;
+      return;
+    }
+  }
+};
+
+Lock::Lock(std::shared_ptr<Shared> shared, std::uint64_t id, bool acquired)
+    : shared_(std::move(shared)), id_(id), acquired_at_once_(acquired) {}
+
+Lock::Lock(Lock&&) noexcept = default;
+Lock& Lock::operator=(Lock&& other) noexcept {
+  if (this != &other) {
+    try {
+      release();
+    } catch (...) {
+    }
+    shared_ = std::move(other.shared_);
+    id_ = other.id_;
+    acquired_at_once_ = other.acquired_at_once_;
+  }
+  return *this;
+}
+
+Lock::~Lock() {
+  try {
+    release();
+  } catch (...) {  // the server handles the lock as dropped
+  }
+}
+
+Lock::State Lock::state() const {
+  if (!shared_) return State::kReleased;
+  std::lock_guard lock(shared_->mu);
+  return shared_->id == id_ ? shared_->state : State::kReleased;
+}
+
+void Lock::wait() {
+  if (!shared_) throw std::logic_error("wait() on a moved-from Lock");
+  std::lock_guard lock(shared_->mu);
+  if (!shared_->Live(id_)) throw std::logic_error("wait() on a released lock");
+  shared_->AwaitAcquired(std::nullopt);
+}
+
+bool Lock::wait_for(std::chrono::milliseconds timeout) {
+  if (!shared_) throw std::logic_error("wait_for() on a moved-from Lock");
+  const auto deadline = Clock::now() + timeout;
+  std::lock_guard lock(shared_->mu);
+  if (!shared_->Live(id_)) {
+    throw std::logic_error("wait_for() on a released lock");
+  }
+  if (shared_->AwaitAcquired(deadline)) return true;
+  shared_->Release();
+  return false;
+}
+
+void Lock::release() {
+  if (!shared_) return;
+  std::lock_guard lock(shared_->mu);
+  if (shared_->Live(id_)) shared_->Release();
+}
+
+Client::Client(const ServerAddress& address) {
+  if (address.ns.empty()) {
+    throw std::invalid_argument("a namespace is required to lock");
+  }
+  shared_ = std::make_shared<Lock::Shared>(address);
+}
+
+Client::Client(std::string_view url) : Client(ParseUrl(url)) {}
+
+Client::Client(std::string host, std::uint16_t port, std::string ns,
+               std::optional<std::uint64_t> abandon_timeout_ms)
+    : Client(ServerAddress{.host = std::move(host),
+                           .port = port,
+                           .ns = std::move(ns),
+                           .abandon_timeout_ms = abandon_timeout_ms}) {}
+
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Lock Client::lock(const std::vector<Resource>& resources) {
+  if (resources.empty()) {
+    throw std::invalid_argument("a lock needs at least one resource");
+  }
+  if (!shared_) throw std::logic_error("lock() on a moved-from Client");
+  std::lock_guard lock(shared_->mu);
+  if (shared_->state != Lock::State::kReleased) {
+    throw std::logic_error(
+        "this Client's lock is still live: release it first, or use another "
+        "Client");
+  }
+  shared_->connection.Send(FormatLock(resources));
+  const std::string frame = *shared_->connection.Next(std::nullopt);
+  const Answer answer = ParseAnswer(frame);
+  if (answer.action != "lock" ||
+      (answer.state != "acquired" && answer.state != "enqueued")) {
+    shared_->Unexpected(frame);
+  }
+  const bool acquired = answer.state == "acquired";
+  shared_->id = answer.id;
+  shared_->state = acquired ? Lock::State::kAcquired : Lock::State::kEnqueued;
+  return Lock(shared_, answer.id, acquired);
+}
+
+bool Client::alive(std::chrono::milliseconds watch) {
+  if (!shared_) return false;
+  std::lock_guard lock(shared_->mu);
+  try {
+    // Nothing but an acquisition notice of an enqueued lock is expected.
+    const auto deadline = Clock::now() + watch;
+    shared_->AwaitAcquired(deadline);
+    if (auto frame = shared_->connection.Next(deadline)) {
+      shared_->Unexpected(*frame);
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace locktopus

@@ -1,0 +1,52 @@
+// One WebSocket connection to /v1, driven synchronously on its own
+// io_context: a read is always pending, and the context runs only inside
+// these calls, so a timed wait never has to cancel (and so break) a
+// WebSocket read. Frames arrive in order into an inbox.
+//
+// Thread safety: none; the Client serializes every call under its mutex.
+
+#ifndef LOCKTOPUS_CLIENT_CONNECTION_H_
+#define LOCKTOPUS_CLIENT_CONNECTION_H_
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "locktopus/address.h"
+
+namespace locktopus::client {
+
+class Connection {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Connects and shakes hands; throws HttpError or ConnectionError.
+  explicit Connection(const ServerAddress& address);
+  ~Connection();  // a normal close (code 1000), waiting briefly for it
+
+  // Sends one text frame. Throws the connection's failure.
+  void Send(const std::string& text);
+
+  // The next frame from the server, waiting until `deadline` (nullopt:
+  // forever). Returns nullopt on timeout. A "communication error: ..." frame
+  // throws ProtocolError; a dropped or closed connection throws
+  // ConnectionError. Once failed, every call throws the same failure.
+  std::optional<std::string> Next(std::optional<Clock::time_point> deadline);
+
+  // Runs whatever I/O is ready, without waiting: answers the server's
+  // pings and queues what arrived. Never throws.
+  void Poll();
+
+  // Marks the connection failed with `error` (thrown by later calls).
+  void Fail(std::exception_ptr error);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace locktopus::client
+
+#endif  // LOCKTOPUS_CLIENT_CONNECTION_H_

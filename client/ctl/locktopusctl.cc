@@ -1,0 +1,190 @@
+// locktopusctl: take a Locktopus lock from the shell and run a command while
+// holding it; read a server's statistics and status page.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "client/ctl/run_locked.h"
+#include "locktopus/address.h"
+#include "locktopus/client.h"
+
+namespace {
+using namespace locktopus;
+using namespace locktopus::ctl;
+
+constexpr const char* kFooter =
+    R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
+then --host, --port and --namespace override its parts. Defaults:
+127.0.0.1, 9009, namespace "default".
+
+Paths: segments separated by '/', "%2F" for a '/' and "%25" for a '%'
+inside a segment; "/" alone is the whole namespace.
+
+The command finds the lock's ID, its fencing token, in LOCKTOPUS_LOCK_ID.
+
+Exit codes of `lock`: the command's own code; 128+N if it was killed by
+signal N; 2 bad command line; 3 --timeout passed (the lock is cancelled);
+4 cannot connect, handshake refused, protocol error or connection lost
+before the command started; 5 connection lost while the command ran and
+--kill-on-loss stopped it; 126 command not executable; 127 command not
+found. `stats` and `status`: 0, 1 if the server answered an error (e.g.
+namespace not found), 4 if it cannot be reached.)";
+
+struct AddressFlags {
+  std::string url;
+  std::string host;
+  std::optional<std::uint16_t> port;
+  std::string ns;
+};
+
+ServerAddress Resolve(const AddressFlags& flags) {
+  ServerAddress address;
+  address.ns = "default";
+  if (!flags.url.empty()) {
+    const ServerAddress parsed = ParseUrl(flags.url);
+    address.host = parsed.host;
+    address.port = parsed.port;
+    if (!parsed.ns.empty()) address.ns = parsed.ns;
+    address.abandon_timeout_ms = parsed.abandon_timeout_ms;
+  }
+  if (!flags.host.empty()) address.host = flags.host;
+  if (flags.port) address.port = *flags.port;
+  if (!flags.ns.empty()) address.ns = flags.ns;
+  return address;
+}
+
+int LockAndRun(const ServerAddress& address,
+               const std::vector<Resource>& resources,
+               std::optional<double> timeout_s,
+               const std::vector<std::string>& command, bool kill_on_loss) {
+  try {
+    Client client(address);
+    locktopus::Lock lock = client.lock(resources);
+    if (!lock.acquired_at_once()) {
+      if (timeout_s) {
+        const auto timeout = std::chrono::milliseconds(
+            static_cast<std::int64_t>(std::llround(*timeout_s * 1000)));
+        if (!lock.wait_for(timeout)) {
+          std::cerr << "locktopusctl: lock not acquired within " << *timeout_s
+                    << " s; cancelled\n";
+          return kExitTimeout;
+        }
+      } else {
+        lock.wait();
+      }
+    }
+    return RunLocked(client, lock, command, kill_on_loss);
+  } catch (const Error& e) {
+    std::cerr << "locktopusctl: " << e.what() << "\n";
+    return kExitServer;
+  }
+}
+
+int Fetch(const std::function<std::string()>& get) {
+  try {
+    std::cout << get() << "\n";
+    return 0;
+  } catch (const HttpError& e) {
+    std::cerr << "locktopusctl: " << e.what() << "\n";
+    return kExitHttpError;
+  } catch (const Error& e) {
+    std::cerr << "locktopusctl: " << e.what() << "\n";
+    return kExitServer;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "locktopusctl: run commands under Locktopus locks, read a "
+      "server's statistics and status",
+      "locktopusctl"};
+  app.get_formatter()->column_width(30);
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  AddressFlags flags;
+  app.add_option("--url", flags.url,
+                 "Server URL, ws://HOST:PORT/v1?namespace=NS")
+      ->envname("LOCKTOPUS_URL");
+  app.add_option("--host", flags.host, "Server host (overrides the URL's)");
+  app.add_option("--port", flags.port, "Server port (overrides the URL's)");
+  app.add_option("--namespace", flags.ns, "Namespace (overrides the URL's)");
+
+  CLI::App* lock = app.add_subcommand(
+      "lock",
+      "Take a lock, run COMMAND while holding it, release it, and exit "
+      "with COMMAND's code");
+  std::vector<std::string> writes, reads, command;
+  std::optional<double> timeout_s;
+  std::optional<std::uint64_t> abandon_ms;
+  bool kill_on_loss = false;
+  lock->add_option("-w,--write", writes,
+                   "PATH to lock for writing (repeatable)")
+      ->allow_extra_args(false);
+  lock->add_option("-r,--read", reads, "PATH to lock for reading (repeatable)")
+      ->allow_extra_args(false);
+  lock->add_option("--timeout", timeout_s,
+                   "Give up waiting for the lock after DUR (500ms, 10s, 2m; a "
+                   "plain number is seconds): cancel it and exit 3")
+      ->transform(CLI::AsNumberWithUnit(
+          std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
+      ->check(CLI::NonNegativeNumber);
+  lock->add_option("--abandon-timeout", abandon_ms,
+                   "Milliseconds the server keeps the lock if this connection "
+                   "drops (default: the server's)")
+      ->check(CLI::NonNegativeNumber);
+  lock->add_flag("--kill-on-loss", kill_on_loss,
+                 "Stop COMMAND (SIGTERM) if the connection to the server is "
+                 "lost while it runs, and exit 5");
+  lock->add_option("command", command, "-- COMMAND [ARGS...]")->required();
+
+  CLI::App* stats = app.add_subcommand(
+      "stats", "Print a namespace's statistics (JSON of /stats_v1)");
+  std::string stats_ns;
+  stats->add_option("NAMESPACE", stats_ns, "Namespace")->required();
+
+  CLI::App* status =
+      app.add_subcommand("status", "Print the server's status page (/)");
+
+  ServerAddress address;
+  std::vector<Resource> resources;
+  try {
+    app.parse(argc, argv);
+    try {
+      address = Resolve(flags);
+      if (abandon_ms) address.abandon_timeout_ms = abandon_ms;
+      for (const auto& p : writes) resources.push_back(Write(ParsePath(p)));
+      for (const auto& p : reads) resources.push_back(Read(ParsePath(p)));
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError(e.what());
+    }
+    if (lock->parsed() && resources.empty()) {
+      throw CLI::ValidationError("lock needs at least one -w or -r PATH");
+    }
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "locktopusctl: " << e.what() << "\n"
+              << "Run with --help for the options.\n";
+    return kExitUsage;
+  }
+
+  if (lock->parsed()) {
+    return LockAndRun(address, resources, timeout_s, command, kill_on_loss);
+  }
+  if (stats->parsed()) {
+    return Fetch([&] { return FetchStats(address, stats_ns); });
+  }
+  if (status->parsed()) {
+    return Fetch([&] { return FetchStatus(address); });
+  }
+  return kExitUsage;
+}

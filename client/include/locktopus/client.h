@@ -1,0 +1,176 @@
+// The Locktopus client: take locks on a Locktopus server without knowing
+// its wire format (PROTOCOL.md).
+//
+//   locktopus::Client client("ws://127.0.0.1:9009/v1?namespace=billing");
+//   {
+//     locktopus::LockGuard guard(client, {locktopus::Write({"users", "42"})});
+//     Store(data, guard.fencing_token());   // acquired here
+//   }                                       // released here
+//
+// A Client is one WebSocket connection to one namespace. The protocol lets
+// a connection hold one lock at a time, so a Client has at most one live
+// Lock; take concurrent locks through several Clients.
+//
+// Fencing tokens. Every lock gets its namespace's next ID (1, 2, 3, ...),
+// and IDs are never reused while the server runs. Lock::fencing_token()
+// is that ID: pass it along with every write the lock protects, and let the
+// storage refuse a write whose token is smaller than one it has seen, so
+// that a holder that stalled past its lock's loss cannot overwrite newer
+// data. (A server restart starts IDs from 1 again.)
+//
+// Errors are exceptions from errors.h: HttpError (refused handshake, with
+// the server's status and body), ProtocolError (with the server's reason),
+// ConnectionError (cannot connect, or the connection dropped). After any of
+// them the Client is unusable; make a new one. (Exceptions rather than
+// error values, because LockGuard's constructor must be able to fail.)
+// wait() has no deadline of its own: a server that vanishes without
+// closing the TCP connection is noticed only as TCP notices it; use
+// wait_for() to bound the wait.
+//
+// Thread safety: a Client and the Lock it returned may be used from any
+// thread: every call takes the Client's internal mutex, so calls on one
+// Client run one at a time (a call waits while another thread's wait()
+// blocks). Distinct Clients share nothing. The server's messages are read
+// inside lock(), wait(), wait_for(), release() and alive(); between calls
+// one background thread per Client wakes every ping_interval (address.h)
+// to answer the server's keep-alive pings, so that a lock held for hours
+// without a call is not dropped as idle. A Lock shares its Client's connection
+// and may outlive the Client object: the connection closes when both are
+// gone.
+
+#ifndef LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_
+#define LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "locktopus/address.h"
+#include "locktopus/errors.h"
+
+namespace locktopus {
+
+enum class LockType { kRead, kWrite };
+
+// One resource of a lock: a path of segments ({} is the whole namespace)
+// and whether it is read (shared) or written (exclusive).
+struct Resource {
+  LockType type = LockType::kWrite;
+  std::vector<std::string> path;
+};
+inline Resource Read(std::vector<std::string> path) {
+  return {LockType::kRead, std::move(path)};
+}
+inline Resource Write(std::vector<std::string> path) {
+  return {LockType::kWrite, std::move(path)};
+}
+
+class Client;
+
+// A lock taken by Client::lock(). Move-only. Destroying a Lock that is
+// still live releases it (errors swallowed); call release() to see them.
+class Lock {
+ public:
+  enum class State { kEnqueued, kAcquired, kReleased };
+
+  Lock(Lock&&) noexcept;
+  Lock& operator=(Lock&&) noexcept;
+  ~Lock();
+
+  // The lock ID, a decimal number as the server sent it; also the fencing
+  // token (see above).
+  std::uint64_t fencing_token() const { return id_; }
+  std::uint64_t id() const { return id_; }
+
+  // True if the server granted the lock at once (lock() answered
+  // "acquired"), false if it was enqueued.
+  bool acquired_at_once() const { return acquired_at_once_; }
+
+  // The state as last heard from the server; no I/O.
+  State state() const;
+  bool acquired() const { return state() == State::kAcquired; }
+
+  // Blocks until the lock is acquired. Returns at once if it is.
+  // Throws ProtocolError / ConnectionError, or std::logic_error if the
+  // lock was released.
+  void wait();
+
+  // Waits at most `timeout` for the lock. Returns true once acquired. On
+  // timeout it cancels the lock with a release (consuming an acquisition
+  // notice that crossed it) and returns false; the lock is then released
+  // and the Client can lock again.
+  bool wait_for(std::chrono::milliseconds timeout);
+
+  // Releases the lock (cancels it if enqueued) and waits for the server's
+  // answer. No-op if already released.
+  void release();
+
+ private:
+  friend class Client;
+  struct Shared;
+  Lock(std::shared_ptr<Shared> shared, std::uint64_t id, bool acquired);
+
+  std::shared_ptr<Shared> shared_;
+  std::uint64_t id_ = 0;
+  bool acquired_at_once_ = false;
+};
+
+class Client {
+ public:
+  // Connects and completes the WebSocket handshake with /v1 for
+  // address.ns. Throws HttpError if the server refuses the handshake,
+  // ConnectionError if it cannot be reached, std::invalid_argument if
+  // address.ns is empty.
+  explicit Client(const ServerAddress& address);
+  // Same, from a URL (see ParseUrl).
+  explicit Client(std::string_view url);
+  Client(std::string host, std::uint16_t port, std::string ns,
+         std::optional<std::uint64_t> abandon_timeout_ms = std::nullopt);
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();  // closes the connection; the server then treats a live lock
+              // as dropped (cancelled if enqueued, abandoned if acquired)
+
+  // Sends a lock request for `resources` (non-empty) and returns when the
+  // server answers: the Lock says whether it was acquired at once or
+  // enqueued. Throws std::logic_error if this Client's previous Lock is
+  // still live, std::invalid_argument if `resources` is empty.
+  Lock lock(const std::vector<Resource>& resources);
+
+  // Watches the connection for up to `watch`, reading what the server
+  // sends. Returns false once the connection is lost (or the server sent
+  // something that does not belong), true otherwise. Never throws. Useful
+  // while holding a lock to notice that the server has lost track of us.
+  bool alive(std::chrono::milliseconds watch = std::chrono::milliseconds(0));
+
+ private:
+  std::shared_ptr<Lock::Shared> shared_;
+};
+
+// Takes a lock and waits for it in its constructor; releases it when it
+// goes out of scope. Throws what Client::lock() and Lock::wait() throw.
+class LockGuard {
+ public:
+  LockGuard(Client& client, const std::vector<Resource>& resources)
+      : lock_(client.lock(resources)) {
+    lock_.wait();
+  }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+  ~LockGuard() = default;  // Lock's destructor releases
+
+  std::uint64_t fencing_token() const { return lock_.fencing_token(); }
+  Lock& lock() { return lock_; }
+
+ private:
+  Lock lock_;
+};
+
+}  // namespace locktopus
+
+#endif  // LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_

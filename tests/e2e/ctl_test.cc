@@ -1,0 +1,355 @@
+// locktopusctl against the real server: lock-and-run serializes writers
+// and lets readers share (proved by the order of lines the commands
+// append to one file), --timeout exits 3 and leaves no lock behind, exit
+// codes and signals pass through, connection loss is reported, and the
+// path syntax and the address flags mean what --help says.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "locktopus/client.h"
+#include "tests/e2e/server_process.h"
+
+extern char** environ;
+
+namespace locktopus {
+namespace {
+using e2e::ServerProcess;
+using std::chrono::seconds;
+namespace fs = std::filesystem;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool WaitForFile(const fs::path& path, const std::string& text,
+                 std::chrono::milliseconds patience = seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (ReadFile(path).find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// Keeps a command running until a signal ends it, but not forever: after
+// 60 s it exits 0, which fails the tests that expect it to be stopped.
+const std::string kSpin =
+    "i=0; while [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done";
+
+// A scratch directory per test.
+class CtlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char name[] = "/tmp/locktopusctl-test-XXXXXX";
+    ASSERT_NE(mkdtemp(name), nullptr);
+    dir_ = name;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Starts locktopusctl with `args`; stdout and stderr go to files.
+  pid_t Start(const std::vector<std::string>& args) {
+    std::vector<std::string> all = {LOCKTOPUSCTL_BIN};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string n = std::to_string(runs_++);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO,
+                                     (dir_ / ("out" + n)).c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO,
+                                     (dir_ / ("err" + n)).c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    EXPECT_EQ(
+        posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    return pid;
+  }
+  static int Wait(pid_t pid) {
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+  }
+  int Run(const std::vector<std::string>& args) { return Wait(Start(args)); }
+  std::string Out(int run) {
+    return ReadFile(dir_ / ("out" + std::to_string(run)));
+  }
+  std::string Err(int run) {
+    return ReadFile(dir_ / ("err" + std::to_string(run)));
+  }
+
+  std::vector<std::string> At(const ServerProcess& server,
+                              const std::string& ns = "ns") {
+    return {"--host",      "127.0.0.1", "--port", std::to_string(server.port()),
+            "--namespace", ns};
+  }
+  static std::vector<std::string> Join(std::vector<std::string> a,
+                                       const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+  std::string Stats(const ServerProcess& server, const std::string& ns = "ns") {
+    return e2e::HttpGet(server.port(), "/stats_v1?namespace=" + ns).body;
+  }
+  std::string File(const std::string& name) { return (dir_ / name).string(); }
+
+  fs::path dir_;
+  int runs_ = 0;
+};
+
+// The first command holds the lock until the second is queued behind it;
+// its lines come first, whole.
+TEST_F(CtlTest, TwoWritersSerialize) {
+  ServerProcess server;
+  const std::string log = File("log"), go = File("go");
+  const pid_t first = Start(Join(
+      At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                   "echo first-start >>" + log + "; while [ ! -e " + go +
+                       " ]; do sleep 0.01; done; echo first-end >>" + log}));
+  ASSERT_TRUE(WaitForFile(log, "first-start"));
+  const pid_t second =
+      Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                              "echo second-start >>" + log +
+                                  "; echo second-end >>" + log}));
+  // Queued behind the first, or (were it not) already running.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (Stats(server).find("\"GroupsPending\":1") == std::string::npos &&
+         ReadFile(log).find("second") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ofstream(go).close();
+  EXPECT_EQ(Wait(first), 0) << Err(0);
+  EXPECT_EQ(Wait(second), 0) << Err(1);
+  EXPECT_EQ(ReadFile(log),
+            "first-start\nfirst-end\nsecond-start\nsecond-end\n");
+  EXPECT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
+            std::string::npos);
+}
+
+// The first reader waits for the second to run: possible only if they share.
+TEST_F(CtlTest, ReadersShare) {
+  ServerProcess server;
+  const std::string log = File("log"), go = File("go");
+  const pid_t first =
+      Start(Join(At(server),
+                 {"lock", "-r", "a", "--", "sh", "-c",
+                  "echo first-start >>" + log + "; i=0; while [ ! -e " + go +
+                      " ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+                      "echo first-end >>" +
+                      log}));
+  ASSERT_TRUE(WaitForFile(log, "first-start"));
+  const pid_t second =
+      Start(Join(At(server), {"lock", "-r", "a", "--", "sh", "-c",
+                              "echo second >>" + log + "; touch " + go}));
+  EXPECT_EQ(Wait(second), 0) << Err(1);
+  EXPECT_EQ(Wait(first), 0) << Err(0);
+  EXPECT_EQ(ReadFile(log), "first-start\nsecond\nfirst-end\n");
+}
+
+TEST_F(CtlTest, TimeoutExitsThreeAndLeavesNoLock) {
+  ServerProcess server;
+  Client holder("127.0.0.1", server.port(), "ns");
+  Lock held = holder.lock({Write({"a"})});
+  const std::string ran = File("ran");
+  EXPECT_EQ(Run(Join(At(server), {"lock", "--timeout", "200ms", "-w", "a", "--",
+                                  "touch", ran})),
+            3);
+  EXPECT_NE(Err(0).find("cancelled"), std::string::npos) << Err(0);
+  EXPECT_FALSE(fs::exists(ran));
+  EXPECT_TRUE(e2e::WaitForHttp(server.port(), "/stats_v1?namespace=ns",
+                               "\"GroupsPending\":0,\"GroupsAcquired\":1,",
+                               seconds(20)))
+      << Stats(server);
+  // A plain number is seconds; a free lock needs no waiting at all.
+  EXPECT_EQ(Run(Join(At(server), {"lock", "--timeout", "0", "-w", "b", "--",
+                                  "touch", ran})),
+            0);
+  EXPECT_TRUE(fs::exists(ran));
+}
+
+TEST_F(CtlTest, CommandSeesItsFencingToken) {
+  ServerProcess server;
+  const std::string log = File("log");
+  const std::vector<std::string> run = {
+      "lock", "-w", "a", "--", "sh", "-c", "echo $LOCKTOPUS_LOCK_ID >>" + log};
+  EXPECT_EQ(Run(Join(At(server), run)), 0);
+  EXPECT_EQ(Run(Join(At(server), run)), 0);
+  EXPECT_EQ(ReadFile(log), "1\n2\n");
+}
+
+TEST_F(CtlTest, ExitCodesPassThrough) {
+  ServerProcess server;
+  EXPECT_EQ(
+      Run(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c", "exit 7"})),
+      7);
+  EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "true"})), 0);
+  EXPECT_EQ(Run(Join(At(server),
+                     {"lock", "-w", "a", "--", "sh", "-c", "kill -TERM $$"})),
+            128 + SIGTERM);
+  EXPECT_EQ(
+      Run(Join(At(server), {"lock", "-w", "a", "--", "/nonexistent/command"})),
+      127);
+  // Every lock was released.
+  EXPECT_NE(Stats(server).find(
+                "\"LastGroupID\":4,\"GroupsPending\":0,\"GroupsAcquired\":0,"),
+            std::string::npos)
+      << Stats(server);
+}
+
+TEST_F(CtlTest, SignalsReachTheCommand) {
+  ServerProcess server;
+  const std::string log = File("log");
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+    std::ofstream(log, std::ios::trunc).close();
+    const pid_t ctl =
+        Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                                "trap 'echo got >>" + log +
+                                    "; exit 9' TERM INT HUP; echo ready >>" +
+                                    log + "; " + kSpin}));
+    ASSERT_TRUE(WaitForFile(log, "ready"));
+    kill(ctl, signal);
+    EXPECT_EQ(Wait(ctl), 9) << "signal " << signal;
+    EXPECT_EQ(ReadFile(log), "ready\ngot\n");
+  }
+  EXPECT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
+            std::string::npos);
+}
+
+TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
+  const std::string log = File("log");
+  {
+    ServerProcess server;
+    const pid_t ctl =
+        Start(Join(At(server),
+                   {"lock", "--kill-on-loss", "-w", "a", "--", "sh", "-c",
+                    "trap 'echo stopped >>" + log +
+                        "; exit 1' TERM; echo ready >>" + log + "; " + kSpin}));
+    ASSERT_TRUE(WaitForFile(log, "ready"));
+    server.Signal(SIGKILL);
+    EXPECT_EQ(Wait(ctl), 5);
+    EXPECT_EQ(ReadFile(log), "ready\nstopped\n");
+  }
+  EXPECT_NE(Err(0).find("connection to the server lost"), std::string::npos)
+      << Err(0);
+  // Without --kill-on-loss the command finishes and its code stands.
+  std::ofstream(log, std::ios::trunc).close();
+  const std::string go = File("go");
+  {
+    ServerProcess server;
+    const pid_t ctl =
+        Start(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c",
+                                "echo ready >>" + log + "; while [ ! -e " + go +
+                                    " ]; do sleep 0.01; done; exit 6"}));
+    ASSERT_TRUE(WaitForFile(log, "ready"));
+    server.Signal(SIGKILL);
+    ASSERT_TRUE(WaitForFile(dir_ / "err1", "connection to the server lost"));
+    std::ofstream(go).close();
+    EXPECT_EQ(Wait(ctl), 6);
+  }
+}
+
+// -w 'a%2Fb/c' is the path {"a/b","c"}; -w / is the whole namespace.
+TEST_F(CtlTest, PathSyntax) {
+  ServerProcess server;
+  const std::string log = File("log"), go = File("go");
+  const std::string hold = "echo ready >>" + log + "; while [ ! -e " + go +
+                           " ]; do sleep 0.01; done";
+  const pid_t ctl = Start(
+      Join(At(server), {"lock", "-w", "a%2Fb/c", "--", "sh", "-c", hold}));
+  ASSERT_TRUE(WaitForFile(log, "ready"));
+  Client client("127.0.0.1", server.port(), "ns");
+  EXPECT_FALSE(client.lock({Write({"a/b"})}).acquired_at_once());
+  EXPECT_TRUE(client.lock({Write({"a"})}).acquired_at_once());
+  std::ofstream(go).close();
+  EXPECT_EQ(Wait(ctl), 0) << Err(0);
+
+  fs::remove(go);
+  std::ofstream(log, std::ios::trunc).close();
+  const pid_t whole =
+      Start(Join(At(server), {"lock", "-w", "/", "--", "sh", "-c", hold}));
+  ASSERT_TRUE(WaitForFile(log, "ready"));
+  EXPECT_FALSE(client.lock({Read({"anything"})}).acquired_at_once());
+  std::ofstream(go).close();
+  EXPECT_EQ(Wait(whole), 0) << Err(1);
+}
+
+TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
+  ServerProcess server;
+  const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) +
+                          "/v1?namespace=from-url";
+  EXPECT_EQ(Run({"--url", url, "lock", "-w", "a", "--", "true"}), 0) << Err(0);
+  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":1"),
+            std::string::npos);
+  setenv("LOCKTOPUS_URL", url.c_str(), 1);
+  EXPECT_EQ(Run({"lock", "-w", "a", "--", "true"}), 0) << Err(1);
+  EXPECT_EQ(Run({"--namespace", "other", "lock", "-w", "a", "--", "true"}), 0);
+  unsetenv("LOCKTOPUS_URL");
+  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":2"),
+            std::string::npos);
+  EXPECT_NE(Stats(server, "other").find("\"LastGroupID\":1"),
+            std::string::npos);
+}
+
+TEST_F(CtlTest, StatsAndStatus) {
+  ServerProcess server;
+  Client client("127.0.0.1", server.port(), "seen");
+  Lock lock = client.lock({Write({"x"})});
+  EXPECT_EQ(Run(Join(At(server), {"stats", "seen"})), 0);
+  EXPECT_NE(Out(0).find("\"GroupsAcquired\":1"), std::string::npos) << Out(0);
+  EXPECT_EQ(Run(Join(At(server), {"stats", "never"})), 1);
+  EXPECT_NE(Err(1).find("Namespace not found"), std::string::npos);
+  EXPECT_EQ(Run(Join(At(server), {"status"})), 0);
+  EXPECT_NE(Out(2).find("Locktopus"), std::string::npos);
+}
+
+TEST_F(CtlTest, UsageAndServerErrors) {
+  ServerProcess server;
+  const auto at = At(server);
+  EXPECT_EQ(Run(Join(at, {"lock", "--", "true"})), 2);  // no path
+  EXPECT_EQ(Run(Join(at, {"lock", "-w", "a%zz", "--", "true"})), 2);
+  EXPECT_EQ(Run(Join(at, {"lock", "-w", "", "--", "true"})), 2);
+  EXPECT_EQ(Run(Join(at, {"lock", "--timeout", "5x", "-w", "a", "--", "true"})),
+            2);
+  EXPECT_EQ(Run(Join(at, {"lock", "-w", "a"})), 2);  // no command
+  EXPECT_EQ(Run({"--url", "wss://x/v1", "status"}), 2);
+  EXPECT_EQ(Run({}), 2);
+  EXPECT_EQ(Run({"--help"}), 0);
+  EXPECT_NE(Out(7).find("Exit codes"), std::string::npos);
+  // Refused handshake, unreachable server: 4, and the command never runs.
+  const std::string ran = File("ran");
+  EXPECT_EQ(Run(Join(at, {"lock", "--abandon-timeout", "999999999999", "-w",
+                          "a", "--", "touch", ran})),
+            4);
+  EXPECT_NE(Err(8).find("HTTP 400"), std::string::npos) << Err(8);
+  std::uint16_t dead_port;
+  {
+    ServerProcess dead;
+    dead_port = dead.port();
+  }
+  EXPECT_EQ(Run({"--port", std::to_string(dead_port), "lock", "-w", "a", "--",
+                 "touch", ran}),
+            4);
+  EXPECT_EQ(Run({"--port", std::to_string(dead_port), "status"}), 4);
+  EXPECT_FALSE(fs::exists(ran));
+}
+
+}  // namespace
+}  // namespace locktopus
