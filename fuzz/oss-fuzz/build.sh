@@ -37,7 +37,8 @@ if [ -n "${BOOST_INCLUDE_DIR:-}" ]; then flags+=(-isystem "$BOOST_INCLUDE_DIR");
 sources=(engine/types.cc engine/engine.cc engine/lock_table.cc
          model/model_space.cc
          server/protocol.cc server/routes.cc server/connection.cc
-         server/lock_service.cc server/log.cc server/boost_impl.cc)
+         server/lock_service.cc server/log.cc server/metrics.cc
+         server/boost_impl.cc)
 objects=()
 for source in "${sources[@]}"; do
   object="$work/${source//\//_}.o"
