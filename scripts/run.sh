@@ -7,9 +7,4 @@ cd "$root"
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
-server="$root/build/release/bin/locktopus"
-if [ ! -x "$server" ]; then
-  echo "run: the engine is built; the server binary ($server) does not exist yet" >&2
-  exit 1
-fi
-exec "$server" "$@"
+exec "$root/build/release/bin/locktopus" "$@"
