@@ -257,14 +257,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
   // Ends the connection after the last answer: a TCP half-close, or the TLS
   // close_notify exchange, itself bounded by the handshake timeout.
   void Shutdown() {
-    beast::error_code ec;
     if constexpr (std::is_same_v<S, TlsStream>) {
       beast::get_lowest_layer(stream_).expires_after(
           std::chrono::milliseconds(state_->options.handshake_timeout_ms));
       stream_.async_shutdown(
           [self = this->shared_from_this()](beast::error_code) {});
     } else {
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
   }
 
