@@ -9,6 +9,7 @@ packages=(
   clang libclang-rt-14-dev llvm
   libboost1.81-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
+  libssl-dev openssl
   zip unzip
 )
 # node and npm may come from a nodejs package that bundles npm: judge by command.

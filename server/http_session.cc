@@ -3,6 +3,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
@@ -47,7 +48,9 @@ std::string StatusPage(const ServerState& state) {
       "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
       "<title>Locktopus</title></head><body>\n<h1>Locktopus</h1>\n"
       "<h2>API</h2>\n<ul>\n"
-      "<li>v1 (WebSocket): <code>ws://HOST/v1?namespace=NAME"
+      "<li>v1 (WebSocket): <code>" +
+      std::string(state.tls != nullptr ? "wss" : "ws") +
+      "://HOST/v1?namespace=NAME"
       "&amp;abandon-timeout-ms=60000</code></li>\n"
       "<li>statistics: <code>/stats_v1?namespace=NAME</code></li>\n"
       "</ul>\n<h2>Parameters</h2>\n<ul>\n";
@@ -87,30 +90,49 @@ std::string MetricsText(const ServerState& state) {
   return RenderPrometheus(state.metrics, sample);
 }
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// S is Stream or TlsStream; for TlsStream, Run first does the handshake.
+template <class S>
+class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
  public:
-  HttpSession(Socket socket, std::shared_ptr<ServerState> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {}
+  HttpSession(S stream, std::shared_ptr<ServerState> state)
+      : stream_(std::move(stream)), state_(std::move(state)) {}
 
+  void Run() {
+    if constexpr (std::is_same_v<S, TlsStream>) {
+      // No plain fallback: a client that does not complete a TLS 1.2+
+      // handshake within the handshake timeout is closed.
+      beast::get_lowest_layer(stream_).expires_after(
+          std::chrono::milliseconds(state_->options.handshake_timeout_ms));
+      stream_.async_handshake(
+          net::ssl::stream_base::server,
+          [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) return;  // not TLS, an old version, a failed handshake
+            self->DoRead();
+          });
+    } else {
+      DoRead();
+    }
+  }
+
+ private:
   void DoRead() {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
     // A deadline for the whole request: a client that dribbles its headers
     // is cut off all the same.
-    stream_.expires_after(
+    beast::get_lowest_layer(stream_).expires_after(
         std::chrono::milliseconds(state_->options.handshake_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec,
+                     [self = this->shared_from_this()](beast::error_code ec,
                                                  std::size_t) {
                        self->OnRead(ec);
                      });
   }
 
- private:
   void OnRead(beast::error_code ec) {
     if (ec == http::error::end_of_stream) {
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      Shutdown();
       return;
     }
     if (ec) return;  // timeout, reset, or a malformed request: just close
@@ -154,7 +176,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                 OverLimit("max-connections", state_->options.max_connections));
       return;
     }
-    stream_.expires_never();  // the WebSocket keeps its own timeouts
+    // the WebSocket keeps its own timeouts
+    beast::get_lowest_layer(stream_).expires_never();
     StartWebSocketSession(std::move(stream_), std::move(request),
                           std::move(route), std::move(slot), state_);
   }
@@ -220,19 +243,32 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->prepare_payload();
     if (request.method() == http::verb::head) res->body().clear();
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec,
-                                                       std::size_t) {
+                      [self = this->shared_from_this(), res](
+                          beast::error_code ec, std::size_t) {
                         if (ec) return;
                         if (!res->keep_alive()) {
-                          self->stream_.socket().shutdown(
-                              tcp::socket::shutdown_send, ec);
+                          self->Shutdown();
                           return;
                         }
                         self->DoRead();
                       });
   }
 
-  Stream stream_;
+  // Ends the connection after the last answer: a TCP half-close, or the TLS
+  // close_notify exchange, itself bounded by the handshake timeout.
+  void Shutdown() {
+    if constexpr (std::is_same_v<S, TlsStream>) {
+      beast::get_lowest_layer(stream_).expires_after(
+          std::chrono::milliseconds(state_->options.handshake_timeout_ms));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  S stream_;
   const std::shared_ptr<ServerState> state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -241,7 +277,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 void StartHttpSession(Socket socket, std::shared_ptr<ServerState> state) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(state))->DoRead();
+  if (state->tls == nullptr) {
+    std::make_shared<HttpSession<Stream>>(Stream(std::move(socket)),
+                                          std::move(state))
+        ->Run();
+  } else {
+    net::ssl::context& tls = *state->tls;
+    std::make_shared<HttpSession<TlsStream>>(
+        TlsStream(std::move(socket), tls), std::move(state))
+        ->Run();
+  }
 }
 
 }  // namespace locktopus::server

@@ -66,6 +66,11 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   add("--auth-token-file", o.auth_token_file, "AUTH_TOKEN_FILE",
       "Require a bearer token listed in FILE (one per line; SIGHUP "
       "reloads it) on every request but /healthz and /readyz");
+  add("--tls-cert", o.tls_cert, "TLS_CERT",
+      "Serve https:// and wss:// only (TLS 1.2+), with the PEM certificate "
+      "chain in FILE; needs --tls-key");
+  add("--tls-key", o.tls_key, "TLS_KEY",
+      "The PEM private key of --tls-cert; needs --tls-cert");
   add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
       "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,
@@ -90,6 +95,13 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
           "--default-abandon-timeout",
           "must not be over --max-abandon-timeout (" +
               std::to_string(o.route_limits.max_abandon_timeout_ms) + ")");
+    }
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
+      const bool cert = !o.tls_cert.empty();
+      throw CLI::ValidationError(
+          cert ? "--tls-cert" : "--tls-key",
+          std::string("needs ") + (cert ? "--tls-key" : "--tls-cert") +
+              " too (give both or neither)");
     }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

@@ -35,6 +35,10 @@ struct Options {
   std::size_t max_write_queue = 1024;
   // Bearer tokens, one per line; empty: no authentication. SIGHUP reloads.
   std::string auth_token_file;
+  // PEM certificate chain and private key; both or neither. Given, every
+  // connection is TLS 1.2 or later (https://, wss://).
+  std::string tls_cert;
+  std::string tls_key;
   MessageLimits message_limits;
   RouteLimits route_limits;
 };

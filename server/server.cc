@@ -3,7 +3,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
+#include <openssl/ssl.h>
 
 #include <functional>
 #include <thread>
@@ -34,6 +36,7 @@ class Server {
 
   int Run() {
     if (!LoadTokens()) return 1;
+    if (!LoadTls()) return 1;
     if (!Listen()) return 1;
     DoAccept();
     WaitForSignal();
@@ -88,6 +91,41 @@ class Server {
     state_->auth = std::get<std::unique_ptr<Authenticator>>(std::move(loaded));
     LogInfo("authentication on: " + std::to_string(state_->auth->size()) +
             " tokens from [" + path + "]; SIGHUP reloads them");
+    return true;
+  }
+
+  // The TLS context of every connection, from --tls-cert and --tls-key:
+  // TLS 1.2 or later, the key checked against the certificate.
+  bool LoadTls() {
+    const Options& o = state_->options;
+    if (o.tls_cert.empty()) return true;
+    auto tls = std::make_unique<net::ssl::context>(
+        net::ssl::context::tls_server);
+    if (SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION) !=
+        1) {
+      LogError("cannot start: cannot require TLS 1.2 or later");
+      return false;
+    }
+    beast::error_code ec;
+    tls->use_certificate_chain_file(o.tls_cert, ec);
+    if (ec) {
+      LogError("cannot start: TLS certificate [" + o.tls_cert +
+               "]: " + ec.message());
+      return false;
+    }
+    tls->use_private_key_file(o.tls_key, net::ssl::context::pem, ec);
+    if (!ec && SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+      LogError("cannot start: TLS key [" + o.tls_key +
+               "] does not match the certificate [" + o.tls_cert + "]");
+      return false;
+    }
+    if (ec) {
+      LogError("cannot start: TLS key [" + o.tls_key + "]: " + ec.message());
+      return false;
+    }
+    state_->tls = std::move(tls);
+    LogInfo("TLS on: https:// and wss:// only, TLS 1.2 or later, "
+            "certificate [" + o.tls_cert + "]");
     return true;
   }
 

@@ -7,6 +7,10 @@
 // on an upgrade to /v1, hands the socket to a WebSocketSession. Every
 // handler holds shared_from_this(), so a session lives exactly as long as an
 // operation of its is pending.
+//
+// With --tls-cert/--tls-key every accepted socket first completes a TLS
+// handshake; both sessions are templates over the stream, instantiated for
+// Stream (plain) and TlsStream only.
 
 #ifndef LOCKTOPUS_SERVER_SESSIONS_H_
 #define LOCKTOPUS_SERVER_SESSIONS_H_
@@ -17,10 +21,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "server/auth.h"
 #include "server/connection.h"
@@ -44,6 +50,7 @@ using Request = http::request<http::string_body>;
 using Strand = net::strand<net::io_context::executor_type>;
 using Socket = net::basic_stream_socket<tcp, Strand>;
 using Stream = beast::basic_stream<tcp, Strand>;
+using TlsStream = beast::ssl_stream<Stream>;
 
 // What every session of one server shares.
 struct ServerState {
@@ -58,6 +65,9 @@ struct ServerState {
   // Set before the first connection is accepted when --auth-token-file is
   // given; null otherwise.
   std::unique_ptr<Authenticator> auth;
+  // Set before the first connection is accepted when --tls-cert and
+  // --tls-key are given; null otherwise. Then every connection is TLS.
+  std::unique_ptr<net::ssl::context> tls;
 };
 
 // Holds one of the --max-connections places while it lives. Owns a share of
@@ -77,11 +87,16 @@ class ConnectionSlot {
   const std::shared_ptr<ServerState> state_;
 };
 
-// Serves HTTP requests on an accepted socket until it closes or upgrades.
+// Serves HTTP requests on an accepted socket until it closes or upgrades;
+// with state->tls, after a TLS handshake bounded by --handshake-timeout-ms.
 void StartHttpSession(Socket socket, std::shared_ptr<ServerState> state);
 
 // Completes the WebSocket handshake of `request` and runs the lock protocol.
 void StartWebSocketSession(Stream stream, Request request,
+                           LockRoute route,
+                           std::unique_ptr<ConnectionSlot> slot,
+                           std::shared_ptr<ServerState> state);
+void StartWebSocketSession(TlsStream stream, Request request,
                            LockRoute route,
                            std::unique_ptr<ConnectionSlot> slot,
                            std::shared_ptr<ServerState> state);

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "server/log.h"
 #include "server/sessions.h"
@@ -30,12 +31,17 @@ std::string Peer(const Stream& stream) {
          std::to_string(endpoint.port());
 }
 
+// S is Stream or TlsStream (its handshake done).
+template <class S>
 class WebSocketSession final
     : public Waiter,
       public ConnectionIo,
-      public std::enable_shared_from_this<WebSocketSession> {
+      public std::enable_shared_from_this<WebSocketSession<S>> {
+  using std::enable_shared_from_this<WebSocketSession<S>>::shared_from_this;
+  using std::enable_shared_from_this<WebSocketSession<S>>::weak_from_this;
+
  public:
-  WebSocketSession(Stream stream, LockRoute route,
+  WebSocketSession(S stream, LockRoute route,
                    std::unique_ptr<ConnectionSlot> slot,
                    std::shared_ptr<ServerState> state)
       : ws_(std::move(stream)),
@@ -282,7 +288,7 @@ class WebSocketSession final
     }
   }
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<S> ws_;
   const LockRoute route_;
   const std::unique_ptr<ConnectionSlot> slot_;
   const std::shared_ptr<ServerState> state_;
@@ -313,13 +319,31 @@ std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(
   return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(std::move(state)));
 }
 
-void StartWebSocketSession(Stream stream, Request request,
-                           LockRoute route,
+namespace {
+
+template <class S>
+void StartSession(S stream, Request request, LockRoute route,
+                  std::unique_ptr<ConnectionSlot> slot,
+                  std::shared_ptr<ServerState> state) {
+  std::make_shared<WebSocketSession<S>>(std::move(stream), std::move(route),
+                                        std::move(slot), std::move(state))
+      ->Run(std::move(request));
+}
+
+}  // namespace
+
+void StartWebSocketSession(Stream stream, Request request, LockRoute route,
                            std::unique_ptr<ConnectionSlot> slot,
                            std::shared_ptr<ServerState> state) {
-  std::make_shared<WebSocketSession>(std::move(stream), std::move(route),
-                                     std::move(slot), std::move(state))
-      ->Run(std::move(request));
+  StartSession(std::move(stream), std::move(request), std::move(route),
+               std::move(slot), std::move(state));
+}
+
+void StartWebSocketSession(TlsStream stream, Request request, LockRoute route,
+                           std::unique_ptr<ConnectionSlot> slot,
+                           std::shared_ptr<ServerState> state) {
+  StartSession(std::move(stream), std::move(request), std::move(route),
+               std::move(slot), std::move(state));
 }
 
 }  // namespace locktopus::server

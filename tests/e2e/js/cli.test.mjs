@@ -13,6 +13,7 @@ const FLAGS = [
   '--max-message-bytes', '--max-resources', '--max-path-depth', '--max-segment-bytes',
   '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
   '--keepalive-ms', '--handshake-timeout-ms', '--max-write-queue', '--auth-token-file',
+  '--tls-cert', '--tls-key',
 ];
 
 describe('command line', () => {
@@ -43,6 +44,9 @@ describe('command line', () => {
     [['--handshake-timeout-ms', '-1']],
     [['--max-write-queue', '0']],
     [[], { LOCKTOPUS_KEEPALIVE_MS: 'often' }],
+    [['--tls-cert', 'cert.pem']],
+    [['--tls-key', 'key.pem']],
+    [[], { LOCKTOPUS_TLS_CERT: 'cert.pem' }],
   ]) {
     const what = [...Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`), ...args].join(' ');
     test(`a bad value (${what}) is reported on stderr with exit code 2`, async () => {

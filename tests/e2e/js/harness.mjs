@@ -285,10 +285,12 @@ export function runServerCli(args, { env = {}, timeout = TIMEOUT } = {}) {
       reject(new Error(`${args.join(' ')} did not exit within ${timeout} ms; stdout: ${stdout} stderr: ${stderr}`));
     }, timeout);
     proc.on('error', (err) => { clearTimeout(timer); reject(err); });
-    proc.on('exit', (code, signal) => {
+    // 'close', not 'exit': it comes once stdout and stderr are drained too
+    // (after 'exit' and one turn of the loop, a busy machine still lost
+    // output).
+    proc.on('close', (code, signal) => {
       clearTimeout(timer);
-      // let the pipes drain
-      setImmediate(() => resolve({ code, signal, stdout, stderr }));
+      resolve({ code, signal, stdout, stderr });
     });
   });
 }
