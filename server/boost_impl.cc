@@ -1,9 +1,9 @@
-// The compiled parts of Asio (its SSL layer included), Beast, JSON and URL, built once for the whole
+// The compiled parts of Asio, Beast, JSON and URL, built once for the whole
 // tree (BOOST_*_SEPARATE_COMPILATION): every other file includes only their
-// declarations.
+// declarations. Asio's SSL layer is compiled apart (boost_ssl_impl.cc), so
+// that only the server links OpenSSL.
 
 #include <boost/asio/impl/src.hpp>
-#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>
 #include <boost/json/src.hpp>
 #include <boost/url/src.hpp>
