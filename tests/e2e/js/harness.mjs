@@ -546,6 +546,8 @@ export function upgradeRefusal(url, timeout = TIMEOUT, options = {}) {
 /** Abandon timeouts are this long; "not before" windows are EARLY long. */
 export const ABANDON = 600;
 export const EARLY = 150;
+// How late past a quiet window an observation still counts as inside it.
+const STALL_SLACK = 100;
 
 /**
  * `holder` holds write ["x"] and `waiter` waits for it; `end` ends the
@@ -563,10 +565,20 @@ export async function abandonScenario(server, {
   const start = Date.now();
   end(holder);
   if (notBefore > 0) {
-    await waiter.expectSilence(notBefore);
-    // the abandoned lock is still live and counted as acquired
-    const stats = await server.stats(ns);
-    assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending, stats.LocksAcquired, stats.LocksPending], [1, 1, 1, 1]);
+    // Seen before `notBefore` (plus slack), an acquisition or a released
+    // lock proves the server early. Seen later, it proves nothing: this
+    // process may have stalled on a loaded machine past the real timeout.
+    const early = () => Date.now() - start <= notBefore + STALL_SLACK;
+    try {
+      await waiter.expectSilence(notBefore);
+      // the abandoned lock is still live and counted as acquired
+      const stats = await server.stats(ns);
+      if (early()) {
+        assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending, stats.LocksAcquired, stats.LocksPending], [1, 1, 1, 1]);
+      }
+    } catch (error) {
+      if (early()) throw error;
+    }
   }
   if (!released) return { ns, holder, waiter };
   await waiter.expect(acquired(2), TIMEOUT);
