@@ -53,6 +53,8 @@ std::string StatusPage(const ServerState& state) {
       "://HOST/v1?namespace=NAME"
       "&amp;abandon-timeout-ms=60000</code></li>\n"
       "<li>statistics: <code>/stats_v1?namespace=NAME</code></li>\n"
+      "<li>Prometheus metrics: <code>/metrics</code></li>\n"
+      "<li>probes: <code>/healthz</code>, <code>/readyz</code></li>\n"
       "</ul>\n<h2>Parameters</h2>\n<ul>\n";
   auto param = [&page](std::string_view name, auto value) {
     page += "<li>" + std::string(name) + ": " + std::to_string(value) +

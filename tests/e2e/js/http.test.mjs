@@ -104,12 +104,14 @@ describe('statistics', () => {
 describe('pages and headers', () => {
   const s = sharedServer({ before, after });
 
-  test('/ is a status page naming /v1 and the open namespaces', async () => {
+  test('/ is a status page naming the endpoints and the open namespaces', async () => {
     const ns = uniqueNs('visible');
     await s.server.connect(ns);
     const res = await s.server.get('/');
     assert.equal(res.status, 200);
-    assert.ok(res.body.includes('/v1'), 'mentions /v1');
+    for (const endpoint of ['/v1', '/stats_v1', '/metrics', '/healthz', '/readyz']) {
+      assert.ok(res.body.includes(endpoint), `mentions ${endpoint}`);
+    }
     assert.ok(res.body.includes(ns), `mentions the namespace ${ns}`);
   });
 
