@@ -220,6 +220,8 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
     if (r.cycles > 0) {
       r.server_cpu_us_per_cycle =
           (window.end->cpu_us - window.start->cpu_us) / r.cycles;
+      r.server_system_us_per_cycle =
+          (window.end->system_us - window.start->system_us) / r.cycles;
     }
   }
   r.connect_failures = shared.connect_failures.load();

@@ -9,9 +9,15 @@
 namespace locktopus::bench {
 namespace {
 
-// utime + stime in clock ticks: fields 14 and 15 of /proc/PID/stat, counted
-// after the command name, which is in parentheses and may hold spaces.
-std::optional<std::uint64_t> CpuTicks(int pid) {
+struct Ticks {
+  std::uint64_t user = 0;
+  std::uint64_t system = 0;
+};
+
+// utime and stime in clock ticks: fields 14 and 15 of /proc/PID/stat,
+// counted after the command name, which is in parentheses and may hold
+// spaces.
+std::optional<Ticks> CpuTicks(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(in, line)) return std::nullopt;
@@ -23,7 +29,7 @@ std::optional<std::uint64_t> CpuTicks(int pid) {
   std::uint64_t utime = 0;
   std::uint64_t stime = 0;
   if (!(fields >> utime >> stime)) return std::nullopt;
-  return utime + stime;
+  return Ticks{utime, stime};
 }
 
 std::optional<std::uint64_t> RssKb(int pid) {
@@ -45,7 +51,10 @@ std::optional<ProcSample> ReadProc(int pid) {
   const auto rss = RssKb(pid);
   if (!ticks || !rss) return std::nullopt;
   const double ticks_per_s = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return ProcSample{static_cast<double>(*ticks) * 1e6 / ticks_per_s, *rss};
+  const auto us = [ticks_per_s](std::uint64_t t) {
+    return static_cast<double>(t) * 1e6 / ticks_per_s;
+  };
+  return ProcSample{us(ticks->user + ticks->system), us(ticks->system), *rss};
 }
 
 }  // namespace locktopus::bench

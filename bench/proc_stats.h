@@ -1,5 +1,6 @@
 // What the load generator reads about the server process from /proc: CPU
-// time spent (/proc/PID/stat, utime + stime) and resident memory
+// time spent (/proc/PID/stat: utime + stime, and stime alone) and resident
+// memory
 // (/proc/PID/status, VmRSS). Linux only.
 //
 // Thread safety: pure functions.
@@ -14,6 +15,7 @@ namespace locktopus::bench {
 
 struct ProcSample {
   double cpu_us = 0;         // user + system CPU time so far, microseconds
+  double system_us = 0;      // of it, in the kernel (stime)
   std::uint64_t rss_kb = 0;  // resident set size now
 };
 

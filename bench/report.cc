@@ -66,7 +66,11 @@ void PrintText(const Results& r, std::ostream& out) {
   }
   if (r.server_cpu_us_per_cycle) {
     out << "server: " << Fixed(*r.server_cpu_us_per_cycle)
-        << " us CPU per cycle\n";
+        << " us CPU per cycle";
+    if (r.server_system_us_per_cycle) {
+      out << " (" << Fixed(*r.server_system_us_per_cycle) << " in the kernel)";
+    }
+    out << "\n";
   }
   if (r.server_rss_kb) out << "server RSS: " << *r.server_rss_kb << " kB\n";
   if (r.idle_requested > 0) {
@@ -119,6 +123,7 @@ std::string ToJson(const Results& r) {
       {"stuck", r.stuck},
       {"violations", r.violations},
       {"server_cpu_us_per_cycle", OrNull(r.server_cpu_us_per_cycle)},
+      {"server_system_us_per_cycle", OrNull(r.server_system_us_per_cycle)},
       {"server_rss_kb", OrNull(r.server_rss_kb)},
       {"idle_connections", r.idle_open},
       {"idle_bytes_per_connection", OrNull(r.idle_bytes_per_connection())},

@@ -51,6 +51,7 @@ struct Results {
 
   // With --server-pid.
   std::optional<double> server_cpu_us_per_cycle;
+  std::optional<double> server_system_us_per_cycle;  // of it, in the kernel
   std::optional<std::uint64_t> server_rss_kb;  // at the window's end
 
   // With --idle: the server's RSS before and after opening them.

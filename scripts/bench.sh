@@ -166,8 +166,8 @@ common=(--depth 2 --duration "$duration" --warmup "$warmup")
 
 table="$tmp/table.md"
 {
-  echo "| scenario | cycles/s | p50 µs | p99 µs | server µs/cycle | floor µs/cycle | ratio to floor |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| scenario | cycles/s | p50 µs | p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$table"
 
 for scenario in "${scenarios[@]}"; do
@@ -186,12 +186,15 @@ for scenario in "${scenarios[@]}"; do
     -v p50="$(median $(collect real "$name" acquire_p50_us))" \
     -v p99="$(median $(collect real "$name" acquire_p99_us))" \
     -v cpu="$(median $(collect real "$name" server_cpu_us_per_cycle))" \
-    -v fcpu="$(median $(collect floor "$name" server_cpu_us_per_cycle))" '
+    -v sys="$(median $(collect real "$name" server_system_us_per_cycle))" \
+    -v fcpu="$(median $(collect floor "$name" server_cpu_us_per_cycle))" \
+    -v fsys="$(median $(collect floor "$name" server_system_us_per_cycle))" '
     function fmt(v, decimals) { return v == "null" ? "-" : sprintf("%." decimals "f", v) }
     BEGIN {
       ratio = (cpu != "null" && fcpu != "null" && fcpu > 0) ? fmt(cpu / fcpu, 2) : "-"
-      printf "| %s | %s | %s | %s | %s | %s | %s |\n", what, fmt(rate, 0),
-        fmt(p50, 0), fmt(p99, 0), fmt(cpu, 1), fmt(fcpu, 1), ratio
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", what, fmt(rate, 0),
+        fmt(p50, 0), fmt(p99, 0), fmt(cpu, 1), fmt(sys, 1), fmt(fcpu, 1),
+        fmt(fsys, 1), ratio
     }' >>"$table"
 done
 
@@ -208,7 +211,8 @@ idle_line=$(awk -v n="$idle_connections" \
 
 legend="cycles/s and p50/p99 (lock sent → acquired received) are Locktopus's; \
 µs/cycle is the server's CPU time (user + system) over the measured window \
-divided by the cycles in it. Medians of $runs run(s) of $duration s after \
+divided by the cycles in it, \"of it kernel\" its system time (over loopback \
+a send may also run the receiving side's TCP work). Medians of $runs run(s) of $duration s after \
 $warmup s warm-up; server and floor $server_threads I/O thread, load \
 generator $bench_threads thread; paths of depth 2, hold 0 ms."
 echo
