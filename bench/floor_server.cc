@@ -49,8 +49,9 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
   FloorSession(Socket socket, std::atomic<std::uint64_t>& ids)
       : ws_(std::move(socket)), ids_(ids) {}
 
-  // Settings, stream and executor types as in server/sessions.h and
-  // ws_session.cc, TCP_NODELAY included.
+  // Stream and executor types as in server/sessions.h, TCP_NODELAY
+  // included; Beast's suggested server timeouts (the server's keep-alive
+  // timer, --keepalive-ms, is idle under load either way).
   void Run() {
     ws_.set_option(
         websocket::stream_base::timeout::suggested(beast::role_type::server));

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "client/connection.h"
@@ -30,7 +31,8 @@ struct Answer {
   }
 };
 
-Answer ParseAnswer(const std::string& frame) {
+// The answer `frame` holds, or nullopt if it is none.
+std::optional<Answer> ParseAnswer(const std::string& frame) {
   boost::system::error_code ec;
   const json::value value = json::parse(frame, ec);
   const json::object* object = ec ? nullptr : value.if_object();
@@ -52,7 +54,7 @@ Answer ParseAnswer(const std::string& frame) {
       return answer;
     }
   }
-  throw ProtocolError("unexpected message from server: " + frame);
+  return std::nullopt;
 }
 
 std::string FormatLock(const std::vector<Resource>& resources) {
@@ -113,12 +115,19 @@ struct Lock::Shared {
     throw error;
   }
 
+  // `frame` as an answer; anything else ends the connection, as Unexpected.
+  Answer Parse(const std::string& frame) {
+    std::optional<Answer> answer = ParseAnswer(frame);
+    if (!answer) Unexpected(frame);
+    return *answer;
+  }
+
   // Reads until the acquisition notice or `deadline`; true once acquired.
   bool AwaitAcquired(std::optional<Clock::time_point> deadline) {
     while (state == State::kEnqueued) {
       std::optional<std::string> frame = connection.Next(deadline);
       if (!frame) return false;
-      if (!ParseAnswer(*frame).Is(id, "lock", "acquired")) Unexpected(*frame);
+      if (!Parse(*frame).Is(id, "lock", "acquired")) Unexpected(*frame);
       state = State::kAcquired;
     }
     return true;
@@ -131,7 +140,7 @@ struct Lock::Shared {
     connection.Send(R"({"action":"release"})");
     for (;;) {
       const std::string frame = *connection.Next(std::nullopt);
-      const Answer answer = ParseAnswer(frame);
+      const Answer answer = Parse(frame);
       if (state == State::kEnqueued && answer.Is(id, "lock", "acquired")) {
         state = State::kAcquired;  // crossed our release; still answered below
         continue;
@@ -231,7 +240,7 @@ Lock Client::lock(const std::vector<Resource>& resources) {
   }
   shared_->connection.Send(FormatLock(resources));
   const std::string frame = *shared_->connection.Next(std::nullopt);
-  const Answer answer = ParseAnswer(frame);
+  const Answer answer = shared_->Parse(frame);
   if (answer.action != "lock" ||
       (answer.state != "acquired" && answer.state != "enqueued")) {
     shared_->Unexpected(frame);

@@ -1,5 +1,7 @@
 #include "client/connection.h"
 
+#include <fcntl.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -92,6 +94,10 @@ Connection::Connection(const ServerAddress& address)
                 return;
               }
               stream.socket().set_option(tcp::no_delay(true), ec2);
+              // A command run under the lock (locktopusctl) must not
+              // inherit the socket: a descendant holding it open would
+              // keep the connection, and so the lock, past our own end.
+              ::fcntl(stream.socket().native_handle(), F_SETFD, FD_CLOEXEC);
               s.ws.async_handshake(response, where, LockTarget(address),
                                    [&](beast::error_code ec3) {
                                      error = ec3;

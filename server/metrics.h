@@ -117,8 +117,8 @@ std::string RenderPrometheus(const Metrics& metrics,
 
 // A namespace name as a label value: valid UTF-8 whatever the name's bytes
 // are, and distinct for distinct names. '%' and every byte that is not part
-// of valid UTF-8 are percent-encoded; '\', '"' and line feeds are escaped as
-// the text format requires.
+// of valid UTF-8 are percent-encoded, and so are control characters (line
+// feeds included); '\' and '"' are escaped as the text format requires.
 std::string LabelValue(std::string_view name);
 
 }  // namespace locktopus::server

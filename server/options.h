@@ -31,7 +31,9 @@ struct Options {
   std::uint64_t handshake_timeout_ms = 10'000;
   // Answers waiting to be sent to one client. At the limit the server stops
   // reading its requests until half are sent; a client that reads none of
-  // them for keepalive_ms is closed with code 1008.
+  // them for keepalive_ms is closed with code 1008. While reading is paused
+  // the client's pongs are not read either, so a pause that outlasts the
+  // keep-alive (one to two keepalive_ms) drops the client even if it reads.
   std::size_t max_write_queue = 1024;
   // Bearer tokens, one per line; empty: no authentication. SIGHUP reloads.
   std::string auth_token_file;

@@ -235,6 +235,7 @@ class WebSocketSession final
   }
 
   void OnWrite(beast::error_code ec) {
+    if (failed_) return;  // dropped meanwhile: nothing more is sent
     if (ec) {
       if (read_paused_) Stalled();
       Drop("write: " + ec.message());

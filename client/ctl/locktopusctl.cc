@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
                    "plain number is seconds): cancel it and exit 3")
       ->transform(CLI::AsNumberWithUnit(
           std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 1e9));  // ~31 years: milliseconds fit int64
   lock->add_option("--abandon-timeout", abandon_ms,
                    "Milliseconds the server keeps the lock if this connection "
                    "drops (default: the server's)")

@@ -43,6 +43,9 @@ int RunLocked(Client& client, Lock& lock,
 
   // Block the forwarded signals until the handlers know the child; the
   // child starts with them unblocked and at their default action.
+  // An inherited SIGCHLD=SIG_IGN would reap the child on its own and leave
+  // waitpid nothing to report: the command's exit code would be lost.
+  signal(SIGCHLD, SIG_DFL);
   sigset_t forwarded, previous;
   sigemptyset(&forwarded);
   for (int s : kForwarded) sigaddset(&forwarded, s);
@@ -98,13 +101,11 @@ int RunLocked(Client& client, Lock& lock,
     }
   }
 
+  // Released while the forwarded signals are still blocked: one arriving
+  // now (systemd stopping the whole group, say) is delivered only after,
+  // so it cannot end this process with the lock still held.
   sigprocmask(SIG_BLOCK, &forwarded, nullptr);
   g_child = 0;
-  for (std::size_t i = 0; i < std::size(kForwarded); ++i) {
-    sigaction(kForwarded[i], &saved[i], nullptr);
-  }
-  sigprocmask(SIG_SETMASK, &previous, nullptr);
-
   if (!lost) {
     try {
       lock.release();
@@ -113,6 +114,10 @@ int RunLocked(Client& client, Lock& lock,
                 << "\n";
     }
   }
+  for (std::size_t i = 0; i < std::size(kForwarded); ++i) {
+    sigaction(kForwarded[i], &saved[i], nullptr);
+  }
+  sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (lost && kill_on_loss) return kExitLockLost;
   return ExitCode(status);
 }

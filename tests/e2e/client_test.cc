@@ -296,9 +296,9 @@ TEST(ClientTest, ClientsOnSeveralThreads) {
 }
 
 // A one-connection WebSocket server that grants the lock at once and, as
-// the real server does (Beast's suggested server timeouts, 300 s there),
-// pings an idle client after idle/2 and drops it after idle without an
-// answer. Its verdict: "released" if the client's release arrived, or the
+// the real server does (there: pinged after --keepalive-ms, dropped after
+// twice that), pings an idle client after idle/2 and drops it after idle
+// without an answer. Its verdict: "released" if the client's release arrived, or the
 // error that ended the connection.
 class PingingServer {
  public:
