@@ -4,25 +4,24 @@
 
 namespace locktopus {
 
-LockSpace::LockSpace() : table_(std::make_unique<LockTable>()) {}
+LockSpace::LockSpace(LockId last_id)
+    : table_(std::make_unique<LockTable>(last_id)) {}
 
 LockSpace::~LockSpace() = default;
 
-RequestResult LockSpace::Request(std::span<const Resource> resources) {
-  return RequestStamped(resources).result;
+RequestResult LockSpace::Request(std::span<const Resource> resources,
+                                 const WaiterRef& waiter) {
+  MutexLock lock(mu_);
+  RequestResult result = table_->Request(resources, waiter);
+  result.step = ++steps_;
+  return result;
 }
 
-ReleaseResult LockSpace::Release(LockId id) { return ReleaseStamped(id).result; }
-
-Stamped<RequestResult> LockSpace::RequestStamped(
-    std::span<const Resource> resources) {
+ReleaseResult LockSpace::Release(LockId id) {
   MutexLock lock(mu_);
-  return {++steps_, table_->Request(resources)};
-}
-
-Stamped<ReleaseResult> LockSpace::ReleaseStamped(LockId id) {
-  MutexLock lock(mu_);
-  return {++steps_, table_->Release(id)};
+  ReleaseResult result = table_->Release(id);
+  result.step = ++steps_;
+  return result;
 }
 
 LockState LockSpace::State(LockId id) const {
@@ -35,38 +34,14 @@ Stats LockSpace::GetStats() const {
   return table_->GetStats();
 }
 
-std::uint64_t LockSpace::Work() const {
+std::uint64_t LockSpace::TEST_Work() const {
   MutexLock lock(mu_);
   return table_->Work();
 }
 
-std::size_t LockSpace::ReservedSlots() const {
+std::size_t LockSpace::TEST_ReservedSlots() const {
   MutexLock lock(mu_);
   return table_->ReservedSlots();
-}
-
-LockSpace& Registry::Open(std::string_view name) {
-  MutexLock lock(mu_);
-  auto it = spaces_.find(name);
-  if (it == spaces_.end()) {
-    it = spaces_.emplace(std::string(name), std::make_unique<LockSpace>())
-             .first;
-  }
-  return *it->second;
-}
-
-LockSpace* Registry::Find(std::string_view name) const {
-  MutexLock lock(mu_);
-  auto it = spaces_.find(name);
-  return it == spaces_.end() ? nullptr : it->second.get();
-}
-
-std::vector<std::string> Registry::Names() const {
-  MutexLock lock(mu_);
-  std::vector<std::string> names;
-  names.reserve(spaces_.size());
-  for (const auto& [name, space] : spaces_) names.push_back(name);
-  return names;
 }
 
 }  // namespace locktopus

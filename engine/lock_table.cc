@@ -28,7 +28,9 @@ bool LockTable::Node::Empty() const {
                      [](const ModeList& list) { return list.head == nullptr; });
 }
 
-LockTable::LockTable() : root_(std::make_unique<Node>()) {}
+LockTable::LockTable(LockId last_id) : root_(std::make_unique<Node>()) {
+  stats_.last_id = last_id;
+}
 
 LockTable::~LockTable() = default;
 
@@ -71,7 +73,7 @@ void LockTable::Append(Entry& entry) {
   if (list.boundary == nullptr) list.boundary = &entry;
 }
 
-void LockTable::Advance(Node& node, Mode mode, std::vector<LockId>& acquired) {
+void LockTable::Advance(Node& node, Mode mode, std::vector<Acquisition>& acquired) {
   ++work_;
   ModeList& list = node.lists[mode];
   const LockId limit = ClearLimit(node, mode);
@@ -83,7 +85,7 @@ void LockTable::Advance(Node& node, Mode mode, std::vector<LockId>& acquired) {
   }
 }
 
-void LockTable::Remove(Entry& entry, std::vector<LockId>& acquired) {
+void LockTable::Remove(Entry& entry, std::vector<Acquisition>& acquired) {
   ++work_;
   Node& node = *entry.node;
   ModeList& list = node.lists[entry.mode];
@@ -108,15 +110,16 @@ void LockTable::PruneIfEmpty(Node& node) {
   --stats_.path_count;
 }
 
-void LockTable::OnAcquired(const Lock& lock, std::vector<LockId>& acquired) {
-  acquired.push_back(lock.id);
+void LockTable::OnAcquired(Lock& lock, std::vector<Acquisition>& acquired) {
+  acquired.push_back({lock.id, std::move(lock.waiter)});
   --stats_.locks_pending;
   ++stats_.locks_acquired;
   stats_.resources_pending -= lock.resources;
   stats_.resources_acquired += lock.resources;
 }
 
-RequestResult LockTable::Request(std::span<const Resource> resources) {
+RequestResult LockTable::Request(std::span<const Resource> resources,
+                                 const WaiterRef& waiter) {
   const LockId id = ++stats_.last_id;
   Lock& lock = locks_.try_emplace(id).first->second;
   lock.id = id;
@@ -142,6 +145,7 @@ RequestResult LockTable::Request(std::span<const Resource> resources) {
   }
 
   const bool acquired = lock.pending == 0;
+  if (!acquired) lock.waiter = waiter;
   (acquired ? stats_.locks_acquired : stats_.locks_pending) += 1;
   (acquired ? stats_.resources_acquired : stats_.resources_pending) +=
       lock.resources;
@@ -174,7 +178,10 @@ ReleaseResult LockTable::Release(LockId id) {
   if (root_->children.empty() && root_->children.bucket_count() > kIdleSlots) {
     decltype(root_->children)().swap(root_->children);
   }
-  std::sort(result.acquired.begin(), result.acquired.end());
+  std::sort(result.acquired.begin(), result.acquired.end(),
+            [](const Acquisition& a, const Acquisition& b) {
+              return a.id < b.id;
+            });
   return result;
 }
 

@@ -50,12 +50,14 @@ namespace locktopus {
 
 class LockTable {
  public:
-  LockTable();
+  explicit LockTable(LockId last_id);
   ~LockTable();
   LockTable(const LockTable&) = delete;
   LockTable& operator=(const LockTable&) = delete;
 
-  RequestResult Request(std::span<const Resource> resources);
+  // As LockSpace's, but for `step`, which the caller fills in.
+  RequestResult Request(std::span<const Resource> resources,
+                        const WaiterRef& waiter);
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
   Stats GetStats() const { return stats_; }
@@ -98,21 +100,23 @@ class LockTable {
     std::uint64_t resources = 0;
     std::uint64_t pending = 0;    // entries not yet clear
     bool releasing = false;       // being removed: never reported acquired
+    WaiterRef waiter;             // while enqueued: whom to tell
     std::vector<Entry> entries;   // creation order; never reallocated
   };
 
   // Appends `entry` to its node's list and decides whether it is clear.
   void Append(Entry& entry);
   // Unlinks `entry`; if it was a head, advances the lists it blocked.
-  void Remove(Entry& entry, std::vector<LockId>& acquired);
+  void Remove(Entry& entry, std::vector<Acquisition>& acquired);
   // Moves the boundary of `node`'s list `mode` past every entry now clear.
-  void Advance(Node& node, Mode mode, std::vector<LockId>& acquired);
+  void Advance(Node& node, Mode mode, std::vector<Acquisition>& acquired);
   // The largest lock ID an entry of `mode` on `node` may have and be clear.
   LockId ClearLimit(const Node& node, Mode mode) const;
   Node& Child(Node& node, const std::string& segment);
   // Frees `node` (not the root) if it has no entries and no children.
   void PruneIfEmpty(Node& node);
-  void OnAcquired(const Lock& lock, std::vector<LockId>& acquired);
+  // Hands the lock's waiter back with its ID.
+  void OnAcquired(Lock& lock, std::vector<Acquisition>& acquired);
 
   std::unique_ptr<Node> root_;
   // Node-based: a Lock never moves while it is live, so entries point to it.

@@ -44,17 +44,26 @@ std::string ToString(std::span<const Resource> resources) {
 }
 
 std::ostream& operator<<(std::ostream& os, const RequestResult& result) {
-  return os << "{id " << result.id << ", "
+  return os << "{step " << result.step << ", id " << result.id << ", "
             << (result.acquired ? "acquired" : "enqueued") << '}';
 }
 
+std::ostream& operator<<(std::ostream& os, const Acquisition& acquisition) {
+  os << acquisition.id;
+  if (auto waiter = acquisition.waiter.lock()) {
+    os << " (waiter " << static_cast<const void*>(waiter.get()) << ')';
+  }
+  return os;
+}
+
 std::ostream& operator<<(std::ostream& os, const ReleaseResult& result) {
-  if (!result.found) return os << "{not found}";
-  os << "{acquired [";
+  os << "{step " << result.step;
+  if (!result.found) return os << ", not found}";
+  os << ", acquired [";
   const char* sep = "";
-  for (LockId id : result.acquired) {
-    os << sep << id;
-    sep = ",";
+  for (const Acquisition& acquisition : result.acquired) {
+    os << sep << acquisition;
+    sep = ", ";
   }
   return os << "]}";
 }

@@ -10,6 +10,7 @@
 #include <concepts>
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,19 +37,53 @@ struct Resource {
 // (released, cancelled).
 enum class LockState : std::uint8_t { kNone, kEnqueued, kAcquired };
 
+// Whom to tell that an enqueued lock has been acquired. A step's caller
+// hands one to Request; the engine (and the model) keep it with the lock,
+// opaque, and hand it back with the lock's acquisition. Neither ever calls
+// it: the caller of the step does, after the step, outside every mutex
+// (server/lock_service.h). Held weakly, so a waiter that has gone away is
+// simply not told.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  // Lock `id`, requested with this waiter, has been acquired. Called on the
+  // thread of the step that acquired it; must not block.
+  virtual void Notify(LockId id) = 0;
+};
+using WaiterRef = std::weak_ptr<Waiter>;
+
+// One lock acquired by a step, with the waiter its request named.
+struct Acquisition {
+  LockId id = 0;
+  WaiterRef waiter;
+  // The same lock with the same waiter (compared by owner, so an expired
+  // waiter still equals itself).
+  bool operator==(const Acquisition& other) const {
+    return id == other.id && !waiter.owner_before(other.waiter) &&
+           !other.waiter.owner_before(waiter);
+  }
+};
+
+// Every Request and Release is one step of its space, found or not; `step`
+// is its position in the space's total order (1, 2, 3, ...), so that
+// checkers can replay concurrent steps in the order the space applied them.
+
 // What a request did: the new lock's ID, and whether the lock was acquired in
 // the same step. A request never causes another lock to be acquired.
 struct RequestResult {
+  std::uint64_t step = 0;
   LockId id = 0;
   bool acquired = false;
   bool operator==(const RequestResult&) const = default;
 };
 
 // What a release did. `found` is false when the ID was not live, and then
-// nothing changed. `acquired` lists, ascending, every lock this step acquired.
+// nothing changed. `acquired` lists, ascending by ID, every lock this step
+// acquired.
 struct ReleaseResult {
+  std::uint64_t step = 0;
   bool found = false;
-  std::vector<LockId> acquired;
+  std::vector<Acquisition> acquired;
   bool operator==(const ReleaseResult&) const = default;
 };
 
@@ -73,16 +108,19 @@ std::ostream& operator<<(std::ostream& os, const Resource& resource);
 // A lock's resources: {write ["a","b"], read []}
 std::string ToString(std::span<const Resource> resources);
 std::ostream& operator<<(std::ostream& os, const RequestResult& result);
+std::ostream& operator<<(std::ostream& os, const Acquisition& acquisition);
 std::ostream& operator<<(std::ostream& os, const ReleaseResult& result);
 std::ostream& operator<<(std::ostream& os, const Stats& stats);
 
 // The step interface that the engine and the model share, and that every
-// checker drives. Each call is one atomic step.
+// checker drives. Each call is one atomic step. `waiter` is told (by the
+// caller) when the requested lock, if enqueued, is acquired; an empty one
+// means nobody.
 template <class S>
 concept StepInterface = requires(S& space, const S& cspace,
                                  std::span<const Resource> resources,
-                                 LockId id) {
-  { space.Request(resources) } -> std::same_as<RequestResult>;
+                                 const WaiterRef& waiter, LockId id) {
+  { space.Request(resources, waiter) } -> std::same_as<RequestResult>;
   { space.Release(id) } -> std::same_as<ReleaseResult>;
   { cspace.State(id) } -> std::same_as<LockState>;
   { cspace.GetStats() } -> std::same_as<Stats>;

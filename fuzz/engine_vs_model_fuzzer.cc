@@ -1,8 +1,9 @@
 // engine_vs_model: the production engine (LockSpace) against the reference
 // model (model::ModelSpace) on a history of steps decoded from the input.
 // After every step both must give the same answer (the request's ID and
-// whether it was acquired; whether a release found the lock and which IDs it
-// acquired), the same State for every ID issued so far (and for 0 and the
+// whether it was acquired; whether a release found the lock and which locks
+// it acquired, each with the waiter its request named; the step's number),
+// the same State for every ID issued so far (and for 0 and the
 // next ID), and the same GetStats(). On the first difference it prints the
 // steps so far and both answers, and aborts.
 //
@@ -15,6 +16,7 @@
 //                     among 0, the next ID to be issued and every released ID
 
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -49,7 +51,10 @@ class Differential {
   void Request(std::vector<Resource> resources) {
     steps_.push_back({.request = true, .resources = std::move(resources)});
     const auto& r = steps_.back().resources;
-    Expect("the request's result", engine_.Request(r), model_.Request(r));
+    waiters_.push_back(std::make_shared<NeverCalled>());
+    const WaiterRef waiter = waiters_.back();
+    Expect("the request's result", engine_.Request(r, waiter),
+           model_.Request(r, waiter));
     CheckEveryLock();
   }
 
@@ -98,9 +103,17 @@ class Differential {
     Fail("engine_vs_model", os.str());
   }
 
+  // Each request names a waiter of its own; the engine must hand it back
+  // with the lock's acquisition, as the model does, and never call it.
+  class NeverCalled final : public Waiter {
+   public:
+    void Notify(LockId) override { Fail("engine_vs_model", "the engine called a waiter"); }
+  };
+
   LockSpace engine_;
   model::ModelSpace model_;
   std::vector<Step> steps_;
+  std::vector<std::shared_ptr<NeverCalled>> waiters_;
 };
 
 }  // namespace

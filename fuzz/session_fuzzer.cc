@@ -1,6 +1,6 @@
 // session: a scripted conversation between up to 4 clients and the server's
-// connection state machine (server::Connection), all in one Namespace over
-// one LockSpace, each client behind a fake transport that records the frames
+// connection state machine (server::Connection), all in one namespace of a
+// server::LockService, each client behind a fake transport that records the frames
 // and the close it is asked for, queues the timers it is asked to run
 // (ConnectionIo::After) and the acquisition notices it is told of
 // (Waiter::Notify) until the script fires or delivers them.
@@ -26,7 +26,8 @@
 //     the abandon timeout is set (with a timeout of 0 it is released at once);
 //   - an abandon timer finds its lock still acquired and releases it;
 //   - at the end, once every notice is delivered, every connection closed and
-//     every timer fired, the LockSpace has no live lock;
+//     every timer fired, the namespace has no live lock, and nothing holds
+//     it: it is freed;
 //   - after every event, the metrics the connections count (server::Metrics,
 //     with per-namespace counters on) equal the harness's own count of the
 //     same events as PROTOCOL.md's view sees them: requests, acquisitions
@@ -90,7 +91,7 @@ class Conversation;
 
 // One client: the fake transport the Connection talks to, the Connection,
 // and what the client should believe.
-class Peer : public server::ConnectionIo, public server::Waiter {
+class Peer : public server::ConnectionIo, public Waiter {
  public:
   Peer(Conversation& conversation, int number, milliseconds abandon)
       : conversation_(conversation), number_(number) {
@@ -174,13 +175,18 @@ class Conversation {
     while (!timers_.empty()) FireTimer(0);
     while (!notices_.empty()) DeliverNotice(0);
     Begin(nullptr, "the end");
-    const Stats stats = space_.GetStats();
+    const Stats stats = ns_->GetStats();
     Require(stats.locks_pending + stats.locks_acquired == 0,
             "locks are still live at the end");
     CheckMetrics();
     Require(counted_.requested == counted_.acquired + counted_.cancelled &&
                 counted_.acquired == counted_.released + counted_.abandoned,
             "at the end, a lock did not end exactly one way");
+    // Every connection has ended and every timer fired: once the harness
+    // lets go of it too, nothing holds the namespace, and it is freed.
+    ns_.reset();
+    Require(service_->open() == 0,
+            "the idle namespace is still open after everything let go");
   }
 
   // Called by the transports.
@@ -192,7 +198,7 @@ class Conversation {
     Require(!peer.ended && peer.view == View::kEnqueued && peer.lock == id,
             "client " + std::to_string(peer.number()) + " was told of lock " +
                 std::to_string(id) + ", which it is not enqueued for");
-    Require(space_.State(id) == LockState::kAcquired,
+    Require(ns_->State(id) == LockState::kAcquired,
             "a notice for lock " + std::to_string(id) +
                 ", which the engine does not hold acquired");
     notices_.push_back({&peer, id});
@@ -222,7 +228,7 @@ class Conversation {
   void CheckMetrics() {
     auto load = [](const server::Counter& c) { return c.load(); };
     const server::LockCounters& all = metrics_.locks;
-    const server::LockCounters& ns = ns_.counters();
+    const server::LockCounters& ns = ns_->counters();
     const std::uint64_t want[] = {counted_.requested, counted_.acquired,
                                   counted_.released, counted_.cancelled,
                                   counted_.abandoned};
@@ -262,7 +268,7 @@ class Conversation {
         std::make_shared<Peer>(*this, static_cast<int>(peers_.size()), abandon);
     peer->set_metrics(&metrics_);
     peer->set_connection(std::make_unique<server::Connection>(
-        ns_, peer->config(), *peer, std::weak_ptr<server::Waiter>(peer)));
+        ns_, peer->config(), *peer, WaiterRef(peer)));
     Begin(nullptr, "client " + std::to_string(peer->number()) +
                        " connects (k=" + std::to_string(k) +
                        ", abandon timeout " + std::to_string(abandon.count()) +
@@ -287,10 +293,10 @@ class Conversation {
       if (peer.view != View::kReady) {
         return ExpectProtocolError(peer, kWrongState);
       }
-      const LockId id = space_.GetStats().last_id;
+      const LockId id = ns_->GetStats().last_id;
       Require(id == last_id_ + 1, "the lock did not get the next ID");
       last_id_ = id;
-      const LockState state = space_.State(id);
+      const LockState state = ns_->State(id);
       Require(state != LockState::kNone, "the new lock is not live");
       const bool acquired = state == LockState::kAcquired;
       ExpectFrames(peer,
@@ -304,7 +310,7 @@ class Conversation {
     if (peer.view == View::kReady) return ExpectProtocolError(peer, kWrongState);
     ++(peer.view == View::kEnqueued ? counted_.cancelled : counted_.released);
     ExpectFrames(peer, {Answer(peer.lock, "release", "ready")});
-    Require(space_.State(peer.lock) == LockState::kNone,
+    Require(ns_->State(peer.lock) == LockState::kNone,
             "the released lock is still live");
     peer.view = View::kReady;
   }
@@ -337,10 +343,10 @@ class Conversation {
     timers_.erase(timers_.begin() + static_cast<std::ptrdiff_t>(j));
     Begin(nullptr, "the abandon timer of client " + std::to_string(timer.peer) +
                        "'s lock " + std::to_string(timer.lock) + " fires");
-    Require(space_.State(timer.lock) == LockState::kAcquired,
+    Require(ns_->State(timer.lock) == LockState::kAcquired,
             "the abandoned lock was not acquired until its timer fired");
     timer.fn();
-    Require(space_.State(timer.lock) == LockState::kNone,
+    Require(ns_->State(timer.lock) == LockState::kNone,
             "the abandon timer did not release the lock");
     ExpectTimers(0);
     ExpectNoFrames();
@@ -356,7 +362,7 @@ class Conversation {
     if (peer.ended || peer.view != View::kEnqueued || peer.lock != notice.id) {
       return ExpectFrames(peer, {});  // stale: released or dropped meanwhile
     }
-    Require(space_.State(notice.id) == LockState::kAcquired,
+    Require(ns_->State(notice.id) == LockState::kAcquired,
             "the notified lock is not acquired");
     ExpectFrames(peer, {Answer(notice.id, "lock", "acquired")});
     peer.view = View::kAcquired;
@@ -381,7 +387,7 @@ class Conversation {
     peer.ended = true;
     if (peer.view == View::kEnqueued) ++counted_.cancelled;
     if (peer.view == View::kAcquired) ++counted_.abandoned;
-    const LockState state = space_.State(peer.lock);
+    const LockState state = ns_->State(peer.lock);
     const milliseconds abandon = peer.config().abandon_timeout;
     if (peer.view == View::kAcquired && abandon.count() > 0) {
       Require(state == LockState::kAcquired,
@@ -450,8 +456,9 @@ class Conversation {
     Fail("session", os.str());
   }
 
-  LockSpace space_;
-  server::Namespace ns_{"fuzz", space_};
+  const std::shared_ptr<server::LockService> service_ =
+      std::make_shared<server::LockService>();
+  server::NamespaceHold ns_ = service_->Open("fuzz");
   server::Metrics metrics_{/*per_namespace_labels=*/true};
   Counted counted_;
   std::vector<std::shared_ptr<Peer>> peers_;  // every client ever connected

@@ -27,24 +27,28 @@ bool Conflicts(std::span<const Resource> a, std::span<const Resource> b) {
   return false;
 }
 
-RequestResult ModelSpace::Request(std::span<const Resource> resources) {
+RequestResult ModelSpace::Request(std::span<const Resource> resources,
+                                  const WaiterRef& waiter) {
   const LockId id = ++last_id_;
-  live_.push_back(
-      {.id = id, .resources = {resources.begin(), resources.end()}});
+  live_.push_back({.id = id,
+                   .resources = {resources.begin(), resources.end()},
+                   .waiter = waiter});
   Scan();
-  return {.id = id, .acquired = State(id) == LockState::kAcquired};
+  return {.step = ++steps_,
+          .id = id,
+          .acquired = State(id) == LockState::kAcquired};
 }
 
 ReleaseResult ModelSpace::Release(LockId id) {
   auto it = std::find_if(live_.begin(), live_.end(),
                          [id](const Lock& lock) { return lock.id == id; });
-  if (it == live_.end()) return {};
+  if (it == live_.end()) return {.step = ++steps_};
   live_.erase(it);
-  return {.found = true, .acquired = Scan()};
+  return {.step = ++steps_, .found = true, .acquired = Scan()};
 }
 
-std::vector<LockId> ModelSpace::Scan() {
-  std::vector<LockId> acquired;
+std::vector<Acquisition> ModelSpace::Scan() {
+  std::vector<Acquisition> acquired;
   for (std::size_t i = 0; i < live_.size(); ++i) {
     Lock& lock = live_[i];
     if (lock.acquired) continue;
@@ -54,7 +58,7 @@ std::vector<LockId> ModelSpace::Scan() {
     }
     if (!blocked) {
       lock.acquired = true;
-      acquired.push_back(lock.id);
+      acquired.push_back({lock.id, lock.waiter});
     }
   }
   return acquired;

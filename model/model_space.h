@@ -33,9 +33,11 @@ class ModelSpace {
     LockId id = 0;
     std::vector<Resource> resources;
     bool acquired = false;
+    WaiterRef waiter;  // whom the request named
   };
 
-  RequestResult Request(std::span<const Resource> resources);
+  RequestResult Request(std::span<const Resource> resources,
+                        const WaiterRef& waiter = {});
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
   Stats GetStats() const;
@@ -45,12 +47,15 @@ class ModelSpace {
 
  private:
   // Acquires every enqueued lock with no earlier live conflicting lock, and
-  // returns their IDs ascending.
-  std::vector<LockId> Scan();
+  // returns them ascending by ID, each with its waiter.
+  std::vector<Acquisition> Scan();
 
   std::vector<Lock> live_;
   LockId last_id_ = 0;
+  std::uint64_t steps_ = 0;
 };
+
+static_assert(StepInterface<ModelSpace>);
 
 }  // namespace locktopus::model
 

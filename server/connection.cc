@@ -4,9 +4,9 @@
 
 namespace locktopus::server {
 
-Connection::Connection(Namespace& ns, const ConnectionConfig& config,
-                       ConnectionIo& io, std::weak_ptr<Waiter> self)
-    : ns_(ns), config_(config), io_(io), self_(std::move(self)) {}
+Connection::Connection(NamespaceHold ns, const ConnectionConfig& config,
+                       ConnectionIo& io, WaiterRef self)
+    : ns_(std::move(ns)), config_(config), io_(io), self_(std::move(self)) {}
 
 void Connection::OnFrame(std::string_view text) {
   if (closed_) return;
@@ -45,7 +45,7 @@ void Connection::OnOversizedFrame(std::size_t size_at_least) {
 
 void Connection::Lock(const LockMessage& message) {
   if (config_.metrics != nullptr) requested_at_ = Clock::now();
-  const RequestResult result = ns_.Request(message.resources, self_);
+  const RequestResult result = ns_->Request(message.resources, self_);
   lock_id_ = result.id;
   state_ = result.acquired ? ConnState::kAcquired : ConnState::kEnqueued;
   Count(&LockCounters::requested);
@@ -59,7 +59,7 @@ void Connection::Lock(const LockMessage& message) {
 
 void Connection::Release() {
   const bool cancel = state_ == ConnState::kEnqueued;
-  ns_.Release(lock_id_);
+  ns_->Release(lock_id_);
   if (cancel) {
     Count(&LockCounters::cancelled);
   } else {
@@ -89,7 +89,7 @@ void Connection::OnClosed() {
   if (closed_) return;
   closed_ = true;
   if (state_ == ConnState::kEnqueued) {
-    ns_.Release(lock_id_);
+    ns_->Release(lock_id_);
     Count(&LockCounters::cancelled);
     if (config_.log_locks) Log("cancelled by disconnect");
   } else if (state_ == ConnState::kAcquired) {
@@ -99,26 +99,28 @@ void Connection::OnClosed() {
       Log("abandoned for " + std::to_string(timeout.count()) + " ms");
     }
     if (timeout.count() == 0) {
-      ns_.Release(lock_id_);
+      ns_->Release(lock_id_);
     } else {
-      // Captures only what outlives the connection: the namespace and ID.
-      io_.After(timeout, [&ns = ns_, id = lock_id_, log = config_.log_locks] {
-        ns.Release(id);
+      // Holds the namespace until the lock is released; captures nothing
+      // of the connection, which may be gone by then.
+      io_.After(timeout, [ns = ns_, id = lock_id_, log = config_.log_locks] {
+        ns->Release(id);
         if (log) {
-          LogInfo("namespace [" + ns.name() + "] lock " + std::to_string(id) +
+          LogInfo("namespace [" + ns->name() + "] lock " + std::to_string(id) +
                   " released: abandon timeout passed");
         }
       });
     }
   }
   state_ = ConnState::kReady;
+  ns_.reset();
 }
 
 void Connection::Count(Counter LockCounters::*counter) {
   Metrics* metrics = config_.metrics;
   if (metrics == nullptr) return;
   Increment(metrics->locks.*counter);
-  if (metrics->per_namespace) Increment(ns_.counters().*counter);
+  if (metrics->per_namespace) Increment(ns_->counters().*counter);
 }
 
 void Connection::CountAcquired() {
@@ -135,7 +137,7 @@ void Connection::CountReleased() {
 }
 
 void Connection::Log(std::string_view event) {
-  LogInfo("namespace [" + ns_.name() + "] lock " + std::to_string(lock_id_) +
+  LogInfo("namespace [" + ns_->name() + "] lock " + std::to_string(lock_id_) +
           " " + std::string(event) + ": " + resources_);
 }
 

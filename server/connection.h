@@ -6,6 +6,9 @@
 // Thread safety: not thread-safe; the transport calls every method on the
 // connection's own strand. Notices from other connections reach it through
 // Waiter::Notify, which the transport posts to that strand as OnAcquired.
+//
+// The connection holds its namespace open until it has ended (OnClosed);
+// an abandoned lock's timer holds it until the timer has released the lock.
 
 #ifndef LOCKTOPUS_SERVER_CONNECTION_H_
 #define LOCKTOPUS_SERVER_CONNECTION_H_
@@ -54,8 +57,8 @@ class Connection {
  public:
   // `self` is the waiter told of this connection's acquisitions: the
   // transport, which posts them back here as OnAcquired.
-  Connection(Namespace& ns, const ConnectionConfig& config, ConnectionIo& io,
-             std::weak_ptr<Waiter> self);
+  Connection(NamespaceHold ns, const ConnectionConfig& config,
+             ConnectionIo& io, WaiterRef self);
 
   // One whole frame from the client.
   void OnFrame(std::string_view text);
@@ -64,11 +67,13 @@ class Connection {
   void OnOversizedFrame(std::size_t size_at_least);
 
   // Lock `id` was acquired (a notice from Waiter::Notify). Stale notices, for
-  // a lock this connection released meanwhile, are ignored.
+  // a lock this connection released meanwhile or after it ended, are
+  // ignored.
   void OnAcquired(LockId id);
 
   // The transport has ended, for any reason. The lock is cancelled if
-  // enqueued, abandoned for the abandon timeout if acquired. Idempotent.
+  // enqueued, abandoned for the abandon timeout if acquired; then the
+  // namespace is no longer held by this connection. Idempotent.
   void OnClosed();
 
   ConnState state() const { return state_; }
@@ -86,10 +91,10 @@ class Connection {
 
   using Clock = std::chrono::steady_clock;
 
-  Namespace& ns_;
+  NamespaceHold ns_;  // empty once closed
   const ConnectionConfig& config_;
   ConnectionIo& io_;
-  const std::weak_ptr<Waiter> self_;
+  const WaiterRef self_;
   ConnState state_ = ConnState::kReady;
   LockId lock_id_ = 0;
   std::string resources_;  // the current lock's resources, for logs

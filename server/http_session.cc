@@ -15,6 +15,8 @@ namespace {
 
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::size_t kMaxBodyBytes = 8 * 1024;
+// Namespaces listed on the status page, the busiest first.
+constexpr std::size_t kStatusNamespaces = 20;
 
 std::string HtmlEscape(std::string_view text) {
   std::string out;
@@ -72,23 +74,36 @@ std::string StatusPage(const ServerState& state) {
   param("max segment bytes", o.message_limits.max_segment_bytes);
   param("max namespace bytes", o.route_limits.max_namespace_bytes);
   param("open connections", state.connections.load());
+  const LockService& locks = *state.locks;
   page += "</ul>\n<h2>Namespaces</h2>\n<ul>\n";
-  for (const Namespace* ns : state.locks.All()) {
-    page += "<li><code>" + HtmlEscape(ns->name()) + "</code>: " +
-            HtmlEscape(StatsJson(ns->GetStats())) + "</li>\n";
+  param("open now", locks.open());
+  param("opened since the start", locks.opened());
+  page += "</ul>\n<p>The " + std::to_string(kStatusNamespaces) +
+          " open namespaces with the most live locks:</p>\n<ul>\n";
+  for (const NamespaceSummary& ns : locks.Busiest(kStatusNamespaces)) {
+    page += "<li><code>" + HtmlEscape(ns.name) + "</code>: " +
+            HtmlEscape(StatsJson(ns.stats)) + "</li>\n";
   }
   return page + "</ul>\n</body></html>\n";
 }
 
 std::string MetricsText(const ServerState& state) {
-  ScrapeSample sample{.open_connections = state.connections.load()};
-  for (const Namespace* ns : state.locks.All()) {
-    const Stats s = ns->GetStats();
-    sample.namespaces.push_back({.name = ns->name(),
-                                 .locks_pending = s.locks_pending,
-                                 .locks_acquired = s.locks_acquired,
-                                 .counters = &ns->counters()});
-  }
+  const LockService& locks = *state.locks;
+  ScrapeSample sample{.open_connections = state.connections.load(),
+                      .namespaces_opened = locks.opened()};
+  const bool per_namespace = state.metrics.per_namespace;
+  locks.ForEach([&](const Namespace& ns) {
+    const Stats s = ns.GetStats();
+    ++sample.namespaces_open;
+    sample.locks_pending += s.locks_pending;
+    sample.locks_acquired += s.locks_acquired;
+    if (per_namespace) {
+      sample.namespaces.push_back({.name = ns.name(),
+                                   .locks_pending = s.locks_pending,
+                                   .locks_acquired = s.locks_acquired,
+                                   .counts = Read(ns.counters())});
+    }
+  });
   return RenderPrometheus(state.metrics, sample);
 }
 
@@ -202,13 +217,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
       Reply(request, http::status::upgrade_required, "text/plain",
             "WebSocket upgrade required");
     } else if (auto* stats = std::get_if<StatsRoute>(&route)) {
-      const Namespace* ns = state_->locks.Find(stats->ns);
-      if (ns == nullptr) {
+      const std::optional<Stats> found = state_->locks->FindStats(stats->ns);
+      if (!found) {
         Reply(request, http::status::not_found, "text/plain",
               "Namespace not found");
       } else {
         Reply(request, http::status::ok, "application/json",
-              StatsJson(ns->GetStats()));
+              StatsJson(*found));
       }
     } else if (std::holds_alternative<MetricsRoute>(route)) {
       Reply(request, http::status::ok, kPrometheusContentType,

@@ -1,70 +1,126 @@
 #include "server/lock_service.h"
 
-namespace locktopus::server {
-namespace {
-constexpr std::size_t kIdleWaiterSlots = 64;
-}  // namespace
+#include <algorithm>
 
-RequestResult Namespace::Request(std::span<const Resource> resources,
-                                 std::weak_ptr<Waiter> waiter) {
-  MutexLock lock(mu_);
-  RequestResult result = space_.Request(resources);
-  if (!result.acquired) waiters_.emplace(result.id, std::move(waiter));
+namespace locktopus::server {
+
+ReleaseResult Namespace::Release(LockId id) {
+  ReleaseResult result = space_.Release(id);
+  for (const Acquisition& acquisition : result.acquired) {
+    if (auto waiter = acquisition.waiter.lock()) waiter->Notify(acquisition.id);
+  }
   return result;
 }
 
-bool Namespace::Release(LockId id) {
-  std::vector<std::pair<std::shared_ptr<Waiter>, LockId>> wake;
-  {
-    MutexLock lock(mu_);
-    ReleaseResult result = space_.Release(id);
-    if (!result.found) return false;
-    waiters_.erase(id);
-    for (LockId acquired : result.acquired) {
-      auto it = waiters_.find(acquired);
-      if (it == waiters_.end()) continue;
-      if (auto waiter = it->second.lock()) wake.emplace_back(waiter, acquired);
-      waiters_.erase(it);
-    }
-    // An idle namespace gives back what its longest queue made it allocate.
-    if (waiters_.empty() && waiters_.bucket_count() > kIdleWaiterSlots) {
-      decltype(waiters_)().swap(waiters_);
-    }
-  }
-  for (auto& [waiter, acquired] : wake) waiter->Notify(acquired);
-  return true;
+NamespaceHold::NamespaceHold(const NamespaceHold& other)
+    : service_(other.service_), ns_(other.ns_) {
+  if (ns_ != nullptr) service_->AddHold(ns_);
 }
 
-Namespace& LockService::Open(std::string_view name) {
+NamespaceHold::NamespaceHold(NamespaceHold&& other) noexcept
+    : service_(std::move(other.service_)), ns_(other.ns_) {
+  other.ns_ = nullptr;
+}
+
+NamespaceHold& NamespaceHold::operator=(NamespaceHold other) noexcept {
+  std::swap(service_, other.service_);
+  std::swap(ns_, other.ns_);
+  return *this;
+}
+
+NamespaceHold::~NamespaceHold() {
+  if (ns_ != nullptr) service_->DropHold(ns_);
+}
+
+NamespaceHold LockService::Open(std::string_view name) {
   MutexLock lock(mu_);
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) {
-    auto ns = std::make_unique<Namespace>(std::string(name),
-                                          registry_.Open(name));
-    it = namespaces_.emplace(std::string(name), std::move(ns)).first;
+    auto entry = std::make_unique<Entry>(name, marks_.Floor(name));
+    const std::string_view key = entry->ns.name();
+    it = namespaces_.emplace(key, std::move(entry)).first;
+    ++opened_;
   }
-  return *it->second;
+  ++it->second->holds;
+  return NamespaceHold(shared_from_this(), &it->second->ns);
 }
 
-const Namespace* LockService::Find(std::string_view name) const {
+void LockService::AddHold(Namespace* ns) {
+  MutexLock lock(mu_);
+  ++namespaces_.at(ns->name())->holds;
+}
+
+void LockService::DropHold(Namespace* ns) {
+  MutexLock lock(mu_);
+  auto it = namespaces_.find(ns->name());
+  if (--it->second->holds > 0) return;
+  const Stats stats = ns->GetStats();
+  // Never forget a live lock: a namespace that somehow still has one stays.
+  if (stats.locks_pending + stats.locks_acquired > 0) return;
+  marks_.Record(ns->name(), stats.last_id);
+  namespaces_.erase(it);
+}
+
+std::optional<Stats> LockService::FindStats(std::string_view name) const {
   MutexLock lock(mu_);
   auto it = namespaces_.find(name);
-  return it == namespaces_.end() ? nullptr : it->second.get();
+  if (it == namespaces_.end()) return std::nullopt;
+  return it->second->ns.GetStats();
 }
 
-std::vector<const Namespace*> LockService::All() const {
+void LockService::ForEach(
+    const std::function<void(const Namespace&)>& fn) const {
   MutexLock lock(mu_);
-  std::vector<const Namespace*> all;
-  for (const auto& [name, ns] : namespaces_) all.push_back(ns.get());
-  return all;
+  for (const auto& [name, entry] : namespaces_) fn(entry->ns);
+}
+
+std::vector<NamespaceSummary> LockService::Busiest(std::size_t limit) const {
+  auto live = [](const NamespaceSummary& s) {
+    return s.stats.locks_pending + s.stats.locks_acquired;
+  };
+  auto busier = [&live](const NamespaceSummary& a, const NamespaceSummary& b) {
+    return live(a) != live(b) ? live(a) > live(b) : a.name < b.name;
+  };
+  // A heap of the best `limit` so far, its least busy on top.
+  std::vector<NamespaceSummary> best;
+  if (limit == 0) return best;
+  ForEach([&](const Namespace& ns) {
+    NamespaceSummary s{.name = {}, .stats = ns.GetStats()};
+    if (best.size() == limit) {
+      const NamespaceSummary& least = best.front();
+      if (live(s) < live(least) ||
+          (live(s) == live(least) && ns.name() > least.name)) {
+        return;
+      }
+    }
+    s.name = ns.name();
+    best.push_back(std::move(s));
+    std::push_heap(best.begin(), best.end(), busier);
+    if (best.size() > limit) {
+      std::pop_heap(best.begin(), best.end(), busier);
+      best.pop_back();
+    }
+  });
+  std::sort_heap(best.begin(), best.end(), busier);
+  return best;
+}
+
+std::size_t LockService::open() const {
+  MutexLock lock(mu_);
+  return namespaces_.size();
+}
+
+std::uint64_t LockService::opened() const {
+  MutexLock lock(mu_);
+  return opened_;
 }
 
 std::uint64_t LockService::LiveLocks() const {
   std::uint64_t live = 0;
-  for (const Namespace* ns : All()) {
-    const Stats stats = ns->GetStats();
+  ForEach([&live](const Namespace& ns) {
+    const Stats stats = ns.GetStats();
     live += stats.locks_pending + stats.locks_acquired;
-  }
+  });
   return live;
 }
 

@@ -1,52 +1,64 @@
-// The server's view of the engine: namespaces by name, and for each the
-// connections waiting for their enqueued locks. No lock logic: every decision
-// is the engine's; this file only remembers whom to tell.
+// The server's namespaces: the one map from a name to its open namespace,
+// and the delivery of acquisition notices. No lock logic: every decision is
+// the engine's.
 //
-// Thread safety: every method may be called from any thread. A Namespace's
-// mutex covers the engine step together with the waiter table, so a waiter
-// is registered before anyone can see its lock acquired. Waiters are
-// notified after that mutex is released.
+// Life of a namespace: it is open while something holds it — a connection
+// to it, or the timer of a lock abandoned in it (NamespaceHold). When the
+// last hold goes and no lock is live, it is freed entirely: its map entry,
+// its LockSpace, its counters. Only its last ID stays, in IdMarks, so that
+// the namespace opened again under that name continues above it. A
+// namespace never freed keeps its own sequence.
+//
+// Thread safety: every method may be called from any thread. A lock step
+// takes only its namespace's LockSpace mutex. The service's own mutex is
+// taken to open a namespace, to add or drop a hold, and to look at the open
+// namespaces; it is never held during a step, and a step never takes it.
+// Acquisition notices are delivered after the step's mutex is released, on
+// the thread that did the step.
 
 #ifndef LOCKTOPUS_SERVER_LOCK_SERVICE_H_
 #define LOCKTOPUS_SERVER_LOCK_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/id_marks.h"
 #include "server/metrics.h"
 
 namespace locktopus::server {
 
-// Someone to tell when an enqueued lock is acquired.
-class Waiter {
- public:
-  virtual ~Waiter() = default;
-  // Called outside every mutex, on whichever thread did the step that
-  // acquired `id`. Must not block: post the work to the waiter's own strand.
-  virtual void Notify(LockId id) = 0;
-};
+class LockService;
 
+// One open namespace: its lock space and its counters.
 class Namespace {
  public:
-  Namespace(std::string name, LockSpace& space)
-      : name_(std::move(name)), space_(space) {}
-
-  // Requests a lock; if it is enqueued, `waiter` is told when it is acquired.
-  RequestResult Request(std::span<const Resource> resources,
-                        std::weak_ptr<Waiter> waiter) EXCLUDES(mu_);
-
-  // Releases or cancels `id`, then tells the waiters of every lock that the
-  // step acquired. Returns false if `id` was not live.
-  bool Release(LockId id) EXCLUDES(mu_);
+  Namespace(std::string_view name, LockId last_id)
+      : name_(name), space_(last_id) {}
+  Namespace(const Namespace&) = delete;
+  Namespace& operator=(const Namespace&) = delete;
 
   const std::string& name() const { return name_; }
+
+  // Requests a lock; if it is enqueued, `waiter` is told (Waiter::Notify)
+  // once it is acquired.
+  RequestResult Request(std::span<const Resource> resources,
+                        const WaiterRef& waiter = {}) {
+    return space_.Request(resources, waiter);
+  }
+
+  // Releases or cancels `id`, then tells the waiter of every lock the step
+  // acquired, outside the space's mutex.
+  ReleaseResult Release(LockId id);
+
+  LockState State(LockId id) const { return space_.State(id); }
   Stats GetStats() const { return space_.GetStats(); }
 
   // This namespace's lock events, counted only under
@@ -56,31 +68,92 @@ class Namespace {
 
  private:
   const std::string name_;
-  LockSpace& space_;
+  LockSpace space_;
   LockCounters counters_;
-  Mutex mu_;
-  std::unordered_map<LockId, std::weak_ptr<Waiter>> waiters_ GUARDED_BY(mu_);
 };
 
-class LockService {
+static_assert(StepInterface<Namespace>);
+
+// Keeps one namespace open while it lives. Copying adds a hold; an empty
+// hold (default-constructed or moved from) holds nothing. Keeps the service
+// alive too, so a hold may outlive every other owner of it.
+class NamespaceHold {
  public:
-  // The namespace `name`, created on first use; lives as long as the service.
-  Namespace& Open(std::string_view name) EXCLUDES(mu_);
+  NamespaceHold() = default;
+  NamespaceHold(const NamespaceHold& other);
+  NamespaceHold& operator=(NamespaceHold other) noexcept;
+  NamespaceHold(NamespaceHold&& other) noexcept;
+  ~NamespaceHold();
 
-  // The namespace `name`, or nullptr if nobody has opened it.
-  const Namespace* Find(std::string_view name) const EXCLUDES(mu_);
+  Namespace* operator->() const { return ns_; }
+  Namespace& operator*() const { return *ns_; }
+  explicit operator bool() const { return ns_ != nullptr; }
 
-  // Opened namespaces, sorted by name.
-  std::vector<const Namespace*> All() const EXCLUDES(mu_);
+  // Drops the hold now.
+  void reset() { *this = NamespaceHold(); }
+
+ private:
+  friend class LockService;
+  NamespaceHold(std::shared_ptr<LockService> service, Namespace* ns)
+      : service_(std::move(service)), ns_(ns) {}
+
+  std::shared_ptr<LockService> service_;
+  Namespace* ns_ = nullptr;
+};
+
+// An open namespace as read at one moment.
+struct NamespaceSummary {
+  std::string name;
+  Stats stats;
+};
+
+// Must be owned by a std::shared_ptr (holds share it).
+class LockService : public std::enable_shared_from_this<LockService> {
+ public:
+  // Holds the namespace `name`, opening it first if it is not open: its
+  // first ID is then above IdMarks's floor for the name.
+  NamespaceHold Open(std::string_view name) EXCLUDES(mu_);
+
+  // The statistics of `name`, or nullopt if it is not open now.
+  std::optional<Stats> FindStats(std::string_view name) const EXCLUDES(mu_);
+
+  // Calls `fn` for every open namespace, in name order, under the service's
+  // mutex: `fn` must not open, hold or drop namespaces.
+  void ForEach(const std::function<void(const Namespace&)>& fn) const
+      EXCLUDES(mu_);
+
+  // The `limit` open namespaces with the most live locks, busiest first
+  // (ties by name).
+  std::vector<NamespaceSummary> Busiest(std::size_t limit) const
+      EXCLUDES(mu_);
+
+  // Namespaces open now, and opened since the start (each opening of a
+  // freed name counts again).
+  std::size_t open() const EXCLUDES(mu_);
+  std::uint64_t opened() const EXCLUDES(mu_);
 
   // Locks live in any namespace, enqueued or acquired.
   std::uint64_t LiveLocks() const EXCLUDES(mu_);
 
  private:
-  Registry registry_;
+  friend class NamespaceHold;
+  struct Entry {
+    explicit Entry(std::string_view name, LockId last_id)
+        : ns(name, last_id) {}
+    Namespace ns;
+    std::size_t holds = 0;  // guarded by LockService::mu_
+  };
+
+  void AddHold(Namespace* ns) EXCLUDES(mu_);
+  // Frees the namespace once its last hold goes and no lock is live in it.
+  void DropHold(Namespace* ns) EXCLUDES(mu_);
+
   mutable Mutex mu_;
-  std::map<std::string, std::unique_ptr<Namespace>, std::less<>> namespaces_
+  // Keys view their entry's own name.
+  std::map<std::string_view, std::unique_ptr<Entry>> namespaces_
       GUARDED_BY(mu_);
+  IdMarks marks_ GUARDED_BY(mu_);
+  std::uint64_t opened_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace locktopus::server

@@ -93,24 +93,32 @@ class Writer {
 
 struct LockCounterFamily {
   std::string_view name;  // after "locktopus_" or "locktopus_namespace_"
-  Counter LockCounters::*counter;
+  std::uint64_t LockCounts::*count;
   std::string_view help;
 };
 
 constexpr LockCounterFamily kLockCounters[] = {
-    {"locks_requested_total", &LockCounters::requested, "Locks requested."},
-    {"locks_acquired_total", &LockCounters::acquired,
+    {"locks_requested_total", &LockCounts::requested, "Locks requested."},
+    {"locks_acquired_total", &LockCounts::acquired,
      "Locks acquired, at once or after waiting."},
-    {"locks_released_total", &LockCounters::released,
+    {"locks_released_total", &LockCounts::released,
      "Acquired locks released by their client."},
-    {"locks_cancelled_total", &LockCounters::cancelled,
+    {"locks_cancelled_total", &LockCounts::cancelled,
      "Enqueued locks released, or dropped with their connection."},
-    {"locks_abandoned_total", &LockCounters::abandoned,
+    {"locks_abandoned_total", &LockCounts::abandoned,
      "Acquired locks whose connection ended; each is released after its "
      "abandon timeout."},
 };
 
 }  // namespace
+
+LockCounts Read(const LockCounters& c) {
+  return {.requested = Load(c.requested),
+          .acquired = Load(c.acquired),
+          .released = Load(c.released),
+          .cancelled = Load(c.cancelled),
+          .abandoned = Load(c.abandoned)};
+}
 
 void Histogram::Observe(std::chrono::nanoseconds duration) {
   const std::int64_t nanos = std::max<std::int64_t>(0, duration.count());
@@ -160,10 +168,11 @@ std::string RenderPrometheus(const Metrics& metrics,
   Writer w(out);
   const std::string prefix = "locktopus_";
 
+  const LockCounts locks = Read(metrics.locks);
   for (const LockCounterFamily& f : kLockCounters) {
     const std::string name = prefix + std::string(f.name);
     w.Family(name, "counter", f.help);
-    w.Sample(name, Load(metrics.locks.*f.counter));
+    w.Sample(name, locks.*f.count);
   }
 
   w.Family("locktopus_protocol_errors_total", "counter",
@@ -183,21 +192,21 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Sample("locktopus_connections_accepted_total",
            Load(metrics.connections_accepted));
 
-  std::uint64_t pending = 0, acquired = 0;
-  for (const NamespaceSample& ns : sample.namespaces) {
-    pending += ns.locks_pending;
-    acquired += ns.locks_acquired;
-  }
   w.Family("locktopus_connections_open", "gauge",
            "Open WebSocket connections.");
   w.Sample("locktopus_connections_open", sample.open_connections);
-  w.Family("locktopus_namespaces", "gauge", "Namespaces opened so far.");
-  w.Sample("locktopus_namespaces", sample.namespaces.size());
+  w.Family("locktopus_namespaces", "gauge",
+           "Namespaces open now (held by a connection or an abandoned lock).");
+  w.Sample("locktopus_namespaces", sample.namespaces_open);
+  w.Family("locktopus_namespaces_opened_total", "counter",
+           "Namespaces opened since the start; a namespace freed while idle "
+           "and opened again counts again.");
+  w.Sample("locktopus_namespaces_opened_total", sample.namespaces_opened);
   w.Family("locktopus_pending_locks", "gauge", "Locks enqueued now.");
-  w.Sample("locktopus_pending_locks", pending);
+  w.Sample("locktopus_pending_locks", sample.locks_pending);
   w.Family("locktopus_acquired_locks", "gauge",
            "Locks acquired now, abandoned ones included.");
-  w.Sample("locktopus_acquired_locks", acquired);
+  w.Sample("locktopus_acquired_locks", sample.locks_acquired);
 
   w.Histogram("locktopus_lock_wait_seconds",
               "Time from a lock's request to its acquisition.",
@@ -216,9 +225,8 @@ std::string RenderPrometheus(const Metrics& metrics,
     const std::string name = prefix + "namespace_" + std::string(f.name);
     w.Family(name, "counter", std::string(f.help) + " By namespace.");
     for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
-      const LockCounters* counters = sample.namespaces[i].counters;
       w.Sample(name, "namespace", labels[i],
-               std::to_string(counters ? Load(counters->*f.counter) : 0));
+               std::to_string(sample.namespaces[i].counts.*f.count));
     }
   }
   w.Family("locktopus_namespace_pending_locks", "gauge",

@@ -34,14 +34,20 @@ inline void Increment(Counter& counter) {
 // What happened to locks, as their connections saw it. Every lock requested
 // ends as exactly one of: cancelled (released or dropped while enqueued), or
 // acquired and then released (by its client) or abandoned (its connection
-// ended while it was acquired).
-struct LockCounters {
-  Counter requested{0};
-  Counter acquired{0};
-  Counter released{0};
-  Counter cancelled{0};
-  Counter abandoned{0};
+// ended while it was acquired). LockCounters are the live atomic counters;
+// LockCounts the same read once.
+template <class T>
+struct BasicLockCounters {
+  T requested{};
+  T acquired{};
+  T released{};
+  T cancelled{};
+  T abandoned{};
 };
+using LockCounters = BasicLockCounters<Counter>;
+using LockCounts = BasicLockCounters<std::uint64_t>;
+
+LockCounts Read(const LockCounters& counters);
 
 // Durations in fixed buckets, from 100 µs to 60 s, plus +Inf.
 class Histogram {
@@ -95,16 +101,21 @@ struct Metrics {
 
 // One namespace as read at scrape time.
 struct NamespaceSample {
-  std::string_view name;
+  std::string name;
   std::uint64_t locks_pending = 0;
   std::uint64_t locks_acquired = 0;
-  const LockCounters* counters = nullptr;  // read if per_namespace
+  LockCounts counts;
 };
 
 // The gauges of one scrape.
 struct ScrapeSample {
   std::uint64_t open_connections = 0;
-  std::vector<NamespaceSample> namespaces;  // every namespace opened
+  std::uint64_t namespaces_open = 0;
+  std::uint64_t namespaces_opened = 0;  // since the start
+  std::uint64_t locks_pending = 0;      // in every namespace
+  std::uint64_t locks_acquired = 0;
+  // Every open namespace, when Metrics::per_namespace; empty otherwise.
+  std::vector<NamespaceSample> namespaces;
 };
 
 inline constexpr std::string_view kPrometheusContentType =

@@ -225,7 +225,7 @@ class Server {
   // before the draining flag was up has one poll interval to finish (later
   // ones are refused), so no lock is granted after the final look.
   void Drain(bool first) {
-    const std::uint64_t live = state_->locks.LiveLocks();
+    const std::uint64_t live = state_->locks->LiveLocks();
     if (live == 0 && !first) {
       LogInfo("no live locks: exiting");
       ioc_.stop();
@@ -246,16 +246,16 @@ class Server {
         std::chrono::seconds(state_->options.stats_interval_s));
     stats_timer_.async_wait([this](beast::error_code ec) {
       if (ec) return;
-      for (const Namespace* ns : state_->locks.All()) {
-        const Stats s = ns->GetStats();
-        LogInfo("stats namespace [" + ns->name() + "]: last id " +
+      state_->locks->ForEach([](const Namespace& ns) {
+        const Stats s = ns.GetStats();
+        LogInfo("stats namespace [" + ns.name() + "]: last id " +
                 std::to_string(s.last_id) + ", locks pending " +
                 std::to_string(s.locks_pending) + " acquired " +
                 std::to_string(s.locks_acquired) + ", resources pending " +
                 std::to_string(s.resources_pending) + " acquired " +
                 std::to_string(s.resources_acquired) + ", paths " +
                 std::to_string(s.path_count));
-      }
+      });
       ScheduleStats();
     });
   }

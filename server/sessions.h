@@ -57,7 +57,7 @@ struct ServerState {
   explicit ServerState(Options o) : options(std::move(o)) {}
 
   const Options options;
-  LockService locks;
+  const std::shared_ptr<LockService> locks = std::make_shared<LockService>();
   std::atomic<std::size_t> connections{0};  // open WebSocket connections
   std::atomic<std::uint64_t> next_client{0};
   std::atomic<bool> draining{false};  // shutting down: refuse new clients

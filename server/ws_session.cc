@@ -59,8 +59,8 @@ class WebSocketSession final
   }
 
   void Run(Request request) {
-    Namespace& ns = state_->locks.Open(route_.ns);
-    connection_.emplace(ns, config_, *this, weak_from_this());
+    connection_.emplace(state_->locks->Open(route_.ns), config_, *this,
+                        weak_from_this());
     // A peer silent for --keepalive-ms is pinged; if nothing at all comes
     // back within another --keepalive-ms, the pending read fails with
     // beast::error::timeout and the connection goes down the drop path.

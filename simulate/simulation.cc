@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "model/model_space.h"
+#include "server/lock_service.h"
 
 namespace locktopus::simulate {
 namespace {
@@ -27,49 +28,35 @@ struct Entry {
   std::vector<LockId> woken;        // release: IDs the step acquired
 };
 
-struct Client {
+// A logical client, and the waiter its enqueued locks name: told by the
+// server's notification path (server::Namespace::Release), on the thread of
+// the step that acquired the lock, after the space's mutex is released.
+class Client final : public Waiter,
+                     public std::enable_shared_from_this<Client> {
+ public:
   enum class Phase { kIdle, kWaiting, kHolding };
+
+  explicit Client(const server::Namespace& ns) : ns_(ns) {}
+
+  void Notify(LockId id) override {
+    // Reads the space as a server's waiter may: delivered under the space's
+    // mutex, this deadlocks (TSan: double lock of a mutex). A notified lock
+    // is acquired, or already released by its owner; never enqueued.
+    if (ns_.State(id) == LockState::kEnqueued) bad_notice.store(id);
+    notified.store(id);
+  }
+
+  // Touched only by the thread that runs this client.
   Phase phase = Phase::kIdle;
   LockId id = 0;
   std::vector<Resource> resources;
   int hold = 0;
-  std::atomic<bool> notified{false};
-};
-
-// Acquisition notices, as a server would post them to the owner. A notice
-// may arrive before its owner registers the ID; it waits here until then.
-class Mailroom {
- public:
-  void Deliver(LockId id) {
-    std::lock_guard lock(mu_);
-    auto it = owners_.find(id);
-    if (it == owners_.end()) {
-      early_.insert(id);
-      return;
-    }
-    it->second->notified.store(true);
-    owners_.erase(it);
-  }
-
-  void Register(LockId id, Client& client) {
-    std::lock_guard lock(mu_);
-    if (early_.erase(id) > 0) {
-      client.notified.store(true);
-    } else {
-      owners_[id] = &client;
-    }
-  }
-
-  void Forget(LockId id) {
-    std::lock_guard lock(mu_);
-    owners_.erase(id);
-    early_.erase(id);
-  }
+  // The last lock this client was told of; may be a lock it has cancelled.
+  std::atomic<LockId> notified{0};
+  std::atomic<LockId> bad_notice{0};  // a notice for a lock still enqueued
 
  private:
-  std::mutex mu_;
-  std::unordered_map<LockId, Client*> owners_;
-  std::unordered_set<LockId> early_;
+  const server::Namespace& ns_;
 };
 
 // The resources clients hold right now, from the clients' point of view:
@@ -103,7 +90,11 @@ class Shadow {
 class Round {
  public:
   Round(const Config& config, std::uint64_t seed)
-      : config_(config), seed_(seed), clients_(config.clients) {}
+      : config_(config), seed_(seed) {
+    for (int c = 0; c < config.clients; ++c) {
+      clients_.push_back(std::make_shared<Client>(*ns_));
+    }
+  }
 
   Outcome Run() {
     std::vector<std::vector<Entry>> logs(config_.threads);
@@ -121,11 +112,22 @@ class Round {
     std::sort(history.begin(), history.end(),
               [](const Entry& a, const Entry& b) { return a.step < b.step; });
     Replay(history);
-    const Stats left = space_.GetStats();
+    const Stats left = ns_->GetStats();
     if (left.locks_pending + left.locks_acquired != 0) {
       std::ostringstream os;
       os << "locks left live after every client released: " << left;
       Fail(os.str());
+    }
+    for (const auto& client : clients_) {
+      if (const LockId id = client->bad_notice.load(); id != 0) {
+        Fail("lock " + std::to_string(id) +
+             " was notified while still enqueued");
+      }
+    }
+    // Idle and no longer held: the namespace is freed.
+    ns_.reset();
+    if (service_->open() != 0) {
+      Fail("the idle namespace was not freed when its last hold went");
     }
     Outcome outcome;
     outcome.steps = history.size();
@@ -140,13 +142,13 @@ class Round {
     std::mt19937_64 rng(seed_ * 1'000'003 + t);
     std::vector<Client*> mine;
     for (int c = t; c < config_.clients; c += config_.threads) {
-      mine.push_back(&clients_[c]);
+      mine.push_back(clients_[c].get());
     }
     if (mine.empty()) return;
     while (!stop_.load(std::memory_order_relaxed) &&
            steps_.load(std::memory_order_relaxed) < config_.steps) {
       Tick(*mine[rng() % mine.size()], rng, log);
-      if (rng() % 64 == 0) space_.GetStats();  // concurrent readers too
+      if (rng() % 64 == 0) ns_->GetStats();  // concurrent readers too
     }
     for (Client* client : mine) {  // every client lets go
       if (client->phase != Client::Phase::kIdle) Release(*client, log);
@@ -159,7 +161,7 @@ class Round {
         Request(client, rng, log);
         break;
       case Client::Phase::kWaiting:
-        if (client.notified.load()) {
+        if (client.notified.load() == client.id) {
           Hold(client, rng);
         } else if (int(rng() % 100) < config_.cancel_percent) {
           Release(client, log);
@@ -183,19 +185,18 @@ class Round {
       }
       client.resources.push_back(std::move(r));
     }
-    const auto stamped = space_.RequestStamped(client.resources);
-    Record(log, {.step = stamped.step,
+    const RequestResult result =
+        ns_->Request(client.resources, client.weak_from_this());
+    Record(log, {.step = result.step,
                  .request = true,
                  .resources = client.resources,
-                 .id = stamped.result.id,
-                 .acquired = stamped.result.acquired});
-    client.id = stamped.result.id;
-    client.notified.store(false);
-    if (stamped.result.acquired) {
+                 .id = result.id,
+                 .acquired = result.acquired});
+    client.id = result.id;
+    if (result.acquired) {
       Hold(client, rng);
     } else {
       client.phase = Client::Phase::kWaiting;
-      mail_.Register(client.id, client);
     }
   }
 
@@ -209,16 +210,14 @@ class Round {
   // Releases an acquired lock or cancels an enqueued one.
   void Release(Client& client, std::vector<Entry>& log) {
     if (client.phase == Client::Phase::kHolding) shadow_.Release(client.id);
-    mail_.Forget(client.id);
-    const auto stamped = space_.ReleaseStamped(client.id);
-    Record(log, {.step = stamped.step,
-                 .id = client.id,
-                 .woken = stamped.result.acquired});
-    if (!stamped.result.found) {
+    const ReleaseResult result = ns_->Release(client.id);
+    std::vector<LockId> woken;
+    for (const Acquisition& a : result.acquired) woken.push_back(a.id);
+    Record(log, {.step = result.step, .id = client.id, .woken = woken});
+    if (!result.found) {
       Fail("release of live lock " + std::to_string(client.id) +
-           " not found at step " + std::to_string(stamped.step));
+           " not found at step " + std::to_string(result.step));
     }
-    for (LockId id : stamped.result.acquired) mail_.Deliver(id);
     client.phase = Client::Phase::kIdle;
   }
 
@@ -268,7 +267,9 @@ class Round {
                std::to_string(e.id) + (r.id == e.id ? "" : " (model: " +
                std::to_string(r.id) + ")");
       } else {
-        want = model.Release(e.id).acquired;
+        for (const Acquisition& a : model.Release(e.id).acquired) {
+          want.push_back(a.id);
+        }
         got = e.woken;
         step = "release " + std::to_string(e.id);
       }
@@ -335,9 +336,11 @@ class Round {
 
   const Config config_;
   const std::uint64_t seed_;
-  LockSpace space_;
-  std::vector<Client> clients_;
-  Mailroom mail_;
+  // What the server uses: one namespace of a LockService.
+  const std::shared_ptr<server::LockService> service_ =
+      std::make_shared<server::LockService>();
+  server::NamespaceHold ns_ = service_->Open("simulate");
+  std::vector<std::shared_ptr<Client>> clients_;
   Shadow shadow_;
   std::atomic<std::uint64_t> steps_{0};
   std::atomic<bool> stop_{false};

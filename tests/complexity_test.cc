@@ -1,5 +1,5 @@
 // The engine's complexity bounds (engine.h), asserted by counting elementary
-// steps with LockSpace::Work(), never by measuring time.
+// steps with LockSpace::TEST_Work(), never by measuring time.
 
 #include <gtest/gtest.h>
 
@@ -19,9 +19,9 @@ using testing::W;
 // Work done by one step.
 template <class Step>
 std::uint64_t WorkOf(LockSpace& space, Step step) {
-  const std::uint64_t before = space.Work();
+  const std::uint64_t before = space.TEST_Work();
   step();
-  return space.Work() - before;
+  return space.TEST_Work() - before;
 }
 
 struct Cycle {

@@ -86,11 +86,14 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
   m.wait.Observe(seconds(90));
   m.hold.Observe(nanoseconds(1'500'000'001));
   m.hold.Observe(seconds(2));
-  LockCounters ignored;  // per-namespace series are off
-  Increment(ignored.requested);
   const ScrapeSample sample{
       .open_connections = 3,
-      .namespaces = {{"a", 1, 2, &ignored}, {"b", 0, 1, &ignored}}};
+      .namespaces_open = 2,
+      .namespaces_opened = 5,
+      .locks_pending = 1,
+      .locks_acquired = 3,
+      // per-namespace series are off: not rendered
+      .namespaces = {{.name = "a", .locks_pending = 1, .locks_acquired = 2}}};
 
   std::string wait_buckets, hold_buckets;
   for (std::size_t i = 0; i < Histogram::kBounds; ++i) {
@@ -142,9 +145,15 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "# HELP locktopus_connections_open Open WebSocket connections.\n"
             "# TYPE locktopus_connections_open gauge\n"
             "locktopus_connections_open 3\n"
-            "# HELP locktopus_namespaces Namespaces opened so far.\n"
+            "# HELP locktopus_namespaces Namespaces open now (held by a "
+            "connection or an abandoned lock).\n"
             "# TYPE locktopus_namespaces gauge\n"
             "locktopus_namespaces 2\n"
+            "# HELP locktopus_namespaces_opened_total Namespaces opened since "
+            "the start; a namespace freed while idle and opened again counts "
+            "again.\n"
+            "# TYPE locktopus_namespaces_opened_total counter\n"
+            "locktopus_namespaces_opened_total 5\n"
             "# HELP locktopus_pending_locks Locks enqueued now.\n"
             "# TYPE locktopus_pending_locks gauge\n"
             "locktopus_pending_locks 1\n"
@@ -169,15 +178,21 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
 }
 
 TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {
-  LockCounters a, b;
+  LockCounters a;
   for (int i = 0; i < 3; ++i) Increment(a.requested);
   Increment(a.acquired);
   Increment(a.cancelled);
-  Increment(b.requested);
-  Increment(b.abandoned);
   const ScrapeSample sample{
-      .open_connections = 0,
-      .namespaces = {{"a", 2, 1, &a}, {"q\"\n", 0, 0, &b}}};
+      .namespaces_open = 2,
+      .namespaces_opened = 2,
+      .locks_pending = 2,
+      .locks_acquired = 1,
+      .namespaces = {{.name = "a",
+                      .locks_pending = 2,
+                      .locks_acquired = 1,
+                      .counts = Read(a)},
+                     {.name = "q\"\n",
+                      .counts = {.requested = 1, .abandoned = 1}}}};
 
   const std::string plain = RenderPrometheus(Metrics(false), sample);
   EXPECT_EQ(plain.find("{namespace="), std::string::npos) << plain;

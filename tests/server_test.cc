@@ -286,8 +286,9 @@ class ConnectionTest : public ::testing::Test {
     for (LockId id : notices) c.conn->OnAcquired(id);
   }
 
-  LockSpace space_;
-  Namespace ns_{"test", space_};
+  const std::shared_ptr<LockService> service_ =
+      std::make_shared<LockService>();
+  const NamespaceHold ns_ = service_->Open("test");
   std::vector<std::unique_ptr<ConnectionConfig>> configs_;
 };
 
@@ -307,7 +308,7 @@ TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
   EXPECT_EQ(b.conn->state(), ConnState::kAcquired);
   b.conn->OnFrame(kRelease);
   EXPECT_EQ(b.conn->state(), ConnState::kReady);
-  EXPECT_EQ(space_.GetStats(), Stats{.last_id = 2});
+  EXPECT_EQ(ns_->GetStats(), Stats{.last_id = 2});
 }
 
 TEST_F(ConnectionTest, ReleaseCrossingAcquisitionNeverSendsAcquiredAfterReady) {
@@ -321,7 +322,7 @@ TEST_F(ConnectionTest, ReleaseCrossingAcquisitionNeverSendsAcquiredAfterReady) {
             (std::vector<std::string>{
                 R"({"id":"2","action":"lock","state":"enqueued"})",
                 R"({"id":"2","action":"release","state":"ready"})"}));
-  EXPECT_EQ(space_.State(2), LockState::kNone);
+  EXPECT_EQ(ns_->State(2), LockState::kNone);
 }
 
 TEST_F(ConnectionTest, ActionsNotAllowedInTheStateAreProtocolErrors) {
@@ -345,7 +346,7 @@ TEST_F(ConnectionTest, ActionsNotAllowedInTheStateAreProtocolErrors) {
             "communication error: invalid action [lock] in state [enqueued]");
   EXPECT_EQ(c.io->closed_with, 3000);
   // The enqueued lock went as on a drop: cancelled at once.
-  EXPECT_EQ(space_.State(2), LockState::kNone);
+  EXPECT_EQ(ns_->State(2), LockState::kNone);
 }
 
 TEST_F(ConnectionTest, DropCancelsEnqueuedLockAtOnce) {
@@ -354,7 +355,7 @@ TEST_F(ConnectionTest, DropCancelsEnqueuedLockAtOnce) {
   b.conn->OnFrame(kLockA);
   c.conn->OnFrame(kLockA);
   b.conn->OnClosed();
-  EXPECT_EQ(space_.State(2), LockState::kNone);
+  EXPECT_EQ(ns_->State(2), LockState::kNone);
   EXPECT_TRUE(b.io->timers.empty());
   a.conn->OnFrame(kRelease);
   EXPECT_EQ(c.io->notices, std::vector<LockId>{3});
@@ -368,10 +369,10 @@ TEST_F(ConnectionTest, DropKeepsAcquiredLockForTheAbandonTimeout) {
   a.conn->OnClosed();  // idempotent
   ASSERT_EQ(a.io->timers.size(), 1u);
   EXPECT_EQ(a.io->timers[0].first, std::chrono::milliseconds(1234));
-  EXPECT_EQ(space_.State(1), LockState::kAcquired);
+  EXPECT_EQ(ns_->State(1), LockState::kAcquired);
   EXPECT_TRUE(b.io->notices.empty());
   a.io->timers[0].second();  // the abandon timeout passes
-  EXPECT_EQ(space_.State(1), LockState::kNone);
+  EXPECT_EQ(ns_->State(1), LockState::kNone);
   EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
 }
 
@@ -380,7 +381,7 @@ TEST_F(ConnectionTest, ZeroAbandonTimeoutReleasesAtOnce) {
   a.conn->OnFrame(kLockA);
   a.conn->OnClosed();
   EXPECT_TRUE(a.io->timers.empty());
-  EXPECT_EQ(space_.State(1), LockState::kNone);
+  EXPECT_EQ(ns_->State(1), LockState::kNone);
 }
 
 TEST_F(ConnectionTest, ProtocolErrorWhileAcquiredAbandonsTheLock) {
@@ -390,11 +391,11 @@ TEST_F(ConnectionTest, ProtocolErrorWhileAcquiredAbandonsTheLock) {
   EXPECT_EQ(a.io->sent.back().rfind("communication error: invalid JSON", 0), 0u);
   EXPECT_EQ(a.io->closed_with, 3000);
   ASSERT_EQ(a.io->timers.size(), 1u);
-  EXPECT_EQ(space_.State(1), LockState::kAcquired);
+  EXPECT_EQ(ns_->State(1), LockState::kAcquired);
   a.conn->OnFrame(kRelease);  // nothing is read after the error
-  EXPECT_EQ(space_.State(1), LockState::kAcquired);
+  EXPECT_EQ(ns_->State(1), LockState::kAcquired);
   a.io->timers[0].second();
-  EXPECT_EQ(space_.State(1), LockState::kNone);
+  EXPECT_EQ(ns_->State(1), LockState::kNone);
 }
 
 TEST_F(ConnectionTest, DrainingRefusesNewLocksButNotReleases) {
@@ -411,7 +412,7 @@ TEST_F(ConnectionTest, DrainingRefusesNewLocksButNotReleases) {
   EXPECT_EQ(b.io->closed_with, 3000);
   a.conn->OnFrame(kRelease);
   EXPECT_EQ(a.io->sent.back(), R"({"id":"1","action":"release","state":"ready"})");
-  EXPECT_EQ(space_.GetStats(), Stats{.last_id = 1});
+  EXPECT_EQ(ns_->GetStats(), Stats{.last_id = 1});
 }
 
 TEST_F(ConnectionTest, OversizedFrameIsAProtocolError) {
@@ -473,7 +474,7 @@ TEST_F(ConnectionTest, CountsLockEventsAndProtocolErrors) {
   f.conn->OnFrame(kRelease);  // and f cancels before it arrives
   Deliver(f);
   EXPECT_EQ(locks(), (V{6, 3, 2, 3, 1}));
-  EXPECT_EQ(space_.GetStats().locks_acquired + space_.GetStats().locks_pending,
+  EXPECT_EQ(ns_->GetStats().locks_acquired + ns_->GetStats().locks_pending,
             0u);
   EXPECT_EQ(metrics.wait.Read().count, 3u);
   EXPECT_EQ(metrics.hold.Read().count, 2u);
@@ -502,7 +503,7 @@ TEST_F(ConnectionTest, CountsLockEventsAndProtocolErrors) {
   EXPECT_EQ(locks(), (V{7, 4, 2, 3, 2}));
 
   // The namespace's own counters agree, since the flag is on.
-  const LockCounters& n = ns_.counters();
+  const LockCounters& n = ns_->counters();
   EXPECT_EQ((V{n.requested, n.acquired, n.released, n.cancelled, n.abandoned}),
             locks());
 }
@@ -515,8 +516,8 @@ TEST_F(ConnectionTest, NamespaceCountersOnlyWhenAskedFor) {
   a.conn->OnFrame(kRelease);
   EXPECT_EQ(metrics.locks.requested, 1u);
   EXPECT_EQ(metrics.locks.released, 1u);
-  EXPECT_EQ(ns_.counters().requested, 0u);
-  EXPECT_EQ(ns_.counters().released, 0u);
+  EXPECT_EQ(ns_->counters().requested, 0u);
+  EXPECT_EQ(ns_->counters().released, 0u);
 }
 
 // A waiter that, when told, takes a lock in the same namespace: only
@@ -525,7 +526,7 @@ class ReentrantWaiter : public Waiter {
  public:
   explicit ReentrantWaiter(Namespace& ns) : ns_(ns) {}
   void Notify(LockId) override {
-    const RequestResult r = ns_.Request(std::vector{R({"elsewhere"})}, {});
+    const RequestResult r = ns_.Request(std::vector{R({"elsewhere"})});
     ns_.Release(r.id);
     ++notified;
   }
@@ -534,13 +535,13 @@ class ReentrantWaiter : public Waiter {
 };
 
 TEST(LockService, NoticesAreDeliveredOutsideTheNamespaceMutex) {
-  LockSpace space;
-  Namespace ns("test", space);
-  auto waiter = std::make_shared<ReentrantWaiter>(ns);
+  auto service = std::make_shared<LockService>();
+  NamespaceHold ns = service->Open("test");
+  auto waiter = std::make_shared<ReentrantWaiter>(*ns);
   auto run = std::async(std::launch::async, [&] {
-    const RequestResult first = ns.Request(std::vector{W({"a"})}, {});
-    ns.Request(std::vector{W({"a"})}, waiter);
-    ns.Release(first.id);
+    const RequestResult first = ns->Request(std::vector{W({"a"})});
+    ns->Request(std::vector{W({"a"})}, waiter);
+    ns->Release(first.id);
   });
   if (run.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
     // The step deadlocked on its own mutex; the thread cannot be recovered.
@@ -548,6 +549,79 @@ TEST(LockService, NoticesAreDeliveredOutsideTheNamespaceMutex) {
     std::_Exit(1);
   }
   EXPECT_EQ(waiter->notified, 1);
+}
+
+TEST(LockService, OpensANamespaceOnFirstUseAndSharesIt) {
+  auto service = std::make_shared<LockService>();
+  EXPECT_EQ(service->FindStats("a"), std::nullopt);
+  NamespaceHold a1 = service->Open("a");
+  NamespaceHold a2 = service->Open("a");
+  NamespaceHold b = service->Open("b");
+  EXPECT_EQ(&*a1, &*a2);
+  EXPECT_NE(&*a1, &*b);
+  EXPECT_EQ(a1->name(), "a");
+  EXPECT_EQ(service->open(), 2u);
+  EXPECT_EQ(service->opened(), 2u);
+  // Independent sequences.
+  EXPECT_EQ(a1->Request(std::vector{W({})}).id, 1u);
+  EXPECT_EQ(b->Request(std::vector{W({})}).id, 1u);
+  EXPECT_EQ(a2->Request(std::vector{W({})}).id, 2u);
+  EXPECT_EQ(service->FindStats("a")->last_id, 2u);
+  EXPECT_EQ(service->LiveLocks(), 3u);
+}
+
+TEST(LockService, AnIdleNamespaceIsFreedAndContinuesAboveItsLastId) {
+  auto service = std::make_shared<LockService>();
+  {
+    NamespaceHold ns = service->Open("a");
+    NamespaceHold copy = ns;  // a second hold, as an abandon timer takes
+    ns->Release(ns->Request(std::vector{W({"x"})}).id);
+    ns->Release(ns->Request(std::vector{W({"x"})}).id);
+    ns.reset();
+    EXPECT_EQ(service->open(), 1u);  // still held by the copy
+  }
+  EXPECT_EQ(service->open(), 0u);
+  EXPECT_EQ(service->FindStats("a"), std::nullopt);
+  NamespaceHold again = service->Open("a");
+  EXPECT_EQ(again->GetStats(), Stats{.last_id = 2});
+  EXPECT_EQ(again->Request(std::vector{W({"x"})}).id, 3u);
+  EXPECT_EQ(service->opened(), 2u);
+  // A name never used starts at 1.
+  EXPECT_EQ(service->Open("fresh")->Request(std::vector{W({})}).id, 1u);
+}
+
+TEST(LockService, ANamespaceWithALiveLockIsNeverForgotten) {
+  auto service = std::make_shared<LockService>();
+  service->Open("a")->Request(std::vector{W({"x"})});  // hold dropped at once
+  ASSERT_EQ(service->open(), 1u);
+  NamespaceHold ns = service->Open("a");
+  EXPECT_EQ(ns->Request(std::vector{W({"x"})}),
+            (RequestResult{.step = 2, .id = 2, .acquired = false}));
+}
+
+TEST(LockService, BusiestListsTheMostLiveLocksFirstWithinItsLimit) {
+  auto service = std::make_shared<LockService>();
+  std::vector<NamespaceHold> holds;
+  for (const auto& [name, locks] :
+       std::vector<std::pair<std::string, int>>{
+           {"one", 1}, {"three", 3}, {"none", 0}, {"two", 2}, {"also-two", 2}}) {
+    holds.push_back(service->Open(name));
+    for (int i = 0; i < locks; ++i) {
+      holds.back()->Request(std::vector{R({std::to_string(i)})});
+    }
+  }
+  auto names = [&](std::size_t limit) {
+    std::vector<std::string> out;
+    for (const NamespaceSummary& s : service->Busiest(limit)) {
+      out.push_back(s.name);
+    }
+    return out;
+  };
+  EXPECT_EQ(names(3), (std::vector<std::string>{"three", "also-two", "two"}));
+  EXPECT_EQ(names(10), (std::vector<std::string>{"three", "also-two", "two",
+                                                 "one", "none"}));
+  EXPECT_EQ(names(0), std::vector<std::string>{});
+  EXPECT_EQ(service->Busiest(1)[0].stats.locks_acquired, 3u);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 #include "engine/engine.h"
@@ -18,8 +19,8 @@ using testing::Unlock;
 using testing::W;
 using Ids = std::vector<LockId>;
 
-constexpr RequestResult Acquired(LockId id) { return {id, true}; }
-constexpr RequestResult Enqueued(LockId id) { return {id, false}; }
+constexpr testing::Answer Acquired(LockId id) { return {id, true}; }
+constexpr testing::Answer Enqueued(LockId id) { return {id, false}; }
 
 template <class S>
 class SpaceTest : public ::testing::Test {
@@ -184,14 +185,50 @@ TYPED_TEST(SpaceTest, IdsCountUpAndAreNeverReused) {
 
 TYPED_TEST(SpaceTest, ReleaseOfAnIdThatIsNotLiveChangesNothing) {
   auto& s = this->space_;
-  EXPECT_EQ(s.Release(1), ReleaseResult{});
+  EXPECT_FALSE(s.Release(1).found);
   EXPECT_EQ(Lock(s, {W({"a"})}), Acquired(1));
   EXPECT_EQ(Lock(s, {W({"a"})}), Enqueued(2));
-  EXPECT_EQ(s.Release(7), ReleaseResult{});
-  EXPECT_EQ(s.Release(0), ReleaseResult{});
+  EXPECT_FALSE(s.Release(7).found);
+  EXPECT_FALSE(s.Release(0).found);
   EXPECT_EQ(Unlock(s, 1), Ids{2});
-  EXPECT_EQ(s.Release(1), ReleaseResult{});
+  EXPECT_FALSE(s.Release(1).found);
   EXPECT_EQ(s.State(2), LockState::kAcquired);
+}
+
+// Every request and release is a step, found or not, numbered in order.
+TYPED_TEST(SpaceTest, StepsAreNumberedInOrder) {
+  auto& s = this->space_;
+  EXPECT_EQ(s.Request(std::vector{W({"a"})}, {}).step, 1u);
+  EXPECT_EQ(s.Release(9).step, 2u);
+  EXPECT_EQ(s.Request(std::vector{W({"a"})}, {}).step, 3u);
+  EXPECT_EQ(s.Release(1).step, 4u);
+  EXPECT_EQ(s.Release(2).step, 5u);
+}
+
+class CountingWaiter : public Waiter {
+ public:
+  void Notify(LockId) override { ADD_FAILURE() << "the space called out"; }
+};
+
+// An enqueued lock's acquisition comes back with the waiter its request
+// named; the space never calls it.
+TYPED_TEST(SpaceTest, AcquisitionsComeBackWithTheirWaiters) {
+  auto& s = this->space_;
+  auto first = std::make_shared<CountingWaiter>();
+  auto second = std::make_shared<CountingWaiter>();
+  auto third = std::make_shared<CountingWaiter>();
+  EXPECT_TRUE(s.Request(std::vector{W({"a"})}, first).acquired);
+  EXPECT_FALSE(s.Request(std::vector{R({"a", "b"})}, second).acquired);
+  EXPECT_FALSE(s.Request(std::vector{R({"a"})}, third).acquired);
+  EXPECT_FALSE(s.Request(std::vector{W({"a"})}, {}).acquired);
+  const ReleaseResult result = s.Release(1);
+  const std::vector<Acquisition> want = {{2, second}, {3, third}};
+  EXPECT_EQ(result.acquired, want);
+  // A different waiter is a different acquisition.
+  EXPECT_NE(result.acquired,
+            (std::vector<Acquisition>{{2, third}, {3, second}}));
+  EXPECT_EQ(s.Release(2).acquired, std::vector<Acquisition>{});
+  EXPECT_EQ(s.Release(3).acquired, (std::vector<Acquisition>{{4, {}}}));
 }
 
 TYPED_TEST(SpaceTest, StatsCountLocksResourcesAndPaths) {

@@ -108,6 +108,12 @@ class CtlTest : public ::testing::Test {
   std::string Stats(const ServerProcess& server, const std::string& ns = "ns") {
     return e2e::HttpGet(server.port(), "/stats_v1?namespace=" + ns).body;
   }
+  // A connection that keeps namespace `ns` open, so that its statistics
+  // outlast the commands' own connections (an idle namespace is freed).
+  static Client Watch(const ServerProcess& server,
+                      const std::string& ns = "ns") {
+    return Client("127.0.0.1", server.port(), ns);
+  }
   std::string File(const std::string& name) { return (dir_ / name).string(); }
 
   fs::path dir_;
@@ -118,6 +124,7 @@ class CtlTest : public ::testing::Test {
 // its lines come first, whole.
 TEST_F(CtlTest, TwoWritersSerialize) {
   ServerProcess server;
+  Client watch = Watch(server);
   const std::string log = File("log"), go = File("go");
   const pid_t first = Start(Join(
       At(server), {"lock", "-w", "a", "--", "sh", "-c",
@@ -197,6 +204,7 @@ TEST_F(CtlTest, CommandSeesItsFencingToken) {
 
 TEST_F(CtlTest, ExitCodesPassThrough) {
   ServerProcess server;
+  Client watch = Watch(server);
   EXPECT_EQ(
       Run(Join(At(server), {"lock", "-w", "a", "--", "sh", "-c", "exit 7"})),
       7);
@@ -216,6 +224,7 @@ TEST_F(CtlTest, ExitCodesPassThrough) {
 
 TEST_F(CtlTest, SignalsReachTheCommand) {
   ServerProcess server;
+  Client watch = Watch(server);
   const std::string log = File("log");
   for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
     std::ofstream(log, std::ios::trunc).close();
@@ -293,6 +302,8 @@ TEST_F(CtlTest, PathSyntax) {
 
 TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
   ServerProcess server;
+  Client watch_url = Watch(server, "from-url"), watch_other =
+                                                    Watch(server, "other");
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) +
                           "/v1?namespace=from-url";
   EXPECT_EQ(Run({"--url", url, "lock", "-w", "a", "--", "true"}), 0) << Err(0);

@@ -27,6 +27,7 @@ const FAMILIES = {
   locktopus_connections_accepted_total: 'counter',
   locktopus_connections_open: 'gauge',
   locktopus_namespaces: 'gauge',
+  locktopus_namespaces_opened_total: 'counter',
   locktopus_pending_locks: 'gauge',
   locktopus_acquired_locks: 'gauge',
   locktopus_lock_wait_seconds: 'histogram',
@@ -76,6 +77,7 @@ function read(families) {
   out.ws_accepted = v('locktopus_connections_accepted_total');
   out.open = v('locktopus_connections_open');
   out.namespaces = v('locktopus_namespaces');
+  out.opened = v('locktopus_namespaces_opened_total');
   out.pending = v('locktopus_pending_locks');
   out.held = v('locktopus_acquired_locks');
   out.wait_count = v('locktopus_lock_wait_seconds_count');
@@ -95,7 +97,7 @@ function readNamespace(families, namespace) {
 const ZERO = {
   requested: 0, acquired: 0, released: 0, cancelled: 0, abandoned: 0,
   ...Object.fromEntries(REASONS.map((k) => [k, 0])),
-  tcp_accepted: 0, ws_accepted: 0, open: 0, namespaces: 0, pending: 0, held: 0, wait_count: 0, hold_count: 0,
+  tcp_accepted: 0, ws_accepted: 0, open: 0, namespaces: 0, opened: 0, pending: 0, held: 0, wait_count: 0, hold_count: 0,
 };
 
 /** Runs promtool check metrics on the text; null if promtool is absent. */
@@ -205,7 +207,8 @@ describe('/metrics', () => {
     assert.deepEqual(await b.lock(w('x')), enqueued(2));
     assert.deepEqual(await c.lock(w('x'), r('z')), enqueued(3));
     want = {
-      ...want, requested: 3, acquired: 1, ws_accepted: 3, open: 3, namespaces: 1, pending: 2, held: 1, wait_count: 1,
+      ...want, requested: 3, acquired: 1, ws_accepted: 3, open: 3, namespaces: 1, opened: 1, pending: 2, held: 1,
+      wait_count: 1,
     };
     let families = await expectNow(want);
     assert.deepEqual(readNamespace(families, ns), {
@@ -271,6 +274,34 @@ describe('/metrics', () => {
     });
     assert.ok(valueOf(families, 'locktopus_lock_wait_seconds_sum') >= 0);
     assert.ok(valueOf(families, 'locktopus_lock_hold_seconds_sum') >= 0);
+  });
+
+  test('a namespace nobody holds is freed: its series go, and opening it again counts again', async () => {
+    const server = await startServer({ args: ['--metrics-namespace-labels', 'true'] });
+    const ns = uniqueNs();
+    const a = await server.connect(ns, 'abandon-timeout-ms=300');
+    assert.deepEqual(await a.lock(w('x')), acquired(1));
+    let families = (await scrape(server)).families;
+    assert.deepEqual([read(families).namespaces, read(families).opened], [1, 1]);
+    assert.equal(readNamespace(families, ns).held, 1);
+    // dropped while acquired: the abandoned lock holds the namespace open
+    a.terminate();
+    await a.waitClosed();
+    families = (await scrape(server)).families;
+    assert.deepEqual([read(families).namespaces, readNamespace(families, ns).held], [1, 1]);
+    // until its abandon timeout has released it
+    await waitFor(async () => read((await scrape(server)).families).namespaces === 0, 'the namespace to be freed');
+    const { raw } = await scrape(server);
+    assert.ok(!raw.toString().includes(`namespace="${ns}"`), 'no series of the freed namespace');
+    assert.equal((await get(server, `/stats_v1?namespace=${ns}`)).status, 404);
+    // opened again: its IDs go on where they were, and it counts as opened
+    const b = await server.connect(ns);
+    assert.deepEqual(await b.lock(w('x')), acquired(2));
+    families = (await scrape(server)).families;
+    assert.deepEqual([read(families).namespaces, read(families).opened], [1, 2]);
+    assert.deepEqual(readNamespace(families, ns), {
+      requested: 1, acquired: 1, released: 0, cancelled: 0, abandoned: 0, pending: 0, held: 1,
+    });
   });
 
   test('odd namespace names give a valid exposition with one distinct label each', async () => {
