@@ -37,7 +37,7 @@ tools=(
   'analysis|release|! grep -q "\[-Wthread-safety" "$log"'
   'unit|release|s=0; for t in space_test engine_test server_test; do ./$t --gtest_brief=1 || s=1; done; exit $s'
   'property|release|./property_test --gtest_brief=1'
-  'simulator|tsan|TSAN_OPTIONS=halt_on_error=1 ./locktopus-simulate --seconds 20 --heartbeat 600'
+  'simulator|tsan|TSAN_OPTIONS=halt_on_error=1 ./locktopus-simulate --seconds 20 --stall-seconds 5 --heartbeat 600'
   'fuzz|fuzz|s=0; for h in engine_vs_model session; do d=$(mktemp -d); cp -r "$src/fuzz/corpus/$h/." "$d"; ./${h}_fuzzer -max_total_time=20 -max_len=512 "$d" || s=1; rm -rf "$d"; done; exit $s'
 )
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -100,9 +101,13 @@ class Round {
     std::vector<std::vector<Entry>> logs(config_.threads);
     std::vector<std::thread> threads;
     for (int t = 0; t < config_.threads; ++t) {
-      threads.emplace_back([this, t, &logs] { Work(t, logs[t]); });
+      threads.emplace_back([this, t, &logs] {
+        Work(t, logs[t]);
+        finished_.fetch_add(1);
+      });
     }
     Watch();
+    AwaitThreads();
     for (auto& t : threads) t.join();
 
     std::vector<Entry> history;
@@ -241,8 +246,34 @@ class Round {
                  std::chrono::duration<double>(config_.stall_seconds)) {
         Fail("no progress for " + std::to_string(config_.stall_seconds) +
              " s after " + std::to_string(now) +
-             " steps: a lock waits that nothing will wake");
+             " steps: a lock waits that nothing will wake, or a step is blocked");
       }
+    }
+  }
+
+  // Once stopped, every thread lets go of its clients and finishes. One that
+  // does not within stall_seconds is blocked for good (a step that deadlocks,
+  // such as a notice delivered under the space's mutex to a waiter that reads
+  // the space): it cannot be joined, so the round reports and exits here.
+  void AwaitThreads() {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline =
+        Clock::now() + std::chrono::duration<double>(config_.stall_seconds);
+    while (finished_.load() < config_.threads) {
+      if (Clock::now() > deadline) {
+        std::lock_guard lock(failures_mu_);
+        std::printf(
+            "simulate: round of seed %llu FAILED: %d of %d threads are blocked "
+            "for good (a deadlock)\n",
+            static_cast<unsigned long long>(seed_),
+            config_.threads - finished_.load(), config_.threads);
+        for (const std::string& f : failures_) std::printf("%s\n", f.c_str());
+        std::printf("replay with: locktopus-simulate --replay %llu\n",
+                    static_cast<unsigned long long>(seed_));
+        std::fflush(stdout);
+        std::_Exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
 
@@ -343,6 +374,7 @@ class Round {
   std::vector<std::shared_ptr<Client>> clients_;
   Shadow shadow_;
   std::atomic<std::uint64_t> steps_{0};
+  std::atomic<int> finished_{0};  // threads done with Work
   std::atomic<bool> stop_{false};
   std::mutex failures_mu_;
   std::vector<std::string> failures_;

@@ -1,14 +1,24 @@
-// The multithreaded bug finder's core: one round is a fresh LockSpace that
-// many threads of logical clients drive with random requests, holds,
-// cancellations and releases. A round fails when
+// The multithreaded bug finder's core: one round is a fresh namespace of a
+// server::LockService, which many threads of logical clients drive with
+// random requests, holds, cancellations and releases through the interface
+// the server uses (server::Namespace). Each client is the waiter of its
+// enqueued locks: it is told by the server's own notification path, on the
+// thread of the step that acquired the lock, and reads the space when told
+// (so a notice delivered under the space's mutex deadlocks). A round fails
+// when
 //   - two conflicting locks are held at once (a shadow of held resources is
 //     checked at every acquisition),
-//   - the stamped history, replayed in the space's order into the reference
-//     model, acquires different IDs at some step,
+//   - the history, stamped with each step's position in the space's order and
+//     replayed in that order into the reference model, acquires different IDs
+//     at some step,
+//   - a client is told of a lock that is still enqueued,
 //   - no step completes for `stall_seconds` (every client stuck waiting:
 //     with cancel_percent > 0 clients give up instead, and a lost wake-up
-//     shows in the replay as a missing acquisition), or
-//   - locks are left live after every client has released.
+//     shows in the replay as a missing acquisition), or a thread is blocked
+//     for good (the process then prints the seed and exits 1: a deadlocked
+//     thread cannot be joined),
+//   - locks are left live after every client has released, or the idle
+//     namespace is not freed once its last hold goes.
 // A round is reproducible from its seed on one thread (threads = 1).
 //
 // Thread safety: RunRound is self-contained; call it from one thread.
