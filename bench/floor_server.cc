@@ -23,7 +23,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
-// As in server/sessions.h: one strand per connection, its type named.
+// As in server/net/streams.h: one strand per connection, its type named.
 using Strand = net::strand<net::io_context::executor_type>;
 using Socket = net::basic_stream_socket<tcp, Strand>;
 using Stream = beast::basic_stream<tcp, Strand>;
@@ -49,7 +49,7 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
   FloorSession(Socket socket, std::atomic<std::uint64_t>& ids)
       : ws_(std::move(socket)), ids_(ids) {}
 
-  // Stream and executor types as in server/sessions.h, TCP_NODELAY
+  // Stream and executor types as in server/net/streams.h, TCP_NODELAY
   // included; Beast's suggested server timeouts (the server's keep-alive
   // timer, --keepalive-ms, is idle under load either way).
   void Run() {

@@ -41,7 +41,7 @@ enum class LockState : std::uint8_t { kNone, kEnqueued, kAcquired };
 // hands one to Request; the engine (and the model) keep it with the lock,
 // opaque, and hand it back with the lock's acquisition. Neither ever calls
 // it: the caller of the step does, after the step, outside every mutex
-// (server/lock_service.h). Held weakly, so a waiter that has gone away is
+// (server/core/lock_service.h). Held weakly, so a waiter that has gone away is
 // simply not told.
 class Waiter {
  public:

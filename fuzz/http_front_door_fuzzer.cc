@@ -23,7 +23,7 @@
 
 #include "fuzz/byte_reader.h"
 #include "fuzz/report.h"
-#include "server/routes.h"
+#include "server/core/routes.h"
 
 namespace locktopus::fuzz {
 namespace {

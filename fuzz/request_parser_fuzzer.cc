@@ -24,15 +24,15 @@
 
 #include "fuzz/byte_reader.h"
 #include "fuzz/report.h"
-#include "server/protocol.h"
+#include "wire/codec.h"
 
 namespace locktopus::fuzz {
 namespace {
 
-using server::ClientMessage;
-using server::LockMessage;
-using server::MessageLimits;
-using server::ProtocolError;
+using wire::ClientMessage;
+using wire::LockMessage;
+using wire::MessageLimits;
+using wire::ProtocolError;
 
 // Every limit small (and so at most the default), and 0 where 0 still
 // allows something: a depth of 0 allows the empty path, a segment of 0 bytes
@@ -112,8 +112,8 @@ class Check {
     // size limit is lifted for the round trip.
     MessageLimits unbounded = limits;
     unbounded.max_message_bytes = std::numeric_limits<std::size_t>::max();
-    const ClientMessage again = server::ParseClientMessage(
-        server::FormatLock(lock->resources), unbounded);
+    const ClientMessage again = wire::ParseClientMessage(
+        wire::FormatLock(lock->resources), unbounded);
     Require(again == message,
             "a lock that does not round-trip through FormatLock; again: " +
                 Describe(again),
@@ -161,13 +161,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   using namespace locktopus;
   using namespace locktopus::fuzz;
   ByteReader in(data, size);
-  const server::MessageLimits tiny = TinyLimits(in.Byte());
+  const wire::MessageLimits tiny = TinyLimits(in.Byte());
   const std::string_view frame = in.Rest();
 
-  const server::MessageLimits defaults;
-  const server::ClientMessage loose =
-      server::ParseClientMessage(frame, defaults);
-  const server::ClientMessage tight = server::ParseClientMessage(frame, tiny);
+  const wire::MessageLimits defaults;
+  const wire::ClientMessage loose =
+      wire::ParseClientMessage(frame, defaults);
+  const wire::ClientMessage tight = wire::ParseClientMessage(frame, tiny);
   Check check(frame);
   check.Alone(loose, defaults);
   check.Alone(tight, tiny);

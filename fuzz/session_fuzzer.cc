@@ -1,7 +1,7 @@
 // session: a scripted conversation between up to 4 clients and the server's
 // connection state machine (server::Connection), all in one namespace of a
-// server::LockService, each client behind a fake transport that records the frames
-// and the close it is asked for, queues the timers it is asked to run
+// server::LockService, each client behind a fake transport that records the
+// frames and the close it is asked for, queues the timers it is asked to run
 // (ConnectionIo::After) and the acquisition notices it is told of
 // (Waiter::Notify) until the script fires or delivers them.
 //
@@ -65,10 +65,10 @@
 #include "engine/engine.h"
 #include "fuzz/byte_reader.h"
 #include "fuzz/report.h"
-#include "server/connection.h"
-#include "server/lock_service.h"
-#include "server/metrics.h"
-#include "server/protocol.h"
+#include "server/core/connection.h"
+#include "server/core/lock_service.h"
+#include "server/core/metrics.h"
+#include "wire/codec.h"
 
 namespace locktopus::fuzz {
 namespace {
@@ -138,7 +138,7 @@ class Conversation {
     switch (op % 8) {
       case 0:
       case 1:
-        Frame(peer, server::FormatLock(ReadResources(in)));
+        Frame(peer, wire::FormatLock(ReadResources(in)));
         break;
       case 2:
         Frame(peer, R"({"action":"release"})");
@@ -222,7 +222,7 @@ class Conversation {
   struct Counted {
     std::uint64_t requested = 0, acquired = 0, released = 0, cancelled = 0,
                   abandoned = 0;
-    std::uint64_t errors[server::kProtocolErrorKinds] = {};
+    std::uint64_t errors[wire::kProtocolErrorKinds] = {};
   };
 
   void CheckMetrics() {
@@ -248,11 +248,11 @@ class Conversation {
                   std::to_string(got_ns[i]) + "), the events make it " +
                   std::to_string(want[i]));
     }
-    for (std::size_t i = 0; i < server::kProtocolErrorKinds; ++i) {
+    for (std::size_t i = 0; i < wire::kProtocolErrorKinds; ++i) {
       Require(load(metrics_.protocol_errors[i]) == counted_.errors[i],
               "metrics: protocol errors " +
-                  std::string(server::Name(
-                      static_cast<server::ProtocolErrorKind>(i))) +
+                  std::string(wire::Name(
+                      static_cast<wire::ProtocolErrorKind>(i))) +
                   " is " + std::to_string(load(metrics_.protocol_errors[i])) +
                   ", the events make it " + std::to_string(counted_.errors[i]));
     }
@@ -284,12 +284,12 @@ class Conversation {
     peer.connection().OnFrame(text);
     if (peer.ended) return ExpectFrames(peer, {});
 
-    const auto message = server::ParseClientMessage(text, peer.config().limits);
-    if (const auto* error = std::get_if<server::ProtocolError>(&message)) {
+    const auto message = wire::ParseClientMessage(text, peer.config().limits);
+    if (const auto* error = std::get_if<wire::ProtocolError>(&message)) {
       return ExpectProtocolError(peer, error->kind);
     }
-    using enum server::ProtocolErrorKind;
-    if (std::holds_alternative<server::LockMessage>(message)) {
+    using enum wire::ProtocolErrorKind;
+    if (std::holds_alternative<wire::LockMessage>(message)) {
       if (peer.view != View::kReady) {
         return ExpectProtocolError(peer, kWrongState);
       }
@@ -321,7 +321,7 @@ class Conversation {
     peer.connection().OnOversizedFrame(peer.config().limits.max_message_bytes +
                                        1);
     if (peer.ended) return ExpectFrames(peer, {});
-    ExpectProtocolError(peer, server::ProtocolErrorKind::kOversized);
+    ExpectProtocolError(peer, wire::ProtocolErrorKind::kOversized);
   }
 
   // The transport ends.
@@ -370,7 +370,7 @@ class Conversation {
   }
 
   // One `communication error: ` frame, close code 3000, then as a drop.
-  void ExpectProtocolError(Peer& peer, server::ProtocolErrorKind kind) {
+  void ExpectProtocolError(Peer& peer, wire::ProtocolErrorKind kind) {
     ++counted_.errors[static_cast<std::size_t>(kind)];
     Require(peer.frames.size() == frames_before_ + 1 &&
                 peer.frames.back().starts_with(kCommunicationError),

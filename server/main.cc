@@ -3,11 +3,11 @@
 #include <variant>
 
 #include "server/options.h"
-#include "server/server.h"
+#include "server/net/server.h"
 
 int main(int argc, char** argv) {
   auto parsed = locktopus::server::ParseOptions(argc, argv);
   if (const int* exit_code = std::get_if<int>(&parsed)) return *exit_code;
   return locktopus::server::RunServer(
-      std::get<locktopus::server::Options>(parsed));
+      std::get<locktopus::server::Config>(parsed));
 }

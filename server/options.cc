@@ -13,8 +13,8 @@ constexpr std::uint64_t kMaxTimeoutMs = 3'600'000;
 
 }  // namespace
 
-std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
-  Options o;
+std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
+  Config o;
   CLI::App app{"Locktopus: a lock server for distributed systems", "locktopus"};
   app.get_formatter()->column_width(36);
 
@@ -33,6 +33,9 @@ std::variant<Options, int> ParseOptions(int argc, const char* const* argv) {
   };
   add("-H,--host", o.host, "HOST", "Hostname or address to listen on");
   add("-p,--port", o.port, "PORT", "Port to listen on (0: any free port)");
+  add("--port-file", o.port_file, "PORT_FILE",
+      "Once listening, write the port to FILE (for scripts that start the "
+      "server with port 0)");
   add("--log-clients", o.log_clients, "LOG_CLIENTS",
       "Log client connections (true/false)");
   add("--log-locks", o.log_locks, "LOG_LOCKS",

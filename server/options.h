@@ -1,53 +1,19 @@
-// The server's command line and environment (LOCKTOPUS_*), parsed by CLI11.
-// A flag overrides its environment variable, which overrides the default.
+// The server's command line and environment (LOCKTOPUS_*), parsed by CLI11
+// into a Config. A flag overrides its environment variable, which overrides
+// the default. Part of the executable only.
 
 #ifndef LOCKTOPUS_SERVER_OPTIONS_H_
 #define LOCKTOPUS_SERVER_OPTIONS_H_
 
-#include <cstdint>
-#include <string>
 #include <variant>
 
-#include "server/protocol.h"
-#include "server/routes.h"
+#include "server/core/config.h"
 
 namespace locktopus::server {
 
-struct Options {
-  std::string host = "0.0.0.0";
-  std::uint16_t port = 9009;  // 0: any free port (logged at start)
-  bool log_clients = false;
-  bool log_locks = false;
-  unsigned stats_interval_s = 0;  // 0: never
-  std::uint64_t default_abandon_timeout_ms = 60'000;
-  unsigned threads = 0;  // 0: one per core
-  std::size_t max_connections = 100'000;
-  bool metrics_namespace_labels = false;  // per-namespace series in /metrics
-  // A WebSocket peer silent this long is pinged; silent twice this long, it
-  // is dropped (its lock abandoned).
-  std::uint64_t keepalive_ms = 10'000;
-  // Bound of reading one HTTP request (headers and body), of the WebSocket
-  // opening handshake, and of a WebSocket closing handshake.
-  std::uint64_t handshake_timeout_ms = 10'000;
-  // Answers waiting to be sent to one client. At the limit the server stops
-  // reading its requests until half are sent; a client that reads none of
-  // them for keepalive_ms is closed with code 1008. While reading is paused
-  // the client's pongs are not read either, so a pause that outlasts the
-  // keep-alive (one to two keepalive_ms) drops the client even if it reads.
-  std::size_t max_write_queue = 1024;
-  // Bearer tokens, one per line; empty: no authentication. SIGHUP reloads.
-  std::string auth_token_file;
-  // PEM certificate chain and private key; both or neither. Given, every
-  // connection is TLS 1.2 or later (https://, wss://).
-  std::string tls_cert;
-  std::string tls_key;
-  MessageLimits message_limits;
-  RouteLimits route_limits;
-};
-
-// Parses the command line. Returns the options, or the exit code after
+// Parses the command line. Returns the settings, or the exit code after
 // printing help (0) or what was wrong (2) itself.
-std::variant<Options, int> ParseOptions(int argc, const char* const* argv);
+std::variant<Config, int> ParseOptions(int argc, const char* const* argv);
 
 }  // namespace locktopus::server
 

@@ -14,7 +14,7 @@
 
 #include "engine/engine.h"
 #include "model/model_space.h"
-#include "server/lock_service.h"
+#include "server/core/lock_service.h"
 
 namespace locktopus::simulate {
 namespace {

@@ -1,7 +1,7 @@
 // --auth-token-file without sockets: the file format, the token a request
 // carries, the comparison, and reloading.
 
-#include "server/auth.h"
+#include "server/core/auth.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "server/routes.h"
+#include "server/core/routes.h"
 
 namespace locktopus::server {
 namespace {
@@ -47,39 +47,58 @@ TEST(MatchesAnyToken, ExactMatchesOnly) {
   EXPECT_FALSE(MatchesAnyToken("secret-one", Tokens{}));
 }
 
+using Query = std::optional<std::string>;
+
 TEST(RequestToken, BearerHeader) {
-  EXPECT_EQ(RequestToken("Bearer abc", "/v1?namespace=x"), "abc");
-  EXPECT_EQ(RequestToken("bearer   abc  ", "/"), "abc");
-  EXPECT_EQ(RequestToken("BEARER abc", "/"), "abc");
+  EXPECT_EQ(RequestToken("Bearer abc", std::nullopt), "abc");
+  EXPECT_EQ(RequestToken("bearer   abc  ", std::nullopt), "abc");
+  EXPECT_EQ(RequestToken("BEARER abc", std::nullopt), "abc");
 }
 
 TEST(RequestToken, QueryParameterWhenNoBearerHeader) {
-  EXPECT_EQ(RequestToken("", "/v1?namespace=x&token=abc"), "abc");
-  EXPECT_EQ(RequestToken("", "/v1?token=a%2Bb%20c&namespace=x"), "a+b c");
-  EXPECT_EQ(RequestToken("Basic dXNlcjpwYXNz", "/?token=abc"), "abc");
-  EXPECT_EQ(RequestToken("Bearer", "/?token=abc"), "abc");
+  EXPECT_EQ(RequestToken("", Query("abc")), "abc");
+  EXPECT_EQ(RequestToken("Basic dXNlcjpwYXNz", Query("abc")), "abc");
+  EXPECT_EQ(RequestToken("Bearer", Query("abc")), "abc");
 }
 
 TEST(RequestToken, TheHeaderWinsOverTheQuery) {
-  EXPECT_EQ(RequestToken("Bearer head", "/?token=query"), "head");
+  EXPECT_EQ(RequestToken("Bearer head", Query("query")), "head");
 }
 
 TEST(RequestToken, NoneCarried) {
-  EXPECT_EQ(RequestToken("", "/v1?namespace=x"), std::nullopt);
-  EXPECT_EQ(RequestToken("Bearerabc", "/"), std::nullopt);
-  EXPECT_EQ(RequestToken("Basic abc", "/"), std::nullopt);
-  EXPECT_EQ(RequestToken("", "not a target"), std::nullopt);
+  EXPECT_EQ(RequestToken("", std::nullopt), std::nullopt);
+  EXPECT_EQ(RequestToken("Bearerabc", std::nullopt), std::nullopt);
+  EXPECT_EQ(RequestToken("Basic abc", std::nullopt), std::nullopt);
 }
 
-TEST(IsOpenPath, OnlyHealthz) {
-  EXPECT_TRUE(IsOpenPath("/healthz"));
-  EXPECT_TRUE(IsOpenPath("/healthz?x=1"));
-  EXPECT_TRUE(IsOpenPath("/readyz"));
-  EXPECT_FALSE(IsOpenPath("/"));
-  EXPECT_FALSE(IsOpenPath("/healthz/x"));
-  EXPECT_FALSE(IsOpenPath("/v1?namespace=healthz"));
-  EXPECT_FALSE(IsOpenPath("/stats_v1?namespace=x"));
-  EXPECT_FALSE(IsOpenPath("/metrics"));
+// The router parses the target once and hands the token parameter over,
+// URL-decoded.
+TEST(Routes, GiveTheTokenParameter) {
+  const RouteLimits limits;
+  Query token;
+  RouteTarget("/v1?namespace=x&token=abc", limits, &token);
+  EXPECT_EQ(token, "abc");
+  RouteTarget("/v1?token=a%2Bb%20c&namespace=x", limits, &token);
+  EXPECT_EQ(token, "a+b c");
+  RouteTarget("/?token=t1&token=t2", limits, &token);
+  EXPECT_EQ(token, "t1");
+  RouteTarget("/v1?namespace=x", limits, &token);
+  EXPECT_EQ(token, std::nullopt);
+  token = "stale";
+  RouteTarget("not a target", limits, &token);
+  EXPECT_EQ(token, "stale");  // unparsed: refused before any parameter
+}
+
+TEST(Routes, OnlyTheProbesAreOpen) {
+  const RouteLimits limits;
+  EXPECT_TRUE(IsOpen(RouteTarget("/healthz", limits)));
+  EXPECT_TRUE(IsOpen(RouteTarget("/healthz?x=1", limits)));
+  EXPECT_TRUE(IsOpen(RouteTarget("/readyz", limits)));
+  for (const char* closed :
+       {"/", "/healthz/x", "/v1?namespace=healthz", "/stats_v1?namespace=x",
+        "/metrics", "/nowhere", "not a target"}) {
+    EXPECT_FALSE(IsOpen(RouteTarget(closed, limits))) << closed;
+  }
 }
 
 TEST(Routes, TheTokenParameterIsIgnoredByRouting) {
@@ -127,17 +146,17 @@ TEST_F(TokenFileTest, ErrorsNeverHoldTheTokens) {
   EXPECT_EQ(std::get<std::string>(read).find("comment"), std::string::npos);
 }
 
-TEST_F(TokenFileTest, AllowsListedTokensAndTheOpenPath) {
+TEST_F(TokenFileTest, AllowsListedTokens) {
   Write("old\nnew\n");
   auto loaded = Authenticator::Load(path_);
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<Authenticator>>(loaded));
   const Authenticator& auth = *std::get<std::unique_ptr<Authenticator>>(loaded);
   EXPECT_EQ(auth.size(), 2u);
-  EXPECT_TRUE(auth.Allows("Bearer old", "/"));
-  EXPECT_TRUE(auth.Allows("", "/v1?namespace=x&token=new"));
-  EXPECT_FALSE(auth.Allows("", "/v1?namespace=x"));
-  EXPECT_FALSE(auth.Allows("Bearer other", "/v1?namespace=x&token=new"));
-  EXPECT_TRUE(auth.Allows("", "/healthz"));
+  EXPECT_TRUE(auth.Allows("Bearer old", std::nullopt));
+  EXPECT_TRUE(auth.Allows("", Query("new")));
+  EXPECT_FALSE(auth.Allows("", std::nullopt));
+  EXPECT_FALSE(auth.Allows("", Query("")));
+  EXPECT_FALSE(auth.Allows("Bearer other", Query("new")));
 }
 
 TEST_F(TokenFileTest, ReloadReplacesTheTokens) {
@@ -148,8 +167,8 @@ TEST_F(TokenFileTest, ReloadReplacesTheTokens) {
   auto reloaded = auth->Reload();
   ASSERT_TRUE(std::holds_alternative<std::size_t>(reloaded));
   EXPECT_EQ(std::get<std::size_t>(reloaded), 1u);
-  EXPECT_FALSE(auth->Allows("Bearer old", "/"));
-  EXPECT_TRUE(auth->Allows("Bearer new", "/"));
+  EXPECT_FALSE(auth->Allows("Bearer old", std::nullopt));
+  EXPECT_TRUE(auth->Allows("Bearer new", std::nullopt));
 }
 
 TEST_F(TokenFileTest, AFailedReloadKeepsTheOldTokens) {
@@ -158,10 +177,10 @@ TEST_F(TokenFileTest, AFailedReloadKeepsTheOldTokens) {
       std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
   std::remove(path_.c_str());
   EXPECT_TRUE(std::holds_alternative<std::string>(auth->Reload()));
-  EXPECT_TRUE(auth->Allows("Bearer old", "/"));
+  EXPECT_TRUE(auth->Allows("Bearer old", std::nullopt));
   Write("\n# emptied\n");
   EXPECT_TRUE(std::holds_alternative<std::string>(auth->Reload()));
-  EXPECT_TRUE(auth->Allows("Bearer old", "/"));
+  EXPECT_TRUE(auth->Allows("Bearer old", std::nullopt));
   EXPECT_EQ(auth->size(), 1u);
 }
 

@@ -1,7 +1,7 @@
 // The metrics registry and its Prometheus text rendering: histogram
 // buckets, label values, and the exact exposition of a small known state.
 
-#include "server/metrics.h"
+#include "server/core/metrics.h"
 
 #include <gtest/gtest.h>
 
@@ -75,9 +75,9 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
   for (int i = 0; i < 2; ++i) Increment(m.locks.released);
   Increment(m.locks.cancelled);
   Increment(m.locks.abandoned);
-  m.CountProtocolError(ProtocolErrorKind::kBadJson);
-  m.CountProtocolError(ProtocolErrorKind::kWrongState);
-  m.CountProtocolError(ProtocolErrorKind::kWrongState);
+  m.CountProtocolError(wire::ProtocolErrorKind::kBadJson);
+  m.CountProtocolError(wire::ProtocolErrorKind::kWrongState);
+  m.CountProtocolError(wire::ProtocolErrorKind::kWrongState);
   for (int i = 0; i < 9; ++i) Increment(m.tcp_connections_accepted);
   for (int i = 0; i < 6; ++i) Increment(m.connections_accepted);
   m.wait.Observe(microseconds(50));

@@ -1,7 +1,9 @@
-// The server's socket-free parts: the protocol codec, the HTTP router and the
-// connection state machine, driven with a fake transport.
+// The server's socket-free core: the HTTP router, the request handler, the
+// connection state machine (driven with a fake transport) and the namespaces
+// of the lock service.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -12,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "server/connection.h"
-#include "server/lock_service.h"
-#include "server/protocol.h"
-#include "server/routes.h"
+#include "server/core/connection.h"
+#include "server/core/handler.h"
+#include "server/core/lock_service.h"
+#include "server/core/routes.h"
 #include "tests/test_support.h"
 
 namespace locktopus::server {
@@ -23,158 +25,8 @@ namespace {
 
 using locktopus::testing::R;
 using locktopus::testing::W;
-
-// ---- protocol --------------------------------------------------------------
-
-ClientMessage Parse(std::string_view text, MessageLimits limits = {}) {
-  return ParseClientMessage(text, limits);
-}
-
-std::string ErrorOf(std::string_view text, MessageLimits limits = {}) {
-  ClientMessage m = Parse(text, limits);
-  auto* error = std::get_if<ProtocolError>(&m);
-  return error ? error->reason : "(no error)";
-}
-
-TEST(Protocol, ParsesLockWithEveryTypeSpelling) {
-  EXPECT_EQ(Parse(R"({"action":"lock","resources":[
-      {"type":"write","path":["a","b"]},{"type":"read","path":[]},
-      {"type":"W","path":["c"]},{"type":"r","path":[""]},
-      {"type":"ReAd","path":["x/y"]}]})"),
-            ClientMessage(LockMessage{{W({"a", "b"}), R({}), W({"c"}),
-                                       R({""}), R({"x/y"})}}));
-}
-
-TEST(Protocol, IgnoresUnknownFields) {
-  EXPECT_EQ(Parse(R"({"action":"release","x":1})"),
-            ClientMessage(ReleaseMessage{}));
-  EXPECT_EQ(Parse(R"({"id":"7","action":"lock","resources":[
-      {"type":"read","path":["a"],"extra":true}]})"),
-            ClientMessage(LockMessage{{R({"a"})}}));
-}
-
-TEST(Protocol, RoundTripsValidLocks) {
-  const std::vector<Resource> lock = {W({"a", "\"q\"", "\n"}), R({})};
-  EXPECT_EQ(Parse(FormatLock(lock)), ClientMessage(LockMessage{lock}));
-}
-
-TEST(Protocol, RefusesEveryMalformedMessage) {
-  EXPECT_EQ(ErrorOf("{").rfind("invalid JSON", 0), 0u);
-  EXPECT_EQ(ErrorOf("").rfind("invalid JSON", 0), 0u);
-  EXPECT_EQ(ErrorOf("[]"), "message is not a JSON object");
-  EXPECT_EQ(ErrorOf("\"lock\""), "message is not a JSON object");
-  EXPECT_EQ(ErrorOf("{}"), "message has no action");
-  EXPECT_EQ(ErrorOf(R"({"action":1})"), "action is not a string");
-  EXPECT_EQ(ErrorOf(R"({"action":"unlock"})"), "unknown action [unlock]");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock"})"), "resources must be an array");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":{}})"),
-            "resources must be an array");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[]})"),
-            "resources must not be empty");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":["a"]})"),
-            "resource 0 is not an object");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"path":[]}]})"),
-            "resource 0 has no type");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
-      {"type":"read","path":[]},{"type":"rw","path":[]}]})"),
-            "resource 1 has unknown type [rw]");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":"read"}]})"),
-            "resource 0 path is not an array of strings");
-  EXPECT_EQ(
-      ErrorOf(R"({"action":"lock","resources":[{"type":"read","path":"a"}]})"),
-      "resource 0 path is not an array of strings");
-  EXPECT_EQ(ErrorOf(
-                R"({"action":"lock","resources":[{"type":"read","path":[1]}]})"),
-            "resource 0 path is not an array of strings");
-}
-
-TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
-  MessageLimits limits{.max_message_bytes = 200,
-                       .max_resources = 2,
-                       .max_path_depth = 2,
-                       .max_segment_bytes = 3};
-  EXPECT_EQ(ErrorOf(std::string(201, ' '), limits),
-            "message of 201 bytes over max-message-bytes (200)");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":"r","path":[]},
-      {"type":"r","path":[]},{"type":"r","path":[]}]})",
-                    limits),
-            "lock of 3 resources over max-resources (2)");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
-      {"type":"r","path":["a","b","c"]}]})",
-                    limits),
-            "resource 0 path depth 3 over max-path-depth (2)");
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
-      {"type":"r","path":["abcd"]}]})",
-                    limits),
-            "resource 0 path segment of 4 bytes over max-segment-bytes (3)");
-  // At the limits exactly: accepted.
-  EXPECT_EQ(Parse(R"({"action":"lock","resources":[{"type":"r","path":["abc","d"]},
-      {"type":"w","path":[]}]})",
-                  limits),
-            ClientMessage(LockMessage{{R({"abc", "d"}), W({})}}));
-}
-
-ProtocolErrorKind KindOf(std::string_view text, MessageLimits limits = {}) {
-  ClientMessage m = Parse(text, limits);
-  auto* error = std::get_if<ProtocolError>(&m);
-  EXPECT_NE(error, nullptr) << text;
-  return error ? error->kind : ProtocolErrorKind::kShuttingDown;
-}
-
-TEST(Protocol, ErrorsHaveAKindForMetrics) {
-  using enum ProtocolErrorKind;
-  EXPECT_EQ(KindOf("{"), kBadJson);
-  EXPECT_EQ(KindOf(std::string(10000, '[')), kBadJson);
-  EXPECT_EQ(KindOf("[]"), kBadJson);
-  EXPECT_EQ(KindOf("{}"), kBadMessage);
-  EXPECT_EQ(KindOf(R"({"action":"unlock"})"), kBadMessage);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[]})"), kBadMessage);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"x","path":[]}]})"),
-            kBadMessage);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":[1]}]})"),
-            kBadMessage);
-  const MessageLimits limits{.max_message_bytes = 200,
-                             .max_resources = 1,
-                             .max_path_depth = 1,
-                             .max_segment_bytes = 1};
-  EXPECT_EQ(KindOf(std::string(201, ' '), limits), kOversized);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":[]},
-      {"type":"r","path":[]}]})",
-                   limits),
-            kOverLimit);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":["a","b"]}]})",
-                   limits),
-            kOverLimit);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":["ab"]}]})",
-                   limits),
-            kOverLimit);
-  EXPECT_EQ(Name(kBadJson), "bad_json");
-  EXPECT_EQ(Name(kShuttingDown), "shutting_down");
-}
-
-TEST(Protocol, RefusesDeepNestingWithoutRecursing) {
-  EXPECT_EQ(ErrorOf(std::string(10000, '[')).rfind("invalid JSON", 0), 0u);
-}
-
-TEST(Protocol, ShortenedReasonsStayValidUtf8) {
-  EXPECT_EQ(TruncateUtf8("abc", 5), "abc");
-  EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc");
-  // "é" is two bytes: a cut between them backs off before it.
-  EXPECT_EQ(TruncateUtf8("ab\xC3\xA9", 3), "ab");
-  EXPECT_EQ(TruncateUtf8("\xE2\x82\xAC!", 2), "");  // a three-byte euro sign
-  std::string type = std::string(63, 'x') + "\xC3\xA9";
-  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":")" + type +
-                    R"(","path":[]}]})"),
-            "resource 0 has unknown type [" + std::string(63, 'x') + "...]");
-}
-
-TEST(Protocol, FormatsAnswers) {
-  EXPECT_EQ(FormatAnswer(17, Action::kLock, ConnState::kEnqueued),
-            R"({"id":"17","action":"lock","state":"enqueued"})");
-  EXPECT_EQ(FormatAnswer(1, Action::kRelease, ConnState::kReady),
-            R"({"id":"1","action":"release","state":"ready"})");
-  EXPECT_EQ(FormatError("why"), "communication error: why");
-}
+using wire::ConnState;
+using wire::ProtocolErrorKind;
 
 // ---- routes ----------------------------------------------------------------
 
@@ -235,6 +87,109 @@ TEST(Routes, RefusesBadParameters) {
             Route(HttpError{400,
                             "URL parameter 'abandon-timeout-ms' is over "
                             "max-abandon-timeout (1000)"}));
+}
+
+// ---- request handler -------------------------------------------------------
+
+class HandlerTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<ServerState> Make(Config config = {}) {
+    return std::make_shared<ServerState>(std::move(config));
+  }
+  static HttpRequest Get(std::string_view target,
+                         std::string_view authorization = "") {
+    return {.target = target, .authorization = authorization};
+  }
+  static HttpResponse Response(Handled handled) {
+    auto* response = std::get_if<HttpResponse>(&handled);
+    EXPECT_NE(response, nullptr) << "an upgrade, not a response";
+    return response ? *response : HttpResponse{};
+  }
+};
+
+TEST_F(HandlerTest, AnswersEveryRoute) {
+  auto state = Make();
+  NamespaceHold held = state->locks->Open("ns");
+  EXPECT_EQ(Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)),
+            (HttpResponse{.status = 200,
+                          .content_type = "application/json",
+                          .body = R"({"LastGroupID":0,"GroupsPending":0,)"
+                                  R"("GroupsAcquired":0,"LocksPending":0,)"
+                                  R"("LocksAcquired":0,"PathCount":0})"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/stats?namespace=no"), state)),
+            (HttpResponse{.status = 404, .body = "Namespace not found"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)),
+            (HttpResponse{.status = 200, .body = "ok"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 200, .body = "ready"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/v1?namespace=ns"), state)).status,
+            426u);
+  EXPECT_EQ(Response(HandleRequest(Get("/nowhere"), state)).status, 404u);
+  EXPECT_EQ(Response(HandleRequest(Get("/metrics"), state)).content_type,
+            kPrometheusContentType);
+  const HttpResponse page = Response(HandleRequest(Get("/"), state));
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<code>ns</code>"), std::string::npos);
+  HttpRequest post = Get("/");
+  post.method = HttpRequest::Method::kOther;
+  EXPECT_EQ(Response(HandleRequest(post, state)).status, 405u);
+  HttpRequest preflight = Get("/anything");
+  preflight.method = HttpRequest::Method::kOptions;
+  EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
+}
+
+TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
+  auto state = Make({.max_connections = 1});
+  HttpRequest upgrade = Get("/v1?namespace=ns&abandon-timeout-ms=5");
+  upgrade.websocket_upgrade = true;
+  Handled first = HandleRequest(upgrade, state);
+  ASSERT_TRUE(std::holds_alternative<Upgrade>(first));
+  EXPECT_EQ(std::get<Upgrade>(first).route, (LockRoute{"ns", 5}));
+  EXPECT_EQ(state->connections.load(), 1u);
+  const HttpResponse full = Response(HandleRequest(upgrade, state));
+  EXPECT_EQ(full.status, 503u);
+  EXPECT_EQ(full.body, "Too many connections: over max-connections (1)");
+  first = HttpResponse{};  // the slot goes with the connection
+  EXPECT_EQ(state->connections.load(), 0u);
+  state->draining = true;
+  EXPECT_EQ(Response(HandleRequest(upgrade, state)),
+            (HttpResponse{.status = 503, .body = "Shutting down"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 503, .body = "draining"}));
+  EXPECT_EQ(state->connections.load(), 0u);
+}
+
+TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
+  char path[] = "/tmp/locktopus-handler-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
+  close(fd);
+  auto state = Make();
+  state->auth =
+      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path));
+  std::remove(path);
+  const HttpResponse refused = Response(HandleRequest(Get("/"), state));
+  EXPECT_EQ(refused.status, 401u);
+  EXPECT_EQ(refused.www_authenticate, "Bearer");
+  for (const char* target :
+       {"/nowhere", "/metrics", "/stats_v1?namespace=x", "not a target",
+        "/v1?namespace=x&token=wrong"}) {
+    EXPECT_EQ(Response(HandleRequest(Get(target), state)).status, 401u)
+        << target;
+  }
+  EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)).status, 200u);
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)).status, 200u);
+  EXPECT_EQ(Response(HandleRequest(Get("/", "Bearer t0k3n"), state)).status,
+            200u);
+  EXPECT_EQ(Response(HandleRequest(Get("/nowhere?token=t0k3n"), state)).status,
+            404u);
+  HttpRequest upgrade = Get("/v1?namespace=x&token=t0k3n");
+  upgrade.websocket_upgrade = true;
+  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
+  HttpRequest preflight = Get("/v1?namespace=x");
+  preflight.method = HttpRequest::Method::kOptions;
+  EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
 }
 
 // ---- connection state machine ----------------------------------------------

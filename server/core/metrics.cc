@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "server/core/metrics.h"
 
 #include <algorithm>
 
@@ -177,9 +177,9 @@ std::string RenderPrometheus(const Metrics& metrics,
 
   w.Family("locktopus_protocol_errors_total", "counter",
            "Connections closed for a protocol error, by kind of error.");
-  for (std::size_t i = 0; i < kProtocolErrorKinds; ++i) {
+  for (std::size_t i = 0; i < wire::kProtocolErrorKinds; ++i) {
     w.Sample("locktopus_protocol_errors_total", "reason",
-             Name(static_cast<ProtocolErrorKind>(i)),
+             wire::Name(static_cast<wire::ProtocolErrorKind>(i)),
              std::to_string(Load(metrics.protocol_errors[i])));
   }
 

@@ -1,7 +1,5 @@
-#include "server/auth.h"
+#include "server/core/auth.h"
 
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -78,8 +76,9 @@ bool MatchesAnyToken(std::string_view candidate, const Tokens& tokens) {
   return any != 0;
 }
 
-std::optional<std::string> RequestToken(std::string_view authorization,
-                                        std::string_view target) {
+std::optional<std::string> RequestToken(
+    std::string_view authorization,
+    const std::optional<std::string>& query_token) {
   constexpr std::string_view kScheme = "bearer";
   const std::string_view header = Trim(authorization);
   if (header.size() > kScheme.size() &&
@@ -88,17 +87,7 @@ std::optional<std::string> RequestToken(std::string_view authorization,
     const std::string_view token = Trim(header.substr(kScheme.size()));
     if (!token.empty()) return std::string(token);
   }
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return std::nullopt;
-  auto params = url->params();
-  auto it = params.find("token");
-  if (it == params.end()) return std::nullopt;
-  return std::string((*it).value);
-}
-
-bool IsOpenPath(std::string_view target) {
-  auto url = boost::urls::parse_origin_form(target);
-  return url && (url->path() == "/healthz" || url->path() == "/readyz");
+  return query_token;
 }
 
 Authenticator::Authenticator(std::string path, Tokens tokens)
@@ -124,10 +113,11 @@ std::variant<std::size_t, std::string> Authenticator::Reload() {
   return n;
 }
 
-bool Authenticator::Allows(std::string_view authorization,
-                           std::string_view target) const {
-  if (IsOpenPath(target)) return true;
-  const std::optional<std::string> token = RequestToken(authorization, target);
+bool Authenticator::Allows(
+    std::string_view authorization,
+    const std::optional<std::string>& query_token) const {
+  const std::optional<std::string> token =
+      RequestToken(authorization, query_token);
   if (!token) return false;
   std::shared_ptr<const Tokens> tokens;
   {

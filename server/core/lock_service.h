@@ -16,8 +16,8 @@
 // Acquisition notices are delivered after the step's mutex is released, on
 // the thread that did the step.
 
-#ifndef LOCKTOPUS_SERVER_LOCK_SERVICE_H_
-#define LOCKTOPUS_SERVER_LOCK_SERVICE_H_
+#ifndef LOCKTOPUS_SERVER_CORE_LOCK_SERVICE_H_
+#define LOCKTOPUS_SERVER_CORE_LOCK_SERVICE_H_
 
 #include <cstdint>
 #include <functional>
@@ -31,7 +31,7 @@
 
 #include "engine/engine.h"
 #include "engine/id_marks.h"
-#include "server/metrics.h"
+#include "server/core/metrics.h"
 
 namespace locktopus::server {
 
@@ -158,4 +158,4 @@ class LockService : public std::enable_shared_from_this<LockService> {
 
 }  // namespace locktopus::server
 
-#endif  // LOCKTOPUS_SERVER_LOCK_SERVICE_H_
+#endif  // LOCKTOPUS_SERVER_CORE_LOCK_SERVICE_H_

@@ -1,11 +1,11 @@
-#include "server/routes.h"
+#include "server/core/routes.h"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <charconv>
 
-#include "server/protocol.h"
+#include "wire/codec.h"
 
 namespace locktopus::server {
 namespace {
@@ -33,7 +33,7 @@ std::variant<std::string, HttpError> Namespace(
   if (ns->size() > limits.max_namespace_bytes) {
     return HttpError{400, "URL parameter 'namespace' of " +
                               std::to_string(ns->size()) + " bytes is " +
-                              OverLimit("max-namespace-bytes",
+                              wire::OverLimit("max-namespace-bytes",
                                         limits.max_namespace_bytes)};
   }
   return *std::move(ns);
@@ -41,10 +41,17 @@ std::variant<std::string, HttpError> Namespace(
 
 }  // namespace
 
-Route RouteTarget(std::string_view target, const RouteLimits& limits) {
+bool IsOpen(const Route& route) {
+  return std::holds_alternative<HealthRoute>(route) ||
+         std::holds_alternative<ReadyRoute>(route);
+}
+
+Route RouteTarget(std::string_view target, const RouteLimits& limits,
+                  std::optional<std::string>* token) {
   auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return HttpError{400, "Malformed request target"};
   const boost::urls::url_view& url = *parsed;
+  if (token != nullptr) *token = Param(url, "token");
   const std::string path = url.path();
 
   if (path == "/") return StatusRoute{};
@@ -70,7 +77,7 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits) {
     }
     if (ms > limits.max_abandon_timeout_ms) {
       return HttpError{400, "URL parameter 'abandon-timeout-ms' is " +
-                                OverLimit("max-abandon-timeout",
+                                wire::OverLimit("max-abandon-timeout",
                                           limits.max_abandon_timeout_ms)};
     }
     route.abandon_timeout_ms = ms;

@@ -1,5 +1,7 @@
 // One WebSocket connection: Beast I/O around a Connection state machine.
 
+#include "server/net/ws_session.h"
+
 #include <deque>
 #include <optional>
 #include <string>
@@ -10,8 +12,8 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
-#include "server/log.h"
-#include "server/sessions.h"
+#include "server/core/connection.h"
+#include "server/core/log.h"
 
 namespace locktopus::server {
 namespace websocket = beast::websocket;
@@ -31,6 +33,19 @@ std::string Peer(const Stream& stream) {
          std::to_string(endpoint.port());
 }
 
+// Where the transport is. One at a time:
+//   kReading  a read is pending (or a frame is being handled); frames may be
+//             written.
+//   kPaused   back-pressure: --max-write-queue answers wait, no read is
+//             pending until half are written; the stall timer runs.
+//   kClosing  a close is queued behind the pending frames (nothing more is
+//             read; Send is a no-op); the close timer runs.
+//   kDropped  the socket is closed; Ended is posted; nothing more is sent.
+//   kEnded    Ended has run: the connection's lock went down the drop path.
+// Moves: kReading <-> kPaused; kReading, kPaused -> kClosing; any but kEnded
+// -> kDropped; any -> kEnded. Nothing leaves kEnded.
+enum class Transport { kReading, kPaused, kClosing, kDropped, kEnded };
+
 // S is Stream or TlsStream (its handshake done).
 template <class S>
 class WebSocketSession final
@@ -49,13 +64,13 @@ class WebSocketSession final
         slot_(std::move(slot)),
         state_(std::move(state)),
         client_(state_->next_client.fetch_add(1) + 1) {
-    config_.limits = state_->options.message_limits;
-    config_.log_locks = state_->options.log_locks;
+    config_.limits = state_->config.message_limits;
+    config_.log_locks = state_->config.log_locks;
     config_.draining = &state_->draining;
     config_.metrics = &state_->metrics;
     config_.abandon_timeout = std::chrono::milliseconds(
         route_.abandon_timeout_ms.value_or(
-            state_->options.default_abandon_timeout_ms));
+            state_->config.default_abandon_timeout_ms));
   }
 
   void Run(Request request) {
@@ -64,10 +79,10 @@ class WebSocketSession final
     // A peer silent for --keepalive-ms is pinged; if nothing at all comes
     // back within another --keepalive-ms, the pending read fails with
     // beast::error::timeout and the connection goes down the drop path.
-    const std::chrono::milliseconds keepalive(state_->options.keepalive_ms);
+    const std::chrono::milliseconds keepalive(state_->config.keepalive_ms);
     ws_.set_option(websocket::stream_base::timeout{
         .handshake_timeout =
-            std::chrono::milliseconds(state_->options.handshake_timeout_ms),
+            std::chrono::milliseconds(state_->config.handshake_timeout_ms),
         .idle_timeout = 2 * keepalive,
         .keep_alive_pings = true,
     });
@@ -91,7 +106,7 @@ class WebSocketSession final
 
   // ConnectionIo: called on this session's strand.
   void Send(std::string text) override {
-    if (closing_ || failed_) return;
+    if (!Open()) return;
     // Bounded without a check here: reading pauses once --max-write-queue
     // frames wait (see OnRead), and one frame read adds at most one answer
     // and one acquisition notice.
@@ -100,22 +115,22 @@ class WebSocketSession final
   }
 
   void Close(std::uint16_t code, std::string_view reason) override {
-    if (closing_ || failed_) return;
-    closing_ = true;
+    if (!Open()) return;
+    transport_ = Transport::kClosing;
     // A close reason fits in a control frame: at most 123 bytes.
     close_reason_.code = code;
     const std::string_view fits =
-        TruncateUtf8(reason, close_reason_.reason.max_size());
+        wire::TruncateUtf8(reason, close_reason_.reason.max_size());
     close_reason_.reason.assign(fits.data(), fits.size());
     // The queued frames, the close frame and the client's answer must get
     // through within the handshake timeout; a client that does not read
     // them is dropped.
     close_timer_.expires_after(
-        std::chrono::milliseconds(state_->options.handshake_timeout_ms));
+        std::chrono::milliseconds(state_->config.handshake_timeout_ms));
     close_timer_.async_wait(
         [self = shared_from_this()](beast::error_code ec) {
-          if (ec || self->ended_) return;
-          const auto ms = self->state_->options.handshake_timeout_ms;
+          if (ec || self->transport_ == Transport::kEnded) return;
+          const auto ms = self->state_->config.handshake_timeout_ms;
           self->Drop("the close did not complete within " +
                      std::to_string(ms) + " ms");
         });
@@ -132,13 +147,19 @@ class WebSocketSession final
   }
 
  private:
+  // Frames may still be queued and written.
+  bool Open() const {
+    return transport_ == Transport::kReading ||
+           transport_ == Transport::kPaused;
+  }
+
   void OnAccept(beast::error_code ec) {
     if (ec) {
       Ended("handshake failed: " + ec.message());
       return;
     }
     Increment(state_->metrics.connections_accepted);
-    if (state_->options.log_clients) {
+    if (state_->config.log_clients) {
       LogInfo("client " + std::to_string(client_) + " connected from " +
               Peer(beast::get_lowest_layer(ws_)) + " to namespace [" +
               route_.ns + "], abandon timeout " +
@@ -158,7 +179,7 @@ class WebSocketSession final
   void OnRead(beast::error_code ec) {
     if (ec == beast::error::timeout) {
       Ended("no answer to keep-alive pings for " +
-            std::to_string(2 * state_->options.keepalive_ms) + " ms");
+            std::to_string(2 * state_->config.keepalive_ms) + " ms");
       return;
     }
     if (ec) {
@@ -175,51 +196,49 @@ class WebSocketSession final
           static_cast<const char*>(data.data()), data.size()));
       buffer_.clear();
     }
-    if (closing_ || failed_) return;
-    if (queue_.size() >= state_->options.max_write_queue) {
-      PauseReading();
+    if (transport_ != Transport::kReading) return;  // closing, or gone
+    if (queue_.size() >= state_->config.max_write_queue) {
+      transport_ = Transport::kPaused;
+      WatchStall();
     } else {
       DoRead();
     }
   }
 
-  // Back-pressure: no more requests are read until the client has read
-  // half of its queued answers. One that reads none of them for a
+  // Back-pressure (kPaused): no more requests are read until the client has
+  // read half of its queued answers. One that reads none of them for a
   // keep-alive interval is closed.
-  void PauseReading() {
-    read_paused_ = true;
+  void WatchStall() {
     const std::uint64_t written = frames_written_;
     stall_timer_.expires_after(
-        std::chrono::milliseconds(state_->options.keepalive_ms));
+        std::chrono::milliseconds(state_->config.keepalive_ms));
     stall_timer_.async_wait(
         [self = shared_from_this(), written](beast::error_code ec) {
-          if (ec || !self->read_paused_) return;
+          if (ec || self->transport_ != Transport::kPaused) return;
           if (self->frames_written_ == written) {
             self->Stalled();
           } else {
-            self->PauseReading();  // slow, but reading: wait on
+            self->WatchStall();  // slow, but reading: wait on
           }
         });
   }
 
   void ResumeReading() {
-    read_paused_ = false;
+    transport_ = Transport::kReading;
     stall_timer_.cancel();
     DoRead();
   }
 
-  // A client that does not read its answers. Its socket buffer is full, so
-  // the close frame most likely never gets out: the close timer (or the
-  // stream's own idle timeout) then drops the connection.
+  // A paused client that does not read its answers. Its socket buffer is
+  // full, so the close frame most likely never gets out: the close timer (or
+  // the stream's own idle timeout) then drops the connection.
   void Stalled() {
-    if (stalled_) return;
-    stalled_ = true;
     LogWarning("client " + std::to_string(client_) + ": " +
                std::to_string(queue_.size()) +
                " answers queued (max-write-queue " +
-               std::to_string(state_->options.max_write_queue) +
+               std::to_string(state_->config.max_write_queue) +
                ") and none read for " +
-               std::to_string(state_->options.keepalive_ms) +
+               std::to_string(state_->config.keepalive_ms) +
                " ms: it does not read its answers; closing it");
     Close(kSlowClientCloseCode,
           "write queue full: the client does not read its answers");
@@ -235,21 +254,27 @@ class WebSocketSession final
   }
 
   void OnWrite(beast::error_code ec) {
-    if (failed_) return;  // dropped meanwhile: nothing more is sent
+    if (transport_ == Transport::kDropped || transport_ == Transport::kEnded) {
+      return;  // nothing more is sent
+    }
     if (ec) {
-      if (read_paused_) Stalled();
+      if (transport_ == Transport::kPaused) {
+        LogWarning("client " + std::to_string(client_) +
+                   ": write failed while its answers wait unread: " +
+                   ec.message());
+      }
       Drop("write: " + ec.message());
       return;
     }
     queue_.pop_front();
     ++frames_written_;
-    if (read_paused_ && !closing_ &&
-        queue_.size() <= state_->options.max_write_queue / 2) {
+    if (transport_ == Transport::kPaused &&
+        queue_.size() <= state_->config.max_write_queue / 2) {
       ResumeReading();
     }
     if (!queue_.empty()) {
       DoWrite();
-    } else if (closing_) {
+    } else if (transport_ == Transport::kClosing) {
       DoClose();
     }
   }
@@ -265,10 +290,12 @@ class WebSocketSession final
   // Ends the connection at once, without a closing handshake. Ended runs
   // whether or not a read is pending to notice the closed socket.
   void Drop(std::string why) {
-    if (failed_) return;
-    failed_ = true;
+    if (transport_ == Transport::kDropped || transport_ == Transport::kEnded) {
+      return;
+    }
+    transport_ = Transport::kDropped;
     // The queue's front may be the buffer of a pending write: it stays
-    // until the session goes; nothing more is sent once failed_ is set.
+    // until the session goes; nothing more is sent once dropped.
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     net::post(ws_.get_executor(),
@@ -279,12 +306,12 @@ class WebSocketSession final
 
   // The transport is over; the connection's lock goes down the drop path.
   void Ended(const std::string& why) {
-    if (ended_) return;
-    ended_ = true;
+    if (transport_ == Transport::kEnded) return;
+    transport_ = Transport::kEnded;
     close_timer_.cancel();
     stall_timer_.cancel();
     connection_->OnClosed();
-    if (state_->options.log_clients) {
+    if (state_->config.log_clients) {
       LogInfo("client " + std::to_string(client_) + " disconnected: " + why);
     }
   }
@@ -302,25 +329,8 @@ class WebSocketSession final
   net::steady_timer close_timer_{ws_.get_executor()};
   net::steady_timer stall_timer_{ws_.get_executor()};
   std::uint64_t frames_written_ = 0;
-  bool read_paused_ = false;  // --max-write-queue answers wait: not reading
-  bool stalled_ = false;      // closed for not reading its answers
-  bool closing_ = false;  // a close is queued behind the pending frames
-  bool failed_ = false;   // the socket is gone; nothing more is sent
-  bool ended_ = false;
+  Transport transport_ = Transport::kReading;
 };
-
-}  // namespace
-
-std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(
-    std::shared_ptr<ServerState> state) {
-  if (state->connections.fetch_add(1) >= state->options.max_connections) {
-    state->connections.fetch_sub(1);
-    return nullptr;
-  }
-  return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(std::move(state)));
-}
-
-namespace {
 
 template <class S>
 void StartSession(S stream, Request request, LockRoute route,

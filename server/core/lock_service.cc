@@ -1,4 +1,4 @@
-#include "server/lock_service.h"
+#include "server/core/lock_service.h"
 
 #include <algorithm>
 

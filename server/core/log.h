@@ -2,8 +2,8 @@
 //
 // Thread safety: lines from different threads never interleave.
 
-#ifndef LOCKTOPUS_SERVER_LOG_H_
-#define LOCKTOPUS_SERVER_LOG_H_
+#ifndef LOCKTOPUS_SERVER_CORE_LOG_H_
+#define LOCKTOPUS_SERVER_CORE_LOG_H_
 
 #include <string_view>
 
@@ -22,4 +22,4 @@ inline void LogError(std::string_view message) {
 
 }  // namespace locktopus::server
 
-#endif  // LOCKTOPUS_SERVER_LOG_H_
+#endif  // LOCKTOPUS_SERVER_CORE_LOG_H_

@@ -1,6 +1,7 @@
 // Bearer tokens (--auth-token-file): the token file's format, the token a
 // request carries, and a constant-time check against every listed token.
-// No sockets; the HTTP session asks Authenticator::Allows for each request.
+// No sockets; the request handler (handler.h) asks Authenticator::Allows for
+// every request but those of the open routes (routes.h, IsOpen).
 //
 // The file lists one token per line. Leading and trailing whitespace (a CR
 // included) is trimmed; blank lines and lines whose first non-blank
@@ -11,8 +12,8 @@
 // run on any thread, concurrently with Reload: the token list is an
 // immutable vector swapped under a mutex.
 
-#ifndef LOCKTOPUS_SERVER_AUTH_H_
-#define LOCKTOPUS_SERVER_AUTH_H_
+#ifndef LOCKTOPUS_SERVER_CORE_AUTH_H_
+#define LOCKTOPUS_SERVER_CORE_AUTH_H_
 
 #include <cstddef>
 #include <memory>
@@ -40,14 +41,12 @@ std::variant<Tokens, std::string> ReadTokenFile(const std::string& path);
 bool MatchesAnyToken(std::string_view candidate, const Tokens& tokens);
 
 // The token a request carries: `Authorization: Bearer <token>` (scheme
-// case-insensitive), else the URL-decoded query parameter `token` (browsers
-// cannot set headers on a WebSocket upgrade). nullopt if neither.
-std::optional<std::string> RequestToken(std::string_view authorization,
-                                        std::string_view target);
-
-// Whether `target`'s path is served without a token: /healthz and /readyz,
-// so that probes need no secret. They tell only whether the server serves.
-bool IsOpenPath(std::string_view target);
+// case-insensitive), else `query_token`, its URL-decoded query parameter
+// `token` (browsers cannot set headers on a WebSocket upgrade). nullopt if
+// neither.
+std::optional<std::string> RequestToken(
+    std::string_view authorization,
+    const std::optional<std::string>& query_token);
 
 class Authenticator {
  public:
@@ -60,9 +59,10 @@ class Authenticator {
   // error is returned.
   std::variant<std::size_t, std::string> Reload();
 
-  // Whether a request for `target` with this Authorization header (empty if
-  // absent) may be served.
-  bool Allows(std::string_view authorization, std::string_view target) const;
+  // Whether a request with this Authorization header (empty if absent) and
+  // this `token` query parameter carries a listed token.
+  bool Allows(std::string_view authorization,
+              const std::optional<std::string>& query_token) const;
 
   const std::string& path() const { return path_; }
   std::size_t size() const;
@@ -77,4 +77,4 @@ class Authenticator {
 
 }  // namespace locktopus::server
 
-#endif  // LOCKTOPUS_SERVER_AUTH_H_
+#endif  // LOCKTOPUS_SERVER_CORE_AUTH_H_

@@ -3,8 +3,8 @@
 //
 // Thread safety: pure function.
 
-#ifndef LOCKTOPUS_SERVER_ROUTES_H_
-#define LOCKTOPUS_SERVER_ROUTES_H_
+#ifndef LOCKTOPUS_SERVER_CORE_ROUTES_H_
+#define LOCKTOPUS_SERVER_CORE_ROUTES_H_
 
 #include <cstdint>
 #include <optional>
@@ -62,11 +62,17 @@ struct HttpError {
 using Route = std::variant<LockRoute, StatsRoute, StatusRoute, MetricsRoute,
                            HealthRoute, ReadyRoute, HttpError>;
 
-// Routes `target` (origin form: path and query). Query values are
-// URL-decoded; the query of /, /metrics, /healthz and /readyz is ignored.
-// Never throws.
-Route RouteTarget(std::string_view target, const RouteLimits& limits);
+// Routes `target` (origin form: path and query), parsing it once. Query
+// values are URL-decoded; the query of /, /metrics, /healthz and /readyz is
+// ignored. When `token` is given, it receives the decoded value of the
+// first `token` parameter (bearer authentication), if any. Never throws.
+Route RouteTarget(std::string_view target, const RouteLimits& limits,
+                  std::optional<std::string>* token = nullptr);
+
+// Whether the route is served without a token under --auth-token-file: the
+// probes /healthz and /readyz, which tell only whether the server serves.
+bool IsOpen(const Route& route);
 
 }  // namespace locktopus::server
 
-#endif  // LOCKTOPUS_SERVER_ROUTES_H_
+#endif  // LOCKTOPUS_SERVER_CORE_ROUTES_H_

@@ -1,14 +1,23 @@
-#include "server/protocol.h"
+#include "wire/codec.h"
 
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <cctype>
+#include <charconv>
 #include <optional>
 
-namespace locktopus::server {
+namespace locktopus::wire {
 namespace json = boost::json;
 namespace {
+
+// Parse options for every frame: nesting deeper than a lock message needs
+// is refused by the parser itself, so hostile input cannot recurse deeply.
+json::parse_options FrameOptions() {
+  json::parse_options options;
+  options.max_depth = 8;
+  return options;
+}
 
 std::optional<Access> ParseType(std::string_view type) {
   std::string lower(type);
@@ -124,16 +133,12 @@ ClientMessage ParseClientMessage(std::string_view frame,
         "message of " + std::to_string(frame.size()) + " bytes " +
             OverLimit("max-message-bytes", limits.max_message_bytes)};
   }
-  // Nesting deeper than a lock message needs is refused by the parser
-  // itself, so hostile input cannot recurse deeply.
-  json::parse_options options;
-  options.max_depth = 8;
   // The DOM of a typical lock message fits on the stack; a bigger one
   // continues on the heap. It lives only while this call runs.
   unsigned char scratch[4096];
   json::monotonic_resource memory(scratch, sizeof scratch);
   boost::system::error_code ec;
-  json::value value = json::parse(frame, ec, &memory, options);
+  json::value value = json::parse(frame, ec, &memory, FrameOptions());
   if (ec) {
     return ProtocolError{ProtocolErrorKind::kBadJson,
                          "invalid JSON: " + ec.message()};
@@ -190,34 +195,85 @@ std::string_view Name(Action action) {
   return action == Action::kLock ? "lock" : "release";
 }
 
-std::string FormatAnswer(LockId id, Action action, ConnState state) {
+std::string FormatAnswer(const Answer& answer) {
   std::string out;
   out.reserve(64);
   out += R"({"id":")";
-  out += std::to_string(id);
+  out += std::to_string(answer.id);
   out += R"(","action":")";
-  out += Name(action);
+  out += Name(answer.action);
   out += R"(","state":")";
-  out += Name(state);
+  out += Name(answer.state);
   out += R"("})";
   return out;
 }
 
 std::string FormatError(std::string_view reason) {
-  return "communication error: " + std::string(reason);
+  return std::string(kErrorPrefix) + std::string(reason);
 }
 
-std::string FormatLock(const std::vector<Resource>& resources) {
-  json::array list;
+std::string FormatLock(std::span<const Resource> resources) {
+  std::string out = R"({"action":"lock","resources":[)";
+  const char* sep = "";
   for (const Resource& r : resources) {
-    json::array path;
-    for (const std::string& segment : r.path) path.emplace_back(segment);
-    list.push_back(
-        json::object{{"type", r.access == Access::kRead ? "read" : "write"},
-                     {"path", std::move(path)}});
+    out += sep;
+    out += r.access == Access::kRead ? R"({"type":"read","path":[)"
+                                     : R"({"type":"write","path":[)";
+    const char* segment_sep = "";
+    for (const std::string& segment : r.path) {
+      out += segment_sep;
+      out += json::serialize(json::string_view(segment));
+      segment_sep = ",";
+    }
+    out += "]}";
+    sep = ",";
   }
-  return json::serialize(
-      json::object{{"action", "lock"}, {"resources", std::move(list)}});
+  return out + "]}";
 }
 
-}  // namespace locktopus::server
+std::string_view FormatRelease() { return R"({"action":"release"})"; }
+
+std::optional<ServerMessage> ParseServerMessage(std::string_view frame) {
+  if (frame.starts_with(kErrorPrefix)) {
+    return ErrorFrame{std::string(frame.substr(kErrorPrefix.size()))};
+  }
+  unsigned char scratch[1024];
+  json::monotonic_resource memory(scratch, sizeof scratch);
+  boost::system::error_code ec;
+  const json::value value = json::parse(frame, ec, &memory, FrameOptions());
+  const json::object* object = ec ? nullptr : value.if_object();
+  if (object == nullptr) return std::nullopt;
+  auto text = [object](std::string_view key) -> std::optional<std::string_view> {
+    const json::value* v = object->if_contains(key);
+    if (v == nullptr || !v->is_string()) return std::nullopt;
+    return std::string_view(v->get_string());
+  };
+  const auto id = text("id"), action = text("action"), state = text("state");
+  if (!id || !action || !state) return std::nullopt;
+
+  Answer answer;
+  const char* end = id->data() + id->size();
+  auto [ptr, error] = std::from_chars(id->data(), end, answer.id);
+  if (id->empty() || error != std::errc() || ptr != end || answer.id == 0) {
+    return std::nullopt;
+  }
+  if (*action == "lock") {
+    answer.action = Action::kLock;
+  } else if (*action == "release") {
+    answer.action = Action::kRelease;
+  } else {
+    return std::nullopt;
+  }
+  if (*state == "ready") {
+    answer.state = ConnState::kReady;
+  } else if (*state == "enqueued") {
+    answer.state = ConnState::kEnqueued;
+  } else if (*state == "acquired") {
+    answer.state = ConnState::kAcquired;
+  } else {
+    return std::nullopt;
+  }
+  return answer;
+}
+
+}  // namespace locktopus::wire

@@ -10,8 +10,8 @@
 // The connection holds its namespace open until it has ended (OnClosed);
 // an abandoned lock's timer holds it until the timer has released the lock.
 
-#ifndef LOCKTOPUS_SERVER_CONNECTION_H_
-#define LOCKTOPUS_SERVER_CONNECTION_H_
+#ifndef LOCKTOPUS_SERVER_CORE_CONNECTION_H_
+#define LOCKTOPUS_SERVER_CORE_CONNECTION_H_
 
 #include <atomic>
 #include <chrono>
@@ -21,9 +21,9 @@
 #include <string>
 #include <string_view>
 
-#include "server/lock_service.h"
-#include "server/metrics.h"
-#include "server/protocol.h"
+#include "server/core/lock_service.h"
+#include "server/core/metrics.h"
+#include "wire/codec.h"
 
 namespace locktopus::server {
 
@@ -44,7 +44,7 @@ inline constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 
 struct ConnectionConfig {
   std::chrono::milliseconds abandon_timeout{60'000};
-  MessageLimits limits;
+  wire::MessageLimits limits;
   bool log_locks = false;  // log each request, acquisition and release
   // While set, the server is shutting down and refuses new locks.
   const std::atomic<bool>* draining = nullptr;
@@ -76,13 +76,13 @@ class Connection {
   // namespace is no longer held by this connection. Idempotent.
   void OnClosed();
 
-  ConnState state() const { return state_; }
+  wire::ConnState state() const { return state_; }
 
  private:
-  void Lock(const LockMessage& message);
+  void Lock(const wire::LockMessage& message);
   void Release();
   // A protocol error: the reason frame, close code 3000, then as a drop.
-  void Fail(ProtocolErrorKind kind, std::string_view reason);
+  void Fail(wire::ProtocolErrorKind kind, std::string_view reason);
   void Log(std::string_view event);
   // Metrics: counts one lock event (also per namespace if asked for).
   void Count(Counter LockCounters::*counter);
@@ -95,7 +95,7 @@ class Connection {
   const ConnectionConfig& config_;
   ConnectionIo& io_;
   const WaiterRef self_;
-  ConnState state_ = ConnState::kReady;
+  wire::ConnState state_ = wire::ConnState::kReady;
   LockId lock_id_ = 0;
   std::string resources_;  // the current lock's resources, for logs
   Clock::time_point requested_at_;  // of the current lock, with metrics
@@ -105,4 +105,4 @@ class Connection {
 
 }  // namespace locktopus::server
 
-#endif  // LOCKTOPUS_SERVER_CONNECTION_H_
+#endif  // LOCKTOPUS_SERVER_CORE_CONNECTION_H_

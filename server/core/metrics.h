@@ -10,8 +10,8 @@
 // +Inf bucket always equals _count (both are the sum of the same bucket
 // reads).
 
-#ifndef LOCKTOPUS_SERVER_METRICS_H_
-#define LOCKTOPUS_SERVER_METRICS_H_
+#ifndef LOCKTOPUS_SERVER_CORE_METRICS_H_
+#define LOCKTOPUS_SERVER_CORE_METRICS_H_
 
 #include <array>
 #include <atomic>
@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/protocol.h"
+#include "wire/codec.h"
 
 namespace locktopus::server {
 
@@ -84,7 +84,7 @@ struct Metrics {
   explicit Metrics(bool per_namespace_labels = false)
       : per_namespace(per_namespace_labels) {}
 
-  void CountProtocolError(ProtocolErrorKind kind) {
+  void CountProtocolError(wire::ProtocolErrorKind kind) {
     Increment(protocol_errors[static_cast<std::size_t>(kind)]);
   }
 
@@ -92,7 +92,7 @@ struct Metrics {
   // namespace) and render them labelled with its name.
   const bool per_namespace;
   LockCounters locks;
-  std::array<Counter, kProtocolErrorKinds> protocol_errors{};
+  std::array<Counter, wire::kProtocolErrorKinds> protocol_errors{};
   Counter tcp_connections_accepted{0};  // every accepted socket
   Counter connections_accepted{0};      // WebSocket handshakes completed
   Histogram wait;                       // lock requested -> acquired
@@ -134,4 +134,4 @@ std::string LabelValue(std::string_view name);
 
 }  // namespace locktopus::server
 
-#endif  // LOCKTOPUS_SERVER_METRICS_H_
+#endif  // LOCKTOPUS_SERVER_CORE_METRICS_H_

@@ -1,8 +1,12 @@
-#include "server/connection.h"
+#include "server/core/connection.h"
 
-#include "server/log.h"
+#include "server/core/log.h"
 
 namespace locktopus::server {
+
+using wire::Action;
+using wire::ConnState;
+using wire::ProtocolErrorKind;
 
 Connection::Connection(NamespaceHold ns, const ConnectionConfig& config,
                        ConnectionIo& io, WaiterRef self)
@@ -10,13 +14,13 @@ Connection::Connection(NamespaceHold ns, const ConnectionConfig& config,
 
 void Connection::OnFrame(std::string_view text) {
   if (closed_) return;
-  ClientMessage message = ParseClientMessage(text, config_.limits);
-  if (auto* error = std::get_if<ProtocolError>(&message)) {
+  wire::ClientMessage message = wire::ParseClientMessage(text, config_.limits);
+  if (auto* error = std::get_if<wire::ProtocolError>(&message)) {
     Fail(error->kind, error->reason);
-  } else if (auto* lock = std::get_if<LockMessage>(&message)) {
+  } else if (auto* lock = std::get_if<wire::LockMessage>(&message)) {
     if (state_ != ConnState::kReady) {
       Fail(ProtocolErrorKind::kWrongState,
-           "invalid action [lock] in state [" + std::string(Name(state_)) +
+           "invalid action [lock] in state [" + std::string(wire::Name(state_)) +
                "]");
       return;
     }
@@ -40,10 +44,10 @@ void Connection::OnOversizedFrame(std::size_t size_at_least) {
   if (closed_) return;
   Fail(ProtocolErrorKind::kOversized,
        "message of at least " + std::to_string(size_at_least) + " bytes " +
-           OverLimit("max-message-bytes", config_.limits.max_message_bytes));
+           wire::OverLimit("max-message-bytes", config_.limits.max_message_bytes));
 }
 
-void Connection::Lock(const LockMessage& message) {
+void Connection::Lock(const wire::LockMessage& message) {
   if (config_.metrics != nullptr) requested_at_ = Clock::now();
   const RequestResult result = ns_->Request(message.resources, self_);
   lock_id_ = result.id;
@@ -54,7 +58,7 @@ void Connection::Lock(const LockMessage& message) {
     resources_ = ToString(message.resources);
     Log(result.acquired ? "requested and acquired" : "requested, enqueued");
   }
-  io_.Send(FormatAnswer(lock_id_, Action::kLock, state_));
+  io_.Send(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
 }
 
 void Connection::Release() {
@@ -67,7 +71,7 @@ void Connection::Release() {
   }
   if (config_.log_locks) Log(cancel ? "cancelled" : "released");
   state_ = ConnState::kReady;
-  io_.Send(FormatAnswer(lock_id_, Action::kRelease, state_));
+  io_.Send(wire::FormatAnswer({lock_id_, Action::kRelease, state_}));
 }
 
 void Connection::OnAcquired(LockId id) {
@@ -75,12 +79,12 @@ void Connection::OnAcquired(LockId id) {
   state_ = ConnState::kAcquired;
   CountAcquired();
   if (config_.log_locks) Log("acquired");
-  if (!closed_) io_.Send(FormatAnswer(lock_id_, Action::kLock, state_));
+  if (!closed_) io_.Send(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
 }
 
 void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
   if (config_.metrics != nullptr) config_.metrics->CountProtocolError(kind);
-  io_.Send(FormatError(reason));
+  io_.Send(wire::FormatError(reason));
   io_.Close(kProtocolErrorCloseCode, reason);
   OnClosed();
 }

@@ -1,0 +1,73 @@
+#include "server/core/handler.h"
+
+#include "server/core/pages.h"
+#include "wire/codec.h"
+
+namespace locktopus::server {
+namespace {
+
+HttpResponse Text(unsigned status, std::string body) {
+  return {.status = status, .body = std::move(body)};
+}
+
+}  // namespace
+
+Handled HandleRequest(const HttpRequest& request,
+                      const std::shared_ptr<ServerState>& state) {
+  using Method = HttpRequest::Method;
+  // CORS preflights are answered whatever the route, token or not.
+  if (request.method == Method::kOptions) return Text(204, "");
+
+  std::optional<std::string> token;
+  const Route route =
+      RouteTarget(request.target, state->config.route_limits, &token);
+  if (state->auth != nullptr && !IsOpen(route) &&
+      !state->auth->Allows(request.authorization, token)) {
+    HttpResponse response = Text(
+        401,
+        "Unauthorized: a valid token is required (Authorization: Bearer "
+        "TOKEN, or ?token=TOKEN)");
+    response.www_authenticate = "Bearer";
+    return response;
+  }
+
+  if (const auto* lock = std::get_if<LockRoute>(&route);
+      lock != nullptr && request.websocket_upgrade) {
+    if (state->draining.load()) return Text(503, "Shutting down");
+    std::unique_ptr<ConnectionSlot> slot = ConnectionSlot::Take(state);
+    if (slot == nullptr) {
+      return Text(503, "Too many connections: " +
+                           wire::OverLimit("max-connections",
+                                           state->config.max_connections));
+    }
+    return Upgrade{*lock, std::move(slot)};
+  }
+
+  if (request.method != Method::kGet && request.method != Method::kHead) {
+    return Text(405, "Method not allowed");
+  }
+  if (const auto* error = std::get_if<HttpError>(&route)) {
+    return Text(error->status, error->body);
+  }
+  if (std::holds_alternative<LockRoute>(route)) {
+    return Text(426, "WebSocket upgrade required");
+  }
+  if (const auto* stats = std::get_if<StatsRoute>(&route)) {
+    const std::optional<Stats> found = state->locks->FindStats(stats->ns);
+    if (!found) return Text(404, "Namespace not found");
+    return HttpResponse{.content_type = "application/json",
+                        .body = StatsJson(*found)};
+  }
+  if (std::holds_alternative<MetricsRoute>(route)) {
+    return HttpResponse{.content_type = kPrometheusContentType,
+                        .body = MetricsText(*state)};
+  }
+  if (std::holds_alternative<HealthRoute>(route)) return Text(200, "ok");
+  if (std::holds_alternative<ReadyRoute>(route)) {
+    return state->draining.load() ? Text(503, "draining") : Text(200, "ready");
+  }
+  return HttpResponse{.content_type = "text/html; charset=utf-8",
+                      .body = StatusPage(*state)};
+}
+
+}  // namespace locktopus::server

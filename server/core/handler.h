@@ -1,0 +1,57 @@
+// Answers one HTTP request (PROTOCOL.md's endpoints), free of sockets: the
+// HTTP session reads a request, asks HandleRequest what to do, and either
+// writes the response or hands the connection to the lock protocol. The
+// shape of Beast's `handle_request`: the session moves bytes, a plain
+// function answers.
+//
+// Thread safety: HandleRequest may run on any thread, concurrently.
+
+#ifndef LOCKTOPUS_SERVER_CORE_HANDLER_H_
+#define LOCKTOPUS_SERVER_CORE_HANDLER_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "server/core/routes.h"
+#include "server/core/server_state.h"
+
+namespace locktopus::server {
+
+// What the handler needs of a request.
+struct HttpRequest {
+  enum class Method { kGet, kHead, kOptions, kOther };
+  Method method = Method::kGet;
+  std::string_view target;         // origin form: path and query
+  std::string_view authorization;  // the header; empty if absent
+  bool websocket_upgrade = false;
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string_view content_type = "text/plain";
+  std::string body;
+  std::string_view www_authenticate;  // the header's value; empty: none
+  bool operator==(const HttpResponse&) const = default;
+};
+
+// Go ahead with the WebSocket handshake of /v1: the route's namespace and
+// abandon timeout, and the connection's place under --max-connections.
+struct Upgrade {
+  LockRoute route;
+  std::unique_ptr<ConnectionSlot> slot;
+};
+
+using Handled = std::variant<HttpResponse, Upgrade>;
+
+// The answer to `request`: with --auth-token-file, 401 unless it carries a
+// listed token (but for /healthz, /readyz and CORS preflights); an upgrade
+// to /v1 unless the server drains (503) or is full (503); else the page,
+// statistics, metrics or probe the route names, or the route's error.
+Handled HandleRequest(const HttpRequest& request,
+                      const std::shared_ptr<ServerState>& state);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_CORE_HANDLER_H_

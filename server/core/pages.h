@@ -1,0 +1,37 @@
+// What the server renders from its state for a reader: the status page,
+// one namespace's statistics as JSON, the Prometheus scrape, and the
+// statistics log lines. No sockets.
+//
+// Thread safety: each function reads the state's thread-safe parts; call
+// from any thread.
+
+#ifndef LOCKTOPUS_SERVER_CORE_PAGES_H_
+#define LOCKTOPUS_SERVER_CORE_PAGES_H_
+
+#include <cstddef>
+#include <string>
+
+#include "engine/types.h"
+#include "server/core/server_state.h"
+
+namespace locktopus::server {
+
+// Namespaces listed on the status page, the busiest first.
+inline constexpr std::size_t kStatusNamespaces = 20;
+
+// GET /: the API, the parameters, and the namespaces (counts and the
+// kStatusNamespaces busiest): small whatever the number of namespaces.
+std::string StatusPage(const ServerState& state);
+
+// GET /stats_v1: {"LastGroupID":…,"GroupsPending":…,…} (PROTOCOL.md).
+std::string StatsJson(const Stats& stats);
+
+// GET /metrics: the text exposition of the metrics and the gauges read now.
+std::string MetricsText(const ServerState& state);
+
+// --stats-interval: one log line per open namespace.
+void LogNamespaceStats(const LockService& locks);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_CORE_PAGES_H_

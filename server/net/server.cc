@@ -1,0 +1,204 @@
+#include "server/net/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "server/core/log.h"
+#include "server/core/pages.h"
+#include "server/net/listener.h"
+#include "server/net/tls.h"
+
+namespace locktopus::server {
+namespace {
+
+constexpr auto kDrainPoll = std::chrono::milliseconds(50);
+
+// Writes `port` to `path` whole, or not at all: a reader that finds the
+// file finds the port (written to a scratch file, then renamed).
+bool WritePortFile(const std::string& path, std::uint16_t port) {
+  const std::string scratch = path + ".tmp";
+  {
+    std::ofstream out(scratch, std::ios::trunc);
+    out << port << '\n';
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(scratch, path, ec);
+  return !ec;
+}
+
+class Server {
+ public:
+  explicit Server(const Config& config)
+      : state_(std::make_shared<ServerState>(config)),
+        strand_(net::make_strand(ioc_)),
+        signals_(strand_, SIGINT, SIGTERM),
+        hangup_(strand_),
+        stats_timer_(strand_),
+        drain_timer_(strand_) {}
+
+  int Run() {
+    if (!LoadTokens() || !LoadTls()) return 1;
+    listener_.emplace(ioc_, state_, tls_.get());
+    const std::uint16_t port = listener_->Listen();
+    if (port == 0) return 1;
+    const Config& c = state_->config;
+    if (!c.port_file.empty() && !WritePortFile(c.port_file, port)) {
+      LogError("cannot start: cannot write the port file [" + c.port_file +
+               "]");
+      return 1;
+    }
+    listener_->Start();
+    WaitForSignal();
+    if (state_->auth != nullptr) {
+      hangup_.add(SIGHUP);
+      WaitForHangup();
+    }
+    if (c.stats_interval_s > 0) ScheduleStats();
+
+    unsigned threads = c.threads;
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { Work(); });
+    Work();
+    for (auto& t : pool) t.join();
+    return exit_code_;
+  }
+
+ private:
+  bool LoadTokens() {
+    const std::string& path = state_->config.auth_token_file;
+    if (path.empty()) return true;
+    auto loaded = Authenticator::Load(path);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      LogError("cannot start: " + *error);
+      return false;
+    }
+    state_->auth = std::get<std::unique_ptr<Authenticator>>(std::move(loaded));
+    LogInfo("authentication on: " + std::to_string(state_->auth->size()) +
+            " tokens from [" + path + "]; SIGHUP reloads them");
+    return true;
+  }
+
+  bool LoadTls() {
+    const Config& c = state_->config;
+    if (!c.tls()) return true;
+    auto loaded = LoadTlsContext(c.tls_cert, c.tls_key);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      LogError("cannot start: " + *error);
+      return false;
+    }
+    tls_ = std::get<std::unique_ptr<net::ssl::context>>(std::move(loaded));
+    LogInfo("TLS on: https:// and wss:// only, TLS 1.2 or later, "
+            "certificate [" + c.tls_cert + "]");
+    return true;
+  }
+
+  // SIGHUP: the token file again. A file that cannot be read, or lists no
+  // token, leaves the current tokens in force.
+  void WaitForHangup() {
+    hangup_.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      Authenticator& auth = *state_->auth;
+      auto reloaded = auth.Reload();
+      if (auto* error = std::get_if<std::string>(&reloaded)) {
+        LogError("SIGHUP: " + *error + "; keeping the " +
+                 std::to_string(auth.size()) + " current tokens");
+      } else {
+        LogInfo("SIGHUP: reloaded " +
+                std::to_string(std::get<std::size_t>(reloaded)) +
+                " tokens from [" + auth.path() + "]");
+      }
+      WaitForHangup();
+    });
+  }
+
+  // Runs handlers on this thread until the server stops. A handler's
+  // exception is logged and the thread goes on serving.
+  void Work() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        LogError(std::string("internal error: ") + e.what());
+      }
+    }
+  }
+
+  void WaitForSignal() {
+    signals_.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      if (state_->draining.exchange(true)) {
+        LogWarning("second signal: exiting now");
+        exit_code_ = 1;
+        ioc_.stop();
+        return;
+      }
+      LogInfo("shutting down: no longer accepting connections");
+      listener_->Stop();
+      stats_timer_.cancel();
+      WaitForSignal();
+      Drain(/*first=*/true);
+    });
+  }
+
+  // Exits once no lock is live; polls, since the last release may happen on
+  // any connection. The first look never exits: a lock request that began
+  // before the draining flag was up has one poll interval to finish (later
+  // ones are refused), so no lock is granted after the final look.
+  void Drain(bool first) {
+    const std::uint64_t live = state_->locks->LiveLocks();
+    if (live == 0 && !first) {
+      LogInfo("no live locks: exiting");
+      ioc_.stop();
+      return;
+    }
+    if (first && live > 0) {
+      LogInfo("waiting for " + std::to_string(live) +
+              " live locks to be released");
+    }
+    drain_timer_.expires_after(kDrainPoll);
+    drain_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) Drain(/*first=*/false);
+    });
+  }
+
+  void ScheduleStats() {
+    stats_timer_.expires_after(
+        std::chrono::seconds(state_->config.stats_interval_s));
+    stats_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      LogNamespaceStats(*state_->locks);
+      ScheduleStats();
+    });
+  }
+
+  // With --tls-cert only. Declared first, so that it outlives the sessions
+  // that ioc_'s destruction destroys.
+  std::unique_ptr<net::ssl::context> tls_;
+  net::io_context ioc_;
+  const std::shared_ptr<ServerState> state_;
+  std::optional<Listener> listener_;
+  // The signals and the timers: their handlers never overlap.
+  Strand strand_;
+  net::signal_set signals_;
+  net::signal_set hangup_;  // SIGHUP, with --auth-token-file only
+  net::steady_timer stats_timer_;
+  net::steady_timer drain_timer_;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int RunServer(const Config& config) { return Server(config).Run(); }
+
+}  // namespace locktopus::server
