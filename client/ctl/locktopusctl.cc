@@ -27,10 +27,16 @@ inside a segment; "/" alone is the whole namespace.
 
 The command finds the lock's ID, its fencing token, in LOCKTOPUS_LOCK_ID.
 
+SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command while it
+runs. One that comes before the command starts releases the lock (or
+cancels the request) at once; after the command has ended, the lock is
+released as usual; either way the exit code is then 128+N.
+
 Exit codes of `lock`: the command's own code; 128+N if it was killed by
-signal N; 2 bad command line; 3 --timeout passed (the lock is cancelled);
-4 cannot connect, handshake refused, protocol error or connection lost
-before the command started; 5 connection lost while the command ran and
+signal N, or signal N came when there was no command to pass it to; 2 bad
+command line; 3 --timeout passed (the lock is cancelled); 4 cannot
+connect, handshake refused, protocol error or connection lost before the
+command started; 5 connection lost while the command ran and
 --kill-on-loss stopped it; 126 command not executable; 127 command not
 found. `stats` and `status`: 0, 1 if the server answered an error (e.g.
 namespace not found), 4 if it cannot be reached.)";
@@ -62,25 +68,23 @@ int LockAndRun(const ServerAddress& address,
                const std::vector<Resource>& resources,
                std::optional<double> timeout_s,
                const std::vector<std::string>& command, bool kill_on_loss) {
+  // Before the Client starts its threads, which inherit the mask.
+  BlockSignals();
+  std::optional<std::chrono::milliseconds> timeout;
+  if (timeout_s) {
+    timeout = std::chrono::milliseconds(
+        static_cast<std::int64_t>(std::llround(*timeout_s * 1000)));
+  }
   try {
     Client client(address);
+    // No lock yet: closing the connection leaves nothing behind.
+    if (const int signal = TakeSignal()) return ExitOnSignal(signal);
     locktopus::Lock lock = client.lock(resources);
-    if (!lock.acquired_at_once()) {
-      if (timeout_s) {
-        const auto timeout = std::chrono::milliseconds(
-            static_cast<std::int64_t>(std::llround(*timeout_s * 1000)));
-        if (!lock.wait_for(timeout)) {
-          std::cerr << "locktopusctl: lock not acquired within " << *timeout_s
-                    << " s; cancelled\n";
-          return kExitTimeout;
-        }
-      } else {
-        lock.wait();
-      }
-    }
-    return RunLocked(client, lock, command, kill_on_loss);
+    return RunLocked(client, lock, timeout, command, kill_on_loss);
   } catch (const Error& e) {
     std::cerr << "locktopusctl: " << e.what() << "\n";
+    // A signal that came meanwhile is not lost either.
+    if (const int signal = TakeSignal()) return ExitOnSignal(signal);
     return kExitServer;
   }
 }

@@ -11,9 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -240,6 +243,117 @@ TEST_F(CtlTest, SignalsReachTheCommand) {
   }
   EXPECT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
             std::string::npos);
+}
+
+// Waits until process `pid` blocks SIGTERM (SigBlk in /proc), as
+// locktopusctl does before it connects. If that takes over 10 s, kills it
+// and returns false.
+bool AwaitSigtermBlocked(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/status";
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string status = ReadFile(path);
+    const std::size_t at = status.find("SigBlk:");
+    if (at != std::string::npos &&
+        (std::stoull(status.substr(at + 7), nullptr, 16) >> (SIGTERM - 1) &
+         1) != 0) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return false;
+}
+
+// SIGTERM at a random moment of locktopusctl's life: while it connects,
+// waits for the lock (one run in four finds it held here until another
+// random moment), starts the command, runs it, or releases the lock. Each
+// time it must exit 9 (the command had the signal) or 143 (locktopusctl took
+// it itself), and no lock may be left the moment it exits: with the server's
+// default 60 s abandon timeout, one left to the server shows. One run in
+// eight sends more signals soon after, which may land after the command has
+// ended. The command ends only through a signal: one ending on its own could
+// lose a signal arriving just as it exits, which no forwarder can prevent,
+// and that run would look like a signal locktopusctl swallowed. The moments
+// count from when locktopusctl blocks its signals: before that it is still
+// loading or reading its command line, and a signal kills it the ordinary
+// way, with nothing to undo.
+TEST_F(CtlTest, SignalAtAnyMomentLeavesNoLock) {
+  using std::chrono::microseconds;
+  using std::chrono::steady_clock;
+  ServerProcess server;
+  Client watch = Watch(server);
+  Client holder("127.0.0.1", server.port(), "ns");
+  const char* given = std::getenv("LOCKTOPUS_TEST_SEED");
+  const unsigned seed =
+      given != nullptr ? std::stoul(given) : std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed) +
+               " (replay with LOCKTOPUS_TEST_SEED)");
+  std::mt19937 random(seed);
+  const std::string ready = File("ready");
+  const auto command = [&](const std::string& first) {
+    return Join(At(server), {"lock", "-w", "some/path", "--", "sh", "-c",
+                             "trap 'exit 9' TERM; " + first + kSpin});
+  };
+
+  // The moments are spread over twice the time the command takes to start.
+  const pid_t first = Start(command("touch " + ready + "; "));
+  ASSERT_TRUE(AwaitSigtermBlocked(first));
+  const auto start = steady_clock::now();
+  while (!fs::exists(ready)) {
+    if (steady_clock::now() - start > seconds(30)) {
+      kill(first, SIGKILL);
+      Wait(first);
+      FAIL() << "the command did not start: " << Err(0);
+    }
+    std::this_thread::sleep_for(microseconds(100));
+  }
+  const auto span = std::max<microseconds>(
+      2 * std::chrono::duration_cast<microseconds>(steady_clock::now() - start),
+      std::chrono::milliseconds(5));
+  kill(first, SIGTERM);
+  ASSERT_EQ(Wait(first), 9) << Err(0);
+  const auto moment = [&] { return microseconds(random() % span.count()); };
+
+  int forwarded = 0, taken = 0;
+  for (int run = 1; run <= 200; ++run) {
+    std::optional<Lock> held;
+    microseconds release_at(0), signal_at = moment();
+    if (random() % 4 == 0) {
+      held = holder.lock({Write({"some", "path"})});
+      release_at = moment();
+      signal_at += moment();
+    }
+    const pid_t ctl = Start(command(""));
+    ASSERT_TRUE(AwaitSigtermBlocked(ctl)) << "run " << run;
+    const auto t0 = steady_clock::now();
+    const auto release = [&] {
+      std::this_thread::sleep_until(t0 + release_at);
+      if (held) held->release();
+    };
+    if (release_at < signal_at) release();
+    std::this_thread::sleep_until(t0 + signal_at);
+    kill(ctl, SIGTERM);
+    if (random() % 8 == 0) {
+      for (int more = 1 + random() % 3; more > 0; --more) {
+        std::this_thread::sleep_for(microseconds(random() % 15000));
+        kill(ctl, SIGTERM);
+      }
+    }
+    release();
+    const int code = Wait(ctl);
+    ASSERT_TRUE(code == 9 || code == 128 + SIGTERM)
+        << "run " << run << " exited " << code << "; stderr: " << Err(run);
+    ASSERT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
+              std::string::npos)
+        << "run " << run << " exited " << code
+        << " leaving a lock: " << Stats(server);
+    ++(code == 9 ? forwarded : taken);
+  }
+  // Both kinds of moments were hit, or the test proved little.
+  EXPECT_GT(forwarded, 0) << "span " << span.count() << " us";
+  EXPECT_GT(taken, 0) << "span " << span.count() << " us";
 }
 
 TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
