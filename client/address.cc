@@ -10,7 +10,7 @@
 #include <charconv>
 #include <stdexcept>
 
-namespace locktopus {
+namespace locktopus::client {
 namespace urls = boost::urls;
 
 namespace {
@@ -104,4 +104,4 @@ std::vector<std::string> ParsePath(std::string_view text) {
   return path;
 }
 
-}  // namespace locktopus
+}  // namespace locktopus::client

@@ -2,75 +2,36 @@
 
 #include "locktopus/client.h"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
-#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "client/connection.h"
+#include "wire/codec.h"
 
-namespace locktopus {
-namespace json = boost::json;
-using client::Connection;
+namespace locktopus::client {
+using detail::Connection;
+using wire::Action;
+using wire::ConnState;
 using Clock = Connection::Clock;
 
 namespace {
 
-// One server answer: {"id":"17","action":"lock","state":"acquired"}.
-struct Answer {
-  std::uint64_t id = 0;
-  std::string action;
-  std::string state;
-  bool Is(std::uint64_t want_id, std::string_view want_action,
-          std::string_view want_state) const {
-    return id == want_id && action == want_action && state == want_state;
-  }
-};
-
-// The answer `frame` holds, or nullopt if it is none.
-std::optional<Answer> ParseAnswer(const std::string& frame) {
-  boost::system::error_code ec;
-  const json::value value = json::parse(frame, ec);
-  const json::object* object = ec ? nullptr : value.if_object();
-  const auto text = [&](const char* key) -> const json::string* {
-    if (!object) return nullptr;
-    const json::value* field = object->if_contains(key);
-    return field ? field->if_string() : nullptr;
-  };
-  const json::string* id = text("id");
-  const json::string* action = text("action");
-  const json::string* state = text("state");
-  Answer answer;
-  if (id && action && state) {
-    const auto [end, err] =
-        std::from_chars(id->data(), id->data() + id->size(), answer.id);
-    if (err == std::errc() && end == id->data() + id->size() && !id->empty()) {
-      answer.action = std::string(*action);
-      answer.state = std::string(*state);
-      return answer;
-    }
-  }
-  return std::nullopt;
-}
-
-std::string FormatLock(const std::vector<Resource>& resources) {
-  json::array list;
+// The engine's value types, which the wire codec writes.
+std::vector<locktopus::Resource> ToWire(const std::vector<Resource>& resources) {
+  std::vector<locktopus::Resource> out;
+  out.reserve(resources.size());
   for (const Resource& r : resources) {
-    json::array path;
-    for (const std::string& segment : r.path) path.emplace_back(segment);
-    list.emplace_back(
-        json::object{{"type", r.type == LockType::kRead ? "read" : "write"},
-                     {"path", std::move(path)}});
+    out.push_back({.access = r.type == LockType::kRead ? Access::kRead
+                                                       : Access::kWrite,
+                   .path = r.path});
   }
-  return json::serialize(
-      json::object{{"action", "lock"}, {"resources", std::move(list)}});
+  return out;
 }
 
 }  // namespace
+
 
 // What a Client and its Locks share: the connection and the one lock.
 struct Lock::Shared {
@@ -116,9 +77,13 @@ struct Lock::Shared {
   }
 
   // `frame` as an answer; anything else ends the connection, as Unexpected.
-  Answer Parse(const std::string& frame) {
-    std::optional<Answer> answer = ParseAnswer(frame);
-    if (!answer) Unexpected(frame);
+  // (A protocol error's frame never gets here: Connection::Next throws it.)
+  wire::Answer Parse(const std::string& frame) {
+    const std::optional<wire::ServerMessage> message =
+        wire::ParseServerMessage(frame);
+    const wire::Answer* answer =
+        message ? std::get_if<wire::Answer>(&*message) : nullptr;
+    if (answer == nullptr) Unexpected(frame);
     return *answer;
   }
 
@@ -127,7 +92,9 @@ struct Lock::Shared {
     while (state == State::kEnqueued) {
       std::optional<std::string> frame = connection.Next(deadline);
       if (!frame) return false;
-      if (!Parse(*frame).Is(id, "lock", "acquired")) Unexpected(*frame);
+      if (Parse(*frame) != wire::Answer{id, Action::kLock, ConnState::kAcquired}) {
+        Unexpected(*frame);
+      }
       state = State::kAcquired;
     }
     return true;
@@ -137,15 +104,18 @@ struct Lock::Shared {
   // notice may cross the release on the wire (PROTOCOL.md): it arrives
   // before the answer and is consumed here.
   void Release() {
-    connection.Send(R"({"action":"release"})");
+    connection.Send(std::string(wire::FormatRelease()));
     for (;;) {
       const std::string frame = *connection.Next(std::nullopt);
-      const Answer answer = Parse(frame);
-      if (state == State::kEnqueued && answer.Is(id, "lock", "acquired")) {
+      const wire::Answer answer = Parse(frame);
+      if (state == State::kEnqueued &&
+          answer == wire::Answer{id, Action::kLock, ConnState::kAcquired}) {
         state = State::kAcquired;  // crossed our release; still answered below
         continue;
       }
-      if (!answer.Is(id, "release", "ready")) Unexpected(frame);
+      if (answer != wire::Answer{id, Action::kRelease, ConnState::kReady}) {
+        Unexpected(frame);
+      }
       state = State::kReleased;
       return;
     }
@@ -238,14 +208,13 @@ Lock Client::lock(const std::vector<Resource>& resources) {
         "this Client's lock is still live: release it first, or use another "
         "Client");
   }
-  shared_->connection.Send(FormatLock(resources));
+  shared_->connection.Send(wire::FormatLock(ToWire(resources)));
   const std::string frame = *shared_->connection.Next(std::nullopt);
-  const Answer answer = shared_->Parse(frame);
-  if (answer.action != "lock" ||
-      (answer.state != "acquired" && answer.state != "enqueued")) {
+  const wire::Answer answer = shared_->Parse(frame);
+  if (answer.action != Action::kLock || answer.state == ConnState::kReady) {
     shared_->Unexpected(frame);
   }
-  const bool acquired = answer.state == "acquired";
+  const bool acquired = answer.state == ConnState::kAcquired;
   shared_->id = answer.id;
   shared_->state = acquired ? Lock::State::kAcquired : Lock::State::kEnqueued;
   return Lock(shared_, answer.id, acquired);
@@ -267,4 +236,4 @@ bool Client::alive(std::chrono::milliseconds watch) {
   }
 }
 
-}  // namespace locktopus
+}  // namespace locktopus::client

@@ -12,15 +12,15 @@
 #include <string_view>
 
 #include "locktopus/errors.h"
+#include "wire/codec.h"
 
-namespace locktopus::client {
+namespace locktopus::client::detail {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
 namespace {
-constexpr std::string_view kErrorPrefix = "communication error: ";
 // The server's answers are a few dozen bytes; its error frames are short.
 constexpr std::size_t kMaxFrameBytes = std::size_t{64} * 1024;
 }  // namespace
@@ -174,9 +174,9 @@ std::optional<std::string> Connection::Next(
     if (!s.inbox.empty()) {
       std::string frame = std::move(s.inbox.front());
       s.inbox.pop_front();
-      if (frame.starts_with(kErrorPrefix)) {
+      if (frame.starts_with(wire::kErrorPrefix)) {
         Fail(std::make_exception_ptr(
-            ProtocolError(frame.substr(kErrorPrefix.size()))));
+            ProtocolError(frame.substr(wire::kErrorPrefix.size()))));
         std::rethrow_exception(s.failure);
       }
       return frame;
@@ -187,4 +187,4 @@ std::optional<std::string> Connection::Next(
   }
 }
 
-}  // namespace locktopus::client
+}  // namespace locktopus::client::detail

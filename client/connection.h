@@ -16,7 +16,7 @@
 
 #include "locktopus/address.h"
 
-namespace locktopus::client {
+namespace locktopus::client::detail {
 
 class Connection {
  public:
@@ -47,6 +47,6 @@ class Connection {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace locktopus::client
+}  // namespace locktopus::client::detail
 
 #endif  // LOCKTOPUS_CLIENT_CONNECTION_H_

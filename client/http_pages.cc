@@ -11,7 +11,7 @@
 #include "locktopus/address.h"
 #include "locktopus/errors.h"
 
-namespace locktopus {
+namespace locktopus::client {
 namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -55,4 +55,4 @@ std::string FetchStatus(const ServerAddress& address) {
   return Get(address, "/");
 }
 
-}  // namespace locktopus
+}  // namespace locktopus::client

@@ -14,7 +14,7 @@
 #include "locktopus/client.h"
 
 namespace {
-using namespace locktopus;
+using namespace locktopus::client;
 using namespace locktopus::ctl;
 
 constexpr const char* kFooter =
@@ -79,7 +79,7 @@ int LockAndRun(const ServerAddress& address,
     Client client(address);
     // No lock yet: closing the connection leaves nothing behind.
     if (const int signal = TakeSignal()) return ExitOnSignal(signal);
-    locktopus::Lock lock = client.lock(resources);
+    Lock lock = client.lock(resources);
     return RunLocked(client, lock, timeout, command, kill_on_loss);
   } catch (const Error& e) {
     std::cerr << "locktopusctl: " << e.what() << "\n";

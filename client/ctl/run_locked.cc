@@ -15,6 +15,10 @@
 extern char** environ;
 
 namespace locktopus::ctl {
+using client::Client;
+using client::ConnectionError;
+using client::Lock;
+
 namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;

@@ -68,7 +68,7 @@ int TakeSignal();
 // is watched; when it is lost a line says so on stderr and, with
 // `kill_on_loss`, the command gets SIGTERM. Returns the exit code to exit with
 // (see above). Throws Error if the connection fails before the command starts.
-int RunLocked(Client& client, Lock& lock,
+int RunLocked(client::Client& client, client::Lock& lock,
               std::optional<std::chrono::milliseconds> timeout,
               const std::vector<std::string>& command, bool kill_on_loss);
 

@@ -9,15 +9,16 @@
 
 #include <iostream>
 
+namespace lt = locktopus::client;
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: lock_example URL PATH\n";
     return 2;
   }
   try {
-    locktopus::Client client(argv[1]);
-    locktopus::Lock lock =
-        client.lock({locktopus::Write(locktopus::ParsePath(argv[2]))});
+    lt::Client client(argv[1]);
+    lt::Lock lock = client.lock({lt::Write(lt::ParsePath(argv[2]))});
     if (!lock.acquired_at_once()) {
       std::cout << "waiting for lock " << lock.id() << "\n";
       if (!lock.wait_for(std::chrono::seconds(30))) {
@@ -31,9 +32,9 @@ int main(int argc, char** argv) {
     lock.release();
     std::cout << "released\n";
     return 0;
-  } catch (const locktopus::HttpError& e) {
+  } catch (const lt::HttpError& e) {
     std::cerr << "refused: HTTP " << e.status() << ": " << e.body() << "\n";
-  } catch (const locktopus::ProtocolError& e) {
+  } catch (const lt::ProtocolError& e) {
     std::cerr << "server reported: " << e.reason() << "\n";
   } catch (const std::exception& e) {  // ConnectionError, bad URL or path
     std::cerr << e.what() << "\n";

@@ -18,6 +18,7 @@
 
 namespace locktopus {
 namespace {
+using namespace locktopus::client;  // the API under test
 using e2e::ServerProcess;
 using std::chrono::milliseconds;
 using std::chrono::seconds;

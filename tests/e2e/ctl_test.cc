@@ -27,6 +27,7 @@ extern char** environ;
 
 namespace locktopus {
 namespace {
+using namespace locktopus::client;  // the API under test
 using e2e::ServerProcess;
 using std::chrono::seconds;
 namespace fs = std::filesystem;

@@ -33,11 +33,16 @@ grep -q "$prefix" "$tmp/example/CMakeCache.txt" ||
 cmake --build "$tmp/example" >"$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
 
 start_server "$prefix/bin/locktopus" "$tmp/server.log"
-out=$("$tmp/example/lock_example" \
-  "ws://127.0.0.1:$server_port/v1?namespace=install-test" jobs/nightly)
+# The installed locktopusctl holds lock 1 (and so the namespace, which the
+# server frees once nobody holds it) while the example takes lock 2 and the
+# statistics are read.
+ctl="$prefix/bin/locktopusctl"
+out=$("$ctl" --port "$server_port" --namespace install-test lock -w held -- \
+  sh -c '"$1" "ws://127.0.0.1:$2/v1?namespace=install-test" jobs/nightly &&
+         "$3" --port "$2" stats install-test' \
+  sh "$tmp/example/lock_example" "$server_port" "$ctl")
 echo "$out"
-grep -q "fencing token 1" <<<"$out"
+grep -q "fencing token 2" <<<"$out"
 grep -q "released" <<<"$out"
-stats=$("$prefix/bin/locktopusctl" --port "$server_port" stats install-test)
-grep -q '"LastGroupID":1,"GroupsPending":0,"GroupsAcquired":0' <<<"$stats"
+grep -q '"LastGroupID":2,"GroupsPending":0,"GroupsAcquired":1' <<<"$out"
 echo "install test passed"

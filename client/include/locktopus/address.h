@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace locktopus {
+namespace locktopus::client {
 
 struct ServerAddress {
   std::string host = "127.0.0.1";
@@ -58,6 +58,6 @@ std::string FetchStats(const ServerAddress& address, std::string_view ns);
 // GET /: the server's status page. Throws HttpError or ConnectionError.
 std::string FetchStatus(const ServerAddress& address);
 
-}  // namespace locktopus
+}  // namespace locktopus::client
 
 #endif  // LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_ADDRESS_H_

@@ -1,9 +1,10 @@
 // The Locktopus client: take locks on a Locktopus server without knowing
 // its wire format (PROTOCOL.md).
 //
-//   locktopus::Client client("ws://127.0.0.1:9009/v1?namespace=billing");
+//   locktopus::client::Client client("ws://127.0.0.1:9009/v1?namespace=billing");
 //   {
-//     locktopus::LockGuard guard(client, {locktopus::Write({"users", "42"})});
+//     locktopus::client::LockGuard guard(client,
+//                                        {locktopus::client::Write({"users", "42"})});
 //     Store(data, guard.fencing_token());   // acquired here
 //   }                                       // released here
 //
@@ -52,7 +53,7 @@
 #include "locktopus/address.h"
 #include "locktopus/errors.h"
 
-namespace locktopus {
+namespace locktopus::client {
 
 enum class LockType { kRead, kWrite };
 
@@ -171,6 +172,6 @@ class LockGuard {
   Lock lock_;
 };
 
-}  // namespace locktopus
+}  // namespace locktopus::client
 
 #endif  // LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_

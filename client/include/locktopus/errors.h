@@ -1,5 +1,5 @@
 // The errors the Locktopus client library throws. Every one derives from
-// locktopus::Error (a std::runtime_error), so one catch clause takes them
+// locktopus::client::Error (a std::runtime_error), so one catch clause takes them
 // all; the subclasses carry what the server said.
 //
 //   HttpError        the server answered HTTP with a status other than the
@@ -22,7 +22,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace locktopus {
+namespace locktopus::client {
 
 class Error : public std::runtime_error {
  public:
@@ -59,6 +59,6 @@ class ConnectionError : public Error {
   using Error::Error;
 };
 
-}  // namespace locktopus
+}  // namespace locktopus::client
 
 #endif  // LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_ERRORS_H_
