@@ -5,7 +5,7 @@
 
 namespace locktopus {
 
-IdMarks::IdMarks() : buckets_(std::make_unique<Bucket[]>(kBuckets)) {}
+IdMarks::IdMarks() : sets_(std::make_unique<Set[]>(kSets)) {}
 
 std::uint64_t IdMarks::Hash(std::string_view name) {
   const std::uint64_t hash = std::hash<std::string_view>{}(name);
@@ -14,21 +14,26 @@ std::uint64_t IdMarks::Hash(std::string_view name) {
 
 LockId IdMarks::Floor(std::string_view name) const {
   const std::uint64_t hash = Hash(name);
-  const Bucket& bucket = buckets_[hash % kBuckets];
-  return bucket.hash == hash || bucket.hash == 0 ? bucket.mark : 0;
+  const Set& set = sets_[hash % kSets];
+  for (const Entry& entry : set.entries) {
+    if (entry.hash == hash) return entry.mark;
+  }
+  return set.overflow;
 }
 
 void IdMarks::Record(std::string_view name, LockId last_id) {
   if (last_id == 0) return;  // issued nothing: nothing to stay above
   const std::uint64_t hash = Hash(name);
-  Bucket& bucket = buckets_[hash % kBuckets];
-  if (bucket.mark == 0) {
-    bucket = {.hash = hash, .mark = last_id};
-    ++used_;
-    return;
+  Set& set = sets_[hash % kSets];
+  for (Entry& entry : set.entries) {
+    if (entry.hash == hash || entry.hash == 0) {
+      entry.hash = hash;
+      entry.mark = std::max(entry.mark, last_id);
+      return;
+    }
   }
-  if (bucket.hash != hash) bucket.hash = 0;  // now mixed
-  bucket.mark = std::max(bucket.mark, last_id);
+  if (set.overflow == 0) ++overflowed_;
+  set.overflow = std::max(set.overflow, last_id);
 }
 
 }  // namespace locktopus

@@ -44,30 +44,15 @@ TEST(LockSpace, IdleSpaceGivesMemoryBackAndKeepsItsSequence) {
   EXPECT_EQ(space.Request(std::vector{R({})}).id, LockId(kLocks) + 1);
 }
 
-// Two names of the same bucket, and one of another.
-struct Names {
-  std::string a, b, other;
-};
-Names CollidingNames() {
-  std::map<std::size_t, std::string> seen;
-  Names names;
+// Names of one set: `count` of them.
+std::vector<std::string> NamesOfOneSet(std::size_t count) {
+  std::map<std::size_t, std::vector<std::string>> by_set;
   for (int i = 0;; ++i) {
-    const std::string name = "ns" + std::to_string(i);
-    const std::size_t bucket = IdMarks::TEST_Bucket(name);
-    if (auto it = seen.find(bucket); it != seen.end()) {
-      names.a = it->second;
-      names.b = name;
-      break;
-    }
-    seen.emplace(bucket, name);
+    std::string name = "ns" + std::to_string(i);
+    auto& names = by_set[IdMarks::TEST_Set(name)];
+    names.push_back(std::move(name));
+    if (names.size() == count) return names;
   }
-  for (const auto& [bucket, name] : seen) {
-    if (bucket != IdMarks::TEST_Bucket(names.a)) {
-      names.other = name;
-      break;
-    }
-  }
-  return names;
 }
 
 TEST(IdMarks, ANameNeverFreedStartsAtZero) {
@@ -75,45 +60,56 @@ TEST(IdMarks, ANameNeverFreedStartsAtZero) {
   EXPECT_EQ(marks.Floor("a"), 0u);
   marks.Record("a", 0);  // issued nothing: nothing recorded
   EXPECT_EQ(marks.Floor("a"), 0u);
-  EXPECT_EQ(marks.used(), 0u);
 }
 
 TEST(IdMarks, AFreedNameStartsAboveItsLastIdAndOnlyGoesUp) {
-  const Names n = CollidingNames();
+  const std::vector<std::string> n = NamesOfOneSet(2);
   IdMarks marks;
-  marks.Record(n.a, 10);
-  EXPECT_EQ(marks.Floor(n.a), 10u);
-  // Another name of the same bucket has not been freed: it starts at 0.
-  EXPECT_EQ(marks.Floor(n.b), 0u);
-  EXPECT_EQ(marks.Floor(n.other), 0u);
-  marks.Record(n.a, 7);  // never lowered
-  EXPECT_EQ(marks.Floor(n.a), 10u);
-  marks.Record(n.a, 12);
-  EXPECT_EQ(marks.Floor(n.a), 12u);
-  EXPECT_EQ(marks.used(), 1u);
+  marks.Record(n[0], 10);
+  EXPECT_EQ(marks.Floor(n[0]), 10u);
+  // Another name of the same set has not been freed: it starts at 0.
+  EXPECT_EQ(marks.Floor(n[1]), 0u);
+  marks.Record(n[0], 7);  // never lowered
+  EXPECT_EQ(marks.Floor(n[0]), 10u);
+  marks.Record(n[0], 12);
+  EXPECT_EQ(marks.Floor(n[0]), 12u);
+  marks.Record(n[1], 3);
+  EXPECT_EQ(marks.Floor(n[1]), 3u);
+  EXPECT_EQ(marks.Floor(n[0]), 12u);
 }
 
-TEST(IdMarks, ABucketOfTwoNamesKeepsTheLargerMarkForBoth) {
-  const Names n = CollidingNames();
+// A set holds kWays names; the names that find it full share its overflow
+// mark, and so does every name never freed into it from then on.
+TEST(IdMarks, AFullSetKeepsTheLargestMarkOfTheNamesItCouldNotHold) {
+  const std::vector<std::string> n = NamesOfOneSet(IdMarks::kWays + 3);
   IdMarks marks;
-  marks.Record(n.a, 10);
-  marks.Record(n.b, 3);
-  EXPECT_EQ(marks.Floor(n.a), 10u);
-  EXPECT_EQ(marks.Floor(n.b), 10u);
-  marks.Record(n.a, 20);
-  EXPECT_EQ(marks.Floor(n.b), 20u);
-  EXPECT_EQ(marks.Floor(n.other), 0u);
-  marks.Record(n.other, 5);
-  EXPECT_EQ(marks.Floor(n.other), 5u);
-  EXPECT_EQ(marks.Floor(n.a), 20u);
-  EXPECT_EQ(marks.used(), 2u);
+  for (std::size_t i = 0; i < IdMarks::kWays; ++i) marks.Record(n[i], 100 + i);
+  EXPECT_EQ(marks.overflowed(), 0u);
+  const std::string& late = n[IdMarks::kWays];
+  const std::string& later = n[IdMarks::kWays + 1];
+  const std::string& never = n[IdMarks::kWays + 2];
+  EXPECT_EQ(marks.Floor(never), 0u);
+  marks.Record(late, 5);
+  marks.Record(later, 50);
+  EXPECT_EQ(marks.overflowed(), 1u);
+  EXPECT_EQ(marks.Floor(late), 50u);
+  EXPECT_EQ(marks.Floor(later), 50u);
+  EXPECT_EQ(marks.Floor(never), 50u);
+  // The names with an entry keep their own marks.
+  for (std::size_t i = 0; i < IdMarks::kWays; ++i) {
+    EXPECT_EQ(marks.Floor(n[i]), 100 + i);
+  }
+  marks.Record(n[0], 500);
+  EXPECT_EQ(marks.Floor(n[0]), 500u);
+  EXPECT_EQ(marks.Floor(never), 50u);
 }
 
 // Whatever is recorded in between, a name's floor never drops below its own
-// last ID: 10,000 names freed three times each, in shuffled order.
+// last ID: 100,000 names (so that many sets overflow) freed three times
+// each, in shuffled order.
 TEST(IdMarks, NoNameEverGoesBack) {
   IdMarks marks;
-  constexpr int kNames = 10'000;
+  constexpr int kNames = 100'000;
   std::vector<LockId> last(kNames, 0);
   std::mt19937 rng(7);
   for (int round = 0; round < 3; ++round) {
@@ -128,6 +124,7 @@ TEST(IdMarks, NoNameEverGoesBack) {
       marks.Record(name, last[i]);
     }
   }
+  EXPECT_GT(marks.overflowed(), 0u);
 }
 
 // Threads lock and release random overlapping resources on one space. Every
