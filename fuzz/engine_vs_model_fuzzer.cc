@@ -37,13 +37,7 @@ struct Step {
 
 std::ostream& operator<<(std::ostream& os, const Step& step) {
   if (!step.request) return os << "release " << step.id;
-  os << "request {";
-  const char* sep = "";
-  for (const Resource& r : step.resources) {
-    os << sep << r;
-    sep = ", ";
-  }
-  return os << '}';
+  return os << "request " << ToString(step.resources);
 }
 
 class Differential {

@@ -51,12 +51,13 @@ void Connection::Lock(const wire::LockMessage& message) {
   if (config_.metrics != nullptr) requested_at_ = Clock::now();
   const RequestResult result = ns_->Request(message.resources, self_);
   lock_id_ = result.id;
-  state_ = result.acquired ? ConnState::kAcquired : ConnState::kEnqueued;
+  const bool acquired = result.acquired && MayAnnounce();
+  state_ = acquired ? ConnState::kAcquired : ConnState::kEnqueued;
   Count(&LockCounters::requested);
-  if (result.acquired) CountAcquired();
+  if (acquired) CountAcquired();
   if (config_.log_locks) {
     resources_ = ToString(message.resources);
-    Log(result.acquired ? "requested and acquired" : "requested, enqueued");
+    Log(acquired ? "requested and acquired" : "requested, enqueued");
   }
   io_.Send(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
 }
@@ -76,10 +77,30 @@ void Connection::Release() {
 
 void Connection::OnAcquired(LockId id) {
   if (state_ != ConnState::kEnqueued || id != lock_id_) return;
+  if (!MayAnnounce()) return;
   state_ = ConnState::kAcquired;
   CountAcquired();
   if (config_.log_locks) Log("acquired");
   if (!closed_) io_.Send(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
+}
+
+bool Connection::MayAnnounce() {
+  ha::GrantGate* gate = config_.gate;
+  if (gate == nullptr) return true;
+  for (;;) {
+    const ha::Time now = ha::Clock::now();
+    switch (gate->Decide(now, lock_id_)) {
+      case ha::GrantGate::Decision::kGrant:
+        return true;
+      case ha::GrantGate::Decision::kRefuse:
+        return false;
+      case ha::GrantGate::Decision::kHold:
+        // Comes back through OnAcquired when the grace ends; if it ended
+        // just now, decide again.
+        if (gate->Hold(self_, lock_id_, now)) return false;
+        break;
+    }
+  }
 }
 
 void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "server/core/ha/gate.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
 #include "wire/codec.h"
@@ -51,6 +52,9 @@ struct ConnectionConfig {
   // Where lock events, their durations and protocol errors are counted;
   // nullptr: nowhere.
   Metrics* metrics = nullptr;
+  // In HA mode or with --state-dir: asked before every `acquired` frame
+  // (ha/gate.h); nullptr: always grant.
+  ha::GrantGate* gate = nullptr;
 };
 
 class Connection {
@@ -80,6 +84,11 @@ class Connection {
 
  private:
   void Lock(const wire::LockMessage& message);
+  // Whether the client may be told now that lock_id_, acquired in the
+  // engine, is acquired. If not, it reads `enqueued` meanwhile: a held
+  // acquisition (grace) comes back through OnAcquired; a refused one is
+  // never announced (the server is being fenced).
+  bool MayAnnounce();
   void Release();
   // A protocol error: the reason frame, close code 3000, then as a drop.
   void Fail(wire::ProtocolErrorKind kind, std::string_view reason);

@@ -34,6 +34,10 @@ Handled HandleRequest(const HttpRequest& request,
   if (const auto* lock = std::get_if<LockRoute>(&route);
       lock != nullptr && request.websocket_upgrade) {
     if (state->draining.load()) return Text(503, "Shutting down");
+    if (const ha::Role role = state->role.load(); !ha::TakesClients(role)) {
+      return Text(503, "Not the active server of its group (" +
+                           std::string(ha::Name(role)) + ")");
+    }
     std::unique_ptr<ConnectionSlot> slot = ConnectionSlot::Take(state);
     if (slot == nullptr) {
       return Text(503, "Too many connections: " +
@@ -64,7 +68,10 @@ Handled HandleRequest(const HttpRequest& request,
   }
   if (std::holds_alternative<HealthRoute>(route)) return Text(200, "ok");
   if (std::holds_alternative<ReadyRoute>(route)) {
-    return state->draining.load() ? Text(503, "draining") : Text(200, "ready");
+    if (state->draining.load()) return Text(503, "draining");
+    const ha::Role role = state->role.load();
+    return ha::TakesClients(role) ? Text(200, "ready")
+                                  : Text(503, std::string(ha::Name(role)));
   }
   return HttpResponse{.content_type = "text/html; charset=utf-8",
                       .body = StatusPage(*state)};

@@ -47,7 +47,8 @@ using Handled = std::variant<HttpResponse, Upgrade>;
 
 // The answer to `request`: with --auth-token-file, 401 unless it carries a
 // listed token (but for /healthz, /readyz and CORS preflights); an upgrade
-// to /v1 unless the server drains (503) or is full (503); else the page,
+// to /v1 unless the server drains, is not its group's active (standby,
+// fenced: ha/role.h), or is full (503 each); else the page,
 // statistics, metrics or probe the route names, or the route's error.
 Handled HandleRequest(const HttpRequest& request,
                       const std::shared_ptr<ServerState>& state);

@@ -36,7 +36,8 @@ NamespaceHold LockService::Open(std::string_view name) {
   MutexLock lock(mu_);
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) {
-    auto entry = std::make_unique<Entry>(name, marks_.Floor(name));
+    auto entry = std::make_unique<Entry>(
+        name, std::max(marks_.Floor(name), id_floor_));
     const std::string_view key = entry->ns.name();
     it = namespaces_.emplace(key, std::move(entry)).first;
     ++opened_;
@@ -59,6 +60,11 @@ void LockService::DropHold(Namespace* ns) {
   if (stats.locks_pending + stats.locks_acquired > 0) return;
   marks_.Record(ns->name(), stats.last_id);
   namespaces_.erase(it);
+}
+
+void LockService::SetIdFloor(LockId floor) {
+  MutexLock lock(mu_);
+  id_floor_ = std::max(id_floor_, floor);
 }
 
 std::optional<Stats> LockService::FindStats(std::string_view name) const {

@@ -7,7 +7,8 @@
 // last hold goes and no lock is live, it is freed entirely: its map entry,
 // its LockSpace, its counters. Only its last ID stays, in IdMarks, so that
 // the namespace opened again under that name continues above it. A
-// namespace never freed keeps its own sequence.
+// namespace never freed keeps its own sequence. In HA mode (or with
+// --state-dir) every namespace also starts above the group's ID floor.
 //
 // Thread safety: every method may be called from any thread. A lock step
 // takes only its namespace's LockSpace mutex. The service's own mutex is
@@ -114,6 +115,11 @@ class LockService : public std::enable_shared_from_this<LockService> {
   // first ID is then above IdMarks's floor for the name.
   NamespaceHold Open(std::string_view name) EXCLUDES(mu_);
 
+  // Every namespace opened from now on starts its IDs above `floor` (the
+  // group's ID ceiling when this server became its active, ha/node.h).
+  // Never lowers it.
+  void SetIdFloor(LockId floor) EXCLUDES(mu_);
+
   // The statistics of `name`, or nullopt if it is not open now.
   std::optional<Stats> FindStats(std::string_view name) const EXCLUDES(mu_);
 
@@ -153,6 +159,7 @@ class LockService : public std::enable_shared_from_this<LockService> {
   std::map<std::string_view, std::unique_ptr<Entry>> namespaces_
       GUARDED_BY(mu_);
   IdMarks marks_ GUARDED_BY(mu_);
+  LockId id_floor_ GUARDED_BY(mu_) = 0;
   std::uint64_t opened_ GUARDED_BY(mu_) = 0;
 };
 

@@ -10,14 +10,42 @@
 
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <string>
 
 #include "server/core/auth.h"
 #include "server/core/config.h"
+#include "server/core/ha/gate.h"
+#include "server/core/ha/role.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
 
 namespace locktopus::server {
+
+// Something that can be closed from any thread: a WebSocket session.
+class Closable {
+ public:
+  virtual ~Closable() = default;
+  // Closes with `code` and `reason` soon, on the session's own strand.
+  virtual void CloseSoon(std::uint16_t code, std::string reason) = 0;
+};
+
+// The open sessions. Each adds itself once open and removes itself when it
+// ends.
+class SessionRegistry {
+ public:
+  using Token = std::list<std::weak_ptr<Closable>>::iterator;
+  Token Add(std::weak_ptr<Closable> session) EXCLUDES(mu_);
+  void Remove(Token token) EXCLUDES(mu_);
+  // Closes every session open now; returns how many.
+  std::size_t CloseAll(std::uint16_t code, const std::string& reason)
+      EXCLUDES(mu_);
+
+ private:
+  Mutex mu_;
+  std::list<std::weak_ptr<Closable>> sessions_ GUARDED_BY(mu_);
+};
 
 struct ServerState {
   explicit ServerState(Config c) : config(std::move(c)) {}
@@ -31,6 +59,15 @@ struct ServerState {
   // Set before the first connection is accepted when --auth-token-file is
   // given; null otherwise.
   std::unique_ptr<Authenticator> auth;
+  // In HA mode or with --state-dir: what every connection asks before it
+  // announces an acquisition (ha/gate.h); null otherwise. Set before the
+  // first connection is accepted.
+  std::unique_ptr<ha::GrantGate> gate;
+  // The HA role: WebSocket upgrades are refused (503) and /readyz is 503
+  // unless it takes clients. Always serving outside HA mode.
+  std::atomic<ha::Role> role{ha::Role::kServing};
+  // Every open WebSocket session, so that a fenced server closes them all.
+  SessionRegistry sessions;
 };
 
 // Holds one of the --max-connections places while it lives. Owns a share of

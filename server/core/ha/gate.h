@@ -1,0 +1,140 @@
+// May this server tell a client, now, that its lock is acquired? The one
+// question the lock path asks of the HA role (README "Running more than one
+// server"). Kept by the role logic (node.h, state_dir.h); read by every
+// Connection before it sends an `acquired` frame, with a few atomic loads
+// and no lock. A server without HA and without --state-dir has no gate and
+// always grants.
+//
+//   closed   not elected (standby), or fenced: grant nothing
+//   grace    elected, but the predecessor's locks may still be in use until
+//            grace_until: acquisitions are held (the client still reads
+//            `enqueued`) and announced when the grace ends
+//   open     grant, while now < grant_until
+//
+// And an acquisition whose ID is above the group's durable ID ceiling (the
+// highest ID that a successor is sure to start above) is never announced;
+// the role logic raises the ceiling in etcd long before: an ID at or above
+// raise_at asks it to (once per raise).
+//
+// grant_until is the end of the window that the last confirmation of
+// leadership bought: the time its read was *sent* plus the lease TTL minus
+// a safety margin. Past it, nothing is granted, even if no timer has fired
+// yet (a process paused past its window must not grant when it wakes), and
+// the role logic fences the server.
+//
+// Thread safety: Decide may run on any thread, concurrently with the role
+// logic's writes. The held acquisitions are under a mutex, touched only
+// during grace.
+
+#ifndef LOCKTOPUS_SERVER_CORE_HA_GATE_H_
+#define LOCKTOPUS_SERVER_CORE_HA_GATE_H_
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "engine/thread_annotations.h"
+#include "engine/types.h"
+
+namespace locktopus::server::ha {
+
+using Clock = std::chrono::steady_clock;
+using Time = Clock::time_point;
+
+class GrantGate {
+ public:
+  enum class Phase { kClosed, kGrace, kOpen };
+  enum class Decision {
+    kGrant,  // tell the client
+    kHold,   // grace: hand the acquisition to Hold; it is announced later
+    kRefuse  // not the active, or its window has passed: tell nobody
+  };
+
+  // The decision for announcing lock `id` now.
+  Decision Decide(Time now, LockId id) {
+    const Phase phase = phase_.load(std::memory_order_acquire);
+    if (phase == Phase::kClosed) return Decision::kRefuse;
+    if (id >= raise_at_.load(std::memory_order_relaxed) &&
+        !raise_asked_.exchange(true)) {
+      on_raise_();
+    }
+    if (id > id_limit_.load(std::memory_order_acquire)) {
+      return Decision::kRefuse;
+    }
+    if (now >= Time(Time::duration(grant_until_.load()))) {
+      return Decision::kRefuse;
+    }
+    if (phase == Phase::kGrace &&
+        now < Time(Time::duration(grace_until_.load()))) {
+      return Decision::kHold;
+    }
+    return Decision::kGrant;
+  }
+
+  // The role logic's side. Called once, before any Decide: asked (from
+  // whichever thread's Decide saw the first ID at or above raise_at) to raise
+  // the ceiling; must not block.
+  void OnRaise(std::function<void()> fn) { on_raise_ = std::move(fn); }
+  // No ID above `limit` is announced; `raise_at` asks for the next raise.
+  void SetIdLimit(LockId limit, LockId raise_at) {
+    id_limit_.store(limit, std::memory_order_release);
+    raise_at_.store(raise_at, std::memory_order_relaxed);
+    raise_asked_.store(false);
+  }
+  LockId id_limit() const { return id_limit_.load(); }
+
+  // Grace or open, with the window `grant_until`.
+  void Enter(Phase phase, Time grace_until, Time grant_until) {
+    grace_until_.store(grace_until.time_since_epoch().count());
+    grant_until_.store(grant_until.time_since_epoch().count());
+    phase_.store(phase, std::memory_order_release);
+  }
+  // A new confirmation: the window ends later (never earlier).
+  void Extend(Time grant_until) {
+    const auto until = grant_until.time_since_epoch().count();
+    auto current = grant_until_.load();
+    while (current < until &&
+           !grant_until_.compare_exchange_weak(current, until)) {
+    }
+  }
+  void Close() { phase_.store(Phase::kClosed, std::memory_order_release); }
+  Phase phase() const { return phase_.load(std::memory_order_acquire); }
+  Time grant_until() const { return Time(Time::duration(grant_until_.load())); }
+  Time grace_until() const { return Time(Time::duration(grace_until_.load())); }
+
+  // Keeps an acquisition to announce once the grace has passed, if the
+  // grace still lasts at `now`; false if it does not (then Decide again).
+  bool Hold(WaiterRef waiter, LockId id, Time now) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (phase_.load() != Phase::kGrace ||
+        now >= Time(Time::duration(grace_until_.load()))) {
+      return false;
+    }
+    held_.emplace_back(std::move(waiter), id);
+    return true;
+  }
+  // The held acquisitions, handed over once, after the phase has left
+  // grace (so that no Hold adds to them afterwards): the role logic tells
+  // each waiter (Waiter::Notify), outside this mutex.
+  std::vector<std::pair<WaiterRef, LockId>> TakeHeld() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return std::exchange(held_, {});
+  }
+
+ private:
+  std::function<void()> on_raise_ = [] {};
+  std::atomic<LockId> id_limit_{0};
+  std::atomic<LockId> raise_at_{0};
+  std::atomic<bool> raise_asked_{false};
+  std::atomic<Phase> phase_{Phase::kClosed};
+  std::atomic<Time::rep> grace_until_{0};
+  std::atomic<Time::rep> grant_until_{0};
+  Mutex mu_;
+  std::vector<std::pair<WaiterRef, LockId>> held_ GUARDED_BY(mu_);
+};
+
+}  // namespace locktopus::server::ha
+
+#endif  // LOCKTOPUS_SERVER_CORE_HA_GATE_H_

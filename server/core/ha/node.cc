@@ -1,0 +1,337 @@
+#include "server/core/ha/node.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace locktopus::server::ha {
+namespace {
+
+std::string Hex(LeaseId lease) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx",
+                static_cast<unsigned long long>(lease));
+  return text;
+}
+
+std::string Millis(Clock::duration d) {
+  return std::to_string(
+             std::chrono::duration_cast<milliseconds>(d).count()) +
+         " ms";
+}
+
+}  // namespace
+
+std::string_view Name(Role role) {
+  switch (role) {
+    case Role::kStandby:
+      return "standby";
+    case Role::kGrace:
+      return "grace";
+    case Role::kServing:
+      return "serving";
+    case Role::kFenced:
+      return "fenced";
+    case Role::kResigned:
+      return "resigned";
+  }
+  return "?";
+}
+
+milliseconds NodeSettings::margin() const {
+  return std::max(ttl / 5, milliseconds(200));
+}
+
+Node::Node(NodeSettings settings, Etcd& etcd, NodeIo& io, GrantGate& gate)
+    : settings_(std::move(settings)), etcd_(etcd), io_(io), gate_(gate) {}
+
+void Node::Start() { Campaign(); }
+
+Record Node::Next(LockId ceiling, bool clean) const {
+  return {.ceiling = ceiling,
+          .clean = clean,
+          .epoch = revision_,
+          .window_ms = window_ms_,
+          .abandon_ms = abandon_ms_};
+}
+
+// ---- standby -----------------------------------------------------------
+
+void Node::Campaign() {
+  if (role_ != Role::kStandby || resigning_) return;
+  const std::uint64_t generation = ++generation_;
+  auto again = [this, generation] {
+    io_.After(settings_.poll_interval(), [this, generation] {
+      if (generation == generation_) Campaign();
+    });
+  };
+  const auto ttl = std::chrono::ceil<std::chrono::seconds>(settings_.ttl);
+  etcd_.Grant(ttl, [this, generation, again](std::variant<LeaseId, EtcdError> r) {
+    if (generation != generation_ || role_ != Role::kStandby) return;
+    if (std::holds_alternative<EtcdError>(r)) return again();
+    lease_ = std::get<LeaseId>(r);
+    key_ = CandidacyPrefix() + Hex(lease_);
+    etcd_.Create(key_, settings_.name, lease_,
+                 [this, generation, again](std::variant<KeyValue, EtcdError> r) {
+                   if (generation != generation_) return;
+                   if (std::holds_alternative<EtcdError>(r)) return again();
+                   revision_ = std::get<KeyValue>(r).create_revision;
+                   KeepAlive();
+                   Poll();
+                 });
+  });
+}
+
+// One keep-alive every interval, whether or not the last one has answered:
+// a lost one must not stretch the gap past the lease's TTL.
+void Node::KeepAlive() {
+  const std::uint64_t generation = generation_;
+  io_.After(settings_.keepalive_interval(), [this, generation] {
+    if (generation != generation_ || role_ == Role::kFenced ||
+        role_ == Role::kResigned) {
+      return;
+    }
+    etcd_.KeepAlive(lease_, [this, generation](std::variant<bool, EtcdError> r) {
+      if (generation != generation_) return;
+      if (const bool* alive = std::get_if<bool>(&r); alive && !*alive) {
+        if (Active()) return Fence("our lease expired");
+        if (role_ == Role::kStandby) return Campaign();
+      }
+    });
+    KeepAlive();
+  });
+}
+
+void Node::Poll() {
+  if (role_ != Role::kStandby || resigning_) return;
+  const std::uint64_t generation = generation_;
+  const Time sent = io_.Now();
+  etcd_.First(CandidacyPrefix(), [this, generation, sent](
+                                     std::variant<std::optional<KeyValue>,
+                                                  EtcdError> r) {
+    if (generation != generation_ || role_ != Role::kStandby) return;
+    const auto* first = std::get_if<std::optional<KeyValue>>(&r);
+    if (first != nullptr && !first->has_value()) {
+      return Campaign();  // not even our own candidacy: the lease went
+    }
+    if (first != nullptr && (*first)->key == key_ &&
+        (*first)->create_revision == revision_) {
+      return Elected(sent, io_.Now());
+    }
+    io_.After(settings_.poll_interval(), [this, generation] {
+      if (generation == generation_) Poll();
+    });
+  });
+}
+
+// ---- taking over ---------------------------------------------------------
+
+// `sent`: when the read that saw our candidacy first was sent (we were the
+// leader when it was processed, so from then on the window may count);
+// `observed`: when its answer came (the election had happened by then, so
+// the grace counts from there).
+void Node::Elected(Time sent, Time observed) {
+  const std::uint64_t generation = generation_;
+  etcd_.Get(RecordKey(), [this, generation, sent, observed](
+                             std::variant<std::optional<KeyValue>, EtcdError>
+                                 r) {
+    if (generation != generation_ || role_ != Role::kStandby) return;
+    if (std::holds_alternative<EtcdError>(r)) {
+      // Look again, with fresh times.
+      return io_.After(settings_.poll_interval(), [this, generation] {
+        if (generation == generation_) Poll();
+      });
+    }
+    const auto& found = std::get<std::optional<KeyValue>>(r);
+    std::optional<Record> last;
+    if (found) {
+      last = Decode(found->value);
+      if (!last) {
+        return Fence("the group's record at " + RecordKey() +
+                     " cannot be read: " + found->value);
+      }
+    }
+    const std::uint64_t own_window = settings_.window().count();
+    const std::uint64_t own_abandon = settings_.max_abandon.count();
+    window_ms_ = std::max(own_window, last ? last->window_ms : 0);
+    abandon_ms_ = std::max(own_abandon, last ? last->abandon_ms : 0);
+    // Absent: no active ever took over, so none ever granted anything.
+    const bool clean = !last || last->clean;
+    const Clock::duration grace =
+        clean ? Clock::duration::zero()
+              : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
+                                settings_.margin());
+    const LockId floor = last ? last->ceiling : 0;
+    TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
+             observed);
+  });
+}
+
+void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
+                    Time sent, Time observed) {
+  const std::uint64_t generation = generation_;
+  Write write{.puts = {{RecordKey(), Encode(record)}}};
+  etcd_.Guarded(key_, revision_, write, [this, generation, record, floor,
+                                         grace, sent, observed](
+                                            std::variant<bool, EtcdError> r) {
+    if (generation != generation_ || role_ != Role::kStandby) return;
+    if (std::holds_alternative<EtcdError>(r)) {
+      // Perhaps written: a new look reads our own record and takes over
+      // above its ceiling, which is only higher.
+      return io_.After(settings_.poll_interval(), [this, generation] {
+        if (generation == generation_) Poll();
+      });
+    }
+    if (!std::get<bool>(r)) {
+      return Fence("lost the election before taking over");
+    }
+    ceiling_ = record.ceiling;
+    io_.SetIdFloor(floor);
+    gate_.SetIdLimit(ceiling_, ceiling_ - settings_.id_block / 2);
+    const Time grant_until = sent + settings_.window();
+    const Time grace_until = observed + grace;
+    const bool wait = grace > Clock::duration::zero();
+    gate_.Enter(wait ? GrantGate::Phase::kGrace : GrantGate::Phase::kOpen,
+                grace_until, grant_until);
+    SetRole(wait ? Role::kGrace : Role::kServing,
+            "elected (epoch " + std::to_string(revision_) + "), IDs above " +
+                std::to_string(floor) +
+                (wait ? ", grace " + Millis(grace)
+                      : ", no grace: the last active handed over cleanly"));
+    Confirm();
+    Watch();
+    if (wait) {
+      io_.After(grace_until - io_.Now(), [this, generation] {
+        if (generation == generation_) EndGrace();
+      });
+    }
+  });
+}
+
+void Node::EndGrace() {
+  if (role_ != Role::kGrace) return;
+  const Time now = io_.Now();
+  gate_.Enter(GrantGate::Phase::kOpen, now, gate_.grant_until());
+  SetRole(Role::kServing, "grace over");
+  // After the phase has left grace: nothing is held from now on.
+  for (auto& [waiter, id] : gate_.TakeHeld()) {
+    if (auto w = waiter.lock()) w->Notify(id);
+  }
+}
+
+// ---- active --------------------------------------------------------------
+
+// One confirmation every confirm interval, whether or not the last one has
+// answered: a lost one costs nothing but its own extension.
+void Node::Confirm() {
+  if (!Active()) return;
+  const std::uint64_t generation = generation_;
+  const Time sent = io_.Now();
+  etcd_.Get(key_, [this, generation, sent](
+                      std::variant<std::optional<KeyValue>, EtcdError> r) {
+    if (generation != generation_ || !Active()) return;
+    if (const auto* kv = std::get_if<std::optional<KeyValue>>(&r)) {
+      if (!kv->has_value() || (*kv)->create_revision != revision_) {
+        return Fence("our election key " + key_ + " is gone");
+      }
+      gate_.Extend(sent + settings_.window());
+    }
+  });
+  io_.After(settings_.confirm_interval(), [this, generation] {
+    if (generation == generation_) Confirm();
+  });
+}
+
+void Node::Watch() {
+  if (!Active()) return;
+  const std::uint64_t generation = generation_;
+  const Time now = io_.Now();
+  const Time until = gate_.grant_until();
+  if (now >= until) {
+    return Fence("could not confirm the leadership within " +
+                 Millis(settings_.window()) + " of the last confirmation");
+  }
+  io_.After(until - now, [this, generation] {
+    if (generation == generation_) Watch();
+  });
+}
+
+void Node::RaiseCeiling() {
+  if (!Active() || raising_) return;
+  raising_ = true;
+  WriteRaise();
+}
+
+void Node::WriteRaise() {
+  if (!Active()) return;
+  const std::uint64_t generation = generation_;
+  const Record record = Next(ceiling_ + settings_.id_block, false);
+  Write write{.puts = {{RecordKey(), Encode(record)}}};
+  etcd_.Guarded(key_, revision_, write,
+                [this, generation, record](std::variant<bool, EtcdError> r) {
+                  if (generation != generation_ || !Active()) return;
+                  if (std::holds_alternative<EtcdError>(r)) {
+                    return io_.After(settings_.confirm_interval(),
+                                     [this, generation] {
+                                       if (generation == generation_) {
+                                         WriteRaise();
+                                       }
+                                     });
+                  }
+                  if (!std::get<bool>(r)) {
+                    return Fence("not the leader: the ID ceiling could not "
+                                 "be raised");
+                  }
+                  ceiling_ = record.ceiling;
+                  raising_ = false;
+                  gate_.SetIdLimit(ceiling_,
+                                   ceiling_ - settings_.id_block / 2);
+                });
+}
+
+// ---- leaving -------------------------------------------------------------
+
+void Node::Resign(bool clean) {
+  if (resigning_ || role_ == Role::kFenced || role_ == Role::kResigned) {
+    return;
+  }
+  resigning_ = true;
+  const bool active = Active();
+  // In grace, the predecessor's clients may still be at work: only a
+  // server that got past its grace can say that no lock is in use.
+  clean = clean && role_ == Role::kServing;
+  // Nothing more is granted from here on.
+  gate_.Close();
+  SetRole(Role::kResigned, clean ? "resigning cleanly" : "resigning");
+  const LeaseId lease = lease_;
+  auto revoke = [this, lease](bool clean_written) {
+    if (lease == 0) return io_.Resigned(clean_written);
+    etcd_.Revoke(lease, [this, clean_written](std::variant<bool, EtcdError>) {
+      io_.Resigned(clean_written);
+    });
+  };
+  if (!active) return revoke(false);
+  // The record says clean, and the key goes, at once: a successor either
+  // sees both or neither.
+  Write write{.deletes = {key_}};
+  if (clean) write.puts = {{RecordKey(), Encode(Next(ceiling_, true))}};
+  etcd_.Guarded(key_, revision_, write,
+                [clean, revoke](std::variant<bool, EtcdError> r) {
+                  const bool* done = std::get_if<bool>(&r);
+                  revoke(clean && done != nullptr && *done);
+                });
+}
+
+void Node::Fence(const std::string& why) {
+  if (role_ == Role::kFenced || role_ == Role::kResigned) return;
+  gate_.Close();
+  ++generation_;  // every loop stops
+  SetRole(Role::kFenced, why);
+  io_.Fence(why);
+}
+
+void Node::SetRole(Role role, const std::string& why) {
+  role_ = role;
+  io_.RoleChanged(role, why);
+}
+
+}  // namespace locktopus::server::ha

@@ -1,0 +1,170 @@
+// One server's part in its group's active/standby set, elected in etcd
+// (README "Running more than one server"). Free of sockets and of etcd's
+// wire format: driven by etcd's answers (etcd.h) and timers (NodeIo), it
+// keeps the GrantGate (gate.h) that the lock path reads before announcing
+// any acquisition. The server runs it on a strand (server/net/ha.cc); the
+// role simulation (simulate/ha/) runs several against an in-memory etcd.
+//
+// The recipe, on the keys of group G under P = "/locktopus/G/":
+//   P "election/" LEASE   each server's candidacy, under its lease
+//   P "record"            the group's durable record (record.h)
+//
+//   standby   grant a lease, keep it alive every ttl/3, create the
+//             candidacy key, and ask every poll interval which candidacy is
+//             first by create revision. Clients are refused.
+//   elected   ours is first: read the record; the floor is its ceiling; the
+//             grace is 0 if it is clean or absent (nobody ever granted
+//             anything), else the larger grant window plus the larger
+//             abandon timeout plus the margin. Write the record {ceiling:
+//             floor + block, clean: false} guarded by our candidacy; then
+//             every namespace starts above the floor, and clients are taken.
+//   grace     until the grace has passed since the election was *observed*:
+//             acquisitions are held, not announced.
+//   serving   grant while the window lasts. Confirm the leadership every
+//             ttl/8 by reading our candidacy key; a success extends the
+//             window to its read's *send* time + ttl - margin. Raise the
+//             ceiling (guarded) when an ID reaches the middle of the block.
+//   fenced    the key or the lease is gone, a guarded write failed, or the
+//             window passed without a confirmation: the gate closes and
+//             NodeIo::Fence closes every connection (the process then exits;
+//             a supervisor restarts it as a standby).
+//   resigned  shutdown: serving, with no lock live, the record says clean
+//             and the candidacy key goes, in one guarded write, so the
+//             successor skips the grace; otherwise (a drain cut short, or
+//             still in grace, when the predecessor's clients may be at work)
+//             the key just goes with the lease.
+//
+// Why at most one server grants at a time (the README has the argument in
+// full): a confirmation read that saw our key was processed while we were
+// the leader, after it was sent at s; a successor can only be elected after
+// that, and observes its election later still; it grants after grace G from
+// then, and G >= our window (ttl - margin) + every abandon timeout + margin.
+// We grant only before s + ttl - margin, on our clock, and our clients stop
+// at most an abandon timeout after we close their connections, which we do
+// at that time at the latest. Clocks need only a bounded *rate* drift.
+//
+// Thread safety: not thread-safe; every call, timer and etcd reply on one
+// executor. The gate is read from any thread.
+
+#ifndef LOCKTOPUS_SERVER_CORE_HA_NODE_H_
+#define LOCKTOPUS_SERVER_CORE_HA_NODE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/core/ha/etcd.h"
+#include "server/core/ha/gate.h"
+#include "server/core/ha/record.h"
+#include "server/core/ha/role.h"
+
+namespace locktopus::server::ha {
+
+using std::chrono::milliseconds;
+
+struct NodeSettings {
+  std::string group;        // --ha-group
+  std::string name;         // this server, as its candidacy says (host:port)
+  milliseconds ttl{5000};   // --ha-ttl-ms
+  milliseconds max_abandon{60'000};  // --max-abandon-timeout
+  LockId id_block = LockId{1} << 32;  // IDs the ceiling is raised by
+
+  // What keeps every decision on the safe side of the clocks' rate drift and
+  // of delays between a check and its effect: a fifth of the TTL, at least
+  // 200 ms.
+  milliseconds margin() const;
+  // How long after a confirmation's send time the server may grant.
+  milliseconds window() const { return ttl - margin(); }
+  milliseconds keepalive_interval() const { return ttl / 3; }
+  milliseconds confirm_interval() const { return ttl / 8; }
+  milliseconds poll_interval() const { return milliseconds(50); }
+  std::string prefix() const { return "/locktopus/" + group + "/"; }
+};
+
+// What the role logic needs of the world beyond etcd.
+class NodeIo {
+ public:
+  virtual ~NodeIo() = default;
+  virtual Time Now() = 0;
+  // Runs `fn` once after `delay`, on the node's executor.
+  virtual void After(Clock::duration delay, std::function<void()> fn) = 0;
+  // Every namespace opened from now on starts its IDs above `floor`.
+  virtual void SetIdFloor(LockId floor) = 0;
+  // For /readyz, the upgrade refusal of a standby, and the log.
+  virtual void RoleChanged(Role role, const std::string& why) = 0;
+  // Leadership is lost or cannot be proved: close every connection, then
+  // stop. Called once.
+  virtual void Fence(const std::string& why) = 0;
+  // Resign finished: `clean` if the record now says so.
+  virtual void Resigned(bool clean) = 0;
+};
+
+class Node {
+ public:
+  Node(NodeSettings settings, Etcd& etcd, NodeIo& io, GrantGate& gate);
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Campaigns (standby) and carries on from there.
+  void Start();
+
+  // The gate saw an ID at or above the middle of the block: raise the
+  // ceiling by a block.
+  void RaiseCeiling();
+
+  // Leaves the group: `clean` when no lock is live (the drain finished), so
+  // that the successor may skip the grace. NodeIo::Resigned follows.
+  void Resign(bool clean);
+
+  Role role() const { return role_; }
+  LockId ceiling() const { return ceiling_; }
+  std::int64_t epoch() const { return revision_; }
+
+ private:
+  bool Active() const {
+    return role_ == Role::kGrace || role_ == Role::kServing;
+  }
+  std::string RecordKey() const { return settings_.prefix() + "record"; }
+  std::string CandidacyPrefix() const {
+    return settings_.prefix() + "election/";
+  }
+  Record Next(LockId ceiling, bool clean) const;
+
+  void Campaign();
+  void KeepAlive();
+  void Poll();
+  void Elected(Time sent, Time observed);
+  void TakeOver(Record record, LockId floor, Clock::duration grace,
+                Time sent, Time observed);
+  void Confirm();
+  void Watch();
+  void EndGrace();
+  void WriteRaise();
+  void Fence(const std::string& why);
+  void SetRole(Role role, const std::string& why);
+
+  const NodeSettings settings_;
+  Etcd& etcd_;
+  NodeIo& io_;
+  GrantGate& gate_;
+  Role role_ = Role::kStandby;
+  LeaseId lease_ = 0;
+  std::string key_;        // our candidacy
+  Revision revision_ = 0;  // its create revision: our epoch
+  // Carried over from the record: the largest window and abandon timeout of
+  // the group's history, which every grace must cover.
+  std::uint64_t window_ms_ = 0;
+  std::uint64_t abandon_ms_ = 0;
+  LockId ceiling_ = 0;
+  bool raising_ = false;
+  bool resigning_ = false;
+  // Which lease the loops belong to: a new campaign starts new loops.
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace locktopus::server::ha
+
+#endif  // LOCKTOPUS_SERVER_CORE_HA_NODE_H_

@@ -1,0 +1,732 @@
+#include "simulate/ha/ha_simulation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "server/core/ha/etcd.h"
+#include "server/core/ha/gate.h"
+#include "server/core/ha/node.h"
+#include "server/core/ha/record.h"
+
+namespace locktopus::simulate {
+namespace {
+
+using server::ha::Clock;
+using server::ha::EtcdError;
+using server::ha::GrantGate;
+using server::ha::KeyValue;
+using server::ha::LeaseId;
+using server::ha::Node;
+using server::ha::NodeIo;
+using server::ha::NodeSettings;
+using server::ha::Record;
+using server::ha::Reply;
+using server::ha::Revision;
+using server::ha::Role;
+using server::ha::Time;
+using server::ha::Write;
+
+using Us = std::int64_t;  // real (simulated) time, in microseconds
+constexpr Us kMs = 1000;
+constexpr Us kS = 1000 * kMs;
+constexpr Us kClientTimeout = 1 * kS;
+
+// ---- etcd, in memory -------------------------------------------------------
+
+// One linearizable copy of the keys and leases; a lease expires at its
+// expiry, deleting its keys (checked before every operation).
+class FakeEtcd {
+ public:
+  LeaseId Grant(Us now, Us ttl) {
+    Expire(now);
+    const LeaseId id = next_lease_++;
+    leases_[id] = {ttl, now + ttl};
+    return id;
+  }
+  bool KeepAlive(Us now, LeaseId id) {
+    Expire(now);
+    auto it = leases_.find(id);
+    if (it == leases_.end()) return false;
+    it->second.expiry = now + it->second.ttl;
+    return true;
+  }
+  bool Revoke(Us now, LeaseId id) {
+    Expire(now);
+    if (leases_.count(id) == 0) return false;
+    Drop(id);
+    return true;
+  }
+  std::variant<KeyValue, EtcdError> Create(Us now, const std::string& key,
+                                           const std::string& value,
+                                           LeaseId lease) {
+    Expire(now);
+    if (leases_.count(lease) == 0) {
+      return EtcdError{"etcdserver: requested lease not found"};
+    }
+    auto it = kv_.find(key);
+    if (it == kv_.end()) {
+      it = kv_.emplace(key, Entry{value, ++revision_, lease}).first;
+    }
+    return Kv(it);
+  }
+  std::optional<KeyValue> First(Us now, const std::string& prefix) {
+    Expire(now);
+    std::optional<KeyValue> first;
+    for (auto it = kv_.lower_bound(prefix);
+         it != kv_.end() && it->first.starts_with(prefix); ++it) {
+      if (!first || it->second.create < first->create_revision) {
+        first = Kv(it);
+      }
+    }
+    return first;
+  }
+  std::optional<KeyValue> Get(Us now, const std::string& key) {
+    Expire(now);
+    auto it = kv_.find(key);
+    if (it == kv_.end()) return std::nullopt;
+    return Kv(it);
+  }
+  bool Guarded(Us now, const std::string& guard, Revision revision,
+               const Write& write) {
+    Expire(now);
+    auto it = kv_.find(guard);
+    const Revision actual = it == kv_.end() ? 0 : it->second.create;
+    if (actual != revision) return false;
+    ++revision_;
+    for (const auto& [key, value] : write.puts) {
+      auto [at, fresh] = kv_.try_emplace(key, Entry{value, revision_, 0});
+      if (!fresh) at->second.value = value;
+    }
+    for (const std::string& key : write.deletes) kv_.erase(key);
+    return true;
+  }
+  // A new etcd leader renews every lease.
+  void RenewAll(Us now) {
+    Expire(now);
+    for (auto& [id, lease] : leases_) lease.expiry = now + lease.ttl;
+  }
+  std::optional<Record> ReadRecord(Us now, const std::string& key) {
+    const auto kv = Get(now, key);
+    if (!kv) return std::nullopt;
+    return server::ha::Decode(kv->value);
+  }
+
+ private:
+  struct Entry {
+    std::string value;
+    Revision create = 0;
+    LeaseId lease = 0;
+  };
+  struct Lease {
+    Us ttl = 0;
+    Us expiry = 0;
+  };
+
+  static KeyValue Kv(std::map<std::string, Entry>::const_iterator it) {
+    return {.key = it->first,
+            .value = it->second.value,
+            .create_revision = it->second.create,
+            .lease = it->second.lease};
+  }
+  void Drop(LeaseId id) {
+    leases_.erase(id);
+    ++revision_;
+    std::erase_if(kv_, [id](const auto& e) { return e.second.lease == id; });
+  }
+  void Expire(Us now) {
+    std::vector<LeaseId> gone;
+    for (const auto& [id, lease] : leases_) {
+      if (lease.expiry <= now) gone.push_back(id);
+    }
+    for (LeaseId id : gone) Drop(id);
+  }
+
+  std::map<std::string, Entry> kv_;
+  std::map<LeaseId, Lease> leases_;
+  Revision revision_ = 1;
+  LeaseId next_lease_ = 0x7e5700;
+};
+
+// ---- the world ------------------------------------------------------------
+
+class World;
+
+// One life of one server: a process, from its start to its crash, fence or
+// resignation. A restarted server is a new Process.
+class Process final : public NodeIo, public server::ha::Etcd {
+ public:
+  Process(World& world, int server, int life, const NodeSettings& settings,
+          double rate, Us offset);
+
+  // NodeIo.
+  Time Now() override;
+  void After(Clock::duration delay, std::function<void()> fn) override;
+  void SetIdFloor(LockId floor) override { next_id_ = std::max(next_id_, floor); }
+  void RoleChanged(Role role, const std::string& why) override;
+  void Fence(const std::string& why) override;
+  void Resigned(bool clean) override;
+
+  // Etcd.
+  void Grant(std::chrono::seconds ttl, Reply<LeaseId> reply) override;
+  void KeepAlive(LeaseId lease, Reply<bool> reply) override;
+  void Revoke(LeaseId lease, Reply<bool> reply) override;
+  void Create(const std::string& key, const std::string& value, LeaseId lease,
+              Reply<KeyValue> reply) override;
+  void First(const std::string& prefix,
+             Reply<std::optional<KeyValue>> reply) override;
+  void Get(const std::string& key,
+           Reply<std::optional<KeyValue>> reply) override;
+  void Guarded(const std::string& guard, Revision revision,
+               const Write& write, Reply<bool> reply) override;
+
+  // Runs `fn` at real time `when` if this life still runs then; while it is
+  // paused, when the pause ends.
+  void Deliver(Us when, std::function<void()> fn);
+
+  // Its clients' lock requests, one every few milliseconds.
+  void Clients();
+  void Announce(LockId id);
+
+  // Local clock <-> real time.
+  // Monotone both ways: Local(t) >= x exactly when t >= Real(x).
+  Us Local(Us real) const {
+    return offset_ + static_cast<Us>(std::floor(real * rate_));
+  }
+  Us Real(Time local) const {
+    const Us us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      local.time_since_epoch())
+                      .count();
+    return static_cast<Us>(std::ceil((us - offset_) / rate_));
+  }
+
+  const int server;
+  const int life;
+  World& world;
+  GrantGate gate;
+  Node node;
+  Role role = Role::kStandby;
+  bool stopped = false;  // crashed, fenced or resigned
+  Us paused_until = 0;
+  Us partitioned_until = 0;  // cut off from etcd until
+  Us slow_next = 0;          // the next request is this much slower
+  // When its gate could first grant, and when it stopped.
+  std::optional<Us> could_grant_from;
+  std::optional<Us> stopped_at;
+  // Its clients' locks held now; at its stop, whether any was.
+  int held = 0;
+  bool held_at_stop = false;
+  bool draining = false;  // a clean shutdown: no new locks, then resign
+
+ private:
+  template <class T>
+  void Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
+            Reply<T> reply);
+
+  class Waiter final : public locktopus::Waiter {
+   public:
+    explicit Waiter(Process& p) : p_(p) {}
+    void Notify(LockId id) override;
+
+   private:
+    Process& p_;
+  };
+
+  const double rate_;
+  const Us offset_;
+  LockId next_id_ = 0;
+  std::shared_ptr<Waiter> waiter_ = std::make_shared<Waiter>(*this);
+};
+
+class World {
+ public:
+  World(const HaConfig& config, std::uint64_t seed)
+      : config_(config), rng_(seed) {
+    settings_.ttl = std::chrono::milliseconds(config.ttl_ms);
+    settings_.max_abandon = std::chrono::milliseconds(config.max_abandon_ms);
+    settings_.id_block = config.id_block;
+    settings_.group = "sim";
+  }
+
+  HaOutcome Run();
+
+  Us now() const { return now_; }
+  std::mt19937_64& rng() { return rng_; }
+  FakeEtcd& etcd() { return etcd_; }
+  bool EtcdDown(Us at) const { return at < etcd_down_until_; }
+  const HaConfig& config() const { return config_; }
+
+  void At(Us when, std::function<void()> fn) {
+    queue_.push({std::max(when, now_), seq_++, std::move(fn)});
+  }
+  Us Uniform(Us lo, Us hi) {
+    return std::uniform_int_distribution<Us>(lo, hi)(rng_);
+  }
+  bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+  // A network hop: mostly quick, now and then slow.
+  Us Hop() {
+    return Chance(0.02) ? Uniform(20 * kMs, 300 * kMs) : Uniform(100, 3 * kMs);
+  }
+
+  void Log(const std::string& line) {
+    std::ostringstream os;
+    os << '[' << now_ / 1000 << " ms] " << line;
+    log_.push_back(os.str());
+    if (log_.size() > 60) log_.pop_front();
+    if (config_.verbose) std::printf("%s\n", os.str().c_str());
+  }
+  void Fail(const std::string& what) {
+    if (!failure_.empty()) return;
+    failure_ = what;
+    Log("FAILED: " + what);
+  }
+
+  void Grant(Process& p, LockId id);
+  void Stopped(Process& p, bool restart);
+  void Restart(int server, Us delay);
+
+  std::string RecordKey() const { return settings_.prefix() + "record"; }
+
+ private:
+  struct Event {
+    Us when;
+    std::uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const Event& o) const {
+      return std::tie(when, seq) > std::tie(o.when, o.seq);
+    }
+  };
+
+  void Start(int server);
+  void Fault();
+  void Check();
+  // When a life could grant, and how long its clients may go on after.
+  struct Span {
+    Us from = 0;
+    Us to = 0;
+    Us tail = 0;
+  };
+  // nullopt if it never could grant.
+  std::optional<Span> Authority(const Process& p) const;
+
+  const HaConfig config_;
+  NodeSettings settings_;
+  std::mt19937_64 rng_;
+  Us now_ = 0;
+  std::uint64_t seq_ = 0;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+  FakeEtcd etcd_;
+  Us etcd_down_until_ = 0;
+  std::vector<std::unique_ptr<Process>> lives_;  // every life, ever
+  std::vector<Process*> current_;               // by server
+  std::vector<int> next_life_;
+  LockId max_granted_ = 0;
+  int max_granted_life_ = -1;
+  HaOutcome outcome_;
+  std::deque<std::string> log_;
+  std::string failure_;
+};
+
+// ---- a process --------------------------------------------------------------
+
+Process::Process(World& w, int s, int l, const NodeSettings& settings,
+                 double rate, Us offset)
+    : server(s),
+      life(l),
+      world(w),
+      node(settings, *this, *this, gate),
+      rate_(rate),
+      offset_(offset) {
+  gate.OnRaise([this] {
+    Deliver(world.now(), [this] { node.RaiseCeiling(); });
+  });
+}
+
+Time Process::Now() {
+  return Time(std::chrono::microseconds(Local(world.now())));
+}
+
+void Process::After(Clock::duration delay, std::function<void()> fn) {
+  const Us local =
+      std::chrono::duration_cast<std::chrono::microseconds>(delay).count();
+  Deliver(world.now() + static_cast<Us>(std::ceil(std::max<Us>(local, 0) /
+                                                  rate_)),
+          std::move(fn));
+}
+
+void Process::Deliver(Us when, std::function<void()> fn) {
+  world.At(when, [this, fn = std::move(fn)]() mutable {
+    if (stopped) return;
+    if (world.now() < paused_until) return Deliver(paused_until, std::move(fn));
+    fn();
+  });
+}
+
+void Process::RoleChanged(Role r, const std::string& why) {
+  world.Log("server " + std::to_string(server) + "." + std::to_string(life) +
+            ": " + std::string(server::ha::Name(r)) + ": " + why);
+  // From when its gate could grant: the end of the grace, or at once.
+  if (role == Role::kStandby && r == Role::kGrace) {
+    could_grant_from = Real(gate.grace_until());
+  } else if (role == Role::kStandby && r == Role::kServing) {
+    could_grant_from = world.now();
+  }
+  // Its gate is closed from now on.
+  if ((r == Role::kFenced || r == Role::kResigned) && !stopped_at) {
+    stopped_at = world.now();
+    held_at_stop = held > 0;
+  }
+  role = r;
+}
+
+void Process::Fence(const std::string& why) {
+  world.Log("server " + std::to_string(server) + "." + std::to_string(life) +
+            " fenced: " + why);
+  world.Stopped(*this, /*restart=*/true);
+}
+
+void Process::Resigned(bool clean) {
+  world.Log("server " + std::to_string(server) + "." + std::to_string(life) +
+            (clean ? " resigned cleanly" : " resigned"));
+  world.Stopped(*this, /*restart=*/true);
+}
+
+void Process::Clients() {
+  Deliver(world.now() + world.Uniform(2 * kMs, 20 * kMs), [this] {
+    if (server::ha::TakesClients(role) && !draining) {
+      const LockId id = ++next_id_;
+      Announce(id);
+    }
+    Clients();
+  });
+}
+
+// As Connection::MayAnnounce does, then the client starts using its lock.
+void Process::Announce(LockId id) {
+  for (;;) {
+    const Time now = Now();
+    switch (gate.Decide(now, id)) {
+      case GrantGate::Decision::kGrant:
+        return world.Grant(*this, id);
+      case GrantGate::Decision::kRefuse:
+        return;
+      case GrantGate::Decision::kHold:
+        if (gate.Hold(waiter_, id, now)) return;
+        break;
+    }
+  }
+}
+
+void Process::Waiter::Notify(LockId id) {
+  p_.Deliver(p_.world.now(), [p = &p_, id] { p->Announce(id); });
+}
+
+template <class T>
+void Process::Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
+                   Reply<T> reply) {
+  const Us sent = world.now();
+  const Us slow = std::exchange(slow_next, 0);
+  auto timeout = [this, sent, reply] {
+    Deliver(sent + kClientTimeout, [reply] {
+      reply(EtcdError{"timeout after 1000 ms"});
+    });
+  };
+  if (sent < partitioned_until || world.Chance(0.005)) return timeout();
+  const Us processing = sent + world.Hop() + slow;
+  world.At(processing, [this, sent, processing, op, reply, timeout] {
+    std::variant<T, EtcdError> result =
+        world.EtcdDown(processing)
+            ? std::variant<T, EtcdError>(EtcdError{"etcdserver: no leader"})
+            : op(world.etcd(), processing);
+    const Us back = processing + world.Hop();
+    if (back < partitioned_until || world.Chance(0.005) ||
+        back > sent + kClientTimeout) {
+      return timeout();  // applied, perhaps, but never heard of
+    }
+    Deliver(back, [reply, result = std::move(result)] { reply(result); });
+  });
+}
+
+void Process::Grant(std::chrono::seconds ttl, Reply<LeaseId> reply) {
+  Call<LeaseId>(
+      [ttl](FakeEtcd& e, Us at) -> std::variant<LeaseId, EtcdError> {
+        return e.Grant(at, ttl.count() * kS);
+      },
+      std::move(reply));
+}
+void Process::KeepAlive(LeaseId lease, Reply<bool> reply) {
+  Call<bool>(
+      [lease](FakeEtcd& e, Us at) -> std::variant<bool, EtcdError> {
+        return e.KeepAlive(at, lease);
+      },
+      std::move(reply));
+}
+void Process::Revoke(LeaseId lease, Reply<bool> reply) {
+  Call<bool>(
+      [lease](FakeEtcd& e, Us at) -> std::variant<bool, EtcdError> {
+        return e.Revoke(at, lease);
+      },
+      std::move(reply));
+}
+void Process::Create(const std::string& key, const std::string& value,
+                     LeaseId lease, Reply<KeyValue> reply) {
+  Call<KeyValue>(
+      [key, value, lease](FakeEtcd& e, Us at) {
+        return e.Create(at, key, value, lease);
+      },
+      std::move(reply));
+}
+void Process::First(const std::string& prefix,
+                    Reply<std::optional<KeyValue>> reply) {
+  Call<std::optional<KeyValue>>(
+      [prefix](FakeEtcd& e, Us at)
+          -> std::variant<std::optional<KeyValue>, EtcdError> {
+        return e.First(at, prefix);
+      },
+      std::move(reply));
+}
+void Process::Get(const std::string& key,
+                  Reply<std::optional<KeyValue>> reply) {
+  Call<std::optional<KeyValue>>(
+      [key](FakeEtcd& e, Us at)
+          -> std::variant<std::optional<KeyValue>, EtcdError> {
+        return e.Get(at, key);
+      },
+      std::move(reply));
+}
+void Process::Guarded(const std::string& guard, Revision revision,
+                      const Write& write, Reply<bool> reply) {
+  Call<bool>(
+      [guard, revision, write](FakeEtcd& e,
+                               Us at) -> std::variant<bool, EtcdError> {
+        return e.Guarded(at, guard, revision, write);
+      },
+      std::move(reply));
+}
+
+// ---- the round --------------------------------------------------------------
+
+void World::Start(int server) {
+  const int life = next_life_[server]++;
+  const double drift = config_.drift;
+  const double rate =
+      1 + std::uniform_real_distribution<double>(-drift, drift)(rng_);
+  const Us offset = Uniform(0, 1000 * kS);
+  NodeSettings settings = settings_;
+  settings.name = "server-" + std::to_string(server);
+  lives_.push_back(
+      std::make_unique<Process>(*this, server, life, settings, rate, offset));
+  Process* p = lives_.back().get();
+  current_[server] = p;
+  Log("server " + std::to_string(server) + "." + std::to_string(life) +
+      " starts (clock rate " + std::to_string(rate) + ")");
+  p->Deliver(now_, [p] {
+    p->node.Start();
+    p->Clients();
+  });
+}
+
+void World::Stopped(Process& p, bool restart) {
+  if (p.stopped) return;
+  p.stopped = true;
+  if (!p.stopped_at) {
+    p.stopped_at = now_;
+    p.held_at_stop = p.held > 0;
+  }
+  if (restart) Restart(p.server, Uniform(100 * kMs, 2 * kS));
+}
+
+void World::Restart(int server, Us delay) {
+  At(now_ + delay, [this, server] {
+    if (current_[server]->stopped) Start(server);
+  });
+}
+
+void World::Grant(Process& p, LockId id) {
+  ++outcome_.grants;
+  const std::optional<Record> record = etcd_.ReadRecord(now_, RecordKey());
+  if (id <= max_granted_ && max_granted_life_ != p.life * 100 + p.server) {
+    Fail("fencing token went back: server " + std::to_string(p.server) +
+         "." + std::to_string(p.life) + " granted ID " + std::to_string(id) +
+         " after ID " + std::to_string(max_granted_) + " was granted");
+  }
+  if (!record || id > record->ceiling) {
+    Fail("server " + std::to_string(p.server) + "." + std::to_string(p.life) +
+         " granted ID " + std::to_string(id) +
+         " above the group's durable ceiling " +
+         (record ? std::to_string(record->ceiling) : "(none)"));
+  }
+  if (id > max_granted_) {
+    max_granted_ = id;
+    max_granted_life_ = p.life * 100 + p.server;
+  }
+  if (!p.could_grant_from || now_ < *p.could_grant_from) {
+    Fail("server " + std::to_string(p.server) + "." + std::to_string(p.life) +
+         " granted before its gate could open");
+  }
+  // The client holds it a while, then releases it; a drain waits for that.
+  ++p.held;
+  p.After(std::chrono::milliseconds(Uniform(0, 300)), [&p] {
+    if (--p.held == 0 && p.draining) p.node.Resign(true);
+  });
+}
+
+std::optional<World::Span> World::Authority(const Process& p) const {
+  if (!p.could_grant_from) return std::nullopt;
+  Us to = p.Real(p.gate.grant_until());
+  if (p.stopped_at) to = std::min(to, *p.stopped_at);
+  if (to < *p.could_grant_from) return std::nullopt;  // stopped in grace
+  // Its clients may use their locks an abandon timeout past its end, unless
+  // it stopped with none held (a clean shutdown drains them all).
+  const bool tail = !p.stopped_at || p.held_at_stop;
+  return Span{*p.could_grant_from, to,
+              tail ? config_.max_abandon_ms * kMs : 0};
+}
+
+void World::Check() {
+  // Every life that could grant, from then to the end of its window or its
+  // stop, and its clients after that: a later life may grant only once the
+  // earlier one's clients are done.
+  for (std::size_t i = 0; i < lives_.size(); ++i) {
+    const auto a = Authority(*lives_[i]);
+    if (!a) continue;
+    for (std::size_t j = i + 1; j < lives_.size(); ++j) {
+      const auto b = Authority(*lives_[j]);
+      if (!b) continue;
+      const Span& first = a->from <= b->from ? *a : *b;
+      const Span& second = a->from <= b->from ? *b : *a;
+      if (second.from < first.to + first.tail) {
+        std::ostringstream os;
+        os << "two servers could grant at once (server " << lives_[i]->server
+           << "." << lives_[i]->life << " and server " << lives_[j]->server
+           << "." << lives_[j]->life << "): one from " << first.from / 1000
+           << " to " << first.to / 1000 << " ms, its clients until "
+           << (first.to + first.tail) / 1000 << " ms, the other from "
+           << second.from / 1000 << " ms";
+        Fail(os.str());
+      }
+    }
+  }
+}
+
+void World::Fault() {
+  ++outcome_.faults;
+  const int server = static_cast<int>(Uniform(0, config_.servers - 1));
+  Process& p = *current_[server];
+  const std::string who =
+      "server " + std::to_string(server) + "." + std::to_string(p.life);
+  // The active, most of the time: that is where faults matter.
+  Process* active = nullptr;
+  for (Process* q : current_) {
+    if (!q->stopped && server::ha::TakesClients(q->role)) active = q;
+  }
+  Process& target = active != nullptr && Chance(0.7) ? *active : p;
+  const std::string t = "server " + std::to_string(target.server) + "." +
+                        std::to_string(target.life);
+  const Us grace = (config_.ttl_ms + config_.max_abandon_ms) * kMs;
+  switch (Uniform(0, 6)) {
+    case 0:
+      Log("fault: kill -9 " + t);
+      Stopped(target, /*restart=*/true);
+      break;
+    case 1: {
+      const Us pause = Uniform(50 * kMs, 2 * grace);
+      Log("fault: SIGSTOP " + t + " for " + std::to_string(pause / 1000) +
+          " ms");
+      target.paused_until = std::max(target.paused_until, now_ + pause);
+      break;
+    }
+    case 2: {
+      const Us cut = Uniform(200 * kMs, 3 * config_.ttl_ms * kMs);
+      Log("fault: " + t + " cut off from etcd for " +
+          std::to_string(cut / 1000) + " ms");
+      target.partitioned_until = std::max(target.partitioned_until, now_ + cut);
+      break;
+    }
+    case 3: {
+      const Us down = Uniform(300 * kMs, 1500 * kMs);
+      Log("fault: etcd without a leader for " + std::to_string(down / 1000) +
+          " ms");
+      etcd_down_until_ = std::max(etcd_down_until_, now_ + down);
+      At(etcd_down_until_, [this] { etcd_.RenewAll(now_); });
+      break;
+    }
+    case 4: {
+      const Us slow = Uniform(500 * kMs, 5 * kS);
+      Log("fault: the next request of " + t + " takes " +
+          std::to_string(slow / 1000) + " ms more");
+      target.slow_next = slow;
+      break;
+    }
+    case 5:
+      Log("fault: clean shutdown of " + t + " (drain, then resign)");
+      target.Deliver(now_, [&target] {
+        target.draining = true;
+        if (target.held == 0) target.node.Resign(true);
+      });
+      break;
+    default:
+      Log("fault: shutdown cut short (no clean handover) of " + who);
+      p.Deliver(now_, [&p] { p.node.Resign(false); });
+      break;
+  }
+}
+
+HaOutcome World::Run() {
+  current_.assign(config_.servers, nullptr);
+  next_life_.assign(config_.servers, 0);
+  for (int s = 0; s < config_.servers; ++s) Start(s);
+  const Us end = static_cast<Us>(config_.seconds * kS);
+  const Us quiet = end - static_cast<Us>(config_.quiet_seconds * kS);
+  // Faults at random moments until the quiet part.
+  for (Us t = Uniform(kS, 3 * kS); t < quiet;
+       t += Uniform(kS / 4, static_cast<Us>(2 * config_.fault_every_s * kS))) {
+    At(t, [this] { Fault(); });
+  }
+  while (!queue_.empty() && failure_.empty()) {
+    Event e = queue_.top();
+    queue_.pop();
+    if (e.when > end) break;
+    now_ = e.when;
+    e.fn();
+    ++outcome_.events;
+    Check();
+  }
+  if (failure_.empty()) {
+    bool serving = false;
+    for (Process* p : current_) {
+      serving = serving || (!p->stopped && p->role == Role::kServing);
+    }
+    if (!serving) {
+      Fail("no server serves " + std::to_string(config_.quiet_seconds) +
+           " s after the last fault");
+    }
+  }
+  for (const auto& p : lives_) {
+    if (p->could_grant_from) ++outcome_.takeovers;
+  }
+  outcome_.ok = failure_.empty();
+  if (!outcome_.ok) {
+    std::ostringstream os;
+    os << failure_ << "\nthe last events:\n";
+    for (const std::string& line : log_) os << "  " << line << '\n';
+    outcome_.report = os.str();
+  }
+  return outcome_;
+}
+
+}  // namespace
+
+HaOutcome RunHaRound(const HaConfig& config, std::uint64_t seed) {
+  return World(config, seed).Run();
+}
+
+}  // namespace locktopus::simulate
