@@ -7,13 +7,15 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/json.hpp>
 #include <deque>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
+
+#include "wire/codec.h"
 
 namespace locktopus::bench {
 namespace {
@@ -21,7 +23,6 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-namespace json = boost::json;
 using tcp = net::ip::tcp;
 // As in server/net/streams.h: one strand per connection, its type named.
 using Strand = net::strand<net::io_context::executor_type>;
@@ -29,20 +30,6 @@ using Socket = net::basic_stream_socket<tcp, Strand>;
 using Stream = beast::basic_stream<tcp, Strand>;
 
 constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
-
-std::string Answer(std::uint64_t id, std::string_view action,
-                   std::string_view state) {
-  std::string out;
-  out.reserve(64);
-  out += R"({"id":")";
-  out += std::to_string(id);
-  out += R"(","action":")";
-  out += action;
-  out += R"(","state":")";
-  out += state;
-  out += R"("})";
-  return out;
-}
 
 class FloorSession : public std::enable_shared_from_this<FloorSession> {
  public:
@@ -72,20 +59,18 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
     const auto data = buffer_.cdata();
     const std::string_view frame(static_cast<const char*>(data.data()),
                                  data.size());
-    json::parse_options options;
-    options.max_depth = 8;
-    json::value message = json::parse(frame, ec, {}, options);
+    const wire::ClientMessage message =
+        wire::ParseClientMessage(frame, wire::MessageLimits{});
     buffer_.clear();
-    const json::object* object = ec ? nullptr : message.if_object();
-    const json::value* action =
-        object == nullptr ? nullptr : object->if_contains("action");
-    if (action != nullptr && *action == "lock") {
+    if (std::holds_alternative<wire::LockMessage>(message)) {
       lock_id_ = ids_.fetch_add(1) + 1;
-      Send(Answer(lock_id_, "lock", "acquired"));
-    } else if (action != nullptr && *action == "release") {
-      Send(Answer(lock_id_, "release", "ready"));
+      Send(wire::FormatAnswer(
+          {lock_id_, wire::Action::kLock, wire::ConnState::kAcquired}));
+    } else if (std::holds_alternative<wire::ReleaseMessage>(message)) {
+      Send(wire::FormatAnswer(
+          {lock_id_, wire::Action::kRelease, wire::ConnState::kReady}));
     } else {
-      Send("communication error: not a lock or release message");
+      Send(wire::FormatError(std::get<wire::ProtocolError>(message).reason));
       closing_ = true;  // closed once the error is out
     }
     if (!closing_) DoRead();

@@ -1,12 +1,15 @@
 // The floor: a WebSocket server on the same stack as Locktopus (Beast over
 // Asio, one io_context on a thread pool, a strand per connection, one write
 // in flight) that grants every lock at once and keeps no lock state. It
-// parses each frame with Boost.JSON, like the real server, and answers
+// parses and validates each frame with the server's codec (wire/codec.h),
+// under the server's default limits, and answers
 //   lock    -> {"id":"N","action":"lock","state":"acquired"}     N: a counter
 //   release -> {"id":"N","action":"release","state":"ready"}     N: the lock's
 // Benchmarks run the same load against it and against Locktopus: the
 // difference is what locking costs. It grants conflicting locks together,
 // so the load generator's safety check must report violations against it.
+// A frame that is not a valid lock or release gets the codec's
+// "communication error: <reason>" and a close with code 3000.
 
 #ifndef LOCKTOPUS_BENCH_FLOOR_SERVER_H_
 #define LOCKTOPUS_BENCH_FLOOR_SERVER_H_
