@@ -127,11 +127,15 @@ void Client::Send(const std::string& text) {
   impl_->ws.write(net::buffer(text));
 }
 
+void Client::Lock(const std::vector<Resource>& resources) {
+  Send(wire::FormatLock(resources));
+}
+
 void Client::Lock(const std::string& resources_json) {
   Send(R"({"action":"lock","resources":)" + resources_json + "}");
 }
 
-void Client::Release() { Send(R"({"action":"release"})"); }
+void Client::Release() { Send(std::string(wire::FormatRelease())); }
 
 std::optional<std::string> Client::Read(std::chrono::milliseconds patience) {
   if (close_code_ != 0) return std::nullopt;
@@ -165,10 +169,8 @@ void Client::Drop() {
   beast::get_lowest_layer(impl_->ws).socket().close(ignored);
 }
 
-std::string Answer(std::uint64_t id, const std::string& action,
-                   const std::string& state) {
-  return R"({"id":")" + std::to_string(id) + R"(","action":")" + action +
-         R"(","state":")" + state + R"("})";
+std::string Answer(LockId id, wire::Action action, wire::ConnState state) {
+  return wire::FormatAnswer({id, action, state});
 }
 
 HttpReply HttpGet(std::uint16_t port, const std::string& target) {

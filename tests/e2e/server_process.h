@@ -1,5 +1,6 @@
 // Starts the real locktopus binary on a free loopback port for end-to-end
-// tests, and a small synchronous Beast client that talks to it.
+// tests, and a small synchronous Beast client that talks to it, writing and
+// expecting frames through the wire codec.
 
 #ifndef LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
 #define LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
@@ -12,6 +13,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "engine/types.h"
+#include "wire/codec.h"
 
 namespace locktopus::e2e {
 
@@ -51,7 +55,11 @@ class Client {
   ~Client();
 
   void Send(const std::string& text);
-  void Lock(const std::string& resources_json);  // {"action":"lock",...}
+  // A lock request, as the codec writes it.
+  void Lock(const std::vector<Resource>& resources);
+  // {"action":"lock","resources":<resources_json>} with the JSON as given:
+  // for frames the codec never writes (other spellings, malformed input).
+  void Lock(const std::string& resources_json);
   void Release();
 
   // The next text frame; nullopt if the connection closed (see close_code)
@@ -69,9 +77,9 @@ class Client {
   int close_code_ = 0;
 };
 
-// {"id":"ID","action":"ACTION","state":"STATE"}
-std::string Answer(std::uint64_t id, const std::string& action,
-                   const std::string& state);
+// An answer frame as the server writes it (the codec's FormatAnswer):
+// {"id":"ID","action":"ACTION","state":"STATE"}.
+std::string Answer(LockId id, wire::Action action, wire::ConnState state);
 
 struct HttpReply {
   int status = 0;
