@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -30,6 +32,20 @@ using Socket = net::basic_stream_socket<tcp, Strand>;
 using Stream = beast::basic_stream<tcp, Strand>;
 
 constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
+
+// Writes `port` to `path` whole, or not at all, as the server does with its
+// --port-file: a reader that finds the file finds the port.
+bool WritePortFile(const std::string& path, std::uint16_t port) {
+  const std::string scratch = path + ".tmp";
+  {
+    std::ofstream out(scratch, std::ios::trunc);
+    out << port << '\n';
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(scratch, path, ec);
+  return !ec;
+}
 
 class FloorSession : public std::enable_shared_from_this<FloorSession> {
  public:
@@ -113,7 +129,7 @@ class FloorServer {
  public:
   FloorServer() : acceptor_(ioc_), signals_(ioc_, SIGINT, SIGTERM) {}
 
-  int Run(std::uint16_t port, int threads) {
+  int Run(std::uint16_t port, int threads, const std::string& port_file) {
     const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
     beast::error_code ec;
     acceptor_.open(endpoint.protocol(), ec);
@@ -125,8 +141,13 @@ class FloorServer {
                 << ec.message() << "\n";
       return 1;
     }
-    std::cerr << "listening on 127.0.0.1:" << acceptor_.local_endpoint().port()
-              << std::endl;
+    const std::uint16_t bound = acceptor_.local_endpoint().port();
+    std::cerr << "listening on 127.0.0.1:" << bound << std::endl;
+    if (!port_file.empty() && !WritePortFile(port_file, bound)) {
+      std::cerr << "floor server: cannot write the port file [" << port_file
+                << "]\n";
+      return 1;
+    }
     signals_.async_wait([this](beast::error_code, int) { ioc_.stop(); });
     DoAccept();
 
@@ -158,8 +179,9 @@ class FloorServer {
 
 }  // namespace
 
-int RunFloorServer(std::uint16_t port, int threads) {
-  return FloorServer().Run(port, threads);
+int RunFloorServer(std::uint16_t port, int threads,
+                   const std::string& port_file) {
+  return FloorServer().Run(port, threads, port_file);
 }
 
 }  // namespace locktopus::bench

@@ -15,13 +15,18 @@
 #define LOCKTOPUS_BENCH_FLOOR_SERVER_H_
 
 #include <cstdint>
+#include <string>
 
 namespace locktopus::bench {
 
 // Serves on 127.0.0.1:`port` (0: any free port) with `threads` threads.
-// Prints "listening on 127.0.0.1:PORT" to stderr once ready; returns 0 on
-// SIGINT or SIGTERM, 1 if it cannot listen.
-int RunFloorServer(std::uint16_t port, int threads);
+// Once listening, prints "listening on 127.0.0.1:PORT" to stderr and, unless
+// `port_file` is empty, writes "PORT\n" to that file as the server's
+// --port-file does: whole or not at all (`port_file`.tmp, then renamed),
+// before any connection is accepted. Returns 0 on SIGINT or SIGTERM, 1 if it
+// cannot listen or cannot write the port file.
+int RunFloorServer(std::uint16_t port, int threads,
+                   const std::string& port_file);
 
 }  // namespace locktopus::bench
 
