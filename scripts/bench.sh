@@ -70,20 +70,28 @@ if (($(ulimit -n) < idle_connections + 200)); then
 fi
 
 # Starts `real` or `floor` on a free port: sets server_pid and server_port.
+# Each writes the port to a fresh port file once it listens.
 start_server() {
-  local log="$tmp/server.log"
+  local log="$tmp/server.log" port_file
+  port_file=$(mktemp "$tmp/port.XXXXXX")
   if [ "$1" = real ]; then
-    "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" 2>"$log" &
+    "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
+      --port-file "$port_file" 2>"$log" &
   else
-    "$bin/locktopus-bench" --floor-server 0 --threads "$server_threads" 2>"$log" &
+    "$bin/locktopus-bench" --floor-server 0 --threads "$server_threads" \
+      --port-file "$port_file" 2>"$log" &
   fi
   server_pid=$!
   server_port=""
   for _ in $(seq 100); do
-    server_port=$(sed -nE 's/.*listening on [^ ]+:([0-9]+)$/\1/p' "$log")
-    [ -n "$server_port" ] && break
+    # Empty until the server renames its complete port file over it.
+    read -r server_port <"$port_file"
+    [[ $server_port =~ ^[0-9]+$ ]] && break
+    server_port=""
+    kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done
+  rm -f "$port_file" "$port_file.tmp"
   if [ -z "$server_port" ]; then
     echo "bench: the $1 server did not start:" >&2
     cat "$log" >&2

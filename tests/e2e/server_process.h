@@ -19,7 +19,10 @@
 
 namespace locktopus::e2e {
 
-// The server binary, run with `-H 127.0.0.1 -p 0` and the given flags.
+// The server binary, run with `-H 127.0.0.1 -p 0 --port-file FILE` and the
+// given flags; FILE is in a fresh temporary directory, removed once the port
+// is read from it. The constructor returns once the server listens, and
+// throws if it does not within 20 s or exits first.
 class ServerProcess {
  public:
   explicit ServerProcess(std::vector<std::string> flags = {});
@@ -38,6 +41,9 @@ class ServerProcess {
   bool WaitForLog(const std::string& text, std::chrono::milliseconds patience);
 
  private:
+  // Kills the server unless it has exited, and waits for the log's end.
+  void Stop();
+
   int pid_ = -1;
   int exit_code_ = -1;
   std::uint16_t port_ = 0;

@@ -78,7 +78,7 @@ describe('command line', () => {
 
   test('LOCKTOPUS_HOST and LOCKTOPUS_PORT together replace both flags', async () => {
     const server = await startServer({ hostPort: false, env: { LOCKTOPUS_HOST: '127.0.0.1', LOCKTOPUS_PORT: '0' } });
-    assert.match(server.stderr, /listening on 127\.0\.0\.1:\d+/);
+    await server.waitForStderr(new RegExp(`listening on 127\\.0\\.0\\.1:${server.port}\n`));
     const a = await server.connect(uniqueNs());
     assert.deepEqual(await a.lock(w('env')), acquired(1));
   });
