@@ -2,47 +2,21 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/json.hpp>
 #include <iostream>
+#include <variant>
+
+#include "wire/codec.h"
 
 namespace locktopus::bench {
 namespace websocket = beast::websocket;
-namespace json = boost::json;
 namespace {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
-constexpr std::string_view kRelease = R"({"action":"release"})";
 
 std::seed_seq SeedFor(std::uint64_t seed, int number) {
   return std::seed_seq{static_cast<std::uint32_t>(seed),
                        static_cast<std::uint32_t>(seed >> 32),
                        static_cast<std::uint32_t>(number)};
-}
-
-// {"action":"lock","resources":[{"type":"write","path":["k1","k1"]}]}.
-// Segments are "k" and digits: nothing to escape.
-std::string LockMessage(const std::vector<Resource>& resources) {
-  std::string out = R"({"action":"lock","resources":[)";
-  for (std::size_t i = 0; i < resources.size(); ++i) {
-    if (i > 0) out += ',';
-    out += resources[i].write ? R"({"type":"write","path":[)"
-                              : R"({"type":"read","path":[)";
-    const Path& path = resources[i].path;
-    for (std::size_t j = 0; j < path.size(); ++j) {
-      if (j > 0) out += ',';
-      out += '"';
-      out += path[j];
-      out += '"';
-    }
-    out += "]}";
-  }
-  return out + "]}";
-}
-
-std::string_view Field(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || !v->is_string()) return {};
-  return v->get_string();
 }
 
 std::string Excerpt(std::string_view text) {
@@ -183,25 +157,23 @@ void Client::OnRead(beast::error_code ec) {
 
 void Client::OnAnswer(std::string_view text) {
   const Clock::time_point now = Clock::now();
-  unsigned char storage[512];
-  json::monotonic_resource memory(storage, sizeof storage);
-  json::error_code ec;
-  const json::value value = json::parse(text, ec, &memory);
-  const json::object* answer = ec ? nullptr : value.if_object();
+  const std::optional<wire::ServerMessage> message =
+      wire::ParseServerMessage(text);
+  const wire::Answer* answer =
+      message ? std::get_if<wire::Answer>(&*message) : nullptr;
   if (answer == nullptr) {
     Fail(shared_.protocol_errors, "not an answer: " + Excerpt(text));
     return;
   }
-  const std::string_view id = Field(*answer, "id");
-  const std::string_view action = Field(*answer, "action");
-  const std::string_view new_state = Field(*answer, "state");
+  using wire::Action;
+  using wire::ConnState;
 
   switch (state()) {
     case State::kLocking:
-      if (action == "lock" &&
-          (new_state == "acquired" || new_state == "enqueued")) {
-        lock_id_ = id;
-        if (new_state == "acquired") {
+      if (answer->action == Action::kLock &&
+          answer->state != ConnState::kReady) {
+        lock_id_ = answer->id;
+        if (answer->state == ConnState::kAcquired) {
           OnAcquired(now);
         } else {
           SetState(State::kEnqueued);
@@ -210,13 +182,15 @@ void Client::OnAnswer(std::string_view text) {
       }
       break;
     case State::kEnqueued:
-      if (action == "lock" && new_state == "acquired" && id == lock_id_) {
+      if (answer->action == Action::kLock &&
+          answer->state == ConnState::kAcquired && answer->id == lock_id_) {
         OnAcquired(now);
         return;
       }
       break;
     case State::kReleasing:
-      if (action == "release" && new_state == "ready" && id == lock_id_) {
+      if (answer->action == Action::kRelease &&
+          answer->state == ConnState::kReady && answer->id == lock_id_) {
         if (shared_.InWindow(now)) {
           samples_.cycle_ns.push_back((now - lock_sent_).count());
           if (was_enqueued_) ++samples_.enqueued;
@@ -266,9 +240,10 @@ void Client::SendLock() {
   resources_.clear();
   for (int i = 0; i < w.resources; ++i) {
     const std::string name = "k" + std::to_string(key(rng_));
-    resources_.push_back(Resource{!read(rng_), Path(w.depth, name)});
+    const Access access = read(rng_) ? Access::kRead : Access::kWrite;
+    resources_.push_back(Resource{access, Path(w.depth, name)});
   }
-  std::string message = LockMessage(resources_);
+  std::string message = wire::FormatLock(resources_);
   SetState(State::kLocking);
   lock_sent_ = Clock::now();
   Send(std::move(message));
@@ -278,7 +253,7 @@ void Client::SendRelease() {
   // Out of the shadow before the release can reach the server.
   shared_.held.Release({number_, lock_id_}, resources_);
   SetState(State::kReleasing);
-  Send(std::string(kRelease));
+  Send(std::string(wire::FormatRelease()));
 }
 
 void Client::Send(std::string text) {

@@ -167,7 +167,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
   std::mt19937_64 rng_;
   std::vector<Resource> resources_;  // the current lock's
-  std::string lock_id_;              // the current lock's, from the server
+  LockId lock_id_ = 0;               // the current lock's, from the server
   Clock::time_point lock_sent_;
   bool was_enqueued_ = false;  // the current lock was enqueued first
   Samples samples_;

@@ -7,13 +7,17 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/json.hpp>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
+
+#include "wire/codec.h"
 
 namespace locktopus::bench {
 namespace {
@@ -21,7 +25,6 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-namespace json = boost::json;
 using tcp = net::ip::tcp;
 // As in server/net/streams.h: one strand per connection, its type named.
 using Strand = net::strand<net::io_context::executor_type>;
@@ -30,18 +33,18 @@ using Stream = beast::basic_stream<tcp, Strand>;
 
 constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 
-std::string Answer(std::uint64_t id, std::string_view action,
-                   std::string_view state) {
-  std::string out;
-  out.reserve(64);
-  out += R"({"id":")";
-  out += std::to_string(id);
-  out += R"(","action":")";
-  out += action;
-  out += R"(","state":")";
-  out += state;
-  out += R"("})";
-  return out;
+// Writes `port` to `path` whole, or not at all, as the server does with its
+// --port-file: a reader that finds the file finds the port.
+bool WritePortFile(const std::string& path, std::uint16_t port) {
+  const std::string scratch = path + ".tmp";
+  {
+    std::ofstream out(scratch, std::ios::trunc);
+    out << port << '\n';
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(scratch, path, ec);
+  return !ec;
 }
 
 class FloorSession : public std::enable_shared_from_this<FloorSession> {
@@ -72,20 +75,18 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
     const auto data = buffer_.cdata();
     const std::string_view frame(static_cast<const char*>(data.data()),
                                  data.size());
-    json::parse_options options;
-    options.max_depth = 8;
-    json::value message = json::parse(frame, ec, {}, options);
+    const wire::ClientMessage message =
+        wire::ParseClientMessage(frame, wire::MessageLimits{});
     buffer_.clear();
-    const json::object* object = ec ? nullptr : message.if_object();
-    const json::value* action =
-        object == nullptr ? nullptr : object->if_contains("action");
-    if (action != nullptr && *action == "lock") {
+    if (std::holds_alternative<wire::LockMessage>(message)) {
       lock_id_ = ids_.fetch_add(1) + 1;
-      Send(Answer(lock_id_, "lock", "acquired"));
-    } else if (action != nullptr && *action == "release") {
-      Send(Answer(lock_id_, "release", "ready"));
+      Send(wire::FormatAnswer(
+          {lock_id_, wire::Action::kLock, wire::ConnState::kAcquired}));
+    } else if (std::holds_alternative<wire::ReleaseMessage>(message)) {
+      Send(wire::FormatAnswer(
+          {lock_id_, wire::Action::kRelease, wire::ConnState::kReady}));
     } else {
-      Send("communication error: not a lock or release message");
+      Send(wire::FormatError(std::get<wire::ProtocolError>(message).reason));
       closing_ = true;  // closed once the error is out
     }
     if (!closing_) DoRead();
@@ -128,7 +129,7 @@ class FloorServer {
  public:
   FloorServer() : acceptor_(ioc_), signals_(ioc_, SIGINT, SIGTERM) {}
 
-  int Run(std::uint16_t port, int threads) {
+  int Run(std::uint16_t port, int threads, const std::string& port_file) {
     const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
     beast::error_code ec;
     acceptor_.open(endpoint.protocol(), ec);
@@ -140,8 +141,13 @@ class FloorServer {
                 << ec.message() << "\n";
       return 1;
     }
-    std::cerr << "listening on 127.0.0.1:" << acceptor_.local_endpoint().port()
-              << std::endl;
+    const std::uint16_t bound = acceptor_.local_endpoint().port();
+    std::cerr << "listening on 127.0.0.1:" << bound << std::endl;
+    if (!port_file.empty() && !WritePortFile(port_file, bound)) {
+      std::cerr << "floor server: cannot write the port file [" << port_file
+                << "]\n";
+      return 1;
+    }
     signals_.async_wait([this](beast::error_code, int) { ioc_.stop(); });
     DoAccept();
 
@@ -173,8 +179,9 @@ class FloorServer {
 
 }  // namespace
 
-int RunFloorServer(std::uint16_t port, int threads) {
-  return FloorServer().Run(port, threads);
+int RunFloorServer(std::uint16_t port, int threads,
+                   const std::string& port_file) {
+  return FloorServer().Run(port, threads, port_file);
 }
 
 }  // namespace locktopus::bench

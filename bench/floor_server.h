@@ -1,24 +1,32 @@
 // The floor: a WebSocket server on the same stack as Locktopus (Beast over
 // Asio, one io_context on a thread pool, a strand per connection, one write
 // in flight) that grants every lock at once and keeps no lock state. It
-// parses each frame with Boost.JSON, like the real server, and answers
+// parses and validates each frame with the server's codec (wire/codec.h),
+// under the server's default limits, and answers
 //   lock    -> {"id":"N","action":"lock","state":"acquired"}     N: a counter
 //   release -> {"id":"N","action":"release","state":"ready"}     N: the lock's
 // Benchmarks run the same load against it and against Locktopus: the
 // difference is what locking costs. It grants conflicting locks together,
 // so the load generator's safety check must report violations against it.
+// A frame that is not a valid lock or release gets the codec's
+// "communication error: <reason>" and a close with code 3000.
 
 #ifndef LOCKTOPUS_BENCH_FLOOR_SERVER_H_
 #define LOCKTOPUS_BENCH_FLOOR_SERVER_H_
 
 #include <cstdint>
+#include <string>
 
 namespace locktopus::bench {
 
 // Serves on 127.0.0.1:`port` (0: any free port) with `threads` threads.
-// Prints "listening on 127.0.0.1:PORT" to stderr once ready; returns 0 on
-// SIGINT or SIGTERM, 1 if it cannot listen.
-int RunFloorServer(std::uint16_t port, int threads);
+// Once listening, prints "listening on 127.0.0.1:PORT" to stderr and, unless
+// `port_file` is empty, writes "PORT\n" to that file as the server's
+// --port-file does: whole or not at all (`port_file`.tmp, then renamed),
+// before any connection is accepted. Returns 0 on SIGINT or SIGTERM, 1 if it
+// cannot listen or cannot write the port file.
+int RunFloorServer(std::uint16_t port, int threads,
+                   const std::string& port_file);
 
 }  // namespace locktopus::bench
 

@@ -26,17 +26,19 @@ bool Overlap(std::span<const std::string> a, std::span<const std::string> b) {
   return IsPrefix(a, b) || IsPrefix(b, a);
 }
 
-bool Conflict(bool a_write, std::span<const std::string> a_path, bool b_write,
+bool Conflict(Access a, std::span<const std::string> a_path, Access b,
               std::span<const std::string> b_path) {
-  return (a_write || b_write) && Overlap(a_path, b_path);
+  return (a == Access::kWrite || b == Access::kWrite) &&
+         Overlap(a_path, b_path);
 }
 
 bool Conflict(const Resource& a, const Resource& b) {
-  return Conflict(a.write, a.path, b.write, b.path);
+  return Conflict(a.access, a.path, b.access, b.path);
 }
 
 std::string Describe(const Resource& r) {
-  return std::string(r.write ? "write " : "read ") + DescribePath(r.path);
+  return std::string(r.access == Access::kWrite ? "write " : "read ") +
+         DescribePath(r.path);
 }
 
 bool HeldResources::PathLess::operator()(std::span<const std::string> a,
@@ -47,7 +49,7 @@ bool HeldResources::PathLess::operator()(std::span<const std::string> a,
 const HeldResources::Entry* HeldResources::Blocker(Table::const_iterator it,
                                                    const Resource& r) {
   for (const Entry& e : it->second) {
-    if (Conflict(r.write, r.path, e.write, it->first)) return &e;
+    if (Conflict(r.access, r.path, e.access, it->first)) return &e;
   }
   return nullptr;
 }
@@ -80,7 +82,7 @@ bool HeldResources::Acquire(const Holder& holder,
     if (violated) break;
   }
   for (const Resource& r : resources) {
-    held_[r.path].push_back(Entry{holder, r.write});
+    held_[r.path].push_back(Entry{holder, r.access});
   }
   return violated;
 }
@@ -94,7 +96,7 @@ void HeldResources::Release(const Holder& holder,
     auto& entries = it->second;
     auto mine =
         std::find_if(entries.begin(), entries.end(), [&](const Entry& e) {
-          return e.holder.client == holder.client && e.write == r.write;
+          return e.holder.client == holder.client && e.access == r.access;
         });
     if (mine != entries.end()) {
       if (mine != entries.end() - 1) *mine = std::move(entries.back());
@@ -110,11 +112,11 @@ void HeldResources::Record(const Holder& holder, const Resource& r,
   if (violations_++ > 0) return;
   first_violation_ =
       "client " + std::to_string(holder.client) + " acquired lock " +
-      holder.lock_id + " with " + Describe(r) + " while client " +
-      std::to_string(blocker.holder.client) + " held lock " +
-      blocker.holder.lock_id + " with " +
+      std::to_string(holder.lock_id) + " with " + Describe(r) +
+      " while client " + std::to_string(blocker.holder.client) +
+      " held lock " + std::to_string(blocker.holder.lock_id) + " with " +
       Describe(
-          Resource{blocker.write, Path(held_path.begin(), held_path.end())});
+          Resource{blocker.access, Path(held_path.begin(), held_path.end())});
 }
 
 std::uint64_t HeldResources::violations() const {

@@ -21,31 +21,29 @@
 #include <vector>
 
 #include "engine/thread_annotations.h"
+#include "engine/types.h"
 
 namespace locktopus::bench {
 
-using Path = std::vector<std::string>;
-
-struct Resource {
-  bool write = false;
-  Path path;
-};
+// Resources, paths and lock IDs are the engine's plain value types, the ones
+// the wire codec reads and writes. The conflict check is the bench's own,
+// written from SEMANTICS.md: it must not share a bug with the engine's.
 
 // True when one path is a prefix of the other (equal paths included).
 bool Overlap(std::span<const std::string> a, std::span<const std::string> b);
 
 // True when the paths overlap and at least one is a write.
 bool Conflict(const Resource& a, const Resource& b);
-bool Conflict(bool a_write, std::span<const std::string> a_path, bool b_write,
+bool Conflict(Access a, std::span<const std::string> a_path, Access b,
               std::span<const std::string> b_path);
 
 // "write [k1,k1]"
 std::string Describe(const Resource& r);
 
-// Who holds a lock: the client's number and the lock's ID on the wire.
+// Who holds a lock: the client's number and the lock's ID from the server.
 struct Holder {
   int client = 0;
-  std::string lock_id;
+  LockId lock_id = 0;
 };
 
 class HeldResources {
@@ -67,7 +65,7 @@ class HeldResources {
  private:
   struct Entry {
     Holder holder;
-    bool write = false;
+    Access access = Access::kRead;
   };
   // Orders paths lexicographically, segment by segment; accepts spans so
   // that a path's prefixes can be looked up without copying them.

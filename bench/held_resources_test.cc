@@ -22,22 +22,26 @@ TEST(OverlapTest, PrefixesOverlap) {
 }
 
 TEST(ConflictTest, ReadersShare) {
-  EXPECT_FALSE(Conflict(Resource{false, {"a"}}, Resource{false, {"a", "b"}}));
-  EXPECT_TRUE(Conflict(Resource{true, {"a"}}, Resource{false, {"a", "b"}}));
-  EXPECT_TRUE(Conflict(Resource{false, {}}, Resource{true, {"x"}}));
-  EXPECT_FALSE(Conflict(Resource{true, {"a"}}, Resource{true, {"b"}}));
+  constexpr Access kRead = Access::kRead;
+  constexpr Access kWrite = Access::kWrite;
+  EXPECT_FALSE(Conflict(Resource{kRead, {"a"}}, Resource{kRead, {"a", "b"}}));
+  EXPECT_TRUE(Conflict(Resource{kWrite, {"a"}}, Resource{kRead, {"a", "b"}}));
+  EXPECT_TRUE(Conflict(Resource{kRead, {}}, Resource{kWrite, {"x"}}));
+  EXPECT_FALSE(Conflict(Resource{kWrite, {"a"}}, Resource{kWrite, {"b"}}));
 }
 
 TEST(HeldResourcesTest, ReleasedResourcesNoLongerConflict) {
   HeldResources held;
-  const std::vector<Resource> a = {{true, {"k"}}};
-  EXPECT_FALSE(held.Acquire({1, "1"}, a));
-  EXPECT_TRUE(held.Acquire({2, "2"}, a));
-  held.Release({1, "1"}, a);
-  held.Release({2, "2"}, a);
-  EXPECT_FALSE(held.Acquire({3, "3"}, a));
+  const std::vector<Resource> a = {{Access::kWrite, {"k"}}};
+  EXPECT_FALSE(held.Acquire({1, 1}, a));
+  EXPECT_TRUE(held.Acquire({2, 2}, a));
+  held.Release({1, 1}, a);
+  held.Release({2, 2}, a);
+  EXPECT_FALSE(held.Acquire({3, 3}, a));
   EXPECT_EQ(held.violations(), 1u);
-  EXPECT_NE(held.first_violation().find("client 2"), std::string::npos);
+  EXPECT_EQ(held.first_violation(),
+            "client 2 acquired lock 2 with write [k] while client 1 held "
+            "lock 1 with write [k]");
 }
 
 TEST(HeldResourcesTest, AgreesWithAPlainScan) {
@@ -52,13 +56,13 @@ TEST(HeldResourcesTest, AgreesWithAPlainScan) {
   for (int step = 0; step < 20000; ++step) {
     const int client = pick(6);
     if (auto it = holding.find(client); it != holding.end()) {
-      held.Release({client, "x"}, it->second);
+      held.Release({client, 1}, it->second);
       holding.erase(it);
       continue;
     }
     std::vector<Resource> lock(1 + pick(3));
     for (Resource& r : lock) {
-      r.write = pick(2) == 0;
+      r.access = pick(2) == 0 ? Access::kWrite : Access::kRead;
       for (int d = pick(4); d > 0; --d) r.path.push_back(segments[pick(3)]);
     }
     bool conflict = false;
@@ -70,7 +74,7 @@ TEST(HeldResourcesTest, AgreesWithAPlainScan) {
       }
     }
     expected += conflict ? 1 : 0;
-    ASSERT_EQ(held.Acquire({client, "x"}, lock), conflict) << "step " << step;
+    ASSERT_EQ(held.Acquire({client, 1}, lock), conflict) << "step " << step;
     holding[client] = lock;
   }
   EXPECT_EQ(held.violations(), expected);

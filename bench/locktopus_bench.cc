@@ -3,7 +3,7 @@
 //
 //   locktopus-bench --url ws://127.0.0.1:9009/v1?namespace=bench \
 //       --clients 64 --keys 8 --read-ratio 0.2 --server-pid PID [--json]
-//   locktopus-bench --floor-server 9010
+//   locktopus-bench --floor-server 9010 [--port-file FILE]
 //
 // Each load client holds one WebSocket connection and loops: lock → (maybe
 // enqueued) → acquired → hold → release → ready. A shadow of the held
@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <string>
 #include <thread>
 #include <variant>
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   int hold_ms = 0;
   int server_pid = 0;
   int floor_port = -1;
+  std::string port_file;
   bool json = false;
 
   CLI::App app{"Load generator for the Locktopus lock server",
@@ -82,16 +84,21 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", server_pid,
                  "Server process: report its CPU per cycle and RSS")
       ->check(CLI::PositiveNumber);
-  app.add_option("--floor-server", floor_port,
-                 "Run the always-grant floor server on 127.0.0.1:PORT "
-                 "instead of generating load (0: any free port)")
-      ->check(CLI::Range(0, 65535));
+  CLI::Option* floor =
+      app.add_option("--floor-server", floor_port,
+                     "Run the always-grant floor server on 127.0.0.1:PORT "
+                     "instead of generating load (0: any free port)")
+          ->check(CLI::Range(0, 65535));
+  app.add_option("--port-file", port_file,
+                 "With --floor-server: once listening, write the port to "
+                 "FILE (for scripts that start it with port 0)")
+      ->needs(floor);
   app.add_flag("--json", json, "Also print the results as one JSON object");
   CLI11_PARSE(app, argc, argv);
 
   if (floor_port >= 0) {
     return locktopus::bench::RunFloorServer(
-        static_cast<std::uint16_t>(floor_port), o.threads);
+        static_cast<std::uint16_t>(floor_port), o.threads, port_file);
   }
   o.workload.hold = std::chrono::milliseconds(hold_ms);
   if (server_pid > 0) o.server_pid = server_pid;

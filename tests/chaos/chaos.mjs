@@ -23,6 +23,7 @@
 import { fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -90,7 +91,10 @@ const fail = (what) => {
 
 const logPath = opt['server-log'] || path.join(fs.mkdtempSync('/tmp/locktopus-chaos-'), 'server.log');
 const log = fs.createWriteStream(logPath);
-const serverArgs = ['-H', '127.0.0.1', '-p', '0',
+// The server writes the port it listens on here; read once, then removed.
+const portDir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-chaos-port-'));
+const portFile = path.join(portDir, 'port');
+const serverArgs = ['-H', '127.0.0.1', '-p', '0', '--port-file', portFile,
   '--default-abandon-timeout', String(defaultAbandonMs),
   '--max-message-bytes', String(num('max-message-bytes'))];
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOCKTOPUS_')));
@@ -115,6 +119,7 @@ server.on('error', (err) => fail(`cannot start ${opt.bin}: ${err.message}`));
 const children = [];
 process.on('exit', () => {
   for (const c of [server, ...children]) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  fs.rmSync(portDir, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
@@ -125,18 +130,20 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 for (const stream of [server.stdout, server.stderr]) {
   stream.on('data', (chunk) => {
     log.write(chunk);
-    // Keep the start (the port) and any trouble; skip the routine warnings.
+    // Keep the start and any trouble; skip the routine warnings.
     const text = chunk.toString();
     if (serverOutput.length < 1_000_000) serverOutput += text;
   });
 }
 const port = await (async () => {
   const deadline = Date.now() + 30_000 * scale;
-  while (Date.now() < deadline && !serverExit) {
-    const m = serverOutput.match(/listening on [^ ]+:(\d+)/);
-    if (m) return Number(m[1]);
-    await sleep(20);
+  let found;
+  while (found === undefined && Date.now() < deadline && !serverExit) {
+    if (fs.existsSync(portFile)) found = Number(fs.readFileSync(portFile, 'utf8'));
+    else await sleep(20);
   }
+  fs.rmSync(portDir, { recursive: true, force: true });
+  if (found > 0) return found;
   console.log(serverOutput);
   console.log(`chaos: ops 0, faults 0, violations 0, leaks 0; FAIL: the server did not start`);
   server.kill('SIGKILL');

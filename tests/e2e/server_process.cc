@@ -14,8 +14,10 @@
 #include <boost/beast/websocket.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
-#include <regex>
 #include <stdexcept>
 
 extern char** environ;
@@ -27,22 +29,51 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
+namespace {
+
+constexpr auto kStartPatience = std::chrono::seconds(20);
+
+// The port in the port file `path`; nullopt while there is none. The server
+// renames the file there complete, so a file that exists holds the port.
+std::optional<std::uint16_t> ReadPortFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  unsigned port = 0;
+  if (!(in >> port) || port == 0 || port > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(port);
+}
+
+}  // namespace
+
 ServerProcess::ServerProcess(std::vector<std::string> flags) {
-  std::vector<std::string> args = {LOCKTOPUS_BIN, "-H", "127.0.0.1", "-p", "0"};
+  // A directory of its own: the server also writes a scratch file beside
+  // the port file.
+  std::string dir =
+      (std::filesystem::temp_directory_path() / "locktopus-e2e-XXXXXX")
+          .string();
+  if (mkdtemp(dir.data()) == nullptr) throw std::runtime_error("mkdtemp");
+  const std::filesystem::path port_file = std::filesystem::path(dir) / "port";
+
+  std::vector<std::string> args = {LOCKTOPUS_BIN, "-H", "127.0.0.1", "-p", "0",
+                                   "--port-file=" + port_file.string()};
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  auto fail = [&dir](const std::string& what) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+    throw std::runtime_error(what);
+  };
   int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
+  if (pipe(pipe_fds) != 0) fail("pipe");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
   if (posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, argv.data(),
                   environ) != 0) {
-    throw std::runtime_error("cannot start " + args[0]);
+    fail("cannot start " + args[0]);
   }
   posix_spawn_file_actions_destroy(&actions);
   close(pipe_fds[1]);
@@ -56,24 +87,37 @@ ServerProcess::ServerProcess(std::vector<std::string> flags) {
     }
     close(fd);
   });
-  if (!WaitForLog("listening on", std::chrono::seconds(20))) {
+
+  const auto deadline = std::chrono::steady_clock::now() + kStartPatience;
+  std::optional<std::uint16_t> port = ReadPortFile(port_file);
+  while (!port && exit_code_ < 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    WaitExit(std::chrono::milliseconds(5));  // sets exit_code_ if it exited
+    port = ReadPortFile(port_file);
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  if (!port) {
+    Stop();  // the log is complete once the reader has seen the pipe close
     throw std::runtime_error("server did not start:\n" + Log());
   }
-  std::smatch m;
-  const std::string log = Log();
-  std::regex_search(log, m, std::regex("listening on [^ ]+:([0-9]+)"));
-  port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+  port_ = *port;
 }
 
 ServerProcess::~ServerProcess() {
   if (::testing::Test::HasFailure()) {
     std::cerr << "---- server log ----\n" << Log() << "--------------------\n";
   }
+  Stop();
+}
+
+void ServerProcess::Stop() {
   if (exit_code_ < 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    exit_code_ = 128 + SIGKILL;
   }
-  reader_.join();
+  if (reader_.joinable()) reader_.join();
 }
 
 void ServerProcess::Signal(int signal) const { kill(pid_, signal); }
@@ -127,11 +171,15 @@ void Client::Send(const std::string& text) {
   impl_->ws.write(net::buffer(text));
 }
 
+void Client::Lock(const std::vector<Resource>& resources) {
+  Send(wire::FormatLock(resources));
+}
+
 void Client::Lock(const std::string& resources_json) {
   Send(R"({"action":"lock","resources":)" + resources_json + "}");
 }
 
-void Client::Release() { Send(R"({"action":"release"})"); }
+void Client::Release() { Send(std::string(wire::FormatRelease())); }
 
 std::optional<std::string> Client::Read(std::chrono::milliseconds patience) {
   if (close_code_ != 0) return std::nullopt;
@@ -165,10 +213,8 @@ void Client::Drop() {
   beast::get_lowest_layer(impl_->ws).socket().close(ignored);
 }
 
-std::string Answer(std::uint64_t id, const std::string& action,
-                   const std::string& state) {
-  return R"({"id":")" + std::to_string(id) + R"(","action":")" + action +
-         R"(","state":")" + state + R"("})";
+std::string Answer(LockId id, wire::Action action, wire::ConnState state) {
+  return wire::FormatAnswer({id, action, state});
 }
 
 HttpReply HttpGet(std::uint16_t port, const std::string& target) {

@@ -1,5 +1,6 @@
 // Starts the real locktopus binary on a free loopback port for end-to-end
-// tests, and a small synchronous Beast client that talks to it.
+// tests, and a small synchronous Beast client that talks to it, writing and
+// expecting frames through the wire codec.
 
 #ifndef LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
 #define LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
@@ -13,9 +14,15 @@
 #include <thread>
 #include <vector>
 
+#include "engine/types.h"
+#include "wire/codec.h"
+
 namespace locktopus::e2e {
 
-// The server binary, run with `-H 127.0.0.1 -p 0` and the given flags.
+// The server binary, run with `-H 127.0.0.1 -p 0 --port-file FILE` and the
+// given flags; FILE is in a fresh temporary directory, removed once the port
+// is read from it. The constructor returns once the server listens, and
+// throws if it does not within 20 s or exits first.
 class ServerProcess {
  public:
   explicit ServerProcess(std::vector<std::string> flags = {});
@@ -34,6 +41,9 @@ class ServerProcess {
   bool WaitForLog(const std::string& text, std::chrono::milliseconds patience);
 
  private:
+  // Kills the server unless it has exited, and waits for the log's end.
+  void Stop();
+
   int pid_ = -1;
   int exit_code_ = -1;
   std::uint16_t port_ = 0;
@@ -51,7 +61,11 @@ class Client {
   ~Client();
 
   void Send(const std::string& text);
-  void Lock(const std::string& resources_json);  // {"action":"lock",...}
+  // A lock request, as the codec writes it.
+  void Lock(const std::vector<Resource>& resources);
+  // {"action":"lock","resources":<resources_json>} with the JSON as given:
+  // for frames the codec never writes (other spellings, malformed input).
+  void Lock(const std::string& resources_json);
   void Release();
 
   // The next text frame; nullopt if the connection closed (see close_code)
@@ -69,9 +83,9 @@ class Client {
   int close_code_ = 0;
 };
 
-// {"id":"ID","action":"ACTION","state":"STATE"}
-std::string Answer(std::uint64_t id, const std::string& action,
-                   const std::string& state);
+// An answer frame as the server writes it (the codec's FormatAnswer):
+// {"id":"ID","action":"ACTION","state":"STATE"}.
+std::string Answer(LockId id, wire::Action action, wire::ConnState state);
 
 struct HttpReply {
   int status = 0;

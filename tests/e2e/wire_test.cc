@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tests/e2e/server_process.h"
@@ -17,32 +18,45 @@ namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+using wire::Action;
+using wire::ConnState;
 
-constexpr const char* kWriteA = R"([{"type":"write","path":["a"]}])";
+Resource Write(Path path) { return {Access::kWrite, std::move(path)}; }
+
+std::string Acquired(LockId id) {
+  return Answer(id, Action::kLock, ConnState::kAcquired);
+}
+std::string Enqueued(LockId id) {
+  return Answer(id, Action::kLock, ConnState::kEnqueued);
+}
+std::string Ready(LockId id) {
+  return Answer(id, Action::kRelease, ConnState::kReady);
+}
 
 TEST(Wire, ConversationAndQueuedAcquisition) {
   ServerProcess server;
   Client a(server.port(), "ns"), b(server.port(), "ns");
-  a.Lock(kWriteA);
-  EXPECT_EQ(a.Read(), Answer(1, "lock", "acquired"));
+  a.Lock({Write({"a"})});
+  EXPECT_EQ(a.Read(), Acquired(1));
+  // "r": the short spelling of "read", which the codec never writes.
   b.Lock(R"([{"type":"r","path":["a","b"]}])");
-  EXPECT_EQ(b.Read(), Answer(2, "lock", "enqueued"));
+  EXPECT_EQ(b.Read(), Enqueued(2));
   a.Release();
-  EXPECT_EQ(a.Read(), Answer(1, "release", "ready"));
-  EXPECT_EQ(b.Read(), Answer(2, "lock", "acquired"));
+  EXPECT_EQ(a.Read(), Ready(1));
+  EXPECT_EQ(b.Read(), Acquired(2));
   b.Release();
-  EXPECT_EQ(b.Read(), Answer(2, "release", "ready"));
+  EXPECT_EQ(b.Read(), Ready(2));
   // Another namespace has its own sequence.
   Client c(server.port(), "other");
-  c.Lock(kWriteA);
-  EXPECT_EQ(c.Read(), Answer(1, "lock", "acquired"));
+  c.Lock({Write({"a"})});
+  EXPECT_EQ(c.Read(), Acquired(1));
 }
 
 TEST(Wire, ProtocolErrorClosesOnlyThatConnection) {
   ServerProcess server;
   Client holder(server.port(), "ns"), bad(server.port(), "ns");
-  holder.Lock(kWriteA);
-  EXPECT_EQ(holder.Read(), Answer(1, "lock", "acquired"));
+  holder.Lock({Write({"a"})});
+  EXPECT_EQ(holder.Read(), Acquired(1));
   bad.Send("{not json");
   const auto error = bad.Read();
   ASSERT_TRUE(error.has_value());
@@ -50,7 +64,7 @@ TEST(Wire, ProtocolErrorClosesOnlyThatConnection) {
   EXPECT_FALSE(bad.Read().has_value());
   EXPECT_EQ(bad.close_code(), 3000);
   holder.Release();
-  EXPECT_EQ(holder.Read(), Answer(1, "release", "ready"));
+  EXPECT_EQ(holder.Read(), Ready(1));
 }
 
 TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
@@ -59,17 +73,16 @@ TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 1; i <= kClients; ++i) {
     clients.push_back(std::make_unique<Client>(server.port(), "crowd"));
-    clients.back()->Lock(R"([{"type":"write","path":["hot"]}])");
-    EXPECT_EQ(clients.back()->Read(),
-              Answer(i, "lock", i == 1 ? "acquired" : "enqueued"));
+    clients.back()->Lock({Write({"hot"})});
+    EXPECT_EQ(clients.back()->Read(), i == 1 ? Acquired(i) : Enqueued(i));
   }
   // If any later client were granted first, the next one in ID order would
   // never be: its read below would time out.
   for (int i = 1; i <= kClients; ++i) {
     Client& c = *clients[i - 1];
-    if (i > 1) ASSERT_EQ(c.Read(), Answer(i, "lock", "acquired")) << i;
+    if (i > 1) ASSERT_EQ(c.Read(), Acquired(i)) << i;
     c.Release();
-    ASSERT_EQ(c.Read(), Answer(i, "release", "ready"));
+    ASSERT_EQ(c.Read(), Ready(i));
   }
   HttpReply stats = HttpGet(server.port(), "/stats_v1?namespace=crowd");
   EXPECT_EQ(stats.body,
@@ -80,9 +93,9 @@ TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
 // How long after `holder` drops does `waiter`'s queued lock get acquired?
 milliseconds AbandonDelay(ServerProcess& server, const std::string& query) {
   Client holder(server.port(), "ns", query), waiter(server.port(), "ns");
-  holder.Lock(kWriteA);
+  holder.Lock({Write({"a"})});
   EXPECT_EQ(holder.Read()->find("acquired") != std::string::npos, true);
-  waiter.Lock(kWriteA);
+  waiter.Lock({Write({"a"})});
   EXPECT_EQ(waiter.Read()->find("enqueued") != std::string::npos, true);
   const auto dropped = Clock::now();
   holder.Drop();
@@ -105,19 +118,19 @@ TEST(Wire, AbandonedLockOutlivesItsConnectionForTheTimeout) {
 TEST(Wire, DroppingAnEnqueuedConnectionCancelsItsLockAtOnce) {
   ServerProcess server({"--default-abandon-timeout", "60000"});
   Client a(server.port(), "ns"), b(server.port(), "ns"), c(server.port(), "ns");
-  a.Lock(kWriteA);
+  a.Lock({Write({"a"})});
   a.Read();
-  b.Lock(kWriteA);
-  EXPECT_EQ(b.Read(), Answer(2, "lock", "enqueued"));
-  c.Lock(kWriteA);
-  EXPECT_EQ(c.Read(), Answer(3, "lock", "enqueued"));
+  b.Lock({Write({"a"})});
+  EXPECT_EQ(b.Read(), Enqueued(2));
+  c.Lock({Write({"a"})});
+  EXPECT_EQ(c.Read(), Enqueued(3));
   b.Drop();
   // Once the server has seen the drop, only c is pending.
   ASSERT_TRUE(WaitForHttp(server.port(), "/stats_v1?namespace=ns",
                           R"("GroupsPending":1,)", std::chrono::seconds(20)));
   a.Release();
-  EXPECT_EQ(a.Read(), Answer(1, "release", "ready"));
-  EXPECT_EQ(c.Read(), Answer(3, "lock", "acquired"));  // not after 60 s
+  EXPECT_EQ(a.Read(), Ready(1));
+  EXPECT_EQ(c.Read(), Acquired(3));  // not after 60 s
 }
 
 TEST(Wire, ShutdownWithoutLiveLocksExitsZero) {
@@ -130,28 +143,28 @@ TEST(Wire, ShutdownWithoutLiveLocksExitsZero) {
 TEST(Wire, ShutdownWaitsForLiveLocks) {
   ServerProcess server;
   Client holder(server.port(), "ns"), late(server.port(), "ns");
-  holder.Lock(kWriteA);
-  EXPECT_EQ(holder.Read(), Answer(1, "lock", "acquired"));
+  holder.Lock({Write({"a"})});
+  EXPECT_EQ(holder.Read(), Acquired(1));
   server.Signal(SIGINT);
   ASSERT_TRUE(server.WaitForLog("waiting for 1 live locks", std::chrono::seconds(20)));
   EXPECT_EQ(server.WaitExit(milliseconds(300)), std::nullopt);
   // A connection opened before the signal gets no new lock: it would hold
   // the shutdown open.
-  late.Lock(R"([{"type":"write","path":["elsewhere"]}])");
+  late.Lock({Write({"elsewhere"})});
   EXPECT_EQ(late.Read(),
             "communication error: server is shutting down: no new locks");
   // New connections are refused while draining.
   HttpReply refused = HttpGet(server.port(), "/");
   EXPECT_EQ(refused.status, 0);
   holder.Release();
-  EXPECT_EQ(holder.Read(), Answer(1, "release", "ready"));
+  EXPECT_EQ(holder.Read(), Ready(1));
   EXPECT_EQ(server.WaitExit(std::chrono::seconds(20)), 0);
 }
 
 TEST(Wire, SecondSignalExitsAtOnceWithOne) {
   ServerProcess server;
   Client holder(server.port(), "ns");
-  holder.Lock(kWriteA);
+  holder.Lock({Write({"a"})});
   holder.Read();
   server.Signal(SIGTERM);
   ASSERT_TRUE(server.WaitForLog("waiting for", std::chrono::seconds(20)));

@@ -1,15 +1,23 @@
 # Shared by the packaging tests: start a locktopus binary on a free port.
 
 # start_server BIN LOG: runs BIN on 127.0.0.1, a free port; sets server_pid
-# and server_port once it listens.
+# and server_port once it listens (BIN writes the port to a fresh port file).
 start_server() {
-  "$1" -H 127.0.0.1 -p 0 2>"$2" &
+  local port_file
+  port_file=$(mktemp)
+  "$1" -H 127.0.0.1 -p 0 --port-file "$port_file" 2>"$2" &
   server_pid=$!
+  server_port=
   for _ in $(seq 1 200); do
-    server_port=$(sed -n 's/.*listening on [^ ]*:\([0-9]\+\).*/\1/p' "$2")
-    [ -n "$server_port" ] && return 0
+    # Empty until the server renames its complete port file over it.
+    read -r server_port <"$port_file" || true
+    [[ $server_port =~ ^[0-9]+$ ]] && break
+    server_port=
+    kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
+  rm -f "$port_file" "$port_file.tmp"
+  [ -n "$server_port" ] && return 0
   echo "server did not start:" >&2
   cat "$2" >&2
   return 1

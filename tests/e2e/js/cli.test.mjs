@@ -1,7 +1,11 @@
 // The command line: --help, refusal of bad values (exit code 2), the
-// LOCKTOPUS_* environment variables, and flags overriding them.
+// LOCKTOPUS_* environment variables, flags overriding them, and the port
+// file.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe } from 'node:test';
 import {
   ABANDON, abandonScenario, acquired, expectProtocolError, freePort, runServerCli, startServer, test,
@@ -13,8 +17,18 @@ const FLAGS = [
   '--max-message-bytes', '--max-resources', '--max-path-depth', '--max-segment-bytes',
   '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
   '--keepalive-ms', '--handshake-timeout-ms', '--max-write-queue', '--auth-token-file',
-  '--tls-cert', '--tls-key',
+  '--tls-cert', '--tls-key', '--port-file',
 ];
+
+/** Runs fn(dir) with a fresh temporary directory, removed afterwards. */
+async function inTempDir(fn) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-cli-'));
+  try {
+    return await fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('command line', () => {
   test('--help prints the usage, naming every flag, and exits 0', async () => {
@@ -78,7 +92,7 @@ describe('command line', () => {
 
   test('LOCKTOPUS_HOST and LOCKTOPUS_PORT together replace both flags', async () => {
     const server = await startServer({ hostPort: false, env: { LOCKTOPUS_HOST: '127.0.0.1', LOCKTOPUS_PORT: '0' } });
-    assert.match(server.stderr, /listening on 127\.0\.0\.1:\d+/);
+    await server.waitForStderr(new RegExp(`listening on 127\\.0\\.0\\.1:${server.port}\n`));
     const a = await server.connect(uniqueNs());
     assert.deepEqual(await a.lock(w('env')), acquired(1));
   });
@@ -91,6 +105,39 @@ describe('command line', () => {
     });
     assert.equal(server.port, flagPort);
   });
+
+  test('--port-file holds the port the server listens on, written whole', () => inTempDir(async (dir) => {
+    const file = path.join(dir, 'port');
+    const server = await startServer({ args: ['--port-file', file] });
+    assert.equal(fs.readFileSync(file, 'utf8'), `${server.port}\n`);
+    await server.waitForStderr(new RegExp(`listening on 127\\.0\\.0\\.1:${server.port}\n`));
+    assert.deepEqual(fs.readdirSync(dir), ['port'], 'the scratch file was renamed, not left beside it');
+    const a = await server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('port-file')), acquired(1));
+  }));
+
+  test('--port-file with a fixed --port holds that port', () => inTempDir(async (dir) => {
+    const port = await freePort();
+    const file = path.join(dir, 'port');
+    await startServer({ hostPort: false, args: ['-H', '127.0.0.1', '--port', String(port), `--port-file=${file}`] });
+    assert.equal(fs.readFileSync(file, 'utf8'), `${port}\n`);
+  }));
+
+  test('LOCKTOPUS_PORT_FILE names the port file', () => inTempDir(async (dir) => {
+    const file = path.join(dir, 'port');
+    const server = await startServer({ env: { LOCKTOPUS_PORT_FILE: file } });
+    assert.equal(fs.readFileSync(file, 'utf8'), `${server.port}\n`);
+    const a = await server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('port-file')), acquired(1));
+  }));
+
+  test('a --port-file that cannot be written stops the server with exit code 1, naming the file', () => inTempDir(async (dir) => {
+    const file = path.join(dir, 'no-such-directory', 'port');
+    const res = await runServerCli(['-H', '127.0.0.1', '-p', '0', '--port-file', file]);
+    assert.equal(res.code, 1, `exit code; stderr: ${res.stderr}`);
+    assert.ok(res.stderr.includes(`[${file}]`), `stderr names the file: ${res.stderr}`);
+    assert.equal(fs.existsSync(file), false);
+  }));
 
   test('--opt=value works like --opt value', async () => {
     const server = await startServer({

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { test as nodeTest } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -243,15 +244,65 @@ export class Server {
 }
 
 /**
+ * The port file a caller named, with `--port-file FILE`, `--port-file=FILE`
+ * or LOCKTOPUS_PORT_FILE (the flag wins, as in the server); else undefined.
+ */
+function namedPortFile(argv, env) {
+  for (let i = argv.length - 1; i >= 0; i -= 1) {
+    if (argv[i] === '--port-file') return argv[i + 1];
+    if (argv[i].startsWith('--port-file=')) return argv[i].slice('--port-file='.length);
+  }
+  return env.LOCKTOPUS_PORT_FILE;
+}
+
+/**
+ * Waits until `file` holds the port the server listens on; returns it. Fails
+ * once the server has exited or after `timeout` ms. The server writes the
+ * file whole (a scratch file, then renamed), so a file that exists is
+ * complete.
+ */
+async function readPortFile(server, file, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    let text;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    if (text !== undefined) {
+      if (!/^\d+\n$/.test(text)) throw new Error(`port file ${file} holds ${JSON.stringify(text)}, not a port`);
+      return Number(text);
+    }
+    if (server.exitStatus) throw new Error(`server exited (${JSON.stringify(server.exitStatus)}) before writing ${file}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for the port file ${file}`);
+    await Promise.race([sleep(10), server.exited]);
+  }
+}
+
+/**
  * Starts the server on 127.0.0.1 and a port it chooses, with extra flags;
- * resolves once it logged the port it listens on.
+ * resolves once it listens, with `port` read from its port file: the one the
+ * caller names (`--port-file` in args, or LOCKTOPUS_PORT_FILE in env), which
+ * must not exist yet and is left in place; else a fresh temporary one passed
+ * with `--port-file` and removed once read.
  * `env` adds environment variables (LOCKTOPUS_* from the caller's environment
  * never leak in). `hostPort: false` leaves out `-H 127.0.0.1 -p 0`.
  * `maxOpenFiles` starts it under `ulimit -n` (through bash, which execs it:
  * the process ID stays the server's).
  */
 export async function startServer({ args = [], env = {}, hostPort = true, maxOpenFiles } = {}) {
-  const argv = [...(hostPort ? ['-H', '127.0.0.1', '-p', '0'] : []), ...args];
+  let portFile = namedPortFile(args, env);
+  let portDir;
+  if (portFile === undefined) {
+    portDir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-e2e-'));
+    portFile = path.join(portDir, 'port');
+  }
+  const argv = [
+    ...(hostPort ? ['-H', '127.0.0.1', '-p', '0'] : []),
+    ...(portDir ? ['--port-file', portFile] : []),
+    ...args,
+  ];
   const [file, fileArgs] = maxOpenFiles === undefined
     ? [serverBinary(), argv]
     : ['bash', ['-c', `ulimit -n ${Number(maxOpenFiles)} && exec "$0" "$@"`, serverBinary(), ...argv]];
@@ -263,11 +314,12 @@ export async function startServer({ args = [], env = {}, hostPort = true, maxOpe
   allServers.push(server);
   proc.on('error', () => {}); // reported through the failed wait below
   try {
-    const m = await server.waitForStderr(/listening on [^ ]+:(\d+)/);
-    server.port = Number(m[1]);
+    server.port = await readPortFile(server, portFile);
   } catch (err) {
     server.kill();
     throw new Error(`server ${argv.join(' ')} did not start: ${err.message}\n--- server output ---\n${server.tail()}`);
+  } finally {
+    if (portDir) fs.rmSync(portDir, { recursive: true, force: true });
   }
   return server;
 }
