@@ -362,6 +362,14 @@ TEST_F(EtcdClientTest, FailsOverPastADeadEndpointAndNamesEveryOne) {
   ASSERT_TRUE(grant.ok()) << Describe(grant.error());
   EXPECT_EQ(client->current_endpoint().port, etcd.client_port(0));
 
+  // A host name is resolved at each attempt.
+  auto named =
+      MakeClient("http://localhost:" + std::to_string(etcd.client_port(0)));
+  auto alive = Await<LeaseKeepAliveResult>([&](auto done) {
+    named->LeaseKeepAlive(grant.value().id, std::move(done));
+  });
+  ASSERT_TRUE(alive.ok()) << Describe(alive.error());
+
   const std::uint16_t dead2 = DeadPort();
   auto none = MakeClient(Url(dead) + "," + Url(dead2));
   const auto start = Clock::now();
