@@ -11,6 +11,9 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
   libssl-dev openssl
   zip unzip
+  # The HA mode's etcd: the tests start their own members (their packaged
+  # service need not run); etcdctl for scripts/etcd_cluster.sh.
+  etcd-server etcd-client
 )
 # node and npm may come from a nodejs package that bundles npm: judge by command.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
