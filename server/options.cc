@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
 #include <type_traits>
 
@@ -10,6 +11,10 @@ namespace {
 
 // Longest keep-alive interval and handshake timeout: one hour.
 constexpr std::uint64_t kMaxTimeoutMs = 3'600'000;
+// The largest abandon timeout by default in HA mode and with --state-dir,
+// where a failover or a crash waits that long (plus a little) before
+// granting: the default abandon timeout itself.
+constexpr std::uint64_t kDurableMaxAbandonMs = 60'000;
 
 }  // namespace
 
@@ -74,8 +79,30 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       "chain in FILE; needs --tls-key");
   add("--tls-key", o.tls_key, "TLS_KEY",
       "The PEM private key of --tls-cert; needs --tls-cert");
-  add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
-      "MAX_ABANDON_TIMEOUT", "Largest abandon-timeout-ms a client may ask for");
+  CLI::Option* max_abandon =
+      add("--max-abandon-timeout", o.route_limits.max_abandon_timeout_ms,
+          "MAX_ABANDON_TIMEOUT",
+          "Largest abandon-timeout-ms a client may ask for (default 60000 "
+          "with --etcd-endpoints or --state-dir: the grace after a failover "
+          "or a crash lasts that long)");
+  add("--etcd-endpoints", o.etcd_endpoints, "ETCD_ENDPOINTS",
+      "HA mode: the client URLs of the etcd cluster that elects this "
+      "group's active server (http://HOST:PORT,...)");
+  add("--ha-group", o.ha_group, "HA_GROUP",
+      "HA mode: the group this server serves; servers of one group form one "
+      "active/standby set")
+      ->check([](const std::string& group) {
+        return group.empty() || group.find('/') != std::string::npos
+                   ? "a group name must not be empty or contain '/'"
+                   : "";
+      });
+  add("--ha-ttl-ms", o.ha_ttl_ms, "HA_TTL_MS",
+      "HA mode: the lease TTL; an active that cannot confirm its leadership "
+      "for four fifths of it stops granting and closes its connections")
+      ->check(CLI::Range(std::uint64_t{1000}, kMaxTimeoutMs));
+  add("--state-dir", o.state_dir, "STATE_DIR",
+      "Standalone: keep the lock-ID ceiling in DIR so that IDs never go back "
+      "across restarts (and grant nothing for a grace after a crash)");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,
       "MAX_NAMESPACE_BYTES", "Longest namespace name")
       ->check(CLI::PositiveNumber);
@@ -92,6 +119,16 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
 
   try {
     app.parse(argc, argv);
+    const bool durable = !o.etcd_endpoints.empty() || !o.state_dir.empty();
+    if (durable && max_abandon->count() == 0 &&
+        std::getenv("LOCKTOPUS_MAX_ABANDON_TIMEOUT") == nullptr) {
+      o.route_limits.max_abandon_timeout_ms = kDurableMaxAbandonMs;
+    }
+    if (!o.etcd_endpoints.empty() && !o.state_dir.empty()) {
+      throw CLI::ValidationError(
+          "--state-dir", "is for a standalone server; with --etcd-endpoints "
+                         "the group's record lives in etcd");
+    }
     if (o.default_abandon_timeout_ms >
         o.route_limits.max_abandon_timeout_ms) {
       throw CLI::ValidationError(

@@ -44,8 +44,15 @@ struct Config {
   std::string tls_key;
   wire::MessageLimits message_limits;
   RouteLimits route_limits;
+  // HA mode when not empty: etcd's client URLs, comma-separated.
+  std::string etcd_endpoints;
+  std::string ha_group = "default";
+  std::uint64_t ha_ttl_ms = 5000;
+  // Standalone durability: the ID ceiling and the clean-stop mark live here.
+  std::string state_dir;
 
   bool tls() const { return !tls_cert.empty(); }
+  bool ha() const { return !etcd_endpoints.empty(); }
 };
 
 }  // namespace locktopus::server

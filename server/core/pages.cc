@@ -65,6 +65,15 @@ std::string StatusPage(const ServerState& state) {
   param("max segment bytes", c.message_limits.max_segment_bytes);
   param("max namespace bytes", c.route_limits.max_namespace_bytes);
   param("open connections", state.connections.load());
+  if (c.ha()) {
+    page += "<li>HA group: <code>" + HtmlEscape(c.ha_group) +
+            "</code>, role: " + std::string(ha::Name(state.role.load())) +
+            ", lease TTL " + std::to_string(c.ha_ttl_ms) + " ms</li>\n";
+  } else if (!c.state_dir.empty()) {
+    page += "<li>state dir: <code>" + HtmlEscape(c.state_dir) +
+            "</code>, role: " + std::string(ha::Name(state.role.load())) +
+            "</li>\n";
+  }
   const LockService& locks = *state.locks;
   page += "</ul>\n<h2>Namespaces</h2>\n<ul>\n";
   param("open now", locks.open());

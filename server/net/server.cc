@@ -9,10 +9,14 @@
 #include <fstream>
 #include <optional>
 #include <thread>
+
+#include <unistd.h>
 #include <vector>
 
+#include "server/core/ha/state_dir.h"
 #include "server/core/log.h"
 #include "server/core/pages.h"
+#include "server/net/ha.h"
 #include "server/net/listener.h"
 #include "server/net/tls.h"
 
@@ -20,6 +24,17 @@ namespace locktopus::server {
 namespace {
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(50);
+// How long a fenced server waits for its connections to close before it
+// exits.
+constexpr auto kFenceFlush = std::chrono::seconds(2);
+// The exit code of a fenced server: a supervisor restarts it as a standby.
+constexpr int kExitFenced = 3;
+// The close code and reason every connection of a fenced server gets
+// (RFC 6455 1012: service restart).
+constexpr std::uint16_t kFencedCloseCode = 1012;
+// IDs reserved per raise of the durable ceiling (--state-dir, HA mode): so
+// many that a raise, asked for half a block ahead, is never late.
+constexpr LockId kIdBlock = LockId{1} << 32;
 
 // Writes `port` to `path` whole, or not at all: a reader that finds the
 // file finds the port (written to a scratch file, then renamed).
@@ -46,17 +61,19 @@ class Server {
         drain_timer_(strand_) {}
 
   int Run() {
-    if (!LoadTokens() || !LoadTls()) return 1;
+    if (!LoadTokens() || !LoadTls() || !OpenStateDir()) return 1;
     listener_.emplace(ioc_, state_, tls_.get());
     const std::uint16_t port = listener_->Listen();
     if (port == 0) return 1;
     const Config& c = state_->config;
+    if (c.ha() && !MakeHa(port)) return 1;
     if (!c.port_file.empty() && !WritePortFile(c.port_file, port)) {
       LogError("cannot start: cannot write the port file [" + c.port_file +
                "]");
       return 1;
     }
     listener_->Start();
+    if (ha_) ha_->Start();
     WaitForSignal();
     if (state_->auth != nullptr) {
       hangup_.add(SIGHUP);
@@ -100,6 +117,112 @@ class Server {
     LogInfo("TLS on: https:// and wss:// only, TLS 1.2 or later, "
             "certificate [" + c.tls_cert + "]");
     return true;
+  }
+
+  // --state-dir: the floor and ceiling of the IDs, and a grace if the last
+  // run did not stop cleanly (ha/state_dir.h).
+  bool OpenStateDir() {
+    const Config& c = state_->config;
+    if (c.state_dir.empty()) return true;
+    auto opened = ha::StateDir::Open(
+        c.state_dir,
+        std::chrono::milliseconds(c.route_limits.max_abandon_timeout_ms),
+        kIdBlock);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+      LogError("cannot start: " + *error);
+      return false;
+    }
+    state_dir_ = std::get<std::unique_ptr<ha::StateDir>>(std::move(opened));
+    auto gate = std::make_unique<ha::GrantGate>();
+    gate->SetIdLimit(state_dir_->ceiling(),
+                     state_dir_->ceiling() - state_dir_->block() / 2);
+    gate->OnRaise([this] { net::post(strand_, [this] { RaiseStateDir(); }); });
+    state_->locks->SetIdFloor(state_dir_->floor());
+    const auto grace = state_dir_->grace();
+    const ha::Time now = ha::Clock::now();
+    const bool wait = grace.count() > 0;
+    gate->Enter(wait ? ha::GrantGate::Phase::kGrace
+                     : ha::GrantGate::Phase::kOpen,
+                now + grace, ha::Time::max());
+    state_->gate = std::move(gate);
+    state_->role = wait ? ha::Role::kGrace : ha::Role::kServing;
+    LogInfo("state dir [" + c.state_dir + "]: lock IDs above " +
+            std::to_string(state_dir_->floor()) +
+            (wait ? "; the last run did not stop cleanly: granting nothing "
+                    "for " +
+                        std::to_string(grace.count()) + " ms"
+                  : ""));
+    if (wait) {
+      grace_timer_.expires_after(grace);
+      grace_timer_.async_wait([this](beast::error_code ec) {
+        if (ec) return;
+        state_->role = ha::Role::kServing;
+        state_->gate->EndGrace(ha::Clock::now());
+        LogInfo("state dir: grace over");
+      });
+    }
+    return true;
+  }
+
+  // The gate saw an ID half a block below the ceiling.
+  void RaiseStateDir() {
+    if (auto error = state_dir_->Raise()) {
+      LogError("cannot raise the lock-ID ceiling: " + *error +
+               "; trying again in 1 s");
+      grace_timer_.expires_after(std::chrono::seconds(1));
+      grace_timer_.async_wait([this](beast::error_code ec) {
+        if (!ec) RaiseStateDir();
+      });
+      return;
+    }
+    const LockId ceiling = state_dir_->ceiling();
+    state_->gate->SetIdLimit(ceiling, ceiling - state_dir_->block() / 2);
+  }
+
+  // HA mode: this server campaigns in its group (net/ha.h).
+  bool MakeHa(std::uint16_t port) {
+    const Config& c = state_->config;
+    state_->gate = std::make_unique<ha::GrantGate>();
+    state_->role = ha::Role::kStandby;
+    std::string host = c.host;
+    if (host == "0.0.0.0" || host == "::") {
+      char name[256] = {};
+      host = gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+    }
+    auto made = HaDriver::Make(
+        ioc_, state_, host + ":" + std::to_string(port),
+        {.fenced = [this](const std::string& why) { OnFenced(why); },
+         .resigned = [this](bool clean) { OnResigned(clean); }});
+    if (auto* error = std::get_if<std::string>(&made)) {
+      LogError("cannot start: " + *error);
+      return false;
+    }
+    ha_ = std::get<std::unique_ptr<HaDriver>>(std::move(made));
+    return true;
+  }
+
+  // Leadership lost or unprovable: every connection is closed with 1012,
+  // then the process exits for a supervisor to restart it as a standby.
+  void OnFenced(const std::string& why) {
+    net::post(strand_, [this, why] {
+      state_->draining = true;
+      listener_->Stop();
+      const std::size_t closed = state_->sessions.CloseAll(
+          kFencedCloseCode, "fenced: not the active server any more");
+      LogError("fenced (" + why + "): closing " + std::to_string(closed) +
+               " connections and exiting with code " +
+               std::to_string(kExitFenced));
+      exit_code_ = kExitFenced;
+      drain_timer_.expires_after(kFenceFlush);
+      drain_timer_.async_wait([this](beast::error_code) { ioc_.stop(); });
+    });
+  }
+
+  void OnResigned(bool clean) {
+    LogInfo(clean ? "resigned cleanly: the next active skips the grace; "
+                    "exiting"
+                  : "resigned; exiting");
+    ioc_.stop();
   }
 
   // SIGHUP: the token file again. A file that cannot be read, or lists no
@@ -158,6 +281,16 @@ class Server {
   void Drain(bool first) {
     const std::uint64_t live = state_->locks->LiveLocks();
     if (live == 0 && !first) {
+      if (ha_) {
+        LogInfo("no live locks: resigning");
+        ha_->Resign(/*clean=*/true);  // exits once resigned
+        return;
+      }
+      if (state_dir_) {
+        if (auto error = state_dir_->MarkClean()) {
+          LogError("cannot mark the stop clean: " + *error);
+        }
+      }
       LogInfo("no live locks: exiting");
       ioc_.stop();
       return;
@@ -188,12 +321,15 @@ class Server {
   net::io_context ioc_;
   const std::shared_ptr<ServerState> state_;
   std::optional<Listener> listener_;
+  std::unique_ptr<ha::StateDir> state_dir_;  // with --state-dir only
+  std::unique_ptr<HaDriver> ha_;             // in HA mode only
   // The signals and the timers: their handlers never overlap.
   Strand strand_;
   net::signal_set signals_;
   net::signal_set hangup_;  // SIGHUP, with --auth-token-file only
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
+  net::steady_timer grace_timer_{strand_};  // --state-dir
   int exit_code_ = 0;
 };
 

@@ -51,6 +51,7 @@ template <class S>
 class WebSocketSession final
     : public Waiter,
       public ConnectionIo,
+      public Closable,
       public std::enable_shared_from_this<WebSocketSession<S>> {
   using std::enable_shared_from_this<WebSocketSession<S>>::shared_from_this;
   using std::enable_shared_from_this<WebSocketSession<S>>::weak_from_this;
@@ -68,6 +69,7 @@ class WebSocketSession final
     config_.log_locks = state_->config.log_locks;
     config_.draining = &state_->draining;
     config_.metrics = &state_->metrics;
+    config_.gate = state_->gate.get();
     config_.abandon_timeout = std::chrono::milliseconds(
         route_.abandon_timeout_ms.value_or(
             state_->config.default_abandon_timeout_ms));
@@ -137,6 +139,14 @@ class WebSocketSession final
     if (queue_.empty()) DoClose();
   }
 
+  // Closable: called on any thread.
+  void CloseSoon(std::uint16_t code, std::string reason) override {
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), code, reason = std::move(reason)] {
+                self->Close(code, reason);
+              });
+  }
+
   void After(std::chrono::milliseconds delay,
              std::function<void()> fn) override {
     // Holds only the timer and `fn`: the session may end meanwhile.
@@ -158,6 +168,7 @@ class WebSocketSession final
       Ended("handshake failed: " + ec.message());
       return;
     }
+    registered_ = state_->sessions.Add(weak_from_this());
     Increment(state_->metrics.connections_accepted);
     if (state_->config.log_clients) {
       LogInfo("client " + std::to_string(client_) + " connected from " +
@@ -310,6 +321,7 @@ class WebSocketSession final
     transport_ = Transport::kEnded;
     close_timer_.cancel();
     stall_timer_.cancel();
+    if (registered_) state_->sessions.Remove(*registered_);
     connection_->OnClosed();
     if (state_->config.log_clients) {
       LogInfo("client " + std::to_string(client_) + " disconnected: " + why);
@@ -330,6 +342,7 @@ class WebSocketSession final
   net::steady_timer stall_timer_{ws_.get_executor()};
   std::uint64_t frames_written_ = 0;
   Transport transport_ = Transport::kReading;
+  std::optional<SessionRegistry::Token> registered_;  // once open
 };
 
 template <class S>

@@ -115,12 +115,20 @@ class GrantGate {
     held_.emplace_back(std::move(waiter), id);
     return true;
   }
-  // The held acquisitions, handed over once, after the phase has left
-  // grace (so that no Hold adds to them afterwards): the role logic tells
-  // each waiter (Waiter::Notify), outside this mutex.
-  std::vector<std::pair<WaiterRef, LockId>> TakeHeld() EXCLUDES(mu_) {
-    MutexLock lock(mu_);
-    return std::exchange(held_, {});
+  // Ends the grace: the gate opens (the window stays), and every held
+  // acquisition is announced: its waiter is told (Waiter::Notify) after the
+  // phase has left grace, so that no Hold adds to them afterwards, and
+  // outside this gate's mutex.
+  void EndGrace(Time now) EXCLUDES(mu_) {
+    Enter(Phase::kOpen, now, grant_until());
+    std::vector<std::pair<WaiterRef, LockId>> held;
+    {
+      MutexLock lock(mu_);
+      held = std::exchange(held_, {});
+    }
+    for (auto& [waiter, id] : held) {
+      if (auto w = waiter.lock()) w->Notify(id);
+    }
   }
 
  private:

@@ -209,13 +209,8 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
 
 void Node::EndGrace() {
   if (role_ != Role::kGrace) return;
-  const Time now = io_.Now();
-  gate_.Enter(GrantGate::Phase::kOpen, now, gate_.grant_until());
   SetRole(Role::kServing, "grace over");
-  // After the phase has left grace: nothing is held from now on.
-  for (auto& [waiter, id] : gate_.TakeHeld()) {
-    if (auto w = waiter.lock()) w->Notify(id);
-  }
+  gate_.EndGrace(io_.Now());
 }
 
 // ---- active --------------------------------------------------------------

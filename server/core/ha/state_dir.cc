@@ -1,0 +1,104 @@
+#include "server/core/ha/state_dir.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace locktopus::server::ha {
+namespace {
+
+std::string Errno() { return std::strerror(errno); }
+
+// Writes `text` to `path` whole and durably: a scratch file, fsync'd, then
+// renamed over `path`, then the directory fsync'd so the rename survives.
+std::optional<std::string> WriteDurably(const std::string& dir,
+                                        const std::string& path,
+                                        const std::string& text) {
+  const std::string scratch = path + ".tmp";
+  const int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return "cannot write [" + scratch + "]: " + Errno();
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = Errno();
+      ::close(fd);
+      return "cannot write [" + scratch + "]: " + why;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return "cannot sync [" + scratch + "]: " + Errno();
+  }
+  if (::rename(scratch.c_str(), path.c_str()) != 0) {
+    return "cannot rename [" + scratch + "] to [" + path + "]: " + Errno();
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
+    if (dir_fd >= 0) ::close(dir_fd);
+    return "cannot sync the directory [" + dir + "]: " + Errno();
+  }
+  ::close(dir_fd);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
+    const std::string& dir, std::chrono::milliseconds max_abandon,
+    LockId block) {
+  std::unique_ptr<StateDir> state(new StateDir(dir, block));
+  std::optional<Record> last;
+  {
+    std::ifstream in(state->Path(), std::ios::binary);
+    if (in) {
+      std::ostringstream text;
+      text << in.rdbuf();
+      last = Decode(text.str());
+      if (!last) {
+        return "the record [" + state->Path() + "] cannot be read: " +
+               text.str();
+      }
+    } else if (errno != ENOENT) {
+      return "cannot read [" + state->Path() + "]: " + Errno();
+    }
+  }
+  const auto abandon = std::max<std::uint64_t>(
+      max_abandon.count(), last ? last->abandon_ms : 0);
+  state->floor_ = last ? last->ceiling : 0;
+  if (last && !last->clean) {
+    state->grace_ = std::chrono::milliseconds(abandon) + kMargin;
+  }
+  state->record_ = {.ceiling = state->floor_ + block,
+                    .clean = false,
+                    .epoch = 0,
+                    .window_ms = 0,
+                    .abandon_ms = abandon};
+  if (auto error = state->Write(state->record_)) return *error;
+  return state;
+}
+
+std::optional<std::string> StateDir::Raise() {
+  Record next = record_;
+  next.ceiling += block_;
+  if (auto error = Write(next)) return error;
+  record_ = next;
+  return std::nullopt;
+}
+
+std::optional<std::string> StateDir::MarkClean() {
+  Record clean = record_;
+  clean.clean = true;
+  return Write(clean);
+}
+
+std::optional<std::string> StateDir::Write(const Record& record) {
+  return WriteDurably(dir_, Path(), Encode(record) + "\n");
+}
+
+}  // namespace locktopus::server::ha

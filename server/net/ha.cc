@@ -1,0 +1,205 @@
+#include "server/net/ha.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "server/core/ha/node.h"
+#include "server/core/log.h"
+#include "server/net/etcd_client.h"
+
+namespace locktopus::server {
+namespace {
+
+using ha::EtcdError;
+using ha::Reply;
+
+// The role logic's view of etcd (core/ha/etcd.h) over the gateway client.
+class GatewayEtcd final : public ha::Etcd {
+ public:
+  GatewayEtcd(net::any_io_executor executor,
+              std::vector<etcd::Endpoint> endpoints,
+              std::chrono::milliseconds deadline)
+      : client_(std::move(executor), std::move(endpoints), deadline) {}
+
+  void Grant(std::chrono::seconds ttl, Reply<ha::LeaseId> reply) override {
+    client_.LeaseGrant(ttl.count(),
+                       [reply](etcd::Result<etcd::LeaseGrantResult> r) {
+                         if (!r.ok()) return reply(Fail(r.error()));
+                         reply(r.value().id);
+                       });
+  }
+
+  void KeepAlive(ha::LeaseId lease, Reply<bool> reply) override {
+    client_.LeaseKeepAlive(
+        lease, [reply](etcd::Result<etcd::LeaseKeepAliveResult> r) {
+          if (r.ok()) return reply(true);
+          if (Gone(r.error())) return reply(false);
+          reply(Fail(r.error()));
+        });
+  }
+
+  void Revoke(ha::LeaseId lease, Reply<bool> reply) override {
+    client_.LeaseRevoke(lease,
+                        [reply](etcd::Result<etcd::LeaseRevokeResult> r) {
+                          if (r.ok()) return reply(true);
+                          if (Gone(r.error())) return reply(false);
+                          reply(Fail(r.error()));
+                        });
+  }
+
+  void Create(const std::string& key, const std::string& value,
+              ha::LeaseId lease, Reply<ha::KeyValue> reply) override {
+    // Put unless it exists; either way, read it back in the same revision.
+    etcd::TxnRequest txn{
+        .compare = {etcd::Compare::CreateRevision(
+            key, etcd::Compare::Op::kEqual, 0)},
+        .success = {etcd::PutOp{.key = key, .value = value, .lease = lease},
+                    etcd::RangeRequest{.key = key}},
+        .failure = {etcd::RangeRequest{.key = key}}};
+    client_.Txn(std::move(txn), [reply, key](etcd::Result<etcd::TxnResult> r) {
+      if (!r.ok()) return reply(Fail(r.error()));
+      const auto& ranges = r.value().ranges;
+      if (ranges.empty() || ranges.back().kvs.empty()) {
+        return reply(EtcdError{"etcd: the key " + key +
+                               " is gone right after its creation"});
+      }
+      reply(Convert(ranges.back().kvs.front()));
+    });
+  }
+
+  void First(const std::string& prefix,
+             Reply<std::optional<ha::KeyValue>> reply) override {
+    client_.Range(
+        {.key = prefix,
+         .range_end = etcd::PrefixEnd(prefix),
+         .sort = etcd::RangeRequest::Sort::kByCreateRevision,
+         .limit = 1},
+        [reply](etcd::Result<etcd::RangeResult> r) { Answer(r, reply); });
+  }
+
+  void Get(const std::string& key,
+           Reply<std::optional<ha::KeyValue>> reply) override {
+    client_.Range({.key = key}, [reply](etcd::Result<etcd::RangeResult> r) {
+      Answer(r, reply);
+    });
+  }
+
+  void Guarded(const std::string& guard, ha::Revision revision,
+               const ha::Write& write, Reply<bool> reply) override {
+    etcd::TxnRequest txn{.compare = {etcd::Compare::CreateRevision(
+                             guard, etcd::Compare::Op::kEqual, revision)}};
+    for (const auto& [key, value] : write.puts) {
+      txn.success.push_back(etcd::PutOp{.key = key, .value = value});
+    }
+    for (const std::string& key : write.deletes) {
+      txn.success.push_back(etcd::DeleteOp{.key = key});
+    }
+    client_.Txn(std::move(txn), [reply](etcd::Result<etcd::TxnResult> r) {
+      if (!r.ok()) return reply(Fail(r.error()));
+      reply(r.value().succeeded);
+    });
+  }
+
+ private:
+  static EtcdError Fail(const etcd::Error& error) {
+    return EtcdError{error.message};
+  }
+  static bool Gone(const etcd::Error& error) {
+    return error.code == etcd::Error::Code::kLeaseNotFound;
+  }
+  static ha::KeyValue Convert(const etcd::KeyValue& kv) {
+    return {.key = kv.key,
+            .value = kv.value,
+            .create_revision = kv.create_revision,
+            .lease = kv.lease};
+  }
+  static void Answer(const etcd::Result<etcd::RangeResult>& r,
+                     const Reply<std::optional<ha::KeyValue>>& reply) {
+    if (!r.ok()) return reply(Fail(r.error()));
+    if (r.value().kvs.empty()) return reply(std::nullopt);
+    reply(std::optional<ha::KeyValue>(Convert(r.value().kvs.front())));
+  }
+
+  etcd::Client client_;
+};
+
+}  // namespace
+
+class HaDriver::Impl final : public ha::NodeIo {
+ public:
+  Impl(net::io_context& ioc, std::shared_ptr<ServerState> state,
+       ha::NodeSettings settings, std::vector<etcd::Endpoint> endpoints,
+       Events events)
+      : state_(std::move(state)),
+        strand_(net::make_strand(ioc)),
+        events_(std::move(events)),
+        etcd_(strand_, std::move(endpoints),
+              std::max(std::chrono::milliseconds(500), settings.ttl / 3)),
+        node_(std::move(settings), etcd_, *this, *state_->gate) {
+    state_->gate->OnRaise(
+        [this] { net::post(strand_, [this] { node_.RaiseCeiling(); }); });
+  }
+
+  void Start() {
+    net::post(strand_, [this] { node_.Start(); });
+  }
+  void Resign(bool clean) {
+    net::post(strand_, [this, clean] { node_.Resign(clean); });
+  }
+
+  // NodeIo, on the strand.
+  ha::Time Now() override { return ha::Clock::now(); }
+  void After(ha::Clock::duration delay, std::function<void()> fn) override {
+    auto timer = std::make_shared<net::steady_timer>(strand_, delay);
+    timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+      if (!ec) fn();
+    });
+  }
+  void SetIdFloor(LockId floor) override {
+    state_->locks->SetIdFloor(floor);
+  }
+  void RoleChanged(ha::Role role, const std::string& why) override {
+    state_->role = role;
+    LogInfo("HA group [" + state_->config.ha_group +
+            "]: " + std::string(ha::Name(role)) + ": " + why);
+  }
+  void Fence(const std::string& why) override { events_.fenced(why); }
+  void Resigned(bool clean) override { events_.resigned(clean); }
+
+ private:
+  const std::shared_ptr<ServerState> state_;
+  Strand strand_;
+  const Events events_;
+  GatewayEtcd etcd_;
+  ha::Node node_;
+};
+
+HaDriver::HaDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HaDriver::~HaDriver() = default;
+
+std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
+    net::io_context& ioc, std::shared_ptr<ServerState> state,
+    std::string name, Events events) {
+  const Config& c = state->config;
+  auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
+  if (!endpoints.ok()) {
+    return "--etcd-endpoints: " + endpoints.error().message;
+  }
+  ha::NodeSettings settings{
+      .group = c.ha_group,
+      .name = std::move(name),
+      .ttl = std::chrono::milliseconds(c.ha_ttl_ms),
+      .max_abandon =
+          std::chrono::milliseconds(c.route_limits.max_abandon_timeout_ms)};
+  LogInfo("HA group [" + c.ha_group + "]: standby, campaigning in etcd " +
+          c.etcd_endpoints + " (lease TTL " + std::to_string(c.ha_ttl_ms) +
+          " ms)");
+  return std::unique_ptr<HaDriver>(new HaDriver(std::make_unique<Impl>(
+      ioc, std::move(state), std::move(settings),
+      std::move(endpoints).value(), std::move(events))));
+}
+
+void HaDriver::Start() { impl_->Start(); }
+void HaDriver::Resign(bool clean) { impl_->Resign(clean); }
+
+}  // namespace locktopus::server
