@@ -1,0 +1,237 @@
+// HA mode end to end: real locktopus processes of one group against real
+// etcd members on loopback (tests/e2e/etcd_cluster.h), and --state-dir.
+// Each test takes seconds: a lease must expire, a grace pass. Small
+// timings: a TTL of 2 s (a grant window of 1.6 s), abandon timeouts up to
+// 2 s, so a grace of 1.6 + 2 + 0.4 = 4 s. Skipped without etcd.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/etcd_cluster.h"
+#include "tests/e2e/server_process.h"
+
+namespace locktopus::e2e {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+using wire::Action;
+using wire::ConnState;
+
+constexpr LockId kBlock = LockId{1} << 32;
+constexpr auto kGrace = milliseconds(4000);
+
+Resource Write(Path path) { return {Access::kWrite, std::move(path)}; }
+std::string Acquired(LockId id) {
+  return Answer(id, Action::kLock, ConnState::kAcquired);
+}
+std::string Enqueued(LockId id) {
+  return Answer(id, Action::kLock, ConnState::kEnqueued);
+}
+std::string Ready(LockId id) {
+  return Answer(id, Action::kRelease, ConnState::kReady);
+}
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Polls /readyz until it answers `status`; false after `patience`.
+bool AwaitReady(const ServerProcess& server, int status,
+                milliseconds patience) {
+  const auto deadline = Clock::now() + patience;
+  while (Clock::now() < deadline) {
+    if (HttpGet(server.port(), "/readyz").status == status) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+class HaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!EtcdCluster::Available()) GTEST_SKIP() << "etcd is not installed";
+  }
+
+  std::vector<std::string> Flags(const EtcdCluster& etcd,
+                                 int ttl_ms = 2000) const {
+    return {"--etcd-endpoints", etcd.ClientUrls(), "--ha-group", "g",
+            "--ha-ttl-ms", std::to_string(ttl_ms),
+            "--max-abandon-timeout", "2000",
+            "--default-abandon-timeout", "1000"};
+  }
+};
+
+TEST_F(HaTest, OnlyTheActiveTakesClients) {
+  EtcdCluster etcd(1);
+  ServerProcess active(Flags(etcd));
+  ASSERT_TRUE(AwaitReady(active, 200, seconds(10))) << active.Log();
+  ServerProcess standby(Flags(etcd));
+  ASSERT_TRUE(standby.WaitForLog("standby", seconds(5)));
+  std::this_thread::sleep_for(milliseconds(300));
+  const HttpReply ready = HttpGet(standby.port(), "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(ready.body, "standby");
+  EXPECT_ANY_THROW(Client(standby.port(), "ns"));
+  // The first active of a group never had a predecessor: no grace.
+  Client c(active.port(), "ns");
+  c.Lock({Write({"a"})});
+  EXPECT_EQ(c.Read(), Acquired(1));
+  EXPECT_NE(active.Log().find("no grace"), std::string::npos);
+}
+
+// kill -9 of the active: the standby is elected once the lease expires, and
+// grants only after the grace, with IDs above the old active's ceiling. A
+// lock asked for during the grace reads `enqueued`, then `acquired`.
+TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
+  EtcdCluster etcd(1);
+  auto first = std::make_unique<ServerProcess>(Flags(etcd));
+  ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
+  ServerProcess second(Flags(etcd));
+  ASSERT_TRUE(second.WaitForLog("standby", seconds(5)));
+  {
+    Client holder(first->port(), "ns");
+    holder.Lock({Write({"a"})});
+    ASSERT_EQ(holder.Read(), Acquired(1));
+    first->Signal(SIGKILL);
+    ASSERT_EQ(first->WaitExit(seconds(5)), 128);  // killed by a signal
+  }
+  const auto killed = Clock::now();
+  ASSERT_TRUE(AwaitReady(second, 200, seconds(10))) << second.Log();
+  const double elected = Since(killed);
+  Client next(second.port(), "ns");
+  next.Lock({Write({"a"})});
+  EXPECT_EQ(next.Read(), Enqueued(kBlock + 1));
+  EXPECT_EQ(next.Read(), Acquired(kBlock + 1));
+  const double acquired = Since(killed);
+  // The lease (2 s) had to go, then the grace (4 s) pass since the
+  // election was seen.
+  EXPECT_GE(acquired - elected, 0.9 * kGrace.count() / 1000.0)
+      << second.Log();
+  EXPECT_LE(acquired, 2.5 + kGrace.count() / 1000.0 + 2) << second.Log();
+  EXPECT_NE(second.Log().find("grace 4000 ms"), std::string::npos)
+      << second.Log();
+}
+
+// SIGTERM on the active: it drains (the held lock is still served), then
+// resigns with the record marked clean; the successor serves at once.
+TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
+  EtcdCluster etcd(1);
+  ServerProcess first(Flags(etcd));
+  ASSERT_TRUE(AwaitReady(first, 200, seconds(10)));
+  ServerProcess second(Flags(etcd));
+  ASSERT_TRUE(second.WaitForLog("standby", seconds(5)));
+  Client holder(first.port(), "ns");
+  holder.Lock({Write({"a"})});
+  ASSERT_EQ(holder.Read(), Acquired(1));
+  first.Signal(SIGTERM);
+  ASSERT_TRUE(first.WaitForLog("waiting for 1 live locks", seconds(5)));
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(HttpGet(second.port(), "/readyz").status, 503);  // still held
+  holder.Release();
+  EXPECT_EQ(holder.Read(), Ready(1));
+  const auto released = Clock::now();
+  EXPECT_EQ(first.WaitExit(seconds(10)), 0) << first.Log();
+  ASSERT_TRUE(AwaitReady(second, 200, seconds(5))) << second.Log();
+  EXPECT_LT(Since(released), 1.0) << second.Log();
+  EXPECT_NE(first.Log().find("resigned cleanly"), std::string::npos);
+  EXPECT_NE(second.Log().find("no grace"), std::string::npos);
+  Client next(second.port(), "ns");
+  next.Lock({Write({"a"})});
+  EXPECT_EQ(next.Read(), Acquired(kBlock + 1));
+}
+
+// etcd stops answering under the active: it cannot confirm its leadership,
+// so once its window has passed it closes its clients with 1012 and exits 3.
+TEST_F(HaTest, AnActiveCutOffFromEtcdFencesItself) {
+  EtcdCluster etcd(1);
+  ServerProcess active(Flags(etcd));
+  ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
+  Client holder(active.port(), "ns");
+  holder.Lock({Write({"a"})});
+  ASSERT_EQ(holder.Read(), Acquired(1));
+  etcd.Pause(0);
+  const auto paused = Clock::now();
+  EXPECT_EQ(holder.Read(seconds(10)), std::nullopt);
+  EXPECT_EQ(holder.close_code(), 1012);
+  const double closed = Since(paused);
+  EXPECT_LE(closed, 2.5);  // the window (1.6 s) after its last confirmation
+  EXPECT_EQ(active.WaitExit(seconds(10)), 3) << active.Log();
+  etcd.Resume(0);
+  EXPECT_NE(active.Log().find("fenced"), std::string::npos);
+}
+
+// Killing etcd's leader pauses etcd for about a second; with a TTL of 5 s
+// (a window of 4 s) the active rides it out: no client is disconnected.
+TEST_F(HaTest, KillingTheEtcdLeaderDisconnectsNoClient) {
+  EtcdCluster etcd(3);
+  ServerProcess active(Flags(etcd, /*ttl_ms=*/5000));
+  ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
+  Client holder(active.port(), "ns");
+  holder.Lock({Write({"a"})});
+  ASSERT_EQ(holder.Read(), Acquired(1));
+  const std::optional<int> leader = etcd.WaitForLeader(seconds(5));
+  ASSERT_TRUE(leader);
+  etcd.Kill(*leader);
+  // The connection stays up for twice the window: the release is answered.
+  std::this_thread::sleep_for(seconds(8));
+  holder.Release();
+  EXPECT_EQ(holder.Read(), Ready(1)) << active.Log();
+  EXPECT_EQ(holder.close_code(), 0);
+  Client other(active.port(), "ns");
+  other.Lock({Write({"a"})});
+  EXPECT_EQ(other.Read(), Acquired(2));
+  EXPECT_EQ(active.Log().find("fenced"), std::string::npos) << active.Log();
+}
+
+// --state-dir: IDs continue above the recorded ceiling after every restart;
+// after an unclean stop nothing is granted for the grace.
+TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
+  char dir[] = "/tmp/locktopus-state-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::vector<std::string> flags = {"--state-dir", dir,
+                                          "--max-abandon-timeout", "2000",
+                                          "--default-abandon-timeout", "1000"};
+  {
+    ServerProcess server(flags);
+    Client c(server.port(), "ns");
+    c.Lock({Write({"a"})});
+    EXPECT_EQ(c.Read(), Acquired(1));  // a first start counts from 1
+    c.Release();
+    EXPECT_EQ(c.Read(), Ready(1));
+    server.Signal(SIGTERM);
+    EXPECT_EQ(server.WaitExit(seconds(10)), 0);
+  }
+  {
+    ServerProcess server(flags);  // after a clean stop: no grace
+    Client c(server.port(), "ns");
+    c.Lock({Write({"a"})});
+    EXPECT_EQ(c.Read(), Acquired(kBlock + 1));
+    server.Signal(SIGKILL);
+    server.WaitExit(seconds(5));
+  }
+  {
+    ServerProcess server(flags);  // after a crash: the grace (2 + 1 s)
+    const auto started = Clock::now();
+    Client c(server.port(), "ns");
+    c.Lock({Write({"a"})});
+    EXPECT_EQ(c.Read(), Enqueued(2 * kBlock + 1));
+    EXPECT_EQ(c.Read(), Acquired(2 * kBlock + 1));
+    EXPECT_GE(Since(started), 2.5);
+    EXPECT_NE(server.Log().find("did not stop cleanly"), std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace locktopus::e2e
