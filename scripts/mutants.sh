@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Seeded bugs prove the checks can fail. Applies each tests/mutants/*.patch to
-# a scratch copy of the tree, builds it, runs every verification tool on it,
-# and prints which tools caught the bug. Ends with "mutants: K killed of N"
-# and exits non-zero unless every mutant is killed.
+# a scratch copy of the tree, builds it, runs the verification tools on it
+# (the quickest first) until one catches the bug, and prints which. Ends with
+# "mutants: K killed of N" and exits non-zero unless every mutant is killed.
 #
-#   scripts/mutants.sh [PATCH...]     (default: every patch in tests/mutants)
+#   scripts/mutants.sh [--all-tools] [PATCH...]   (default: every patch)
+#
+# --all-tools runs every tool on every mutant and lists all that caught it.
 #
 # The scratch builds do not treat warnings as errors, so that clang's
 # thread-safety analysis reports a mutant like any other tool.
@@ -25,7 +27,7 @@ declare -A build_args=(
   [fuzz]="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOCKTOPUS_SANITIZE=address,undefined -DLOCKTOPUS_FUZZ=ON"
 )
 declare -A build_targets=(
-  [release]="space_test engine_test property_test server_test"
+  [release]="space_test engine_test property_test server_test locktopus-ha-simulate"
   [tsan]="locktopus-simulate"
   [fuzz]="engine_vs_model_fuzzer session_fuzzer"
 )
@@ -37,9 +39,15 @@ tools=(
   'analysis|release|! grep -q "\[-Wthread-safety" "$log"'
   'unit|release|s=0; for t in space_test engine_test server_test; do ./$t --gtest_brief=1 || s=1; done; exit $s'
   'property|release|./property_test --gtest_brief=1'
+  'ha-simulator|release|./locktopus-ha-simulate --seconds 20'
   'simulator|tsan|TSAN_OPTIONS=halt_on_error=1 ./locktopus-simulate --seconds 20 --stall-seconds 5 --heartbeat 600'
   'fuzz|fuzz|s=0; for h in engine_vs_model session; do d=$(mktemp -d); cp -r "$src/fuzz/corpus/$h/." "$d"; ./${h}_fuzzer -max_total_time=20 -max_len=512 "$d" || s=1; rm -rf "$d"; done; exit $s'
 )
+all_tools=false
+if [ "${1:-}" = --all-tools ]; then
+  all_tools=true
+  shift
+fi
 
 # Builds every build; its output goes to $work/build.log.
 build() {
@@ -51,7 +59,8 @@ build() {
   done
 }
 
-# Runs every tool; prints the names of those that failed.
+# Runs the tools, in order; prints the names of those that failed. Stops at
+# the first that fails, unless asked for all ($1 = all).
 run_tools() {
   local caught=() entry name b cmd
   for entry in "${tools[@]}"; do
@@ -59,6 +68,7 @@ run_tools() {
     if ! (cd "$work/build-$b/bin" && log="$work/build.log" src="$work/src" \
       timeout 600 bash -c "$cmd") >"$work/$name.log" 2>&1; then
       caught+=("$name")
+      [ "${1:-}" = all ] || break
     fi
   done
   echo "${caught[*]}"
@@ -71,7 +81,7 @@ for b in "${!build_args[@]}"; do
     >"$work/configure-$b.log" 2>&1
 done
 build || { cat "$work/build.log"; echo "mutants: the unmutated tree does not build"; exit 2; }
-baseline=$(run_tools)
+baseline=$(run_tools all)
 if [ -n "$baseline" ]; then
   for t in $baseline; do cat "$work/$t.log"; done
   echo "mutants: $baseline fail on the unmutated tree; fix that first"
@@ -94,7 +104,7 @@ for patch in "${patches[@]}"; do
     echo "mutant $name: ERROR, does not build"
     tail -20 "$work/build.log"
   else
-    caught=$(run_tools)
+    if $all_tools; then caught=$(run_tools all); else caught=$(run_tools); fi
     if [ -n "$caught" ]; then
       killed=$((killed + 1))
       echo "mutant $name: killed by ${caught// /, } ($((SECONDS - started)) s)"

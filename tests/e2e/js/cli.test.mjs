@@ -17,7 +17,7 @@ const FLAGS = [
   '--max-message-bytes', '--max-resources', '--max-path-depth', '--max-segment-bytes',
   '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
   '--keepalive-ms', '--handshake-timeout-ms', '--max-write-queue', '--auth-token-file',
-  '--tls-cert', '--tls-key', '--port-file',
+  '--tls-cert', '--tls-key', '--port-file', '--etcd-endpoints', '--ha-group', '--ha-ttl-ms', '--state-dir',
 ];
 
 /** Runs fn(dir) with a fresh temporary directory, removed afterwards. */
@@ -61,6 +61,11 @@ describe('command line', () => {
     [['--tls-cert', 'cert.pem']],
     [['--tls-key', 'key.pem']],
     [[], { LOCKTOPUS_TLS_CERT: 'cert.pem' }],
+    [['--ha-ttl-ms', '999']],
+    [[], { LOCKTOPUS_HA_TTL_MS: 'long' }],
+    [['--ha-group', '']],
+    [['--ha-group', 'a/b']],
+    [['--state-dir', '/tmp', '--etcd-endpoints', 'http://127.0.0.1:1']],
   ]) {
     const what = [...Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`), ...args].join(' ');
     test(`a bad value (${what}) is reported on stderr with exit code 2`, async () => {
@@ -137,6 +142,32 @@ describe('command line', () => {
     assert.equal(res.code, 1, `exit code; stderr: ${res.stderr}`);
     assert.ok(res.stderr.includes(`[${file}]`), `stderr names the file: ${res.stderr}`);
     assert.equal(fs.existsSync(file), false);
+  }));
+
+  test('bad etcd endpoints stop the server with exit code 1, naming the entry', async () => {
+    for (const endpoints of ['https://127.0.0.1:2379', 'http://127.0.0.1:2379/path', 'not a url']) {
+      const res = await runServerCli(['-H', '127.0.0.1', '-p', '0', '--etcd-endpoints', endpoints]);
+      assert.equal(res.code, 1, `${endpoints}: ${res.stderr}`);
+      assert.match(res.stderr, /cannot start: --etcd-endpoints/, endpoints);
+    }
+  });
+
+  test('--state-dir and --etcd-endpoints make --max-abandon-timeout default to 60000', () => inTempDir(async (dir) => {
+    const server = await startServer({ args: ['--state-dir', dir] });
+    const page = (await server.get('/')).body;
+    assert.match(page, /max abandon timeout \(ms\): 60000/);
+    assert.match(page, /state dir: <code>/);
+    const other = path.join(dir, 'other');
+    fs.mkdirSync(other);
+    const given = await startServer({ args: ['--state-dir', other, '--max-abandon-timeout', '90000'] });
+    assert.match((await given.get('/')).body, /max abandon timeout \(ms\): 90000/);
+  }));
+
+  test('an unreadable --state-dir record stops the server with exit code 1, naming the file', () => inTempDir(async (dir) => {
+    fs.writeFileSync(path.join(dir, 'record'), 'not a record');
+    const res = await runServerCli(['-H', '127.0.0.1', '-p', '0', '--state-dir', dir]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /record.*cannot be read/);
   }));
 
   test('--opt=value works like --opt value', async () => {
