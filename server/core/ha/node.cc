@@ -64,8 +64,7 @@ void Node::Campaign() {
       if (generation == generation_) Campaign();
     });
   };
-  const auto ttl = std::chrono::ceil<std::chrono::seconds>(settings_.ttl);
-  etcd_.Grant(ttl, [this, generation, again](std::variant<LeaseId, EtcdError> r) {
+  etcd_.Grant(settings_.lease(), [this, generation, again](std::variant<LeaseId, EtcdError> r) {
     if (generation != generation_ || role_ != Role::kStandby) return;
     if (std::holds_alternative<EtcdError>(r)) return again();
     lease_ = std::get<LeaseId>(r);

@@ -9,7 +9,7 @@
 //   P "election/" LEASE   each server's candidacy, under its lease
 //   P "record"            the group's durable record (record.h)
 //
-//   standby   grant a lease, keep it alive every ttl/3, create the
+//   standby   grant a lease, keep it alive every third of it, create the
 //             candidacy key, and ask every poll interval which candidacy is
 //             first by create revision. Clients are refused.
 //   elected   ours is first: read the record; the floor is its ceiling; the
@@ -78,7 +78,17 @@ struct NodeSettings {
   milliseconds margin() const;
   // How long after a confirmation's send time the server may grant.
   milliseconds window() const { return ttl - margin(); }
-  milliseconds keepalive_interval() const { return ttl / 3; }
+  // The etcd lease under the candidacy: half the TTL, in whole seconds. It
+  // says how soon standbys see a dead active (its key goes when the lease
+  // expires, and etcd revokes expired leases every 500 ms); safety rests on
+  // the window alone, which counts from confirmations, never from it.
+  std::chrono::seconds lease() const {
+    return std::max(std::chrono::seconds(1),
+                    std::chrono::ceil<std::chrono::seconds>(ttl / 2));
+  }
+  milliseconds keepalive_interval() const {
+    return std::chrono::duration_cast<milliseconds>(lease()) / 3;
+  }
   milliseconds confirm_interval() const { return ttl / 8; }
   milliseconds poll_interval() const { return milliseconds(50); }
   std::string prefix() const { return "/locktopus/" + group + "/"; }
