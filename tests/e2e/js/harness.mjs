@@ -168,8 +168,8 @@ function serverEnv(env) {
   return { ...clean, ...env };
 }
 
-/** Where a server listens, and the requests every test makes of it. */
-class ServerAddress {
+/** Where a server (or a proxy in front of servers) listens, and the requests every test makes of it. */
+export class ServerAddress {
   constructor(host, port) {
     this.host = host;
     this.port = port;
