@@ -11,9 +11,9 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
   libssl-dev openssl
   zip unzip
-  # The proxy tests and scripts/cluster.sh run HAProxy (2.6, with Lua) in
-  # front of servers they start; its packaged service need not run.
-  haproxy
+  # The proxy tests and scripts/cluster.sh run HAProxy (2.6, with Lua) and
+  # etcd members of their own; the packaged services need not run.
+  haproxy etcd-server
 )
 # node and npm may come from a nodejs package that bundles npm: judge by command.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
