@@ -6,7 +6,9 @@
 -- decodes it. `namespace=a+b`, `namespace=a%20b`, `namespace=a%20%62` and
 -- `n%61mespace=a%20b` are one namespace to the server and four keys to a raw
 -- hash; spread over two groups, one namespace has two lock spaces and the
--- same lock can be granted twice.
+-- same lock can be granted twice. The `url_dec` converter would not help:
+-- url_param finds the parameter by its raw name, so for
+-- `n%61mespace=x&namespace=y` it routes by `y` and the server locks in `x`.
 --
 -- What the server does (server/core/routes.cc, Boost.URL):
 --   1. parse_origin_form: the target is "/" path ["?" query], where the path
@@ -27,12 +29,12 @@
 --   txn.locktopus_malformed  1 when step 1 fails (the server would say 400)
 --   txn.locktopus_ns         the decoded namespace, when a parameter named
 --                            `namespace` is present (possibly empty)
--- and nothing else. It reads `pathq`: the target from its first '/', the
--- same for HTTP/1.1 origin-form and HTTP/2, which HAProxy forwards to the
--- server in origin-form.
+-- and nothing else. It reads `pathq`, the target from its first '/'; an
+-- absolute-form target (`GET http://host/v1?...`) is routed by its query,
+-- reaches the server as it is and gets the server's 400.
 
 -- Characters of RFC 3986's pchar other than '%': unreserved, sub-delims,
--- ':' and '@'. Spelled out: %w and %x follow the C locale's ctype.
+-- ':' and '@'. Spelled out rather than %w or %x, which follow the locale.
 local PCHAR = "A-Za-z0-9%-%._~!$&'()*+,;=:@"
 local NOT_PATH = "[^" .. PCHAR .. "/%%]"
 local NOT_QUERY = "[^" .. PCHAR .. "/?%%]"
