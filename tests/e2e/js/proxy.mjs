@@ -22,7 +22,10 @@ export const HAPROXY = ['haproxy', '/usr/sbin/haproxy'].find(
   (bin) => spawnSync(bin, ['-v'], { stdio: 'ignore' }).status === 0,
 );
 
-/** Health checks every INTER ms, one failure takes a server out: fast tests. */
+/**
+ * Health checks every INTER ms; two failures in a row take a server out, so
+ * that one slow answer (a sanitizer build on a busy machine) does not.
+ */
 export const INTER = 100;
 
 const running = new Set();
@@ -114,7 +117,7 @@ async function startHaproxy(render) {
  */
 export function startProxy(groups) {
   return startHaproxy((listen, dir) => {
-    const args = ['--listen', listen, '--inter', String(INTER), '--fall', '1', '--rise', '1',
+    const args = ['--listen', listen, '--inter', String(INTER), '--fall', '2', '--rise', '1',
       '--stats-socket', path.join(dir, 'admin.sock')];
     for (const group of groups) args.push('--group', group.map((s) => `127.0.0.1:${s.port}`).join(','));
     const res = spawnSync(path.join(PACKAGING, 'render.sh'), args, { encoding: 'utf8' });

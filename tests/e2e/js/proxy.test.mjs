@@ -197,7 +197,10 @@ describe('routing by the namespace the server decodes', { skip }, () => {
       'name%20space', 'x', ''];
     const PIECES = ['a', 'Z', '0', '+', '%20', '%2B', '%2b', '%2F', '/', '?', '=', '%3D', '%26', '%25', '%2541', ':', '@',
       '!', '$', "'", '(', ')', '*', ',', ';', '~', '-', '.', '_', '%C3%A9', '%c3%a9', '%00', '%FF', '%7f'];
-    const BAD = ['%', '%4', '%zz', '%G0', '#', '[', ']', '"', '{', '|', '\\', '^', '`', '<', '>', ' ', '\x7f', '\xe9'];
+    // No space: at the end of the target it only widens the gap before
+    // HTTP/1.1, which HAProxy accepts and forwards without it (the byte
+    // test covers a space inside the target).
+    const BAD = ['%', '%4', '%zz', '%G0', '#', '[', ']', '"', '{', '|', '\\', '^', '`', '<', '>', '\x7f', '\xe9'];
     const u = uniqueNs('rnd');
     for (let i = 0; i < 300; i += 1) {
       const params = [];
