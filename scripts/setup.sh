@@ -11,9 +11,10 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
   libssl-dev openssl
   zip unzip
-  # The HA mode's etcd: the tests start their own members (their packaged
-  # service need not run); etcdctl for scripts/etcd_cluster.sh.
-  etcd-server etcd-client
+  # The HA mode's etcd and the proxy in front of groups: the tests and
+  # scripts/cluster.sh start their own etcd members and HAProxy (2.6, with
+  # Lua); the packaged services need not run. etcdctl for etcd_cluster.sh.
+  etcd-server etcd-client haproxy
 )
 # node and npm may come from a nodejs package that bundles npm: judge by command.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -23,8 +23,9 @@ using e2e::ServerProcess;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-ServerAddress At(const ServerProcess& server, std::string ns = "ns") {
+ServerAddress At(const ServerProcess& server, std::string ns) {
   ServerAddress address;
+  address.host = server.host();
   address.port = server.port();
   address.ns = std::move(ns);
   return address;
@@ -33,9 +34,9 @@ ServerAddress At(const ServerProcess& server, std::string ns = "ns") {
 // Waits until the namespace's statistics contain `text`.
 void AwaitStats(const ServerProcess& server, const std::string& ns,
                 const std::string& text) {
-  ASSERT_TRUE(e2e::WaitForHttp(server.port(), "/stats_v1?namespace=" + ns, text,
+  ASSERT_TRUE(e2e::WaitForHttp(server, "/stats_v1?namespace=" + ns, text,
                                seconds(20)))
-      << e2e::HttpGet(server.port(), "/stats_v1?namespace=" + ns).body;
+      << e2e::HttpGet(server, "/stats_v1?namespace=" + ns).body;
 }
 
 TEST(ClientAddressTest, ParsesUrls) {
@@ -81,8 +82,9 @@ TEST(ClientAddressTest, ParsesPaths) {
 
 TEST(ClientTest, AcquiredAtOnceOrEnqueuedThenWait) {
   ServerProcess server;
-  Client a(At(server));
-  Client b("127.0.0.1", server.port(), "ns");
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns));
+  Client b(server.host(), server.port(), ns);
   Lock first = a.lock({Write({"users", "42"})});
   EXPECT_TRUE(first.acquired_at_once());
   EXPECT_EQ(first.state(), Lock::State::kAcquired);
@@ -108,23 +110,26 @@ TEST(ClientTest, AcquiredAtOnceOrEnqueuedThenWait) {
 
 TEST(ClientTest, ConnectsByUrl) {
   ServerProcess server;
-  Client client("ws://127.0.0.1:" + std::to_string(server.port()) +
-                "/v1?namespace=by%2Burl&abandon-timeout-ms=0");
+  const std::string ns = e2e::UniqueNs("by");
+  Client client("ws://" + server.host() + ":" + std::to_string(server.port()) +
+                "/v1?namespace=" + ns + "%2Burl&abandon-timeout-ms=0");
   Lock lock = client.lock({Write({"x"})});
   EXPECT_TRUE(lock.acquired_at_once());
-  // The namespace travelled as "by+url", not "by url".
-  EXPECT_NE(FetchStats(At(server), "by+url").find("\"GroupsAcquired\":1"),
-            std::string::npos);
+  // The namespace travelled as "by...+url", not "by... url".
+  EXPECT_NE(
+      FetchStats(At(server, ns), ns + "+url").find("\"GroupsAcquired\":1"),
+      std::string::npos);
 }
 
 TEST(ClientTest, WaitForTimesOutAndCancels) {
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   Lock waiting = b.lock({Write({"a"})});
   EXPECT_FALSE(waiting.wait_for(milliseconds(100)));
   EXPECT_EQ(waiting.state(), Lock::State::kReleased);
-  AwaitStats(server, "ns", "\"GroupsPending\":0,\"GroupsAcquired\":1,");
+  AwaitStats(server, ns, "\"GroupsPending\":0,\"GroupsAcquired\":1,");
   // b is usable again.
   Lock other = b.lock({Write({"b"})});
   EXPECT_TRUE(other.acquired_at_once());
@@ -132,7 +137,8 @@ TEST(ClientTest, WaitForTimesOutAndCancels) {
 
 TEST(ClientTest, WaitForReturnsTrueOnceAcquired) {
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   Lock waiting = b.lock({Write({"a"})});
   held.release();
@@ -146,16 +152,17 @@ TEST(ClientTest, WaitForReturnsTrueOnceAcquired) {
 // takes the release answer, and can lock again.
 TEST(ClientTest, ReleaseCrossesAcquisitionNotice) {
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   Lock waiting = b.lock({Write({"a"})});
   held.release();
-  AwaitStats(server, "ns", "\"GroupsPending\":0,\"GroupsAcquired\":1,");
+  AwaitStats(server, ns, "\"GroupsPending\":0,\"GroupsAcquired\":1,");
   // The notice is on the wire; the client has not read it yet.
   EXPECT_EQ(waiting.state(), Lock::State::kEnqueued);
   waiting.release();
   EXPECT_EQ(waiting.state(), Lock::State::kReleased);
-  AwaitStats(server, "ns", "\"GroupsPending\":0,\"GroupsAcquired\":0,");
+  AwaitStats(server, ns, "\"GroupsPending\":0,\"GroupsAcquired\":0,");
   Lock again = b.lock({Write({"a"})});
   EXPECT_TRUE(again.acquired_at_once());
   EXPECT_EQ(again.fencing_token(), 3u);
@@ -165,24 +172,26 @@ TEST(ClientTest, ReleaseCrossesAcquisitionNotice) {
 // goes, the lock ends consistent and the client usable.
 TEST(ClientTest, WaitForTimeoutCrossesAcquisitionNotice) {
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   Lock waiting = b.lock({Write({"a"})});
   held.release();
-  AwaitStats(server, "ns", "\"GroupsPending\":0,\"GroupsAcquired\":1,");
+  AwaitStats(server, ns, "\"GroupsPending\":0,\"GroupsAcquired\":1,");
   if (waiting.wait_for(milliseconds(0))) {
     EXPECT_EQ(waiting.state(), Lock::State::kAcquired);
     waiting.release();
   } else {
     EXPECT_EQ(waiting.state(), Lock::State::kReleased);
   }
-  AwaitStats(server, "ns", "\"GroupsPending\":0,\"GroupsAcquired\":0,");
+  AwaitStats(server, ns, "\"GroupsPending\":0,\"GroupsAcquired\":0,");
   EXPECT_TRUE(b.lock({Write({"a"})}).acquired_at_once());
 }
 
 TEST(ClientTest, GuardAndHandleReleaseOnScopeExit) {
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   {
     LockGuard guard(a, {Write({"a"})});
     EXPECT_EQ(guard.fencing_token(), 1u);
@@ -192,13 +201,14 @@ TEST(ClientTest, GuardAndHandleReleaseOnScopeExit) {
     Lock lock = a.lock({Write({"a"})});
     EXPECT_TRUE(lock.acquired());
   }
-  AwaitStats(server, "ns", "\"GroupsPending\":0,\"GroupsAcquired\":0,");
+  AwaitStats(server, ns, "\"GroupsPending\":0,\"GroupsAcquired\":0,");
   EXPECT_TRUE(b.lock({Write({"a"})}).acquired_at_once());
 }
 
 TEST(ClientTest, OneLiveLockPerClient) {
   ServerProcess server;
-  Client a(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns));
   Lock lock = a.lock({Write({"a"})});
   EXPECT_THROW(a.lock({Write({"b"})}), std::logic_error);
   EXPECT_THROW(a.lock({}), std::invalid_argument);
@@ -208,9 +218,10 @@ TEST(ClientTest, OneLiveLockPerClient) {
 }
 
 TEST(ClientTest, RefusedHandshakeCarriesStatusAndBody) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("--max-abandon-timeout 1000");
   ServerProcess server(
       {"--max-abandon-timeout", "1000", "--default-abandon-timeout", "500"});
-  ServerAddress address = At(server);
+  ServerAddress address = At(server, e2e::UniqueNs());
   address.abandon_timeout_ms = 5000;
   try {
     Client client(address);
@@ -220,13 +231,14 @@ TEST(ClientTest, RefusedHandshakeCarriesStatusAndBody) {
     EXPECT_NE(e.body().find("abandon-timeout-ms"), std::string::npos)
         << e.body();
   }
-  EXPECT_THROW(Client(ServerAddress{.port = server.port()}),
+  EXPECT_THROW(Client(At(server, "")),
                std::invalid_argument);  // no namespace
 }
 
 TEST(ClientTest, ProtocolErrorCarriesTheServersReason) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("--max-resources 1");
   ServerProcess server({"--max-resources", "1"});
-  Client client(At(server));
+  Client client(At(server, e2e::UniqueNs()));
   try {
     client.lock({Write({"a"}), Write({"b"})});
     FAIL() << "lock accepted";
@@ -239,6 +251,7 @@ TEST(ClientTest, ProtocolErrorCarriesTheServersReason) {
 }
 
 TEST(ClientTest, UnreachableServer) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("stops the server to find a port nobody serves");
   std::uint16_t port;
   {
     ServerProcess server;
@@ -249,8 +262,10 @@ TEST(ClientTest, UnreachableServer) {
 }
 
 TEST(ClientTest, DroppedConnection) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("kills the server");
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   Lock waiting = b.lock({Write({"a"})});
   EXPECT_TRUE(a.alive(milliseconds(50)));
@@ -264,13 +279,14 @@ TEST(ClientTest, DroppedConnection) {
 
 TEST(ClientTest, PagesAndErrors) {
   ServerProcess server;
-  Client a(At(server, "seen"));
+  const std::string seen = e2e::UniqueNs("seen");
+  Client a(At(server, seen));
   Lock lock = a.lock({Read({"x"})});
-  EXPECT_NE(FetchStats(At(server), "seen").find("\"GroupsAcquired\":1"),
+  EXPECT_NE(FetchStats(At(server, seen), seen).find("\"GroupsAcquired\":1"),
             std::string::npos);
-  EXPECT_NE(FetchStatus(At(server)).find("Locktopus"), std::string::npos);
+  EXPECT_NE(FetchStatus(At(server, "")).find("Locktopus"), std::string::npos);
   try {
-    FetchStats(At(server), "never");
+    FetchStats(At(server, ""), e2e::UniqueNs("never"));
     FAIL();
   } catch (const HttpError& e) {
     EXPECT_EQ(e.status(), 404);
@@ -282,15 +298,16 @@ TEST(ClientTest, PagesAndErrors) {
 // woken by a release on another.
 TEST(ClientTest, ClientsOnSeveralThreads) {
   ServerProcess server;
-  Client a(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   std::atomic<std::uint64_t> token{0};
   std::thread waiter([&] {
-    Client b(At(server));
+    Client b(At(server, ns));
     LockGuard guard(b, {Write({"a"})});
     token = guard.fencing_token();
   });
-  AwaitStats(server, "ns", "\"GroupsPending\":1,");
+  AwaitStats(server, ns, "\"GroupsPending\":1,");
   held.release();
   waiter.join();
   EXPECT_EQ(token, 2u);
@@ -382,7 +399,8 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
 // run one at a time, in either order.
 TEST(ClientTest, OneClientFromTwoThreads) {
   ServerProcess server;
-  Client a(At(server)), b(At(server));
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
   Lock held = a.lock({Write({"a"})});
   Lock waiting = b.lock({Write({"a"})});
   std::thread waiter([&] { waiting.wait(); });

@@ -58,11 +58,16 @@ const std::string kSpin =
 class CtlTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // These tests cover locktopusctl, not the server, and expect fresh
+    // namespaces and a server they may stop.
+    LOCKTOPUS_NEEDS_OWN_SERVER("tests locktopusctl with fixed namespaces");
     char name[] = "/tmp/locktopusctl-test-XXXXXX";
     ASSERT_NE(mkdtemp(name), nullptr);
     dir_ = name;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
 
   // Starts locktopusctl with `args`; stdout and stderr go to files.
   pid_t Start(const std::vector<std::string>& args) {
@@ -110,7 +115,7 @@ class CtlTest : public ::testing::Test {
     return a;
   }
   std::string Stats(const ServerProcess& server, const std::string& ns = "ns") {
-    return e2e::HttpGet(server.port(), "/stats_v1?namespace=" + ns).body;
+    return e2e::HttpGet(server, "/stats_v1?namespace=" + ns).body;
   }
   // A connection that keeps namespace `ns` open, so that its statistics
   // outlast the commands' own connections (an idle namespace is freed).
@@ -185,7 +190,7 @@ TEST_F(CtlTest, TimeoutExitsThreeAndLeavesNoLock) {
             3);
   EXPECT_NE(Err(0).find("cancelled"), std::string::npos) << Err(0);
   EXPECT_FALSE(fs::exists(ran));
-  EXPECT_TRUE(e2e::WaitForHttp(server.port(), "/stats_v1?namespace=ns",
+  EXPECT_TRUE(e2e::WaitForHttp(server, "/stats_v1?namespace=ns",
                                "\"GroupsPending\":0,\"GroupsAcquired\":1,",
                                seconds(20)))
       << Stats(server);

@@ -14,10 +14,13 @@
 #include <boost/beast/websocket.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <stdexcept>
 
 extern char** environ;
@@ -42,9 +45,55 @@ std::optional<std::uint16_t> ReadPortFile(const std::filesystem::path& path) {
   return static_cast<std::uint16_t>(port);
 }
 
+std::optional<Endpoint> ParseServerAddress() {
+  const char* text = std::getenv("SERVER_ADDRESS");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  const std::string address = text;
+  const std::size_t colon = address.rfind(':');
+  unsigned port = 0;
+  const char* end = address.data() + address.size();
+  if (colon == std::string::npos || colon == 0 ||
+      std::from_chars(address.data() + colon + 1, end, port).ptr != end ||
+      port == 0 || port > 65535) {
+    throw std::runtime_error("SERVER_ADDRESS=" + address +
+                             ": expected host:port");
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return Endpoint{host, static_cast<std::uint16_t>(port)};
+}
+
 }  // namespace
 
+const std::optional<Endpoint>& SharedServer() {
+  static const std::optional<Endpoint> shared = ParseServerAddress();
+  return shared;
+}
+
+std::string UniqueNs(const std::string& prefix) {
+  // The process ID alone repeats across runs, and a shared server keeps the
+  // namespaces of earlier runs.
+  static const std::string run = [] {
+    std::random_device random;
+    return std::to_string(getpid()) + "." + std::to_string(random() % 1000000);
+  }();
+  static std::atomic<int> counter{0};
+  return prefix + "-" + run + "-" + std::to_string(++counter);
+}
+
 ServerProcess::ServerProcess(std::vector<std::string> flags) {
+  if (const auto& shared = SharedServer()) {
+    if (!flags.empty()) {
+      throw std::logic_error(
+          "a test that starts the server with flags must call "
+          "LOCKTOPUS_NEEDS_OWN_SERVER first");
+    }
+    host_ = shared->host;
+    port_ = shared->port;
+    return;
+  }
   // A directory of its own: the server also writes a scratch file beside
   // the port file.
   std::string dir =
@@ -105,6 +154,7 @@ ServerProcess::ServerProcess(std::vector<std::string> flags) {
 }
 
 ServerProcess::~ServerProcess() {
+  if (pid_ < 0) return;  // not started here
   if (::testing::Test::HasFailure()) {
     std::cerr << "---- server log ----\n" << Log() << "--------------------\n";
   }
@@ -112,7 +162,7 @@ ServerProcess::~ServerProcess() {
 }
 
 void ServerProcess::Stop() {
-  if (exit_code_ < 0) {
+  if (pid_ > 0 && exit_code_ < 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
     exit_code_ = 128 + SIGKILL;
@@ -120,9 +170,20 @@ void ServerProcess::Stop() {
   if (reader_.joinable()) reader_.join();
 }
 
-void ServerProcess::Signal(int signal) const { kill(pid_, signal); }
+void ServerProcess::RequireOwn(const char* what) const {
+  if (pid_ < 0) {
+    throw std::logic_error(std::string("a test that ") + what +
+                           " must call LOCKTOPUS_NEEDS_OWN_SERVER first");
+  }
+}
+
+void ServerProcess::Signal(int signal) const {
+  RequireOwn("signals the server");
+  kill(pid_, signal);
+}
 
 std::optional<int> ServerProcess::WaitExit(std::chrono::milliseconds patience) {
+  RequireOwn("waits for the server to exit");
   const auto deadline = std::chrono::steady_clock::now() + patience;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
@@ -142,6 +203,7 @@ std::string ServerProcess::Log() const {
 
 bool ServerProcess::WaitForLog(const std::string& text,
                                std::chrono::milliseconds patience) {
+  RequireOwn("reads the server's log");
   const auto deadline = std::chrono::steady_clock::now() + patience;
   while (Log().find(text) == std::string::npos) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -156,12 +218,26 @@ struct Client::Impl {
   beast::flat_buffer buffer;
 };
 
-Client::Client(std::uint16_t port, const std::string& ns,
+namespace {
+
+// Connects `stream` to the server, resolving its host name.
+void Connect(beast::tcp_stream& stream, const ServerProcess& server,
+             beast::error_code& ec) {
+  tcp::resolver resolver(stream.get_executor());
+  const auto endpoints =
+      resolver.resolve(server.host(), std::to_string(server.port()), ec);
+  if (!ec) stream.connect(endpoints, ec);
+}
+
+}  // namespace
+
+Client::Client(const ServerProcess& server, const std::string& ns,
                const std::string& query)
     : impl_(std::make_unique<Impl>()) {
-  auto& stream = beast::get_lowest_layer(impl_->ws);
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  impl_->ws.handshake("127.0.0.1", "/v1?namespace=" + ns + query);
+  beast::error_code ec;
+  Connect(beast::get_lowest_layer(impl_->ws), server, ec);
+  if (ec) throw beast::system_error(ec);
+  impl_->ws.handshake(server.host(), "/v1?namespace=" + ns + query);
 }
 
 Client::~Client() = default;
@@ -217,14 +293,14 @@ std::string Answer(LockId id, wire::Action action, wire::ConnState state) {
   return wire::FormatAnswer({id, action, state});
 }
 
-HttpReply HttpGet(std::uint16_t port, const std::string& target) {
+HttpReply HttpGet(const ServerProcess& server, const std::string& target) {
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  Connect(stream, server, ec);
   if (ec) return {};
   http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::host, server.host());
   http::write(stream, req);
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
@@ -232,10 +308,10 @@ HttpReply HttpGet(std::uint16_t port, const std::string& target) {
   return {static_cast<int>(res.result_int()), res.body()};
 }
 
-bool WaitForHttp(std::uint16_t port, const std::string& target,
+bool WaitForHttp(const ServerProcess& server, const std::string& target,
                  const std::string& text, std::chrono::milliseconds patience) {
   const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (HttpGet(port, target).body.find(text) == std::string::npos) {
+  while (HttpGet(server, target).body.find(text) == std::string::npos) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -1,6 +1,13 @@
 // Starts the real locktopus binary on a free loopback port for end-to-end
 // tests, and a small synchronous Beast client that talks to it, writing and
 // expecting frames through the wire codec.
+//
+// SERVER_ADDRESS=host:port runs the tests against a server someone else
+// started (directly or through a proxy): a ServerProcess without flags then
+// stands for that server and starts nothing. A test that needs a server of
+// its own (flags, signals, its log) begins with
+// LOCKTOPUS_NEEDS_OWN_SERVER("why"), which skips it then. That server keeps
+// the state of every earlier test and run: take namespaces from UniqueNs().
 
 #ifndef LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
 #define LOCKTOPUS_TESTS_E2E_SERVER_PROCESS_H_
@@ -19,15 +26,41 @@
 
 namespace locktopus::e2e {
 
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// The server named by SERVER_ADDRESS, or nullopt when it is unset. A
+// malformed SERVER_ADDRESS throws.
+const std::optional<Endpoint>& SharedServer();
+
+// Skips the calling test when SERVER_ADDRESS is set; `why` (a string
+// literal) says what the test needs a server of its own for.
+#define LOCKTOPUS_NEEDS_OWN_SERVER(why)                                  \
+  do {                                                                   \
+    if (::locktopus::e2e::SharedServer()) {                              \
+      GTEST_SKIP() << "needs a server of its own (" why                  \
+                      "); SERVER_ADDRESS is set";                        \
+    }                                                                    \
+  } while (0)
+
+// A namespace no other test of this run or of an earlier one uses.
+std::string UniqueNs(const std::string& prefix = "ns");
+
 // The server binary, run with `-H 127.0.0.1 -p 0 --port-file FILE` and the
 // given flags; FILE is in a fresh temporary directory, removed once the port
 // is read from it. The constructor returns once the server listens, and
-// throws if it does not within 20 s or exits first.
+// throws if it does not within 20 s or exits first. With SERVER_ADDRESS set
+// it starts nothing and stands for that server; flags then throw (the test
+// should have called LOCKTOPUS_NEEDS_OWN_SERVER), and so do Signal,
+// WaitExit and WaitForLog, which need the process.
 class ServerProcess {
  public:
   explicit ServerProcess(std::vector<std::string> flags = {});
   ~ServerProcess();  // kills the server if it still runs
 
+  const std::string& host() const { return host_; }
   std::uint16_t port() const { return port_; }
 
   // Sends `signal`; returns the exit code if the server exits within
@@ -44,8 +77,12 @@ class ServerProcess {
   // Kills the server unless it has exited, and waits for the log's end.
   void Stop();
 
-  int pid_ = -1;
+  // Throws unless this process was started here.
+  void RequireOwn(const char* what) const;
+
+  int pid_ = -1;  // -1: SERVER_ADDRESS's server, not started here
   int exit_code_ = -1;
+  std::string host_ = "127.0.0.1";
   std::uint16_t port_ = 0;
   std::thread reader_;
   mutable std::mutex mu_;
@@ -56,7 +93,7 @@ class ServerProcess {
 // missing answer fails the test instead of hanging it.
 class Client {
  public:
-  Client(std::uint16_t port, const std::string& ns,
+  Client(const ServerProcess& server, const std::string& ns,
          const std::string& query = "");
   ~Client();
 
@@ -92,10 +129,10 @@ struct HttpReply {
   std::string body;
 };
 // One HTTP GET; status 0 if the connection was refused.
-HttpReply HttpGet(std::uint16_t port, const std::string& target);
+HttpReply HttpGet(const ServerProcess& server, const std::string& target);
 
 // Polls `target` until its body contains `text`; false after `patience`.
-bool WaitForHttp(std::uint16_t port, const std::string& target,
+bool WaitForHttp(const ServerProcess& server, const std::string& target,
                  const std::string& text, std::chrono::milliseconds patience);
 
 }  // namespace locktopus::e2e

@@ -35,7 +35,8 @@ std::string Ready(LockId id) {
 
 TEST(Wire, ConversationAndQueuedAcquisition) {
   ServerProcess server;
-  Client a(server.port(), "ns"), b(server.port(), "ns");
+  const std::string ns = UniqueNs();
+  Client a(server, ns), b(server, ns);
   a.Lock({Write({"a"})});
   EXPECT_EQ(a.Read(), Acquired(1));
   // "r": the short spelling of "read", which the codec never writes.
@@ -47,14 +48,15 @@ TEST(Wire, ConversationAndQueuedAcquisition) {
   b.Release();
   EXPECT_EQ(b.Read(), Ready(2));
   // Another namespace has its own sequence.
-  Client c(server.port(), "other");
+  Client c(server, UniqueNs("other"));
   c.Lock({Write({"a"})});
   EXPECT_EQ(c.Read(), Acquired(1));
 }
 
 TEST(Wire, ProtocolErrorClosesOnlyThatConnection) {
   ServerProcess server;
-  Client holder(server.port(), "ns"), bad(server.port(), "ns");
+  const std::string ns = UniqueNs();
+  Client holder(server, ns), bad(server, ns);
   holder.Lock({Write({"a"})});
   EXPECT_EQ(holder.Read(), Acquired(1));
   bad.Send("{not json");
@@ -69,10 +71,11 @@ TEST(Wire, ProtocolErrorClosesOnlyThatConnection) {
 
 TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
   ServerProcess server;
+  const std::string ns = UniqueNs("crowd");
   constexpr int kClients = 200;
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 1; i <= kClients; ++i) {
-    clients.push_back(std::make_unique<Client>(server.port(), "crowd"));
+    clients.push_back(std::make_unique<Client>(server, ns));
     clients.back()->Lock({Write({"hot"})});
     EXPECT_EQ(clients.back()->Read(), i == 1 ? Acquired(i) : Enqueued(i));
   }
@@ -84,7 +87,7 @@ TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
     c.Release();
     ASSERT_EQ(c.Read(), Ready(i));
   }
-  HttpReply stats = HttpGet(server.port(), "/stats_v1?namespace=crowd");
+  HttpReply stats = HttpGet(server, "/stats_v1?namespace=" + ns);
   EXPECT_EQ(stats.body,
             R"({"LastGroupID":200,"GroupsPending":0,"GroupsAcquired":0,)"
             R"("LocksPending":0,"LocksAcquired":0,"PathCount":0})");
@@ -92,7 +95,8 @@ TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
 
 // How long after `holder` drops does `waiter`'s queued lock get acquired?
 milliseconds AbandonDelay(ServerProcess& server, const std::string& query) {
-  Client holder(server.port(), "ns", query), waiter(server.port(), "ns");
+  const std::string ns = UniqueNs();
+  Client holder(server, ns, query), waiter(server, ns);
   holder.Lock({Write({"a"})});
   EXPECT_EQ(holder.Read()->find("acquired") != std::string::npos, true);
   waiter.Lock({Write({"a"})});
@@ -107,6 +111,7 @@ milliseconds AbandonDelay(ServerProcess& server, const std::string& query) {
 }
 
 TEST(Wire, AbandonedLockOutlivesItsConnectionForTheTimeout) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("--default-abandon-timeout 600");
   ServerProcess server({"--default-abandon-timeout", "600"});
   // Lower bounds only: an abandoned lock must not go early. The upper
   // bound is the read's patience, which is generous on purpose.
@@ -116,8 +121,10 @@ TEST(Wire, AbandonedLockOutlivesItsConnectionForTheTimeout) {
 }
 
 TEST(Wire, DroppingAnEnqueuedConnectionCancelsItsLockAtOnce) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("--default-abandon-timeout 60000");
   ServerProcess server({"--default-abandon-timeout", "60000"});
-  Client a(server.port(), "ns"), b(server.port(), "ns"), c(server.port(), "ns");
+  const std::string ns = UniqueNs();
+  Client a(server, ns), b(server, ns), c(server, ns);
   a.Lock({Write({"a"})});
   a.Read();
   b.Lock({Write({"a"})});
@@ -126,7 +133,7 @@ TEST(Wire, DroppingAnEnqueuedConnectionCancelsItsLockAtOnce) {
   EXPECT_EQ(c.Read(), Enqueued(3));
   b.Drop();
   // Once the server has seen the drop, only c is pending.
-  ASSERT_TRUE(WaitForHttp(server.port(), "/stats_v1?namespace=ns",
+  ASSERT_TRUE(WaitForHttp(server, "/stats_v1?namespace=" + ns,
                           R"("GroupsPending":1,)", std::chrono::seconds(20)));
   a.Release();
   EXPECT_EQ(a.Read(), Ready(1));
@@ -134,15 +141,18 @@ TEST(Wire, DroppingAnEnqueuedConnectionCancelsItsLockAtOnce) {
 }
 
 TEST(Wire, ShutdownWithoutLiveLocksExitsZero) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("signals the server");
   ServerProcess server;
-  { Client idle(server.port(), "ns"); }
+  { Client idle(server, UniqueNs()); }
   server.Signal(SIGTERM);
   EXPECT_EQ(server.WaitExit(std::chrono::seconds(20)), 0);
 }
 
 TEST(Wire, ShutdownWaitsForLiveLocks) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("signals the server");
   ServerProcess server;
-  Client holder(server.port(), "ns"), late(server.port(), "ns");
+  const std::string ns = UniqueNs();
+  Client holder(server, ns), late(server, ns);
   holder.Lock({Write({"a"})});
   EXPECT_EQ(holder.Read(), Acquired(1));
   server.Signal(SIGINT);
@@ -154,7 +164,7 @@ TEST(Wire, ShutdownWaitsForLiveLocks) {
   EXPECT_EQ(late.Read(),
             "communication error: server is shutting down: no new locks");
   // New connections are refused while draining.
-  HttpReply refused = HttpGet(server.port(), "/");
+  HttpReply refused = HttpGet(server, "/");
   EXPECT_EQ(refused.status, 0);
   holder.Release();
   EXPECT_EQ(holder.Read(), Ready(1));
@@ -162,8 +172,9 @@ TEST(Wire, ShutdownWaitsForLiveLocks) {
 }
 
 TEST(Wire, SecondSignalExitsAtOnceWithOne) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("signals the server");
   ServerProcess server;
-  Client holder(server.port(), "ns");
+  Client holder(server, UniqueNs());
   holder.Lock({Write({"a"})});
   holder.Read();
   server.Signal(SIGTERM);

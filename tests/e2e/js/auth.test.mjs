@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import {
-  Client, acquired, enqueued, ready, runServerCli, startServer, test, uniqueNs, upgradeRefusal, w,
+  Client, acquired, enqueued, needsOwnServer, ready, runServerCli, startServer, test, uniqueNs,
+  upgradeRefusal, w,
 } from './harness.mjs';
 
 // Distinctive, so that finding one in the log cannot be a coincidence.
@@ -18,7 +19,7 @@ const GAMMA = 'tok-gamma-c33e6b17';
 
 const bearer = (token) => ({ headers: { Authorization: `Bearer ${token}` } });
 
-describe('authentication', () => {
+describe('authentication', { skip: needsOwnServer('starts it with a token file') }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-auth-'));
   const file = path.join(dir, 'tokens');
   let server;

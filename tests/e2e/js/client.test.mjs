@@ -22,7 +22,7 @@ describe('@locktopus/client', () => {
 
   async function client(namespace, abandonTimeoutMs) {
     const c = new LocktopusClient(WebSocket, {
-      host: '127.0.0.1', port: s.server.port, namespace, secure: false, abandonTimeoutMs,
+      host: s.server.host, port: s.server.port, namespace, secure: false, abandonTimeoutMs,
     });
     await bounded(c.connect(), 'connect()');
     opened.push(c);
@@ -105,7 +105,7 @@ describe('@locktopus/client', () => {
   });
 
   test('a refused handshake rejects connect()', async () => {
-    const c = new LocktopusClient(WebSocket, `ws://127.0.0.1:${s.server.port}/v1?abandon-timeout-ms=1`);
+    const c = new LocktopusClient(WebSocket, `ws://${s.server.base}/v1?abandon-timeout-ms=1`);
     await assert.rejects(bounded(c.connect(), 'connect()'), /Handshake/);
   });
 });

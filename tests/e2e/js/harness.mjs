@@ -2,13 +2,18 @@
 // raw WebSocket clients with message queues, HTTP requests, bounded waits.
 //
 // The server binary comes from LOCKTOPUS_BIN (CTest sets it), else the release
-// build of this tree. Every wait is bounded; LOCKTOPUS_E2E_TIMEOUT_SCALE
+// build of this tree. SERVER_ADDRESS=host:port runs the tests against a
+// server someone else started (directly, or through a proxy): startServer()
+// without options then returns a handle to it, and a test that needs a
+// server of its own (flags, environment, signals, its log or process) is
+// skipped, saying why. Every wait is bounded; LOCKTOPUS_E2E_TIMEOUT_SCALE
 // multiplies the bounds of waits that are expected to succeed (sanitizer
 // builds are many times slower). Windows that prove something did NOT happen
 // are short and fixed: a slow server only makes those checks easier to pass.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -79,11 +84,14 @@ export async function waitFor(fn, what, { timeout = TIMEOUT, interval = 20 } = {
   }
 }
 
+// The process ID alone repeats across runs, and a server at SERVER_ADDRESS
+// keeps the namespaces of earlier runs.
+const runId = `${process.pid}.${crypto.randomBytes(3).toString('hex')}`;
 let nsCounter = 0;
-/** A namespace name no other test uses. */
+/** A namespace name no other test (of this run or an earlier one) uses. */
 export function uniqueNs(prefix = 'ns') {
   nsCounter += 1;
-  return `${prefix}-${process.pid}-${nsCounter}`;
+  return `${prefix}-${runId}-${nsCounter}`;
 }
 
 /** Resource shorthands: w('a', 'b') is a write lock on the path ["a","b"]. */
@@ -108,6 +116,41 @@ export function freePort() {
 }
 
 // ---------------------------------------------------------------------------
+// A server someone else started
+
+/** host:port of the server under test when someone else started it, else ''. */
+export const SERVER_ADDRESS = process.env.SERVER_ADDRESS || '';
+
+function parseAddress(text) {
+  const m = /^(.+):(\d+)$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new Error(`SERVER_ADDRESS=${text}: expected host:port`);
+  }
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
+}
+const remoteAddress = SERVER_ADDRESS ? parseAddress(SERVER_ADDRESS) : undefined;
+
+/**
+ * Thrown by what a test cannot do to a server at SERVER_ADDRESS; test()
+ * reports the test as skipped with its message.
+ */
+export class SkipTest extends Error {}
+
+/**
+ * For a test's or describe's `skip` option: false normally; with
+ * SERVER_ADDRESS set, the reason the test needs a server of its own
+ * (`why`, e.g. 'signals the server').
+ */
+export function needsOwnServer(why) {
+  return remoteAddress ? `needs a server of its own (${why}); SERVER_ADDRESS is set` : false;
+}
+
+function skipOnRemote(why) {
+  const reason = needsOwnServer(why);
+  if (reason) throw new SkipTest(reason);
+}
+
+// ---------------------------------------------------------------------------
 // Server processes
 
 const allServers = [];
@@ -125,12 +168,78 @@ function serverEnv(env) {
   return { ...clean, ...env };
 }
 
-export class Server {
+/** Where a server (or a proxy in front of servers) listens, and the requests every test makes of it. */
+export class ServerAddress {
+  constructor(host, port) {
+    this.host = host;
+    this.port = port;
+  }
+
+  get base() {
+    return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** The lock protocol URL of a namespace; params are appended as given (not encoded). */
+  wsUrl(ns, params = '') {
+    return `ws://${this.base}/v1?namespace=${encodeURIComponent(ns)}${params ? `&${params}` : ''}`;
+  }
+
+  /** Opens a raw protocol connection; resolves once it is open. */
+  connect(ns, params = '') {
+    return Client.open(this.wsUrl(ns, params));
+  }
+
+  /** Opens n connections one after another. */
+  async connectMany(ns, n, params = '') {
+    const clients = [];
+    for (let i = 0; i < n; i += 1) clients.push(await this.connect(ns, params));
+    return clients;
+  }
+
+  get(pathAndQuery, headers = {}) {
+    return httpGet(this.host, this.port, pathAndQuery, headers);
+  }
+
+  /** The statistics of a namespace, asserting they are served. */
+  async stats(ns) {
+    const res = await this.get(`/stats_v1?namespace=${encodeURIComponent(ns)}`);
+    assert.equal(res.status, 200, `stats of ${ns}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body);
+  }
+}
+
+/**
+ * The server at SERVER_ADDRESS: requests only. Whatever needs the process
+ * (signals, its log) skips the test instead.
+ */
+class RemoteServer extends ServerAddress {
+  constructor({ host, port }) {
+    super(host, port);
+    this.argv = [`(SERVER_ADDRESS=${SERVER_ADDRESS})`];
+  }
+
+  get proc() { return skipOnRemote('uses the server process'); }
+
+  get output() { return skipOnRemote("reads the server's log"); }
+
+  get stderr() { return skipOnRemote("reads the server's log"); }
+
+  waitForStderr() { return skipOnRemote("reads the server's log"); }
+
+  waitExit() { return skipOnRemote('waits for the server to exit'); }
+
+  signal() { skipOnRemote('signals the server'); }
+
+  kill() {} // not ours
+
+  tail() { return '(started by someone else: no log here)'; }
+}
+
+export class Server extends ServerAddress {
   constructor(proc, argv) {
+    super('127.0.0.1', undefined);
     this.proc = proc;
     this.argv = argv;
-    this.host = '127.0.0.1';
-    this.port = undefined;
     this.output = '';
     this.stderr = '';
     this.exitStatus = undefined;
@@ -197,38 +306,6 @@ export class Server {
     }
   }
 
-  get base() {
-    return `${this.host}:${this.port}`;
-  }
-
-  /** The lock protocol URL of a namespace; params are appended as given (not encoded). */
-  wsUrl(ns, params = '') {
-    return `ws://${this.base}/v1?namespace=${encodeURIComponent(ns)}${params ? `&${params}` : ''}`;
-  }
-
-  /** Opens a raw protocol connection; resolves once it is open. */
-  connect(ns, params = '') {
-    return Client.open(this.wsUrl(ns, params));
-  }
-
-  /** Opens n connections one after another. */
-  async connectMany(ns, n, params = '') {
-    const clients = [];
-    for (let i = 0; i < n; i += 1) clients.push(await this.connect(ns, params));
-    return clients;
-  }
-
-  get(pathAndQuery, headers = {}) {
-    return httpGet(this.host, this.port, pathAndQuery, headers);
-  }
-
-  /** The statistics of a namespace, asserting they are served. */
-  async stats(ns) {
-    const res = await this.get(`/stats_v1?namespace=${encodeURIComponent(ns)}`);
-    assert.equal(res.status, 200, `stats of ${ns}: ${res.status} ${res.body}`);
-    return JSON.parse(res.body);
-  }
-
   /**
    * The server's output for failure messages: its end, and a sanitizer
    * report from its first line on when there is one.
@@ -290,8 +367,29 @@ async function readPortFile(server, file, timeout = TIMEOUT) {
  * never leak in). `hostPort: false` leaves out `-H 127.0.0.1 -p 0`.
  * `maxOpenFiles` starts it under `ulimit -n` (through bash, which execs it:
  * the process ID stays the server's).
+ * With SERVER_ADDRESS set, returns a handle to that server when no option
+ * is given, and skips the test otherwise.
  */
-export async function startServer({ args = [], env = {}, hostPort = true, maxOpenFiles } = {}) {
+export async function startServer(options = {}) {
+  if (remoteAddress) {
+    const own = ownServerReason(options);
+    if (own) skipOnRemote(own);
+    return new RemoteServer(remoteAddress);
+  }
+  return spawnServer(options);
+}
+
+/** What in startServer's options only a server of the test's own can honour; '' if nothing. */
+function ownServerReason({ args = [], env = {}, hostPort = true, maxOpenFiles } = {}) {
+  const wants = [];
+  if (args.length) wants.push(`flags ${args.join(' ')}`);
+  if (Object.keys(env).length) wants.push(`environment ${Object.keys(env).join(' ')}`);
+  if (!hostPort) wants.push('its own address');
+  if (maxOpenFiles !== undefined) wants.push(`ulimit -n ${maxOpenFiles}`);
+  return wants.join(', ');
+}
+
+async function spawnServer({ args = [], env = {}, hostPort = true, maxOpenFiles } = {}) {
   let portFile = namedPortFile(args, env);
   let portDir;
   if (portFile === undefined) {
@@ -324,8 +422,13 @@ export async function startServer({ args = [], env = {}, hostPort = true, maxOpe
   return server;
 }
 
-/** Runs the binary to completion (for CLI checks); resolves {code, signal, stdout, stderr}. */
+/**
+ * Runs the binary to completion (for CLI checks); resolves {code, signal,
+ * stdout, stderr}. With SERVER_ADDRESS set, skips the test: it checks the
+ * binary here, not the server there.
+ */
 export function runServerCli(args, { env = {}, timeout = TIMEOUT } = {}) {
+  skipOnRemote('runs the server binary');
   return new Promise((resolve, reject) => {
     const proc = spawn(serverBinary(), args, { env: serverEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -349,14 +452,25 @@ export function runServerCli(args, { env = {}, timeout = TIMEOUT } = {}) {
 
 /**
  * Starts a server for the tests of one describe block (before/after hooks);
- * returns a holder whose `server` is set once started.
+ * returns a holder whose `server` is set once started. With SERVER_ADDRESS
+ * set and options only a server of its own can honour, none is started and
+ * each test that asks the holder for it is skipped.
  */
 export function sharedServer(hooks, options = {}) {
-  const holder = { server: undefined };
-  hooks.before(async () => { holder.server = await startServer(options); });
+  const own = remoteAddress ? ownServerReason(options) : '';
+  let server;
+  const holder = {
+    get server() {
+      if (own) skipOnRemote(own);
+      return server;
+    },
+  };
+  hooks.before(async () => {
+    if (!own) server = await startServer(options);
+  });
   hooks.after(() => {
-    holder.server?.kill();
-    if (holder.server) assertNoSanitizerReport(holder.server);
+    server?.kill();
+    if (server instanceof Server) assertNoSanitizerReport(server);
   });
   return holder;
 }
@@ -396,6 +510,10 @@ export function test(name, options, fn) {
       await fn(t);
       for (const [s, from] of relevant()) assertNoSanitizerReport(s, from);
     } catch (err) {
+      if (err instanceof SkipTest) {
+        t.skip(err.message);
+        return;
+      }
       const logs = relevant().map(([s]) => `--- server ${s.argv.join(' ')} (port ${s.port}) output ---\n${s.tail()}`);
       if (logs.length && err && typeof err === 'object') {
         try {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
-  Client, QUIET, acquired, enqueued, expectProtocolError, ready, startServer,
+  Client, QUIET, acquired, enqueued, expectProtocolError, needsOwnServer, ready, startServer,
   test, uniqueNs, w,
 } from './harness.mjs';
 
@@ -32,7 +32,7 @@ async function refusesNewConnections(server, ns) {
   assert.equal(status, 'closed', 'a connection opened during shutdown must not be served');
 }
 
-describe('shutdown', () => {
+describe('shutdown', { skip: needsOwnServer('signals the server') }, () => {
   for (const sig of ['SIGTERM', 'SIGINT']) {
     test(`${sig} without live locks: exit 0 promptly, even with idle connections open`, async () => {
       const server = await startServer();
