@@ -192,8 +192,9 @@ std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
       .max_abandon =
           std::chrono::milliseconds(c.route_limits.max_abandon_timeout_ms)};
   LogInfo("HA group [" + c.ha_group + "]: standby, campaigning in etcd " +
-          c.etcd_endpoints + " (lease TTL " + std::to_string(c.ha_ttl_ms) +
-          " ms)");
+          c.etcd_endpoints + " (TTL " + std::to_string(c.ha_ttl_ms) +
+          " ms: grant window " + std::to_string(settings.window().count()) +
+          " ms, lease " + std::to_string(settings.lease().count()) + " s)");
   return std::unique_ptr<HaDriver>(new HaDriver(std::make_unique<Impl>(
       ioc, std::move(state), std::move(settings),
       std::move(endpoints).value(), std::move(events))));

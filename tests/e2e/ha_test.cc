@@ -51,7 +51,7 @@ bool AwaitReady(const ServerProcess& server, int status,
                 milliseconds patience) {
   const auto deadline = Clock::now() + patience;
   while (Clock::now() < deadline) {
-    if (HttpGet(server.port(), "/readyz").status == status) return true;
+    if (HttpGet(server, "/readyz").status == status) return true;
     std::this_thread::sleep_for(milliseconds(20));
   }
   return false;
@@ -79,12 +79,12 @@ TEST_F(HaTest, OnlyTheActiveTakesClients) {
   ServerProcess standby(Flags(etcd));
   ASSERT_TRUE(standby.WaitForLog("standby", seconds(5)));
   std::this_thread::sleep_for(milliseconds(300));
-  const HttpReply ready = HttpGet(standby.port(), "/readyz");
+  const HttpReply ready = HttpGet(standby, "/readyz");
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(ready.body, "standby");
-  EXPECT_ANY_THROW(Client(standby.port(), "ns"));
+  EXPECT_ANY_THROW(Client(standby, "ns"));
   // The first active of a group never had a predecessor: no grace.
-  Client c(active.port(), "ns");
+  Client c(active, "ns");
   c.Lock({Write({"a"})});
   EXPECT_EQ(c.Read(), Acquired(1));
   EXPECT_NE(active.Log().find("no grace"), std::string::npos);
@@ -100,7 +100,7 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   ServerProcess second(Flags(etcd));
   ASSERT_TRUE(second.WaitForLog("standby", seconds(5)));
   {
-    Client holder(first->port(), "ns");
+    Client holder(*first, "ns");
     holder.Lock({Write({"a"})});
     ASSERT_EQ(holder.Read(), Acquired(1));
     first->Signal(SIGKILL);
@@ -109,7 +109,7 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   const auto killed = Clock::now();
   ASSERT_TRUE(AwaitReady(second, 200, seconds(10))) << second.Log();
   const double elected = Since(killed);
-  Client next(second.port(), "ns");
+  Client next(second, "ns");
   next.Lock({Write({"a"})});
   EXPECT_EQ(next.Read(), Enqueued(kBlock + 1));
   EXPECT_EQ(next.Read(), Acquired(kBlock + 1));
@@ -131,13 +131,13 @@ TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
   ASSERT_TRUE(AwaitReady(first, 200, seconds(10)));
   ServerProcess second(Flags(etcd));
   ASSERT_TRUE(second.WaitForLog("standby", seconds(5)));
-  Client holder(first.port(), "ns");
+  Client holder(first, "ns");
   holder.Lock({Write({"a"})});
   ASSERT_EQ(holder.Read(), Acquired(1));
   first.Signal(SIGTERM);
   ASSERT_TRUE(first.WaitForLog("waiting for 1 live locks", seconds(5)));
   std::this_thread::sleep_for(milliseconds(500));
-  EXPECT_EQ(HttpGet(second.port(), "/readyz").status, 503);  // still held
+  EXPECT_EQ(HttpGet(second, "/readyz").status, 503);  // still held
   holder.Release();
   EXPECT_EQ(holder.Read(), Ready(1));
   const auto released = Clock::now();
@@ -146,7 +146,7 @@ TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
   EXPECT_LT(Since(released), 1.0) << second.Log();
   EXPECT_NE(first.Log().find("resigned cleanly"), std::string::npos);
   EXPECT_NE(second.Log().find("no grace"), std::string::npos);
-  Client next(second.port(), "ns");
+  Client next(second, "ns");
   next.Lock({Write({"a"})});
   EXPECT_EQ(next.Read(), Acquired(kBlock + 1));
 }
@@ -157,7 +157,7 @@ TEST_F(HaTest, AnActiveCutOffFromEtcdFencesItself) {
   EtcdCluster etcd(1);
   ServerProcess active(Flags(etcd));
   ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
-  Client holder(active.port(), "ns");
+  Client holder(active, "ns");
   holder.Lock({Write({"a"})});
   ASSERT_EQ(holder.Read(), Acquired(1));
   etcd.Pause(0);
@@ -177,7 +177,7 @@ TEST_F(HaTest, KillingTheEtcdLeaderDisconnectsNoClient) {
   EtcdCluster etcd(3);
   ServerProcess active(Flags(etcd, /*ttl_ms=*/5000));
   ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
-  Client holder(active.port(), "ns");
+  Client holder(active, "ns");
   holder.Lock({Write({"a"})});
   ASSERT_EQ(holder.Read(), Acquired(1));
   const std::optional<int> leader = etcd.WaitForLeader(seconds(5));
@@ -188,7 +188,7 @@ TEST_F(HaTest, KillingTheEtcdLeaderDisconnectsNoClient) {
   holder.Release();
   EXPECT_EQ(holder.Read(), Ready(1)) << active.Log();
   EXPECT_EQ(holder.close_code(), 0);
-  Client other(active.port(), "ns");
+  Client other(active, "ns");
   other.Lock({Write({"a"})});
   EXPECT_EQ(other.Read(), Acquired(2));
   EXPECT_EQ(active.Log().find("fenced"), std::string::npos) << active.Log();
@@ -204,7 +204,7 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
                                           "--default-abandon-timeout", "1000"};
   {
     ServerProcess server(flags);
-    Client c(server.port(), "ns");
+    Client c(server, "ns");
     c.Lock({Write({"a"})});
     EXPECT_EQ(c.Read(), Acquired(1));  // a first start counts from 1
     c.Release();
@@ -214,7 +214,7 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   }
   {
     ServerProcess server(flags);  // after a clean stop: no grace
-    Client c(server.port(), "ns");
+    Client c(server, "ns");
     c.Lock({Write({"a"})});
     EXPECT_EQ(c.Read(), Acquired(kBlock + 1));
     server.Signal(SIGKILL);
@@ -223,7 +223,7 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   {
     ServerProcess server(flags);  // after a crash: the grace (2 + 1 s)
     const auto started = Clock::now();
-    Client c(server.port(), "ns");
+    Client c(server, "ns");
     c.Lock({Write({"a"})});
     EXPECT_EQ(c.Read(), Enqueued(2 * kBlock + 1));
     EXPECT_EQ(c.Read(), Acquired(2 * kBlock + 1));
