@@ -46,28 +46,31 @@ constexpr Us kClientTimeout = 1 * kS;
 // expiry, deleting its keys (checked before every operation).
 class FakeEtcd {
  public:
-  LeaseId Grant(Us now, Us ttl) {
+  // Each operation at real time `now`, answered as the role logic reads it.
+  template <class T>
+  using Answer = std::variant<T, EtcdError>;
+
+  Answer<LeaseId> Grant(Us now, std::chrono::seconds ttl) {
     Expire(now);
     const LeaseId id = next_lease_++;
-    leases_[id] = {ttl, now + ttl};
+    leases_[id] = {ttl.count() * kS, now + ttl.count() * kS};
     return id;
   }
-  bool KeepAlive(Us now, LeaseId id) {
+  Answer<bool> KeepAlive(Us now, LeaseId id) {
     Expire(now);
     auto it = leases_.find(id);
     if (it == leases_.end()) return false;
     it->second.expiry = now + it->second.ttl;
     return true;
   }
-  bool Revoke(Us now, LeaseId id) {
+  Answer<bool> Revoke(Us now, LeaseId id) {
     Expire(now);
     if (leases_.count(id) == 0) return false;
     Drop(id);
     return true;
   }
-  std::variant<KeyValue, EtcdError> Create(Us now, const std::string& key,
-                                           const std::string& value,
-                                           LeaseId lease) {
+  Answer<KeyValue> Create(Us now, const std::string& key,
+                          const std::string& value, LeaseId lease) {
     Expire(now);
     if (leases_.count(lease) == 0) {
       return EtcdError{"etcdserver: requested lease not found"};
@@ -78,7 +81,7 @@ class FakeEtcd {
     }
     return Kv(it);
   }
-  std::optional<KeyValue> First(Us now, const std::string& prefix) {
+  Answer<std::optional<KeyValue>> First(Us now, const std::string& prefix) {
     Expire(now);
     std::optional<KeyValue> first;
     for (auto it = kv_.lower_bound(prefix);
@@ -89,13 +92,10 @@ class FakeEtcd {
     }
     return first;
   }
-  std::optional<KeyValue> Get(Us now, const std::string& key) {
-    Expire(now);
-    auto it = kv_.find(key);
-    if (it == kv_.end()) return std::nullopt;
-    return Kv(it);
+  Answer<std::optional<KeyValue>> Get(Us now, const std::string& key) {
+    return Find(now, key);
   }
-  bool Guarded(Us now, const std::string& guard, Revision revision,
+  Answer<bool> Guarded(Us now, const std::string& guard, Revision revision,
                const Write& write) {
     Expire(now);
     auto it = kv_.find(guard);
@@ -115,7 +115,7 @@ class FakeEtcd {
     for (auto& [id, lease] : leases_) lease.expiry = now + lease.ttl;
   }
   std::optional<Record> ReadRecord(Us now, const std::string& key) {
-    const auto kv = Get(now, key);
+    const auto kv = Find(now, key);
     if (!kv) return std::nullopt;
     return server::ha::Decode(kv->value);
   }
@@ -131,6 +131,12 @@ class FakeEtcd {
     Us expiry = 0;
   };
 
+  std::optional<KeyValue> Find(Us now, const std::string& key) {
+    Expire(now);
+    auto it = kv_.find(key);
+    if (it == kv_.end()) return std::nullopt;
+    return Kv(it);
+  }
   static KeyValue Kv(std::map<std::string, Entry>::const_iterator it) {
     return {.key = it->first,
             .value = it->second.value,
@@ -229,7 +235,7 @@ class Process final : public NodeIo, public server::ha::Etcd {
  private:
   template <class T>
   void Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
-            Reply<T> reply);
+            const Reply<T>& reply);
 
   class Waiter final : public locktopus::Waiter {
    public:
@@ -431,7 +437,7 @@ void Process::Waiter::Notify(LockId id) {
 
 template <class T>
 void Process::Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
-                   Reply<T> reply) {
+                   const Reply<T>& reply) {
   const Us sent = world.now();
   const Us slow = std::exchange(slow_next, 0);
   auto timeout = [this, sent, reply] {
@@ -456,60 +462,36 @@ void Process::Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
 }
 
 void Process::Grant(std::chrono::seconds ttl, Reply<LeaseId> reply) {
-  Call<LeaseId>(
-      [ttl](FakeEtcd& e, Us at) -> std::variant<LeaseId, EtcdError> {
-        return e.Grant(at, ttl.count() * kS);
-      },
-      std::move(reply));
+  Call<LeaseId>([=](FakeEtcd& e, Us at) { return e.Grant(at, ttl); }, reply);
 }
 void Process::KeepAlive(LeaseId lease, Reply<bool> reply) {
-  Call<bool>(
-      [lease](FakeEtcd& e, Us at) -> std::variant<bool, EtcdError> {
-        return e.KeepAlive(at, lease);
-      },
-      std::move(reply));
+  Call<bool>([=](FakeEtcd& e, Us at) { return e.KeepAlive(at, lease); },
+             reply);
 }
 void Process::Revoke(LeaseId lease, Reply<bool> reply) {
-  Call<bool>(
-      [lease](FakeEtcd& e, Us at) -> std::variant<bool, EtcdError> {
-        return e.Revoke(at, lease);
-      },
-      std::move(reply));
+  Call<bool>([=](FakeEtcd& e, Us at) { return e.Revoke(at, lease); }, reply);
 }
 void Process::Create(const std::string& key, const std::string& value,
                      LeaseId lease, Reply<KeyValue> reply) {
   Call<KeyValue>(
-      [key, value, lease](FakeEtcd& e, Us at) {
-        return e.Create(at, key, value, lease);
-      },
-      std::move(reply));
+      [=](FakeEtcd& e, Us at) { return e.Create(at, key, value, lease); },
+      reply);
 }
 void Process::First(const std::string& prefix,
                     Reply<std::optional<KeyValue>> reply) {
   Call<std::optional<KeyValue>>(
-      [prefix](FakeEtcd& e, Us at)
-          -> std::variant<std::optional<KeyValue>, EtcdError> {
-        return e.First(at, prefix);
-      },
-      std::move(reply));
+      [=](FakeEtcd& e, Us at) { return e.First(at, prefix); }, reply);
 }
 void Process::Get(const std::string& key,
                   Reply<std::optional<KeyValue>> reply) {
   Call<std::optional<KeyValue>>(
-      [key](FakeEtcd& e, Us at)
-          -> std::variant<std::optional<KeyValue>, EtcdError> {
-        return e.Get(at, key);
-      },
-      std::move(reply));
+      [=](FakeEtcd& e, Us at) { return e.Get(at, key); }, reply);
 }
 void Process::Guarded(const std::string& guard, Revision revision,
                       const Write& write, Reply<bool> reply) {
   Call<bool>(
-      [guard, revision, write](FakeEtcd& e,
-                               Us at) -> std::variant<bool, EtcdError> {
-        return e.Guarded(at, guard, revision, write);
-      },
-      std::move(reply));
+      [=](FakeEtcd& e, Us at) { return e.Guarded(at, guard, revision, write); },
+      reply);
 }
 
 // ---- the round --------------------------------------------------------------

@@ -25,22 +25,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
-using wire::Action;
-using wire::ConnState;
 
 constexpr LockId kBlock = LockId{1} << 32;
 constexpr auto kGrace = milliseconds(4000);
-
-Resource Write(Path path) { return {Access::kWrite, std::move(path)}; }
-std::string Acquired(LockId id) {
-  return Answer(id, Action::kLock, ConnState::kAcquired);
-}
-std::string Enqueued(LockId id) {
-  return Answer(id, Action::kLock, ConnState::kEnqueued);
-}
-std::string Ready(LockId id) {
-  return Answer(id, Action::kRelease, ConnState::kReady);
-}
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();

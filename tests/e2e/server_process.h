@@ -123,6 +123,17 @@ class Client {
 // An answer frame as the server writes it (the codec's FormatAnswer):
 // {"id":"ID","action":"ACTION","state":"STATE"}.
 std::string Answer(LockId id, wire::Action action, wire::ConnState state);
+// The three answers, and a write resource, as the tests spell them.
+inline std::string Acquired(LockId id) {
+  return Answer(id, wire::Action::kLock, wire::ConnState::kAcquired);
+}
+inline std::string Enqueued(LockId id) {
+  return Answer(id, wire::Action::kLock, wire::ConnState::kEnqueued);
+}
+inline std::string Ready(LockId id) {
+  return Answer(id, wire::Action::kRelease, wire::ConnState::kReady);
+}
+inline Resource Write(Path path) { return {Access::kWrite, std::move(path)}; }
 
 struct HttpReply {
   int status = 0;

@@ -18,20 +18,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-using wire::Action;
-using wire::ConnState;
-
-Resource Write(Path path) { return {Access::kWrite, std::move(path)}; }
-
-std::string Acquired(LockId id) {
-  return Answer(id, Action::kLock, ConnState::kAcquired);
-}
-std::string Enqueued(LockId id) {
-  return Answer(id, Action::kLock, ConnState::kEnqueued);
-}
-std::string Ready(LockId id) {
-  return Answer(id, Action::kRelease, ConnState::kReady);
-}
 
 TEST(Wire, ConversationAndQueuedAcquisition) {
   ServerProcess server;

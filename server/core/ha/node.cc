@@ -22,19 +22,9 @@ std::string Millis(Clock::duration d) {
 }  // namespace
 
 std::string_view Name(Role role) {
-  switch (role) {
-    case Role::kStandby:
-      return "standby";
-    case Role::kGrace:
-      return "grace";
-    case Role::kServing:
-      return "serving";
-    case Role::kFenced:
-      return "fenced";
-    case Role::kResigned:
-      return "resigned";
-  }
-  return "?";
+  static constexpr std::string_view kNames[] = {"standby", "grace", "serving",
+                                                "fenced", "resigned"};
+  return kNames[static_cast<int>(role)];
 }
 
 milliseconds NodeSettings::margin() const {
