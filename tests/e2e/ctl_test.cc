@@ -460,7 +460,7 @@ TEST_F(CtlTest, UsageAndServerErrors) {
   EXPECT_EQ(Run(Join(at, {"lock", "--timeout", "5x", "-w", "a", "--", "true"})),
             2);
   EXPECT_EQ(Run(Join(at, {"lock", "-w", "a"})), 2);  // no command
-  EXPECT_EQ(Run({"--url", "wss://x/v1", "status"}), 2);
+  EXPECT_EQ(Run({"--url", "ftp://x/v1", "status"}), 2);
   EXPECT_EQ(Run({}), 2);
   EXPECT_EQ(Run({"--help"}), 0);
   EXPECT_NE(Out(7).find("Exit codes"), std::string::npos);
