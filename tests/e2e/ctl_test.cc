@@ -1,8 +1,9 @@
 // locktopusctl against the real server: lock-and-run serializes writers
 // and lets readers share (proved by the order of lines the commands
 // append to one file), --timeout exits 3 and leaves no lock behind, exit
-// codes and signals pass through, connection loss is reported, and the
-// path syntax and the address flags mean what --help says.
+// codes and signals pass through, connection loss is reported, the path
+// syntax and the address flags mean what --help says, and TLS and tokens
+// reach a protected server.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@
 
 #include "locktopus/client.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/test_certs.h"
 
 extern char** environ;
 
@@ -449,6 +451,104 @@ TEST_F(CtlTest, StatsAndStatus) {
   EXPECT_NE(Err(1).find("Namespace not found"), std::string::npos);
   EXPECT_EQ(Run(Join(At(server), {"status"})), 0);
   EXPECT_NE(Out(2).find("Locktopus"), std::string::npos);
+}
+
+// A server with --tls-cert and --auth-token-file: lock, stats and status
+// reach it given the CA and the token, from flags, the environment or a
+// token file; without the token the server says 401, without the CA the
+// certificate is refused; the token never appears in the output.
+TEST_F(CtlTest, TlsAndToken) {
+  std::optional<e2e::TestCerts> certs = e2e::TestCerts::Make();
+  if (!certs) GTEST_SKIP() << "the openssl CLI is missing or failed";
+  const std::string token = "s3cret-token-for-ctl";
+  const std::string tokens = File("tokens");
+  std::ofstream(tokens) << "# the first token is the one clients use\n"
+                        << token << "\nsecond-token\n";
+  ServerProcess server({"--tls-cert", certs->cert, "--tls-key", certs->key,
+                        "--auth-token-file", tokens});
+  const std::string port = std::to_string(server.port());
+  const std::string url = "wss://127.0.0.1:" + port + "/v1?namespace=ns";
+  const std::vector<std::string> tls = {"--url", url, "--ca-file", certs->ca};
+  const std::vector<std::string> with_token = Join(tls, {"--token", token});
+  std::string ctl_stats = std::string(LOCKTOPUSCTL_BIN);
+  for (const std::string& arg : with_token) ctl_stats += " '" + arg + "'";
+  ctl_stats += " stats ns";
+
+  // 0: lock and, under it, stats of the namespace it holds.
+  EXPECT_EQ(
+      Run(Join(with_token, {"lock", "-w", "a", "--", "sh", "-c", ctl_stats})),
+      0)
+      << Err(0);
+  EXPECT_NE(Out(0).find("\"GroupsAcquired\":1"), std::string::npos) << Out(0);
+  // 1: the CA and the token from the environment, a plain status page.
+  setenv("LOCKTOPUS_CA_FILE", certs->ca.c_str(), 1);
+  setenv("LOCKTOPUS_TOKEN", token.c_str(), 1);
+  EXPECT_EQ(Run({"--url", url, "status"}), 0) << Err(1);
+  EXPECT_NE(Out(1).find("Locktopus"), std::string::npos) << Out(1);
+  // 2: --tls with --host instead of a wss:// URL, by host name.
+  EXPECT_EQ(Run({"--tls", "--host", "localhost", "--port", port, "status"}), 0)
+      << Err(2);
+  unsetenv("LOCKTOPUS_TOKEN");
+  unsetenv("LOCKTOPUS_CA_FILE");
+  // 3: the token from a file (its first token), a namespace nobody holds.
+  EXPECT_EQ(Run(Join(tls, {"--token-file", tokens, "stats", "never"})), 1)
+      << Err(3);
+  EXPECT_NE(Err(3).find("Namespace not found"), std::string::npos) << Err(3);
+
+  // 4, 5, 6: no token, or a wrong one: the server answers 401.
+  const std::string ran = File("ran");
+  EXPECT_EQ(Run(Join(tls, {"lock", "-w", "a", "--", "touch", ran})), 4);
+  EXPECT_NE(Err(4).find("HTTP 401"), std::string::npos) << Err(4);
+  EXPECT_EQ(Run(Join(tls, {"stats", "ns"})), 1);
+  EXPECT_NE(Err(5).find("HTTP 401"), std::string::npos) << Err(5);
+  EXPECT_EQ(Run(Join(tls, {"--token", "wrong-" + token, "lock", "-w", "a", "--",
+                           "touch", ran})),
+            4);
+  EXPECT_NE(Err(6).find("HTTP 401"), std::string::npos) << Err(6);
+  EXPECT_FALSE(fs::exists(ran));
+  // 7, 8: without the CA the server's certificate is not trusted.
+  EXPECT_EQ(Run({"--url", url, "--token", token, "status"}), 4);
+  EXPECT_NE(Err(7).find("certificate"), std::string::npos) << Err(7);
+  EXPECT_EQ(Run({"--url", url, "--token", token, "lock", "-w", "a", "--",
+                 "touch", ran}),
+            4);
+  EXPECT_NE(Err(8).find("certificate"), std::string::npos) << Err(8);
+  // 9, 10: a plain client to this server, a TLS client to a plain one.
+  EXPECT_EQ(Run({"--port", port, "--token", token, "status"}), 4);
+  ServerProcess plain;
+  EXPECT_EQ(Run({"--tls", "--port", std::to_string(plain.port()), "--ca-file",
+                 certs->ca, "status"}),
+            4);
+  EXPECT_FALSE(fs::exists(ran));
+
+  for (int run = 0; run < runs_; ++run) {
+    EXPECT_EQ((Out(run) + Err(run)).find(token), std::string::npos)
+        << "run " << run << " printed the token";
+  }
+}
+
+// Exit 2 before anything is sent, and never the token in the message.
+TEST_F(CtlTest, UsageOfTheTokenAndTlsFlags) {
+  const std::string tokens = File("tokens"), empty = File("empty");
+  std::ofstream(tokens) << "t0ken\n";
+  std::ofstream(empty) << "# nothing\n\n";
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"--token", "t0ken", "--token-file", tokens, "status"},
+           {"--token-file", File("missing"), "status"},
+           {"--token-file", empty, "status"},
+           {"--ca-file", File("missing.pem"), "status"},
+           {"lock", "--client-name", "a\nb", "-w", "a", "--", "true"},
+           {"lock", "--client-name", std::string(129, 'n'), "-w", "a", "--",
+            "true"},
+           {"--token", "t0ken", "status", "t0ken"}}) {
+    const int run = runs_;
+    EXPECT_EQ(Run(args), 2) << args[0] << " " << args[1] << ": " << Err(run);
+    EXPECT_EQ(Err(run).find("t0ken"), std::string::npos) << Err(run);
+  }
+  setenv("LOCKTOPUS_CA_FILE", File("missing.pem").c_str(), 1);
+  EXPECT_EQ(Run({"status"}), 2);
+  unsetenv("LOCKTOPUS_CA_FILE");
 }
 
 TEST_F(CtlTest, UsageAndServerErrors) {
