@@ -1,4 +1,4 @@
-// FetchStats and FetchStatus: one HTTP GET each, over TLS when
+// FetchStats, FetchStatus and FetchLocks: one HTTP GET each, over TLS when
 // the address says so, with the bearer token if there is one. The whole
 // exchange is bounded by connect_timeout.
 
@@ -22,6 +22,9 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+
+// A listing of 1000 locks with long paths is large, but not this large.
+constexpr std::uint64_t kMaxBodyBytes = std::uint64_t{64} << 20;
 
 // Starts an operation with `start(handler)` and runs `ioc` until it ends;
 // throws its error. Asynchronous, so that the stream's deadline applies.
@@ -76,6 +79,7 @@ std::string Get(const ServerAddress& address, const std::string& target) {
             [&](auto handler) { http::async_write(stream, request, handler); });
       beast::flat_buffer buffer;
       http::response_parser<http::string_body> parser;
+      parser.body_limit(kMaxBodyBytes);
       Await(ioc, [&](auto handler) {
         http::async_read(stream, buffer, parser, handler);
       });
@@ -113,6 +117,15 @@ std::string FetchStats(const ServerAddress& address, std::string_view ns) {
 
 std::string FetchStatus(const ServerAddress& address) {
   return Get(address, "/");
+}
+
+std::string FetchLocks(const ServerAddress& address, std::string_view ns,
+                       const LocksQuery& query) {
+  std::string target = "/locks_v1?namespace=" + Encode(ns);
+  if (query.path) target += "&path=" + Encode(FormatPath(*query.path));
+  if (query.limit) target += "&limit=" + std::to_string(*query.limit);
+  if (query.blockers) target += "&blockers=" + std::to_string(*query.blockers);
+  return Get(address, target);
 }
 
 }  // namespace locktopus::client

@@ -1,5 +1,6 @@
 // locktopusctl: take a Locktopus lock from the shell and run a command while
-// holding it; read a server's statistics and status page.
+// holding it; read a server's statistics and status page; list its live
+// locks and say what a waiting lock waits for.
 
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <optional>
 
 #include "client/ctl/client_name.h"
+#include "client/ctl/inspect.h"
 #include "client/ctl/run_locked.h"
 #include "locktopus/address.h"
 #include "locktopus/client.h"
@@ -54,9 +56,13 @@ command line; 3 --timeout passed (the lock is cancelled); 4 cannot
 connect, handshake refused, protocol error or connection lost before the
 command started; 5 connection lost while the command ran and
 --kill-on-loss stopped it; 126 command not executable; 127 command not
-found. `stats` and `status`: 0 printed, 1 if the server answered an
-error (e.g. namespace not found, or 401 for a missing token), 4 if it
-cannot be reached (TLS refused included).)";
+found. `stats`, `status`, `locks` and `why`: 0 printed, 1 if the server
+answered an error (e.g. namespace not found, or 401 for a missing token),
+4 if it cannot be reached (TLS refused included) or its answer cannot be
+read.)";
+
+// Locks per listing that `why` asks for: the most the server lists.
+constexpr unsigned kWhyListingLimit = 1000;
 
 struct AddressFlags {
   std::string url;
@@ -180,7 +186,7 @@ int LockAndRun(const ServerAddress& address,
 }
 
 // Prints what `get` returns; exit 1 if the server said no, 4 if it cannot
-// be reached.
+// be reached or its answer cannot be read.
 int Fetch(const std::function<std::string()>& get) {
   try {
     std::cout << get() << "\n";
@@ -194,12 +200,55 @@ int Fetch(const std::function<std::string()>& get) {
   }
 }
 
+// One /locks_v1 listing, read; ProtocolError if it cannot be.
+LockListing GetListing(const ServerAddress& address, const LocksQuery& query) {
+  std::variant<LockListing, std::string> parsed =
+      ParseLockListing(FetchLocks(address, address.ns, query));
+  auto* listing = std::get_if<LockListing>(&parsed);
+  if (listing == nullptr) {
+    throw ProtocolError("cannot read the answer of /locks_v1: " +
+                        *std::get_if<std::string>(&parsed));
+  }
+  return std::move(*listing);
+}
+
+int ListLocks(const ServerAddress& address,
+              const std::optional<std::string>& path_text,
+              std::optional<unsigned> limit) {
+  return Fetch([&] {
+    LocksQuery query;
+    if (path_text) query.path = ParsePath(*path_text);
+    query.limit = limit;
+    std::string table = RenderLockTable(GetListing(address, query), path_text);
+    table.pop_back();  // Fetch ends the line
+    return table;
+  });
+}
+
+int Why(const ServerAddress& address, std::uint64_t id,
+        const std::optional<std::string>& path_text) {
+  return Fetch([&] {
+    std::optional<std::vector<std::string>> path;
+    if (path_text) path = ParsePath(*path_text);
+    const WhyGraph graph =
+        CollectWhy(id, path, path_text,
+                   [&](const std::optional<std::vector<std::string>>& where) {
+                     return GetListing(address, {.path = where,
+                                                 .limit = kWhyListingLimit,
+                                                 .blockers = std::nullopt});
+                   });
+    std::string text = RenderWhy(graph);
+    text.pop_back();  // Fetch ends the line
+    return text;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "locktopusctl: run commands under Locktopus locks, read a "
-      "server's statistics and status",
+      "server's statistics and status, inspect its live locks",
       "locktopusctl"};
   app.get_formatter()->column_width(30);
   app.footer(kFooter);
@@ -269,6 +318,29 @@ int main(int argc, char** argv) {
   CLI::App* status =
       app.add_subcommand("status", "Print the server's status page (/)");
 
+  CLI::App* locks = app.add_subcommand(
+      "locks",
+      "List the namespace's live locks: state, resources, client, how long "
+      "held or waiting, what each waits for (/locks_v1)");
+  std::optional<std::string> locks_path;
+  std::optional<unsigned> locks_limit;
+  locks->add_option("PATH", locks_path,
+                    "Only locks with a resource overlapping PATH");
+  locks
+      ->add_option("--limit", locks_limit,
+                   "List at most N locks (1..1000; default: the server's, "
+                   "100)")
+      ->check(CLI::Range(1u, 1000u));
+
+  CLI::App* why = app.add_subcommand(
+      "why", "Show what lock ID waits for, down to the holders at the root");
+  std::uint64_t why_id = 0;
+  std::optional<std::string> why_path;
+  why->add_option("ID", why_id, "Lock ID")->required();
+  why->add_option("PATH", why_path,
+                  "A path the lock holds or waits on, to find it among more "
+                  "than 1000 live locks");
+
   ServerAddress address;
   std::vector<Resource> resources;
   try {
@@ -282,6 +354,9 @@ int main(int argc, char** argv) {
         address.client_name =
             ClientName(client_name, address.client_name, command);
       }
+      // Parsed here too, so that a bad PATH is a usage error (exit 2).
+      if (locks->parsed() && locks_path) ParsePath(*locks_path);
+      if (why->parsed() && why_path) ParsePath(*why_path);
     } catch (const std::invalid_argument& e) {
       throw CLI::ValidationError(e.what());
     }
@@ -305,5 +380,7 @@ int main(int argc, char** argv) {
   if (status->parsed()) {
     return Fetch([&] { return FetchStatus(address); });
   }
+  if (locks->parsed()) return ListLocks(address, locks_path, locks_limit);
+  if (why->parsed()) return Why(address, why_id, why_path);
   return kExitUsage;
 }

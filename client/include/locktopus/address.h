@@ -88,6 +88,24 @@ std::string FetchStats(const ServerAddress& address, std::string_view ns);
 // GET /: the server's status page. Throws HttpError or ConnectionError.
 std::string FetchStatus(const ServerAddress& address);
 
+// What GET /locks_v1 lists: the live locks of one namespace.
+struct LocksQuery {
+  // Only locks with a resource overlapping this path (nullopt: all).
+  std::optional<std::vector<std::string>> path;
+  // Locks listed at most (the server allows 1..1000; nullopt: its default).
+  std::optional<unsigned> limit;
+  // Blockers listed per enqueued lock (0..100; nullopt: the server's
+  // default).
+  std::optional<unsigned> blockers;
+};
+
+// GET /locks_v1?namespace=NS[&path=P][&limit=N][&blockers=M]: the
+// namespace's live locks as JSON text (see the README for its fields).
+// Throws HttpError (404 "Namespace not found" if it is not open now; 404
+// "Not found" from a server without the inspector) or ConnectionError.
+std::string FetchLocks(const ServerAddress& address, std::string_view ns,
+                       const LocksQuery& query = {});
+
 }  // namespace locktopus::client
 
 #endif  // LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_ADDRESS_H_
