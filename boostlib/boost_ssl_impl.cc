@@ -1,4 +1,4 @@
 // The compiled part of Asio's SSL layer (over OpenSSL), built once, for the
-// server's --tls-cert/--tls-key.
+// server's --tls-cert/--tls-key and the client's wss:// and https://.
 
 #include <boost/asio/ssl/impl/src.hpp>

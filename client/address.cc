@@ -1,4 +1,4 @@
-// ParseUrl, LockTarget and ParsePath, on Boost.URL.
+// ParseUrl, LockTarget, ParsePath and FormatPath, on Boost.URL.
 
 #include "locktopus/address.h"
 
@@ -35,11 +35,14 @@ ServerAddress ParseUrl(std::string_view text) {
   }
   const urls::url_view url = *parsed;
   const std::string scheme = url.scheme();
-  if (scheme != "ws" && scheme != "http") {
-    throw std::invalid_argument("URL scheme must be ws:// or http://, not '" +
-                                scheme + "://'");
-  }
   ServerAddress address;
+  if (scheme == "wss" || scheme == "https") {
+    address.tls = true;
+  } else if (scheme != "ws" && scheme != "http") {
+    throw std::invalid_argument(
+        "URL scheme must be ws://, wss://, http:// or https://, not '" +
+        scheme + "://'");
+  }
   address.host = url.host_address();
   if (address.host.empty()) {
     throw std::invalid_argument("URL has no host: '" + std::string(text) + "'");
@@ -52,7 +55,7 @@ ServerAddress ParseUrl(std::string_view text) {
     }
     address.port = static_cast<std::uint16_t>(port);
   } else {
-    address.port = 80;
+    address.port = address.tls ? 443 : 80;
   }
   const std::string path = url.path();
   if (!path.empty() && path != "/" && path != "/v1") {
@@ -65,6 +68,8 @@ ServerAddress ParseUrl(std::string_view text) {
     } else if (param.key == "abandon-timeout-ms") {
       address.abandon_timeout_ms =
           ParseCount(param.value, "abandon-timeout-ms");
+    } else if (param.key == "client") {
+      address.client_name = param.value;
     }
   }
   return address;
@@ -78,6 +83,10 @@ std::string LockTarget(const ServerAddress& address) {
   if (address.abandon_timeout_ms) {
     target +=
         "&abandon-timeout-ms=" + std::to_string(*address.abandon_timeout_ms);
+  }
+  if (!address.client_name.empty()) {
+    target +=
+        "&client=" + urls::encode(address.client_name, urls::unreserved_chars);
   }
   return target;
 }
@@ -102,6 +111,24 @@ std::vector<std::string> ParsePath(std::string_view text) {
     begin = end + 1;
   }
   return path;
+}
+
+std::string FormatPath(const std::vector<std::string>& path) {
+  if (path.empty()) return "/";
+  std::string text;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (i > 0) text += '/';
+    for (const char c : path[i]) {
+      if (c == '%') {
+        text += "%25";
+      } else if (c == '/') {
+        text += "%2F";
+      } else {
+        text += c;
+      }
+    }
+  }
+  return text;
 }
 
 }  // namespace locktopus::client

@@ -1,14 +1,22 @@
 // locktopusctl: take a Locktopus lock from the shell and run a command while
-// holding it; read a server's statistics and status page.
+// holding it; read a server's statistics and status page; list its live
+// locks and say what a waiting lock waits for.
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
 
+#include "client/ctl/client_name.h"
+#include "client/ctl/inspect.h"
 #include "client/ctl/run_locked.h"
 #include "locktopus/address.h"
 #include "locktopus/client.h"
@@ -21,6 +29,16 @@ constexpr const char* kFooter =
     R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
 then --host, --port and --namespace override its parts. Defaults:
 127.0.0.1, 9009, namespace "default".
+
+TLS: a wss:// (or https://) URL, or --tls. The server's certificate must
+chain to the system's trust store or to --ca-file (LOCKTOPUS_CA_FILE), and
+name the host. Token: --token (better LOCKTOPUS_TOKEN, which `ps` does not
+show) or --token-file FILE (its first line that is neither blank nor a
+#-comment), sent as "Authorization: Bearer"; it is never printed.
+
+`lock` names its connection "HOST:PID COMMAND ARGS..." (cut to 128 bytes)
+for the server's logs and lock listings; --client-name NAME names it
+otherwise.
 
 Paths: segments separated by '/', "%2F" for a '/' and "%25" for a '%'
 inside a segment; "/" alone is the whole namespace.
@@ -38,15 +56,41 @@ command line; 3 --timeout passed (the lock is cancelled); 4 cannot
 connect, handshake refused, protocol error or connection lost before the
 command started; 5 connection lost while the command ran and
 --kill-on-loss stopped it; 126 command not executable; 127 command not
-found. `stats` and `status`: 0, 1 if the server answered an error (e.g.
-namespace not found), 4 if it cannot be reached.)";
+found. `stats`, `status`, `locks` and `why`: 0 printed, 1 if the server
+answered an error (e.g. namespace not found, or 401 for a missing token),
+4 if it cannot be reached (TLS refused included) or its answer cannot be
+read.)";
+
+// Locks per listing that `why` asks for: the most the server lists.
+constexpr unsigned kWhyListingLimit = 1000;
 
 struct AddressFlags {
   std::string url;
   std::string host;
   std::optional<std::uint16_t> port;
   std::string ns;
+  bool tls = false;
+  std::string ca_file;
+  std::optional<std::string> token;
+  std::string token_file;
 };
+
+// The token of a token file: its first line that is neither blank nor a
+// #-comment, trimmed, as the server reads its --auth-token-file (so that
+// one file can serve both). Throws std::invalid_argument, never naming
+// what the file holds.
+std::string ReadTokenFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read --token-file " + path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t begin = line.find_first_not_of(" \t\r\f\v");
+    if (begin == std::string::npos || line[begin] == '#') continue;
+    const std::size_t end = line.find_last_not_of(" \t\r\f\v");
+    return line.substr(begin, end - begin + 1);
+  }
+  throw std::invalid_argument("--token-file " + path + " holds no token");
+}
 
 ServerAddress Resolve(const AddressFlags& flags) {
   ServerAddress address;
@@ -57,11 +101,63 @@ ServerAddress Resolve(const AddressFlags& flags) {
     address.port = parsed.port;
     if (!parsed.ns.empty()) address.ns = parsed.ns;
     address.abandon_timeout_ms = parsed.abandon_timeout_ms;
+    address.tls = parsed.tls;
+    address.client_name = parsed.client_name;
   }
   if (!flags.host.empty()) address.host = flags.host;
   if (flags.port) address.port = *flags.port;
   if (!flags.ns.empty()) address.ns = flags.ns;
+  if (flags.tls) address.tls = true;
+  address.ca_file = flags.ca_file;
+  if (!flags.token_file.empty()) {
+    address.token = ReadTokenFile(flags.token_file);
+  } else if (flags.token) {
+    address.token = *flags.token;
+  } else if (const char* token = std::getenv("LOCKTOPUS_TOKEN")) {
+    address.token = token;
+  }
   return address;
+}
+
+// `message` with every token the command line or the environment holds
+// replaced: CLI11 quotes arguments it did not expect, a token among them.
+std::string Redact(std::string message, int argc, char** argv) {
+  std::vector<std::string> secrets;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--token" && i + 1 < argc) secrets.emplace_back(argv[i + 1]);
+    if (arg.starts_with("--token=")) secrets.emplace_back(arg.substr(8));
+  }
+  if (const char* token = std::getenv("LOCKTOPUS_TOKEN")) {
+    secrets.emplace_back(token);
+  }
+  for (const std::string& secret : secrets) {
+    if (secret.empty()) continue;
+    for (std::size_t at = message.find(secret); at != std::string::npos;
+         at = message.find(secret, at)) {
+      message.replace(at, secret.size(), "<token>");
+    }
+  }
+  return message;
+}
+
+// The name `lock` gives its connection: --client-name, else the URL's
+// client=, else "HOST:PID COMMAND...".
+std::string ClientName(const std::optional<std::string>& flag,
+                       const std::string& from_url,
+                       const std::vector<std::string>& command) {
+  if (flag) {
+    if (flag->empty() || FitClientName(*flag) != *flag) {
+      throw std::invalid_argument(
+          "--client-name must be 1 to 128 bytes of UTF-8 without control "
+          "characters");
+    }
+    return *flag;
+  }
+  if (!from_url.empty()) return from_url;
+  char host[HOST_NAME_MAX + 1] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return DefaultClientName(host, static_cast<long>(getpid()), command);
 }
 
 int LockAndRun(const ServerAddress& address,
@@ -89,6 +185,8 @@ int LockAndRun(const ServerAddress& address,
   }
 }
 
+// Prints what `get` returns; exit 1 if the server said no, 4 if it cannot
+// be reached or its answer cannot be read.
 int Fetch(const std::function<std::string()>& get) {
   try {
     std::cout << get() << "\n";
@@ -102,12 +200,55 @@ int Fetch(const std::function<std::string()>& get) {
   }
 }
 
+// One /locks_v1 listing, read; ProtocolError if it cannot be.
+LockListing GetListing(const ServerAddress& address, const LocksQuery& query) {
+  std::variant<LockListing, std::string> parsed =
+      ParseLockListing(FetchLocks(address, address.ns, query));
+  auto* listing = std::get_if<LockListing>(&parsed);
+  if (listing == nullptr) {
+    throw ProtocolError("cannot read the answer of /locks_v1: " +
+                        *std::get_if<std::string>(&parsed));
+  }
+  return std::move(*listing);
+}
+
+int ListLocks(const ServerAddress& address,
+              const std::optional<std::string>& path_text,
+              std::optional<unsigned> limit) {
+  return Fetch([&] {
+    LocksQuery query;
+    if (path_text) query.path = ParsePath(*path_text);
+    query.limit = limit;
+    std::string table = RenderLockTable(GetListing(address, query), path_text);
+    table.pop_back();  // Fetch ends the line
+    return table;
+  });
+}
+
+int Why(const ServerAddress& address, std::uint64_t id,
+        const std::optional<std::string>& path_text) {
+  return Fetch([&] {
+    std::optional<std::vector<std::string>> path;
+    if (path_text) path = ParsePath(*path_text);
+    const WhyGraph graph =
+        CollectWhy(id, path, path_text,
+                   [&](const std::optional<std::vector<std::string>>& where) {
+                     return GetListing(address, {.path = where,
+                                                 .limit = kWhyListingLimit,
+                                                 .blockers = std::nullopt});
+                   });
+    std::string text = RenderWhy(graph);
+    text.pop_back();  // Fetch ends the line
+    return text;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "locktopusctl: run commands under Locktopus locks, read a "
-      "server's statistics and status",
+      "server's statistics and status, inspect its live locks",
       "locktopusctl"};
   app.get_formatter()->column_width(30);
   app.footer(kFooter);
@@ -116,11 +257,26 @@ int main(int argc, char** argv) {
 
   AddressFlags flags;
   app.add_option("--url", flags.url,
-                 "Server URL, ws://HOST:PORT/v1?namespace=NS")
+                 "Server URL, ws://HOST:PORT/v1?namespace=NS (wss:// for "
+                 "TLS)")
       ->envname("LOCKTOPUS_URL");
   app.add_option("--host", flags.host, "Server host (overrides the URL's)");
   app.add_option("--port", flags.port, "Server port (overrides the URL's)");
   app.add_option("--namespace", flags.ns, "Namespace (overrides the URL's)");
+  app.add_flag("--tls", flags.tls,
+               "Speak TLS (wss://, https://), as a wss:// URL does");
+  app.add_option("--ca-file", flags.ca_file,
+                 "PEM file of the CA(s) to trust for TLS instead of the "
+                 "system's store")
+      ->envname("LOCKTOPUS_CA_FILE")
+      ->check(CLI::ExistingFile);
+  CLI::Option* token_flag = app.add_option(
+      "--token", flags.token,
+      "Bearer token for a server with --auth-token-file (or LOCKTOPUS_TOKEN)");
+  app.add_option("--token-file", flags.token_file,
+                 "Read the token from FILE (its first line that is neither "
+                 "blank nor a #-comment)")
+      ->excludes(token_flag);
 
   CLI::App* lock = app.add_subcommand(
       "lock",
@@ -148,6 +304,10 @@ int main(int argc, char** argv) {
   lock->add_flag("--kill-on-loss", kill_on_loss,
                  "Stop COMMAND (SIGTERM) if the connection to the server is "
                  "lost while it runs, and exit 5");
+  std::optional<std::string> client_name;
+  lock->add_option("--client-name", client_name,
+                   "Name of this connection in the server's logs and lock "
+                   "listings (default: HOST:PID COMMAND ARGS...)");
   lock->add_option("command", command, "-- COMMAND [ARGS...]")->required();
 
   CLI::App* stats = app.add_subcommand(
@@ -158,6 +318,29 @@ int main(int argc, char** argv) {
   CLI::App* status =
       app.add_subcommand("status", "Print the server's status page (/)");
 
+  CLI::App* locks = app.add_subcommand(
+      "locks",
+      "List the namespace's live locks: state, resources, client, how long "
+      "held or waiting, what each waits for (/locks_v1)");
+  std::optional<std::string> locks_path;
+  std::optional<unsigned> locks_limit;
+  locks->add_option("PATH", locks_path,
+                    "Only locks with a resource overlapping PATH");
+  locks
+      ->add_option("--limit", locks_limit,
+                   "List at most N locks (1..1000; default: the server's, "
+                   "100)")
+      ->check(CLI::Range(1u, 1000u));
+
+  CLI::App* why = app.add_subcommand(
+      "why", "Show what lock ID waits for, down to the holders at the root");
+  std::uint64_t why_id = 0;
+  std::optional<std::string> why_path;
+  why->add_option("ID", why_id, "Lock ID")->required();
+  why->add_option("PATH", why_path,
+                  "A path the lock holds or waits on, to find it among more "
+                  "than 1000 live locks");
+
   ServerAddress address;
   std::vector<Resource> resources;
   try {
@@ -167,6 +350,13 @@ int main(int argc, char** argv) {
       if (abandon_ms) address.abandon_timeout_ms = abandon_ms;
       for (const auto& p : writes) resources.push_back(Write(ParsePath(p)));
       for (const auto& p : reads) resources.push_back(Read(ParsePath(p)));
+      if (lock->parsed()) {
+        address.client_name =
+            ClientName(client_name, address.client_name, command);
+      }
+      // Parsed here too, so that a bad PATH is a usage error (exit 2).
+      if (locks->parsed() && locks_path) ParsePath(*locks_path);
+      if (why->parsed() && why_path) ParsePath(*why_path);
     } catch (const std::invalid_argument& e) {
       throw CLI::ValidationError(e.what());
     }
@@ -176,7 +366,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "locktopusctl: " << e.what() << "\n"
+    std::cerr << "locktopusctl: " << Redact(e.what(), argc, argv) << "\n"
               << "Run with --help for the options.\n";
     return kExitUsage;
   }
@@ -190,5 +380,7 @@ int main(int argc, char** argv) {
   if (status->parsed()) {
     return Fetch([&] { return FetchStatus(address); });
   }
+  if (locks->parsed()) return ListLocks(address, locks_path, locks_limit);
+  if (why->parsed()) return Why(address, why_id, why_path);
   return kExitUsage;
 }

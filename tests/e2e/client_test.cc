@@ -1,6 +1,7 @@
 // The C++ client library (client/include/locktopus/) against the real
-// server binary: every call of the API, the errors it reports, and a
-// release crossing an acquisition notice on the wire.
+// server binary: every call of the API, the errors it reports, a release
+// crossing an acquisition notice on the wire, and a server run with
+// --tls-cert and --auth-token-file.
 
 #include "locktopus/client.h"
 
@@ -12,9 +13,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/test_certs.h"
 
 namespace locktopus {
 namespace {
@@ -46,11 +50,20 @@ TEST(ClientAddressTest, ParsesUrls) {
   EXPECT_EQ(a.port, 9010);
   EXPECT_EQ(a.ns, "a b");
   EXPECT_EQ(a.abandon_timeout_ms, 5u);
+  EXPECT_FALSE(a.tls);
+  EXPECT_EQ(a.client_name, "");
   a = ParseUrl("http://127.0.0.1");
   EXPECT_EQ(a.port, 80);
   EXPECT_EQ(a.ns, "");
   EXPECT_FALSE(a.abandon_timeout_ms);
-  EXPECT_THROW(ParseUrl("wss://x/v1"), std::invalid_argument);
+  a = ParseUrl("wss://lock.example/v1?namespace=n&client=job%201");
+  EXPECT_TRUE(a.tls);
+  EXPECT_EQ(a.port, 443);
+  EXPECT_EQ(a.client_name, "job 1");
+  a = ParseUrl("https://lock.example:9443");
+  EXPECT_TRUE(a.tls);
+  EXPECT_EQ(a.port, 9443);
+  EXPECT_THROW(ParseUrl("ftp://x/v1"), std::invalid_argument);
   EXPECT_THROW(ParseUrl("not a url"), std::invalid_argument);
   EXPECT_THROW(ParseUrl("ws://x:99999"), std::invalid_argument);
   EXPECT_THROW(ParseUrl("ws://x/v2"), std::invalid_argument);
@@ -64,6 +77,13 @@ TEST(ClientAddressTest, EncodesTheTarget) {
   EXPECT_EQ(LockTarget(a), "/v1?namespace=a%2Bb%20c%26d");
   a.abandon_timeout_ms = 0;
   EXPECT_EQ(LockTarget(a), "/v1?namespace=a%2Bb%20c%26d&abandon-timeout-ms=0");
+  a.client_name = "host:42 ./job.sh --x=ü";
+  EXPECT_EQ(LockTarget(a),
+            "/v1?namespace=a%2Bb%20c%26d&abandon-timeout-ms=0"
+            "&client=host%3A42%20.%2Fjob.sh%20--x%3D%C3%BC");
+  // The token never travels in the URL.
+  a.token = "secret";
+  EXPECT_EQ(LockTarget(a).find("secret"), std::string::npos);
 }
 
 TEST(ClientAddressTest, ParsesPaths) {
@@ -78,6 +98,19 @@ TEST(ClientAddressTest, ParsesPaths) {
   EXPECT_THROW(ParsePath(""), std::invalid_argument);
   EXPECT_THROW(ParsePath("a%zz"), std::invalid_argument);
   EXPECT_THROW(ParsePath("a%2"), std::invalid_argument);
+}
+
+TEST(ClientAddressTest, FormatsPathsAsParsePathReadsThem) {
+  using P = std::vector<std::string>;
+  EXPECT_EQ(FormatPath({}), "/");
+  EXPECT_EQ(FormatPath({"jobs", "nightly"}), "jobs/nightly");
+  EXPECT_EQ(FormatPath({"a/b", "c%d"}), "a%2Fb/c%25d");
+  EXPECT_EQ(FormatPath({"ü", "a b+c"}), "ü/a b+c");
+  for (const P& path : {P{}, P{"a"}, P{"a/b", "c%2F"}, P{"", "a"},
+                        P{"a", "", "b", ""}, P{"%", "/", "//"}}) {
+    EXPECT_EQ(ParsePath(FormatPath(path)), path) << FormatPath(path);
+  }
+  EXPECT_EQ(FormatPath({""}), "");  // the one path no text names
 }
 
 TEST(ClientTest, AcquiredAtOnceOrEnqueuedThenWait) {
@@ -408,6 +441,172 @@ TEST(ClientTest, OneClientFromTwoThreads) {
   EXPECT_TRUE(b.alive(milliseconds(10)));
   waiter.join();
   EXPECT_EQ(waiting.state(), Lock::State::kAcquired);
+}
+
+// A server with --tls-cert and --auth-token-file, and the throwaway CA that
+// signed its certificate (tests/e2e/test_certs.h).
+class ClientTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = new std::optional<e2e::TestCerts>(e2e::TestCerts::Make());
+  }
+  static void TearDownTestSuite() {
+    delete certs_;
+    certs_ = nullptr;
+  }
+  void SetUp() override {
+    LOCKTOPUS_NEEDS_OWN_SERVER("starts it with certificates of its own");
+    if (!*certs_) GTEST_SKIP() << "the openssl CLI is missing or failed";
+    tokens_ = certs().dir / ("tokens-" + e2e::UniqueNs("t"));
+    std::ofstream(tokens_) << "# one token per line\n" << kToken << "\n";
+  }
+  static const e2e::TestCerts& certs() { return **certs_; }
+
+  // Flags for a server with the test certificate and the token file.
+  std::vector<std::string> Protected(const std::string& cert,
+                                     const std::string& key) const {
+    std::vector<std::string> flags = {"--tls-cert", cert, "--tls-key", key};
+    flags.insert(flags.end(), {"--auth-token-file", tokens_.string()});
+    return flags;
+  }
+  std::vector<std::string> Protected() const {
+    return Protected(certs().cert, certs().key);
+  }
+  // The address of `server` with TLS, the test CA and the token.
+  static ServerAddress Secure(const ServerProcess& server, std::string ns) {
+    ServerAddress address = At(server, std::move(ns));
+    address.tls = true;
+    address.ca_file = certs().ca;
+    address.token = kToken;
+    return address;
+  }
+
+  static constexpr const char* kToken = "tls-test-token-7f3a";
+  static std::optional<e2e::TestCerts>* certs_;
+  std::filesystem::path tokens_;
+};
+std::optional<e2e::TestCerts>* ClientTlsTest::certs_ = nullptr;
+
+// Expects `f` to throw ConnectionError whose message contains `text`.
+template <class F>
+void ExpectConnectionError(F f, const std::string& text) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one about " << text;
+  } catch (const ConnectionError& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
+// Expects `f` to throw HttpError 401, whose message holds no token.
+template <class F>
+void ExpectUnauthorized(F f) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected HTTP 401";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status(), 401) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("token-7f3a"), std::string::npos);
+  }
+}
+
+TEST_F(ClientTlsTest, LocksOverWssWithTheCaAndToken) {
+  ServerProcess server(Protected());
+  const std::string ns = e2e::UniqueNs("tls");
+  Client a(Secure(server, ns));
+  ServerAddress by_name = Secure(server, ns);
+  by_name.host = "localhost";  // the certificate names both
+  Client b(by_name);
+  Lock first = a.lock({Write({"x", "y"})});
+  EXPECT_TRUE(first.acquired_at_once());
+  Lock second = b.lock({Write({"x"})});
+  EXPECT_FALSE(second.acquired_at_once());
+  EXPECT_NE(FetchStats(Secure(server, ""), ns).find("\"GroupsPending\":1"),
+            std::string::npos);
+  EXPECT_NE(FetchStatus(by_name).find("wss://"), std::string::npos);
+  first.release();
+  EXPECT_TRUE(second.wait_for(seconds(20)));
+  EXPECT_EQ(second.fencing_token(), 2u);
+  EXPECT_TRUE(a.alive(milliseconds(20)));
+  second.release();
+  // From a URL, as locktopusctl's --url gives it.
+  ServerAddress from_url =
+      ParseUrl("wss://127.0.0.1:" + std::to_string(server.port()) +
+               "/v1?namespace=" + ns);
+  from_url.ca_file = certs().ca;
+  from_url.token = kToken;
+  Client c(from_url);
+  EXPECT_EQ(c.lock({Read({"x"})}).fencing_token(), 3u);
+}
+
+TEST_F(ClientTlsTest, RefusesAServerItCannotVerify) {
+  ServerProcess server(Protected());
+  const std::string ns = e2e::UniqueNs("tls");
+  // The system's trust store does not hold the test CA.
+  ServerAddress system_store = Secure(server, ns);
+  system_store.ca_file.clear();
+  ExpectConnectionError([&] { Client c(system_store); }, "not trusted");
+  ExpectConnectionError([&] { FetchStatus(system_store); }, "not trusted");
+  ServerAddress other_ca = Secure(server, ns);
+  other_ca.ca_file = certs().other_ca;
+  ExpectConnectionError([&] { Client c(other_ca); }, "not trusted");
+  ServerAddress missing = Secure(server, ns);
+  missing.ca_file = (certs().dir / "missing.pem").string();
+  ExpectConnectionError([&] { Client c(missing); }, "missing.pem");
+  ExpectConnectionError([&] { FetchStatus(missing); }, "missing.pem");
+  // A plain client gets no answer from a TLS server, and a hint.
+  ServerAddress plain = Secure(server, ns);
+  plain.tls = false;
+  ExpectConnectionError([&] { Client c(plain); }, "use wss://");
+  ExpectConnectionError([&] { FetchStatus(plain); }, "use https://");
+}
+
+TEST_F(ClientTlsTest, RefusesACertificateForAnotherHost) {
+  // Signed by the trusted CA, but for other.example only.
+  ServerProcess server(
+      Protected(certs().other_host_cert, certs().other_host_key));
+  const std::string ns = e2e::UniqueNs("tls");
+  ServerAddress address = Secure(server, ns);
+  ExpectConnectionError([&] { Client c(address); }, "does not name 127.0.0.1");
+  ExpectConnectionError([&] { FetchStats(address, ns); },
+                        "does not name 127.0.0.1");
+  address.host = "localhost";
+  ExpectConnectionError([&] { Client c(address); }, "does not name localhost");
+}
+
+TEST_F(ClientTlsTest, TokenMissingOrWrongIsHttp401) {
+  ServerProcess server(Protected());
+  const std::string ns = e2e::UniqueNs("tls");
+  ServerAddress none = Secure(server, ns);
+  none.token.clear();
+  ExpectUnauthorized([&] { Client c(none); });
+  ExpectUnauthorized([&] { FetchStats(none, ns); });
+  ExpectUnauthorized([&] { FetchStatus(none); });
+  ServerAddress wrong = Secure(server, ns);
+  wrong.token = std::string("wrong-") + kToken;
+  ExpectUnauthorized([&] { Client c(wrong); });
+  ExpectUnauthorized([&] { FetchStatus(wrong); });
+  // The token file's token works; one line of it is a comment.
+  Client ok(Secure(server, ns));
+  EXPECT_TRUE(ok.lock({Write({"a"})}).acquired_at_once());
+}
+
+// A TLS client against a plain server: the handshake fails, said so.
+TEST_F(ClientTlsTest, TlsClientAgainstAPlainServer) {
+  ServerProcess server;
+  ServerAddress address = Secure(server, e2e::UniqueNs("tls"));
+  ExpectConnectionError([&] { Client c(address); }, "TLS handshake failed");
+  ExpectConnectionError([&] { FetchStatus(address); }, "TLS handshake failed");
+}
+
+// client_name is sent as client=NAME; a server that does not know the
+// parameter ignores it.
+TEST(ClientTest, SendsItsName) {
+  ServerProcess server;
+  ServerAddress address = At(server, e2e::UniqueNs());
+  address.client_name = "job-1 on host:42, ü";
+  Client client(address);
+  EXPECT_TRUE(client.lock({Write({"a"})}).acquired_at_once());
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
-// Where a Locktopus server is, how to name a lock path on a command line,
-// and its two plain HTTP pages.
+// Where a Locktopus server is and how to reach it (plain or TLS, with or
+// without a bearer token), how to name a lock path on a command line, and
+// the server's HTTP pages.
 //
-// Thread safety: pure functions, except that FetchStats and FetchStatus
-// open their own connection (safe to call from any thread).
+// Thread safety: pure functions, except that the Fetch* functions open
+// their own connection (safe to call from any thread).
 
 #ifndef LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_ADDRESS_H_
 #define LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_ADDRESS_H_
@@ -23,7 +24,26 @@ struct ServerAddress {
   // How long the server keeps an acquired lock after this connection drops;
   // absent: the server's --default-abandon-timeout.
   std::optional<std::uint64_t> abandon_timeout_ms;
-  // Gives up connecting (TCP and handshake) after this long.
+  // Speak TLS (wss://, https://), as a server run with --tls-cert expects.
+  // The server's certificate must chain to a trusted CA (ca_file, or the
+  // system's trust store when ca_file is empty) and name `host` (a DNS name,
+  // or an IP address in the certificate's subjectAltName); otherwise
+  // connecting throws ConnectionError.
+  bool tls = false;
+  // A PEM file of the CA certificate(s) to trust instead of the system's
+  // store, e.g. a private CA's. Ignored without `tls`.
+  std::string ca_file;
+  // A bearer token for a server run with --auth-token-file, sent as
+  // "Authorization: Bearer TOKEN" with every request (never in the URL,
+  // where proxies log it). Empty: none. This library never logs it nor
+  // puts it in an error message.
+  std::string token;
+  // Names this client to the server (query parameter client=NAME on /v1):
+  // the server shows it in its logs and lock listings beside the peer
+  // address. UTF-8 without control characters, at most 128 bytes, or the
+  // server refuses the handshake (HttpError 400). Empty: not sent.
+  std::string client_name;
+  // Gives up connecting (TCP, TLS and WebSocket handshakes) after this long.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
   // How often the Client's background thread answers the server's
   // keep-alive pings between calls. The server pings a connection silent
@@ -33,14 +53,18 @@ struct ServerAddress {
   std::chrono::milliseconds ping_interval = std::chrono::seconds(5);
 };
 
-// Parses "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N]"
+// Parses
+// "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N][&client=NAME]"
 // (http:// is accepted too; the port defaults to 80 as for any such URL).
-// Query values are percent-decoded. Throws std::invalid_argument naming
-// what is wrong (not a URL, wss://, a bad port or abandon-timeout-ms).
+// wss:// and https:// set `tls`, and their port defaults to 443. Query
+// values are percent-decoded; other parameters are ignored. Throws
+// std::invalid_argument naming what is wrong (not a URL, another scheme, a
+// bad port or abandon-timeout-ms).
 ServerAddress ParseUrl(std::string_view url);
 
 // The WebSocket target for `address`:
-// "/v1?namespace=NS[&abandon-timeout-ms=N]".
+// "/v1?namespace=NS[&abandon-timeout-ms=N][&client=NAME]", values
+// percent-encoded.
 std::string LockTarget(const ServerAddress& address);
 
 // Parses a lock path as written on a command line: segments separated by
@@ -50,6 +74,12 @@ std::string LockTarget(const ServerAddress& address);
 // std::invalid_argument for "" or a bad %-escape.
 std::vector<std::string> ParsePath(std::string_view text);
 
+// Writes `path` the way ParsePath reads it: {} is "/", a '%' inside a
+// segment is "%25" and a '/' is "%2F"; nothing else is escaped. The inverse
+// of ParsePath for every path but {""} (one empty segment), which no text
+// names and which comes out as "".
+std::string FormatPath(const std::vector<std::string>& path);
+
 // GET /stats_v1?namespace=NS: the namespace's statistics as JSON text.
 // Throws HttpError (404 "Namespace not found" if nobody opened it) or
 // ConnectionError.
@@ -57,6 +87,24 @@ std::string FetchStats(const ServerAddress& address, std::string_view ns);
 
 // GET /: the server's status page. Throws HttpError or ConnectionError.
 std::string FetchStatus(const ServerAddress& address);
+
+// What GET /locks_v1 lists: the live locks of one namespace.
+struct LocksQuery {
+  // Only locks with a resource overlapping this path (nullopt: all).
+  std::optional<std::vector<std::string>> path;
+  // Locks listed at most (the server allows 1..1000; nullopt: its default).
+  std::optional<unsigned> limit;
+  // Blockers listed per enqueued lock (0..100; nullopt: the server's
+  // default).
+  std::optional<unsigned> blockers;
+};
+
+// GET /locks_v1?namespace=NS[&path=P][&limit=N][&blockers=M]: the
+// namespace's live locks as JSON text (see the README for its fields).
+// Throws HttpError (404 "Namespace not found" if it is not open now; 404
+// "Not found" from a server without the inspector) or ConnectionError.
+std::string FetchLocks(const ServerAddress& address, std::string_view ns,
+                       const LocksQuery& query = {});
 
 }  // namespace locktopus::client
 

@@ -1,0 +1,56 @@
+// Decoding one UTF-8 character, strictly (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), for the text locktopusctl prints and
+// the client names it sends.
+//
+// Thread safety: pure.
+
+#ifndef LOCKTOPUS_CLIENT_CTL_UTF8_H_
+#define LOCKTOPUS_CLIENT_CTL_UTF8_H_
+
+#include <cstddef>
+#include <string_view>
+
+namespace locktopus::ctl {
+
+// The length in bytes (1 to 4) of the valid UTF-8 character at text[at],
+// with its code point in *code_point; 0 if the bytes there are not one.
+// Needs at < text.size().
+inline std::size_t DecodeUtf8(std::string_view text, std::size_t at,
+                              char32_t* code_point) {
+  const auto byte = [&](std::size_t i) {
+    return static_cast<unsigned char>(text[i]);
+  };
+  const unsigned char lead = byte(at);
+  if (lead < 0x80) {
+    *code_point = lead;
+    return 1;
+  }
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF;  // the second byte's valid range
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // overlong below
+    if (lead == 0xED) high = 0x9F;  // surrogates above
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // overlong below
+    if (lead == 0xF4) high = 0x8F;  // beyond U+10FFFF above
+  } else {
+    return 0;
+  }
+  if (at + length > text.size()) return 0;
+  if (byte(at + 1) < low || byte(at + 1) > high) return 0;
+  char32_t value = lead & (0x7F >> length);
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(at + i) & 0xC0) != 0x80) return 0;
+    value = (value << 6) | (byte(at + i) & 0x3F);
+  }
+  *code_point = value;
+  return length;
+}
+
+}  // namespace locktopus::ctl
+
+#endif  // LOCKTOPUS_CLIENT_CTL_UTF8_H_

@@ -1,0 +1,573 @@
+// locktopusctl's parts without I/O: the client names `lock` sends, and the
+// lock inspector on canned /locks_v1 answers: parsing, the `locks` table
+// and the `why` graph (odd names, long tables, cuts, cycles and repeats in
+// waits_for).
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "client/ctl/client_name.h"
+#include "client/ctl/inspect.h"
+
+namespace locktopus::ctl {
+namespace {
+
+// The issue's example: a holder of write a/b (job-1), a waiter read a
+// (job-2) and a waiter write a/b/c (job-3), which waits for both.
+constexpr const char* kThree = R"({
+  "namespace": "ns", "live": 3, "more": false,
+  "locks": [
+    {"id": "1", "state": "acquired",
+     "resources": [{"type": "write", "path": ["a", "b"]}],
+     "client_name": "job-1", "connection": 17, "peer": "127.0.0.1:51234",
+     "since_ms": 12400},
+    {"id": "2", "state": "enqueued",
+     "resources": [{"type": "read", "path": ["a"]}],
+     "client_name": "job-2", "connection": 18, "peer": "127.0.0.1:51236",
+     "since_ms": 9000, "waits_for": ["1"], "waits_for_more": false},
+    {"id": "3", "state": "enqueued",
+     "resources": [{"type": "write", "path": ["a", "b", "c"]}],
+     "client_name": "job-3", "connection": 19, "peer": "127.0.0.1:51238",
+     "since_ms": 4100, "waits_for": ["1", "2"], "waits_for_more": false}
+  ]})";
+
+LockListing Parse(std::string_view json) {
+  auto parsed = ParseLockListing(json);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    ADD_FAILURE() << *error;
+    return {};
+  }
+  return std::get<LockListing>(parsed);
+}
+
+std::string ParseError(std::string_view json) {
+  auto parsed = ParseLockListing(json);
+  if (auto* error = std::get_if<std::string>(&parsed)) return *error;
+  ADD_FAILURE() << "parsed: " << json;
+  return "";
+}
+
+ListedLock Holder(std::uint64_t id, std::vector<std::string> path) {
+  ListedLock lock;
+  lock.id = id;
+  lock.state = ListedState::kAcquired;
+  lock.resources = {{true, std::move(path)}};
+  lock.client_name = "job-" + std::to_string(id);
+  lock.since_ms = 1000 * id;
+  return lock;
+}
+
+ListedLock Waiter(std::uint64_t id, std::vector<std::string> path,
+                  std::vector<std::uint64_t> waits_for) {
+  ListedLock lock = Holder(id, std::move(path));
+  lock.state = ListedState::kEnqueued;
+  lock.waits_for = std::move(waits_for);
+  return lock;
+}
+
+// A graph of `locks`, all listed, asked about `id`.
+WhyGraph Graph(std::uint64_t id, const std::vector<ListedLock>& locks) {
+  WhyGraph graph;
+  graph.id = id;
+  graph.ns = "ns";
+  graph.live = locks.size();
+  graph.complete_up_to_id = true;
+  for (const ListedLock& lock : locks) graph.locks[lock.id] = lock;
+  return graph;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// ---- Parsing ------------------------------------------------------------
+
+TEST(ParseLockListingTest, ReadsEveryField) {
+  const LockListing listing = Parse(R"({
+    "namespace": "billing", "live": 7, "more": true, "future": [1, 2],
+    "locks": [
+      {"id": "41", "state": "acquired",
+       "resources": [{"type": "write", "path": []},
+                     {"type": "read", "path": ["x", "ü/%"]}],
+       "peer": "[::1]:9", "since_ms": 5, "abandoned": true,
+       "release_in_ms": 59000, "later": {"a": 1}},
+      {"id": "42", "state": "enqueued", "resources": [],
+       "client_name": "job", "connection": 3, "peer": "10.0.0.1:2",
+       "since_ms": 0, "waits_for": ["41", "7"], "waits_for_more": true}]})");
+  EXPECT_EQ(listing.ns, "billing");
+  EXPECT_EQ(listing.live, 7u);
+  EXPECT_TRUE(listing.more);
+  ASSERT_EQ(listing.locks.size(), 2u);
+  const ListedLock& a = listing.locks[0];
+  EXPECT_EQ(a.id, 41u);
+  EXPECT_EQ(a.state, ListedState::kAcquired);
+  ASSERT_EQ(a.resources.size(), 2u);
+  EXPECT_TRUE(a.resources[0].write);
+  EXPECT_TRUE(a.resources[0].path.empty());
+  EXPECT_FALSE(a.resources[1].write);
+  EXPECT_EQ(a.resources[1].path, (std::vector<std::string>{"x", "ü/%"}));
+  EXPECT_FALSE(a.client_name);
+  EXPECT_FALSE(a.connection);  // abandoned: no connection any more
+  EXPECT_EQ(a.peer, "[::1]:9");
+  EXPECT_TRUE(a.abandoned);
+  EXPECT_EQ(a.release_in_ms, 59000u);
+  const ListedLock& b = listing.locks[1];
+  EXPECT_EQ(b.state, ListedState::kEnqueued);
+  EXPECT_EQ(b.client_name, "job");
+  EXPECT_EQ(b.connection, 3u);
+  EXPECT_EQ(b.waits_for, (std::vector<std::uint64_t>{41, 7}));
+  EXPECT_TRUE(b.waits_for_more);
+}
+
+TEST(ParseLockListingTest, SaysWhatIsWrong) {
+  EXPECT_NE(ParseError("{").find("not JSON"), std::string::npos);
+  EXPECT_NE(ParseError("[]").find("not an object"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"namespace":"n"})").find("\"locks\""),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"({"locks":[{"id":"x","state":"acquired",
+                          "resources":[]}]})")
+                .find("lock #1 id"),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"({"locks":[{"id":"5","state":"held",
+                          "resources":[]}]})")
+                .find("lock 5 has state \"held\""),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"({"locks":[{"id":"5","state":"acquired",
+                          "resources":[{"type":"rw","path":[]}]}]})")
+                .find("not read or write"),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"({"locks":[{"id":"5","state":"enqueued",
+                          "resources":[],"waits_for":"1"}]})")
+                .find("waits_for is not an array"),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"({"live":-1,"locks":[]})").find("live"),
+            std::string::npos);
+  // A number for an ID is read too.
+  EXPECT_EQ(Parse(R"({"locks":[{"id":9,"state":"acquired","resources":[]}]})")
+                .locks[0]
+                .id,
+            9u);
+}
+
+// ---- Text ---------------------------------------------------------------
+
+TEST(PrintableTest, EscapesWhatCouldForgeOrHideOutput) {
+  EXPECT_EQ(Printable("job-1"), "job-1");
+  EXPECT_EQ(Printable("ü 日本 🐙"), "ü 日本 🐙");
+  EXPECT_EQ(Printable("a\nb\r\tc"), "a\\nb\\r\\tc");
+  EXPECT_EQ(Printable(std::string("\x01\x1b[31m\x7f", 7)),
+            "\\x01\\x1b[31m\\x7f");
+  EXPECT_EQ(Printable(std::string("nul\0!", 5)), "nul\\x00!");
+  EXPECT_EQ(Printable("back\\slash"), "back\\\\slash");
+  EXPECT_EQ(Printable("\xff\xc3("), "\\xff\\xc3(");         // not UTF-8
+  EXPECT_EQ(Printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(Printable("\xc0\xaf"), "\\xc0\\xaf");           // overlong '/'
+  EXPECT_EQ(Printable("\u202eevil"), "\\u202eevil");        // bidi override
+  EXPECT_EQ(Printable("c1\u0085"), "c1\\u0085");
+  EXPECT_EQ(Printable("ls\u2028x"), "ls\\u2028x");
+}
+
+TEST(DisplayWidthTest, CountsTerminalColumns) {
+  EXPECT_EQ(DisplayWidth("abc"), 3u);
+  EXPECT_EQ(DisplayWidth("日本"), 4u);
+  EXPECT_EQ(DisplayWidth("🐙"), 2u);
+  EXPECT_EQ(DisplayWidth("e\u0301"), 1u);  // combining acute
+  EXPECT_EQ(DisplayWidth("…"), 1u);
+}
+
+TEST(HumanDurationTest, TheUnitThatMattersAndTheNext) {
+  EXPECT_EQ(HumanDuration(0), "0ms");
+  EXPECT_EQ(HumanDuration(999), "999ms");
+  EXPECT_EQ(HumanDuration(1000), "1s");
+  EXPECT_EQ(HumanDuration(59999), "59s");
+  EXPECT_EQ(HumanDuration(60000), "1m00s");
+  EXPECT_EQ(HumanDuration(125000), "2m05s");
+  EXPECT_EQ(HumanDuration(3600000), "1h00m");
+  EXPECT_EQ(HumanDuration(11220000), "3h07m");
+  EXPECT_EQ(HumanDuration(2 * 86400000ULL + 4 * 3600000ULL), "2d04h");
+}
+
+TEST(DescribeResourceTest, WritesPathsAsTheCommandLineDoes) {
+  EXPECT_EQ(DescribeResource({true, {"a", "b"}}), "write a/b");
+  EXPECT_EQ(DescribeResource({false, {}}), "read /");
+  EXPECT_EQ(DescribeResource({true, {"a/b", "50%", "x\ny"}}),
+            "write a%2Fb/50%25/x\\ny");
+}
+
+// ---- locks --------------------------------------------------------------
+
+TEST(RenderLockTableTest, TheThreeLocksOfTheExample) {
+  EXPECT_EQ(RenderLockTable(Parse(kThree), std::nullopt),
+            "ID  STATE     RESOURCES    CLIENT  FOR         WAITS FOR\n"
+            "1   acquired  write a/b    job-1   held 12s\n"
+            "2   enqueued  read a       job-2   waiting 9s  1\n"
+            "3   enqueued  write a/b/c  job-3   waiting 4s  1 2\n"
+            "\n"
+            "3 listed, 3 live in namespace \"ns\".\n");
+}
+
+TEST(RenderLockTableTest, EmptyAndNarrowed) {
+  LockListing listing;
+  listing.ns = "ns";
+  listing.live = 4;
+  EXPECT_EQ(RenderLockTable(listing, "a/b"),
+            "No live locks overlapping a/b in namespace \"ns\" (4 live in "
+            "all).\n");
+  listing.locks = {Holder(2, {"a", "b"})};
+  listing.more = true;
+  const std::string table = RenderLockTable(listing, "a/b");
+  EXPECT_NE(table.find("1 listed overlapping a/b, 4 live in namespace \"ns\". "
+                       "More match: raise --limit (up to 1000).\n"),
+            std::string::npos)
+      << table;
+}
+
+// Names with controls, Unicode of both widths, a lock of many resources,
+// an abandoned one and one without a name: every column starts at the same
+// terminal column on every line, and nothing raw gets through.
+TEST(RenderLockTableTest, OddNamesStayInTheirColumns) {
+  LockListing listing;
+  listing.ns = "n\ns";
+  listing.live = 4;
+  ListedLock unicode = Holder(1, {"日本", "ü"});
+  unicode.client_name = "作业 🐙";
+  ListedLock control = Waiter(2, {"x\ty"}, {1});
+  control.client_name = "evil\n3   acquired  forged";
+  ListedLock anonymous = Holder(3, {"z"});
+  anonymous.client_name.reset();
+  anonymous.peer = "127.0.0.1:5";
+  anonymous.abandoned = true;
+  anonymous.release_in_ms = 59000;
+  ListedLock wide = Waiter(4, {"m"}, {1, 1, 3, 2});
+  wide.resources.clear();
+  for (int i = 0; i < 8; ++i) {
+    wide.resources.push_back({i % 2 == 0, {"r" + std::to_string(i)}});
+  }
+  listing.locks = {unicode, control, anonymous, wide};
+  const std::string table = RenderLockTable(listing, std::nullopt);
+  const std::vector<std::string> lines = Lines(table);
+  EXPECT_EQ(lines.size(), 1u + 4 + 4 + 1 + 2) << table;  // + 4 resources, +N
+  EXPECT_EQ(table.find("evil\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("evil\\n3   acquired  forged"), std::string::npos);
+  EXPECT_NE(table.find("write x\\ty"), std::string::npos);
+  EXPECT_NE(table.find("(127.0.0.1:5)"), std::string::npos);
+  EXPECT_NE(table.find("held 3s; abandoned, released in 59s"),
+            std::string::npos);
+  EXPECT_NE(table.find("+3 more"), std::string::npos);
+  EXPECT_NE(table.find("namespace \"n\\ns\""), std::string::npos);
+  // Lock 4 waits for 1 (twice listed), 2 and 3: once each, in order.
+  EXPECT_NE(lines[4].find("  1 2 3"), std::string::npos) << table;
+  const std::size_t for_column =
+      DisplayWidth(lines[0].substr(0, lines[0].find("FOR ")));
+  for (std::size_t i = 0; i < 5; ++i) {
+    if (i == 0 || lines[i].find("held") != std::string::npos ||
+        lines[i].find("waiting") != std::string::npos) {
+      const std::size_t at =
+          std::min(lines[i].find("held"), lines[i].find("waiting"));
+      const std::size_t column =
+          DisplayWidth(lines[i].substr(0, i == 0 ? lines[0].find("FOR ") : at));
+      EXPECT_EQ(column, for_column) << "line " << i << ":\n" << table;
+    }
+  }
+}
+
+TEST(RenderLockTableTest, LongTablesAndLongCells) {
+  LockListing listing;
+  listing.ns = "ns";
+  listing.live = 5000;
+  listing.more = true;
+  for (std::uint64_t id = 1; id <= 1000; ++id) {
+    listing.locks.push_back(id == 1 ? Holder(id, {"a"})
+                                    : Waiter(id, {"a"}, {id - 1}));
+  }
+  listing.locks[999].client_name = std::string(300, 'n');
+  listing.locks[998].resources[0].path = {std::string(500, 'p')};
+  // The server's blockers may be more than shown.
+  for (std::uint64_t b = 1; b <= 40; ++b) {
+    listing.locks[997].waits_for.push_back(b);
+  }
+  listing.locks[996].waits_for_more = true;
+  const std::string table = RenderLockTable(listing, std::nullopt);
+  const std::vector<std::string> lines = Lines(table);
+  ASSERT_EQ(lines.size(), 1u + 1000 + 2);
+  EXPECT_EQ(lines.back(),
+            "1000 listed, 5000 live in namespace \"ns\". More match: raise "
+            "--limit (up to 1000) or name a PATH.");
+  for (std::size_t i = 0; i < 1001; ++i) {
+    EXPECT_LE(DisplayWidth(lines[i]), 200u) << lines[i];
+  }
+  EXPECT_NE(lines[1000].find(std::string(39, 'n') + "…"), std::string::npos);
+  EXPECT_NE(lines[999].find("write " + std::string(53, 'p') + "…"),
+            std::string::npos)
+      << lines[999];
+  EXPECT_NE(lines[998].find("1 2 3 4 5 6 7 8 9 10 ..."), std::string::npos)
+      << lines[998];
+  EXPECT_NE(lines[997].find("  996 ..."), std::string::npos) << lines[997];
+}
+
+// ---- why ----------------------------------------------------------------
+
+TEST(RenderWhyTest, TheExampleNamesLockOneAndJobOneAsTheRoot) {
+  const LockListing listing = Parse(kThree);
+  const WhyGraph graph =
+      CollectWhy(3, std::nullopt, std::nullopt,
+                 [&](const std::optional<std::vector<std::string>>& path) {
+                   EXPECT_FALSE(path);
+                   return listing;
+                 });
+  EXPECT_EQ(RenderWhy(graph),
+            "lock 3  enqueued  write a/b/c  (job-3, waiting 4s)\n"
+            "├─ waits for lock 1  acquired  write a/b  (job-1, held 12s)  "
+            "<- root\n"
+            "└─ waits for lock 2  enqueued  read a  (job-2, waiting 9s)\n"
+            "   └─ waits for lock 1  (above)\n"
+            "\n"
+            "Root: lock 1, held 12s by job-1 (peer 127.0.0.1:51234, "
+            "connection 17)\n");
+}
+
+TEST(RenderWhyTest, AChainGoesDownAsGitLogGraphDoes) {
+  const WhyGraph graph =
+      Graph(3, {Holder(1, {"a", "b"}), Waiter(2, {"a", "b", "c"}, {1}),
+                Waiter(3, {"a"}, {2})});
+  EXPECT_EQ(RenderWhy(graph),
+            "lock 3  enqueued  write a  (job-3, waiting 3s)\n"
+            "└─ waits for lock 2  enqueued  write a/b/c  (job-2, waiting 2s)\n"
+            "   └─ waits for lock 1  acquired  write a/b  (job-1, held 1s)  "
+            "<- root\n"
+            "\n"
+            "Root: lock 1, held 1s by job-1\n");
+}
+
+TEST(RenderWhyTest, AHolderWaitsForNothingAndAnUnknownLockIsNotLive) {
+  const WhyGraph graph = Graph(1, {Holder(1, {"a"})});
+  EXPECT_EQ(RenderWhy(graph),
+            "lock 1  acquired  write a  (job-1, held 1s)  <- root\n"
+            "It holds its lock: it waits for nothing.\n");
+  EXPECT_EQ(RenderWhy(Graph(9, {Holder(1, {"a"})})),
+            "lock 9 is not live in namespace \"ns\" (released, cancelled, or "
+            "never taken).\n");
+  // A listing cut before ID 9 proves nothing.
+  WhyGraph cut = Graph(9, {Holder(1, {"a"})});
+  cut.complete_up_to_id = false;
+  cut.listing_cut = true;
+  cut.live = 5000;
+  EXPECT_EQ(RenderWhy(cut),
+            "lock 9 is not among the first locks listed (5000 live in "
+            "namespace \"ns\"); name a PATH it locks: locktopusctl why 9 "
+            "PATH\n");
+  cut.path_text = "a";
+  EXPECT_EQ(RenderWhy(cut),
+            "lock 9 is not among the first locks listed overlapping a (5000 "
+            "live in namespace \"ns\"); name a narrower PATH it locks: "
+            "locktopusctl why 9 PATH\n");
+  WhyGraph narrowed = Graph(9, {Holder(1, {"a"})});
+  narrowed.path_text = "b\n";
+  EXPECT_EQ(RenderWhy(narrowed),
+            "lock 9 is not live in namespace \"ns\" (released, cancelled, or "
+            "never taken), or has no resource overlapping b\\n.\n");
+}
+
+// A client that sent no name is known by its address.
+TEST(RenderWhyTest, AnAnonymousHolderByItsAddress) {
+  ListedLock anonymous = Holder(1, {"a"});
+  anonymous.client_name.reset();
+  anonymous.peer = "[::1]:4000";
+  anonymous.connection = 9;
+  EXPECT_EQ(RenderWhy(Graph(2, {anonymous, Waiter(2, {"a"}, {1})})),
+            "lock 2  enqueued  write a  (job-2, waiting 2s)\n"
+            "└─ waits for lock 1  acquired  write a  ([::1]:4000, held 1s)  "
+            "<- root\n"
+            "\n"
+            "Root: lock 1, held 1s by a client without a name (peer "
+            "[::1]:4000, connection 9)\n");
+}
+
+// Two paths to the same holder: expanded once, then "(above)"; several
+// holders at the root, listed in order.
+TEST(RenderWhyTest, ADiamondAndSeveralRoots) {
+  ListedLock abandoned = Holder(5, {"b"});
+  abandoned.abandoned = true;
+  abandoned.release_in_ms = 30000;
+  abandoned.peer = "10.0.0.5:7";
+  const WhyGraph graph = Graph(
+      4, {Holder(1, {"a"}), Waiter(2, {"a", "x"}, {1}),
+          Waiter(3, {"a", "y"}, {1}), abandoned, Waiter(6, {"a"}, {2, 3, 5})});
+  WhyGraph asked = graph;
+  asked.id = 6;
+  EXPECT_EQ(RenderWhy(asked),
+            "lock 6  enqueued  write a  (job-6, waiting 6s)\n"
+            "├─ waits for lock 2  enqueued  write a/x  (job-2, waiting 2s)\n"
+            "│  └─ waits for lock 1  acquired  write a  (job-1, held 1s)  "
+            "<- root\n"
+            "├─ waits for lock 3  enqueued  write a/y  (job-3, waiting 3s)\n"
+            "│  └─ waits for lock 1  (above)\n"
+            "└─ waits for lock 5  acquired  write b  (job-5, held 5s; "
+            "abandoned, released in 30s)  <- root\n"
+            "\n"
+            "Root: lock 1, held 1s by job-1\n"
+            "Root: lock 5, held 5s by job-5 (peer 10.0.0.5:7, abandoned: "
+            "released in 30s)\n");
+}
+
+// waits_for should only name earlier locks, so a cycle is the server's
+// bug; it is named, and ends the walk. Repeats are shown once.
+TEST(RenderWhyTest, CyclesAndRepeatsEnd) {
+  const WhyGraph graph =
+      Graph(3, {Waiter(2, {"a"}, {3, 3}), Waiter(3, {"a"}, {2, 2, 3})});
+  const std::string text = RenderWhy(graph);
+  EXPECT_EQ(text,
+            "lock 3  enqueued  write a  (job-3, waiting 3s)\n"
+            "├─ waits for lock 2  enqueued  write a  (job-2, waiting 2s)\n"
+            "│  └─ waits for lock 3  (a cycle, which the server should never "
+            "list)\n"
+            "└─ waits for lock 3  (a cycle, which the server should never "
+            "list)\n");
+}
+
+TEST(RenderWhyTest, MissingBlockersMoreAndNothing) {
+  ListedLock more = Waiter(3, {"a"}, {1, 7});
+  more.waits_for_more = true;
+  WhyGraph graph = Graph(3, {Holder(1, {"a"}), more, Waiter(4, {"b"}, {})});
+  graph.listing_cut = true;
+  EXPECT_EQ(RenderWhy(graph),
+            "lock 3  enqueued  write a  (job-3, waiting 3s)\n"
+            "├─ waits for lock 1  acquired  write a  (job-1, held 1s)  "
+            "<- root\n"
+            "├─ waits for lock 7  (not listed: released since, or beyond the "
+            "listing)\n"
+            "└─ waits for more locks than the server lists per lock\n"
+            "\n"
+            "Root: lock 1, held 1s by job-1\n"
+            "Some listings were cut at their limit: a lock not listed may "
+            "still be live.\n");
+  graph.id = 4;
+  EXPECT_EQ(RenderWhy(graph),
+            "lock 4  enqueued  write b  (job-4, waiting 4s)\n"
+            "└─ waits for no lock that is still live: it is about to be "
+            "granted\n");
+}
+
+TEST(RenderWhyTest, DepthAndSizeAreBounded) {
+  std::vector<ListedLock> chain = {Holder(1, {"a"})};
+  for (std::uint64_t id = 2; id <= 100; ++id) {
+    chain.push_back(Waiter(id, {"a"}, {id - 1}));
+  }
+  const std::string deep = RenderWhy(Graph(100, chain), {.max_depth = 5});
+  const std::vector<std::string> lines = Lines(deep);
+  ASSERT_EQ(lines.size(), 1u + 5 + 1 + 1) << deep;
+  EXPECT_EQ(lines[6], std::string(15, ' ') + "└─ ... (cut: deeper than 5)");
+  EXPECT_EQ(lines[7],
+            "The graph was cut; ask about a lock further down with "
+            "locktopusctl why ID.");
+
+  std::vector<ListedLock> wide;
+  std::vector<std::uint64_t> all;
+  for (std::uint64_t id = 1; id <= 300; ++id) {
+    wide.push_back(Holder(id, {"a", std::to_string(id)}));
+    all.push_back(id);
+  }
+  wide.push_back(Waiter(301, {"a"}, all));
+  const std::string broad = RenderWhy(Graph(301, wide), {.max_locks = 200});
+  EXPECT_NE(broad.find("└─ ... (cut: more than 200 locks shown)\n"),
+            std::string::npos)
+      << broad.substr(broad.size() - 600);
+  EXPECT_EQ(broad.find("lock 201 "), std::string::npos);
+  EXPECT_NE(broad.find("Root: lock 10,"), std::string::npos);
+  EXPECT_EQ(broad.find("Root: lock 11,"), std::string::npos);
+  EXPECT_NE(broad.find("... and 190 more roots, above\n"), std::string::npos);
+}
+
+// With a PATH, the first listing may lack a blocker: it is looked for on
+// the paths of the waiting lock's resources, each asked once, and the
+// number of requests is bounded.
+TEST(CollectWhyTest, FollowsBlockersThroughTheirPaths) {
+  using Path = std::optional<std::vector<std::string>>;
+  std::vector<Path> asked;
+  const auto listing = [](std::vector<ListedLock> locks, bool more) {
+    LockListing l;
+    l.ns = "ns";
+    l.live = 2000;
+    l.more = more;
+    l.locks = std::move(locks);
+    return l;
+  };
+  ListedLock waiter = Waiter(1500, {"q"}, {900});
+  waiter.resources.push_back({false, {"r", "s"}});
+  const auto fetch = [&](const Path& path) {
+    asked.push_back(path);
+    if (path == Path(std::vector<std::string>{"r", "s"})) {
+      return listing({Waiter(900, {"r"}, {5}), waiter}, false);
+    }
+    if (path == Path(std::vector<std::string>{"r"})) {
+      return listing({Holder(5, {"r"})}, false);
+    }
+    return listing({waiter}, true);  // "q", and the start
+  };
+  const WhyGraph graph =
+      CollectWhy(1500, std::vector<std::string>{"q"}, "q", fetch);
+  EXPECT_EQ(asked, (std::vector<Path>{std::vector<std::string>{"q"},
+                                      std::vector<std::string>{"r", "s"},
+                                      std::vector<std::string>{"r"}}));
+  EXPECT_EQ(graph.locks.count(5), 1u);
+  EXPECT_TRUE(graph.complete_up_to_id);
+  EXPECT_FALSE(graph.requests_cut);
+  const std::string text = RenderWhy(graph);
+  EXPECT_NE(text.find("Root: lock 5, held 5s by job-5"), std::string::npos)
+      << text;
+
+  // A blocker never found: each path is asked once, and no more than the
+  // bound allows.
+  asked.clear();
+  std::vector<ListedLock> many;
+  ListedLock spread = Waiter(50, {"p0"}, {1});
+  for (int i = 1; i < 40; ++i) {
+    spread.resources.push_back({true, {"p" + std::to_string(i)}});
+  }
+  const WhyGraph cut = CollectWhy(50, std::nullopt, std::nullopt,
+                                  [&](const Path& path) {
+                                    asked.push_back(path);
+                                    return listing({spread}, false);
+                                  },
+                                  {.max_requests = 8});
+  EXPECT_EQ(asked.size(), 8u);
+  EXPECT_TRUE(cut.requests_cut);
+  EXPECT_NE(RenderWhy(cut, {.max_requests = 8})
+                .find("Stopped after 8 requests to the server"),
+            std::string::npos);
+}
+
+// ---- Client names -------------------------------------------------------
+
+TEST(ClientNameTest, DefaultIsHostPidAndCommand) {
+  EXPECT_EQ(DefaultClientName("build-7", 4242, {"./job.sh", "--day", "3"}),
+            "build-7:4242 ./job.sh --day 3");
+  EXPECT_EQ(DefaultClientName("h", 1, {"sh", "-c", "echo a\necho\tb"}),
+            "h:1 sh -c echo a echo b");
+  EXPECT_EQ(DefaultClientName("h", 1, {"x\xff\xfey"}), "h:1 x??y");
+  EXPECT_EQ(DefaultClientName("h", 1, {"é\u0085ü"}), "h:1 é ü");
+}
+
+TEST(ClientNameTest, CutToTheLimitWithoutSplittingACharacter) {
+  const std::string ascii(200, 'a');
+  EXPECT_EQ(FitClientName(ascii), std::string(128, 'a'));
+  // 127 bytes, then a two-byte character that does not fit.
+  EXPECT_EQ(FitClientName(std::string(127, 'a') + "é"), std::string(127, 'a'));
+  EXPECT_EQ(FitClientName(std::string(126, 'a') + "é"),
+            std::string(126, 'a') + "é");
+  // A four-byte character at the edge.
+  EXPECT_EQ(FitClientName(std::string(125, 'a') + "🐙"), std::string(125, 'a'));
+  EXPECT_EQ(FitClientName(std::string(124, 'a') + "🐙").size(), 128u);
+  const std::string name =
+      DefaultClientName("host", 99, {std::string(300, 'x')});
+  EXPECT_EQ(name.size(), 128u);
+  EXPECT_TRUE(name.starts_with("host:99 xxx"));
+  EXPECT_EQ(FitClientName("fine ü"), "fine ü");
+}
+
+}  // namespace
+}  // namespace locktopus::ctl
