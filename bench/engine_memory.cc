@@ -70,7 +70,7 @@ double AttackLock() {
 int main(int argc, char** argv) {
   using namespace locktopus;
   const bool json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
-  const double one = Locks(1) / kLocks;             // lock + 1 entry
+  const double one = Locks(1) / kLocks;                // lock + 1 entry
   const double wide = Locks(kWideResources) / kLocks;  // lock + 16 entries
   const double entry = (wide - one) / (kWideResources - 1);
   const double lock = one - entry;

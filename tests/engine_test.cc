@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <chrono>
 #include <random>
@@ -42,6 +44,79 @@ TEST(LockSpace, IdleSpaceGivesMemoryBackAndKeepsItsSequence) {
   EXPECT_LE(space.TEST_ReservedSlots(), idle + 128);
   EXPECT_EQ(space.GetStats(), Stats{.last_id = kLocks});
   EXPECT_EQ(space.Request(std::vector{R({})}).id, LockId(kLocks) + 1);
+}
+
+TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
+  MemoryBudget budget(1 << 20);
+  LockSpace a(0, &budget), b(0, &budget);
+  std::vector<Resource> held;
+  for (int i = 0; i < 4000; ++i) held.push_back(W({std::to_string(i)}));
+  const RequestResult first = *a.TryRequest(held);
+  EXPECT_EQ(first, (RequestResult{.step = 1, .id = 1, .acquired = true}));
+  EXPECT_GT(a.MemoryBytes(), 400'000u);
+  EXPECT_EQ(budget.used(), a.MemoryBytes());
+
+  // 2,000 new nodes of 100-byte segments cannot fit in what is left.
+  std::vector<Resource> big;
+  for (int i = 0; i < 2000; ++i) {
+    big.push_back(W({std::string(100, 'a') + std::to_string(i)}));
+  }
+  const Stats before = b.GetStats();
+  EXPECT_EQ(b.TryRequest(big), std::nullopt);
+  EXPECT_EQ(b.GetStats(), before);
+  EXPECT_EQ(b.MemoryBytes(), 0u);
+  EXPECT_EQ(budget.used(), a.MemoryBytes());
+  // No ID and no step were used: the next lock is 1, step 1.
+  EXPECT_EQ(*b.TryRequest(std::vector{R({"x"})}),
+            (RequestResult{.step = 1, .id = 1, .acquired = true}));
+
+  // A release gives back all it held; the budget then covers the big lock.
+  EXPECT_TRUE(a.Release(1).found);
+  EXPECT_TRUE(b.Release(1).found);
+  EXPECT_EQ(budget.used(), 0u);
+  ASSERT_NE(b.TryRequest(big), std::nullopt);
+  EXPECT_EQ(budget.used(), b.MemoryBytes());
+}
+
+TEST(MemoryBudget, RequestChargesWhateverTheLimitAndADestroyedSpaceGivesBack) {
+  MemoryBudget budget(1);
+  {
+    LockSpace space(0, &budget);
+    EXPECT_TRUE(space.Request(std::vector{W({"a", "b", "c"})}).acquired);
+    EXPECT_EQ(budget.used(), space.MemoryBytes());
+    EXPECT_GT(budget.used(), budget.limit());
+    EXPECT_EQ(space.TryRequest(std::vector{R({})}), std::nullopt);
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(MemoryBudget, ChargesAreTheSumOfTheSpacesAcrossThreads) {
+  MemoryBudget budget(std::uint64_t{1} << 30);
+  constexpr int kThreads = 4;
+  std::vector<std::unique_ptr<LockSpace>> spaces;
+  for (int t = 0; t < kThreads; ++t) {
+    spaces.push_back(std::make_unique<LockSpace>(0, &budget));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&space = *spaces[t], t] {
+      std::mt19937 rng(t);
+      std::vector<LockId> live;
+      for (int step = 0; step < 5'000; ++step) {
+        if (live.size() < 50 && rng() % 3 != 0) {
+          const Resource r = W({std::to_string(rng() % 100), "x"});
+          live.push_back(space.TryRequest(std::vector{r})->id);
+        } else if (!live.empty()) {
+          space.Release(live.back());
+          live.pop_back();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::uint64_t sum = 0;
+  for (const auto& space : spaces) sum += space->MemoryBytes();
+  EXPECT_EQ(budget.used(), sum);
 }
 
 // Names of one set: `count` of them.
