@@ -89,6 +89,9 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       "Most segments in one path");
   add("--max-segment-bytes", o.message_limits.max_segment_bytes,
       "MAX_SEGMENT_BYTES", "Longest path segment");
+  add("--max-lock-segments", o.message_limits.max_lock_segments,
+      "MAX_LOCK_SEGMENTS",
+      "Most path segments in one lock, all its resources together");
 
   try {
     app.parse(argc, argv);

@@ -63,6 +63,7 @@ std::string StatusPage(const ServerState& state) {
   param("max resources per lock", c.message_limits.max_resources);
   param("max path depth", c.message_limits.max_path_depth);
   param("max segment bytes", c.message_limits.max_segment_bytes);
+  param("max path segments per lock", c.message_limits.max_lock_segments);
   param("max namespace bytes", c.route_limits.max_namespace_bytes);
   param("open connections", state.connections.load());
   const LockService& locks = *state.locks;
