@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/core/heap_trim.h"
 #include "server/core/log.h"
 #include "server/core/pages.h"
 #include "server/net/listener.h"
@@ -20,6 +21,8 @@ namespace locktopus::server {
 namespace {
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(50);
+// How often the lock memory is sampled for HeapTrimmer.
+constexpr auto kTrimPoll = std::chrono::milliseconds(250);
 
 // Writes `port` to `path` whole, or not at all: a reader that finds the
 // file finds the port (written to a scratch file, then renamed).
@@ -43,7 +46,8 @@ class Server {
         signals_(strand_, SIGINT, SIGTERM),
         hangup_(strand_),
         stats_timer_(strand_),
-        drain_timer_(strand_) {}
+        drain_timer_(strand_),
+        trim_timer_(strand_) {}
 
   int Run() {
     if (!LoadTokens() || !LoadTls()) return 1;
@@ -63,6 +67,7 @@ class Server {
       WaitForHangup();
     }
     if (c.stats_interval_s > 0) ScheduleStats();
+    ScheduleTrim();
 
     unsigned threads = c.threads;
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -146,6 +151,7 @@ class Server {
       LogInfo("shutting down: no longer accepting connections");
       listener_->Stop();
       stats_timer_.cancel();
+      trim_timer_.cancel();
       WaitForSignal();
       Drain(/*first=*/true);
     });
@@ -182,6 +188,16 @@ class Server {
     });
   }
 
+  // Gives freed lock memory back to the system (heap_trim.h).
+  void ScheduleTrim() {
+    trim_timer_.expires_after(kTrimPoll);
+    trim_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      trimmer_.MaybeTrim(state_->locks->memory().used());
+      ScheduleTrim();
+    });
+  }
+
   // With --tls-cert only. Declared first, so that it outlives the sessions
   // that ioc_'s destruction destroys.
   std::unique_ptr<net::ssl::context> tls_;
@@ -194,6 +210,8 @@ class Server {
   net::signal_set hangup_;  // SIGHUP, with --auth-token-file only
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
+  net::steady_timer trim_timer_;
+  HeapTrimmer trimmer_;
   int exit_code_ = 0;
 };
 
