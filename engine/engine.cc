@@ -4,10 +4,12 @@
 
 namespace locktopus {
 
-bool MemoryBudget::TryCharge(std::uint64_t bytes) {
+bool MemoryBudget::TryCharge(std::uint64_t bytes, std::uint64_t spare) {
+  if (bytes > limit_ || spare > limit_ - bytes) return false;
+  const std::uint64_t needed = bytes + spare;
   std::uint64_t used = used_.load(std::memory_order_relaxed);
   do {
-    if (bytes > limit_ || used > limit_ - bytes) return false;
+    if (used > limit_ - needed) return false;
   } while (!used_.compare_exchange_weak(used, used + bytes,
                                         std::memory_order_relaxed));
   return true;

@@ -17,7 +17,10 @@
 // locks, indexes; an idle space holds none) and charges them to a
 // MemoryBudget shared by the spaces of a server, if it is given one.
 // TryRequest refuses a lock the budget cannot cover in the worst case
-// (every node of its paths new), before changing anything.
+// (every node of its paths new) with as much again to spare, before
+// changing anything: the last part of the budget is always left to locks
+// smaller than the largest that took it, so a flood of large locks cannot
+// crowd out small ones.
 //
 // Exceptions: a step that throws (std::bad_alloc) changes nothing: no lock,
 // no ID, no step number, no statistic.
@@ -56,9 +59,9 @@ class MemoryBudget {
   std::uint64_t limit() const { return limit_; }
   std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
 
-  // Adds `bytes` if used() stays within the limit; false, adding nothing,
-  // otherwise.
-  bool TryCharge(std::uint64_t bytes);
+  // Adds `bytes` if used() then leaves at least `spare` bytes under the
+  // limit; false, adding nothing, otherwise.
+  bool TryCharge(std::uint64_t bytes, std::uint64_t spare = 0);
   // Adds `bytes` whatever the limit.
   void Charge(std::uint64_t bytes);
   void Credit(std::uint64_t bytes);
@@ -85,8 +88,8 @@ class LockSpace {
   RequestResult Request(std::span<const Resource> resources,
                         const WaiterRef& waiter = {}) EXCLUDES(mu_);
 
-  // As Request, but a lock whose worst-case cost the budget cannot cover is
-  // refused: nullopt, and nothing changed (no ID, no step). Charges the
+  // As Request, but a lock whose worst-case cost the budget cannot cover
+  // twice is refused: nullopt, and nothing changed (no ID, no step). Charges the
   // budget what the lock holds. Without a budget, never refused. Request
   // charges it too, whatever its limit.
   std::optional<RequestResult> TryRequest(std::span<const Resource> resources,

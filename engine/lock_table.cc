@@ -272,7 +272,7 @@ std::optional<RequestResult> LockTable::Request(
     charged = WorstCaseBytes(resources);
     if (!refusable) {
       budget_->Charge(charged);
-    } else if (!budget_->TryCharge(charged)) {
+    } else if (!budget_->TryCharge(charged, /*spare=*/charged)) {
       return std::nullopt;
     }
   }

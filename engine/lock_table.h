@@ -51,7 +51,8 @@
 //
 // Memory budget: with a MemoryBudget, a request is first charged the most
 // it can make the table allocate (WorstCaseBytes: every node new, both
-// indexes grown); refused, it changes nothing. After the step the charge is
+// indexes grown), and refused, changing nothing, unless as much again is
+// left to spare. After the step the charge is
 // brought to what was really allocated, and a release gives back what it
 // frees. The budget is an atomic counter: nothing is called under the mutex.
 //

@@ -47,20 +47,34 @@ TEST(LockSpace, IdleSpaceGivesMemoryBackAndKeepsItsSequence) {
 }
 
 TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
-  MemoryBudget budget(1 << 20);
-  LockSpace a(0, &budget), b(0, &budget);
-  std::vector<Resource> held;
-  for (int i = 0; i < 4000; ++i) held.push_back(W({std::to_string(i)}));
-  const RequestResult first = *a.TryRequest(held);
-  EXPECT_EQ(first, (RequestResult{.step = 1, .id = 1, .acquired = true}));
-  EXPECT_GT(a.MemoryBytes(), 400'000u);
-  EXPECT_EQ(budget.used(), a.MemoryBytes());
-
-  // 2,000 new nodes of 100-byte segments cannot fit in what is left.
+  // 1,200 new nodes of 100-byte segments: what it costs, without a budget.
   std::vector<Resource> big;
-  for (int i = 0; i < 2000; ++i) {
+  for (int i = 0; i < 1200; ++i) {
     big.push_back(W({std::string(100, 'a') + std::to_string(i)}));
   }
+  std::uint64_t cost = 0;
+  {
+    LockSpace scratch;
+    scratch.Request(big);
+    cost = scratch.MemoryBytes();
+  }
+  // A budget of four times that; small locks in `a` take 2.5 times.
+  MemoryBudget budget(4 * cost);
+  LockSpace a(0, &budget), b(0, &budget);
+  std::vector<LockId> held;
+  while (a.MemoryBytes() < cost * 5 / 2) {
+    std::vector<Resource> lock;
+    for (int p = 0; p < 50; ++p) {
+      lock.push_back(W({std::to_string(held.size()), std::to_string(p)}));
+    }
+    const std::optional<RequestResult> r = a.TryRequest(lock);
+    ASSERT_NE(r, std::nullopt);
+    EXPECT_EQ(r->id, held.size() + 1);
+    held.push_back(r->id);
+  }
+  EXPECT_EQ(budget.used(), a.MemoryBytes());
+
+  // The big lock, twice over, does not fit in what is left.
   const Stats before = b.GetStats();
   EXPECT_EQ(b.TryRequest(big), std::nullopt);
   EXPECT_EQ(b.GetStats(), before);
@@ -70,12 +84,36 @@ TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
   EXPECT_EQ(*b.TryRequest(std::vector{R({"x"})}),
             (RequestResult{.step = 1, .id = 1, .acquired = true}));
 
-  // A release gives back all it held; the budget then covers the big lock.
-  EXPECT_TRUE(a.Release(1).found);
+  // Releases give back all they held; the budget then covers the big lock.
+  for (LockId id : held) EXPECT_TRUE(a.Release(id).found);
   EXPECT_TRUE(b.Release(1).found);
   EXPECT_EQ(budget.used(), 0u);
   ASSERT_NE(b.TryRequest(big), std::nullopt);
   EXPECT_EQ(budget.used(), b.MemoryBytes());
+  EXPECT_EQ(b.MemoryBytes(), cost);
+}
+
+TEST(MemoryBudget, TheLastPartOfTheBudgetIsLeftToSmallerLocks) {
+  MemoryBudget budget(1 << 20);
+  LockSpace space(0, &budget);
+  // Locks of 1,000 new paths each: granted while as much again is left.
+  int granted = 0;
+  for (int i = 0; i < 100; ++i) {
+    std::vector<Resource> lock;
+    for (int p = 0; p < 1000; ++p) {
+      lock.push_back(W({std::to_string(i) + "/" + std::to_string(p)}));
+    }
+    if (!space.TryRequest(lock)) break;
+    ++granted;
+  }
+  EXPECT_GE(granted, 3);
+  EXPECT_LT(budget.used(), budget.limit() - 100'000);
+  // The room they left takes hundreds of small locks.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_NE(space.TryRequest(std::vector{R({"small", std::to_string(i)})}),
+              std::nullopt)
+        << i;
+  }
 }
 
 TEST(MemoryBudget, RequestChargesWhateverTheLimitAndADestroyedSpaceGivesBack) {
