@@ -17,9 +17,9 @@ namespace locktopus::server {
 
 class HeapTrimmer {
  public:
-  // A fall from the peak that is worth a trim: 4 MiB, or an eighth of the
+  // A fall from the peak that is worth a trim: 1 MiB, or an eighth of the
   // peak if more.
-  static constexpr std::uint64_t kMinFall = 4 << 20;
+  static constexpr std::uint64_t kMinFall = 1 << 20;
 
   // Notes `lock_bytes`, the lock memory in use now; true when it is time to
   // trim (the peak is then reset to it).
