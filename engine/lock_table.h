@@ -44,17 +44,17 @@
 //
 // Exceptions: a step that throws (std::bad_alloc, or std::length_error for a
 // lock beyond 2^32 entries) changes nothing but the capacity of the indexes
-// and of the spare list. Request undoes what it built;
-// Release allocates only before it changes anything: the spare list always
-// has room for every pending lock, so acquisitions are collected without
-// allocating, and a result that cannot be allocated takes the spare itself.
+// and of the spare list. Request undoes what it built. Release allocates
+// only before it changes anything: the spare list always has room for every
+// pending lock, so acquisitions are collected without allocating, and a
+// result that cannot be allocated takes the spare itself.
 //
 // Memory budget: with a MemoryBudget, a request is first charged the most
 // it can make the table allocate (WorstCaseBytes: every node new, both
 // indexes grown), and refused, changing nothing, unless as much again is
-// left to spare. After the step the charge is
-// brought to what was really allocated, and a release gives back what it
-// frees. The budget is an atomic counter: nothing is called under the mutex.
+// left to spare. After the step the charge is brought to what was really
+// allocated, and a release gives back what it frees. The budget is an
+// atomic counter: nothing is called under the mutex.
 //
 // Thread safety: none; the caller serialises every call.
 
