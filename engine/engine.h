@@ -89,9 +89,9 @@ class LockSpace {
                         const WaiterRef& waiter = {}) EXCLUDES(mu_);
 
   // As Request, but a lock whose worst-case cost the budget cannot cover
-  // twice is refused: nullopt, and nothing changed (no ID, no step). Charges the
-  // budget what the lock holds. Without a budget, never refused. Request
-  // charges it too, whatever its limit.
+  // twice is refused: nullopt, and nothing changed (no ID, no step).
+  // Charges the budget what the lock holds. Without a budget, never
+  // refused. Request charges it too, whatever its limit.
   std::optional<RequestResult> TryRequest(std::span<const Resource> resources,
                                           const WaiterRef& waiter = {})
       EXCLUDES(mu_);

@@ -16,12 +16,17 @@ Connection::~Connection() {
   if (closed_) return;
   try {
     OnClosed();
-  } catch (const std::exception& e) {
-    // Out of memory for the abandon timer, say: the lock is released at
-    // once instead of after the abandon timeout, never left live.
-    LogError(std::string("connection ended without its transport: ") +
-             e.what() + "; its lock is released now");
+    return;
+  } catch (...) {
+  }
+  // Out of memory for the abandon timer, say: the lock is released at once
+  // rather than after the abandon timeout, never left live.
+  try {
     if (ns_ && state_ != ConnState::kReady) ns_->Release(lock_id_);
+    LogError(
+        "a connection ended without its transport and its lock could "
+        "not be abandoned: released at once");
+  } catch (...) {
   }
 }
 

@@ -68,8 +68,7 @@ std::optional<Stats> LockService::FindStats(std::string_view name) const {
   return it->second->ns.GetStats();
 }
 
-std::optional<NamespaceSummary> LockService::Find(
-    std::string_view name) const {
+std::optional<NamespaceSummary> LockService::Find(std::string_view name) const {
   MutexLock lock(mu_);
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) return std::nullopt;

@@ -14,9 +14,10 @@
 // (Namespace::TryRequest).
 //
 // Thread safety: every method may be called from any thread. A lock step
-// takes only its namespace's LockSpace mutex (the budget is an atomic). The service's own mutex is
-// taken to open a namespace, to add or drop a hold, and to look at the open
-// namespaces; it is never held during a step, and a step never takes it.
+// takes only its namespace's LockSpace mutex (the budget is an atomic). The
+// service's own mutex is taken to open a namespace, to add or drop a hold,
+// and to look at the open namespaces; it is never held during a step, and a
+// step never takes it.
 // Acquisition notices are delivered after the step's mutex is released, on
 // the thread that did the step.
 
@@ -131,8 +132,8 @@ class LockService : public std::enable_shared_from_this<LockService> {
  public:
   // Lock state of every namespace together may take `max_lock_memory` heap
   // bytes (MemoryBudget).
-  explicit LockService(std::uint64_t max_lock_memory =
-                           std::numeric_limits<std::uint64_t>::max())
+  explicit LockService(
+      std::uint64_t max_lock_memory = std::numeric_limits<std::uint64_t>::max())
       : memory_(max_lock_memory) {}
 
   // Holds the namespace `name`, opening it first if it is not open: its
