@@ -15,6 +15,11 @@ bool MemoryBudget::TryCharge(std::uint64_t bytes, std::uint64_t spare) {
   return true;
 }
 
+bool MemoryBudget::TryChargeLock(std::uint64_t bytes, std::uint64_t own) {
+  const bool small = own <= limit_ / kSmallLockDivisor;
+  return TryCharge(bytes, small ? 0 : limit_ / kReserveDivisor);
+}
+
 void MemoryBudget::Charge(std::uint64_t bytes) {
   used_.fetch_add(bytes, std::memory_order_relaxed);
 }

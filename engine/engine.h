@@ -17,10 +17,9 @@
 // locks, indexes; an idle space holds none) and charges them to a
 // MemoryBudget shared by the spaces of a server, if it is given one.
 // TryRequest refuses a lock the budget cannot cover in the worst case
-// (every node of its paths new) with as much again to spare, before
-// changing anything: the last part of the budget is always left to locks
-// smaller than the largest that took it, so a flood of large locks cannot
-// crowd out small ones.
+// (every node of its paths new), before changing anything; a large lock
+// also leaves the budget's reserve for small ones (MemoryBudget), so a
+// flood of large locks cannot crowd out ordinary ones.
 //
 // Exceptions: a step that throws (std::bad_alloc) changes nothing: no lock,
 // no ID, no step number, no statistic.
@@ -50,8 +49,17 @@ class LockTable;
 // Heap bytes of lock state that spaces may hold together: charged by each
 // lock before it is built, credited as locks go. used() may exceed limit()
 // only by what Charge adds (spaces without a refusal path).
+//
+// The last eighth of the limit is kept for small locks: a lock whose own
+// blocks (nodes, entries) may take more than 1/1024 of the limit is granted
+// only while an eighth stays free after it. However many of the largest
+// locks the message limits allow come, the ordinary ones — a few hundred
+// bytes each — keep an eighth of the budget to themselves.
 class MemoryBudget {
  public:
+  static constexpr std::uint64_t kSmallLockDivisor = 1024;
+  static constexpr std::uint64_t kReserveDivisor = 8;
+
   explicit MemoryBudget(std::uint64_t limit) : limit_(limit) {}
   MemoryBudget(const MemoryBudget&) = delete;
   MemoryBudget& operator=(const MemoryBudget&) = delete;
@@ -62,6 +70,9 @@ class MemoryBudget {
   // Adds `bytes` if used() then leaves at least `spare` bytes under the
   // limit; false, adding nothing, otherwise.
   bool TryCharge(std::uint64_t bytes, std::uint64_t spare = 0);
+  // Charges a lock `bytes` in all, of which `own` are its own blocks: as
+  // TryCharge, keeping the reserve of small locks from a large one.
+  bool TryChargeLock(std::uint64_t bytes, std::uint64_t own);
   // Adds `bytes` whatever the limit.
   void Charge(std::uint64_t bytes);
   void Credit(std::uint64_t bytes);
@@ -89,7 +100,8 @@ class LockSpace {
                         const WaiterRef& waiter = {}) EXCLUDES(mu_);
 
   // As Request, but a lock whose worst-case cost the budget cannot cover
-  // twice is refused: nullopt, and nothing changed (no ID, no step).
+  // (MemoryBudget::TryChargeLock) is refused: nullopt, and nothing changed
+  // (no ID, no step).
   // Charges the budget what the lock holds. Without a budget, never
   // refused. Request charges it too, whatever its limit.
   std::optional<RequestResult> TryRequest(std::span<const Resource> resources,

@@ -219,8 +219,8 @@ void LockTable::ReserveSpare(std::uint64_t extra) {
   }
 }
 
-std::uint64_t LockTable::WorstCaseBytes(
-    std::span<const Resource> resources) const {
+std::uint64_t LockTable::WorstCaseBytes(std::span<const Resource> resources,
+                                        std::uint64_t& own) const {
   std::uint64_t entries = 0, segments = 0, bytes = 0;
   for (const Resource& r : resources) {
     entries += r.path.size() + 1;
@@ -230,6 +230,7 @@ std::uint64_t LockTable::WorstCaseBytes(
     }
   }
   bytes += AllocationCost(sizeof(Lock) + entries * sizeof(Entry));
+  own = bytes;
   // An index that grows may double more than once in the step; the arrays
   // it leaves behind are freed as it goes, at most half the last one live
   // beside it.
@@ -269,10 +270,11 @@ std::optional<RequestResult> LockTable::Request(
     bool refusable) {
   std::uint64_t charged = 0;
   if (budget_ != nullptr) {
-    charged = WorstCaseBytes(resources);
+    std::uint64_t own = 0;
+    charged = WorstCaseBytes(resources, own);
     if (!refusable) {
       budget_->Charge(charged);
-    } else if (!budget_->TryCharge(charged, /*spare=*/charged)) {
+    } else if (!budget_->TryChargeLock(charged, own)) {
       return std::nullopt;
     }
   }

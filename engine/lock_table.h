@@ -51,10 +51,10 @@
 //
 // Memory budget: with a MemoryBudget, a request is first charged the most
 // it can make the table allocate (WorstCaseBytes: every node new, both
-// indexes grown), and refused, changing nothing, unless as much again is
-// left to spare. After the step the charge is brought to what was really
-// allocated, and a release gives back what it frees. The budget is an
-// atomic counter: nothing is called under the mutex.
+// indexes grown), or refused, changing nothing, when the budget cannot take
+// it (MemoryBudget::TryChargeLock). After the step the charge is brought to
+// what was really allocated, and a release gives back what it frees. The
+// budget is an atomic counter: nothing is called under the mutex.
 //
 // Thread safety: none; the caller serialises every call.
 
@@ -163,8 +163,9 @@ class LockTable {
 
   // The most a request of `resources` can add to MemoryBytes(), and to the
   // heap in the step (an index's old array lives until its new one is
-  // filled).
-  std::uint64_t WorstCaseBytes(std::span<const Resource> resources) const;
+  // filled); `own` is set to the part that is the lock's own blocks.
+  std::uint64_t WorstCaseBytes(std::span<const Resource> resources,
+                               std::uint64_t& own) const;
   // Builds the lock; on an exception undoes it all and rethrows.
   RequestResult Build(std::span<const Resource> resources,
                       const WaiterRef& waiter);

@@ -58,11 +58,11 @@ TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
     scratch.Request(big);
     cost = scratch.MemoryBytes();
   }
-  // A budget of four times that; small locks in `a` take 2.5 times.
+  // A budget of four times that; locks of 50 paths in `a` take three.
   MemoryBudget budget(4 * cost);
   LockSpace a(0, &budget), b(0, &budget);
   std::vector<LockId> held;
-  while (a.MemoryBytes() < cost * 5 / 2) {
+  while (a.MemoryBytes() < 3 * cost) {
     std::vector<Resource> lock;
     for (int p = 0; p < 50; ++p) {
       lock.push_back(W({std::to_string(held.size()), std::to_string(p)}));
@@ -74,7 +74,7 @@ TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
   }
   EXPECT_EQ(budget.used(), a.MemoryBytes());
 
-  // The big lock, twice over, does not fit in what is left.
+  // The big lock does not fit in what is left.
   const Stats before = b.GetStats();
   EXPECT_EQ(b.TryRequest(big), std::nullopt);
   EXPECT_EQ(b.GetStats(), before);
@@ -93,24 +93,24 @@ TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
   EXPECT_EQ(b.MemoryBytes(), cost);
 }
 
-TEST(MemoryBudget, TheLastPartOfTheBudgetIsLeftToSmallerLocks) {
-  MemoryBudget budget(1 << 20);
-  LockSpace space(0, &budget);
-  // Locks of 1,000 new paths each: granted while as much again is left.
-  int granted = 0;
-  for (int i = 0; i < 100; ++i) {
+TEST(MemoryBudget, AnEighthIsKeptForSmallLocks) {
+  MemoryBudget budget(8 << 20);
+  LockSpace floods(0, &budget), ordinary(0, &budget);
+  // Large locks, of 1,000 new paths each, until one is refused: they stop
+  // an eighth short of the limit.
+  for (int i = 0;; ++i) {
     std::vector<Resource> lock;
     for (int p = 0; p < 1000; ++p) {
       lock.push_back(W({std::to_string(i) + "/" + std::to_string(p)}));
     }
-    if (!space.TryRequest(lock)) break;
-    ++granted;
+    if (!floods.TryRequest(lock)) break;
   }
-  EXPECT_GE(granted, 3);
-  EXPECT_LT(budget.used(), budget.limit() - 100'000);
-  // The room they left takes hundreds of small locks.
-  for (int i = 0; i < 200; ++i) {
-    ASSERT_NE(space.TryRequest(std::vector{R({"small", std::to_string(i)})}),
+  EXPECT_GT(budget.used(), budget.limit() / 8 * 6);
+  EXPECT_LE(budget.used(), budget.limit() / 8 * 7);
+  // The eighth left takes thousands of small locks.
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_NE(ordinary.TryRequest(std::vector{W({"small", std::to_string(i)}),
+                                              R({"config"})}),
               std::nullopt)
         << i;
   }

@@ -189,15 +189,20 @@ function floodLock(tag) {
 /**
  * The memory attack: cfg.floodConnections connections at once, each sending
  * the largest lock the limits allow. Each is granted, or refused with the
- * reason frame and close 1013 once the lock memory budget is spent; the
- * granted hold for a moment and then release or drop.
+ * reason frame and close 1013 once the lock memory budget is spent. Each
+ * granted one, on its own (waiting for one while holding another could
+ * deadlock behind a lock of the empty path), holds for a moment and then
+ * releases or drops.
  */
 async function flood(url, who) {
   const tag = `flood.${cfg.worker}.${(floods += 1)}`;
-  const conns = await Promise.all(Array.from({ length: cfg.floodConnections }, () => Conn.open(url).catch(() => null)));
-  const granted = [];
-  await Promise.all(conns.map(async (c, k) => {
-    if (c === null) return;
+  await Promise.all(Array.from({ length: cfg.floodConnections }, async (_, k) => {
+    let c;
+    try {
+      c = await Conn.open(url);
+    } catch {
+      return;
+    }
     c.send(floodLock(`${tag}.${k}`));
     let m = await c.next(cfg.stuckMs);
     if (m.text !== undefined && REFUSED.test(m.text)) {
@@ -213,10 +218,7 @@ async function flood(url, who) {
       return;
     }
     counts.flood.granted += 1;
-    granted.push(c);
-  }));
-  await sleep(rand(100, 500));
-  await Promise.all(granted.map(async (c) => {
+    await sleep(rand(100, 500));
     if (Math.random() < 0.5) {
       c.send(RELEASE);
       await c.next(cfg.stuckMs);
@@ -226,7 +228,6 @@ async function flood(url, who) {
       await c.closed;
     }
   }));
-  for (const c of conns) if (c && !c.closeEvent) c.ws.terminate();
 }
 
 /** Misbehaviour while ready: the connection ends with it. */
