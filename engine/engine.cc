@@ -4,16 +4,50 @@
 
 namespace locktopus {
 
-LockSpace::LockSpace(LockId last_id)
-    : table_(std::make_unique<LockTable>(last_id)) {}
+bool MemoryBudget::TryCharge(std::uint64_t bytes, std::uint64_t spare) {
+  if (bytes > limit_ || spare > limit_ - bytes) return false;
+  const std::uint64_t needed = bytes + spare;
+  std::uint64_t used = used_.load(std::memory_order_relaxed);
+  do {
+    if (used > limit_ - needed) return false;
+  } while (!used_.compare_exchange_weak(used, used + bytes,
+                                        std::memory_order_relaxed));
+  return true;
+}
+
+bool MemoryBudget::TryChargeLock(std::uint64_t bytes, std::uint64_t own) {
+  const bool small = own <= limit_ / kSmallLockDivisor;
+  return TryCharge(bytes, small ? 0 : limit_ / kReserveDivisor);
+}
+
+void MemoryBudget::Charge(std::uint64_t bytes) {
+  used_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void MemoryBudget::Credit(std::uint64_t bytes) {
+  used_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+LockSpace::LockSpace(LockId last_id, MemoryBudget* budget)
+    : table_(std::make_unique<LockTable>(last_id, budget)) {}
 
 LockSpace::~LockSpace() = default;
 
 RequestResult LockSpace::Request(std::span<const Resource> resources,
                                  const WaiterRef& waiter) {
   MutexLock lock(mu_);
-  RequestResult result = table_->Request(resources, waiter);
+  RequestResult result = *table_->Request(resources, waiter,
+                                          /*refusable=*/false);
   result.step = ++steps_;
+  return result;
+}
+
+std::optional<RequestResult> LockSpace::TryRequest(
+    std::span<const Resource> resources, const WaiterRef& waiter) {
+  MutexLock lock(mu_);
+  std::optional<RequestResult> result =
+      table_->Request(resources, waiter, /*refusable=*/true);
+  if (result) result->step = ++steps_;
   return result;
 }
 
@@ -32,6 +66,11 @@ LockState LockSpace::State(LockId id) const {
 Stats LockSpace::GetStats() const {
   MutexLock lock(mu_);
   return table_->GetStats();
+}
+
+std::uint64_t LockSpace::MemoryBytes() const {
+  MutexLock lock(mu_);
+  return table_->MemoryBytes();
 }
 
 std::uint64_t LockSpace::TEST_Work() const {

@@ -13,16 +13,30 @@
 // TEST_Work() counts the elementary steps (nodes touched, entries visited) so
 // that tests can assert these bounds without measuring time.
 //
-// Thread safety: every method of LockSpace may be called from any thread. A
-// LockSpace serialises its steps with one mutex; steps in different spaces
-// never contend. Nothing calls out while holding the mutex: a step returns
-// the waiters of the locks it acquired, and the caller tells them.
+// Memory: a space accounts the heap bytes of its lock state (nodes, entries,
+// locks, indexes; an idle space holds none) and charges them to a
+// MemoryBudget shared by the spaces of a server, if it is given one.
+// TryRequest refuses a lock the budget cannot cover in the worst case
+// (every node of its paths new), before changing anything; a large lock
+// also leaves the budget's reserve for small ones (MemoryBudget), so a
+// flood of large locks cannot crowd out ordinary ones.
+//
+// Exceptions: a step that throws (std::bad_alloc) changes nothing: no lock,
+// no ID, no step number, no statistic.
+//
+// Thread safety: every method of LockSpace and MemoryBudget may be called
+// from any thread. A LockSpace serialises its steps with one mutex; steps in
+// different spaces never contend. Nothing calls out while holding the mutex:
+// a step returns the waiters of the locks it acquired, and the caller tells
+// them. The budget is one atomic counter, updated under a space's mutex.
 
 #ifndef LOCKTOPUS_ENGINE_ENGINE_H_
 #define LOCKTOPUS_ENGINE_ENGINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "engine/thread_annotations.h"
@@ -32,11 +46,48 @@ namespace locktopus {
 
 class LockTable;
 
+// Heap bytes of lock state that spaces may hold together: charged by each
+// lock before it is built, credited as locks go. used() may exceed limit()
+// only by what Charge adds (spaces without a refusal path).
+//
+// The last eighth of the limit is kept for small locks: a lock whose own
+// blocks (nodes, entries) may take more than 1/1024 of the limit is granted
+// only while an eighth stays free after it. However many of the largest
+// locks the message limits allow come, the ordinary ones — a few hundred
+// bytes each — keep an eighth of the budget to themselves.
+class MemoryBudget {
+ public:
+  static constexpr std::uint64_t kSmallLockDivisor = 1024;
+  static constexpr std::uint64_t kReserveDivisor = 8;
+
+  explicit MemoryBudget(std::uint64_t limit) : limit_(limit) {}
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+
+  std::uint64_t limit() const { return limit_; }
+  std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+
+  // Adds `bytes` if used() then leaves at least `spare` bytes under the
+  // limit; false, adding nothing, otherwise.
+  bool TryCharge(std::uint64_t bytes, std::uint64_t spare = 0);
+  // Charges a lock `bytes` in all, of which `own` are its own blocks: as
+  // TryCharge, keeping the reserve of small locks from a large one.
+  bool TryChargeLock(std::uint64_t bytes, std::uint64_t own);
+  // Adds `bytes` whatever the limit.
+  void Charge(std::uint64_t bytes);
+  void Credit(std::uint64_t bytes);
+
+ private:
+  const std::uint64_t limit_;
+  std::atomic<std::uint64_t> used_{0};
+};
+
 // The locks of one namespace.
 class LockSpace {
  public:
-  // The first lock gets ID last_id + 1.
-  explicit LockSpace(LockId last_id = 0);
+  // The first lock gets ID last_id + 1. `budget`, if not null, must outlive
+  // the space; the space charges it what its locks make it hold.
+  explicit LockSpace(LockId last_id = 0, MemoryBudget* budget = nullptr);
   ~LockSpace();
   LockSpace(const LockSpace&) = delete;
   LockSpace& operator=(const LockSpace&) = delete;
@@ -48,12 +99,25 @@ class LockSpace {
   RequestResult Request(std::span<const Resource> resources,
                         const WaiterRef& waiter = {}) EXCLUDES(mu_);
 
+  // As Request, but a lock whose worst-case cost the budget cannot cover
+  // (MemoryBudget::TryChargeLock) is refused: nullopt, and nothing changed
+  // (no ID, no step).
+  // Charges the budget what the lock holds. Without a budget, never
+  // refused. Request charges it too, whatever its limit.
+  std::optional<RequestResult> TryRequest(std::span<const Resource> resources,
+                                          const WaiterRef& waiter = {})
+      EXCLUDES(mu_);
+
   // Ends lock `id`: releases it if acquired, cancels it if enqueued. Returns
   // found=false, changing nothing, if `id` is not live.
   ReleaseResult Release(LockId id) EXCLUDES(mu_);
 
   LockState State(LockId id) const EXCLUDES(mu_);
   Stats GetStats() const EXCLUDES(mu_);
+
+  // Heap bytes of this space's lock state now: what it has charged to its
+  // budget. 0 when no lock is live.
+  std::uint64_t MemoryBytes() const EXCLUDES(mu_);
 
   // For tests only. Elementary steps done since the space was made (see the
   // file comment).

@@ -1,7 +1,13 @@
 #include "engine/lock_table.h"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <limits>
+#include <new>
+#include <stdexcept>
+
+#include "engine/engine.h"
 
 namespace locktopus {
 namespace {
@@ -17,182 +23,398 @@ constexpr std::array<std::uint8_t, 4> kConflicts = {
 
 constexpr LockId kNoLimit = std::numeric_limits<LockId>::max();
 
-// A space with no live locks keeps at most this many slots allocated.
-constexpr std::size_t kIdleSlots = 64;
+// A spare list longer than four times the pending locks and this is shrunk.
+constexpr std::size_t kIdleSpare = 64;
+
+// The hash of the child of `parent` named `segment`.
+std::uint64_t HashKey(const void* parent, std::string_view segment) {
+  return std::hash<std::string_view>{}(segment) ^
+         reinterpret_cast<std::uintptr_t>(parent) * 0xC2B2AE3D27D4EB4Fu;
+}
+
+template <class T>
+std::uint64_t ArrayCost(std::size_t count) {
+  return AllocationCost(count * sizeof(T));
+}
 
 }  // namespace
 
+std::uint64_t AllocationCost(std::uint64_t bytes) {
+  if (bytes == 0) return 0;
+  if (bytes >= 128 * 1024) return (bytes + 16 + 4095) / 4096 * 4096;
+  return std::max<std::uint64_t>(32, (bytes + 8 + 15) / 16 * 16);
+}
+
+std::uint64_t LockTable::NodeHash::Hash(const Node& node) {
+  return HashKey(node.parent, node.segment());
+}
+
+std::uint64_t LockTable::LockHash::Hash(const Lock& lock) {
+  return HashId(lock.id);
+}
+
 bool LockTable::Node::Empty() const {
-  return children.empty() &&
+  return children == 0 &&
          std::all_of(lists.begin(), lists.end(),
                      [](const ModeList& list) { return list.head == nullptr; });
 }
 
-LockTable::LockTable(LockId last_id) : root_(std::make_unique<Node>()) {
+LockTable::LockTable(LockId last_id, MemoryBudget* budget) : budget_(budget) {
   stats_.last_id = last_id;
 }
 
-LockTable::~LockTable() = default;
+LockTable::~LockTable() {
+  const std::uint64_t held = MemoryBytes();
+  locks_.ForEach([this](Lock* lock) { Free(lock); });
+  nodes_.ForEach([this](Node* node) { Free(node); });
+  if (budget_ != nullptr) budget_->Credit(held);
+}
+
+std::uint64_t LockTable::MemoryBytes() const {
+  return block_bytes_ + ArrayCost<Node*>(nodes_.capacity()) +
+         ArrayCost<Lock*>(locks_.capacity()) +
+         ArrayCost<Acquisition>(spare_.capacity());
+}
+
+LockTable::Lock* LockTable::NewLock(std::uint32_t entries) {
+  const std::size_t size = sizeof(Lock) + entries * sizeof(Entry);
+  Lock* lock = new (::operator new(size)) Lock;
+  lock->entry_count = entries;
+  block_bytes_ += AllocationCost(size);
+  return lock;
+}
+
+LockTable::Node* LockTable::NewNode(Node& parent, std::string_view segment) {
+  const std::size_t size = sizeof(Node) + segment.size();
+  Node* node = new (::operator new(size)) Node;
+  node->parent = &parent;
+  node->size = static_cast<std::uint32_t>(segment.size());
+  std::memcpy(node + 1, segment.data(), segment.size());
+  block_bytes_ += AllocationCost(size);
+  return node;
+}
+
+void LockTable::Free(Lock* lock) noexcept {
+  block_bytes_ -=
+      AllocationCost(sizeof(Lock) + lock->entry_count * sizeof(Entry));
+  lock->~Lock();
+  ::operator delete(lock);
+}
+
+void LockTable::Free(Node* node) noexcept {
+  block_bytes_ -= AllocationCost(sizeof(Node) + node->size);
+  node->~Node();
+  ::operator delete(node);
+}
 
 LockId LockTable::ClearLimit(const Node& node, Mode mode) const {
   LockId limit = kNoLimit;
   for (int m = 0; m < kModes; ++m) {
-    const Entry* head = node.lists[m].head;
+    Entry* head = node.lists[m].head;
     if ((kConflicts[mode] >> m & 1) && head != nullptr) {
-      limit = std::min(limit, head->lock->id);
+      limit = std::min(limit, LockOf(*head).id);
     }
   }
   return limit;
 }
 
-LockTable::Node& LockTable::Child(Node& node, const std::string& segment) {
+LockTable::Node& LockTable::Child(Node& node, std::string_view segment) {
   ++work_;
-  auto it = node.children.find(segment);
-  if (it != node.children.end()) return *it->second;
-  auto child = std::make_unique<Node>();
-  child->parent = &node;
-  child->segment = segment;
-  Node& ref = *child;
-  node.children.emplace(ref.segment, std::move(child));
+  const std::uint64_t hash = HashKey(&node, segment);
+  Node* child = nodes_.Find(hash, [&](const Node& candidate) {
+    return candidate.parent == &node && candidate.segment() == segment;
+  });
+  if (child != nullptr) return *child;
+  child = NewNode(node, segment);
+  try {
+    nodes_.Insert(child, hash);
+  } catch (...) {
+    Free(child);
+    throw;
+  }
+  ++node.children;
   ++stats_.path_count;
-  return ref;
+  return *child;
 }
 
-void LockTable::Append(Entry& entry) {
+void LockTable::Append(Entry& entry) noexcept {
   ++work_;
   ModeList& list = entry.node->lists[entry.mode];
-  entry.prev = list.tail;
-  (list.tail != nullptr ? list.tail->next : list.head) = &entry;
-  list.tail = &entry;
+  Lock& lock = LockOf(entry);
+  entry.next = nullptr;
+  if (list.head == nullptr) {
+    list.head = entry.prev = &entry;
+  } else {
+    entry.prev = list.head->prev;
+    entry.prev->next = &entry;
+    list.head->prev = &entry;
+  }
   // A later entry can only be clear if every entry before it is (invariant 2).
   if (list.boundary == nullptr &&
-      entry.lock->id <= ClearLimit(*entry.node, entry.mode)) {
+      lock.id <= ClearLimit(*entry.node, entry.mode)) {
     return;
   }
-  ++entry.lock->pending;
+  ++lock.pending;
   if (list.boundary == nullptr) list.boundary = &entry;
 }
 
-void LockTable::Advance(Node& node, Mode mode, std::vector<Acquisition>& acquired) {
+void LockTable::Advance(Node& node, Mode mode) noexcept {
   ++work_;
   ModeList& list = node.lists[mode];
   const LockId limit = ClearLimit(node, mode);
-  while (list.boundary != nullptr && list.boundary->lock->id <= limit) {
+  while (list.boundary != nullptr && LockOf(*list.boundary).id <= limit) {
     ++work_;
-    Lock& lock = *list.boundary->lock;
+    Lock& lock = LockOf(*list.boundary);
     list.boundary = list.boundary->next;
-    if (--lock.pending == 0 && !lock.releasing) OnAcquired(lock, acquired);
+    if (--lock.pending == 0 && !lock.releasing) OnAcquired(lock);
   }
 }
 
-void LockTable::Remove(Entry& entry, std::vector<Acquisition>& acquired) {
+void LockTable::Remove(Entry& entry) noexcept {
   ++work_;
   Node& node = *entry.node;
   ModeList& list = node.lists[entry.mode];
   const bool was_head = list.head == &entry;
   if (list.boundary == &entry) list.boundary = entry.next;
-  (entry.prev != nullptr ? entry.prev->next : list.head) = entry.next;
-  (entry.next != nullptr ? entry.next->prev : list.tail) = entry.prev;
+  if (was_head) {
+    list.head = entry.next;
+  } else {
+    entry.prev->next = entry.next;
+  }
+  // The head's prev is the tail: a removed tail hands that on.
+  if (entry.next != nullptr) {
+    entry.next->prev = entry.prev;
+  } else if (!was_head) {
+    list.head->prev = entry.prev;
+  }
   // Only a head takes part in ClearLimit: removing one may clear entries of
   // every mode it conflicts with.
   if (!was_head) return;
   for (int m = 0; m < kModes; ++m) {
-    if (kConflicts[entry.mode] >> m & 1) {
-      Advance(node, static_cast<Mode>(m), acquired);
-    }
+    if (kConflicts[entry.mode] >> m & 1) Advance(node, static_cast<Mode>(m));
   }
 }
 
-void LockTable::PruneIfEmpty(Node& node) {
-  if (&node == root_.get() || !node.Empty()) return;
-  auto& siblings = node.parent->children;
-  siblings.erase(siblings.find(node.segment));  // destroys `node`
+void LockTable::PruneIfEmpty(Node& node) noexcept {
+  if (&node == &root_ || !node.Empty()) return;
+  --node.parent->children;
+  nodes_.Erase(&node);
   --stats_.path_count;
+  Free(&node);
 }
 
-void LockTable::OnAcquired(Lock& lock, std::vector<Acquisition>& acquired) {
-  acquired.push_back({lock.id, std::move(lock.waiter)});
+void LockTable::OnAcquired(Lock& lock) noexcept {
+  // Never reallocates: ReserveSpare made room for every pending lock.
+  spare_.push_back({lock.id, std::move(lock.waiter)});
   --stats_.locks_pending;
   ++stats_.locks_acquired;
   stats_.resources_pending -= lock.resources;
   stats_.resources_acquired += lock.resources;
 }
 
-RequestResult LockTable::Request(std::span<const Resource> resources,
-                                 const WaiterRef& waiter) {
-  const LockId id = ++stats_.last_id;
-  Lock& lock = locks_.try_emplace(id).first->second;
-  lock.id = id;
-  lock.resources = resources.size();
+void LockTable::ReserveSpare(std::uint64_t extra) {
+  const std::uint64_t needed = stats_.locks_pending + extra;
+  if (spare_.capacity() < needed) {
+    spare_.reserve(std::max<std::uint64_t>(needed, 2 * spare_.capacity()));
+  }
+}
 
-  std::size_t entries = 0;
-  for (const Resource& r : resources) entries += r.path.size() + 1;
-  lock.entries.resize(entries);
-
-  auto entry = lock.entries.begin();
+std::uint64_t LockTable::WorstCaseBytes(std::span<const Resource> resources,
+                                        std::uint64_t& own) const {
+  std::uint64_t entries = 0, segments = 0, bytes = 0;
   for (const Resource& r : resources) {
-    const bool is_write = r.access == Access::kWrite;
-    Node* node = root_.get();
+    entries += r.path.size() + 1;
+    segments += r.path.size();
     for (const std::string& segment : r.path) {
-      *entry = {.lock = &lock,
-                .node = node,
-                .mode = is_write ? kIntentWrite : kIntentRead};
-      Append(*entry++);
-      node = &Child(*node, segment);
+      bytes += AllocationCost(sizeof(Node) + segment.size());
     }
-    *entry = {.lock = &lock, .node = node, .mode = is_write ? kWrite : kRead};
-    Append(*entry++);
+  }
+  bytes += AllocationCost(sizeof(Lock) + entries * sizeof(Entry));
+  own = bytes;
+  // An index that grows may double more than once in the step; the arrays
+  // it leaves behind are freed as it goes, at most half the last one live
+  // beside it.
+  auto growth = [](std::size_t capacity, std::size_t now) -> std::uint64_t {
+    if (capacity == now) return 0;
+    return ArrayCost<void*>(capacity) + ArrayCost<void*>(capacity / 2);
+  };
+  bytes += growth(decltype(nodes_)::CapacityFor(nodes_.size() + segments,
+                                                nodes_.capacity()),
+                  nodes_.capacity());
+  bytes += growth(
+      decltype(locks_)::CapacityFor(locks_.size() + 1, locks_.capacity()),
+      locks_.capacity());
+  const std::uint64_t spare = stats_.locks_pending + 1;
+  if (spare_.capacity() < spare) {
+    bytes += ArrayCost<Acquisition>(
+        std::max<std::uint64_t>(spare, 2 * spare_.capacity()));
+  }
+  return bytes;
+}
+
+void LockTable::Settle(std::uint64_t charged, std::uint64_t before) noexcept {
+  if (budget_ == nullptr) return;
+  const std::uint64_t after = MemoryBytes();
+  // What the step added (after - before) against what it was charged.
+  const auto added = static_cast<std::int64_t>(after - before);
+  const std::int64_t over = added - static_cast<std::int64_t>(charged);
+  if (over > 0) {
+    budget_->Charge(static_cast<std::uint64_t>(over));
+  } else if (over < 0) {
+    budget_->Credit(static_cast<std::uint64_t>(-over));
+  }
+}
+
+std::optional<RequestResult> LockTable::Request(
+    std::span<const Resource> resources, const WaiterRef& waiter,
+    bool refusable) {
+  std::uint64_t charged = 0;
+  if (budget_ != nullptr) {
+    std::uint64_t own = 0;
+    charged = WorstCaseBytes(resources, own);
+    if (!refusable) {
+      budget_->Charge(charged);
+    } else if (!budget_->TryChargeLock(charged, own)) {
+      return std::nullopt;
+    }
+  }
+  const std::uint64_t before = MemoryBytes();
+  try {
+    RequestResult result = Build(resources, waiter);
+    Settle(charged, before);
+    return result;
+  } catch (...) {
+    Settle(charged, before);
+    throw;
+  }
+}
+
+RequestResult LockTable::Build(std::span<const Resource> resources,
+                               const WaiterRef& waiter) {
+  std::uint64_t entries = 0;
+  for (const Resource& r : resources) entries += r.path.size() + 1;
+  constexpr std::uint64_t kMaxEntries =
+      std::numeric_limits<std::uint32_t>::max();
+  if (entries > kMaxEntries) {
+    throw std::length_error("a lock of more than 2^32 - 1 entries");
+  }
+  // Everything that may throw before the lock exists.
+  locks_.Reserve(locks_.size() + 1);
+  Lock* lock = NewLock(static_cast<std::uint32_t>(entries));
+
+  lock->id = stats_.last_id + 1;
+  lock->resources = static_cast<std::uint32_t>(resources.size());
+  locks_.Insert(lock, LockHash::Hash(*lock));  // reserved: never throws
+  const Stats saved = stats_;
+  stats_.last_id = lock->id;
+  std::uint32_t built = 0;
+  try {
+    for (const Resource& r : resources) {
+      const bool is_write = r.access == Access::kWrite;
+      Node* node = &root_;
+      for (const std::string& segment : r.path) {
+        Append(*new (&lock->entries()[built])
+                   Entry{.node = node,
+                         .index = built,
+                         .mode = is_write ? kIntentWrite : kIntentRead});
+        ++built;
+        node = &Child(*node, segment);
+      }
+      Append(*new (&lock->entries()[built]) Entry{
+          .node = node, .index = built, .mode = is_write ? kWrite : kRead});
+      ++built;
+    }
+    // Room to collect its acquisition; a lock acquired now needs none.
+    if (lock->pending != 0) ReserveSpare(1);
+  } catch (...) {
+    Unbuild(*lock, built);
+    stats_ = saved;
+    locks_.Erase(lock);
+    Free(lock);
+    throw;
   }
 
-  const bool acquired = lock.pending == 0;
-  if (!acquired) lock.waiter = waiter;
+  const bool acquired = lock->pending == 0;
+  if (!acquired) lock->waiter = waiter;
   (acquired ? stats_.locks_acquired : stats_.locks_pending) += 1;
   (acquired ? stats_.resources_acquired : stats_.resources_pending) +=
-      lock.resources;
-  return {.id = id, .acquired = acquired};
+      lock->resources;
+  return {.id = lock->id, .acquired = acquired};
+}
+
+void LockTable::Unbuild(Lock& lock, std::uint32_t count) noexcept {
+  lock.releasing = true;
+  // Newest entry first: a resource's own node goes before its ancestors, so a
+  // node is pruned only after every entry and child below it is gone.
+  for (std::uint32_t i = count; i-- > 0;) {
+    Entry& entry = lock.entries()[i];
+    Remove(entry);
+    PruneIfEmpty(*entry.node);
+  }
 }
 
 ReleaseResult LockTable::Release(LockId id) {
-  auto it = locks_.find(id);
-  if (it == locks_.end()) return {};
-  Lock& lock = it->second;
-  const bool was_acquired = lock.pending == 0;
-  lock.releasing = true;
+  Lock* lock = locks_.Find(LockHash::HashId(id),
+                           [id](const Lock& l) { return l.id == id; });
+  if (lock == nullptr) return {};
+  const std::uint64_t before = MemoryBytes();
+  // The only allocation that may throw, before anything changes: room to
+  // collect the acquisitions (after a result that took the spare).
+  ReserveSpare(0);
 
-  ReleaseResult result{.found = true};
-  // Newest entry first: a resource's own node goes before its ancestors, so a
-  // node is pruned only after every entry and child below it is gone.
-  for (auto e = lock.entries.rbegin(); e != lock.entries.rend(); ++e) {
-    Remove(*e, result.acquired);
-    PruneIfEmpty(*e->node);
-  }
-
+  const bool was_acquired = lock->pending == 0;
   (was_acquired ? stats_.locks_acquired : stats_.locks_pending) -= 1;
   (was_acquired ? stats_.resources_acquired : stats_.resources_pending) -=
-      lock.resources;
-  locks_.erase(it);
-  // An idle space gives back what its busiest moment made it allocate.
-  if (locks_.empty() && locks_.bucket_count() > kIdleSlots) {
-    decltype(locks_)().swap(locks_);
+      lock->resources;
+  Unbuild(*lock, lock->entry_count);
+  locks_.Erase(lock);
+  Free(lock);
+
+  ReleaseResult result{.found = true};
+  std::sort(
+      spare_.begin(), spare_.end(),
+      [](const Acquisition& a, const Acquisition& b) { return a.id < b.id; });
+  if (!spare_.empty()) {
+    try {
+      result.acquired.reserve(spare_.size());
+      std::move(spare_.begin(), spare_.end(),
+                std::back_inserter(result.acquired));
+      spare_.clear();
+    } catch (const std::bad_alloc&) {
+      result.acquired.swap(spare_);  // the next step makes a new spare
+    }
   }
-  if (root_->children.empty() && root_->children.bucket_count() > kIdleSlots) {
-    decltype(root_->children)().swap(root_->children);
-  }
-  std::sort(result.acquired.begin(), result.acquired.end(),
-            [](const Acquisition& a, const Acquisition& b) {
-              return a.id < b.id;
-            });
+  Shrink();
+  Settle(0, before);
   return result;
 }
 
+void LockTable::Shrink() noexcept {
+  nodes_.ShrinkIfSparse();
+  locks_.ShrinkIfSparse();
+  const std::uint64_t pending = stats_.locks_pending;
+  if (locks_.size() == 0) {
+    std::vector<Acquisition>().swap(spare_);
+  } else if (spare_.capacity() > 4 * pending + kIdleSpare) {
+    try {
+      std::vector<Acquisition> smaller;
+      smaller.reserve(2 * pending);
+      spare_.swap(smaller);
+    } catch (const std::bad_alloc&) {
+      // Keeps the larger one.
+    }
+  }
+}
+
 LockState LockTable::State(LockId id) const {
-  auto it = locks_.find(id);
-  if (it == locks_.end()) return LockState::kNone;
-  return it->second.pending == 0 ? LockState::kAcquired : LockState::kEnqueued;
+  const Lock* lock = locks_.Find(LockHash::HashId(id),
+                                 [id](const Lock& l) { return l.id == id; });
+  if (lock == nullptr) return LockState::kNone;
+  return lock->pending == 0 ? LockState::kAcquired : LockState::kEnqueued;
 }
 
 std::size_t LockTable::ReservedSlots() const {
-  return locks_.bucket_count() + root_->children.bucket_count();
+  return nodes_.capacity() + locks_.capacity();
 }
 
 }  // namespace locktopus

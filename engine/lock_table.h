@@ -29,6 +29,32 @@
 //   4. A node other than the root exists exactly while it has an entry or a
 //      child; so the non-root nodes are the non-empty prefixes of the
 //      resource paths of live locks.
+//   5. MemoryBytes() is what the table holds on the heap now, by
+//      AllocationCost of each block: its nodes, its locks (each with its
+//      entries), the arrays of its two indexes and the spare list. An idle
+//      table holds none.
+//
+// Memory layout, for few bytes per node (bench/engine_memory.cc measures):
+//   - a node is one block: its fields, then its segment's bytes. No node has
+//     a container of children: one index of the whole table finds a child by
+//     (parent, segment), and a node only counts its children;
+//   - a list is a head and a boundary: the head's `prev` is the tail;
+//   - a lock is one block: its fields, then its entries, which find their
+//     lock by their index in it.
+//
+// Exceptions: a step that throws (std::bad_alloc, or std::length_error for a
+// lock beyond 2^32 entries) changes nothing but the capacity of the indexes
+// and of the spare list. Request undoes what it built. Release allocates
+// only before it changes anything: the spare list always has room for every
+// pending lock, so acquisitions are collected without allocating, and a
+// result that cannot be allocated takes the spare itself.
+//
+// Memory budget: with a MemoryBudget, a request is first charged the most
+// it can make the table allocate (WorstCaseBytes: every node new, both
+// indexes grown), or refused, changing nothing, when the budget cannot take
+// it (MemoryBudget::TryChargeLock). After the step the charge is brought to
+// what was really allocated, and a release gives back what it frees. The
+// budget is an atomic counter: nothing is called under the mutex.
 //
 // Thread safety: none; the caller serialises every call.
 
@@ -37,30 +63,41 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <span>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "engine/pointer_set.h"
 #include "engine/types.h"
 
 namespace locktopus {
 
+class MemoryBudget;
+
+// The heap bytes a block of `bytes` takes: glibc's chunk, the request and an
+// 8-byte header in 16-byte steps (at least 32), or whole pages from the
+// mmap threshold on. 0 for 0.
+std::uint64_t AllocationCost(std::uint64_t bytes);
+
 class LockTable {
  public:
-  explicit LockTable(LockId last_id);
+  // `budget` may be null: nothing is charged.
+  LockTable(LockId last_id, MemoryBudget* budget);
   ~LockTable();
   LockTable(const LockTable&) = delete;
   LockTable& operator=(const LockTable&) = delete;
 
-  // As LockSpace's, but for `step`, which the caller fills in.
-  RequestResult Request(std::span<const Resource> resources,
-                        const WaiterRef& waiter);
+  // As LockSpace's, but for `step`, which the caller fills in. With
+  // `refusable`, a request the budget cannot cover returns nullopt; without,
+  // it is charged whatever the budget's limit.
+  std::optional<RequestResult> Request(std::span<const Resource> resources,
+                                       const WaiterRef& waiter, bool refusable);
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
   Stats GetStats() const { return stats_; }
+  // Invariant 5.
+  std::uint64_t MemoryBytes() const;
   std::uint64_t Work() const { return work_; }
   std::size_t ReservedSlots() const;
 
@@ -72,56 +109,105 @@ class LockTable {
   struct Node;
 
   struct Entry {
-    Lock* lock = nullptr;
     Node* node = nullptr;
-    Entry* prev = nullptr;
+    Entry* prev = nullptr;  // the head's is the tail
     Entry* next = nullptr;
+    std::uint32_t index = 0;  // in its lock's entries
     Mode mode = kRead;
   };
 
   struct ModeList {
     Entry* head = nullptr;
-    Entry* tail = nullptr;
     Entry* boundary = nullptr;  // first entry that is not clear
   };
 
+  // Followed in its block by `size` bytes of segment.
   struct Node {
     Node* parent = nullptr;
-    std::string segment;
-    // Keys view each child's own `segment`.
-    std::unordered_map<std::string_view, std::unique_ptr<Node>> children;
     std::array<ModeList, kModes> lists;
+    std::uint32_t children = 0;
+    std::uint32_t size = 0;
 
+    std::string_view segment() const {
+      return {reinterpret_cast<const char*>(this + 1), size};
+    }
     bool Empty() const;
   };
 
+  // Followed in its block by `entry_count` entries, in creation order.
   struct Lock {
     LockId id = 0;
-    std::uint64_t resources = 0;
-    std::uint64_t pending = 0;    // entries not yet clear
-    bool releasing = false;       // being removed: never reported acquired
-    WaiterRef waiter;             // while enqueued: whom to tell
-    std::vector<Entry> entries;   // creation order; never reallocated
+    WaiterRef waiter;  // while enqueued: whom to tell
+    std::uint32_t entry_count = 0;
+    std::uint32_t pending = 0;  // entries not yet clear
+    std::uint32_t resources = 0;
+    bool releasing = false;  // being removed: never reported acquired
+
+    Entry* entries() { return reinterpret_cast<Entry*>(this + 1); }
+  };
+  static_assert(sizeof(Lock) % alignof(Entry) == 0);
+  static_assert(sizeof(Node) % alignof(Node) == 0);
+
+  struct NodeHash {
+    static std::uint64_t Hash(const Node& node);
+  };
+  struct LockHash {
+    static std::uint64_t HashId(LockId id) { return id; }
+    static std::uint64_t Hash(const Lock& lock);
   };
 
+  static Lock& LockOf(const Entry& entry) {
+    return *(reinterpret_cast<Lock*>(const_cast<Entry*>(&entry) - entry.index) -
+             1);
+  }
+
+  // The most a request of `resources` can add to MemoryBytes(), and to the
+  // heap in the step (an index's old array lives until its new one is
+  // filled); `own` is set to the part that is the lock's own blocks.
+  std::uint64_t WorstCaseBytes(std::span<const Resource> resources,
+                               std::uint64_t& own) const;
+  // Builds the lock; on an exception undoes it all and rethrows.
+  RequestResult Build(std::span<const Resource> resources,
+                      const WaiterRef& waiter);
+  // Removes the first `count` entries of `lock`, newest first, pruning the
+  // nodes they leave empty.
+  void Unbuild(Lock& lock, std::uint32_t count) noexcept;
+  // Makes room in spare_ for every pending lock and `extra` more.
+  void ReserveSpare(std::uint64_t extra);
+
   // Appends `entry` to its node's list and decides whether it is clear.
-  void Append(Entry& entry);
+  void Append(Entry& entry) noexcept;
   // Unlinks `entry`; if it was a head, advances the lists it blocked.
-  void Remove(Entry& entry, std::vector<Acquisition>& acquired);
-  // Moves the boundary of `node`'s list `mode` past every entry now clear.
-  void Advance(Node& node, Mode mode, std::vector<Acquisition>& acquired);
+  void Remove(Entry& entry) noexcept;
+  // Moves the boundary of `node`'s list `mode` past every entry now clear,
+  // collecting the locks this acquires in spare_.
+  void Advance(Node& node, Mode mode) noexcept;
   // The largest lock ID an entry of `mode` on `node` may have and be clear.
   LockId ClearLimit(const Node& node, Mode mode) const;
-  Node& Child(Node& node, const std::string& segment);
+  // The child of `node` named `segment`, made if missing.
+  Node& Child(Node& node, std::string_view segment);
   // Frees `node` (not the root) if it has no entries and no children.
-  void PruneIfEmpty(Node& node);
-  // Hands the lock's waiter back with its ID.
-  void OnAcquired(Lock& lock, std::vector<Acquisition>& acquired);
+  void PruneIfEmpty(Node& node) noexcept;
+  void OnAcquired(Lock& lock) noexcept;
+  // Gives back index memory a smaller table no longer needs.
+  void Shrink() noexcept;
+  // Charges or credits the budget the difference between `charged` and what
+  // MemoryBytes() grew by since it was `before`.
+  void Settle(std::uint64_t charged, std::uint64_t before) noexcept;
+  Lock* NewLock(std::uint32_t entries);
+  Node* NewNode(Node& parent, std::string_view segment);
+  void Free(Lock* lock) noexcept;
+  void Free(Node* node) noexcept;
 
-  std::unique_ptr<Node> root_;
-  // Node-based: a Lock never moves while it is live, so entries point to it.
-  std::unordered_map<LockId, Lock> locks_;
+  Node root_;  // no segment: never looked up, never freed
+  PointerSet<Node, NodeHash> nodes_;  // every node but the root
+  PointerSet<Lock, LockHash> locks_;  // every live lock
+  // Room for an acquisition of every pending lock (see Exceptions above);
+  // the acquisitions of the current step while it runs.
+  std::vector<Acquisition> spare_;
+  MemoryBudget* const budget_;
   Stats stats_;
+  std::uint64_t block_bytes_ = 0;  // of the nodes and locks
   std::uint64_t work_ = 0;
 };
 

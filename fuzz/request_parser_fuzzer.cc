@@ -4,7 +4,8 @@
 //   - the frame is within max-message-bytes;
 //   - a lock has a non-empty list of at most max-resources resources, each
 //     read or write, with a path of at most max-path-depth segments of at
-//     most max-segment-bytes each;
+//     most max-segment-bytes each, and at most max-lock-segments segments
+//     in all;
 //   - a lock round-trips: ParseClientMessage(FormatLock(resources)) gives the
 //     same message back;
 //   - a refusal has a reason.
@@ -42,14 +43,17 @@ MessageLimits TinyLimits(std::uint8_t selector) {
   return {.max_message_bytes = kMessageBytes[selector & 3],
           .max_resources = 1 + (selector >> 2 & 3u),
           .max_path_depth = selector >> 4 & 3u,
-          .max_segment_bytes = selector >> 6 & 3u};
+          .max_segment_bytes = selector >> 6 & 3u,
+          // From 0 to 6: under, at and over what depth and resources allow.
+          .max_lock_segments = (selector >> 2 & 3u) + (selector >> 4 & 3u)};
 }
 
 std::string Describe(const MessageLimits& l) {
   return "{message bytes " + std::to_string(l.max_message_bytes) +
          ", resources " + std::to_string(l.max_resources) + ", depth " +
          std::to_string(l.max_path_depth) + ", segment bytes " +
-         std::to_string(l.max_segment_bytes) + "}";
+         std::to_string(l.max_segment_bytes) + ", lock segments " +
+         std::to_string(l.max_lock_segments) + "}";
 }
 
 std::string Describe(const ClientMessage& message) {
@@ -78,8 +82,11 @@ bool WithinLimits(const ClientMessage& message, std::string_view frame,
   const auto* lock = std::get_if<LockMessage>(&message);
   if (lock == nullptr) return true;
   if (lock->resources.size() > limits.max_resources) return false;
+  std::size_t segments = 0;
   for (const Resource& r : lock->resources) {
     if (r.path.size() > limits.max_path_depth) return false;
+    segments += r.path.size();
+    if (segments > limits.max_lock_segments) return false;
     for (const std::string& segment : r.path) {
       if (segment.size() > limits.max_segment_bytes) return false;
     }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks Locktopus: the engine (Google Benchmark, when engine_bench is
-# built) and the server under load from locktopus-bench. Each server scenario
-# runs against the real server and against the floor server (same Beast
-# stack, grants everything, no lock logic) in turn, each on a fresh process;
-# the table shows medians and is also written to bench/results/latest.md.
+# Benchmarks Locktopus: the engine (Google Benchmark, and its bytes per node,
+# entry and lock, when engine_bench is built) and the server under load from
+# locktopus-bench. Each server scenario runs against the real server and
+# against the floor server (same Beast stack, grants everything, no lock
+# logic) in turn, each on a fresh process; the table shows medians and is
+# also written to bench/results/latest.md.
 #
 #   scripts/bench.sh           3 runs per scenario, 10 s measured + 2 s warm-up
 #   scripts/bench.sh --quick   1 run per scenario, 4 s measured + 1 s warm-up
@@ -61,7 +62,7 @@ scripts/setup.sh || exit 1
 cmake --preset release >/dev/null || exit 1
 targets=(locktopus locktopus-bench)
 if cmake --build --preset release --target help 2>/dev/null | grep -q '\bengine_bench\b'; then
-  targets+=(engine_bench)
+  targets+=(engine_bench engine_memory)
 fi
 cmake --build --preset release -j 2 --target "${targets[@]}" | grep -Ev '^\[[0-9]+/[0-9]+\] '
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "bench: build failed" >&2; exit 1; }
@@ -86,6 +87,8 @@ if [ -x "$bin/engine_bench" ]; then
     --benchmark_out="$results/engine-$(date +%Y%m%d-%H%M%S).json" \
     --benchmark_out_format=json >"$tmp/engine.txt" || status=1
   grep -E '^(Benchmark|-{10,})|_median' "$tmp/engine.txt"
+  echo "== engine memory"
+  "$bin/engine_memory" || status=1
 fi
 
 # 2. The server. 10,000 idle connections need as many descriptors in both

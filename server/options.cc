@@ -1,8 +1,11 @@
 #include "server/options.h"
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <type_traits>
 
@@ -16,7 +19,25 @@ constexpr std::uint64_t kMaxTimeoutMs = 3'600'000;
 // granting: the default abandon timeout itself.
 constexpr std::uint64_t kDurableMaxAbandonMs = 60'000;
 
+// The default --max-lock-memory's ceiling.
+constexpr std::uint64_t kMaxDefaultLockMemory = std::uint64_t{1} << 30;
+
 }  // namespace
+
+std::uint64_t DefaultLockMemory() {
+  std::uint64_t memory = std::numeric_limits<std::uint64_t>::max();
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0) {
+    memory = static_cast<std::uint64_t>(pages) *
+             static_cast<std::uint64_t>(page_size);
+  }
+  // A container's limit (cgroup v2), when lower: "max" or a byte count.
+  std::ifstream cgroup("/sys/fs/cgroup/memory.max");
+  std::uint64_t limit = 0;
+  if (cgroup >> limit && limit > 0) memory = std::min(memory, limit);
+  return std::min(kMaxDefaultLockMemory, memory / 4);
+}
 
 std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
   Config o;
@@ -114,8 +135,22 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       ->check(CLI::PositiveNumber);
   add("--max-path-depth", o.message_limits.max_path_depth, "MAX_PATH_DEPTH",
       "Most segments in one path");
+  o.max_lock_memory = DefaultLockMemory();
+  app.add_option("--max-lock-memory", o.max_lock_memory,
+                 "Heap bytes the locks of every namespace may take together "
+                 "(suffixes k, M, G: powers of 1000; Ki, Mi, Gi: of 1024); a "
+                 "lock that would go over is refused, close code 1013. "
+                 "Default: a quarter of the machine's (or container's) "
+                 "memory, at most 1 GiB")
+      ->envname("LOCKTOPUS_MAX_LOCK_MEMORY")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(true))
+      ->check(CLI::PositiveNumber);
   add("--max-segment-bytes", o.message_limits.max_segment_bytes,
       "MAX_SEGMENT_BYTES", "Longest path segment");
+  add("--max-lock-segments", o.message_limits.max_lock_segments,
+      "MAX_LOCK_SEGMENTS",
+      "Most path segments in one lock, all its resources together");
 
   try {
     app.parse(argc, argv);

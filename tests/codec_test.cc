@@ -95,7 +95,8 @@ TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
   MessageLimits limits{.max_message_bytes = 200,
                        .max_resources = 2,
                        .max_path_depth = 2,
-                       .max_segment_bytes = 3};
+                       .max_segment_bytes = 3,
+                       .max_lock_segments = 3};
   EXPECT_EQ(ErrorOf(std::string(201, ' '), limits),
             "message of 201 bytes over max-message-bytes (200)");
   EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[{"type":"r","path":[]},
@@ -110,11 +111,16 @@ TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
       {"type":"r","path":["abcd"]}]})",
                     limits),
             "resource 0 path segment of 4 bytes over max-segment-bytes (3)");
+  EXPECT_EQ(ErrorOf(R"({"action":"lock","resources":[
+      {"type":"r","path":["a","b"]},{"type":"w","path":["c","d"]}]})",
+                    limits),
+            "lock of at least 4 path segments over "
+            "max-lock-segments (3)");
   // At the limits exactly: accepted.
   EXPECT_EQ(Parse(R"({"action":"lock","resources":[{"type":"r","path":["abc","d"]},
-      {"type":"w","path":[]}]})",
+      {"type":"w","path":["e"]}]})",
                   limits),
-            ClientMessage(LockMessage{{R({"abc", "d"}), W({})}}));
+            ClientMessage(LockMessage{{R({"abc", "d"}), W({"e"})}}));
 }
 
 ProtocolErrorKind KindOf(std::string_view text, MessageLimits limits = {}) {

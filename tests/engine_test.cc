@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <chrono>
 #include <random>
@@ -42,6 +44,117 @@ TEST(LockSpace, IdleSpaceGivesMemoryBackAndKeepsItsSequence) {
   EXPECT_LE(space.TEST_ReservedSlots(), idle + 128);
   EXPECT_EQ(space.GetStats(), Stats{.last_id = kLocks});
   EXPECT_EQ(space.Request(std::vector{R({})}).id, LockId(kLocks) + 1);
+}
+
+TEST(MemoryBudget, ALockTheBudgetCannotCoverIsRefusedChangingNothing) {
+  // 1,200 new nodes of 100-byte segments: what it costs, without a budget.
+  std::vector<Resource> big;
+  for (int i = 0; i < 1200; ++i) {
+    big.push_back(W({std::string(100, 'a') + std::to_string(i)}));
+  }
+  std::uint64_t cost = 0;
+  {
+    LockSpace scratch;
+    scratch.Request(big);
+    cost = scratch.MemoryBytes();
+  }
+  // A budget of four times that; locks of 50 paths in `a` take three.
+  MemoryBudget budget(4 * cost);
+  LockSpace a(0, &budget), b(0, &budget);
+  std::vector<LockId> held;
+  while (a.MemoryBytes() < 3 * cost) {
+    std::vector<Resource> lock;
+    for (int p = 0; p < 50; ++p) {
+      lock.push_back(W({std::to_string(held.size()), std::to_string(p)}));
+    }
+    const std::optional<RequestResult> r = a.TryRequest(lock);
+    ASSERT_NE(r, std::nullopt);
+    EXPECT_EQ(r->id, held.size() + 1);
+    held.push_back(r->id);
+  }
+  EXPECT_EQ(budget.used(), a.MemoryBytes());
+
+  // The big lock does not fit in what is left.
+  const Stats before = b.GetStats();
+  EXPECT_EQ(b.TryRequest(big), std::nullopt);
+  EXPECT_EQ(b.GetStats(), before);
+  EXPECT_EQ(b.MemoryBytes(), 0u);
+  EXPECT_EQ(budget.used(), a.MemoryBytes());
+  // No ID and no step were used: the next lock is 1, step 1.
+  EXPECT_EQ(*b.TryRequest(std::vector{R({"x"})}),
+            (RequestResult{.step = 1, .id = 1, .acquired = true}));
+
+  // Releases give back all they held; the budget then covers the big lock.
+  for (LockId id : held) EXPECT_TRUE(a.Release(id).found);
+  EXPECT_TRUE(b.Release(1).found);
+  EXPECT_EQ(budget.used(), 0u);
+  ASSERT_NE(b.TryRequest(big), std::nullopt);
+  EXPECT_EQ(budget.used(), b.MemoryBytes());
+  EXPECT_EQ(b.MemoryBytes(), cost);
+}
+
+TEST(MemoryBudget, AnEighthIsKeptForSmallLocks) {
+  MemoryBudget budget(8 << 20);
+  LockSpace floods(0, &budget), ordinary(0, &budget);
+  // Large locks, of 1,000 new paths each, until one is refused: they stop
+  // an eighth short of the limit.
+  for (int i = 0;; ++i) {
+    std::vector<Resource> lock;
+    for (int p = 0; p < 1000; ++p) {
+      lock.push_back(W({std::to_string(i) + "/" + std::to_string(p)}));
+    }
+    if (!floods.TryRequest(lock)) break;
+  }
+  EXPECT_GT(budget.used(), budget.limit() / 8 * 6);
+  EXPECT_LE(budget.used(), budget.limit() / 8 * 7);
+  // The eighth left takes thousands of small locks.
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_NE(ordinary.TryRequest(std::vector{W({"small", std::to_string(i)}),
+                                              R({"config"})}),
+              std::nullopt)
+        << i;
+  }
+}
+
+TEST(MemoryBudget, RequestChargesWhateverTheLimitAndADestroyedSpaceGivesBack) {
+  MemoryBudget budget(1);
+  {
+    LockSpace space(0, &budget);
+    EXPECT_TRUE(space.Request(std::vector{W({"a", "b", "c"})}).acquired);
+    EXPECT_EQ(budget.used(), space.MemoryBytes());
+    EXPECT_GT(budget.used(), budget.limit());
+    EXPECT_EQ(space.TryRequest(std::vector{R({})}), std::nullopt);
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(MemoryBudget, ChargesAreTheSumOfTheSpacesAcrossThreads) {
+  MemoryBudget budget(std::uint64_t{1} << 30);
+  constexpr int kThreads = 4;
+  std::vector<std::unique_ptr<LockSpace>> spaces;
+  for (int t = 0; t < kThreads; ++t) {
+    spaces.push_back(std::make_unique<LockSpace>(0, &budget));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&space = *spaces[t], t] {
+      std::mt19937 rng(t);
+      std::vector<LockId> live;
+      for (int step = 0; step < 5'000; ++step) {
+        if (live.size() < 50 && rng() % 3 != 0) {
+          const Resource r = W({std::to_string(rng() % 100), "x"});
+          live.push_back(space.TryRequest(std::vector{r})->id);
+        } else if (!live.empty()) {
+          space.Release(live.back());
+          live.pop_back();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::uint64_t sum = 0;
+  for (const auto& space : spaces) sum += space->MemoryBytes();
+  EXPECT_EQ(budget.used(), sum);
 }
 
 // Names of one set: `count` of them.

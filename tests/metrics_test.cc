@@ -86,12 +86,15 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
   m.wait.Observe(seconds(90));
   m.hold.Observe(nanoseconds(1'500'000'001));
   m.hold.Observe(seconds(2));
+  Increment(m.locks_refused_lock_memory);
   const ScrapeSample sample{
       .open_connections = 3,
       .namespaces_open = 2,
       .namespaces_opened = 5,
       .locks_pending = 1,
       .locks_acquired = 3,
+      .lock_memory_bytes = 4096,
+      .lock_memory_limit = 1 << 20,
       // per-namespace series are off: not rendered
       .namespaces = {{.name = "a", .locks_pending = 1, .locks_acquired = 2}}};
 
@@ -134,6 +137,11 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "locktopus_protocol_errors_total{reason=\"over_limit\"} 0\n"
             "locktopus_protocol_errors_total{reason=\"wrong_state\"} 2\n"
             "locktopus_protocol_errors_total{reason=\"shutting_down\"} 0\n"
+            "# HELP locktopus_locks_refused_total Lock requests refused "
+            "without fault of the client, by reason; each client is closed "
+            "with 1013 (try again later).\n"
+            "# TYPE locktopus_locks_refused_total counter\n"
+            "locktopus_locks_refused_total{reason=\"lock_memory\"} 1\n"
             "# HELP locktopus_tcp_connections_accepted_total TCP connections "
             "accepted (HTTP requests and WebSocket upgrades).\n"
             "# TYPE locktopus_tcp_connections_accepted_total counter\n"
@@ -161,6 +169,15 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "ones included.\n"
             "# TYPE locktopus_acquired_locks gauge\n"
             "locktopus_acquired_locks 3\n"
+            "# HELP locktopus_lock_memory_bytes Heap bytes of the lock state "
+            "of every namespace (trie nodes, entries, locks, indexes), as "
+            "charged to --max-lock-memory.\n"
+            "# TYPE locktopus_lock_memory_bytes gauge\n"
+            "locktopus_lock_memory_bytes 4096\n"
+            "# HELP locktopus_lock_memory_limit_bytes --max-lock-memory: locks "
+            "that would take the lock state over it are refused.\n"
+            "# TYPE locktopus_lock_memory_limit_bytes gauge\n"
+            "locktopus_lock_memory_limit_bytes 1048576\n"
             "# HELP locktopus_lock_wait_seconds Time from a lock's request to "
             "its acquisition.\n"
             "# TYPE locktopus_lock_wait_seconds histogram\n" +

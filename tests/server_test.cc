@@ -16,6 +16,7 @@
 
 #include "server/core/connection.h"
 #include "server/core/handler.h"
+#include "server/core/heap_trim.h"
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
 #include "tests/test_support.h"
@@ -115,7 +116,16 @@ TEST_F(HandlerTest, AnswersEveryRoute) {
                           .content_type = "application/json",
                           .body = R"({"LastGroupID":0,"GroupsPending":0,)"
                                   R"("GroupsAcquired":0,"LocksPending":0,)"
-                                  R"("LocksAcquired":0,"PathCount":0})"}));
+                                  R"("LocksAcquired":0,"PathCount":0,)"
+                                  R"("MemoryBytes":0})"}));
+  held->Request(std::vector{W({"a", "b"})});
+  const std::string body =
+      Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)).body;
+  EXPECT_NE(body.find(R"("PathCount":2,"MemoryBytes":)" +
+                      std::to_string(held->MemoryBytes()) + "}"),
+            std::string::npos)
+      << body;
+  EXPECT_GT(held->MemoryBytes(), 0u);
   EXPECT_EQ(Response(HandleRequest(Get("/stats?namespace=no"), state)),
             (HttpResponse{.status = 404, .body = "Namespace not found"}));
   EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)),
@@ -477,6 +487,129 @@ TEST_F(ConnectionTest, NamespaceCountersOnlyWhenAskedFor) {
 
 // A waiter that, when told, takes a lock in the same namespace: only
 // possible if notices are delivered after the namespace's mutex is released.
+TEST_F(ConnectionTest, AConnectionDestroyedWithoutClosingEndsItsLock) {
+  Client a = Connect(), b = Connect(), c = Connect(std::chrono::milliseconds(0));
+  a.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  c.conn->OnFrame(R"({"action":"lock","resources":[{"type":"read","path":["z"]}]})");
+  b.conn.reset();  // enqueued: cancelled at once
+  EXPECT_EQ(ns_->State(2), LockState::kNone);
+  c.conn.reset();  // acquired, abandon timeout 0: released at once
+  EXPECT_EQ(ns_->State(3), LockState::kNone);
+  a.conn.reset();  // acquired: abandoned for its timeout
+  EXPECT_EQ(ns_->State(1), LockState::kAcquired);
+  ASSERT_EQ(a.io->timers.size(), 1u);
+  a.io->timers[0].second();
+  EXPECT_EQ(ns_->State(1), LockState::kNone);
+}
+
+// A transport whose Send throws once armed, as a session handler does when
+// it runs out of memory.
+class ThrowingIo : public FakeIo {
+ public:
+  void Send(std::string text) override {
+    if (armed) {
+      armed = false;
+      throw std::bad_alloc();
+    }
+    FakeIo::Send(std::move(text));
+  }
+  bool armed = false;
+};
+
+TEST_F(ConnectionTest, AnExceptionInAHandlerNeverLeaksTheLock) {
+  Client a = Connect();
+  a.conn->OnFrame(kLockA);
+  for (bool acquire : {false, true}) {
+    auto io = std::make_shared<ThrowingIo>();
+    configs_.push_back(std::make_unique<ConnectionConfig>());
+    configs_.back()->abandon_timeout = std::chrono::milliseconds(0);
+    auto conn =
+        std::make_unique<Connection>(ns_, *configs_.back(), *io, io);
+    const LockId id = ns_->GetStats().last_id + 1;
+    if (acquire) {
+      // Its lock is acquired, then the notice's answer cannot be sent.
+      conn->OnFrame(kLockA);
+      a.conn->OnFrame(kRelease);
+      io->armed = true;
+      EXPECT_THROW(conn->OnAcquired(id), std::bad_alloc);
+      EXPECT_EQ(ns_->State(id), LockState::kAcquired);
+    } else {
+      // Its lock is enqueued, then the answer cannot be sent.
+      io->armed = true;
+      EXPECT_THROW(conn->OnFrame(kLockA), std::bad_alloc);
+      EXPECT_EQ(ns_->State(id), LockState::kEnqueued);
+    }
+    // The exception ends the session's chain of handlers: the session, and
+    // with it the connection, is destroyed without a close.
+    conn.reset();
+    EXPECT_EQ(ns_->State(id), LockState::kNone);
+  }
+  // Nothing is left waiting: a new lock of the same path is acquired.
+  Client b = Connect();
+  b.conn->OnFrame(kLockA);
+  EXPECT_EQ(b.conn->state(), ConnState::kAcquired);
+}
+
+TEST(LockBudget, ALockTheBudgetCannotCoverIsRefusedWith1013AndNothingElseChanges) {
+  auto service = std::make_shared<LockService>(64 * 1024);
+  const NamespaceHold ns = service->Open("t");
+  Metrics metrics;
+  ConnectionConfig config{.metrics = &metrics};
+  auto connect = [&](FakeIo& io) {
+    return std::make_unique<Connection>(ns, config, io, WaiterRef());
+  };
+  FakeIo a_io, b_io, c_io;
+  auto a = connect(a_io), b = connect(b_io), c = connect(c_io);
+  a->OnFrame(kLockA);
+  ASSERT_EQ(a->state(), ConnState::kAcquired);
+  const std::uint64_t held = service->memory().used();
+  EXPECT_GT(held, 0u);
+
+  // 1,000 new paths: more than 64 KiB in the worst case.
+  std::vector<Resource> big;
+  for (int i = 0; i < 1000; ++i) big.push_back(W({std::to_string(i)}));
+  b->OnFrame(wire::FormatLock(big));
+  EXPECT_EQ(b_io.sent, std::vector<std::string>{
+                           "communication error: lock refused: the server's "
+                           "lock memory is full (over max-lock-memory (65536)); "
+                           "try again later"});
+  EXPECT_EQ(b_io.closed_with, 1013);
+  EXPECT_EQ(b_io.close_reason, "try again later");
+  EXPECT_EQ(b->state(), ConnState::kReady);
+  EXPECT_EQ(metrics.locks_refused_lock_memory.load(), 1u);
+  EXPECT_EQ(metrics.locks.requested.load(), 1u);
+  EXPECT_EQ(metrics.protocol_errors[static_cast<std::size_t>(
+                wire::ProtocolErrorKind::kOverLimit)]
+                .load(),
+            0u);
+  // Nothing changed for the others: no ID used, the lock held still held,
+  // the memory charged the same; a small lock still fits.
+  EXPECT_EQ(ns->GetStats().last_id, 1u);
+  EXPECT_EQ(service->memory().used(), held);
+  c->OnFrame(R"({"action":"lock","resources":[{"type":"read","path":["b"]}]})");
+  EXPECT_EQ(c_io.sent.back(), R"({"id":"2","action":"lock","state":"acquired"})");
+  a->OnFrame(kRelease);
+  c->OnFrame(kRelease);
+  EXPECT_EQ(service->memory().used(), 0u);
+  EXPECT_EQ(service->Find("t")->memory_bytes, 0u);
+}
+
+TEST(HeapTrimmer, TrimsOnceTheLockMemoryHasFallenWellBelowItsPeak) {
+  constexpr std::uint64_t kMiB = 1 << 20;
+  HeapTrimmer trimmer;
+  EXPECT_FALSE(trimmer.Observe(0));
+  EXPECT_FALSE(trimmer.Observe(3 * kMiB));
+  EXPECT_FALSE(trimmer.Observe(2 * kMiB + 1));  // fell by less than 1 MiB
+  EXPECT_TRUE(trimmer.Observe(2 * kMiB));       // by 1 MiB: the peak resets
+  EXPECT_FALSE(trimmer.Observe(kMiB + 1));
+  EXPECT_TRUE(trimmer.Observe(kMiB));
+  // Above 8 MiB, a fall of an eighth of the peak.
+  EXPECT_FALSE(trimmer.Observe(64 * kMiB));
+  EXPECT_FALSE(trimmer.Observe(57 * kMiB));
+  EXPECT_TRUE(trimmer.Observe(56 * kMiB));
+}
+
 class ReentrantWaiter : public Waiter {
  public:
   explicit ReentrantWaiter(Namespace& ns) : ns_(ns) {}

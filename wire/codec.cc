@@ -35,10 +35,12 @@ std::string Quote(std::string_view text, std::size_t max = 64) {
   return out + "]";
 }
 
-// Parses resource number `index` (from 0); returns an error, if any.
+// Parses resource number `index` (from 0), whose resources before it have
+// `segments` path segments (counted on); returns an error, if any.
 std::optional<ProtocolError> ParseResource(const json::value& value,
                                            std::size_t index,
                                            const MessageLimits& limits,
+                                           std::size_t& segments,
                                            Resource& out) {
   // Built only on the error paths: this runs for every resource of every lock.
   const auto where = [index] {
@@ -63,13 +65,20 @@ std::optional<ProtocolError> ParseResource(const json::value& value,
   if (path == nullptr || !path->is_array()) {
     return bad("path is not an array of strings");
   }
-  const json::array& segments = path->get_array();
-  if (segments.size() > limits.max_path_depth) {
-    return over("path depth " + std::to_string(segments.size()) + " " +
+  const json::array& list = path->get_array();
+  if (list.size() > limits.max_path_depth) {
+    return over("path depth " + std::to_string(list.size()) + " " +
                 OverLimit("max-path-depth", limits.max_path_depth));
   }
-  out.path.reserve(segments.size());
-  for (const json::value& segment : segments) {
+  segments += list.size();
+  if (segments > limits.max_lock_segments) {
+    return ProtocolError{
+        ProtocolErrorKind::kOverLimit,
+        "lock of at least " + std::to_string(segments) + " path segments " +
+            OverLimit("max-lock-segments", limits.max_lock_segments)};
+  }
+  out.path.reserve(list.size());
+  for (const json::value& segment : list) {
     if (!segment.is_string()) return bad("path is not an array of strings");
     const json::string& s = segment.get_string();
     if (s.size() > limits.max_segment_bytes) {
@@ -101,9 +110,10 @@ ClientMessage ParseLock(const json::object& message,
   }
   LockMessage lock;
   lock.resources.resize(list.size());
+  std::size_t segments = 0;
   for (std::size_t i = 0; i < list.size(); ++i) {
     std::optional<ProtocolError> error =
-        ParseResource(list[i], i, limits, lock.resources[i]);
+        ParseResource(list[i], i, limits, segments, lock.resources[i]);
     if (error) return *std::move(error);
   }
   return lock;

@@ -34,6 +34,10 @@ struct MessageLimits {
   std::size_t max_resources = 1024;
   std::size_t max_path_depth = 64;
   std::size_t max_segment_bytes = 1024;
+  // Path segments of all the resources of one lock together: each is a trie
+  // node and an entry the engine may have to make, so this bounds what one
+  // lock can make the server store (the three limits above allow 65,536).
+  std::size_t max_lock_segments = 16384;
 };
 
 struct LockMessage {
@@ -51,7 +55,8 @@ enum class ProtocolErrorKind {
   kBadJson,       // not JSON, or not a JSON object
   kBadMessage,    // a JSON object that is not a valid message
   kOversized,     // over max-message-bytes
-  kOverLimit,     // over max-resources, max-path-depth or max-segment-bytes
+  kOverLimit,     // over max-resources, max-path-depth, max-segment-bytes
+                  // or max-lock-segments
   kWrongState,    // an action not allowed in the connection's state
   kShuttingDown,  // a lock asked for while the server shuts down
 };

@@ -42,6 +42,11 @@ struct Config {
   // connection is TLS 1.2 or later (https://, wss://).
   std::string tls_cert;
   std::string tls_key;
+  // Heap bytes that the lock state of every namespace together may take
+  // (nodes, entries, locks, indexes); a lock that would go over is refused
+  // with close code 1013. ParseOptions resolves the default from the
+  // machine (DefaultLockMemory).
+  std::uint64_t max_lock_memory = std::uint64_t{1} << 30;
   wire::MessageLimits message_limits;
   RouteLimits route_limits;
   // HA mode when not empty: etcd's client URLs, comma-separated.

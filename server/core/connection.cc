@@ -12,6 +12,24 @@ Connection::Connection(NamespaceHold ns, const ConnectionConfig& config,
                        ConnectionIo& io, WaiterRef self)
     : ns_(std::move(ns)), config_(config), io_(io), self_(std::move(self)) {}
 
+Connection::~Connection() {
+  if (closed_) return;
+  try {
+    OnClosed();
+    return;
+  } catch (...) {
+  }
+  // Out of memory for the abandon timer, say: the lock is released at once
+  // rather than after the abandon timeout, never left live.
+  try {
+    if (ns_ && state_ != ConnState::kReady) ns_->Release(lock_id_);
+    LogError(
+        "a connection ended without its transport and its lock could "
+        "not be abandoned: released at once");
+  } catch (...) {
+  }
+}
+
 void Connection::OnFrame(std::string_view text) {
   if (closed_) return;
   wire::ClientMessage message = wire::ParseClientMessage(text, config_.limits);
@@ -49,7 +67,15 @@ void Connection::OnOversizedFrame(std::size_t size_at_least) {
 
 void Connection::Lock(const wire::LockMessage& message) {
   if (config_.metrics != nullptr) requested_at_ = Clock::now();
-  const RequestResult result = ns_->Request(message.resources, self_);
+  const std::optional<RequestResult> answer =
+      ns_->TryRequest(message.resources, self_);
+  if (!answer) {
+    Overloaded("lock refused: the server's lock memory is full (" +
+               wire::OverLimit("max-lock-memory", ns_->budget()->limit()) +
+               "); try again later");
+    return;
+  }
+  const RequestResult& result = *answer;
   lock_id_ = result.id;
   const bool acquired = result.acquired && MayAnnounce();
   state_ = acquired ? ConnState::kAcquired : ConnState::kEnqueued;
@@ -65,13 +91,13 @@ void Connection::Lock(const wire::LockMessage& message) {
 void Connection::Release() {
   const bool cancel = state_ == ConnState::kEnqueued;
   ns_->Release(lock_id_);
+  state_ = ConnState::kReady;  // before anything that may throw
   if (cancel) {
     Count(&LockCounters::cancelled);
   } else {
     CountReleased();
   }
   if (config_.log_locks) Log(cancel ? "cancelled" : "released");
-  state_ = ConnState::kReady;
   io_.Send(wire::FormatAnswer({lock_id_, Action::kRelease, state_}));
 }
 
@@ -107,6 +133,16 @@ void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
   if (config_.metrics != nullptr) config_.metrics->CountProtocolError(kind);
   io_.Send(wire::FormatError(reason));
   io_.Close(kProtocolErrorCloseCode, reason);
+  OnClosed();
+}
+
+void Connection::Overloaded(std::string_view reason) {
+  if (config_.metrics != nullptr) {
+    Increment(config_.metrics->locks_refused_lock_memory);
+  }
+  if (config_.log_locks) Log(std::string("refused: ") + std::string(reason));
+  io_.Send(wire::FormatError(reason));
+  io_.Close(kTryAgainLaterCloseCode, "try again later");
   OnClosed();
 }
 

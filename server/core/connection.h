@@ -9,6 +9,8 @@
 //
 // The connection holds its namespace open until it has ended (OnClosed);
 // an abandoned lock's timer holds it until the timer has released the lock.
+// Every end ends its lock: a Connection destroyed without OnClosed (its
+// transport's chain cut short by an exception, say) runs it then.
 
 #ifndef LOCKTOPUS_SERVER_CORE_CONNECTION_H_
 #define LOCKTOPUS_SERVER_CORE_CONNECTION_H_
@@ -42,6 +44,8 @@ class ConnectionIo {
 };
 
 inline constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
+// RFC 6455 "try again later": a lock refused through no fault of the client.
+inline constexpr std::uint16_t kTryAgainLaterCloseCode = 1013;
 
 struct ConnectionConfig {
   std::chrono::milliseconds abandon_timeout{60'000};
@@ -63,6 +67,10 @@ class Connection {
   // transport, which posts them back here as OnAcquired.
   Connection(NamespaceHold ns, const ConnectionConfig& config,
              ConnectionIo& io, WaiterRef self);
+  // Runs OnClosed if nothing has; `io` must still be usable.
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   // One whole frame from the client.
   void OnFrame(std::string_view text);
@@ -92,6 +100,9 @@ class Connection {
   void Release();
   // A protocol error: the reason frame, close code 3000, then as a drop.
   void Fail(wire::ProtocolErrorKind kind, std::string_view reason);
+  // A lock the server cannot take now: the reason frame, close code 1013,
+  // then as a drop (the connection holds no lock).
+  void Overloaded(std::string_view reason);
   void Log(std::string_view event);
   // Metrics: counts one lock event (also per namespace if asked for).
   void Count(Counter LockCounters::*counter);

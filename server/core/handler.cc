@@ -57,10 +57,10 @@ Handled HandleRequest(const HttpRequest& request,
     return Text(426, "WebSocket upgrade required");
   }
   if (const auto* stats = std::get_if<StatsRoute>(&route)) {
-    const std::optional<Stats> found = state->locks->FindStats(stats->ns);
+    const std::optional<NamespaceSummary> found = state->locks->Find(stats->ns);
     if (!found) return Text(404, "Namespace not found");
     return HttpResponse{.content_type = "application/json",
-                        .body = StatsJson(*found)};
+                        .body = StatsJson(found->stats, found->memory_bytes)};
   }
   if (std::holds_alternative<MetricsRoute>(route)) {
     return HttpResponse{.content_type = kPrometheusContentType,

@@ -37,7 +37,7 @@ NamespaceHold LockService::Open(std::string_view name) {
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) {
     auto entry = std::make_unique<Entry>(
-        name, std::max(marks_.Floor(name), id_floor_));
+        name, std::max(marks_.Floor(name), id_floor_), &memory_);
     const std::string_view key = entry->ns.name();
     it = namespaces_.emplace(key, std::move(entry)).first;
     ++opened_;
@@ -74,6 +74,16 @@ std::optional<Stats> LockService::FindStats(std::string_view name) const {
   return it->second->ns.GetStats();
 }
 
+std::optional<NamespaceSummary> LockService::Find(std::string_view name) const {
+  MutexLock lock(mu_);
+  auto it = namespaces_.find(name);
+  if (it == namespaces_.end()) return std::nullopt;
+  const Namespace& ns = it->second->ns;
+  return NamespaceSummary{.name = ns.name(),
+                          .stats = ns.GetStats(),
+                          .memory_bytes = ns.MemoryBytes()};
+}
+
 void LockService::ForEach(
     const std::function<void(const Namespace&)>& fn) const {
   MutexLock lock(mu_);
@@ -100,6 +110,7 @@ std::vector<NamespaceSummary> LockService::Busiest(std::size_t limit) const {
       }
     }
     s.name = ns.name();
+    s.memory_bytes = ns.MemoryBytes();
     best.push_back(std::move(s));
     std::push_heap(best.begin(), best.end(), busier);
     if (best.size() > limit) {

@@ -10,10 +10,15 @@
 // namespace never freed keeps its own sequence. In HA mode (or with
 // --state-dir) every namespace also starts above the group's ID floor.
 //
+// Memory: every namespace's lock space charges one MemoryBudget, the
+// service's (--max-lock-memory); a lock it cannot cover is refused
+// (Namespace::TryRequest).
+//
 // Thread safety: every method may be called from any thread. A lock step
-// takes only its namespace's LockSpace mutex. The service's own mutex is
-// taken to open a namespace, to add or drop a hold, and to look at the open
-// namespaces; it is never held during a step, and a step never takes it.
+// takes only its namespace's LockSpace mutex (the budget is an atomic). The
+// service's own mutex is taken to open a namespace, to add or drop a hold,
+// and to look at the open namespaces; it is never held during a step, and a
+// step never takes it.
 // Acquisition notices are delivered after the step's mutex is released, on
 // the thread that did the step.
 
@@ -22,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,8 +47,9 @@ class LockService;
 // One open namespace: its lock space and its counters.
 class Namespace {
  public:
-  Namespace(std::string_view name, LockId last_id)
-      : name_(name), space_(last_id) {}
+  Namespace(std::string_view name, LockId last_id,
+            MemoryBudget* budget = nullptr)
+      : name_(name), budget_(budget), space_(last_id, budget) {}
   Namespace(const Namespace&) = delete;
   Namespace& operator=(const Namespace&) = delete;
 
@@ -55,12 +62,23 @@ class Namespace {
     return space_.Request(resources, waiter);
   }
 
+  // As Request, but nullopt, changing nothing, when the lock memory budget
+  // cannot cover the lock (LockSpace::TryRequest).
+  std::optional<RequestResult> TryRequest(std::span<const Resource> resources,
+                                          const WaiterRef& waiter = {}) {
+    return space_.TryRequest(resources, waiter);
+  }
+
   // Releases or cancels `id`, then tells the waiter of every lock the step
   // acquired, outside the space's mutex.
   ReleaseResult Release(LockId id);
 
   LockState State(LockId id) const { return space_.State(id); }
   Stats GetStats() const { return space_.GetStats(); }
+  // Heap bytes of this namespace's lock state (LockSpace::MemoryBytes).
+  std::uint64_t MemoryBytes() const { return space_.MemoryBytes(); }
+  // The budget it charges; null: none.
+  const MemoryBudget* budget() const { return budget_; }
 
   // This namespace's lock events, counted only under
   // --metrics-namespace-labels (Metrics::per_namespace). Atomic.
@@ -69,6 +87,7 @@ class Namespace {
 
  private:
   const std::string name_;
+  MemoryBudget* const budget_;
   LockSpace space_;
   LockCounters counters_;
 };
@@ -106,11 +125,18 @@ class NamespaceHold {
 struct NamespaceSummary {
   std::string name;
   Stats stats;
+  std::uint64_t memory_bytes = 0;  // Namespace::MemoryBytes
 };
 
 // Must be owned by a std::shared_ptr (holds share it).
 class LockService : public std::enable_shared_from_this<LockService> {
  public:
+  // Lock state of every namespace together may take `max_lock_memory` heap
+  // bytes (MemoryBudget).
+  explicit LockService(
+      std::uint64_t max_lock_memory = std::numeric_limits<std::uint64_t>::max())
+      : memory_(max_lock_memory) {}
+
   // Holds the namespace `name`, opening it first if it is not open: its
   // first ID is then above IdMarks's floor for the name.
   NamespaceHold Open(std::string_view name) EXCLUDES(mu_);
@@ -122,6 +148,9 @@ class LockService : public std::enable_shared_from_this<LockService> {
 
   // The statistics of `name`, or nullopt if it is not open now.
   std::optional<Stats> FindStats(std::string_view name) const EXCLUDES(mu_);
+  // The same with its name and lock memory.
+  std::optional<NamespaceSummary> Find(std::string_view name) const
+      EXCLUDES(mu_);
 
   // Calls `fn` for every open namespace, in name order, under the service's
   // mutex: `fn` must not open, hold or drop namespaces.
@@ -141,11 +170,14 @@ class LockService : public std::enable_shared_from_this<LockService> {
   // Locks live in any namespace, enqueued or acquired.
   std::uint64_t LiveLocks() const EXCLUDES(mu_);
 
+  // What every namespace's lock state takes together, and its limit.
+  const MemoryBudget& memory() const { return memory_; }
+
  private:
   friend class NamespaceHold;
   struct Entry {
-    explicit Entry(std::string_view name, LockId last_id)
-        : ns(name, last_id) {}
+    Entry(std::string_view name, LockId last_id, MemoryBudget* budget)
+        : ns(name, last_id, budget) {}
     Namespace ns;
     std::size_t holds = 0;  // guarded by LockService::mu_
   };
@@ -154,6 +186,8 @@ class LockService : public std::enable_shared_from_this<LockService> {
   // Frees the namespace once its last hold goes and no lock is live in it.
   void DropHold(Namespace* ns) EXCLUDES(mu_);
 
+  // Declared before the namespaces, which charge it until they go.
+  MemoryBudget memory_;
   mutable Mutex mu_;
   // Keys view their entry's own name.
   std::map<std::string_view, std::unique_ptr<Entry>> namespaces_

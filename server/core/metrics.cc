@@ -183,6 +183,12 @@ std::string RenderPrometheus(const Metrics& metrics,
              std::to_string(Load(metrics.protocol_errors[i])));
   }
 
+  w.Family("locktopus_locks_refused_total", "counter",
+           "Lock requests refused without fault of the client, by reason; "
+           "each client is closed with 1013 (try again later).");
+  w.Sample("locktopus_locks_refused_total", "reason", "lock_memory",
+           std::to_string(Load(metrics.locks_refused_lock_memory)));
+
   w.Family("locktopus_tcp_connections_accepted_total", "counter",
            "TCP connections accepted (HTTP requests and WebSocket upgrades).");
   w.Sample("locktopus_tcp_connections_accepted_total",
@@ -207,6 +213,14 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Family("locktopus_acquired_locks", "gauge",
            "Locks acquired now, abandoned ones included.");
   w.Sample("locktopus_acquired_locks", sample.locks_acquired);
+  w.Family("locktopus_lock_memory_bytes", "gauge",
+           "Heap bytes of the lock state of every namespace (trie nodes, "
+           "entries, locks, indexes), as charged to --max-lock-memory.");
+  w.Sample("locktopus_lock_memory_bytes", sample.lock_memory_bytes);
+  w.Family("locktopus_lock_memory_limit_bytes", "gauge",
+           "--max-lock-memory: locks that would take the lock state over it "
+           "are refused.");
+  w.Sample("locktopus_lock_memory_limit_bytes", sample.lock_memory_limit);
 
   w.Histogram("locktopus_lock_wait_seconds",
               "Time from a lock's request to its acquisition.",

@@ -93,6 +93,9 @@ struct Metrics {
   const bool per_namespace;
   LockCounters locks;
   std::array<Counter, wire::kProtocolErrorKinds> protocol_errors{};
+  // Locks refused because the lock memory budget could not cover them (the
+  // client is closed with 1013, try again later).
+  Counter locks_refused_lock_memory{0};
   Counter tcp_connections_accepted{0};  // every accepted socket
   Counter connections_accepted{0};      // WebSocket handshakes completed
   Histogram wait;                       // lock requested -> acquired
@@ -114,6 +117,8 @@ struct ScrapeSample {
   std::uint64_t namespaces_opened = 0;  // since the start
   std::uint64_t locks_pending = 0;      // in every namespace
   std::uint64_t locks_acquired = 0;
+  std::uint64_t lock_memory_bytes = 0;  // charged to the budget now
+  std::uint64_t lock_memory_limit = 0;  // --max-lock-memory
   // Every open namespace, when Metrics::per_namespace; empty otherwise.
   std::vector<NamespaceSample> namespaces;
 };

@@ -24,7 +24,7 @@ std::string HtmlEscape(std::string_view text) {
 
 }  // namespace
 
-std::string StatsJson(const Stats& s) {
+std::string StatsJson(const Stats& s, std::uint64_t memory_bytes) {
   return boost::json::serialize(boost::json::object{
       {"LastGroupID", s.last_id},
       {"GroupsPending", s.locks_pending},
@@ -32,6 +32,7 @@ std::string StatsJson(const Stats& s) {
       {"LocksPending", s.resources_pending},
       {"LocksAcquired", s.resources_acquired},
       {"PathCount", s.path_count},
+      {"MemoryBytes", memory_bytes},
   });
 }
 
@@ -63,7 +64,10 @@ std::string StatusPage(const ServerState& state) {
   param("max resources per lock", c.message_limits.max_resources);
   param("max path depth", c.message_limits.max_path_depth);
   param("max segment bytes", c.message_limits.max_segment_bytes);
+  param("max path segments per lock", c.message_limits.max_lock_segments);
   param("max namespace bytes", c.route_limits.max_namespace_bytes);
+  param("max lock memory (bytes)", c.max_lock_memory);
+  param("lock memory in use (bytes)", state.locks->memory().used());
   param("open connections", state.connections.load());
   if (c.ha()) {
     page += "<li>HA group: <code>" + HtmlEscape(c.ha_group) +
@@ -82,7 +86,7 @@ std::string StatusPage(const ServerState& state) {
           " open namespaces with the most live locks:</p>\n<ul>\n";
   for (const NamespaceSummary& ns : locks.Busiest(kStatusNamespaces)) {
     page += "<li><code>" + HtmlEscape(ns.name) + "</code>: " +
-            HtmlEscape(StatsJson(ns.stats)) + "</li>\n";
+            HtmlEscape(StatsJson(ns.stats, ns.memory_bytes)) + "</li>\n";
   }
   return page + "</ul>\n</body></html>\n";
 }
@@ -90,7 +94,9 @@ std::string StatusPage(const ServerState& state) {
 std::string MetricsText(const ServerState& state) {
   const LockService& locks = *state.locks;
   ScrapeSample sample{.open_connections = state.connections.load(),
-                      .namespaces_opened = locks.opened()};
+                      .namespaces_opened = locks.opened(),
+                      .lock_memory_bytes = locks.memory().used(),
+                      .lock_memory_limit = locks.memory().limit()};
   const bool per_namespace = state.metrics.per_namespace;
   locks.ForEach([&](const Namespace& ns) {
     const Stats s = ns.GetStats();

@@ -24,7 +24,7 @@ inline constexpr std::size_t kStatusNamespaces = 20;
 std::string StatusPage(const ServerState& state);
 
 // GET /stats_v1: {"LastGroupID":…,"GroupsPending":…,…} (PROTOCOL.md).
-std::string StatsJson(const Stats& stats);
+std::string StatsJson(const Stats& stats, std::uint64_t memory_bytes);
 
 // GET /metrics: the text exposition of the metrics and the gauges read now.
 std::string MetricsText(const ServerState& state);

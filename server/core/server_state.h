@@ -51,7 +51,8 @@ struct ServerState {
   explicit ServerState(Config c) : config(std::move(c)) {}
 
   const Config config;
-  const std::shared_ptr<LockService> locks = std::make_shared<LockService>();
+  const std::shared_ptr<LockService> locks =
+      std::make_shared<LockService>(config.max_lock_memory);
   std::atomic<std::size_t> connections{0};  // open WebSocket connections
   std::atomic<std::uint64_t> next_client{0};
   std::atomic<bool> draining{false};  // shutting down: refuse new clients

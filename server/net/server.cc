@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "server/core/ha/state_dir.h"
+#include "server/core/heap_trim.h"
 #include "server/core/log.h"
 #include "server/core/pages.h"
 #include "server/net/ha.h"
@@ -35,6 +36,8 @@ constexpr std::uint16_t kFencedCloseCode = 1012;
 // IDs reserved per raise of the durable ceiling (--state-dir, HA mode): so
 // many that a raise, asked for half a block ahead, is never late.
 constexpr LockId kIdBlock = LockId{1} << 32;
+// How often the lock memory is sampled for HeapTrimmer.
+constexpr auto kTrimPoll = std::chrono::milliseconds(250);
 
 // Writes `port` to `path` whole, or not at all: a reader that finds the
 // file finds the port (written to a scratch file, then renamed).
@@ -58,7 +61,8 @@ class Server {
         signals_(strand_, SIGINT, SIGTERM),
         hangup_(strand_),
         stats_timer_(strand_),
-        drain_timer_(strand_) {}
+        drain_timer_(strand_),
+        trim_timer_(strand_) {}
 
   int Run() {
     if (!LoadTokens() || !LoadTls() || !OpenStateDir()) return 1;
@@ -80,6 +84,7 @@ class Server {
       WaitForHangup();
     }
     if (c.stats_interval_s > 0) ScheduleStats();
+    ScheduleTrim();
 
     unsigned threads = c.threads;
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -269,6 +274,7 @@ class Server {
       LogInfo("shutting down: no longer accepting connections");
       listener_->Stop();
       stats_timer_.cancel();
+      trim_timer_.cancel();
       WaitForSignal();
       Drain(/*first=*/true);
     });
@@ -315,6 +321,16 @@ class Server {
     });
   }
 
+  // Gives freed lock memory back to the system (heap_trim.h).
+  void ScheduleTrim() {
+    trim_timer_.expires_after(kTrimPoll);
+    trim_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      trimmer_.MaybeTrim(state_->locks->memory().used());
+      ScheduleTrim();
+    });
+  }
+
   // With --tls-cert only. Declared first, so that it outlives the sessions
   // that ioc_'s destruction destroys.
   std::unique_ptr<net::ssl::context> tls_;
@@ -330,6 +346,8 @@ class Server {
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
   net::steady_timer grace_timer_{strand_};  // --state-dir
+  net::steady_timer trim_timer_;
+  HeapTrimmer trimmer_;
   int exit_code_ = 0;
 };
 

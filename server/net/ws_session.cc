@@ -206,6 +206,9 @@ class WebSocketSession final
       connection_->OnFrame(std::string_view(
           static_cast<const char*>(data.data()), data.size()));
       buffer_.clear();
+      // A large message's buffer is not kept: an idle connection costs the
+      // same whatever it once sent.
+      if (buffer_.capacity() > kReadChunk) buffer_.shrink_to_fit();
     }
     if (transport_ != Transport::kReading) return;  // closing, or gone
     if (queue_.size() >= state_->config.max_write_queue) {

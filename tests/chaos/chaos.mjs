@@ -11,8 +11,15 @@
 //   rss         the server's VmRSS is back within a margin of its baseline
 //               (taken after start, before any load);
 //   server      still the same process, no ERROR line or sanitizer report on
-//               its stderr, clients got only the answers PROTOCOL.md allows,
-//               no lock waited forever, and SIGTERM makes it exit 0.
+//               its stderr, clients got only the answers PROTOCOL.md allows
+//               (and, when --max-lock-memory is spent, the refusal with
+//               close 1013), no lock waited forever, and SIGTERM makes it
+//               exit 0.
+//
+// One fault, flood, is the memory attack: connections at once each sending
+// the largest lock --max-message-bytes holds (paths of their own); they are
+// granted or refused with 1013 as the --max-lock-memory budget (2 MiB here)
+// allows. The summary counts them, and ordinary locks refused.
 //
 // The last line is `chaos: ops N, faults F, violations V, leaks L; ...`; the
 // exit status is 0 only if every check passed. With --soak it samples the
@@ -47,6 +54,8 @@ const OPTIONS = {
   'default-abandon-ms': { type: 'string', default: '500' },
   'long-abandon-ms': { type: 'string', default: '4000' },
   'max-message-bytes': { type: 'string', default: '4096' },
+  'max-lock-memory': { type: 'string', default: '2097152' },
+  'flood-connections': { type: 'string', default: '16' }, // per flood fault
   'timeout-scale': { type: 'string', default: '1' },
   sanitizer: { type: 'string', default: '' },
   soak: { type: 'boolean', default: false },
@@ -96,7 +105,8 @@ const portDir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-chaos-port-'));
 const portFile = path.join(portDir, 'port');
 const serverArgs = ['-H', '127.0.0.1', '-p', '0', '--port-file', portFile,
   '--default-abandon-timeout', String(defaultAbandonMs),
-  '--max-message-bytes', String(num('max-message-bytes'))];
+  '--max-message-bytes', String(num('max-message-bytes')),
+  '--max-lock-memory', String(num('max-lock-memory'))];
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOCKTOPUS_')));
 // ASan holds freed memory in a quarantine (256 MiB by default) and its
 // allocator keeps freed pages: bound the one, return the other, so that the
@@ -188,6 +198,7 @@ for (let i = 0; i < nWorkers; i += 1) {
     faultRate: num('fault-rate'), cancelRate: num('cancel-rate'),
     thinkMs: pair('think-ms'), holdMs: pair('hold-ms'),
     longAbandonMs, maxMessageBytes: num('max-message-bytes'), stuckMs, rampMs: 1000,
+    floodConnections: num('flood-connections'),
   };
   const child = fork(path.join(here, 'worker.mjs'), [JSON.stringify(cfg)], { serialization: 'advanced' });
   children.push(child);
@@ -241,10 +252,16 @@ const progress = setInterval(() => {
 }, 10_000);
 
 function totals() {
-  const t = { ops: 0, cancels: 0, connections: 0, faults: 0, byFault: {}, errors: 0, byError: {} };
+  const t = {
+    ops: 0, cancels: 0, connections: 0, refused: 0, flood: { granted: 0, refused: 0 },
+    faults: 0, byFault: {}, errors: 0, byError: {},
+  };
   for (const w of workers) {
     if (!w.counts) continue;
     t.ops += w.counts.ops;
+    t.refused += w.counts.refused;
+    t.flood.granted += w.counts.flood.granted;
+    t.flood.refused += w.counts.flood.refused;
     t.cancels += w.counts.cancels;
     t.connections += w.counts.connections;
     for (const [k, v] of Object.entries(w.counts.faults)) {
@@ -417,6 +434,9 @@ const faults = t.faults + freezes;
 console.log(`faults fired: ${JSON.stringify({ ...t.byFault, sigstop: freezes })}`);
 console.log(`load ${loadSeconds.toFixed(0)} s, ${t.connections} connections, ${t.cancels} cancels, ` +
   `${checker.checked} intervals checked`);
+console.log(`flood locks: ${t.flood.granted} granted, ${t.flood.refused} refused (close 1013); ` +
+  `ordinary locks refused: ${t.refused}`);
+if ((t.byFault.flood || 0) > 0 && t.flood.granted + t.flood.refused === 0) fail('no flood lock was answered');
 const status = failures.length === 0 && checker.violations === 0 && leaks === 0;
 const tail = [rssNote, fdNote, `errors ${t.errors}`, status ? 'ok' : `FAILED (${failures.length + (checker.violations ? 1 : 0) + (leaks ? 1 : 0)})`]
   .filter(Boolean).join(', ');

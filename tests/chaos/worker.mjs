@@ -1,6 +1,8 @@
 // One chaos worker process: many raw WebSocket clients that lock and release
 // random resources in random namespaces, and now and then misbehave (see
-// FAULTS). Forked by chaos.mjs, which gives the settings as JSON in argv[2]
+// FAULTS). The flood fault's locks take paths outside the checked universe
+// (intervals.mjs) and are not checked for overlaps; they are checked for
+// their answers and, by the coordinator, for what they leave behind. Forked by chaos.mjs, which gives the settings as JSON in argv[2]
 // and may SIGSTOP/SIGCONT the whole process.
 //
 // Every lock a client saw acquired becomes an interval (intervals.mjs) sent
@@ -29,13 +31,17 @@ function within(promise, ms) {
 }
 
 // Faults a client may fire in a lock cycle, and when they apply.
-const READY_FAULTS = ['garbage', 'binary', 'wrong_state', 'oversized', 'non_reader'];
+const READY_FAULTS = ['garbage', 'binary', 'wrong_state', 'oversized', 'non_reader', 'flood'];
 const WAITING_FAULTS = ['reset_waiting', 'close_waiting'];
 const HOLDING_FAULTS = ['reset_holding', 'close_holding', 'garbage_holding', 'oversized_holding'];
 const FAULTS = [...READY_FAULTS, ...WAITING_FAULTS, ...HOLDING_FAULTS];
 
 let stopping = false;
-const counts = { ops: 0, cancels: 0, connections: 0, faults: {}, errors: {} };
+// refused: ordinary locks refused for the server's lock memory (close 1013,
+// try again later); flood: the flood fault's locks, granted or refused.
+const counts = {
+  ops: 0, cancels: 0, connections: 0, refused: 0, flood: { granted: 0, refused: 0 }, faults: {}, errors: {},
+};
 const errorSamples = [];
 let intervals = [];
 const held = new Map(); // client slot -> hrtime of its current acquisition
@@ -159,8 +165,73 @@ function abandonParam() {
   return ''; // the server's default
 }
 
+const REFUSED = /^communication error: lock refused: the server's lock memory is full \(over max-lock-memory \(\d+\)\); try again later$/;
+let floods = 0;
+
+/**
+ * The largest lock a message of cfg.maxMessageBytes holds: write paths of
+ * depth 16, every segment new, under a first segment of the flood's own (so
+ * it conflicts only with locks of the empty path).
+ */
+function floodLock(tag) {
+  const resources = [];
+  let bytes = 40;
+  for (let r = 0; bytes < cfg.maxMessageBytes - 200; r += 1) {
+    const path = [`${tag}.${r}`];
+    for (let d = 1; d < 16; d += 1) path.push(d.toString(36));
+    bytes += JSON.stringify({ type: 'w', path }).length + 1;
+    resources.push({ type: 'w', path });
+  }
+  resources.pop();
+  return JSON.stringify({ action: 'lock', resources });
+}
+
+/**
+ * The memory attack: cfg.floodConnections connections at once, each sending
+ * the largest lock the limits allow. Each is granted, or refused with the
+ * reason frame and close 1013 once the lock memory budget is spent. Each
+ * granted one, on its own (waiting for one while holding another could
+ * deadlock behind a lock of the empty path), holds for a moment and then
+ * releases or drops.
+ */
+async function flood(url, who) {
+  const tag = `flood.${cfg.worker}.${(floods += 1)}`;
+  await Promise.all(Array.from({ length: cfg.floodConnections }, async (_, k) => {
+    let c;
+    try {
+      c = await Conn.open(url);
+    } catch {
+      return;
+    }
+    c.send(floodLock(`${tag}.${k}`));
+    let m = await c.next(cfg.stuckMs);
+    if (m.text !== undefined && REFUSED.test(m.text)) {
+      const code = await within(c.closed, cfg.stuckMs);
+      if (code !== 1013) error('unexpected', `${who}: flood refused, then closed with ${code}`);
+      counts.flood.refused += 1;
+      return;
+    }
+    if (m.state === 'enqueued') m = await c.next(cfg.stuckMs);
+    if (m.action !== 'lock' || m.state !== 'acquired') {
+      error('unexpected', `${who}: flood lock answered with ${JSON.stringify(m)}`);
+      c.reset();
+      return;
+    }
+    counts.flood.granted += 1;
+    await sleep(rand(100, 500));
+    if (Math.random() < 0.5) {
+      c.send(RELEASE);
+      await c.next(cfg.stuckMs);
+      await c.closeCleanly();
+    } else {
+      c.reset();
+      await c.closed;
+    }
+  }));
+}
+
 /** Misbehaviour while ready: the connection ends with it. */
-async function readyFault(conn, kind) {
+async function readyFault(conn, kind, url, who) {
   fault(kind);
   switch (kind) {
     case 'garbage':
@@ -202,13 +273,17 @@ async function readyFault(conn, kind) {
       await conn.closed;
       return;
     }
+    case 'flood':
+      await flood(url, who);
+      await conn.closeCleanly();
+      return;
     default:
       throw new Error(`unknown fault ${kind}`);
   }
 }
 
 /** Runs lock cycles on one connection until it ends. */
-async function runConnection(slot, conn, ns, who) {
+async function runConnection(slot, conn, ns, who, url) {
   for (;;) {
     at(slot, 'think');
     await sleep(rand(cfg.thinkMs[0], cfg.thinkMs[1]));
@@ -221,7 +296,7 @@ async function runConnection(slot, conn, ns, who) {
     const f = Math.random() < cfg.faultRate ? pick(FAULTS) : null;
     if (READY_FAULTS.includes(f)) {
       at(slot, f);
-      await readyFault(conn, f);
+      await readyFault(conn, f, url, who);
       return;
     }
     if (Math.random() < 0.003) { // ordinary churn
@@ -233,6 +308,13 @@ async function runConnection(slot, conn, ns, who) {
     conn.send(lockMessage(res));
     at(slot, 'lock');
     let m = await conn.next(cfg.stuckMs);
+    if (m.text !== undefined && REFUSED.test(m.text)) {
+      // Not the client's fault: try again later, on a new connection.
+      const code = await within(conn.closed, cfg.stuckMs);
+      if (code !== 1013) error('unexpected', `${who}: lock refused, then closed with ${code}`);
+      counts.refused += 1;
+      return;
+    }
     if (m.action !== 'lock' || (m.state !== 'acquired' && m.state !== 'enqueued') || typeof m.id !== 'string') {
       error('unexpected', `${who}: lock answered with ${JSON.stringify(m)}`);
       conn.reset();
@@ -344,7 +426,7 @@ async function client(slot) {
     counts.connections += 1;
     at(slot, 'open');
     n += 1;
-    await runConnection(slot, conn, ns, `w${cfg.worker}/c${slot}/${n}`);
+    await runConnection(slot, conn, ns, `w${cfg.worker}/c${slot}/${n}`, url);
     held.delete(slot);
   }
   at(slot, 'done');

@@ -76,7 +76,7 @@ TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
   HttpReply stats = HttpGet(server, "/stats_v1?namespace=" + ns);
   EXPECT_EQ(stats.body,
             R"({"LastGroupID":200,"GroupsPending":0,"GroupsAcquired":0,)"
-            R"("LocksPending":0,"LocksAcquired":0,"PathCount":0})");
+            R"("LocksPending":0,"LocksAcquired":0,"PathCount":0,"MemoryBytes":0})");
 }
 
 // How long after `holder` drops does `waiter`'s queued lock get acquired?

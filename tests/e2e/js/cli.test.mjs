@@ -15,7 +15,7 @@ import {
 const FLAGS = [
   '--host', '--port', '--log-clients', '--log-locks', '--stats-interval', '--default-abandon-timeout',
   '--max-message-bytes', '--max-resources', '--max-path-depth', '--max-segment-bytes',
-  '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
+  '--max-lock-segments', '--max-lock-memory', '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
   '--keepalive-ms', '--handshake-timeout-ms', '--max-write-queue', '--auth-token-file',
   '--tls-cert', '--tls-key', '--port-file', '--etcd-endpoints', '--ha-group', '--ha-ttl-ms', '--state-dir',
 ];

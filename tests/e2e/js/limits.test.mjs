@@ -10,7 +10,8 @@ import {
 
 describe('limits of one lock request', () => {
   const s = sharedServer({ before, after }, {
-    args: ['--max-message-bytes', '300', '--max-resources', '3', '--max-path-depth', '3', '--max-segment-bytes', '8'],
+    args: ['--max-message-bytes', '300', '--max-resources', '3', '--max-path-depth', '3', '--max-segment-bytes', '8',
+      '--max-lock-segments', '5'],
   });
 
   /** A holder in the namespace proves a protocol error leaves others alone. */
@@ -88,6 +89,19 @@ describe('limits of one lock request', () => {
       const a = await s.server.connect(ns);
       a.send({ action: 'lock', resources: [w('a'), w('a', 'b', 'c', 'd')] });
       await expectProtocolError(a, 'max-path-depth');
+    });
+  });
+
+  test('max-lock-segments: 5 path segments in all are accepted', async () => {
+    const a = await s.server.connect(uniqueNs());
+    assert.deepEqual(await a.lock(w('a', 'b', 'c'), w('d'), w('e')), acquired(1));
+  });
+
+  test('max-lock-segments: 6 are a protocol error naming the flag', async () => {
+    await withHolder(async (ns) => {
+      const a = await s.server.connect(ns);
+      a.send({ action: 'lock', resources: [w('a', 'b', 'c'), w('d', 'e'), w('f')] });
+      await expectProtocolError(a, 'max-lock-segments');
     });
   });
 

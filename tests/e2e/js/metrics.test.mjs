@@ -23,6 +23,7 @@ const FAMILIES = {
   locktopus_locks_cancelled_total: 'counter',
   locktopus_locks_abandoned_total: 'counter',
   locktopus_protocol_errors_total: 'counter',
+  locktopus_locks_refused_total: 'counter',
   locktopus_tcp_connections_accepted_total: 'counter',
   locktopus_connections_accepted_total: 'counter',
   locktopus_connections_open: 'gauge',
@@ -30,6 +31,8 @@ const FAMILIES = {
   locktopus_namespaces_opened_total: 'counter',
   locktopus_pending_locks: 'gauge',
   locktopus_acquired_locks: 'gauge',
+  locktopus_lock_memory_bytes: 'gauge',
+  locktopus_lock_memory_limit_bytes: 'gauge',
   locktopus_lock_wait_seconds: 'histogram',
   locktopus_lock_hold_seconds: 'histogram',
 };

@@ -1,0 +1,190 @@
+// The memory attack: hundreds of connections each sending the largest lock
+// the limits allow, while ordinary clients keep locking and releasing.
+//
+//   - a lock over --max-lock-segments is a protocol error naming the flag;
+//   - a lock within the limits that --max-lock-memory cannot cover gets the
+//     reason frame and close 1013 (try again later), and is counted in
+//     /metrics; the others are granted;
+//   - the server's RSS stays under its baseline plus the budget plus a fixed
+//     cost per connection and per I/O thread (release builds only: ASan's
+//     quarantine and TSan's shadow make RSS meaningless);
+//   - the ordinary clients see no error and never wait long;
+//   - once the attackers are gone, the lock memory is back to what the
+//     ordinary clients hold and RSS to its baseline within the soak test's
+//     margin (5 %, at least 2 MiB).
+
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  SANITIZERS, SCALE, TIMEOUT, WebSocket, sleep, startServer, test, w, withTimeout,
+} from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const MiB = 1024 * 1024;
+const BUDGET = 32 * MiB;
+const THREADS = 2;
+// Fixed costs over the budget (README, Security and limits): a connection's
+// session with a read chunk of its message in flight, and per I/O thread
+// one message of --max-message-bytes being parsed (the frame, its JSON and
+// its resources).
+const PER_CONNECTION = 72 * 1024;
+const PER_THREAD = 8 * MiB;
+const ATTACKERS = SANITIZERS.length ? 60 : 300;
+const ORDINARY = 8;
+// An ordinary lock waits for nothing but the server's turn.
+const MAX_ORDINARY_WAIT_MS = 2000 * SCALE;
+
+function rss(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+}
+
+/** Samples the RSS of `pid` every 20 ms until stopped: {max, min, stop()}. */
+function sampler(pid) {
+  const s = { max: rss(pid), min: rss(pid) };
+  const timer = setInterval(() => {
+    const v = rss(pid);
+    s.max = Math.max(s.max, v);
+    s.min = Math.min(s.min, v);
+  }, 20);
+  s.stop = () => clearInterval(timer);
+  return s;
+}
+
+async function metric(server, name) {
+  const res = await server.get('/metrics');
+  const m = res.body.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm'));
+  assert.ok(m, `no ${name} in /metrics`);
+  return Number(m[1]);
+}
+
+/**
+ * A lock of `paths` distinct write paths of `depth` segments each, the
+ * segments padded so the message is close to `bytes`.
+ */
+function bigLock(tag, paths, depth, bytes) {
+  const overhead = 32 * paths + 40;
+  const segment = Math.max(8, Math.floor((bytes - overhead) / (paths * depth)) - 3);
+  const resources = [];
+  for (let p = 0; p < paths; p += 1) {
+    const path = [];
+    for (let d = 0; d < depth; d += 1) path.push(`${tag}.${p}.${d}.`.padEnd(segment, 'x'));
+    resources.push({ type: 'write', path });
+  }
+  return JSON.stringify({ action: 'lock', resources });
+}
+
+/**
+ * Ordinary clients in a process of their own (ordinary_clients.mjs);
+ * stop() resolves to {cycles, maxWaitMs, errors}.
+ */
+function ordinaryClients(server) {
+  const child = fork(path.join(here, 'ordinary_clients.mjs'), [server.wsUrl('ordinary'), String(ORDINARY)],
+    { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  return {
+    async stop() {
+      child.send('stop');
+      await withTimeout(exited, TIMEOUT * 3, 'the ordinary clients to stop');
+      return JSON.parse(out);
+    },
+  };
+}
+
+/** Opens `n` connections at once, each sending `message(k)`; resolves to their first frames and closes. */
+function attack(server, n, message) {
+  return Promise.all(Array.from({ length: n }, (_, k) => new Promise((resolve) => {
+    const text = message(k);
+    const ws = new WebSocket(server.wsUrl(`attack${k % 4}`), { perMessageDeflate: false });
+    const out = { ws, frame: undefined, close: undefined };
+    ws.on('open', () => ws.send(text));
+    ws.on('message', (data) => {
+      if (out.frame === undefined) out.frame = data.toString();
+      if (!out.frame.startsWith('communication error')) resolve(out);
+    });
+    ws.on('close', (code) => {
+      out.close = code;
+      resolve(out);
+    });
+    ws.on('error', () => {});
+  })));
+}
+
+describe('memory budget under attack', () => {
+  test('hundreds of the largest locks: refused or granted within the budget; ordinary clients unaffected; memory given back', {
+    timeout: 240_000 * SCALE,
+  }, async () => {
+    const server = await startServer({
+      args: ['--max-lock-memory', String(BUDGET), '--threads', String(THREADS),
+        '--default-abandon-timeout', '0'],
+    });
+    const pid = server.proc.pid;
+    const ordinary = ordinaryClients(server);
+
+    // Warm up, then the baseline: ordinary load and a round of connections
+    // that come and go, as the attackers will.
+    await Promise.all((await attack(server, ATTACKERS,
+      () => JSON.stringify({ action: 'lock', resources: [w('warm')] }))).map((a) => a.ws.terminate()));
+    await sleep(1000);
+    const base = sampler(pid);
+    await sleep(1000);
+    base.stop();
+
+    const during = sampler(pid);
+    // 1. The attack of the issue: 1,024 distinct write paths of depth 64 (a
+    // ~800 KB message) from 20 connections, over --max-lock-segments.
+    const over = await attack(server, 20, (k) => bigLock(`o${k}`, 1024, 64, 800_000));
+    for (const a of over) {
+      assert.match(a.frame ?? '', /^communication error: lock of at least \d+ path segments over max-lock-segments \(16384\)/);
+      assert.equal(a.close, 3000);
+    }
+    // 2. The largest lock every limit allows: 16,384 segments (1,024 paths
+    // of depth 16) in a message of nearly 1 MiB, from every attacker.
+    const big = await attack(server, ATTACKERS, (k) => bigLock(`a${k}`, 1024, 16, 1_040_000));
+    await sleep(500);
+    during.stop();
+    const granted = big.filter((a) => a.frame && !a.frame.startsWith('communication error'));
+    const refused = big.filter((a) => a.frame?.startsWith('communication error'));
+    assert.equal(granted.length + refused.length, ATTACKERS, 'every attacker is answered');
+    assert.ok(granted.length > 0, 'some fit in the budget');
+    assert.ok(refused.length > 0, 'the rest are refused');
+    for (const a of granted) assert.equal(JSON.parse(a.frame).state, 'acquired');
+    for (const a of refused) {
+      assert.equal(a.frame, `communication error: lock refused: the server's lock memory is full (over max-lock-memory (${BUDGET})); try again later`);
+      assert.equal(a.close, 1013);
+    }
+    assert.equal(await metric(server, 'locktopus_locks_refused_total{reason="lock_memory"}'), refused.length);
+    assert.ok(await metric(server, 'locktopus_lock_memory_bytes') <= BUDGET);
+
+    // The attackers go; their locks are released at once (abandon timeout 0).
+    for (const a of big) a.ws.terminate();
+    await sleep(1500);
+    const after = sampler(pid);
+    await sleep(2000);
+    after.stop();
+    const seen = await ordinary.stop();
+
+    assert.deepEqual(seen.errors, []);
+    assert.ok(seen.cycles > 100, `ordinary clients kept going: ${seen.cycles} cycles`);
+    assert.ok(seen.maxWaitMs <= MAX_ORDINARY_WAIT_MS,
+      `an ordinary lock waited ${seen.maxWaitMs} ms (bound ${MAX_ORDINARY_WAIT_MS})`);
+    assert.ok(await metric(server, 'locktopus_lock_memory_bytes') < 64 * 1024, 'lock memory back to the ordinary clients\' own');
+
+    const report = `RSS MiB: baseline ${(base.max / MiB).toFixed(1)}, during ${(during.max / MiB).toFixed(1)}, after ${(after.min / MiB).toFixed(1)}; ` +
+      `${granted.length} granted, ${refused.length} refused; ordinary: ${seen.cycles} cycles, longest wait ${seen.maxWaitMs} ms`;
+    console.log(report);
+    if (SANITIZERS.length) return;
+    const connections = ATTACKERS + ORDINARY;
+    const bound = base.max + BUDGET + connections * PER_CONNECTION + THREADS * PER_THREAD;
+    assert.ok(during.max <= bound, `${report}: over baseline + budget + fixed costs (${(bound / MiB).toFixed(1)} MiB)`);
+    const margin = Math.max(2 * MiB, base.max * 0.05);
+    assert.ok(after.min <= base.max + margin, `${report}: not back within ${(margin / MiB).toFixed(1)} MiB of the baseline`);
+  });
+});
