@@ -195,6 +195,7 @@ void Client::OnAnswer(std::string_view text) {
           samples_.cycle_ns.push_back((now - lock_sent_).count());
           if (was_enqueued_) ++samples_.enqueued;
         }
+        shared_.CycleDone();
         if (shared_.stopping.load()) {
           BeginClose();
         } else {

@@ -76,6 +76,15 @@ struct Shared {
   }
 
   std::atomic<bool> stopping{false};  // load clients end after this cycle
+  // While set, completed cycles are also counted in counted_cycles: the
+  // stretch in which the server's system calls are counted.
+  std::atomic<bool> counting{false};
+  std::atomic<std::uint64_t> counted_cycles{0};
+  void CycleDone() {
+    if (counting.load(std::memory_order_relaxed)) {
+      counted_cycles.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> protocol_errors{0};    // unexpected answers

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench/proc_stats.h"
+#include "bench/syscall_count.h"
 
 namespace locktopus::bench {
 namespace {
@@ -125,8 +126,34 @@ struct Window {
   std::optional<ProcSample> end;
 };
 
-// Lets the load clients cycle through the warm-up and the window, then
-// waits for them to finish their last cycle; counts those that do not.
+// Counts the server's system calls for `seconds` while the clients go on
+// cycling, with the cycles completed meanwhile. Failures leave the count
+// out and say why on stderr.
+void CountSyscalls(int pid, double seconds, Shared& shared, Results& r) {
+  std::string why;
+  auto count = SyscallCount::Attach(pid, why);
+  if (count && count->Enable(why)) {
+    shared.counting.store(true);
+    std::this_thread::sleep_for(Seconds(seconds));
+    shared.counting.store(false);
+    if (count->Disable(why)) {
+      const auto calls = count->Finish(why);
+      const std::uint64_t cycles = shared.counted_cycles.load();
+      if (calls && cycles > 0) {
+        r.syscall_cycles = cycles;
+        r.server_syscalls_per_cycle = static_cast<double>(*calls) / cycles;
+        return;
+      }
+      if (calls) why = "no cycle completed while counting";
+    }
+  }
+  std::cerr << "locktopus-bench: server system calls not counted: " << why
+            << "\n";
+}
+
+// Lets the load clients cycle through the warm-up and the window (and the
+// window for system calls), then waits for them to finish their last
+// cycle; counts those that do not.
 Window Measure(const ClientList& load, int open, Shared& shared,
                const LoadOptions& o, Results& r) {
   shared.window_start = Clock::now() + Seconds(o.warmup_s);
@@ -138,8 +165,11 @@ Window Measure(const ClientList& load, int open, Shared& shared,
   window.start = ReadServer(o);
   std::this_thread::sleep_until(shared.window_end);
   window.end = ReadServer(o);
-  shared.stopping.store(true);
   r.window_s = o.duration_s;
+  if (o.server_pid && o.syscall_window_s > 0) {
+    CountSyscalls(*o.server_pid, o.syscall_window_s, shared, r);
+  }
+  shared.stopping.store(true);
 
   WaitForProgress(shared.finished_load, open, kDrainPatience);
   r.stuck = static_cast<std::uint64_t>(open - shared.finished_load.load());
@@ -222,6 +252,14 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
           (window.end->cpu_us - window.start->cpu_us) / r.cycles;
       r.server_system_us_per_cycle =
           (window.end->system_us - window.start->system_us) / r.cycles;
+      const auto per_cycle = [&r](std::uint64_t from, std::uint64_t to) {
+        return static_cast<double>(to - std::min(from, to)) / r.cycles;
+      };
+      r.server_voluntary_switches_per_cycle = per_cycle(
+          window.start->voluntary_switches, window.end->voluntary_switches);
+      r.server_involuntary_switches_per_cycle =
+          per_cycle(window.start->involuntary_switches,
+                    window.end->involuntary_switches);
     }
   }
   r.connect_failures = shared.connect_failures.load();

@@ -84,6 +84,12 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", server_pid,
                  "Server process: report its CPU per cycle and RSS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--count-syscalls", o.syscall_window_s,
+                 "With --server-pid: after the measured window, count the "
+                 "server's system calls for this many seconds with perf "
+                 "(needs root) and report them per cycle; 0: not counted")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   CLI::Option* floor =
       app.add_option("--floor-server", floor_port,
                      "Run the always-grant floor server on 127.0.0.1:PORT "

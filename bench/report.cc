@@ -72,6 +72,18 @@ void PrintText(const Results& r, std::ostream& out) {
     }
     out << "\n";
   }
+  if (r.server_voluntary_switches_per_cycle &&
+      r.server_involuntary_switches_per_cycle) {
+    out << "server context switches per cycle: "
+        << Fixed(*r.server_voluntary_switches_per_cycle, 3) << " voluntary, "
+        << Fixed(*r.server_involuntary_switches_per_cycle, 3)
+        << " involuntary\n";
+  }
+  if (r.server_syscalls_per_cycle) {
+    out << "server system calls per cycle: "
+        << Fixed(*r.server_syscalls_per_cycle, 2) << " (perf, over "
+        << r.syscall_cycles << " cycles after the window)\n";
+  }
   if (r.server_rss_kb) out << "server RSS: " << *r.server_rss_kb << " kB\n";
   if (r.idle_requested > 0) {
     out << "idle: " << r.idle_open << " of " << r.idle_requested
@@ -125,6 +137,12 @@ std::string ToJson(const Results& r) {
       {"server_cpu_us_per_cycle", OrNull(r.server_cpu_us_per_cycle)},
       {"server_system_us_per_cycle", OrNull(r.server_system_us_per_cycle)},
       {"server_rss_kb", OrNull(r.server_rss_kb)},
+      {"server_voluntary_switches_per_cycle",
+       OrNull(r.server_voluntary_switches_per_cycle)},
+      {"server_involuntary_switches_per_cycle",
+       OrNull(r.server_involuntary_switches_per_cycle)},
+      {"server_syscalls_per_cycle", OrNull(r.server_syscalls_per_cycle)},
+      {"syscall_cycles", r.syscall_cycles},
       {"idle_connections", r.idle_open},
       {"idle_bytes_per_connection", OrNull(r.idle_bytes_per_connection())},
   };
