@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench/proc_stats.h"
+#include "bench/redis_client.h"
 #include "bench/syscall_count.h"
 
 namespace locktopus::bench {
@@ -25,7 +26,15 @@ constexpr auto kSettle = std::chrono::milliseconds(500);
 // How many stuck clients are named on stderr.
 constexpr int kStuckNamed = 10;
 
-using ClientList = std::vector<std::shared_ptr<Client>>;
+using ClientList = std::vector<std::shared_ptr<LoadClient>>;
+
+std::shared_ptr<LoadClient> MakeClient(net::io_context& ioc, Shared& shared,
+                                       int number, LoadClient::Role role) {
+  if (shared.target.protocol == Target::Protocol::kRedis) {
+    return std::make_shared<RedisClient>(ioc, shared, number, role);
+  }
+  return std::make_shared<Client>(ioc, shared, number, role);
+}
 
 // Runs the io_context on `count` threads until Stop.
 class IoThreads {
@@ -53,10 +62,10 @@ class IoThreads {
 // handshakes at a time; returns once each has connected or failed, with the
 // number that connected in `open`.
 ClientList Open(net::io_context& ioc, Shared& shared, int first, int count,
-                Client::Role role, int& open) {
+                LoadClient::Role role, int& open) {
   ClientList clients;
   for (int i = 0; i < count; ++i) {
-    clients.push_back(std::make_shared<Client>(ioc, shared, first + i, role));
+    clients.push_back(MakeClient(ioc, shared, first + i, role));
   }
   std::latch done(count);
   std::atomic<int> next{0};
@@ -111,7 +120,7 @@ ClientList OpenIdle(net::io_context& ioc, Shared& shared, const LoadOptions& o,
   r.idle_requested = o.idle;
   const auto before = ReadServer(o);
   ClientList idle =
-      Open(ioc, shared, o.clients, o.idle, Client::Role::kIdle, r.idle_open);
+      Open(ioc, shared, o.clients, o.idle, LoadClient::Role::kIdle, r.idle_open);
   std::this_thread::sleep_for(kSettle);
   const auto after = ReadServer(o);
   if (before && after) {
@@ -175,8 +184,8 @@ Window Measure(const ClientList& load, int open, Shared& shared,
   r.stuck = static_cast<std::uint64_t>(open - shared.finished_load.load());
   int named = 0;
   for (const auto& c : load) {
-    const Client::State s = c->state();
-    if (s == Client::State::kEnded || named == kStuckNamed) continue;
+    const LoadClient::State s = c->state();
+    if (s == LoadClient::State::kEnded || named == kStuckNamed) continue;
     std::cerr << "locktopus-bench: client " << c->number()
               << " never finished its last cycle: still " << Name(s) << "\n";
     ++named;
@@ -191,10 +200,20 @@ std::variant<Target, std::string> ResolveTarget(std::string_view url) {
   if (!parsed)
     return "bad URL [" + std::string(url) + "]: " + parsed.error().message();
   const boost::urls::url_view& u = *parsed;
-  if (u.scheme() != "ws")
-    return "only ws:// URLs are supported: " + std::string(url);
+  Target::Protocol protocol;
+  std::string default_port;
+  if (u.scheme() == "ws") {
+    protocol = Target::Protocol::kWebSocket;
+    default_port = "80";
+  } else if (u.scheme() == "redis") {
+    protocol = Target::Protocol::kRedis;
+    default_port = "6379";
+  } else {
+    return "only ws:// and redis:// URLs are supported: " + std::string(url);
+  }
   const std::string host = u.host();
-  const std::string port = u.port().empty() ? "80" : std::string(u.port());
+  const std::string port =
+      u.port().empty() ? default_port : std::string(u.port());
   std::string target(u.encoded_target());
   if (target.empty()) target = "/";
 
@@ -205,12 +224,13 @@ std::variant<Target, std::string> ResolveTarget(std::string_view url) {
   if (ec || endpoints.empty()) {
     return "cannot resolve " + host + ":" + port + ": " + ec.message();
   }
-  return Target{*endpoints.begin(), host + ":" + port, target};
+  return Target{protocol, *endpoints.begin(), host + ":" + port, target};
 }
 
 Results RunLoad(const LoadOptions& o, const Target& target) {
   Results r;
   r.url = o.url;
+  r.redis = target.protocol == Target::Protocol::kRedis;
   r.clients = o.clients;
   r.threads = o.threads;
   r.workload = o.workload;
@@ -225,7 +245,7 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
     if (o.idle > 0) idle = OpenIdle(ioc, shared, o, r);
     if (o.clients > 0) {
       int open = 0;
-      load = Open(ioc, shared, 0, o.clients, Client::Role::kLoad, open);
+      load = Open(ioc, shared, 0, o.clients, LoadClient::Role::kLoad, open);
       if (open > 0) window = Measure(load, open, shared, o, r);
     }
     for (const auto& c : idle) c->Close();

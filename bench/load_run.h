@@ -34,7 +34,8 @@ struct LoadOptions {
   double syscall_window_s = 0;
 };
 
-// Parses a ws:// URL and resolves its host; an error in words on failure.
+// Parses a ws:// or redis:// URL and resolves its host; an error in words on
+// failure.
 std::variant<Target, std::string> ResolveTarget(std::string_view url);
 
 Results RunLoad(const LoadOptions& options, const Target& target);

@@ -3,11 +3,14 @@
 //
 //   locktopus-bench --url ws://127.0.0.1:9009/v1?namespace=bench \
 //       --clients 64 --keys 8 --read-ratio 0.2 --server-pid PID [--json]
+//   locktopus-bench --url redis://127.0.0.1:6379 --clients 64 ...
 //   locktopus-bench --floor-server 9010 [--port-file FILE]
 //
 // Each load client holds one WebSocket connection and loops: lock → (maybe
 // enqueued) → acquired → hold → release → ready. A shadow of the held
 // resources catches any two clients holding conflicting locks at once.
+// Against redis://, each client takes and releases a Redis lock on a key of
+// its own instead (bench/redis_client.h).
 // Exits 1 if there was a violation or an error, 2 on bad flags.
 
 #include <CLI/CLI.hpp>
@@ -42,7 +45,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Load generator for the Locktopus lock server",
                "locktopus-bench"};
   app.get_formatter()->column_width(30);
-  app.add_option("--url", o.url, "Server to load: ws://HOST:PORT/PATH?QUERY")
+  app.add_option("--url", o.url,
+                 "Server to load: ws://HOST:PORT/PATH?QUERY, or "
+                 "redis://HOST:PORT for Redis locks, one key per client")
       ->capture_default_str();
   app.add_option("--clients", o.clients, "Load clients, one connection each")
       ->capture_default_str()

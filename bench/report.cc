@@ -52,9 +52,15 @@ std::optional<double> Results::idle_bytes_per_connection() const {
 void PrintText(const Results& r, std::ostream& out) {
   const Workload& w = r.workload;
   out << r.url << ": " << r.clients << " clients, " << r.threads
-      << " threads; keys " << w.keys << ", depth " << w.depth << ", "
-      << w.resources << " resources per lock, " << Fixed(w.read_ratio * 100, 0)
-      << "% reads, hold " << w.hold.count() << " ms\n";
+      << " threads; ";
+  if (r.redis) {
+    out << "one key per client, SET NX PX + compare-and-delete script";
+  } else {
+    out << "keys " << w.keys << ", depth " << w.depth << ", " << w.resources
+        << " resources per lock, " << Fixed(w.read_ratio * 100, 0)
+        << "% reads";
+  }
+  out << ", hold " << w.hold.count() << " ms\n";
   if (r.window_s > 0) {
     const double enqueued_pct =
         r.cycles > 0 ? 100.0 * static_cast<double>(r.enqueued) / r.cycles : 0;
@@ -111,6 +117,7 @@ std::string ToJson(const Results& r) {
   const Workload& w = r.workload;
   json::object o{
       {"url", r.url},
+      {"redis", r.redis},
       {"clients", r.clients},
       {"threads", r.threads},
       {"keys", w.keys},

@@ -29,6 +29,7 @@ Percentiles Summarize(std::vector<std::int64_t>& ns);
 struct Results {
   // What ran.
   std::string url;
+  bool redis = false;  // Redis lock clients (bench/redis_client.h)
   int clients = 0;
   int threads = 0;
   Workload workload;
