@@ -4,7 +4,7 @@
 //   locktopus-bench --url ws://127.0.0.1:9009/v1?namespace=bench \
 //       --clients 64 --keys 8 --read-ratio 0.2 --server-pid PID [--json]
 //   locktopus-bench --url redis://127.0.0.1:6379 --clients 64 ...
-//   locktopus-bench --floor-server 9010 [--port-file FILE]
+//   locktopus-bench --floor-server 9010 [--serialize] [--port-file FILE]
 //
 // Each load client holds one WebSocket connection and loops: lock → (maybe
 // enqueued) → acquired → hold → release → ready. A shadow of the held
@@ -100,6 +100,12 @@ int main(int argc, char** argv) {
                      "Run the always-grant floor server on 127.0.0.1:PORT "
                      "instead of generating load (0: any free port)")
           ->check(CLI::Range(0, 65535));
+  bool serialize = false;
+  app.add_flag("--serialize", serialize,
+               "With --floor-server: locks on the same resources wait for "
+               "each other, one holder at a time, first come first served "
+               "(the floor for contention)")
+      ->needs(floor);
   app.add_option("--port-file", port_file,
                  "With --floor-server: once listening, write the port to "
                  "FILE (for scripts that start it with port 0)")
@@ -109,7 +115,8 @@ int main(int argc, char** argv) {
 
   if (floor_port >= 0) {
     return locktopus::bench::RunFloorServer(
-        static_cast<std::uint16_t>(floor_port), o.threads, port_file);
+        static_cast<std::uint16_t>(floor_port), o.threads, port_file,
+        serialize);
   }
   o.workload.hold = std::chrono::milliseconds(hold_ms);
   if (server_pid > 0) o.server_pid = server_pid;
