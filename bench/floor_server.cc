@@ -32,7 +32,6 @@ using tcp = net::ip::tcp;
 // As in server/net/streams.h: one strand per connection, its type named.
 using Strand = net::strand<net::io_context::executor_type>;
 using Socket = net::basic_stream_socket<tcp, Strand>;
-using Stream = beast::basic_stream<tcp, Strand>;
 
 constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 
@@ -123,7 +122,8 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
     }
   }
 
-  // Stream and executor types as in server/net/streams.h, TCP_NODELAY
+  // Socket and executor types as in server/net/streams.h (the WebSocket
+  // over the bare socket, as the server's plain sessions), TCP_NODELAY
   // included; Beast's suggested server timeouts (the server's keep-alive
   // timer, --keepalive-ms, is idle under load either way).
   void Run() {
@@ -210,7 +210,7 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
     }
   }
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<Socket> ws_;
   std::atomic<std::uint64_t>& ids_;
   Lines* const lines_;
   beast::flat_buffer buffer_;

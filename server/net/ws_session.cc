@@ -25,9 +25,11 @@ constexpr std::uint16_t kSlowClientCloseCode = 1008;
 // Bytes read at a time; a message is refused once it outgrows the limit.
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-std::string Peer(const Stream& stream) {
+// `lowest` is the session's PlainSocket or Stream.
+template <class L>
+std::string Peer(const L& lowest) {
   beast::error_code ec;
-  auto endpoint = stream.socket().remote_endpoint(ec);
+  auto endpoint = lowest.socket().remote_endpoint(ec);
   if (ec) return "?";
   return endpoint.address().to_string() + ":" +
          std::to_string(endpoint.port());
@@ -46,7 +48,7 @@ std::string Peer(const Stream& stream) {
 // -> kDropped; any -> kEnded. Nothing leaves kEnded.
 enum class Transport { kReading, kPaused, kClosing, kDropped, kEnded };
 
-// S is Stream or TlsStream (its handshake done).
+// S is PlainSocket or TlsStream (its handshake done).
 template <class S>
 class WebSocketSession final
     : public Waiter,
@@ -346,8 +348,9 @@ void StartSession(S stream, Request request, LockRoute route,
 void StartWebSocketSession(Stream stream, Request request, LockRoute route,
                            std::unique_ptr<ConnectionSlot> slot,
                            std::shared_ptr<ServerState> state) {
-  StartSession(std::move(stream), std::move(request), std::move(route),
-               std::move(slot), std::move(state));
+  StartSession(PlainSocket(std::move(stream).release_socket()),
+               std::move(request), std::move(route), std::move(slot),
+               std::move(state));
 }
 
 void StartWebSocketSession(TlsStream stream, Request request, LockRoute route,
