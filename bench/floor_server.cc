@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +35,10 @@ using Strand = net::strand<net::io_context::executor_type>;
 using Socket = net::basic_stream_socket<tcp, Strand>;
 
 constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
+// As the server reads: the first read of a message asks for little, so
+// that the buffer an idle connection keeps is small; the rest in chunks.
+constexpr std::size_t kFirstRead = 256;
+constexpr std::size_t kReadChunk = 64 * 1024;
 
 // Writes `port` to `path` whole, or not at all, as the server does with its
 // --port-file: a reader that finds the file finds the port.
@@ -136,14 +141,20 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
 
  private:
   void DoRead() {
-    ws_.async_read(
-        buffer_, [self = shared_from_this()](
-                     beast::error_code ec, std::size_t) { self->OnRead(ec); });
+    ws_.async_read_some(
+        buffer_, buffer_.size() == 0 ? kFirstRead : kReadChunk,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          self->OnRead(ec);
+        });
   }
 
   void OnRead(beast::error_code ec) {
     if (ec) {  // closed, reset or timed out: the session ends
       LeaveLine();
+      return;
+    }
+    if (!ws_.is_message_done()) {
+      DoRead();
       return;
     }
     const auto data = buffer_.cdata();
@@ -152,6 +163,7 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
     wire::ClientMessage message =
         wire::ParseClientMessage(frame, wire::MessageLimits{});
     buffer_.clear();
+    if (buffer_.capacity() > kFirstRead) buffer_.shrink_to_fit();
     if (auto* lock = std::get_if<wire::LockMessage>(&message)) {
       LeaveLine();  // a second lock replaces the first, as nothing checks
       lock_id_ = ids_.fetch_add(1) + 1;
@@ -214,7 +226,7 @@ class FloorSession : public std::enable_shared_from_this<FloorSession> {
   std::atomic<std::uint64_t>& ids_;
   Lines* const lines_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
+  std::list<std::string> queue_;  // as the server's: empty, it costs nothing
   std::uint64_t lock_id_ = 0;
   std::string key_;       // the current lock's queue key, when serializing
   bool in_line_ = false;  // holds key_ or waits for it
