@@ -54,6 +54,25 @@ class PlainSocket : public Socket {
   explicit PlainSocket(Socket socket) : Socket(std::move(socket)) {}
   Socket& socket() { return *this; }
   const Socket& socket() const { return *this; }
+
+  // Reads into the first non-empty buffer of `buffers` only, which a read
+  // may always do (it returns what it read). Beast reads into the two
+  // halves of its ring buffer; an operation on several buffers keeps an
+  // array of 64 iovecs, which io_uring operations hold while pending (a
+  // kilobyte per idle connection), and a single buffer is read with recv()
+  // rather than recvmsg().
+  template <class MutableBufferSequence, class ReadHandler>
+  auto async_read_some(const MutableBufferSequence& buffers,
+                       ReadHandler&& handler) {
+    net::mutable_buffer first;
+    for (auto it = net::buffer_sequence_begin(buffers);
+         it != net::buffer_sequence_end(buffers); ++it) {
+      first = *it;
+      if (first.size() > 0) break;
+    }
+    return Socket::async_read_some(first,
+                                   std::forward<ReadHandler>(handler));
+  }
 };
 
 // How a WebSocket closes a PlainSocket (Beast's customization point, found
