@@ -7,6 +7,10 @@
 # turn, each on a fresh process; the one-client and distinct-path scenarios
 # also against Redis (redis-server from apt, installed here if missing),
 # whose clients take the SET NX PX / compare-and-delete lock on a key each.
+# Unless --no-io-uring, every scenario also runs against the server built
+# with Asio on io_uring (the release-io-uring preset; liburing-dev is
+# installed here if missing), where the kernel allows io_uring; the load
+# generator stays the default build's.
 # The tables show medians and are also written to bench/results/latest.md,
 # with the machine, the commit and the load average before and after.
 #
@@ -18,7 +22,7 @@
 #
 #   scripts/bench.sh           3 runs per scenario, 10 s measured + 2 s warm-up
 #   scripts/bench.sh --quick   1 run per scenario, 4 s measured + 1 s warm-up
-#   scripts/bench.sh [--quick] --baseline BIN
+#   scripts/bench.sh [--quick] [--no-io-uring] --baseline BIN
 #       also runs every scenario against BIN, another locktopus binary (an
 #       older build, say): each run goes to this tree's server, the floor and
 #       BIN in turn, so that all three see the same machine state; the table
@@ -39,10 +43,12 @@ runs=3
 duration=10
 warmup=2
 baseline=""
-usage="usage: scripts/bench.sh [--quick] [--baseline PATH_TO_LOCKTOPUS]"
+io_uring=1
+usage="usage: scripts/bench.sh [--quick] [--no-io-uring] [--baseline PATH_TO_LOCKTOPUS]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) runs=1 duration=4 warmup=1 ;;
+    --no-io-uring) io_uring=0 ;;
     --baseline)
       [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
       baseline=$2
@@ -72,10 +78,14 @@ syscall_window=2
 scripts/setup.sh || exit 1
 
 # The benchmark's own tools, not every developer's: Redis to compare with,
-# perf to count system calls.
+# perf to count system calls, liburing for the io_uring build.
 bench_packages=()
 command -v redis-server >/dev/null 2>&1 || bench_packages+=(redis-server redis-tools)
 command -v perf >/dev/null 2>&1 || bench_packages+=(linux-perf)
+if [ "$io_uring" -eq 1 ] &&
+  ! dpkg-query -W -f='${Status}' liburing-dev 2>/dev/null | grep -q 'ok installed'; then
+  bench_packages+=(liburing-dev)
+fi
 if ((${#bench_packages[@]})); then
   echo "bench: installing ${bench_packages[*]}" >&2
   sudo=""
@@ -103,6 +113,22 @@ cmake --build --preset release -j 2 --target "${targets[@]}" | grep -Ev '^\[[0-9
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "bench: build failed" >&2; exit 1; }
 
 bin="$root/build/release/bin"
+# The io_uring build: its server only (the load generator stays the
+# default build's), where the kernel allows io_uring.
+uring_bin="$root/build/release-io-uring/bin"
+if [ "$io_uring" -eq 1 ] && ! cmake --preset release-io-uring >/dev/null; then
+  echo "bench: cannot configure the io_uring build (liburing-dev?): its columns stay empty" >&2
+  io_uring=0
+fi
+if [ "$io_uring" -eq 1 ]; then
+  cmake --build --preset release-io-uring -j 2 --target locktopus |
+    grep -Ev '^\[[0-9]+/[0-9]+\] '
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "bench: the io_uring build failed" >&2; exit 1; }
+  if ! why=$("$uring_bin/locktopus" --help 2>&1 >/dev/null); then
+    echo "bench: the io_uring build cannot run here, its columns stay empty: $why" >&2
+    io_uring=0
+  fi
+fi
 results="$root/bench/results"
 mkdir -p "$results"
 tmp=$(mktemp -d)
@@ -173,9 +199,10 @@ start_redis() {
   exit 1
 }
 
-# Starts `real`, `floor`, `serial` (the serializing floor), `baseline` or
-# `redis` on a free port: sets server_pid and server_port. The first three
-# write the port to a fresh port file once they listen. The baseline may be
+# Starts `real`, `uring` (the io_uring build's server), `floor`, `serial`
+# (the serializing floor), `baseline` or `redis` on a free port: sets
+# server_pid and server_port. The first four write the port to a fresh port
+# file once they listen. The baseline may be
 # a build from before --port-file: it is found by the socket it listens on
 # instead (listening_port), which depends neither on the wording of its log
 # nor on a port picked here beforehand staying free until it binds.
@@ -189,6 +216,10 @@ start_server() {
   case "$1" in
     real)
       "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
+        --port-file "$port_file" 2>"$log" &
+      ;;
+    uring)
+      "$uring_bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
         --port-file "$port_file" 2>"$log" &
       ;;
     floor)
@@ -304,16 +335,16 @@ scenarios=(
 common=(--depth 2 --duration "$duration" --warmup "$warmup")
 
 table="$tmp/table.md"
-header="| scenario | cycles/s | p50 µs | p99 µs | cycle p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor | Redis µs/cycle | of it kernel | ratio to Redis |"
-rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+header="| scenario | cycles/s | p50 µs | p99 µs | cycle p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor | Redis µs/cycle | of it kernel | ratio to Redis | io_uring µs/cycle | of it kernel | io_uring to Redis |"
+rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 if [ -n "$baseline" ]; then
   header+=" baseline µs/cycle | ratio to baseline |"
   rule+="---:|---:|"
 fi
 printf '%s\n%s\n' "$header" "$rule" >"$table"
 kernel_table="$tmp/kernel.md"
-kheader="| scenario | system calls: server | floor | Redis | context switches, voluntary / involuntary: server | floor | Redis |"
-krule="|---|---:|---:|---:|---:|---:|---:|"
+kheader="| scenario | system calls: server | io_uring | floor | Redis | context switches, voluntary / involuntary: server | io_uring | floor | Redis |"
+krule="|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 if [ -n "$baseline" ]; then
   kheader+=" baseline system calls | baseline context switches |"
   krule+="---:|---:|"
@@ -326,7 +357,9 @@ med() { median $(collect "$1" "$2" "$3"); }
 for scenario in "${scenarios[@]}"; do
   IFS='|' read -r name what flags floor_kind with_redis <<<"$scenario"
   read -r -a flag_list <<<"$flags"
-  kinds=(real "$floor_kind")
+  kinds=(real)
+  [ "$io_uring" -eq 1 ] && kinds+=(uring)
+  kinds+=("$floor_kind")
   [ -n "$baseline" ] && kinds+=(baseline)
   [ -n "$with_redis" ] && [ "$redis" -eq 1 ] && kinds+=(redis)
   echo "== $what ($runs × $duration s + $warmup s warm-up, each of: ${kinds[*]})"
@@ -351,15 +384,18 @@ for scenario in "${scenarios[@]}"; do
     -v fsys="$(med "$floor_kind" "$name" server_system_us_per_cycle)" \
     -v rcpu="$(med redis "$name" server_cpu_us_per_cycle)" \
     -v rsys="$(med redis "$name" server_system_us_per_cycle)" \
+    -v ucpu="$(med uring "$name" server_cpu_us_per_cycle)" \
+    -v usys="$(med uring "$name" server_system_us_per_cycle)" \
     -v with_baseline="$baseline" \
     -v bcpu="$(med baseline "$name" server_cpu_us_per_cycle)" '
     function fmt(v, decimals) { return v == "null" ? "-" : sprintf("%." decimals "f", v) }
     function ratio(a, b) { return (a != "null" && b != "null" && b > 0) ? fmt(a / b, 2) : "-" }
     BEGIN {
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
         what, fmt(rate, 0), fmt(p50, 0), fmt(p99, 0), fmt(cp99, 0),
         fmt(cpu, 1), fmt(sys, 1), fmt(fcpu, 1), fmt(fsys, 1), ratio(cpu, fcpu),
-        fmt(rcpu, 1), fmt(rsys, 1), ratio(cpu, rcpu)
+        fmt(rcpu, 1), fmt(rsys, 1), ratio(cpu, rcpu),
+        fmt(ucpu, 1), fmt(usys, 1), ratio(ucpu, rcpu)
       if (with_baseline != "") printf " %s | %s |", fmt(bcpu, 1), ratio(cpu, bcpu)
       printf "\n"
     }' >>"$table"
@@ -373,13 +409,15 @@ for scenario in "${scenarios[@]}"; do
       -v inv="$(med "$1" "$name" server_involuntary_switches_per_cycle)" \
       'BEGIN { printf " | %s", vol == "null" ? "-" : sprintf("%.3f / %.3f", vol, inv) }'
   }
-  for kind in real "$floor_kind" redis; do kline+=$(syscalls "$kind"); done
-  for kind in real "$floor_kind" redis; do kline+=$(switches "$kind"); done
+  for kind in real uring "$floor_kind" redis; do kline+=$(syscalls "$kind"); done
+  for kind in real uring "$floor_kind" redis; do kline+=$(switches "$kind"); done
   [ -n "$baseline" ] && kline+="$(syscalls baseline)$(switches baseline)"
   echo "$kline |" >>"$kernel_table"
 done
 
-kinds=(real floor)
+kinds=(real)
+[ "$io_uring" -eq 1 ] && kinds+=(uring)
+kinds+=(floor)
 [ -n "$baseline" ] && kinds+=(baseline)
 echo "== $idle_connections idle connections ($runs × each of: ${kinds[*]})"
 for run in $(seq "$runs"); do
@@ -393,9 +431,11 @@ if [ -n "$baseline" ]; then
 fi
 idle_line=$(awk -v n="$idle_connections" \
   -v real="$(median $(collect real idle idle_bytes_per_connection))" \
+  -v uring="$(median $(collect uring idle idle_bytes_per_connection))" \
   -v floor="$(median $(collect floor idle idle_bytes_per_connection))" \
   -v baseline="$bidle" 'BEGIN {
     printf "idle memory: %d connections: locktopus %.0f bytes each, floor %.0f bytes each", n, real, floor
+    if (uring != "null") printf ", io_uring build %.0f bytes each", uring
     if (baseline != "") printf ", baseline %.0f bytes each", baseline
     printf " (server RSS growth / connections)\n"
   }')
@@ -409,7 +449,10 @@ server, except for the one-path scenario: the serializing floor (one holder \
 per path, a plain FIFO, no engine). Redis: redis-server $(redis-server --version 2>/dev/null | sed -nE 's/.*v=([^ ]+).*/\1/p') \
 without persistence, its clients each taking and releasing a lock on a key \
 of their own with SET key token NX PX 30000 and redis-py's compare-and-delete \
-script (EVALSHA), on the load generator's same threads. Medians of $runs \
+script (EVALSHA), on the load generator's same threads. io_uring: the \
+server of the release-io-uring build (Asio on io_uring instead of epoll), \
+under the same load generator; \"io_uring to Redis\" is its CPU per cycle \
+over Redis's. Medians of $runs \
 run(s) of $duration s after $warmup s warm-up; server, floor and Redis \
 $server_threads I/O thread, load generator $bench_threads thread; paths of \
 depth 2, hold 0 ms."
