@@ -350,6 +350,10 @@ if [ -n "$baseline" ]; then
   krule+="---:|---:|"
 fi
 printf '%s\n%s\n' "$kheader" "$krule" >"$kernel_table"
+latency_table="$tmp/latency.md"
+printf '%s\n%s\n' \
+  "| scenario | whole cycle p50 / p99 µs: server | io_uring | floor | Redis |" \
+  "|---|---:|---:|---:|---:|" >"$latency_table"
 
 # The median of one field over the runs of `kind` in scenario `name`.
 med() { median $(collect "$1" "$2" "$3"); }
@@ -412,6 +416,13 @@ for scenario in "${scenarios[@]}"; do
   for kind in real uring "$floor_kind" redis; do kline+=$(syscalls "$kind"); done
   for kind in real uring "$floor_kind" redis; do kline+=$(switches "$kind"); done
   [ -n "$baseline" ] && kline+="$(syscalls baseline)$(switches baseline)"
+  lline="| $what"
+  for kind in real uring "$floor_kind" redis; do
+    lline+=$(awk -v p50="$(med "$kind" "$name" cycle_p50_us)" \
+      -v p99="$(med "$kind" "$name" cycle_p99_us)" \
+      'BEGIN { printf " | %s", p50 == "null" ? "-" : sprintf("%.0f / %.0f", p50, p99) }')
+  done
+  echo "$lline |" >>"$latency_table"
   echo "$kline |" >>"$kernel_table"
 done
 
@@ -459,7 +470,9 @@ depth 2, hold 0 ms."
 kernel_legend="Per cycle, of each server process: system calls (perf stat on \
 the raw_syscalls:sys_enter tracepoint, counted over ${syscall_window} s after \
 the measured window; \"-\" when not run as root) and context switches of its \
-threads over the measured window (/proc/PID/task/*/status)."
+threads over the measured window (/proc/PID/task/*/status). Whole cycle: \
+from lock sent to release answered, as each server's clients saw it \
+(for Redis: SET sent to the script's answer)."
 if [ -n "$baseline" ]; then
   legend+=" Baseline: $baseline, run with the server's flags, each run \
 right after the server's and the floor's; \"ratio to baseline\" is \
@@ -477,6 +490,8 @@ cat "$table"
 echo
 cat "$kernel_table"
 echo
+cat "$latency_table"
+echo
 echo "$idle_line"
 echo "$legend"
 echo "$kernel_legend"
@@ -489,6 +504,8 @@ echo "$load_line"
   cat "$table"
   echo
   cat "$kernel_table"
+  echo
+  cat "$latency_table"
   echo
   echo "$idle_line"
   echo
