@@ -195,6 +195,7 @@ void Client::OnAnswer(std::string_view text) {
           samples_.cycle_ns.push_back((now - lock_sent_).count());
           if (was_enqueued_) ++samples_.enqueued;
         }
+        shared_.CycleDone();
         if (shared_.stopping.load()) {
           BeginClose();
         } else {
@@ -325,23 +326,23 @@ void Client::Ended() {
       .fetch_add(1);
 }
 
-std::string_view Name(Client::State state) {
+std::string_view Name(LoadClient::State state) {
   switch (state) {
-    case Client::State::kConnecting:
+    case LoadClient::State::kConnecting:
       return "connecting";
-    case Client::State::kConnected:
+    case LoadClient::State::kConnected:
       return "connected";
-    case Client::State::kLocking:
+    case LoadClient::State::kLocking:
       return "locking";
-    case Client::State::kEnqueued:
+    case LoadClient::State::kEnqueued:
       return "enqueued";
-    case Client::State::kHolding:
+    case LoadClient::State::kHolding:
       return "holding";
-    case Client::State::kReleasing:
+    case LoadClient::State::kReleasing:
       return "releasing";
-    case Client::State::kClosing:
+    case LoadClient::State::kClosing:
       return "closing";
-    case Client::State::kEnded:
+    case LoadClient::State::kEnded:
       return "ended";
   }
   return "?";

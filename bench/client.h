@@ -1,6 +1,8 @@
-// One simulated client of the load generator: a WebSocket connection on its
-// own strand that either cycles through lock → acquired → release → ready
-// (a load client) or only stays open (an idle client, for memory figures).
+// One simulated client of the load generator: a connection on its own
+// strand that either cycles through lock → acquired → release → ready (a
+// load client) or only stays open (an idle client, for memory figures).
+// LoadClient is what a run drives; Client speaks the lock protocol over a
+// WebSocket, RedisClient (bench/redis_client.h) Redis's lock recipe.
 //
 // Shape after the server's sessions: every handler holds shared_from_this(),
 // one write is in flight at a time with a queue behind it, and a read is
@@ -52,8 +54,11 @@ struct Workload {
   std::uint64_t seed = 1;
 };
 
-// Where to connect: an address and what the handshake asks for.
+// Where to connect: an address, what it speaks and what the handshake
+// asks for.
 struct Target {
+  enum class Protocol { kWebSocket, kRedis };
+  Protocol protocol = Protocol::kWebSocket;
   tcp::endpoint endpoint;
   std::string host;    // the Host header, "127.0.0.1:9009"
   std::string target;  // path and query, "/v1?namespace=bench"
@@ -76,6 +81,15 @@ struct Shared {
   }
 
   std::atomic<bool> stopping{false};  // load clients end after this cycle
+  // While set, completed cycles are also counted in counted_cycles: the
+  // stretch in which the server's system calls are counted.
+  std::atomic<bool> counting{false};
+  std::atomic<std::uint64_t> counted_cycles{0};
+  void CycleDone() {
+    if (counting.load(std::memory_order_relaxed)) {
+      counted_cycles.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> protocol_errors{0};    // unexpected answers
@@ -99,7 +113,7 @@ struct Samples {
   std::uint64_t enqueued = 0;  // of those cycles, locks enqueued first
 };
 
-class Client : public std::enable_shared_from_this<Client> {
+class LoadClient {
  public:
   enum class Role { kLoad, kIdle };
   enum class State {
@@ -113,25 +127,42 @@ class Client : public std::enable_shared_from_this<Client> {
     kEnded,
   };
 
-  Client(net::io_context& ioc, Shared& shared, int number, Role role);
+  virtual ~LoadClient() = default;
 
-  // Connects and completes the WebSocket handshake, then calls `done` once
+  // Connects (and completes the handshake, if any), then calls `done` once
   // with whether it worked. A failure is counted in Shared.
-  void Connect(std::function<void(bool)> done);
+  virtual void Connect(std::function<void(bool)> done) = 0;
 
   // A load client begins cycling; it stops by itself after the cycle in
   // which Shared::stopping is seen, with a normal close.
-  void Start();
+  virtual void Start() = 0;
 
-  // A normal close (code 1000) now; for idle clients.
-  void Close();
+  // A normal close now; for idle clients.
+  virtual void Close() = 0;
 
   // Closes the socket without a handshake; for the stragglers at the end.
-  void Abort();
+  virtual void Abort() = 0;
 
-  State state() const { return state_.load(std::memory_order_relaxed); }
-  int number() const { return number_; }
-  const Samples& samples() const { return samples_; }
+  virtual State state() const = 0;
+  virtual int number() const = 0;
+  virtual const Samples& samples() const = 0;
+};
+
+// A client of the lock protocol over a WebSocket.
+class Client : public LoadClient, public std::enable_shared_from_this<Client> {
+ public:
+  Client(net::io_context& ioc, Shared& shared, int number, Role role);
+
+  void Connect(std::function<void(bool)> done) override;
+  void Start() override;
+  void Close() override;  // code 1000
+  void Abort() override;
+
+  State state() const override {
+    return state_.load(std::memory_order_relaxed);
+  }
+  int number() const override { return number_; }
+  const Samples& samples() const override { return samples_; }
 
  private:
   void OnConnect(beast::error_code ec);
@@ -174,7 +205,7 @@ class Client : public std::enable_shared_from_this<Client> {
 };
 
 // "connecting", "enqueued", …: for reports of clients that got stuck.
-std::string_view Name(Client::State state);
+std::string_view Name(LoadClient::State state);
 
 }  // namespace locktopus::bench
 

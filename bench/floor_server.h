@@ -10,6 +10,18 @@
 // so the load generator's safety check must report violations against it.
 // A frame that is not a valid lock or release gets the codec's
 // "communication error: <reason>" and a close with code 3000.
+//
+// The serializing floor (`serialize`) is the floor for contention: locks on
+// the same resources wait for each other, one holder at a time, first come
+// first served, in a plain queue per resource list under one mutex (no
+// engine: no overlap of paths, reads are exclusive too, and locks on
+// different lists never wait for each other). A lock that must wait is
+// answered
+//   lock    -> {"id":"N","action":"lock","state":"enqueued"}
+// and its `acquired` comes when the holder before it releases or goes, sent
+// from the waiter's own strand, as Locktopus sends its notices. A release
+// answers `ready` whether the lock was held or still waiting. With locks of
+// one resource each, as in the one-path scenario, it is one queue per path.
 
 #ifndef LOCKTOPUS_BENCH_FLOOR_SERVER_H_
 #define LOCKTOPUS_BENCH_FLOOR_SERVER_H_
@@ -19,14 +31,15 @@
 
 namespace locktopus::bench {
 
-// Serves on 127.0.0.1:`port` (0: any free port) with `threads` threads.
+// Serves on 127.0.0.1:`port` (0: any free port) with `threads` threads;
+// serializing locks on the same resources if `serialize`.
 // Once listening, prints "listening on 127.0.0.1:PORT" to stderr and, unless
 // `port_file` is empty, writes "PORT\n" to that file as the server's
 // --port-file does: whole or not at all (`port_file`.tmp, then renamed),
 // before any connection is accepted. Returns 0 on SIGINT or SIGTERM, 1 if it
 // cannot listen or cannot write the port file.
 int RunFloorServer(std::uint16_t port, int threads,
-                   const std::string& port_file);
+                   const std::string& port_file, bool serialize);
 
 }  // namespace locktopus::bench
 

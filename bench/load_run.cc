@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "bench/proc_stats.h"
+#include "bench/redis_client.h"
+#include "bench/syscall_count.h"
 
 namespace locktopus::bench {
 namespace {
@@ -24,7 +26,15 @@ constexpr auto kSettle = std::chrono::milliseconds(500);
 // How many stuck clients are named on stderr.
 constexpr int kStuckNamed = 10;
 
-using ClientList = std::vector<std::shared_ptr<Client>>;
+using ClientList = std::vector<std::shared_ptr<LoadClient>>;
+
+std::shared_ptr<LoadClient> MakeClient(net::io_context& ioc, Shared& shared,
+                                       int number, LoadClient::Role role) {
+  if (shared.target.protocol == Target::Protocol::kRedis) {
+    return std::make_shared<RedisClient>(ioc, shared, number, role);
+  }
+  return std::make_shared<Client>(ioc, shared, number, role);
+}
 
 // Runs the io_context on `count` threads until Stop.
 class IoThreads {
@@ -52,10 +62,10 @@ class IoThreads {
 // handshakes at a time; returns once each has connected or failed, with the
 // number that connected in `open`.
 ClientList Open(net::io_context& ioc, Shared& shared, int first, int count,
-                Client::Role role, int& open) {
+                LoadClient::Role role, int& open) {
   ClientList clients;
   for (int i = 0; i < count; ++i) {
-    clients.push_back(std::make_shared<Client>(ioc, shared, first + i, role));
+    clients.push_back(MakeClient(ioc, shared, first + i, role));
   }
   std::latch done(count);
   std::atomic<int> next{0};
@@ -110,7 +120,7 @@ ClientList OpenIdle(net::io_context& ioc, Shared& shared, const LoadOptions& o,
   r.idle_requested = o.idle;
   const auto before = ReadServer(o);
   ClientList idle =
-      Open(ioc, shared, o.clients, o.idle, Client::Role::kIdle, r.idle_open);
+      Open(ioc, shared, o.clients, o.idle, LoadClient::Role::kIdle, r.idle_open);
   std::this_thread::sleep_for(kSettle);
   const auto after = ReadServer(o);
   if (before && after) {
@@ -125,8 +135,34 @@ struct Window {
   std::optional<ProcSample> end;
 };
 
-// Lets the load clients cycle through the warm-up and the window, then
-// waits for them to finish their last cycle; counts those that do not.
+// Counts the server's system calls for `seconds` while the clients go on
+// cycling, with the cycles completed meanwhile. Failures leave the count
+// out and say why on stderr.
+void CountSyscalls(int pid, double seconds, Shared& shared, Results& r) {
+  std::string why;
+  auto count = SyscallCount::Attach(pid, why);
+  if (count && count->Enable(why)) {
+    shared.counting.store(true);
+    std::this_thread::sleep_for(Seconds(seconds));
+    shared.counting.store(false);
+    if (count->Disable(why)) {
+      const auto calls = count->Finish(why);
+      const std::uint64_t cycles = shared.counted_cycles.load();
+      if (calls && cycles > 0) {
+        r.syscall_cycles = cycles;
+        r.server_syscalls_per_cycle = static_cast<double>(*calls) / cycles;
+        return;
+      }
+      if (calls) why = "no cycle completed while counting";
+    }
+  }
+  std::cerr << "locktopus-bench: server system calls not counted: " << why
+            << "\n";
+}
+
+// Lets the load clients cycle through the warm-up and the window (and the
+// window for system calls), then waits for them to finish their last
+// cycle; counts those that do not.
 Window Measure(const ClientList& load, int open, Shared& shared,
                const LoadOptions& o, Results& r) {
   shared.window_start = Clock::now() + Seconds(o.warmup_s);
@@ -138,15 +174,18 @@ Window Measure(const ClientList& load, int open, Shared& shared,
   window.start = ReadServer(o);
   std::this_thread::sleep_until(shared.window_end);
   window.end = ReadServer(o);
-  shared.stopping.store(true);
   r.window_s = o.duration_s;
+  if (o.server_pid && o.syscall_window_s > 0) {
+    CountSyscalls(*o.server_pid, o.syscall_window_s, shared, r);
+  }
+  shared.stopping.store(true);
 
   WaitForProgress(shared.finished_load, open, kDrainPatience);
   r.stuck = static_cast<std::uint64_t>(open - shared.finished_load.load());
   int named = 0;
   for (const auto& c : load) {
-    const Client::State s = c->state();
-    if (s == Client::State::kEnded || named == kStuckNamed) continue;
+    const LoadClient::State s = c->state();
+    if (s == LoadClient::State::kEnded || named == kStuckNamed) continue;
     std::cerr << "locktopus-bench: client " << c->number()
               << " never finished its last cycle: still " << Name(s) << "\n";
     ++named;
@@ -161,10 +200,20 @@ std::variant<Target, std::string> ResolveTarget(std::string_view url) {
   if (!parsed)
     return "bad URL [" + std::string(url) + "]: " + parsed.error().message();
   const boost::urls::url_view& u = *parsed;
-  if (u.scheme() != "ws")
-    return "only ws:// URLs are supported: " + std::string(url);
+  Target::Protocol protocol;
+  std::string default_port;
+  if (u.scheme() == "ws") {
+    protocol = Target::Protocol::kWebSocket;
+    default_port = "80";
+  } else if (u.scheme() == "redis") {
+    protocol = Target::Protocol::kRedis;
+    default_port = "6379";
+  } else {
+    return "only ws:// and redis:// URLs are supported: " + std::string(url);
+  }
   const std::string host = u.host();
-  const std::string port = u.port().empty() ? "80" : std::string(u.port());
+  const std::string port =
+      u.port().empty() ? default_port : std::string(u.port());
   std::string target(u.encoded_target());
   if (target.empty()) target = "/";
 
@@ -175,12 +224,13 @@ std::variant<Target, std::string> ResolveTarget(std::string_view url) {
   if (ec || endpoints.empty()) {
     return "cannot resolve " + host + ":" + port + ": " + ec.message();
   }
-  return Target{*endpoints.begin(), host + ":" + port, target};
+  return Target{protocol, *endpoints.begin(), host + ":" + port, target};
 }
 
 Results RunLoad(const LoadOptions& o, const Target& target) {
   Results r;
   r.url = o.url;
+  r.redis = target.protocol == Target::Protocol::kRedis;
   r.clients = o.clients;
   r.threads = o.threads;
   r.workload = o.workload;
@@ -195,7 +245,7 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
     if (o.idle > 0) idle = OpenIdle(ioc, shared, o, r);
     if (o.clients > 0) {
       int open = 0;
-      load = Open(ioc, shared, 0, o.clients, Client::Role::kLoad, open);
+      load = Open(ioc, shared, 0, o.clients, LoadClient::Role::kLoad, open);
       if (open > 0) window = Measure(load, open, shared, o, r);
     }
     for (const auto& c : idle) c->Close();
@@ -222,6 +272,14 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
           (window.end->cpu_us - window.start->cpu_us) / r.cycles;
       r.server_system_us_per_cycle =
           (window.end->system_us - window.start->system_us) / r.cycles;
+      const auto per_cycle = [&r](std::uint64_t from, std::uint64_t to) {
+        return static_cast<double>(to - std::min(from, to)) / r.cycles;
+      };
+      r.server_voluntary_switches_per_cycle = per_cycle(
+          window.start->voluntary_switches, window.end->voluntary_switches);
+      r.server_involuntary_switches_per_cycle =
+          per_cycle(window.start->involuntary_switches,
+                    window.end->involuntary_switches);
     }
   }
   r.connect_failures = shared.connect_failures.load();

@@ -1,7 +1,8 @@
 // One run of the load generator: opens the idle connections (measuring the
 // server's memory around them), opens the load clients, lets them cycle
-// through a warm-up and the measured window, drains them, and gathers the
-// results.
+// through a warm-up and the measured window (and, if asked, a second window
+// in which the server's system calls are counted), drains them, and gathers
+// the results.
 //
 // Thread safety: RunLoad blocks the calling thread, which only keeps time;
 // the clients run on a pool of `threads` threads sharing one io_context.
@@ -28,9 +29,13 @@ struct LoadOptions {
   int idle = 0;
   int threads = 1;
   std::optional<int> server_pid;
+  // With server_pid: seconds after the measured window in which the
+  // server's system calls are counted (bench/syscall_count.h); 0: none.
+  double syscall_window_s = 0;
 };
 
-// Parses a ws:// URL and resolves its host; an error in words on failure.
+// Parses a ws:// or redis:// URL and resolves its host; an error in words on
+// failure.
 std::variant<Target, std::string> ResolveTarget(std::string_view url);
 
 Results RunLoad(const LoadOptions& options, const Target& target);

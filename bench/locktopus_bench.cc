@@ -3,11 +3,14 @@
 //
 //   locktopus-bench --url ws://127.0.0.1:9009/v1?namespace=bench \
 //       --clients 64 --keys 8 --read-ratio 0.2 --server-pid PID [--json]
-//   locktopus-bench --floor-server 9010 [--port-file FILE]
+//   locktopus-bench --url redis://127.0.0.1:6379 --clients 64 ...
+//   locktopus-bench --floor-server 9010 [--serialize] [--port-file FILE]
 //
 // Each load client holds one WebSocket connection and loops: lock → (maybe
 // enqueued) → acquired → hold → release → ready. A shadow of the held
 // resources catches any two clients holding conflicting locks at once.
+// Against redis://, each client takes and releases a Redis lock on a key of
+// its own instead (bench/redis_client.h).
 // Exits 1 if there was a violation or an error, 2 on bad flags.
 
 #include <CLI/CLI.hpp>
@@ -42,7 +45,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Load generator for the Locktopus lock server",
                "locktopus-bench"};
   app.get_formatter()->column_width(30);
-  app.add_option("--url", o.url, "Server to load: ws://HOST:PORT/PATH?QUERY")
+  app.add_option("--url", o.url,
+                 "Server to load: ws://HOST:PORT/PATH?QUERY, or "
+                 "redis://HOST:PORT for Redis locks, one key per client")
       ->capture_default_str();
   app.add_option("--clients", o.clients, "Load clients, one connection each")
       ->capture_default_str()
@@ -84,11 +89,23 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", server_pid,
                  "Server process: report its CPU per cycle and RSS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--count-syscalls", o.syscall_window_s,
+                 "With --server-pid: after the measured window, count the "
+                 "server's system calls for this many seconds with perf "
+                 "(needs root) and report them per cycle; 0: not counted")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   CLI::Option* floor =
       app.add_option("--floor-server", floor_port,
                      "Run the always-grant floor server on 127.0.0.1:PORT "
                      "instead of generating load (0: any free port)")
           ->check(CLI::Range(0, 65535));
+  bool serialize = false;
+  app.add_flag("--serialize", serialize,
+               "With --floor-server: locks on the same resources wait for "
+               "each other, one holder at a time, first come first served "
+               "(the floor for contention)")
+      ->needs(floor);
   app.add_option("--port-file", port_file,
                  "With --floor-server: once listening, write the port to "
                  "FILE (for scripts that start it with port 0)")
@@ -98,7 +115,8 @@ int main(int argc, char** argv) {
 
   if (floor_port >= 0) {
     return locktopus::bench::RunFloorServer(
-        static_cast<std::uint16_t>(floor_port), o.threads, port_file);
+        static_cast<std::uint16_t>(floor_port), o.threads, port_file,
+        serialize);
   }
   o.workload.hold = std::chrono::milliseconds(hold_ms);
   if (server_pid > 0) o.server_pid = server_pid;

@@ -52,9 +52,15 @@ std::optional<double> Results::idle_bytes_per_connection() const {
 void PrintText(const Results& r, std::ostream& out) {
   const Workload& w = r.workload;
   out << r.url << ": " << r.clients << " clients, " << r.threads
-      << " threads; keys " << w.keys << ", depth " << w.depth << ", "
-      << w.resources << " resources per lock, " << Fixed(w.read_ratio * 100, 0)
-      << "% reads, hold " << w.hold.count() << " ms\n";
+      << " threads; ";
+  if (r.redis) {
+    out << "one key per client, SET NX PX + compare-and-delete script";
+  } else {
+    out << "keys " << w.keys << ", depth " << w.depth << ", " << w.resources
+        << " resources per lock, " << Fixed(w.read_ratio * 100, 0)
+        << "% reads";
+  }
+  out << ", hold " << w.hold.count() << " ms\n";
   if (r.window_s > 0) {
     const double enqueued_pct =
         r.cycles > 0 ? 100.0 * static_cast<double>(r.enqueued) / r.cycles : 0;
@@ -71,6 +77,18 @@ void PrintText(const Results& r, std::ostream& out) {
       out << " (" << Fixed(*r.server_system_us_per_cycle) << " in the kernel)";
     }
     out << "\n";
+  }
+  if (r.server_voluntary_switches_per_cycle &&
+      r.server_involuntary_switches_per_cycle) {
+    out << "server context switches per cycle: "
+        << Fixed(*r.server_voluntary_switches_per_cycle, 3) << " voluntary, "
+        << Fixed(*r.server_involuntary_switches_per_cycle, 3)
+        << " involuntary\n";
+  }
+  if (r.server_syscalls_per_cycle) {
+    out << "server system calls per cycle: "
+        << Fixed(*r.server_syscalls_per_cycle, 2) << " (perf, over "
+        << r.syscall_cycles << " cycles after the window)\n";
   }
   if (r.server_rss_kb) out << "server RSS: " << *r.server_rss_kb << " kB\n";
   if (r.idle_requested > 0) {
@@ -99,6 +117,7 @@ std::string ToJson(const Results& r) {
   const Workload& w = r.workload;
   json::object o{
       {"url", r.url},
+      {"redis", r.redis},
       {"clients", r.clients},
       {"threads", r.threads},
       {"keys", w.keys},
@@ -125,6 +144,12 @@ std::string ToJson(const Results& r) {
       {"server_cpu_us_per_cycle", OrNull(r.server_cpu_us_per_cycle)},
       {"server_system_us_per_cycle", OrNull(r.server_system_us_per_cycle)},
       {"server_rss_kb", OrNull(r.server_rss_kb)},
+      {"server_voluntary_switches_per_cycle",
+       OrNull(r.server_voluntary_switches_per_cycle)},
+      {"server_involuntary_switches_per_cycle",
+       OrNull(r.server_involuntary_switches_per_cycle)},
+      {"server_syscalls_per_cycle", OrNull(r.server_syscalls_per_cycle)},
+      {"syscall_cycles", r.syscall_cycles},
       {"idle_connections", r.idle_open},
       {"idle_bytes_per_connection", OrNull(r.idle_bytes_per_connection())},
   };

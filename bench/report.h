@@ -29,6 +29,7 @@ Percentiles Summarize(std::vector<std::int64_t>& ns);
 struct Results {
   // What ran.
   std::string url;
+  bool redis = false;  // Redis lock clients (bench/redis_client.h)
   int clients = 0;
   int threads = 0;
   Workload workload;
@@ -53,6 +54,13 @@ struct Results {
   std::optional<double> server_cpu_us_per_cycle;
   std::optional<double> server_system_us_per_cycle;  // of it, in the kernel
   std::optional<std::uint64_t> server_rss_kb;  // at the window's end
+  // Context switches of the server's threads (bench/proc_stats.h).
+  std::optional<double> server_voluntary_switches_per_cycle;
+  std::optional<double> server_involuntary_switches_per_cycle;
+  // With a window for system calls: the server's system calls per cycle
+  // there (bench/syscall_count.h), and the cycles it held.
+  std::optional<double> server_syscalls_per_cycle;
+  std::uint64_t syscall_cycles = 0;
 
   // With --idle: the server's RSS before and after opening them.
   int idle_requested = 0;

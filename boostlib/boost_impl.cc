@@ -8,3 +8,40 @@
 #include <boost/beast/src.hpp>
 #include <boost/json/src.hpp>
 #include <boost/url/src.hpp>
+
+#if defined(LOCKTOPUS_IO_URING)
+// Built with LOCKTOPUS_IO_URING, Asio does all its I/O through io_uring and
+// has no fallback: where the kernel refuses io_uring (a kernel without it,
+// kernel.io_uring_disabled, a container's seccomp profile), the first
+// io_context would throw. Every program linking this library checks at
+// start instead, says why it cannot run, and exits with code 1.
+#include <liburing.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+struct IoUringCheck {
+  IoUringCheck() {
+    io_uring ring;
+    const int error = io_uring_queue_init(4, &ring, 0);
+    if (error == 0) {
+      io_uring_queue_exit(&ring);
+      return;
+    }
+    std::fprintf(stderr,
+                 "%s: cannot start: this build does its I/O through io_uring "
+                 "(LOCKTOPUS_IO_URING=ON) and the kernel refuses io_uring "
+                 "(io_uring_setup: %s); run a build without "
+                 "LOCKTOPUS_IO_URING here\n",
+                 program_invocation_short_name, std::strerror(-error));
+    std::exit(1);
+  }
+};
+const IoUringCheck io_uring_check;
+
+}  // namespace
+#endif  // LOCKTOPUS_IO_URING

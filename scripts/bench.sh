@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Benchmarks Locktopus: the engine (Google Benchmark, and its bytes per node,
-# entry and lock, when engine_bench is built) and the server under load from
-# locktopus-bench. Each server scenario runs against the real server and
-# against the floor server (same Beast stack, grants everything, no lock
-# logic) in turn, each on a fresh process; the table shows medians and is
-# also written to bench/results/latest.md.
+# Benchmarks Locktopus: the engine (Google Benchmark, and its bytes per
+# node, entry and lock, when engine_bench is built) and the server under load
+# from locktopus-bench. Each server scenario runs against the real server and against a floor server (same Beast
+# stack, no lock logic: the always-grant floor, or for the one-path scenario
+# the serializing floor, one holder at a time per path in a plain FIFO) in
+# turn, each on a fresh process; the one-client and distinct-path scenarios
+# also against Redis (redis-server from apt, installed here if missing),
+# whose clients take the SET NX PX / compare-and-delete lock on a key each.
+# Unless --no-io-uring, every scenario also runs against the server built
+# with Asio on io_uring (the release-io-uring preset; liburing-dev is
+# installed here if missing), where the kernel allows io_uring; the load
+# generator stays the default build's.
+# The tables show medians and are also written to bench/results/latest.md,
+# with the machine, the commit and the load average before and after.
+#
+# Per cycle it reports each server's CPU time (/proc/PID/stat), its context
+# switches (/proc/PID/task/*/status) and, run as root, its system calls
+# (perf stat on the raw_syscalls:sys_enter tracepoint, in a window of its
+# own after the measured one, as counting them slows every call a little;
+# linux-perf is installed here if missing).
 #
 #   scripts/bench.sh           3 runs per scenario, 10 s measured + 2 s warm-up
 #   scripts/bench.sh --quick   1 run per scenario, 4 s measured + 1 s warm-up
-#   scripts/bench.sh [--quick] --baseline BIN
+#   scripts/bench.sh [--quick] [--no-io-uring] --baseline BIN
 #       also runs every scenario against BIN, another locktopus binary (an
 #       older build, say): each run goes to this tree's server, the floor and
 #       BIN in turn, so that all three see the same machine state; the table
@@ -20,18 +34,21 @@
 # Exits non-zero if any run against Locktopus reports a violation, or any
 # run an error (failed connection, unexpected answer or close, a client that
 # never finished its cycle). Timings are reported, never asserted. Against
-# the floor, violations are expected: it grants conflicting locks together.
-# The baseline is held to the same rules as Locktopus.
+# the always-grant floor, violations are expected: it grants conflicting
+# locks together. The serializing floor, Redis and the baseline are held to
+# the same rules as Locktopus.
 set -uo pipefail
 
 runs=3
 duration=10
 warmup=2
 baseline=""
-usage="usage: scripts/bench.sh [--quick] [--baseline PATH_TO_LOCKTOPUS]"
+io_uring=1
+usage="usage: scripts/bench.sh [--quick] [--no-io-uring] [--baseline PATH_TO_LOCKTOPUS]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) runs=1 duration=4 warmup=1 ;;
+    --no-io-uring) io_uring=0 ;;
     --baseline)
       [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
       baseline=$2
@@ -52,13 +69,41 @@ if [ -n "$baseline" ]; then
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-kinds=(real floor)
-[ -n "$baseline" ] && kinds+=(baseline)
 server_threads=1
 bench_threads=1
 idle_connections=10000
+syscall_window=2
+[ "$runs" -eq 1 ] && syscall_window=1
 
 scripts/setup.sh || exit 1
+
+# The benchmark's own tools, not every developer's: Redis to compare with,
+# perf to count system calls, liburing for the io_uring build.
+bench_packages=()
+command -v redis-server >/dev/null 2>&1 || bench_packages+=(redis-server redis-tools)
+command -v perf >/dev/null 2>&1 || bench_packages+=(linux-perf)
+if [ "$io_uring" -eq 1 ] &&
+  ! dpkg-query -W -f='${Status}' liburing-dev 2>/dev/null | grep -q 'ok installed'; then
+  bench_packages+=(liburing-dev)
+fi
+if ((${#bench_packages[@]})); then
+  echo "bench: installing ${bench_packages[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    --no-install-recommends "${bench_packages[@]}" >/dev/null ||
+    echo "bench: could not install ${bench_packages[*]}" >&2
+fi
+redis=1
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "bench: no redis-server: the Redis columns stay empty" >&2
+  redis=0
+fi
+count_syscalls=(--count-syscalls "$syscall_window")
+if [ "$(id -u)" -ne 0 ] || ! command -v perf >/dev/null 2>&1; then
+  echo "bench: system calls are counted with perf, as root only: their columns stay empty" >&2
+  count_syscalls=()
+fi
 cmake --preset release >/dev/null || exit 1
 targets=(locktopus locktopus-bench)
 if cmake --build --preset release --target help 2>/dev/null | grep -q '\bengine_bench\b'; then
@@ -68,6 +113,22 @@ cmake --build --preset release -j 2 --target "${targets[@]}" | grep -Ev '^\[[0-9
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "bench: build failed" >&2; exit 1; }
 
 bin="$root/build/release/bin"
+# The io_uring build: its server only (the load generator stays the
+# default build's), where the kernel allows io_uring.
+uring_bin="$root/build/release-io-uring/bin"
+if [ "$io_uring" -eq 1 ] && ! cmake --preset release-io-uring >/dev/null; then
+  echo "bench: cannot configure the io_uring build (liburing-dev?): its columns stay empty" >&2
+  io_uring=0
+fi
+if [ "$io_uring" -eq 1 ]; then
+  cmake --build --preset release-io-uring -j 2 --target locktopus |
+    grep -Ev '^\[[0-9]+/[0-9]+\] '
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "bench: the io_uring build failed" >&2; exit 1; }
+  if ! why=$("$uring_bin/locktopus" --help 2>&1 >/dev/null); then
+    echo "bench: the io_uring build cannot run here, its columns stay empty: $why" >&2
+    io_uring=0
+  fi
+fi
 results="$root/bench/results"
 mkdir -p "$results"
 tmp=$(mktemp -d)
@@ -93,6 +154,7 @@ fi
 
 # 2. The server. 10,000 idle connections need as many descriptors in both
 # processes; take what the hard limit allows.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if (($(ulimit -n) < idle_connections + 200)); then
   idle_connections=$(($(ulimit -n) - 200))
@@ -115,23 +177,60 @@ listening_port() {
   [ -n "$hex" ] && echo $((16#$hex))
 }
 
-# Starts `real`, `floor` or `baseline` on a free port: sets server_pid and
-# server_port. The first two write the port to a fresh port file once they
-# listen. The baseline may be a build from before --port-file: it is found
-# by the socket it listens on instead (listening_port), which depends
-# neither on the wording of its log nor on a port picked here beforehand
-# staying free until it binds.
+# Starts redis-server, without persistence, on a free port: sets server_pid
+# and server_port. Redis cannot be told to pick a port, so one is drawn at
+# random and another tried if it is taken.
+start_redis() {
+  local log="$tmp/server.log" try
+  for try in 1 2 3 4 5; do
+    server_port=$((20000 + RANDOM % 40000))
+    redis-server --port "$server_port" --bind 127.0.0.1 --save "" \
+      --appendonly no --daemonize no --logfile "" >"$log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+      [ "$(listening_port "$server_pid")" = "$server_port" ] && return 0
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  done
+  server_pid=""
+  echo "bench: redis-server did not start:" >&2
+  tail -5 "$log" >&2
+  exit 1
+}
+
+# Starts `real`, `uring` (the io_uring build's server), `floor`, `serial`
+# (the serializing floor), `baseline` or `redis` on a free port: sets
+# server_pid and server_port. The first four write the port to a fresh port
+# file once they listen. The baseline may be
+# a build from before --port-file: it is found by the socket it listens on
+# instead (listening_port), which depends neither on the wording of its log
+# nor on a port picked here beforehand staying free until it binds.
 start_server() {
   local log="$tmp/server.log" port_file
+  if [ "$1" = redis ]; then
+    start_redis
+    return
+  fi
   port_file=$(mktemp "$tmp/port.XXXXXX")
   case "$1" in
     real)
       "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
         --port-file "$port_file" 2>"$log" &
       ;;
+    uring)
+      "$uring_bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
+        --port-file "$port_file" 2>"$log" &
+      ;;
     floor)
       "$bin/locktopus-bench" --floor-server 0 --threads "$server_threads" \
         --port-file "$port_file" 2>"$log" &
+      ;;
+    serial)
+      "$bin/locktopus-bench" --floor-server 0 --serialize \
+        --threads "$server_threads" --port-file "$port_file" 2>"$log" &
       ;;
     baseline)
       "$baseline" -H 127.0.0.1 -p 0 --threads "$server_threads" 2>"$log" &
@@ -161,6 +260,7 @@ start_server() {
 
 # SIGTERM; the real server exits once no lock is live, which after a clean
 # run is at once. A second SIGTERM after 10 s makes it exit with code 1.
+# Redis exits at once (nothing to save).
 stop_server() {
   kill -TERM "$server_pid"
   for _ in $(seq 100); do
@@ -178,10 +278,11 @@ stop_server() {
   fi
 }
 
-# A number from the JSON line of a bench output; "null" if absent.
+# A number from the JSON line of a bench output; "null" if absent (also when
+# that run was not made).
 field() {
   local v
-  v=$(grep '^{' "$1" | sed -nE "s/.*\"$2\":([^,}]*).*/\1/p")
+  v=$(grep -s '^{' "$1" | sed -nE "s/.*\"$2\":([^,}]*).*/\1/p")
   echo "${v:-null}"
 }
 
@@ -202,10 +303,12 @@ collect() {
 run_once() {
   local kind=$1 name=$2 run=$3
   shift 3
-  local out="$tmp/$kind.$name.$run"
+  local out="$tmp/$kind.$name.$run" url
   start_server "$kind"
-  "$bin/locktopus-bench" --url "ws://127.0.0.1:$server_port/v1?namespace=bench" \
-    --server-pid "$server_pid" --threads "$bench_threads" --json "$@" >"$out" 2>&1
+  url="ws://127.0.0.1:$server_port/v1?namespace=bench"
+  [ "$kind" = redis ] && url="redis://127.0.0.1:$server_port"
+  "$bin/locktopus-bench" --url "$url" --server-pid "$server_pid" \
+    --threads "$bench_threads" --json "$@" >"$out" 2>&1
   local code=$?
   stop_server "$kind"
   local errors violations
@@ -222,67 +325,114 @@ run_once() {
   fi
 }
 
-# name | what | load generator flags
+# name | what | load generator flags | floor: floor (grants at once) or
+# serial (one holder per path) | also against Redis (one key per client)
 scenarios=(
-  "one|1 client|--clients 1 --keys 1000000"
-  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000"
-  "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2"
-  "one-path|256 clients, one path|--clients 256 --keys 1"
-  "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4"
+  "one|1 client|--clients 1 --keys 1000000|floor|redis"
+  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis"
+  "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2|floor|"
+  "one-path|256 clients, one path (serializing floor)|--clients 256 --keys 1|serial|"
+  "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4|floor|"
 )
 common=(--depth 2 --duration "$duration" --warmup "$warmup")
 
 table="$tmp/table.md"
-header="| scenario | cycles/s | p50 µs | p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor |"
-rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+header="| scenario | cycles/s | p50 µs | p99 µs | cycle p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor | Redis µs/cycle | of it kernel | ratio to Redis | io_uring µs/cycle | of it kernel | io_uring to Redis |"
+rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 if [ -n "$baseline" ]; then
   header+=" baseline µs/cycle | ratio to baseline |"
   rule+="---:|---:|"
 fi
 printf '%s\n%s\n' "$header" "$rule" >"$table"
+kernel_table="$tmp/kernel.md"
+kheader="| scenario | system calls: server | io_uring | floor | Redis | context switches, voluntary / involuntary: server | io_uring | floor | Redis |"
+krule="|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+if [ -n "$baseline" ]; then
+  kheader+=" baseline system calls | baseline context switches |"
+  krule+="---:|---:|"
+fi
+printf '%s\n%s\n' "$kheader" "$krule" >"$kernel_table"
+latency_table="$tmp/latency.md"
+printf '%s\n%s\n' \
+  "| scenario | whole cycle p50 / p99 µs: server | io_uring | floor | Redis |" \
+  "|---|---:|---:|---:|---:|" >"$latency_table"
+
+# The median of one field over the runs of `kind` in scenario `name`.
+med() { median $(collect "$1" "$2" "$3"); }
 
 for scenario in "${scenarios[@]}"; do
-  IFS='|' read -r name what flags <<<"$scenario"
+  IFS='|' read -r name what flags floor_kind with_redis <<<"$scenario"
   read -r -a flag_list <<<"$flags"
-  echo "== $what ($runs × $duration s + $warmup s warm-up, each server)"
+  kinds=(real)
+  [ "$io_uring" -eq 1 ] && kinds+=(uring)
+  kinds+=("$floor_kind")
+  [ -n "$baseline" ] && kinds+=(baseline)
+  [ -n "$with_redis" ] && [ "$redis" -eq 1 ] && kinds+=(redis)
+  echo "== $what ($runs × $duration s + $warmup s warm-up, each of: ${kinds[*]})"
   for run in $(seq "$runs"); do
+    line="   run $run:"
     for kind in "${kinds[@]}"; do
-      run_once "$kind" "$name" "$run" "${common[@]}" "${flag_list[@]}"
+      run_once "$kind" "$name" "$run" "${common[@]}" "${count_syscalls[@]}" \
+        "${flag_list[@]}"
+      line+=$(printf ' %s %.0f cycles/s' "$kind" \
+        "$(field "$tmp/$kind.$name.$run" cycles_per_s)")
     done
-    line=$(printf '   run %s: locktopus %.0f cycles/s, floor %.0f cycles/s' "$run" \
-      "$(field "$tmp/real.$name.$run" cycles_per_s)" \
-      "$(field "$tmp/floor.$name.$run" cycles_per_s)")
-    if [ -n "$baseline" ]; then
-      line+=$(printf ', baseline %.0f cycles/s' \
-        "$(field "$tmp/baseline.$name.$run" cycles_per_s)")
-    fi
     echo "$line"
   done
-  bcpu=""
-  if [ -n "$baseline" ]; then
-    bcpu=$(median $(collect baseline "$name" server_cpu_us_per_cycle))
-  fi
   awk -v what="$what" \
-    -v rate="$(median $(collect real "$name" cycles_per_s))" \
-    -v p50="$(median $(collect real "$name" acquire_p50_us))" \
-    -v p99="$(median $(collect real "$name" acquire_p99_us))" \
-    -v cpu="$(median $(collect real "$name" server_cpu_us_per_cycle))" \
-    -v sys="$(median $(collect real "$name" server_system_us_per_cycle))" \
-    -v fcpu="$(median $(collect floor "$name" server_cpu_us_per_cycle))" \
-    -v fsys="$(median $(collect floor "$name" server_system_us_per_cycle))" \
-    -v bcpu="$bcpu" '
+    -v rate="$(med real "$name" cycles_per_s)" \
+    -v p50="$(med real "$name" acquire_p50_us)" \
+    -v p99="$(med real "$name" acquire_p99_us)" \
+    -v cp99="$(med real "$name" cycle_p99_us)" \
+    -v cpu="$(med real "$name" server_cpu_us_per_cycle)" \
+    -v sys="$(med real "$name" server_system_us_per_cycle)" \
+    -v fcpu="$(med "$floor_kind" "$name" server_cpu_us_per_cycle)" \
+    -v fsys="$(med "$floor_kind" "$name" server_system_us_per_cycle)" \
+    -v rcpu="$(med redis "$name" server_cpu_us_per_cycle)" \
+    -v rsys="$(med redis "$name" server_system_us_per_cycle)" \
+    -v ucpu="$(med uring "$name" server_cpu_us_per_cycle)" \
+    -v usys="$(med uring "$name" server_system_us_per_cycle)" \
+    -v with_baseline="$baseline" \
+    -v bcpu="$(med baseline "$name" server_cpu_us_per_cycle)" '
     function fmt(v, decimals) { return v == "null" ? "-" : sprintf("%." decimals "f", v) }
     function ratio(a, b) { return (a != "null" && b != "null" && b > 0) ? fmt(a / b, 2) : "-" }
     BEGIN {
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", what, fmt(rate, 0),
-        fmt(p50, 0), fmt(p99, 0), fmt(cpu, 1), fmt(sys, 1), fmt(fcpu, 1),
-        fmt(fsys, 1), ratio(cpu, fcpu)
-      if (bcpu != "") printf " %s | %s |", fmt(bcpu, 1), ratio(cpu, bcpu)
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
+        what, fmt(rate, 0), fmt(p50, 0), fmt(p99, 0), fmt(cp99, 0),
+        fmt(cpu, 1), fmt(sys, 1), fmt(fcpu, 1), fmt(fsys, 1), ratio(cpu, fcpu),
+        fmt(rcpu, 1), fmt(rsys, 1), ratio(cpu, rcpu),
+        fmt(ucpu, 1), fmt(usys, 1), ratio(ucpu, rcpu)
+      if (with_baseline != "") printf " %s | %s |", fmt(bcpu, 1), ratio(cpu, bcpu)
       printf "\n"
     }' >>"$table"
+  kline="| $what"
+  syscalls() {
+    awk -v v="$(med "$1" "$name" server_syscalls_per_cycle)" \
+      'BEGIN { printf " | %s", v == "null" ? "-" : sprintf("%.2f", v) }'
+  }
+  switches() {
+    awk -v vol="$(med "$1" "$name" server_voluntary_switches_per_cycle)" \
+      -v inv="$(med "$1" "$name" server_involuntary_switches_per_cycle)" \
+      'BEGIN { printf " | %s", vol == "null" ? "-" : sprintf("%.3f / %.3f", vol, inv) }'
+  }
+  for kind in real uring "$floor_kind" redis; do kline+=$(syscalls "$kind"); done
+  for kind in real uring "$floor_kind" redis; do kline+=$(switches "$kind"); done
+  [ -n "$baseline" ] && kline+="$(syscalls baseline)$(switches baseline)"
+  lline="| $what"
+  for kind in real uring "$floor_kind" redis; do
+    lline+=$(awk -v p50="$(med "$kind" "$name" cycle_p50_us)" \
+      -v p99="$(med "$kind" "$name" cycle_p99_us)" \
+      'BEGIN { printf " | %s", p50 == "null" ? "-" : sprintf("%.0f / %.0f", p50, p99) }')
+  done
+  echo "$lline |" >>"$latency_table"
+  echo "$kline |" >>"$kernel_table"
 done
 
-echo "== $idle_connections idle connections ($runs × each server)"
+kinds=(real)
+[ "$io_uring" -eq 1 ] && kinds+=(uring)
+kinds+=(floor)
+[ -n "$baseline" ] && kinds+=(baseline)
+echo "== $idle_connections idle connections ($runs × each of: ${kinds[*]})"
 for run in $(seq "$runs"); do
   for kind in "${kinds[@]}"; do
     run_once "$kind" idle "$run" --clients 0 --idle "$idle_connections"
@@ -294,36 +444,76 @@ if [ -n "$baseline" ]; then
 fi
 idle_line=$(awk -v n="$idle_connections" \
   -v real="$(median $(collect real idle idle_bytes_per_connection))" \
+  -v uring="$(median $(collect uring idle idle_bytes_per_connection))" \
   -v floor="$(median $(collect floor idle idle_bytes_per_connection))" \
   -v baseline="$bidle" 'BEGIN {
     printf "idle memory: %d connections: locktopus %.0f bytes each, floor %.0f bytes each", n, real, floor
+    if (uring != "null") printf ", io_uring build %.0f bytes each", uring
     if (baseline != "") printf ", baseline %.0f bytes each", baseline
     printf " (server RSS growth / connections)\n"
   }')
 
-legend="cycles/s and p50/p99 (lock sent → acquired received) are Locktopus's; \
-µs/cycle is the server's CPU time (user + system) over the measured window \
-divided by the cycles in it, \"of it kernel\" its system time (over loopback \
-a send may also run the receiving side's TCP work). Medians of $runs run(s) of $duration s after \
-$warmup s warm-up; server and floor $server_threads I/O thread, load \
-generator $bench_threads thread; paths of depth 2, hold 0 ms."
+legend="cycles/s and p50/p99 (lock sent → acquired received) and \
+\"cycle p99\" (lock sent → release answered) are Locktopus's; µs/cycle is \
+a server's CPU time (user + system) over the measured window divided by the \
+cycles in it, \"of it kernel\" its system time (over loopback a send may also \
+run the receiving side's TCP work). The floor is the always-grant floor \
+server, except for the one-path scenario: the serializing floor (one holder \
+per path, a plain FIFO, no engine). Redis: redis-server $(redis-server --version 2>/dev/null | sed -nE 's/.*v=([^ ]+).*/\1/p') \
+without persistence, its clients each taking and releasing a lock on a key \
+of their own with SET key token NX PX 30000 and redis-py's compare-and-delete \
+script (EVALSHA), on the load generator's same threads. io_uring: the \
+server of the release-io-uring build (Asio on io_uring instead of epoll), \
+under the same load generator; \"io_uring to Redis\" is its CPU per cycle \
+over Redis's. Medians of $runs \
+run(s) of $duration s after $warmup s warm-up; server, floor and Redis \
+$server_threads I/O thread, load generator $bench_threads thread; paths of \
+depth 2, hold 0 ms."
+kernel_legend="Per cycle, of each server process: system calls (perf stat on \
+the raw_syscalls:sys_enter tracepoint, counted over ${syscall_window} s after \
+the measured window; \"-\" when not run as root) and context switches of its \
+threads over the measured window (/proc/PID/task/*/status). Whole cycle: \
+from lock sent to release answered, as each server's clients saw it \
+(for Redis: SET sent to the script's answer)."
 if [ -n "$baseline" ]; then
   legend+=" Baseline: $baseline, run with the server's flags, each run \
 right after the server's and the floor's; \"ratio to baseline\" is \
 Locktopus's server µs/cycle over the baseline's."
 fi
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+git diff --quiet HEAD 2>/dev/null || commit+=" with uncommitted changes"
+machine="$(nproc) cores ($(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)), \
+$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), \
+Linux $(uname -r)"
+load_line="load average (1, 5, 15 min) before the server runs: $load_before; after: $load_after"
 echo
 cat "$table"
+echo
+cat "$kernel_table"
+echo
+cat "$latency_table"
+echo
 echo "$idle_line"
 echo "$legend"
+echo "$kernel_legend"
+echo "$load_line"
 {
-  echo "# Locktopus benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores${baseline:+, baseline $baseline}"
+  echo "# Locktopus benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $commit${baseline:+, baseline $baseline}"
+  echo
+  echo "Machine: $machine; $load_line."
   echo
   cat "$table"
+  echo
+  cat "$kernel_table"
+  echo
+  cat "$latency_table"
   echo
   echo "$idle_line"
   echo
   echo "$legend"
+  echo
+  echo "$kernel_legend"
 } >"$results/latest.md"
 echo "(written to bench/results/latest.md)"
 [ "$status" -eq 0 ] || echo "bench: FAILED: see the messages above" >&2

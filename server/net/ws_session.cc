@@ -2,7 +2,7 @@
 
 #include "server/net/ws_session.h"
 
-#include <deque>
+#include <list>
 #include <optional>
 #include <string>
 
@@ -23,11 +23,17 @@ namespace {
 // (RFC 6455: policy violation).
 constexpr std::uint16_t kSlowClientCloseCode = 1008;
 // Bytes read at a time; a message is refused once it outgrows the limit.
+// The first read of a message asks for kFirstRead bytes only: the buffer is
+// allocated to fit what is asked for, and a connection waiting for its next
+// message keeps it. A lock request on a short path fits in it.
+constexpr std::size_t kFirstRead = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-std::string Peer(const Stream& stream) {
+// `lowest` is the session's PlainSocket or Stream.
+template <class L>
+std::string Peer(const L& lowest) {
   beast::error_code ec;
-  auto endpoint = stream.socket().remote_endpoint(ec);
+  auto endpoint = lowest.socket().remote_endpoint(ec);
   if (ec) return "?";
   return endpoint.address().to_string() + ":" +
          std::to_string(endpoint.port());
@@ -46,7 +52,7 @@ std::string Peer(const Stream& stream) {
 // -> kDropped; any -> kEnded. Nothing leaves kEnded.
 enum class Transport { kReading, kPaused, kClosing, kDropped, kEnded };
 
-// S is Stream or TlsStream (its handshake done).
+// S is PlainSocket or TlsStream (its handshake done).
 template <class S>
 class WebSocketSession final
     : public Waiter,
@@ -181,7 +187,7 @@ class WebSocketSession final
 
   void DoRead() {
     ws_.async_read_some(
-        buffer_, kReadChunk,
+        buffer_, buffer_.size() == 0 ? kFirstRead : kReadChunk,
         [self = shared_from_this()](beast::error_code ec, std::size_t) {
           self->OnRead(ec);
         });
@@ -206,9 +212,8 @@ class WebSocketSession final
       connection_->OnFrame(std::string_view(
           static_cast<const char*>(data.data()), data.size()));
       buffer_.clear();
-      // A large message's buffer is not kept: an idle connection costs the
-      // same whatever it once sent.
-      if (buffer_.capacity() > kReadChunk) buffer_.shrink_to_fit();
+      // A long message's buffer goes with it.
+      if (buffer_.capacity() > kFirstRead) buffer_.shrink_to_fit();
     }
     if (transport_ != Transport::kReading) return;  // closing, or gone
     if (queue_.size() >= state_->config.max_write_queue) {
@@ -339,7 +344,9 @@ class WebSocketSession final
   ConnectionConfig config_;
   std::optional<Connection> connection_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
+  // Frames to send, the front one being written. A list: a deque allocates
+  // ~600 bytes as soon as it exists, which every idle connection paid for.
+  std::list<std::string> queue_;
   websocket::close_reason close_reason_;
   net::steady_timer close_timer_{ws_.get_executor()};
   net::steady_timer stall_timer_{ws_.get_executor()};
@@ -362,8 +369,9 @@ void StartSession(S stream, Request request, LockRoute route,
 void StartWebSocketSession(Stream stream, Request request, LockRoute route,
                            std::unique_ptr<ConnectionSlot> slot,
                            std::shared_ptr<ServerState> state) {
-  StartSession(std::move(stream), std::move(request), std::move(route),
-               std::move(slot), std::move(state));
+  StartSession(PlainSocket(std::move(stream).release_socket()),
+               std::move(request), std::move(route), std::move(slot),
+               std::move(state));
 }
 
 void StartWebSocketSession(TlsStream stream, Request request, LockRoute route,
