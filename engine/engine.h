@@ -94,8 +94,9 @@ class LockSpace {
 
   // Starts a lock on `resources` (an empty list conflicts with nothing) with
   // the next ID of this space. Returns the ID and whether it was acquired now.
-  // If it was not, `waiter` is kept with the lock until the step that
-  // acquires it returns it (ReleaseResult::acquired).
+  // `waiter` is kept with the lock for its life: returned with its
+  // acquisition (ReleaseResult::acquired) if it was enqueued, and by
+  // Inspect.
   RequestResult Request(std::span<const Resource> resources,
                         const WaiterRef& waiter = {}) EXCLUDES(mu_);
 
@@ -114,6 +115,14 @@ class LockSpace {
 
   LockState State(LockId id) const EXCLUDES(mu_);
   Stats GetStats() const EXCLUDES(mu_);
+
+  // The live locks that `query` asks for (InspectQuery). Never part of a
+  // step: it changes nothing, and holds the mutex for
+  // O(returned locks' entries + returned blockers + query.path's length),
+  // plus, with a path, O(log of the lists merged) per lock listed, and per
+  // blocker O(its entries on the nodes walked): never the number of live
+  // locks. TEST_Work() counts its work too.
+  Inspection Inspect(const InspectQuery& query) const EXCLUDES(mu_);
 
   // Heap bytes of this space's lock state now: what it has charged to its
   // budget. 0 when no lock is live.
@@ -134,7 +143,7 @@ class LockSpace {
   std::uint64_t steps_ GUARDED_BY(mu_) = 0;
 };
 
-static_assert(StepInterface<LockSpace>);
+static_assert(InspectInterface<LockSpace>);
 
 }  // namespace locktopus
 

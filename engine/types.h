@@ -8,6 +8,7 @@
 #define LOCKTOPUS_ENGINE_TYPES_H_
 
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -102,6 +103,45 @@ struct Stats {
   bool operator==(const Stats&) const = default;
 };
 
+// What Inspect reports (SEMANTICS.md's grant rule, read back): the live
+// locks, ascending by ID, and for each enqueued one its direct blockers —
+// the live locks with a smaller ID that conflict with it.
+struct InspectQuery {
+  // Only the locks with a resource whose path overlaps this one (is a
+  // prefix of it, or has it as a prefix). The empty path overlaps every
+  // path: every live lock.
+  Path path;
+  // At most so many locks, the smallest IDs first; at most so many
+  // blockers per enqueued lock, the smallest IDs first.
+  std::size_t limit = 100;
+  std::size_t max_blockers = 10;
+};
+
+struct LockInfo {
+  LockId id = 0;
+  LockState state = LockState::kNone;
+  std::vector<Resource> resources;  // as requested, in order
+  WaiterRef waiter;                 // as its request named, for its life
+  std::vector<LockId> waits_for;    // enqueued only; ascending
+  bool waits_for_more = false;      // blockers beyond those listed exist
+  // Equal waiters compared by owner, as Acquisition's.
+  bool operator==(const LockInfo& other) const {
+    return id == other.id && state == other.state &&
+           resources == other.resources &&
+           !waiter.owner_before(other.waiter) &&
+           !other.waiter.owner_before(waiter) &&
+           waits_for == other.waits_for &&
+           waits_for_more == other.waits_for_more;
+  }
+};
+
+struct Inspection {
+  std::uint64_t live = 0;       // live locks in the space, matching or not
+  std::vector<LockInfo> locks;  // matching, ascending by ID, at most limit
+  bool more = false;            // matching locks beyond those listed exist
+  bool operator==(const Inspection&) const = default;
+};
+
 std::ostream& operator<<(std::ostream& os, Access access);
 std::ostream& operator<<(std::ostream& os, LockState state);
 std::ostream& operator<<(std::ostream& os, const Resource& resource);
@@ -111,6 +151,8 @@ std::ostream& operator<<(std::ostream& os, const RequestResult& result);
 std::ostream& operator<<(std::ostream& os, const Acquisition& acquisition);
 std::ostream& operator<<(std::ostream& os, const ReleaseResult& result);
 std::ostream& operator<<(std::ostream& os, const Stats& stats);
+std::ostream& operator<<(std::ostream& os, const LockInfo& info);
+std::ostream& operator<<(std::ostream& os, const Inspection& inspection);
 
 // The step interface that the engine and the model share, and that every
 // checker drives. Each call is one atomic step. `waiter` is told (by the
@@ -125,6 +167,14 @@ concept StepInterface = requires(S& space, const S& cspace,
   { cspace.State(id) } -> std::same_as<LockState>;
   { cspace.GetStats() } -> std::same_as<Stats>;
 };
+
+// The query both also answer, compared by the same checkers; never part of
+// a lock's request or release.
+template <class S>
+concept InspectInterface =
+    StepInterface<S> && requires(const S& cspace, const InspectQuery& query) {
+      { cspace.Inspect(query) } -> std::same_as<Inspection>;
+    };
 
 }  // namespace locktopus
 

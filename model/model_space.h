@@ -41,6 +41,8 @@ class ModelSpace {
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
   Stats GetStats() const;
+  // Filters Live() by the definition: no index, no early exit.
+  Inspection Inspect(const InspectQuery& query) const;
 
   // The live locks, ascending by ID.
   const std::vector<Lock>& Live() const { return live_; }
@@ -55,7 +57,7 @@ class ModelSpace {
   std::uint64_t steps_ = 0;
 };
 
-static_assert(StepInterface<ModelSpace>);
+static_assert(InspectInterface<ModelSpace>);
 
 }  // namespace locktopus::model
 
