@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/core/connection.h"
+#include "server/core/inspect.h"
 #include "server/core/handler.h"
 #include "server/core/heap_trim.h"
 #include "server/core/lock_service.h"
@@ -48,6 +49,59 @@ TEST(Routes, RoutesEveryEndpoint) {
             Route(HttpError{404, "Not found"}));
   EXPECT_EQ(RouteTarget("/v1?namespace=a b", limits),
             Route(HttpError{400, "Malformed request target"}));
+}
+
+TEST(Routes, RoutesTheInspectorAndTheClientName) {
+  RouteLimits limits;
+  EXPECT_EQ(RouteTarget("/locks_v1?namespace=n", limits),
+            Route(LocksRoute{.ns = "n"}));
+  EXPECT_EQ(RouteTarget("/locks_v1?namespace=n&path=%2F", limits),
+            Route(LocksRoute{.ns = "n"}));
+  EXPECT_EQ(
+      RouteTarget("/locks_v1?namespace=n&path=a/b%252Fc//d%2525&limit=1000"
+                  "&blockers=0",
+                  limits),
+      Route(LocksRoute{.ns = "n",
+                       .path = {"a", "b/c", "", "d%"},
+                       .limit = 1000,
+                       .blockers = 0}));
+  EXPECT_EQ(RouteTarget("/locks_v1?namespace=n&limit=1&blockers=100", limits),
+            Route(LocksRoute{.ns = "n", .limit = 1, .blockers = 100}));
+  EXPECT_EQ(RouteTarget("/v1?namespace=n&client=job%201", limits),
+            Route(LockRoute{"n", std::nullopt, "job 1"}));
+  const std::string longest(kMaxClientNameBytes, 'x');
+  EXPECT_EQ(RouteTarget("/v1?namespace=n&client=" + longest, limits),
+            Route(LockRoute{"n", std::nullopt, longest}));
+  // U+00A0 is the first character after the C1 controls.
+  EXPECT_EQ(RouteTarget("/v1?namespace=n&client=%C2%A0%E2%9C%93", limits),
+            Route(LockRoute{"n", std::nullopt, "\xC2\xA0\xE2\x9C\x93"}));
+}
+
+TEST(Routes, RefusesBadInspectorParametersAndClientNames) {
+  RouteLimits limits;
+  for (const char* query :
+       {"limit=0", "limit=1001", "limit=", "limit=x", "limit=-1",
+        "blockers=101", "blockers=1.5", "path=", "path=a%25zz", "path=%25"}) {
+    const Route route =
+        RouteTarget(std::string("/locks_v1?namespace=n&") + query, limits);
+    const auto* error = std::get_if<HttpError>(&route);
+    ASSERT_NE(error, nullptr) << query;
+    EXPECT_EQ(error->status, 400u) << query;
+    const std::string name(query, std::string_view(query).find('='));
+    EXPECT_NE(error->body.find("'" + name + "'"), std::string::npos)
+        << query << ": " << error->body;
+  }
+  EXPECT_EQ(RouteTarget("/locks_v1?path=a", limits),
+            Route(HttpError{400, "URL parameter 'namespace' is required"}));
+  for (const std::string bad :
+       {"a%0Ab", "%00", "%1F", "%7F", "%C2%80", "%C2%9F", "%FF", "%C0%AF",
+        "%ED%A0%80", std::string(kMaxClientNameBytes + 1, 'x')}) {
+    const Route route = RouteTarget("/v1?namespace=n&client=" + bad, limits);
+    const auto* error = std::get_if<HttpError>(&route);
+    ASSERT_NE(error, nullptr) << bad;
+    EXPECT_EQ(error->status, 400u) << bad;
+    EXPECT_NE(error->body.find("'client'"), std::string::npos) << bad;
+  }
 }
 
 TEST(Routes, RoutesMetricsHealthAndReadiness) {
@@ -274,6 +328,51 @@ TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
   b.conn->OnFrame(kRelease);
   EXPECT_EQ(b.conn->state(), ConnState::kReady);
   EXPECT_EQ(ns_->GetStats(), Stats{.last_id = 2});
+}
+
+TEST_F(ConnectionTest, InspectorShowsWhoHoldsAndWhoWaitsUntilTheAbandonEnds) {
+  Client a = Connect(), b = Connect();
+  configs_[0]->holder = std::make_shared<const HolderInfo>(
+      HolderInfo{.client_name = "job-1", .connection = 7, .peer = "10.0.0.1:9"});
+  a.conn->OnFrame(kLockA);
+  b.conn->OnFrame(kLockA);
+  std::optional<LocksView> view = InspectLocks(*service_, "test", {});
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->live, 2u);
+  ASSERT_EQ(view->locks.size(), 2u);
+  const LockView& held = view->locks[0];
+  EXPECT_EQ(held.state, LockState::kAcquired);
+  ASSERT_TRUE(held.holder.has_value());
+  EXPECT_EQ(held.holder->client_name, "job-1");
+  EXPECT_EQ(held.holder->connection, 7u);
+  EXPECT_FALSE(held.abandoned);
+  EXPECT_EQ(view->locks[1].state, LockState::kEnqueued);
+  EXPECT_FALSE(view->locks[1].holder.has_value());  // made without one
+  EXPECT_EQ(view->locks[1].waits_for, std::vector<LockId>{1});
+
+  // The connection goes: the lock's record stays with its abandon timer.
+  a.conn->OnClosed();
+  a.conn.reset();
+  view = InspectLocks(*service_, "test", {});
+  ASSERT_TRUE(view.has_value());
+  EXPECT_TRUE(view->locks[0].abandoned);
+  EXPECT_GT(view->locks[0].release_in_ms, 59'000);
+  ASSERT_TRUE(view->locks[0].holder.has_value());
+  const std::string json = LocksJson(*view);
+  EXPECT_NE(json.find(R"("client_name":"job-1")"), std::string::npos) << json;
+  EXPECT_EQ(json.find(R"("connection":7)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("abandoned":true)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("waits_for":["1"])"), std::string::npos) << json;
+  EXPECT_EQ(InspectLocks(*service_, "never-opened", {}), std::nullopt);
+
+  // The timer releases it; the waiter's notice still arrives.
+  ASSERT_EQ(a.io->timers.size(), 1u);
+  a.io->timers[0].second();
+  EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
+  Deliver(b);
+  view = InspectLocks(*service_, "test", {});
+  ASSERT_EQ(view->locks.size(), 1u);
+  EXPECT_EQ(view->locks[0].state, LockState::kAcquired);
 }
 
 TEST_F(ConnectionTest, ReleaseCrossingAcquisitionNeverSendsAcquiredAfterReady) {

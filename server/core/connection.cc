@@ -66,10 +66,12 @@ void Connection::OnOversizedFrame(std::size_t size_at_least) {
 }
 
 void Connection::Lock(const wire::LockMessage& message) {
-  if (config_.metrics != nullptr) requested_at_ = Clock::now();
+  requested_at_ = Clock::now();
+  record_ = std::make_shared<LockRecord>(self_, config_.holder, requested_at_);
   const std::optional<RequestResult> answer =
-      ns_->TryRequest(message.resources, self_);
+      ns_->TryRequest(message.resources, record_);
   if (!answer) {
+    record_.reset();
     Overloaded("lock refused: the server's lock memory is full (" +
                wire::OverLimit("max-lock-memory", ns_->budget()->limit()) +
                "); try again later");
@@ -92,6 +94,7 @@ void Connection::Release() {
   const bool cancel = state_ == ConnState::kEnqueued;
   ns_->Release(lock_id_);
   state_ = ConnState::kReady;  // before anything that may throw
+  record_.reset();
   if (cancel) {
     Count(&LockCounters::cancelled);
   } else {
@@ -162,9 +165,12 @@ void Connection::OnClosed() {
     if (timeout.count() == 0) {
       ns_->Release(lock_id_);
     } else {
-      // Holds the namespace until the lock is released; captures nothing
-      // of the connection, which may be gone by then.
-      io_.After(timeout, [ns = ns_, id = lock_id_, log = config_.log_locks] {
+      if (record_ != nullptr) record_->SetAbandoned(Clock::now() + timeout);
+      // Holds the namespace (and the lock's record) until the lock is
+      // released; captures nothing of the connection, which may be gone by
+      // then.
+      io_.After(timeout, [ns = ns_, id = lock_id_, log = config_.log_locks,
+                          record = record_] {
         ns->Release(id);
         if (log) {
           LogInfo("namespace [" + ns->name() + "] lock " + std::to_string(id) +
@@ -174,6 +180,7 @@ void Connection::OnClosed() {
     }
   }
   state_ = ConnState::kReady;
+  record_.reset();
   ns_.reset();
 }
 
@@ -185,8 +192,10 @@ void Connection::Count(Counter LockCounters::*counter) {
 }
 
 void Connection::CountAcquired() {
+  const Clock::time_point now = Clock::now();
+  if (record_ != nullptr) record_->SetAcquired(now);
   if (config_.metrics == nullptr) return;
-  acquired_at_ = Clock::now();
+  acquired_at_ = now;
   Count(&LockCounters::acquired);
   config_.metrics->wait.Observe(acquired_at_ - requested_at_);
 }

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "server/core/ha/gate.h"
+#include "server/core/inspect.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
 #include "wire/codec.h"
@@ -59,12 +60,15 @@ struct ConnectionConfig {
   // In HA mode or with --state-dir: asked before every `acquired` frame
   // (ha/gate.h); nullptr: always grant.
   ha::GrantGate* gate = nullptr;
+  // Who the client is, for the inspector (LockRecord); null: not shown.
+  std::shared_ptr<const HolderInfo> holder;
 };
 
 class Connection {
  public:
-  // `self` is the waiter told of this connection's acquisitions: the
-  // transport, which posts them back here as OnAcquired.
+  // `self` is the waiter told of this connection's acquisitions (through
+  // each lock's LockRecord): the transport, which posts them back here as
+  // OnAcquired.
   Connection(NamespaceHold ns, const ConnectionConfig& config,
              ConnectionIo& io, WaiterRef self);
   // Runs OnClosed if nothing has; `io` must still be usable.
@@ -117,9 +121,12 @@ class Connection {
   const WaiterRef self_;
   wire::ConnState state_ = wire::ConnState::kReady;
   LockId lock_id_ = 0;
+  // The current lock's waiter, which the engine keeps weakly; reset when
+  // the lock ends, or handed to its abandon timer.
+  std::shared_ptr<LockRecord> record_;
   std::string resources_;  // the current lock's resources, for logs
-  Clock::time_point requested_at_;  // of the current lock, with metrics
-  Clock::time_point acquired_at_;
+  Clock::time_point requested_at_;  // of the current lock
+  Clock::time_point acquired_at_;   // with metrics
   bool closed_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "server/core/handler.h"
 
+#include "server/core/inspect.h"
 #include "server/core/pages.h"
 #include "wire/codec.h"
 
@@ -61,6 +62,16 @@ Handled HandleRequest(const HttpRequest& request,
     if (!found) return Text(404, "Namespace not found");
     return HttpResponse{.content_type = "application/json",
                         .body = StatsJson(found->stats, found->memory_bytes)};
+  }
+  if (const auto* locks = std::get_if<LocksRoute>(&route)) {
+    const std::optional<LocksView> view = InspectLocks(
+        *state->locks, locks->ns,
+        {.path = locks->path,
+         .limit = locks->limit,
+         .max_blockers = locks->blockers});
+    if (!view) return Text(404, "Namespace not found");
+    return HttpResponse{.content_type = "application/json",
+                        .body = LocksJson(*view)};
   }
   if (std::holds_alternative<MetricsRoute>(route)) {
     return HttpResponse{.content_type = kPrometheusContentType,

@@ -11,8 +11,11 @@
 #ifndef LOCKTOPUS_SERVER_CORE_INSPECT_H_
 #define LOCKTOPUS_SERVER_CORE_INSPECT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,12 +35,71 @@ struct HolderInfo {
   std::string peer;              // address:port of the connection
 };
 
+// The waiter of one lock a connection requests (engine/types.h's Waiter):
+// passes its acquisition notice on to the connection's transport, and keeps
+// what the inspector shows of it. The connection owns it while the lock is
+// its own; an abandoned lock's timer owns it until the lock is released.
+// The engine keeps it, weakly, for the lock's life.
+//
+// Thread safety: Notify and the readers may run on any thread; the times
+// are atomics, the rest is set before the lock is requested.
+class LockRecord final : public Waiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  LockRecord(WaiterRef transport, std::shared_ptr<const HolderInfo> holder,
+             Clock::time_point requested_at)
+      : transport_(std::move(transport)),
+        holder_(std::move(holder)),
+        requested_at_(requested_at) {}
+
+  void Notify(LockId id) override {
+    if (auto transport = transport_.lock()) transport->Notify(id);
+  }
+
+  // The connection's, or null (a connection made without one: tests).
+  const HolderInfo* holder() const { return holder_.get(); }
+  Clock::time_point requested_at() const { return requested_at_; }
+  // When its client was told it is acquired; nullopt before.
+  std::optional<Clock::time_point> acquired_at() const {
+    return Load(acquired_at_);
+  }
+  void SetAcquired(Clock::time_point at) { Store(acquired_at_, at); }
+  // When it is released, abandoned by its connection; nullopt while the
+  // connection lives.
+  std::optional<Clock::time_point> released_at() const {
+    return Load(released_at_);
+  }
+  void SetAbandoned(Clock::time_point release_at) {
+    Store(released_at_, release_at);
+  }
+
+ private:
+  static constexpr Clock::rep kUnset = std::numeric_limits<Clock::rep>::min();
+  static std::optional<Clock::time_point> Load(
+      const std::atomic<Clock::rep>& at) {
+    const Clock::rep ticks = at.load(std::memory_order_acquire);
+    if (ticks == kUnset) return std::nullopt;
+    return Clock::time_point(Clock::duration(ticks));
+  }
+  static void Store(std::atomic<Clock::rep>& at, Clock::time_point value) {
+    at.store(value.time_since_epoch().count(), std::memory_order_release);
+  }
+
+  const WaiterRef transport_;
+  const std::shared_ptr<const HolderInfo> holder_;
+  const Clock::time_point requested_at_;
+  std::atomic<Clock::rep> acquired_at_{kUnset};
+  std::atomic<Clock::rep> released_at_{kUnset};
+};
+
 // One lock as /locks_v1 shows it.
 struct LockView {
   LockId id = 0;
   LockState state = LockState::kNone;
   std::vector<Resource> resources;
-  // Absent for a lock whose record is gone (never, in the server).
+  // Absent for a lock without a record (none in the server). Once the lock
+  // is abandoned its connection number is not shown: the connection is gone.
   std::optional<HolderInfo> holder;
   // Held for (acquired) or waited for (enqueued), in milliseconds.
   std::int64_t since_ms = 0;

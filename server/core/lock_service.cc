@@ -74,6 +74,14 @@ std::optional<Stats> LockService::FindStats(std::string_view name) const {
   return it->second->ns.GetStats();
 }
 
+std::optional<Inspection> LockService::Inspect(
+    std::string_view name, const InspectQuery& query) const {
+  MutexLock lock(mu_);
+  auto it = namespaces_.find(name);
+  if (it == namespaces_.end()) return std::nullopt;
+  return it->second->ns.Inspect(query);
+}
+
 std::optional<NamespaceSummary> LockService::Find(std::string_view name) const {
   MutexLock lock(mu_);
   auto it = namespaces_.find(name);

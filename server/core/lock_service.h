@@ -75,6 +75,9 @@ class Namespace {
 
   LockState State(LockId id) const { return space_.State(id); }
   Stats GetStats() const { return space_.GetStats(); }
+  Inspection Inspect(const InspectQuery& query) const {
+    return space_.Inspect(query);
+  }
   // Heap bytes of this namespace's lock state (LockSpace::MemoryBytes).
   std::uint64_t MemoryBytes() const { return space_.MemoryBytes(); }
   // The budget it charges; null: none.
@@ -92,7 +95,7 @@ class Namespace {
   LockCounters counters_;
 };
 
-static_assert(StepInterface<Namespace>);
+static_assert(InspectInterface<Namespace>);
 
 // Keeps one namespace open while it lives. Copying adds a hold; an empty
 // hold (default-constructed or moved from) holds nothing. Keeps the service
@@ -150,6 +153,12 @@ class LockService : public std::enable_shared_from_this<LockService> {
   std::optional<Stats> FindStats(std::string_view name) const EXCLUDES(mu_);
   // The same with its name and lock memory.
   std::optional<NamespaceSummary> Find(std::string_view name) const
+      EXCLUDES(mu_);
+
+  // LockSpace::Inspect of `name`, or nullopt if it is not open now. Never
+  // opens it.
+  std::optional<Inspection> Inspect(std::string_view name,
+                                    const InspectQuery& query) const
       EXCLUDES(mu_);
 
   // Calls `fn` for every open namespace, in name order, under the service's

@@ -20,36 +20,6 @@ std::string Seconds(std::uint64_t nanos) {
   return out + "." + digits;
 }
 
-// The length of the valid UTF-8 character at the start of `text`, or 0.
-std::size_t Utf8CharLength(std::string_view text) {
-  auto byte = [&text](std::size_t i) {
-    return static_cast<unsigned char>(text[i]);
-  };
-  const unsigned char lead = byte(0);
-  if (lead < 0x80) return 1;
-  std::size_t length;
-  unsigned char low = 0x80, high = 0xBF;  // the second byte's range
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;   // no overlong forms
-    if (lead == 0xED) high = 0x9F;  // no surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;   // no overlong forms
-    if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (text.size() < length) return 0;
-  if (byte(1) < low || byte(1) > high) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
-  }
-  return length;
-}
-
 class Writer {
  public:
   explicit Writer(std::string& out) : out_(out) {}
@@ -144,7 +114,7 @@ std::string LabelValue(std::string_view name) {
   std::string out;
   out.reserve(name.size());
   while (!name.empty()) {
-    const std::size_t length = Utf8CharLength(name);
+    const std::size_t length = wire::Utf8CharLength(name);
     const auto c = static_cast<unsigned char>(name[0]);
     if (length == 0 || c < 0x20 || c == 0x7F || c == '%') {
       out += '%';

@@ -1,6 +1,7 @@
 #include "server/core/routes.h"
 
 #include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <charconv>
@@ -39,6 +40,64 @@ std::variant<std::string, HttpError> Namespace(
   return *std::move(ns);
 }
 
+// A count parameter from `low` to `high`, or `fallback` when absent.
+std::variant<std::size_t, HttpError> Count(const boost::urls::url_view& url,
+                                           std::string_view key,
+                                           std::size_t fallback,
+                                           std::size_t low, std::size_t high) {
+  const std::optional<std::string> text = Param(url, key);
+  if (!text) return fallback;
+  std::size_t value = 0;
+  const char* end = text->data() + text->size();
+  auto [ptr, ec] = std::from_chars(text->data(), end, value);
+  if (text->empty() || ec != std::errc() || ptr != end || value < low ||
+      value > high) {
+    return HttpError{400, "URL parameter '" + std::string(key) +
+                              "' should be an integer from " +
+                              std::to_string(low) + " to " +
+                              std::to_string(high)};
+  }
+  return value;
+}
+
+// The path parameter of /locks_v1, as locktopusctl writes paths.
+std::variant<std::vector<std::string>, HttpError> InspectedPath(
+    const boost::urls::url_view& url) {
+  const std::optional<std::string> text = Param(url, "path");
+  std::vector<std::string> path;
+  if (!text || *text == "/") return path;
+  const HttpError bad{400,
+                      "URL parameter 'path' should be segments separated by "
+                      "'/', with %2F for a '/' and %25 for a '%' inside a "
+                      "segment, or '/' alone for the whole namespace"};
+  if (text->empty()) return bad;
+  for (std::size_t begin = 0;;) {
+    const std::size_t end = text->find('/', begin);
+    const std::string_view segment =
+        std::string_view(*text).substr(begin, end - begin);
+    auto decoded = boost::urls::make_pct_string_view(segment);
+    if (!decoded) return bad;
+    path.push_back(decoded->decode());
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return path;
+}
+
+// Whether `name` is UTF-8 without control characters (C0, DEL, C1).
+bool IsPrintableUtf8(std::string_view name) {
+  while (!name.empty()) {
+    const std::size_t length = wire::Utf8CharLength(name);
+    if (length == 0) return false;
+    const auto c = static_cast<unsigned char>(name[0]);
+    if (c < 0x20 || c == 0x7F) return false;
+    // U+0080 to U+009F: 0xC2 0x80 to 0xC2 0x9F.
+    if (c == 0xC2 && static_cast<unsigned char>(name[1]) < 0xA0) return false;
+    name.remove_prefix(length);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool IsOpen(const Route& route) {
@@ -58,16 +117,39 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
   if (path == "/metrics") return MetricsRoute{};
   if (path == "/healthz") return HealthRoute{};
   if (path == "/readyz") return ReadyRoute{};
-  if (path != "/v1" && path != "/stats_v1" && path != "/stats") {
+  if (path != "/v1" && path != "/stats_v1" && path != "/stats" &&
+      path != "/locks_v1") {
     return HttpError{404, "Not found"};
   }
 
   auto ns = Namespace(url, limits);
   if (auto* error = std::get_if<HttpError>(&ns)) return *error;
   std::string name = std::get<std::string>(std::move(ns));
+  if (path == "/locks_v1") {
+    LocksRoute locks{.ns = std::move(name)};
+    auto inspected = InspectedPath(url);
+    if (auto* error = std::get_if<HttpError>(&inspected)) return *error;
+    locks.path = std::get<std::vector<std::string>>(std::move(inspected));
+    auto limit = Count(url, "limit", locks.limit, 1, 1000);
+    if (auto* error = std::get_if<HttpError>(&limit)) return *error;
+    locks.limit = std::get<std::size_t>(limit);
+    auto blockers = Count(url, "blockers", locks.blockers, 0, 100);
+    if (auto* error = std::get_if<HttpError>(&blockers)) return *error;
+    locks.blockers = std::get<std::size_t>(blockers);
+    return locks;
+  }
   if (path != "/v1") return StatsRoute{std::move(name)};
 
-  LockRoute route{std::move(name), std::nullopt};
+  LockRoute route{std::move(name), std::nullopt, {}};
+  if (std::optional<std::string> client = Param(url, "client")) {
+    if (client->size() > kMaxClientNameBytes || !IsPrintableUtf8(*client)) {
+      return HttpError{400, "URL parameter 'client' should be UTF-8 without "
+                            "control characters, at most " +
+                                std::to_string(kMaxClientNameBytes) +
+                                " bytes"};
+    }
+    route.client_name = *std::move(client);
+  }
   if (std::optional<std::string> text = Param(url, "abandon-timeout-ms")) {
     std::uint64_t ms = 0;
     const char* end = text->data() + text->size();

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace locktopus::server {
 
@@ -19,11 +20,31 @@ struct RouteLimits {
   std::uint64_t max_abandon_timeout_ms = 86'400'000;
 };
 
-// GET /v1?namespace=NS[&abandon-timeout-ms=N]: the lock protocol.
+// The longest `client` parameter of /v1, in bytes.
+inline constexpr std::size_t kMaxClientNameBytes = 128;
+
+// GET /v1?namespace=NS[&abandon-timeout-ms=N][&client=NAME]: the lock
+// protocol. NAME is UTF-8 without control characters, at most
+// kMaxClientNameBytes bytes: the client's own name for itself, shown by the
+// inspector and in logs.
 struct LockRoute {
   std::string ns;
   std::optional<std::uint64_t> abandon_timeout_ms;  // absent: server default
+  std::string client_name;                          // "" when not given
   bool operator==(const LockRoute&) const = default;
+};
+
+// GET /locks_v1?namespace=NS[&path=P][&limit=N][&blockers=M]: the lock
+// inspector (server/core/inspect.h). P is a path as locktopusctl writes it
+// (segments separated by '/', "%2F" and "%25" inside a segment, "/" alone
+// for the whole namespace); N is 1 to 1000 (default 100), M 0 to 100
+// (default 10).
+struct LocksRoute {
+  std::string ns;
+  std::vector<std::string> path;  // empty: every lock
+  std::size_t limit = 100;
+  std::size_t blockers = 10;
+  bool operator==(const LocksRoute&) const = default;
 };
 
 // GET /stats_v1?namespace=NS (alias /stats).
@@ -59,8 +80,8 @@ struct HttpError {
   bool operator==(const HttpError&) const = default;
 };
 
-using Route = std::variant<LockRoute, StatsRoute, StatusRoute, MetricsRoute,
-                           HealthRoute, ReadyRoute, HttpError>;
+using Route = std::variant<LockRoute, StatsRoute, LocksRoute, StatusRoute,
+                           MetricsRoute, HealthRoute, ReadyRoute, HttpError>;
 
 // Routes `target` (origin form: path and query), parsing it once. Query
 // values are URL-decoded; the query of /, /metrics, /healthz and /readyz is

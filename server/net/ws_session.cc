@@ -82,6 +82,10 @@ class WebSocketSession final
   }
 
   void Run(Request request) {
+    config_.holder = std::make_shared<const HolderInfo>(
+        HolderInfo{.client_name = route_.client_name,
+                   .connection = client_,
+                   .peer = Peer(beast::get_lowest_layer(ws_))});
     connection_.emplace(state_->locks->Open(route_.ns), config_, *this,
                         weak_from_this());
     // A peer silent for --keepalive-ms is pinged; if nothing at all comes
@@ -177,8 +181,10 @@ class WebSocketSession final
     registered_ = state_->sessions.Add(weak_from_this());
     Increment(state_->metrics.connections_accepted);
     if (state_->config.log_clients) {
-      LogInfo("client " + std::to_string(client_) + " connected from " +
-              Peer(beast::get_lowest_layer(ws_)) + " to namespace [" +
+      const std::string& name = config_.holder->client_name;
+      LogInfo("client " + std::to_string(client_) +
+              (name.empty() ? "" : " (client name \"" + name + "\")") +
+              " connected from " + config_.holder->peer + " to namespace [" +
               route_.ns + "], abandon timeout " +
               std::to_string(config_.abandon_timeout.count()) + " ms");
     }
