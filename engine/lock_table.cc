@@ -205,7 +205,8 @@ void LockTable::PruneIfEmpty(Node& node) noexcept {
 
 void LockTable::OnAcquired(Lock& lock) noexcept {
   // Never reallocates: ReserveSpare made room for every pending lock.
-  spare_.push_back({lock.id, std::move(lock.waiter)});
+  // A copy: the lock keeps its waiter while it lives.
+  spare_.push_back({lock.id, lock.waiter});
   --stats_.locks_pending;
   ++stats_.locks_acquired;
   stats_.resources_pending -= lock.resources;
@@ -335,7 +336,7 @@ RequestResult LockTable::Build(std::span<const Resource> resources,
   }
 
   const bool acquired = lock->pending == 0;
-  if (!acquired) lock->waiter = waiter;
+  lock->waiter = waiter;
   (acquired ? stats_.locks_acquired : stats_.locks_pending) += 1;
   (acquired ? stats_.resources_acquired : stats_.resources_pending) +=
       lock->resources;

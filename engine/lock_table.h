@@ -137,7 +137,7 @@ class LockTable {
   // Followed in its block by `entry_count` entries, in creation order.
   struct Lock {
     LockId id = 0;
-    WaiterRef waiter;  // while enqueued: whom to tell
+    WaiterRef waiter;  // whom its request named, for its whole life
     std::uint32_t entry_count = 0;
     std::uint32_t pending = 0;  // entries not yet clear
     std::uint32_t resources = 0;
