@@ -63,6 +63,11 @@ LockState LockSpace::State(LockId id) const {
   return table_->State(id);
 }
 
+Inspection LockSpace::Inspect(const InspectQuery& query) const {
+  MutexLock lock(mu_);
+  return table_->Inspect(query);
+}
+
 Stats LockSpace::GetStats() const {
   MutexLock lock(mu_);
   return table_->GetStats();

@@ -9,7 +9,9 @@
 //   - Request: O(total path length of its resources), independent of how many
 //     locks are live elsewhere;
 //   - Release: O(its total path length) plus O(1) per lock it acquires;
-//   - N compatible holders of one path do not make each other's steps O(N).
+//   - N compatible holders of one path do not make each other's steps O(N);
+//   - Inspect: proportional to what it returns and to its path's length,
+//     never to the number of live locks (see Inspect).
 // TEST_Work() counts the elementary steps (nodes touched, entries visited) so
 // that tests can assert these bounds without measuring time.
 //
@@ -117,11 +119,13 @@ class LockSpace {
   Stats GetStats() const EXCLUDES(mu_);
 
   // The live locks that `query` asks for (InspectQuery). Never part of a
-  // step: it changes nothing, and holds the mutex for
-  // O(returned locks' entries + returned blockers + query.path's length),
-  // plus, with a path, O(log of the lists merged) per lock listed, and per
-  // blocker O(its entries on the nodes walked): never the number of live
-  // locks. TEST_Work() counts its work too.
+  // step: it changes nothing (not even when it throws std::bad_alloc), and
+  // holds the mutex for O(query.path's length + the listed locks' entries)
+  // plus O(log k) for each entry it takes from a merge of k ID-ordered
+  // lists: with a path, the entries on the nodes down it of the listed
+  // locks and of one more; for each enqueued lock listed, the entries of
+  // its first max_blockers + 1 blockers on the nodes of its own entries.
+  // Never the number of live locks. TEST_Work() counts its work too.
   Inspection Inspect(const InspectQuery& query) const EXCLUDES(mu_);
 
   // Heap bytes of this space's lock state now: what it has charged to its

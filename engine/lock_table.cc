@@ -118,12 +118,18 @@ LockId LockTable::ClearLimit(const Node& node, Mode mode) const {
   return limit;
 }
 
+LockTable::Node* LockTable::FindChild(const Node& node,
+                                     std::string_view segment,
+                                     std::uint64_t hash) const {
+  return nodes_.Find(hash, [&](const Node& candidate) {
+    return candidate.parent == &node && candidate.segment() == segment;
+  });
+}
+
 LockTable::Node& LockTable::Child(Node& node, std::string_view segment) {
   ++work_;
   const std::uint64_t hash = HashKey(&node, segment);
-  Node* child = nodes_.Find(hash, [&](const Node& candidate) {
-    return candidate.parent == &node && candidate.segment() == segment;
-  });
+  Node* child = FindChild(node, segment, hash);
   if (child != nullptr) return *child;
   child = NewNode(node, segment);
   try {
@@ -205,7 +211,8 @@ void LockTable::PruneIfEmpty(Node& node) noexcept {
 
 void LockTable::OnAcquired(Lock& lock) noexcept {
   // Never reallocates: ReserveSpare made room for every pending lock.
-  spare_.push_back({lock.id, std::move(lock.waiter)});
+  // A copy: the lock keeps its waiter for Inspect while it lives.
+  spare_.push_back({lock.id, lock.waiter});
   --stats_.locks_pending;
   ++stats_.locks_acquired;
   stats_.resources_pending -= lock.resources;
@@ -305,6 +312,7 @@ RequestResult LockTable::Build(std::span<const Resource> resources,
   lock->id = stats_.last_id + 1;
   lock->resources = static_cast<std::uint32_t>(resources.size());
   locks_.Insert(lock, LockHash::Hash(*lock));  // reserved: never throws
+  Link(*lock);
   const Stats saved = stats_;
   stats_.last_id = lock->id;
   std::uint32_t built = 0;
@@ -329,17 +337,31 @@ RequestResult LockTable::Build(std::span<const Resource> resources,
   } catch (...) {
     Unbuild(*lock, built);
     stats_ = saved;
+    Unlink(*lock);
     locks_.Erase(lock);
     Free(lock);
     throw;
   }
 
   const bool acquired = lock->pending == 0;
-  if (!acquired) lock->waiter = waiter;
+  lock->waiter = waiter;
   (acquired ? stats_.locks_acquired : stats_.locks_pending) += 1;
   (acquired ? stats_.resources_acquired : stats_.resources_pending) +=
       lock->resources;
   return {.id = lock->id, .acquired = acquired};
+}
+
+void LockTable::Link(Lock& lock) noexcept {
+  lock.prev = last_live_;
+  lock.next = nullptr;
+  (last_live_ == nullptr ? first_live_ : last_live_->next) = &lock;
+  last_live_ = &lock;
+}
+
+void LockTable::Unlink(Lock& lock) noexcept {
+  (lock.prev == nullptr ? first_live_ : lock.prev->next) = lock.next;
+  (lock.next == nullptr ? last_live_ : lock.next->prev) = lock.prev;
+  lock.prev = lock.next = nullptr;
 }
 
 void LockTable::Unbuild(Lock& lock, std::uint32_t count) noexcept {
@@ -367,6 +389,7 @@ ReleaseResult LockTable::Release(LockId id) {
   (was_acquired ? stats_.resources_acquired : stats_.resources_pending) -=
       lock->resources;
   Unbuild(*lock, lock->entry_count);
+  Unlink(*lock);
   locks_.Erase(lock);
   Free(lock);
 
@@ -411,6 +434,166 @@ LockState LockTable::State(LockId id) const {
                                  [id](const Lock& l) { return l.id == id; });
   if (lock == nullptr) return LockState::kNone;
   return lock->pending == 0 ? LockState::kAcquired : LockState::kEnqueued;
+}
+
+// Merges lists of entries, each ascending by lock ID and read from the
+// entry it is added with while IDs stay below `below`, into their distinct
+// locks, ascending. One lock may have several entries in one list and in
+// several lists: they come out together, and only the first counts. Each
+// entry taken costs one unit of `work` and O(log lists).
+class LockTable::Merge {
+ public:
+  Merge(LockId below, std::uint64_t& work) : below_(below), work_(work) {}
+
+  // Adds the list read from `entry` (may be null). Call before Next.
+  void Add(const Entry* entry) {
+    if (entry != nullptr && LockOf(*entry).id < below_) {
+      heap_.push_back({LockOf(*entry).id, entry});
+    }
+  }
+
+  // Makes the added lists one heap, each once: a list added twice would
+  // give each of its entries twice.
+  void Start() {
+    std::sort(heap_.begin(), heap_.end(), [](const Head& a, const Head& b) {
+      return std::less<const Entry*>{}(a.entry, b.entry);
+    });
+    heap_.erase(std::unique(heap_.begin(), heap_.end(),
+                            [](const Head& a, const Head& b) {
+                              return a.entry == b.entry;
+                            }),
+                heap_.end());
+    work_ += heap_.size();
+    std::make_heap(heap_.begin(), heap_.end(), Later);
+  }
+
+  // The next lock, or nullptr when the lists are used up.
+  const Lock* Next() {
+    while (!heap_.empty()) {
+      ++work_;
+      std::pop_heap(heap_.begin(), heap_.end(), Later);
+      Head& head = heap_.back();
+      const Lock& lock = LockOf(*head.entry);
+      const Entry* next = head.entry->next;
+      if (next != nullptr && LockOf(*next).id < below_) {
+        head = {LockOf(*next).id, next};
+        std::push_heap(heap_.begin(), heap_.end(), Later);
+      } else {
+        heap_.pop_back();
+      }
+      if (lock.id != last_) {
+        last_ = lock.id;
+        return &lock;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  struct Head {
+    LockId id;
+    const Entry* entry;
+  };
+  // The heap's order: the smallest ID on top.
+  static bool Later(const Head& a, const Head& b) { return a.id > b.id; }
+
+  std::vector<Head> heap_;
+  const LockId below_;
+  LockId last_ = 0;  // the last lock returned; 0 is never a lock
+  std::uint64_t& work_;
+};
+
+Inspection LockTable::Inspect(const InspectQuery& query) const {
+  Inspection result{.live = locks_.size()};
+  // Lists `lock`, or says there are more when the limit is reached.
+  auto list = [&](const Lock& lock) {
+    if (result.locks.size() == query.limit) {
+      result.more = true;
+      return false;
+    }
+    result.locks.push_back(Describe(lock, query.max_blockers));
+    return true;
+  };
+  if (query.path.empty()) {
+    for (const Lock* lock = first_live_; lock != nullptr; lock = lock->next) {
+      ++work_;
+      if (!list(*lock)) break;
+    }
+    return result;
+  }
+  // A resource overlaps the path when it is the path or above it (its real
+  // entry is on a node of the walk) or below it (an intention entry on the
+  // path's own node). With no such node, nothing is below it.
+  Merge merge(kNoLimit, work_);
+  const Node* node = &root_;
+  for (std::size_t depth = 0;; ++depth) {
+    ++work_;
+    merge.Add(node->lists[kRead].head);
+    merge.Add(node->lists[kWrite].head);
+    if (depth == query.path.size()) {
+      merge.Add(node->lists[kIntentRead].head);
+      merge.Add(node->lists[kIntentWrite].head);
+      break;
+    }
+    const std::string& segment = query.path[depth];
+    node = FindChild(*node, segment, HashKey(node, segment));
+    if (node == nullptr) break;
+  }
+  merge.Start();
+  while (const Lock* lock = merge.Next()) {
+    if (!list(*lock)) break;
+  }
+  return result;
+}
+
+LockInfo LockTable::Describe(const Lock& lock,
+                             std::size_t max_blockers) const {
+  LockInfo info{.id = lock.id,
+                .state = lock.pending == 0 ? LockState::kAcquired
+                                           : LockState::kEnqueued,
+                .waiter = lock.waiter};
+  info.resources.reserve(lock.resources);
+  // A resource is the intention entries before its real entry: as many as
+  // its path's segments, which its real entry's node and ancestors name.
+  std::size_t depth = 0;
+  for (std::uint32_t i = 0; i < lock.entry_count; ++i) {
+    ++work_;
+    const Entry& entry = lock.entries()[i];
+    if (entry.mode == kIntentRead || entry.mode == kIntentWrite) {
+      ++depth;
+      continue;
+    }
+    Resource& resource = info.resources.emplace_back();
+    resource.access = entry.mode == kWrite ? Access::kWrite : Access::kRead;
+    resource.path.resize(depth);
+    const Node* node = entry.node;
+    for (std::size_t d = depth; d-- > 0; node = node->parent) {
+      ++work_;
+      resource.path[d] = node->segment();
+    }
+    depth = 0;
+  }
+  if (lock.pending == 0) return info;
+  // The blockers: entries of an earlier lock that conflict with one of its
+  // own, on the same node.
+  Merge merge(lock.id, work_);
+  for (std::uint32_t i = 0; i < lock.entry_count; ++i) {
+    const Entry& entry = lock.entries()[i];
+    for (int m = 0; m < kModes; ++m) {
+      if (kConflicts[entry.mode] >> m & 1) {
+        merge.Add(entry.node->lists[m].head);
+      }
+    }
+  }
+  merge.Start();
+  while (const Lock* blocker = merge.Next()) {
+    if (info.waits_for.size() == max_blockers) {
+      info.waits_for_more = true;
+      break;
+    }
+    info.waits_for.push_back(blocker->id);
+  }
+  return info;
 }
 
 std::size_t LockTable::ReservedSlots() const {

@@ -33,14 +33,28 @@
 //      AllocationCost of each block: its nodes, its locks (each with its
 //      entries), the arrays of its two indexes and the spare list. An idle
 //      table holds none.
+//   6. Every live lock is on one list ascending by ID (first_live_ to
+//      last_live_, through each lock's prev and next): appended when built,
+//      unlinked when removed. A lock keeps the waiter its request named
+//      until it is removed.
 //
 // Memory layout, for few bytes per node (bench/engine_memory.cc measures):
 //   - a node is one block: its fields, then its segment's bytes. No node has
 //     a container of children: one index of the whole table finds a child by
 //     (parent, segment), and a node only counts its children;
 //   - a list is a head and a boundary: the head's `prev` is the tail;
-//   - a lock is one block: its fields, then its entries, which find their
-//     lock by their index in it.
+//   - a lock is one block: its fields (its two neighbours on the list of
+//     live locks among them), then its entries, which find their lock by
+//     their index in it.
+//
+// Inspect reads the structure without changing it: every live lock from the
+// list of invariant 6; the locks overlapping a path as a merge of ID-ordered
+// lists of the nodes down that path (real entries on it and above it,
+// intention entries on its own node); an enqueued lock's blockers as a
+// merge of the lists, on each node it has an entry on, of the modes its
+// entry conflicts with, read while their IDs are smaller than its own. Each
+// merge stops at the first lock past its limit; a resource's path is read
+// back from its real entry's node up the parents.
 //
 // Exceptions: a step that throws (std::bad_alloc, or std::length_error for a
 // lock beyond 2^32 entries) changes nothing but the capacity of the indexes
@@ -95,6 +109,8 @@ class LockTable {
                                        const WaiterRef& waiter, bool refusable);
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
+  // As LockSpace's. Changes nothing but Work().
+  Inspection Inspect(const InspectQuery& query) const;
   Stats GetStats() const { return stats_; }
   // Invariant 5.
   std::uint64_t MemoryBytes() const;
@@ -134,16 +150,23 @@ class LockTable {
     bool Empty() const;
   };
 
-  // Followed in its block by `entry_count` entries, in creation order.
+  // Followed in its block by `entry_count` entries, in creation order: for
+  // each resource, an intention entry on each ancestor from the root down,
+  // then its real entry.
   struct Lock {
     LockId id = 0;
-    WaiterRef waiter;  // while enqueued: whom to tell
+    WaiterRef waiter;  // whom its request named, for its whole life
+    Lock* prev = nullptr;  // the live lock before it by ID (invariant 6)
+    Lock* next = nullptr;
     std::uint32_t entry_count = 0;
     std::uint32_t pending = 0;  // entries not yet clear
     std::uint32_t resources = 0;
     bool releasing = false;  // being removed: never reported acquired
 
     Entry* entries() { return reinterpret_cast<Entry*>(this + 1); }
+    const Entry* entries() const {
+      return reinterpret_cast<const Entry*>(this + 1);
+    }
   };
   static_assert(sizeof(Lock) % alignof(Entry) == 0);
   static_assert(sizeof(Node) % alignof(Node) == 0);
@@ -160,6 +183,10 @@ class LockTable {
     return *(reinterpret_cast<Lock*>(const_cast<Entry*>(&entry) - entry.index) -
              1);
   }
+
+  // The distinct locks of some ID-ordered lists, ascending by ID (a k-way
+  // merge); defined in lock_table.cc.
+  class Merge;
 
   // The most a request of `resources` can add to MemoryBytes(), and to the
   // heap in the step (an index's old array lives until its new one is
@@ -186,6 +213,15 @@ class LockTable {
   LockId ClearLimit(const Node& node, Mode mode) const;
   // The child of `node` named `segment`, made if missing.
   Node& Child(Node& node, std::string_view segment);
+  // The child of `node` named `segment` whose hash is `hash`, or nullptr.
+  Node* FindChild(const Node& node, std::string_view segment,
+                  std::uint64_t hash) const;
+  // Appends `lock` to the list of live locks, or unlinks it (invariant 6).
+  void Link(Lock& lock) noexcept;
+  void Unlink(Lock& lock) noexcept;
+  // What Inspect lists of `lock`: its resources read back from its
+  // entries, and if enqueued at most `max_blockers` of its blockers.
+  LockInfo Describe(const Lock& lock, std::size_t max_blockers) const;
   // Frees `node` (not the root) if it has no entries and no children.
   void PruneIfEmpty(Node& node) noexcept;
   void OnAcquired(Lock& lock) noexcept;
@@ -202,13 +238,16 @@ class LockTable {
   Node root_;  // no segment: never looked up, never freed
   PointerSet<Node, NodeHash> nodes_;  // every node but the root
   PointerSet<Lock, LockHash> locks_;  // every live lock
+  Lock* first_live_ = nullptr;  // invariant 6
+  Lock* last_live_ = nullptr;
   // Room for an acquisition of every pending lock (see Exceptions above);
   // the acquisitions of the current step while it runs.
   std::vector<Acquisition> spare_;
   MemoryBudget* const budget_;
   Stats stats_;
   std::uint64_t block_bytes_ = 0;  // of the nodes and locks
-  std::uint64_t work_ = 0;
+  // Counted by Inspect too, which changes nothing else.
+  mutable std::uint64_t work_ = 0;
 };
 
 }  // namespace locktopus

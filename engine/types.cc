@@ -75,4 +75,35 @@ std::ostream& operator<<(std::ostream& os, const Stats& s) {
             << s.resources_acquired << ", paths " << s.path_count << '}';
 }
 
+std::ostream& operator<<(std::ostream& os, const LockInfo& info) {
+  os << "{id " << info.id << ", " << info.state << ", "
+     << ToString(info.resources);
+  if (auto waiter = info.waiter.lock()) {
+    os << ", waiter " << static_cast<const void*>(waiter.get());
+  }
+  if (info.state == LockState::kEnqueued || !info.waits_for.empty() ||
+      info.waits_for_more) {
+    os << ", waits for [";
+    const char* sep = "";
+    for (LockId id : info.waits_for) {
+      os << sep << id;
+      sep = ", ";
+    }
+    if (info.waits_for_more) os << sep << "...";
+    os << ']';
+  }
+  return os << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const Inspection& inspection) {
+  os << "{live " << inspection.live << ", locks [";
+  const char* sep = "";
+  for (const LockInfo& info : inspection.locks) {
+    os << sep << info;
+    sep = ", ";
+  }
+  if (inspection.more) os << sep << "...";
+  return os << "]}";
+}
+
 }  // namespace locktopus

@@ -1,6 +1,7 @@
 #include "model/model_space.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace locktopus::model {
 
@@ -91,6 +92,39 @@ Stats ModelSpace::GetStats() const {
   }
   stats.path_count = paths.size();
   return stats;
+}
+
+Inspection ModelSpace::Inspect(const InspectQuery& query) const {
+  Inspection result{.live = live_.size()};
+  for (std::size_t i = 0; i < live_.size(); ++i) {
+    const Lock& lock = live_[i];
+    bool matches = query.path.empty();
+    for (const Resource& r : lock.resources) {
+      if (Overlap(r.path, query.path)) matches = true;
+    }
+    if (!matches) continue;
+    if (result.locks.size() == query.limit) {
+      result.more = true;
+      continue;
+    }
+    LockInfo info{.id = lock.id,
+                  .state = lock.acquired ? LockState::kAcquired
+                                         : LockState::kEnqueued,
+                  .resources = lock.resources,
+                  .waiter = lock.waiter};
+    if (!lock.acquired) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (!Conflicts(live_[j].resources, lock.resources)) continue;
+        if (info.waits_for.size() == query.max_blockers) {
+          info.waits_for_more = true;
+        } else {
+          info.waits_for.push_back(live_[j].id);
+        }
+      }
+    }
+    result.locks.push_back(std::move(info));
+  }
+  return result;
 }
 
 }  // namespace locktopus::model

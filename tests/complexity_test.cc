@@ -167,5 +167,127 @@ TEST(Complexity, QueueDrainCostsTheSamePerLockAtAnyLength) {
   EXPECT_EQ(MaxDrainStep(4096), MaxDrainStep(256));
 }
 
+// Work of one Inspect, its answer in `answer`.
+std::uint64_t InspectWork(LockSpace& space, const InspectQuery& query,
+                          Inspection& answer) {
+  return WorkOf(space, [&] { answer = space.Inspect(query); });
+}
+
+// The work a query may take: a constant per lock listed (its resources
+// read back, of one or two segments here: about 6), per blocker and per
+// segment of the query's path.
+std::uint64_t InspectBound(const InspectQuery& query) {
+  return 8 * (query.limit + 1 + query.max_blockers + 1 + query.path.size());
+}
+
+// `n` readers of ["a"] hold it; then one lock waits for all of them, a write
+// of ["a"] and of ["w"]; then a reader of ["a"] waits for that writer.
+void FillHotReaders(LockSpace& space, int n) {
+  for (int i = 0; i < n; ++i) {
+    EXPECT_TRUE(space.Request(std::vector{R({"a"})}).acquired);
+  }
+  EXPECT_FALSE(space.Request(std::vector{W({"a"}), W({"w"})}).acquired);
+  EXPECT_FALSE(space.Request(std::vector{R({"a"})}).acquired);
+}
+
+// `n` readers of distinct paths ["r", i]; then a writer of ["x", "y"].
+void FillDistinctReaders(LockSpace& space, int n) {
+  for (int i = 0; i < n; ++i) {
+    EXPECT_TRUE(space.Request(std::vector{R({"r", std::to_string(i)})}).acquired);
+  }
+  EXPECT_TRUE(space.Request(std::vector{W({"x", "y"})}).acquired);
+}
+
+TEST(Complexity, InspectCostIsIndependentOfTheLocksItDoesNotList) {
+  constexpr int kFew = 1'000;
+  constexpr int kMany = 100'000;
+  struct Case {
+    void (*fill)(LockSpace&, int);
+    InspectQuery query;
+    std::size_t listed;
+    bool more;
+  };
+  const Case cases[] = {
+      // Every lock: the first 100 readers.
+      {FillHotReaders, {.path = {}, .limit = 100, .max_blockers = 10}, 100,
+       true},
+      // The readers' own node, and below it: the same.
+      {FillHotReaders, {.path = {"a"}, .limit = 100, .max_blockers = 10}, 100,
+       true},
+      {FillHotReaders,
+       {.path = {"a", "b", "c"}, .limit = 100, .max_blockers = 10},
+       100,
+       true},
+      // The waiting writer alone, its blockers cut at 10 of the readers.
+      {FillHotReaders, {.path = {"w"}, .limit = 100, .max_blockers = 10}, 1,
+       false},
+      {FillHotReaders, {.path = {"w"}, .limit = 0, .max_blockers = 10}, 0,
+       true},
+      {FillHotReaders, {.path = {"x", "y"}, .limit = 100, .max_blockers = 10},
+       0, false},
+      {FillDistinctReaders, {.path = {}, .limit = 100, .max_blockers = 10},
+       100, true},
+      // Their parent: 100 of its many children's locks.
+      {FillDistinctReaders, {.path = {"r"}, .limit = 100, .max_blockers = 10},
+       100, true},
+      {FillDistinctReaders,
+       {.path = {"r", "5"}, .limit = 100, .max_blockers = 10},
+       1,
+       false},
+      // A path beside them: the one lock there.
+      {FillDistinctReaders,
+       {.path = {"x", "y", "z"}, .limit = 100, .max_blockers = 10},
+       1,
+       false},
+      {FillDistinctReaders, {.path = {"s"}, .limit = 100, .max_blockers = 10},
+       0, false},
+  };
+  for (const Case& c : cases) {
+    const std::string what =
+        "path " + ToString(std::vector{R(c.query.path)}) + " limit " +
+        std::to_string(c.query.limit);
+    LockSpace few, many;
+    c.fill(few, kFew);
+    c.fill(many, kMany);
+    Inspection answer;
+    const std::uint64_t small = InspectWork(few, c.query, answer);
+    const std::uint64_t large = InspectWork(many, c.query, answer);
+    EXPECT_EQ(large, small) << what;
+    EXPECT_LE(large, InspectBound(c.query)) << what;
+    EXPECT_EQ(answer.live, many.GetStats().locks_pending +
+                               many.GetStats().locks_acquired)
+        << what;
+    EXPECT_EQ(answer.locks.size(), c.listed) << what;
+    EXPECT_EQ(answer.more, c.more) << what;
+  }
+}
+
+TEST(Complexity, InspectStopsAWritersBlockersAtTheLimit) {
+  // 100,000 readers hold ["a"]; the writer waits for every one of them.
+  LockSpace space;
+  FillHotReaders(space, 100'000);
+  for (std::size_t max_blockers : {0, 1, 10, 100}) {
+    const InspectQuery query{
+        .path = {"w"}, .limit = 100, .max_blockers = max_blockers};
+    Inspection answer;
+    const std::uint64_t work = InspectWork(space, query, answer);
+    ASSERT_EQ(answer.locks.size(), 1u);
+    const LockInfo& writer = answer.locks[0];
+    EXPECT_EQ(writer.id, 100'001u);
+    EXPECT_EQ(writer.waits_for.size(), max_blockers);
+    if (max_blockers > 0) EXPECT_EQ(writer.waits_for.back(), max_blockers);
+    EXPECT_TRUE(writer.waits_for_more);
+    EXPECT_LE(work, InspectBound(query)) << max_blockers << " blockers";
+  }
+  // The reader behind the writer waits for the writer only, not for the
+  // 100,000 readers before it.
+  const InspectQuery query{.path = {"a", "b"}, .limit = 100'003};
+  Inspection answer;
+  InspectWork(space, query, answer);
+  ASSERT_EQ(answer.locks.size(), 100'002u);
+  EXPECT_EQ(answer.locks.back().waits_for, std::vector<LockId>{100'001});
+  EXPECT_FALSE(answer.locks.back().waits_for_more);
+}
+
 }  // namespace
 }  // namespace locktopus

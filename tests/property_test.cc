@@ -1,8 +1,8 @@
 // Stateful property test: random request/release histories run against the
 // engine and the reference model, compared after every step: each step's
 // number and answer, the locks it acquired each with the waiter its request
-// named, every lock's state and the statistics. A failure prints the shrunk
-// history.
+// named, every lock's state, the statistics, and the answer to a random
+// Inspect query. A failure prints the shrunk history.
 //
 // 10,000 histories by default; RC_PARAMS overrides it for long runs, e.g.
 //   RC_PARAMS="max_success=1000000" build/release/bin/property_test
@@ -29,15 +29,32 @@ using Model = model::ModelSpace;
 using Command = rc::state::Command<Model, LockSpace>;
 
 // Segments from an alphabet of three, depth 0 to 3, so that paths collide.
-rc::Gen<Resource> GenResource() {
-  auto path = rc::gen::mapcat(rc::gen::inRange(0, 4), [](int depth) {
+rc::Gen<Path> GenPath() {
+  return rc::gen::mapcat(rc::gen::inRange(0, 4), [](int depth) {
     return rc::gen::container<Path>(
         depth, rc::gen::element<std::string>("a", "b", "c"));
   });
+}
+
+rc::Gen<Resource> GenResource() {
   return rc::gen::build<Resource>(
       rc::gen::set(&Resource::access,
                    rc::gen::element(Access::kRead, Access::kWrite)),
-      rc::gen::set(&Resource::path, std::move(path)));
+      rc::gen::set(&Resource::path, GenPath()));
+}
+
+// Paths as the resources', small limits so that they cut.
+rc::Gen<InspectQuery> GenQuery() {
+  return rc::gen::build<InspectQuery>(
+      rc::gen::set(&InspectQuery::path, GenPath()),
+      rc::gen::set(&InspectQuery::limit, rc::gen::inRange<std::size_t>(0, 7)),
+      rc::gen::set(&InspectQuery::max_blockers,
+                   rc::gen::inRange<std::size_t>(0, 5)));
+}
+
+std::ostream& operator<<(std::ostream& os, const InspectQuery& query) {
+  return os << "inspect " << ToString(std::vector{Resource{.path = query.path}})
+            << " limit " << query.limit << " blockers " << query.max_blockers;
 }
 
 rc::Gen<std::vector<Resource>> GenResources() {
@@ -46,12 +63,14 @@ rc::Gen<std::vector<Resource>> GenResources() {
   });
 }
 
-// After every step: the engine agrees with the model on every lock's state
-// and on the statistics, and the model's own invariants hold for the
-// engine's states.
-void CheckAgreement(const Model& model, const LockSpace& engine) {
+// After every step: the engine agrees with the model on every lock's state,
+// on the statistics and on `query`'s answer, and the model's own invariants
+// hold for the engine's states.
+void CheckAgreement(const Model& model, const LockSpace& engine,
+                    const InspectQuery& query) {
   const Stats stats = engine.GetStats();
   RC_ASSERT(stats == model.GetStats());
+  RC_ASSERT(engine.Inspect(query) == model.Inspect(query));
   for (LockId id = 1; id <= stats.last_id + 1; ++id) {
     RC_ASSERT(engine.State(id) == model.State(id));
   }
@@ -87,6 +106,7 @@ class Waiter final : public locktopus::Waiter {
 struct RequestCommand : Command {
   std::vector<Resource> resources = *GenResources();
   std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
+  InspectQuery query = *GenQuery();  // asked after the step
 
   void apply(Model& model) const override { model.Request(resources, waiter); }
 
@@ -94,16 +114,17 @@ struct RequestCommand : Command {
     Model model = before;
     const RequestResult want = model.Request(resources, waiter);
     RC_ASSERT(engine.Request(resources, waiter) == want);
-    CheckAgreement(model, engine);
+    CheckAgreement(model, engine, query);
   }
 
   void show(std::ostream& os) const override {
-    os << "Request " << ToString(resources);
+    os << "Request " << ToString(resources) << "; " << query;
   }
 };
 
 struct ReleaseCommand : Command {
   LockId id;
+  InspectQuery query = *GenQuery();  // asked after the step
 
   // Mostly a live lock, enqueued or acquired; sometimes any ID at all.
   explicit ReleaseCommand(const Model& model) {
@@ -121,10 +142,12 @@ struct ReleaseCommand : Command {
     Model model = before;
     const ReleaseResult want = model.Release(id);
     RC_ASSERT(engine.Release(id) == want);
-    CheckAgreement(model, engine);
+    CheckAgreement(model, engine, query);
   }
 
-  void show(std::ostream& os) const override { os << "Release " << id; }
+  void show(std::ostream& os) const override {
+    os << "Release " << id << "; " << query;
+  }
 };
 
 RC_GTEST_PROP(EngineMatchesModel, RandomHistories, ()) {
