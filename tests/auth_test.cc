@@ -104,9 +104,9 @@ TEST(Routes, OnlyTheProbesAreOpen) {
 TEST(Routes, TheTokenParameterIsIgnoredByRouting) {
   const RouteLimits limits;
   EXPECT_EQ(RouteTarget("/v1?namespace=a&token=t&abandon-timeout-ms=5", limits),
-            (Route{LockRoute{"a", 5}}));
+            (Route{LockRoute{"a", 5, ""}}));
   EXPECT_EQ(RouteTarget("/v1?token=t&namespace=a", limits),
-            (Route{LockRoute{"a", std::nullopt}}));
+            (Route{LockRoute{"a", std::nullopt, ""}}));
   EXPECT_EQ(RouteTarget("/stats_v1?token=t&namespace=a", limits),
             (Route{StatsRoute{"a"}}));
   EXPECT_EQ(RouteTarget("/?token=t", limits), (Route{StatusRoute{}}));

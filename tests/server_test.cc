@@ -36,11 +36,11 @@ TEST(Routes, RoutesEveryEndpoint) {
   RouteLimits limits;
   EXPECT_EQ(RouteTarget("/", limits), Route(StatusRoute{}));
   EXPECT_EQ(RouteTarget("/v1?namespace=a%20b", limits),
-            Route(LockRoute{"a b", std::nullopt}));
+            Route(LockRoute{"a b", std::nullopt, ""}));
   EXPECT_EQ(RouteTarget("/v1?abandon-timeout-ms=0&namespace=n", limits),
-            Route(LockRoute{"n", 0}));
+            Route(LockRoute{"n", 0, ""}));
   EXPECT_EQ(RouteTarget("/v1?namespace=n&abandon-timeout-ms=86400000", limits),
-            Route(LockRoute{"n", 86'400'000}));
+            Route(LockRoute{"n", 86'400'000, ""}));
   EXPECT_EQ(RouteTarget("/stats_v1?namespace=n", limits),
             Route(StatsRoute{"n"}));
   EXPECT_EQ(RouteTarget("/stats?namespace=n%2Fm", limits),
@@ -93,8 +93,8 @@ TEST(Routes, RefusesBadInspectorParametersAndClientNames) {
   }
   EXPECT_EQ(RouteTarget("/locks_v1?path=a", limits),
             Route(HttpError{400, "URL parameter 'namespace' is required"}));
-  for (const std::string bad :
-       {"a%0Ab", "%00", "%1F", "%7F", "%C2%80", "%C2%9F", "%FF", "%C0%AF",
+  for (const std::string& bad : std::vector<std::string>{
+           "a%0Ab", "%00", "%1F", "%7F", "%C2%80", "%C2%9F", "%FF", "%C0%AF",
         "%ED%A0%80", std::string(kMaxClientNameBytes + 1, 'x')}) {
     const Route route = RouteTarget("/v1?namespace=n&client=" + bad, limits);
     const auto* error = std::get_if<HttpError>(&route);
@@ -208,7 +208,7 @@ TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
   upgrade.websocket_upgrade = true;
   Handled first = HandleRequest(upgrade, state);
   ASSERT_TRUE(std::holds_alternative<Upgrade>(first));
-  EXPECT_EQ(std::get<Upgrade>(first).route, (LockRoute{"ns", 5}));
+  EXPECT_EQ(std::get<Upgrade>(first).route, (LockRoute{"ns", 5, ""}));
   EXPECT_EQ(state->connections.load(), 1u);
   const HttpResponse full = Response(HandleRequest(upgrade, state));
   EXPECT_EQ(full.status, 503u);
