@@ -49,10 +49,7 @@ std::ostream& operator<<(std::ostream& os, const Step& step) {
     case Step::kRelease:
       return os << "release " << step.id;
     case Step::kInspect:
-      return os << "inspect "
-                << ToString(std::vector{Resource{.path = step.query.path}})
-                << " limit " << step.query.limit << " blockers "
-                << step.query.max_blockers;
+      return os << "inspect " << step.query;
   }
   return os;
 }
