@@ -120,12 +120,13 @@ class LockSpace {
 
   // The live locks that `query` asks for (InspectQuery). Never part of a
   // step: it changes nothing (not even when it throws std::bad_alloc), and
-  // holds the mutex for O(query.path's length + the listed locks' entries)
-  // plus O(log k) for each entry it takes from a merge of k ID-ordered
-  // lists: with a path, the entries on the nodes down it of the listed
-  // locks and of one more; for each enqueued lock listed, the entries of
-  // its first max_blockers + 1 blockers on the nodes of its own entries.
-  // Never the number of live locks. TEST_Work() counts its work too.
+  // holds the mutex for O(query.path's length + the listed locks' entries
+  // + the entries it takes from merges of ID-ordered lists), each with a
+  // factor O(log) of the lists merged. A merge takes, with a path, the
+  // entries on the nodes down it of the listed locks and of one more; for
+  // each enqueued lock listed, the entries of its first max_blockers + 1
+  // blockers on the nodes of its own entries. Never the number of live
+  // locks. TEST_Work() counts its work too.
   Inspection Inspect(const InspectQuery& query) const EXCLUDES(mu_);
 
   // Heap bytes of this space's lock state now: what it has charged to its

@@ -21,14 +21,23 @@ std::ostream& operator<<(std::ostream& os, LockState state) {
   return os << "?";
 }
 
-std::ostream& operator<<(std::ostream& os, const Resource& resource) {
-  os << resource.access << " [";
+namespace {
+
+std::ostream& PrintPath(std::ostream& os, const Path& path) {
+  os << '[';
   const char* sep = "";
-  for (const std::string& segment : resource.path) {
+  for (const std::string& segment : path) {
     os << sep << '"' << segment << '"';
     sep = ",";
   }
   return os << ']';
+}
+
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const Resource& resource) {
+  os << resource.access << ' ';
+  return PrintPath(os, resource.path);
 }
 
 std::string ToString(std::span<const Resource> resources) {
@@ -73,6 +82,13 @@ std::ostream& operator<<(std::ostream& os, const Stats& s) {
             << s.locks_pending << " acquired " << s.locks_acquired
             << ", resources pending " << s.resources_pending << " acquired "
             << s.resources_acquired << ", paths " << s.path_count << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const InspectQuery& query) {
+  os << "{path ";
+  PrintPath(os, query.path);
+  return os << ", limit " << query.limit << ", max_blockers "
+            << query.max_blockers << '}';
 }
 
 std::ostream& operator<<(std::ostream& os, const LockInfo& info) {

@@ -151,6 +151,8 @@ std::ostream& operator<<(std::ostream& os, const RequestResult& result);
 std::ostream& operator<<(std::ostream& os, const Acquisition& acquisition);
 std::ostream& operator<<(std::ostream& os, const ReleaseResult& result);
 std::ostream& operator<<(std::ostream& os, const Stats& stats);
+// {path ["a","b"], limit 100, max_blockers 10}
+std::ostream& operator<<(std::ostream& os, const InspectQuery& query);
 std::ostream& operator<<(std::ostream& os, const LockInfo& info);
 std::ostream& operator<<(std::ostream& os, const Inspection& inspection);
 

@@ -52,22 +52,29 @@ class ByteReader {
   std::size_t pos_ = 0;
 };
 
+// A path of `depth` segments over "a", "b", "c": one byte per segment
+// (mod 3).
+inline Path ReadPath(ByteReader& in, int depth) {
+  static constexpr std::string_view kSegments[] = {"a", "b", "c"};
+  Path path;
+  for (int i = 0; i < depth; ++i) {
+    path.emplace_back(kSegments[in.Below(std::size(kSegments))]);
+  }
+  return path;
+}
+
 // A lock's resources in the shape the property test uses, so that paths
 // collide often: 1 to 4 resources, each read or write, with a path of depth
 // 0 to 3 over the segments "a", "b", "c".
 //
 // Encoding: one byte for the count (low 2 bits + 1); per resource one byte
-// (bit 0: write; bits 1-2: depth) and then one byte per segment (mod 3).
+// (bit 0: write; bits 1-2: depth) and then its path (ReadPath).
 inline std::vector<Resource> ReadResources(ByteReader& in) {
-  static constexpr std::string_view kSegments[] = {"a", "b", "c"};
   std::vector<Resource> resources(1 + in.Byte() % 4);
   for (Resource& r : resources) {
     const std::uint8_t head = in.Byte();
     r.access = (head & 1) != 0 ? Access::kWrite : Access::kRead;
-    const int depth = (head >> 1) & 3;
-    for (int i = 0; i < depth; ++i) {
-      r.path.emplace_back(kSegments[in.Below(std::size(kSegments))]);
-    }
+    r.path = ReadPath(in, (head >> 1) & 3);
   }
   return resources;
 }

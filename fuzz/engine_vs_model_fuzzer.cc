@@ -4,18 +4,24 @@
 // whether it was acquired; whether a release found the lock and which locks
 // it acquired, each with the waiter its request named; the step's number),
 // the same State for every ID issued so far (and for 0 and the
-// next ID), and the same GetStats(). On the first difference it prints the
-// steps so far and both answers, and aborts.
+// next ID), the same GetStats() and the same Inspect() of every live lock
+// with all its blockers; and the same answer to each query the input asks.
+// On the first difference it prints the steps so far and both answers, and
+// aborts.
 //
 // Input: steps until the bytes run out, each starting with one byte `op`:
 //   op % 4 == 0 or 1  request; the resources follow (fuzz::ReadResources)
 //   op % 4 == 2       release the k-th live lock, ascending by ID, where k is
 //                     the next byte mod the live count; when nothing is live,
-//                     as op % 4 == 3
-//   op % 4 == 3       release an ID that is not live: the next byte picks
+//                     as op % 8 == 3
+//   op % 8 == 3       release an ID that is not live: the next byte picks
 //                     among 0, the next ID to be issued and every released ID
+//   op % 8 == 7       inspect (no step): one byte whose low 2 bits are the
+//                     path's depth, the path (fuzz::ReadPath), one byte for
+//                     the limit (mod 8) and one for max_blockers (mod 6)
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -30,20 +36,28 @@ namespace locktopus::fuzz {
 namespace {
 
 struct Step {
-  bool request = false;
-  std::vector<Resource> resources;  // when request
-  LockId id = 0;                    // when release
+  enum Kind { kRequest, kRelease, kInspect } kind = kRequest;
+  std::vector<Resource> resources;  // when kRequest
+  LockId id = 0;                    // when kRelease
+  InspectQuery query;               // when kInspect
 };
 
 std::ostream& operator<<(std::ostream& os, const Step& step) {
-  if (!step.request) return os << "release " << step.id;
-  return os << "request " << ToString(step.resources);
+  switch (step.kind) {
+    case Step::kRequest:
+      return os << "request " << ToString(step.resources);
+    case Step::kRelease:
+      return os << "release " << step.id;
+    case Step::kInspect:
+      return os << "inspect " << step.query;
+  }
+  return os;
 }
 
 class Differential {
  public:
   void Request(std::vector<Resource> resources) {
-    steps_.push_back({.request = true, .resources = std::move(resources)});
+    steps_.push_back({.kind = Step::kRequest, .resources = std::move(resources)});
     const auto& r = steps_.back().resources;
     waiters_.push_back(std::make_shared<NeverCalled>());
     const WaiterRef waiter = waiters_.back();
@@ -53,9 +67,16 @@ class Differential {
   }
 
   void Release(LockId id) {
-    steps_.push_back({.request = false, .id = id});
+    steps_.push_back({.kind = Step::kRelease, .id = id});
     Expect("the release's result", engine_.Release(id), model_.Release(id));
     CheckEveryLock();
+  }
+
+  // Not a step of either: changes nothing.
+  void Inspect(InspectQuery query) {
+    steps_.push_back({.kind = Step::kInspect, .query = std::move(query)});
+    const InspectQuery& q = steps_.back().query;
+    Expect("the inspection", engine_.Inspect(q), model_.Inspect(q));
   }
 
   // The k-th live lock (mod the live count), or 0 if none is live.
@@ -82,6 +103,10 @@ class Differential {
       Expect("the state of lock " + std::to_string(id), engine_.State(id),
              model_.State(id));
     }
+    constexpr std::size_t kAll = std::numeric_limits<std::size_t>::max();
+    const InspectQuery everything{.limit = kAll, .max_blockers = kAll};
+    Expect("every live lock", engine_.Inspect(everything),
+           model_.Inspect(everything));
   }
 
   template <class T>
@@ -122,6 +147,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     const std::uint8_t op = in.Byte();
     if (op % 4 <= 1) {
       diff.Request(ReadResources(in));
+    } else if (op % 8 == 7) {
+      locktopus::InspectQuery query;
+      query.path = ReadPath(in, in.Byte() & 3);
+      query.limit = in.Below(8);
+      query.max_blockers = in.Below(6);
+      diff.Inspect(std::move(query));
     } else if (op % 4 == 2 && diff.Live(0) != 0) {
       diff.Release(diff.Live(in.Byte()));
     } else {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -243,22 +244,21 @@ TEST(Complexity, InspectCostIsIndependentOfTheLocksItDoesNotList) {
        0, false},
   };
   for (const Case& c : cases) {
-    const std::string what =
-        "path " + ToString(std::vector{R(c.query.path)}) + " limit " +
-        std::to_string(c.query.limit);
+    std::ostringstream what;
+    what << c.query;
     LockSpace few, many;
     c.fill(few, kFew);
     c.fill(many, kMany);
     Inspection answer;
     const std::uint64_t small = InspectWork(few, c.query, answer);
     const std::uint64_t large = InspectWork(many, c.query, answer);
-    EXPECT_EQ(large, small) << what;
-    EXPECT_LE(large, InspectBound(c.query)) << what;
+    EXPECT_EQ(large, small) << what.str();
+    EXPECT_LE(large, InspectBound(c.query)) << what.str();
     EXPECT_EQ(answer.live, many.GetStats().locks_pending +
                                many.GetStats().locks_acquired)
-        << what;
-    EXPECT_EQ(answer.locks.size(), c.listed) << what;
-    EXPECT_EQ(answer.more, c.more) << what;
+        << what.str();
+    EXPECT_EQ(answer.locks.size(), c.listed) << what.str();
+    EXPECT_EQ(answer.more, c.more) << what.str();
   }
 }
 

@@ -52,10 +52,6 @@ rc::Gen<InspectQuery> GenQuery() {
                    rc::gen::inRange<std::size_t>(0, 5)));
 }
 
-std::ostream& operator<<(std::ostream& os, const InspectQuery& query) {
-  return os << "inspect " << ToString(std::vector{Resource{.path = query.path}})
-            << " limit " << query.limit << " blockers " << query.max_blockers;
-}
 
 rc::Gen<std::vector<Resource>> GenResources() {
   return rc::gen::mapcat(rc::gen::inRange(1, 5), [](int n) {
@@ -118,7 +114,7 @@ struct RequestCommand : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "Request " << ToString(resources) << "; " << query;
+    os << "Request " << ToString(resources) << "; Inspect " << query;
   }
 };
 
@@ -146,7 +142,7 @@ struct ReleaseCommand : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "Release " << id << "; " << query;
+    os << "Release " << id << "; Inspect " << query;
   }
 };
 
