@@ -43,7 +43,8 @@ std::variant<std::string, HttpError> Namespace(
 
 bool IsOpen(const Route& route) {
   return std::holds_alternative<HealthRoute>(route) ||
-         std::holds_alternative<ReadyRoute>(route);
+         std::holds_alternative<ReadyRoute>(route) ||
+         std::holds_alternative<AssetRoute>(route);
 }
 
 Route RouteTarget(std::string_view target, const RouteLimits& limits,
@@ -54,7 +55,30 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
   if (token != nullptr) *token = Param(url, "token");
   const std::string path = url.path();
 
-  if (path == "/") return StatusRoute{};
+  if (path == "/") {
+    return StatusRoute{Param(url, "filter").value_or(""),
+                       Param(url, "namespace").value_or("")};
+  }
+  if (path == "/dashboard.css" || path == "/dashboard.js") {
+    return AssetRoute{path};
+  }
+  if (path == "/namespaces_v1") {
+    NamespacesRoute route{Param(url, "filter").value_or(""),
+                          kDefaultNamespacesLimit};
+    if (std::optional<std::string> text = Param(url, "limit")) {
+      std::size_t limit = 0;
+      const char* end = text->data() + text->size();
+      auto [ptr, ec] = std::from_chars(text->data(), end, limit);
+      if (text->empty() || ec != std::errc() || ptr != end || limit < 1 ||
+          limit > kMaxNamespacesLimit) {
+        return HttpError{400, "URL parameter 'limit' should be an integer "
+                              "from 1 to " +
+                                  std::to_string(kMaxNamespacesLimit)};
+      }
+      route.limit = limit;
+    }
+    return route;
+  }
   if (path == "/metrics") return MetricsRoute{};
   if (path == "/healthz") return HealthRoute{};
   if (path == "/readyz") return ReadyRoute{};
