@@ -80,7 +80,7 @@ TEST(Dashboard, BusiestMatchingFiltersCountsAndBounds) {
   EXPECT_EQ(list.busiest[0].name, "alphabet");
   EXPECT_TRUE(list.more());
   EXPECT_EQ(NamespacesJson(list),
-            R"({"open":4,"namespaces":[{"name":"alphabet","locks_acquired":1,)"
+            R"({"open":4,"opened":4,"namespaces":[{"name":"alphabet","locks_acquired":1,)"
             R"("locks_pending":1}],"more":true})");
   list = BusiestMatching(*locks, "", 20);
   EXPECT_FALSE(list.more());
@@ -199,7 +199,7 @@ TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
   EXPECT_EQ(list.content_type, "application/json");
   EXPECT_EQ(list.cache_control, "no-store");
   EXPECT_EQ(list.body,
-            R"({"open":1,"namespaces":[{"name":"ns","locks_acquired":0,)"
+            R"({"open":1,"opened":1,"namespaces":[{"name":"ns","locks_acquired":0,)"
             R"("locks_pending":0}],"more":false})");
   EXPECT_EQ(Get(state, "/namespaces_v1?limit=0", "Bearer t0k3n").status,
             400u);

@@ -197,7 +197,7 @@ std::string NamespacesSection(const ServerState& state,
       BusiestMatching(locks, query.filter, kStatusNamespaces);
   std::string html = "<h2>Namespaces</h2>\n<p id=\"namespaces-counts\">" +
                      std::to_string(list.open) + " open now, " +
-                     std::to_string(locks.opened()) +
+                     std::to_string(list.opened) +
                      " opened since the start.</p>\n";
   html += "<form class=\"filter\" method=\"get\" action=\"/\">"
           "<label>Name contains <input type=\"search\" name=\"filter\" "
@@ -308,6 +308,7 @@ NamespaceList BusiestMatching(const LockService& locks,
     }
   });
   std::sort_heap(best.begin(), best.end(), busier);
+  list.opened = locks.opened();
   return list;
 }
 
@@ -323,6 +324,7 @@ std::string NamespacesJson(const NamespaceList& list) {
   }
   return boost::json::serialize(boost::json::object{
       {"open", list.open},
+      {"opened", list.opened},
       {"namespaces", std::move(namespaces)},
       {"more", list.more()},
   });

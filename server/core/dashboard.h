@@ -41,6 +41,7 @@ struct DashboardQuery {
 // The open namespaces whose name contains a filter, the busiest first.
 struct NamespaceList {
   std::size_t open = 0;      // open namespaces, matching or not
+  std::uint64_t opened = 0;  // opened since the start (LockService::opened)
   std::size_t matching = 0;  // of which match
   std::vector<NamespaceSummary> busiest;  // at most the limit asked for
   bool more() const { return matching > busiest.size(); }
@@ -52,7 +53,7 @@ NamespaceList BusiestMatching(const LockService& locks,
                               std::string_view filter, std::size_t limit);
 
 // GET /namespaces_v1:
-// {"open":N,"namespaces":[{"name":…,"locks_acquired":…,"locks_pending":…},…],
+// {"open":N,"opened":N,"namespaces":[{"name":…,"locks_acquired":…,"locks_pending":…},…],
 //  "more":bool}
 std::string NamespacesJson(const NamespaceList& list);
 

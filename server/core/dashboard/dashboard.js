@@ -118,7 +118,7 @@
     }
     table.replaceChild(tbody, table.tBodies[0]);
     if (counts) {
-      counts.textContent = counts.textContent.replace(/^\d+ open now/, data.open + ' open now');
+      counts.textContent = data.open + ' open now, ' + data.opened + ' opened since the start.';
     }
     if (note) {
       if (data.namespaces.length === 0) {
