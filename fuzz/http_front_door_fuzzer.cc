@@ -58,10 +58,20 @@ std::string Describe(const Route& route) {
   if (const auto* stats = std::get_if<StatsRoute>(&route)) {
     return "stats namespace " + Quoted(stats->ns);
   }
-  if (std::holds_alternative<StatusRoute>(route)) return "status page";
+  if (const auto* status = std::get_if<StatusRoute>(&route)) {
+    return "status page filter " + Quoted(status->filter) + " namespace " +
+           Quoted(status->ns);
+  }
   if (std::holds_alternative<server::MetricsRoute>(route)) return "metrics";
   if (std::holds_alternative<server::HealthRoute>(route)) return "health";
   if (std::holds_alternative<server::ReadyRoute>(route)) return "readiness";
+  if (const auto* list = std::get_if<server::NamespacesRoute>(&route)) {
+    return "namespaces filter " + Quoted(list->filter) + " limit " +
+           std::to_string(list->limit);
+  }
+  if (const auto* asset = std::get_if<server::AssetRoute>(&route)) {
+    return "asset " + Quoted(asset->path);
+  }
   const auto& error = std::get<HttpError>(route);
   return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
 }

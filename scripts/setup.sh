@@ -15,6 +15,9 @@ packages=(
   # scripts/cluster.sh start their own etcd members and HAProxy (2.6, with
   # Lua); the packaged services need not run. etcdctl for etcd_cluster.sh.
   etcd-server etcd-client haproxy
+  # The dashboard's browser test: headless chromium, driven by the
+  # end-to-end tests' puppeteer-core (which downloads no browser of its own).
+  chromium
 )
 # node and npm may come from a nodejs package that bundles npm: judge by command.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -44,6 +47,6 @@ stamp="$root/tests/node_modules/.locktopus-lock-sha256"
 want=$(sha256sum "$lock" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the end-to-end tests' npm packages" >&2
-  (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  (cd "$root/tests" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" >"$stamp"
 fi

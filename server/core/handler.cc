@@ -1,5 +1,6 @@
 #include "server/core/handler.h"
 
+#include "server/core/dashboard.h"
 #include "server/core/inspect.h"
 #include "server/core/pages.h"
 #include "wire/codec.h"
@@ -84,8 +85,30 @@ Handled HandleRequest(const HttpRequest& request,
     return ha::TakesClients(role) ? Text(200, "ready")
                                   : Text(503, std::string(ha::Name(role)));
   }
-  return HttpResponse{.content_type = "text/html; charset=utf-8",
-                      .body = StatusPage(*state)};
+  if (const auto* list = std::get_if<NamespacesRoute>(&route)) {
+    return HttpResponse{
+        .content_type = "application/json",
+        .body = NamespacesJson(
+            BusiestMatching(*state->locks, list->filter, list->limit)),
+        .cache_control = "no-store"};
+  }
+  if (const auto* asset_route = std::get_if<AssetRoute>(&route)) {
+    const std::optional<Asset> asset = FindAsset(asset_route->path);
+    if (!asset) return Text(404, "Not found");
+    // The page names each asset with its version (?v=), so a copy never
+    // goes stale under a URL the page uses.
+    return HttpResponse{.content_type = asset->content_type,
+                        .body = std::string(asset->body),
+                        .cache_control = "public, max-age=86400"};
+  }
+  const auto& status = std::get<StatusRoute>(route);
+  // The token goes on with the page's links only if it came in the URL.
+  return HttpResponse{
+      .content_type = "text/html; charset=utf-8",
+      .body = DashboardPage(*state, {.filter = status.filter,
+                                     .ns = status.ns,
+                                     .token = state->auth ? token : std::nullopt}),
+      .cache_control = "no-store"};
 }
 
 }  // namespace locktopus::server

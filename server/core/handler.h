@@ -33,6 +33,7 @@ struct HttpResponse {
   std::string_view content_type = "text/plain";
   std::string body;
   std::string_view www_authenticate;  // the header's value; empty: none
+  std::string_view cache_control;     // the header's value; empty: none
   bool operator==(const HttpResponse&) const = default;
 };
 

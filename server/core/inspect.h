@@ -118,12 +118,6 @@ struct LocksView {
   std::vector<LockView> locks;
 };
 
-// Limits of a /locks_v1 query.
-inline constexpr std::size_t kDefaultLocksLimit = 100;
-inline constexpr std::size_t kMaxLocksLimit = 1000;
-inline constexpr std::size_t kDefaultBlockersLimit = 10;
-inline constexpr std::size_t kMaxBlockersLimit = 100;
-
 // The live locks of namespace `ns` that `query` asks for, or nullopt when
 // the namespace is not open (never opened, or freed: no live lock). Never
 // opens a namespace.

@@ -1,5 +1,5 @@
-// What the server renders from its state for a reader: the status page,
-// one namespace's statistics as JSON, the Prometheus scrape, and the
+// What the server renders from its state for a reader (the status page is
+// dashboard.h's): one namespace's statistics as JSON, the Prometheus scrape, and the
 // statistics log lines. No sockets.
 //
 // Thread safety: each function reads the state's thread-safe parts; call
@@ -16,12 +16,8 @@
 
 namespace locktopus::server {
 
-// Namespaces listed on the status page, the busiest first.
+// Namespaces listed on the status page (dashboard.h), the busiest first.
 inline constexpr std::size_t kStatusNamespaces = 20;
-
-// GET /: the API, the parameters, and the namespaces (counts and the
-// kStatusNamespaces busiest): small whatever the number of namespaces.
-std::string StatusPage(const ServerState& state);
 
 // GET /stats_v1: {"LastGroupID":…,"GroupsPending":…,…} (PROTOCOL.md).
 std::string StatsJson(const Stats& stats, std::uint64_t memory_bytes);

@@ -102,7 +102,8 @@ bool IsPrintableUtf8(std::string_view name) {
 
 bool IsOpen(const Route& route) {
   return std::holds_alternative<HealthRoute>(route) ||
-         std::holds_alternative<ReadyRoute>(route);
+         std::holds_alternative<ReadyRoute>(route) ||
+         std::holds_alternative<AssetRoute>(route);
 }
 
 Route RouteTarget(std::string_view target, const RouteLimits& limits,
@@ -113,7 +114,21 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
   if (token != nullptr) *token = Param(url, "token");
   const std::string path = url.path();
 
-  if (path == "/") return StatusRoute{};
+  if (path == "/") {
+    return StatusRoute{Param(url, "filter").value_or(""),
+                       Param(url, "namespace").value_or("")};
+  }
+  if (path == "/dashboard.css" || path == "/dashboard.js") {
+    return AssetRoute{path};
+  }
+  if (path == "/namespaces_v1") {
+    NamespacesRoute route{Param(url, "filter").value_or(""),
+                          kDefaultNamespacesLimit};
+    auto limit = Count(url, "limit", route.limit, 1, kMaxNamespacesLimit);
+    if (auto* error = std::get_if<HttpError>(&limit)) return *error;
+    route.limit = std::get<std::size_t>(limit);
+    return route;
+  }
   if (path == "/metrics") return MetricsRoute{};
   if (path == "/healthz") return HealthRoute{};
   if (path == "/readyz") return ReadyRoute{};
@@ -130,10 +145,11 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
     auto inspected = InspectedPath(url);
     if (auto* error = std::get_if<HttpError>(&inspected)) return *error;
     locks.path = std::get<std::vector<std::string>>(std::move(inspected));
-    auto limit = Count(url, "limit", locks.limit, 1, 1000);
+    auto limit = Count(url, "limit", locks.limit, 1, kMaxLocksLimit);
     if (auto* error = std::get_if<HttpError>(&limit)) return *error;
     locks.limit = std::get<std::size_t>(limit);
-    auto blockers = Count(url, "blockers", locks.blockers, 0, 100);
+    auto blockers =
+        Count(url, "blockers", locks.blockers, 0, kMaxBlockersLimit);
     if (auto* error = std::get_if<HttpError>(&blockers)) return *error;
     locks.blockers = std::get<std::size_t>(blockers);
     return locks;

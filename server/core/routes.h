@@ -6,6 +6,7 @@
 #ifndef LOCKTOPUS_SERVER_CORE_ROUTES_H_
 #define LOCKTOPUS_SERVER_CORE_ROUTES_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,8 @@ struct LockRoute {
 // (segments separated by '/', "%2F" and "%25" inside a segment, "/" alone
 // for the whole namespace); N is 1 to 1000 (default 100), M 0 to 100
 // (default 10).
+inline constexpr std::size_t kMaxLocksLimit = 1000;
+inline constexpr std::size_t kMaxBlockersLimit = 100;
 struct LocksRoute {
   std::string ns;
   std::vector<std::string> path;  // empty: every lock
@@ -53,9 +56,32 @@ struct StatsRoute {
   bool operator==(const StatsRoute&) const = default;
 };
 
-// GET /: the status page.
+// GET /[?filter=S][&namespace=NS]: the dashboard. Both parameters are
+// optional and never refused (a name no namespace has simply matches
+// nothing); empty means absent.
 struct StatusRoute {
+  std::string filter;  // list only the namespaces whose name contains it
+  std::string ns;      // show this namespace's locks
   bool operator==(const StatusRoute&) const = default;
+};
+
+// Namespaces a /namespaces_v1 answer lists: by default, and at most.
+inline constexpr std::size_t kDefaultNamespacesLimit = 20;
+inline constexpr std::size_t kMaxNamespacesLimit = 1000;
+
+// GET /namespaces_v1[?filter=S][&limit=N]: the busiest open namespaces
+// whose name contains `filter`, as JSON.
+struct NamespacesRoute {
+  std::string filter;
+  std::size_t limit = kDefaultNamespacesLimit;
+  bool operator==(const NamespacesRoute&) const = default;
+};
+
+// GET /dashboard.css, /dashboard.js: the dashboard's static assets (the
+// query, a version for caches, is ignored).
+struct AssetRoute {
+  std::string path;
+  bool operator==(const AssetRoute&) const = default;
 };
 
 // GET /metrics: Prometheus text exposition.
@@ -81,17 +107,20 @@ struct HttpError {
 };
 
 using Route = std::variant<LockRoute, StatsRoute, LocksRoute, StatusRoute,
-                           MetricsRoute, HealthRoute, ReadyRoute, HttpError>;
+                           MetricsRoute, HealthRoute, ReadyRoute,
+                           NamespacesRoute, AssetRoute, HttpError>;
 
 // Routes `target` (origin form: path and query), parsing it once. Query
-// values are URL-decoded; the query of /, /metrics, /healthz and /readyz is
-// ignored. When `token` is given, it receives the decoded value of the
-// first `token` parameter (bearer authentication), if any. Never throws.
+// values are URL-decoded; the query of /metrics, /healthz, /readyz and the
+// assets is ignored, and so are unknown parameters. When `token` is given,
+// it receives the decoded value of the first `token` parameter (bearer authentication), if any. Never throws.
 Route RouteTarget(std::string_view target, const RouteLimits& limits,
                   std::optional<std::string>* token = nullptr);
 
 // Whether the route is served without a token under --auth-token-file: the
-// probes /healthz and /readyz, which tell only whether the server serves.
+// probes /healthz and /readyz, which tell only whether the server serves,
+// and the dashboard's static assets, which hold no data (a browser cannot
+// send a header with <script src>).
 bool IsOpen(const Route& route);
 
 }  // namespace locktopus::server

@@ -106,6 +106,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
     if (!response.www_authenticate.empty()) {
       res->set(http::field::www_authenticate, response.www_authenticate);
     }
+    if (!response.cache_control.empty()) {
+      res->set(http::field::cache_control, response.cache_control);
+    }
     res->keep_alive(request.keep_alive());
     res->body() = std::move(response.body);
     res->prepare_payload();

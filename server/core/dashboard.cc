@@ -1,0 +1,399 @@
+#include "server/core/dashboard.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <map>
+
+#include "server/core/pages.h"
+
+namespace locktopus::server {
+namespace assets {
+// dashboard_assets.cc, written at build time (cmake/embed_assets.cmake).
+extern const std::string_view kDashboardHtml;
+extern const std::string_view kDashboardCss;
+extern const std::string_view kDashboardCss_version;
+extern const std::string_view kDashboardJs;
+extern const std::string_view kDashboardJs_version;
+}  // namespace assets
+
+namespace {
+
+// Every byte but RFC 3986's unreserved ones as %XX: a query value.
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+// The href of the page with these parameters (those empty left out),
+// escaped for an attribute.
+std::string PageLink(std::string_view filter, std::string_view ns,
+                     const std::optional<std::string>& token) {
+  std::string query;
+  auto add = [&query](std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    query += query.empty() ? '?' : '&';
+    query += std::string(key) + "=" + UrlEncode(value);
+  };
+  add("namespace", ns);
+  add("filter", filter);
+  if (token) add("token", *token);
+  return HtmlEscape("/" + query);
+}
+
+// A path as locktopusctl writes it: segments joined by '/', a '/' or '%'
+// inside one as %2F, %25; the empty path as "/".
+std::string PathText(const Path& path) {
+  if (path.empty()) return "/";
+  std::string out;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (i > 0) out += '/';
+    for (const char c : path[i]) {
+      if (c == '/') {
+        out += "%2F";
+      } else if (c == '%') {
+        out += "%25";
+      } else {
+        out += c;
+      }
+    }
+  }
+  return out;
+}
+
+// 850ms, 12s, 3m 5s, 2h 10m: as the script writes it.
+std::string Duration(std::int64_t ms) {
+  if (ms < 0) ms = 0;
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  const std::int64_t s = ms / 1000;
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) {
+    return std::to_string(s / 60) + "m " + std::to_string(s % 60) + "s";
+  }
+  return std::to_string(s / 3600) + "h " + std::to_string(s / 60 % 60) + "m";
+}
+
+std::string_view StateName(LockState state) {
+  switch (state) {
+    case LockState::kAcquired: return "acquired";
+    case LockState::kEnqueued: return "enqueued";
+    case LockState::kNone: break;
+  }
+  return "none";
+}
+
+// `template_text` with each @KEY@ whose KEY is in `slots` replaced.
+std::string Fill(std::string_view template_text,
+                 const std::map<std::string_view, std::string>& slots) {
+  std::string out;
+  out.reserve(template_text.size());
+  std::size_t at = 0;
+  while (at < template_text.size()) {
+    const std::size_t open = template_text.find('@', at);
+    if (open == std::string_view::npos) break;
+    const std::size_t close = template_text.find('@', open + 1);
+    if (close == std::string_view::npos) break;
+    auto slot = slots.find(template_text.substr(open + 1, close - open - 1));
+    if (slot == slots.end()) {
+      out += template_text.substr(at, close - at);
+      at = close;
+      continue;
+    }
+    out += template_text.substr(at, open - at);
+    out += slot->second;
+    at = close + 1;
+  }
+  out += template_text.substr(at);
+  return out;
+}
+
+std::string ServerSection(const ServerState& state,
+                          const DashboardQuery& query) {
+  const Config& c = state.config;
+  const ha::Role role = state.role.load();
+  std::string html = "<h2>Server</h2>\n";
+  if (state.draining.load()) {
+    html += "<p id=\"health\" class=\"health bad\">draining: new clients "
+            "are refused</p>\n";
+  } else if (!ha::TakesClients(role)) {
+    html += "<p id=\"health\" class=\"health bad\">not taking clients (" +
+            std::string(ha::Name(role)) + ")</p>\n";
+  } else {
+    html += "<p id=\"health\" class=\"health ok\">serving</p>\n";
+  }
+  html += "<table class=\"params\">\n";
+  auto row = [&html](std::string_view name, const std::string& value) {
+    html += "<tr><th>" + std::string(name) + "</th><td>" + value +
+            "</td></tr>\n";
+  };
+  auto number = [&row](std::string_view name, auto value) {
+    row(name, std::to_string(value));
+  };
+  row("listen", "<code>" + HtmlEscape(c.host) + ":" +
+                    (c.port == 0 ? std::string("any free port")
+                                 : std::to_string(c.port)) +
+                    "</code>" + (c.tls() ? " (TLS)" : "") +
+                    (state.auth != nullptr ? ", tokens required" : ""));
+  if (c.ha()) {
+    row("HA", "group <code>" + HtmlEscape(c.ha_group) + "</code>, role " +
+                  std::string(ha::Name(role)) + ", lease TTL " +
+                  std::to_string(c.ha_ttl_ms) + " ms");
+  } else if (!c.state_dir.empty()) {
+    row("state dir", "<code>" + HtmlEscape(c.state_dir) + "</code>, role " +
+                         std::string(ha::Name(role)));
+  }
+  number("open connections", state.connections.load());
+  number("max connections", c.max_connections);
+  number("default abandon timeout (ms)", c.default_abandon_timeout_ms);
+  number("max abandon timeout (ms)", c.route_limits.max_abandon_timeout_ms);
+  number("keep-alive interval (ms)", c.keepalive_ms);
+  number("handshake timeout (ms)", c.handshake_timeout_ms);
+  number("max write queue (answers)", c.max_write_queue);
+  number("max message bytes", c.message_limits.max_message_bytes);
+  number("max resources per lock", c.message_limits.max_resources);
+  number("max path depth", c.message_limits.max_path_depth);
+  number("max segment bytes", c.message_limits.max_segment_bytes);
+  number("max path segments per lock", c.message_limits.max_lock_segments);
+  number("max namespace bytes", c.route_limits.max_namespace_bytes);
+  number("lock memory in use (bytes)", state.locks->memory().used());
+  number("max lock memory (bytes)", c.max_lock_memory);
+  html += "</table>\n";
+  const std::string suffix =
+      query.token ? "?token=" + HtmlEscape(UrlEncode(*query.token)) : "";
+  html += "<details class=\"api\"><summary>API</summary><ul>\n"
+          "<li>v1 (WebSocket): <code>" +
+          std::string(c.tls() ? "wss" : "ws") +
+          "://HOST/v1?namespace=NAME&amp;abandon-timeout-ms=60000"
+          "&amp;client=NAME</code></li>\n"
+          "<li>statistics: <code>/stats_v1?namespace=NAME</code></li>\n"
+          "<li>namespaces: <code>/namespaces_v1?filter=TEXT&amp;limit=20"
+          "</code></li>\n"
+          "<li>live locks: <code>/locks_v1?namespace=NAME</code></li>\n"
+          "<li>Prometheus metrics: <a href=\"/metrics" +
+          suffix +
+          "\"><code>/metrics</code></a></li>\n"
+          "<li>probes: <code>/healthz</code>, <code>/readyz</code></li>\n"
+          "</ul></details>\n";
+  return html;
+}
+
+std::string NamespacesSection(const ServerState& state,
+                              const DashboardQuery& query) {
+  const LockService& locks = *state.locks;
+  const NamespaceList list =
+      BusiestMatching(locks, query.filter, kStatusNamespaces);
+  std::string html = "<h2>Namespaces</h2>\n<p id=\"namespaces-counts\">" +
+                     std::to_string(list.open) + " open now, " +
+                     std::to_string(list.opened) +
+                     " opened since the start.</p>\n";
+  html += "<form class=\"filter\" method=\"get\" action=\"/\">"
+          "<label>Name contains <input type=\"search\" name=\"filter\" "
+          "id=\"filter\" value=\"" +
+          HtmlEscape(query.filter) + "\"></label>";
+  if (!query.ns.empty()) {
+    html += "<input type=\"hidden\" name=\"namespace\" value=\"" +
+            HtmlEscape(query.ns) + "\">";
+  }
+  if (query.token) {
+    html += "<input type=\"hidden\" name=\"token\" value=\"" +
+            HtmlEscape(*query.token) + "\">";
+  }
+  html += " <button type=\"submit\">Filter</button></form>\n";
+  html += "<table id=\"namespaces-table\" class=\"namespaces\"><thead><tr>"
+          "<th>namespace</th><th>acquired</th><th>enqueued</th></tr></thead>"
+          "<tbody>\n";
+  for (const NamespaceSummary& ns : list.busiest) {
+    html += "<tr" +
+            std::string(ns.name == query.ns ? " class=\"chosen\"" : "") +
+            "><td><a href=\"" + PageLink(query.filter, ns.name, query.token) +
+            "\"><code>" + HtmlEscape(ns.name) + "</code></a></td><td>" +
+            std::to_string(ns.stats.locks_acquired) + "</td><td>" +
+            std::to_string(ns.stats.locks_pending) + "</td></tr>\n";
+  }
+  html += "</tbody></table>\n<p id=\"namespaces-note\" class=\"note\">";
+  if (list.matching == 0) {
+    html += query.filter.empty() ? "No namespace is open."
+                                 : "No open namespace matches.";
+  } else if (list.more()) {
+    html += "The " + std::to_string(list.busiest.size()) + " busiest of " +
+            std::to_string(list.matching) + " matching.";
+  }
+  return html + "</p>\n";
+}
+
+std::string LocksSection(const ServerState& state,
+                         const DashboardQuery& query) {
+  if (query.ns.empty()) {
+    return "<p class=\"note\">Choose a namespace to see its locks.</p>\n";
+  }
+  std::string html = "<h2>Locks of <code>" + HtmlEscape(query.ns) +
+                     "</code></h2>\n<div id=\"graph\" class=\"graph\"></div>\n"
+                     "<div id=\"locks-body\">";
+  const std::optional<LocksView> view = InspectLocks(
+      *state.locks, query.ns,
+      InspectQuery{.path = {},
+                   .limit = kDashboardLocks,
+                   .max_blockers = InspectQuery{}.max_blockers});
+  if (view) {
+    html += RenderLocksHtml(*view);
+  } else {
+    html += "<p id=\"locks-note\" class=\"note\">Namespace not open: no "
+            "live lock and no client.</p>\n";
+  }
+  return html + "</div>\n";
+}
+
+}  // namespace
+
+std::string HtmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+NamespaceList BusiestMatching(const LockService& locks,
+                              std::string_view filter, std::size_t limit) {
+  auto live = [](const NamespaceSummary& s) {
+    return s.stats.locks_pending + s.stats.locks_acquired;
+  };
+  auto busier = [&live](const NamespaceSummary& a, const NamespaceSummary& b) {
+    return live(a) != live(b) ? live(a) > live(b) : a.name < b.name;
+  };
+  NamespaceList list;
+  // A heap of the best `limit` so far, its least busy on top.
+  std::vector<NamespaceSummary>& best = list.busiest;
+  locks.ForEach([&](const Namespace& ns) {
+    ++list.open;
+    if (ns.name().find(filter) == std::string::npos) return;
+    ++list.matching;
+    if (limit == 0) return;
+    NamespaceSummary s{.name = {}, .stats = ns.GetStats()};
+    if (best.size() == limit) {
+      const NamespaceSummary& least = best.front();
+      if (live(s) < live(least) ||
+          (live(s) == live(least) && ns.name() > least.name)) {
+        return;
+      }
+    }
+    s.name = ns.name();
+    s.memory_bytes = ns.MemoryBytes();
+    best.push_back(std::move(s));
+    std::push_heap(best.begin(), best.end(), busier);
+    if (best.size() > limit) {
+      std::pop_heap(best.begin(), best.end(), busier);
+      best.pop_back();
+    }
+  });
+  std::sort_heap(best.begin(), best.end(), busier);
+  list.opened = locks.opened();
+  return list;
+}
+
+std::string NamespacesJson(const NamespaceList& list) {
+  boost::json::array namespaces;
+  namespaces.reserve(list.busiest.size());
+  for (const NamespaceSummary& ns : list.busiest) {
+    namespaces.push_back(boost::json::object{
+        {"name", ns.name},
+        {"locks_acquired", ns.stats.locks_acquired},
+        {"locks_pending", ns.stats.locks_pending},
+    });
+  }
+  return boost::json::serialize(boost::json::object{
+      {"open", list.open},
+      {"opened", list.opened},
+      {"namespaces", std::move(namespaces)},
+      {"more", list.more()},
+  });
+}
+
+std::string RenderLocksHtml(const LocksView& view) {
+  std::string html = "<p id=\"locks-note\" class=\"note\">" +
+                     std::to_string(view.live) + " live; " +
+                     std::to_string(view.locks.size()) + " listed" +
+                     (view.more ? ", more not shown" : "") + ".</p>\n";
+  html += "<table id=\"locks-table\" class=\"locks\"><thead><tr><th>id</th>"
+          "<th>state</th><th>resources</th><th>client</th><th>connection</th>"
+          "<th>peer</th><th>for</th><th>waits for</th></tr></thead><tbody>\n";
+  for (const LockView& lock : view.locks) {
+    const std::string id = std::to_string(lock.id);
+    const std::string_view state = StateName(lock.state);
+    html += "<tr data-id=\"" + id + "\" class=\"" + std::string(state) +
+            (lock.abandoned ? " abandoned" : "") + "\"><td class=\"id\">" +
+            id + "</td><td class=\"state\">" + std::string(state) +
+            "</td><td class=\"resources\">";
+    for (std::size_t i = 0; i < lock.resources.size(); ++i) {
+      const Resource& r = lock.resources[i];
+      if (i > 0) html += "<br>";
+      html += std::string(r.access == Access::kWrite ? "write " : "read ") +
+              HtmlEscape(PathText(r.path));
+    }
+    html += "</td><td class=\"client\">";
+    if (lock.holder) html += HtmlEscape(lock.holder->client_name);
+    html += "</td><td class=\"conn\">";
+    if (lock.holder) html += std::to_string(lock.holder->connection);
+    html += "</td><td class=\"peer\">";
+    if (lock.holder) html += HtmlEscape(lock.holder->peer);
+    html += "</td><td class=\"since\">" +
+            std::string(lock.state == LockState::kAcquired ? "held "
+                                                           : "waiting ") +
+            Duration(lock.since_ms);
+    if (lock.abandoned) {
+      html += "; abandoned, released in " + Duration(lock.release_in_ms);
+    }
+    html += "</td><td class=\"waits\">";
+    for (std::size_t i = 0; i < lock.waits_for.size(); ++i) {
+      if (i > 0) html += ' ';
+      html += std::to_string(lock.waits_for[i]);
+    }
+    if (lock.waits_for_more) html += " &hellip;";
+    html += "</td></tr>\n";
+  }
+  return html + "</tbody></table>\n";
+}
+
+std::string DashboardPage(const ServerState& state,
+                          const DashboardQuery& query) {
+  return Fill(assets::kDashboardHtml,
+              {{"CSS_VERSION", std::string(assets::kDashboardCss_version)},
+               {"JS_VERSION", std::string(assets::kDashboardJs_version)},
+               {"SERVER", ServerSection(state, query)},
+               {"NAMESPACES", NamespacesSection(state, query)},
+               {"LOCKS", LocksSection(state, query)},
+               {"NAMESPACE", HtmlEscape(query.ns)}});
+}
+
+std::optional<Asset> FindAsset(std::string_view path) {
+  if (path == "/dashboard.css") {
+    return Asset{"text/css; charset=utf-8", assets::kDashboardCss};
+  }
+  if (path == "/dashboard.js") {
+    return Asset{"text/javascript; charset=utf-8", assets::kDashboardJs};
+  }
+  return std::nullopt;
+}
+
+}  // namespace locktopus::server

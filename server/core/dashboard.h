@@ -1,0 +1,81 @@
+// The dashboard at GET /: the server's parameters and health, the busiest
+// namespaces (bounded, filtered), and one namespace's live locks, rendered
+// on the server as plain HTML that needs no script; the script
+// (core/dashboard/dashboard.js, compiled in) then keeps it live by polling
+// /namespaces_v1 and /locks_v1, and draws the waits-for graph. No sockets.
+//
+// Everything that comes from clients (namespace names, client names, paths)
+// is escaped. The page stays small whatever the number of namespaces.
+//
+// Thread safety: each function reads the state's thread-safe parts; call
+// from any thread.
+
+#ifndef LOCKTOPUS_SERVER_CORE_DASHBOARD_H_
+#define LOCKTOPUS_SERVER_CORE_DASHBOARD_H_
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/core/inspect.h"
+#include "server/core/lock_service.h"
+#include "server/core/server_state.h"
+
+namespace locktopus::server {
+
+// Locks the page lists for a namespace without the script (the script asks
+// for up to kMaxLocksLimit).
+inline constexpr std::size_t kDashboardLocks = 200;
+
+// What the page was asked for: GET /?filter=…&namespace=…&token=….
+struct DashboardQuery {
+  std::string filter;  // "": every namespace
+  std::string ns;      // "": none chosen
+  // The token the page was opened with as ?token=, carried on by its links
+  // and its form (the script sends it as a header instead).
+  std::optional<std::string> token;
+};
+
+// The open namespaces whose name contains a filter, the busiest first.
+struct NamespaceList {
+  std::size_t open = 0;      // open namespaces, matching or not
+  std::uint64_t opened = 0;  // opened since the start (LockService::opened)
+  std::size_t matching = 0;  // of which match
+  std::vector<NamespaceSummary> busiest;  // at most the limit asked for
+  bool more() const { return matching > busiest.size(); }
+};
+
+// The `limit` busiest open namespaces whose name contains `filter` (all if
+// it is empty), busiest first (ties by name), as LockService::Busiest.
+NamespaceList BusiestMatching(const LockService& locks,
+                              std::string_view filter, std::size_t limit);
+
+// GET /namespaces_v1:
+// {"open":N,"opened":N,"namespaces":[{"name":…,"locks_acquired":…,"locks_pending":…},…],
+//  "more":bool}
+std::string NamespacesJson(const NamespaceList& list);
+
+// The locks table of a namespace (its <table> and a note when it is cut),
+// as the script renders it too: one row per lock, its cells escaped.
+std::string RenderLocksHtml(const LocksView& view);
+
+// GET /: the whole page.
+std::string DashboardPage(const ServerState& state,
+                          const DashboardQuery& query);
+
+// A static asset of the dashboard, by its path (/dashboard.css,
+// /dashboard.js); nullopt for any other path.
+struct Asset {
+  std::string_view content_type;
+  std::string_view body;
+};
+std::optional<Asset> FindAsset(std::string_view path);
+
+// "&", "<", ">", '"' and "'" as entities.
+std::string HtmlEscape(std::string_view text);
+
+}  // namespace locktopus::server
+
+#endif  // LOCKTOPUS_SERVER_CORE_DASHBOARD_H_
