@@ -76,25 +76,31 @@ async function waitForPage(page, fn, what, ...args) {
 describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a browser') }, () => {
   let server;
   let browser;
-  const ns = uniqueNs('dash');
+  let ns;
   let holder;
   let waiters;
 
   before(async () => {
     server = await startServer();
     browser = await launch();
+  });
+  // Each test's clients are dropped when it ends (harness.mjs): a test that
+  // needs the scene sets it up, in a namespace of its own.
+  async function scene() {
+    ns = uniqueNs('dash');
     holder = await server.connect(ns, 'client=job-1');
     assert.deepEqual(await holder.lock(w('a', 'b')), acquired(1));
     waiters = [await server.connect(ns, 'client=job-2'), await server.connect(ns, 'client=job-3')];
     assert.deepEqual(await waiters[0].lock(r('a')), enqueued(2));
     assert.deepEqual(await waiters[1].lock(w('a', 'b', 'c')), enqueued(3));
-  });
+  }
   after(async () => {
     await browser?.close();
     server?.kill();
   });
 
   test('lists the namespaces live, filters them, and leaves a screenshot', async () => {
+    await scene();
     const other = uniqueNs('other');
     const page = await browser.newPage();
     await page.setViewport({ width: 1400, height: 900 });
@@ -124,6 +130,7 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
   });
 
   test('shows who holds and who waits, draws the graph, follows a release', async (t) => {
+    await scene();
     if (!(await hasInspector(server, ns))) {
       t.skip('the server has no /locks_v1 yet');
       return;
@@ -156,6 +163,7 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
   });
 
   test('renders a thousand locks and their graph', async () => {
+    await scene();
     // A canned /locks_v1 answer: one holder, 999 waiters in chains.
     const locks = [];
     for (let i = 1; i <= 1000; i += 1) {
@@ -202,6 +210,7 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
   });
 
   test('works with scripts off: everything is in the HTML', async () => {
+    await scene();
     const page = await browser.newPage();
     await page.setJavaScriptEnabled(false);
     await page.goto(`http://${server.base}/?filter=dash-&namespace=${encodeURIComponent(ns)}`);
@@ -212,7 +221,6 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
     const html = (await server.get(`/?namespace=${encodeURIComponent(ns)}`)).body;
     assert.match(html, /<noscript>|id="locks-table"|Namespace not open/);
     if (await hasInspector(server, ns)) {
-      // whatever the earlier test released, lock 3 still waits
       assert.match(html, /<tr data-id="3" class="enqueued">/);
       assert.match(html, /job-3/);
     }
