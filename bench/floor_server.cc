@@ -9,8 +9,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <list>
 #include <memory>
@@ -21,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "server/net/port_file.h"
 #include "wire/codec.h"
 
 namespace locktopus::bench {
@@ -39,20 +38,6 @@ constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 // that the buffer an idle connection keeps is small; the rest in chunks.
 constexpr std::size_t kFirstRead = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
-
-// Writes `port` to `path` whole, or not at all, as the server does with its
-// --port-file: a reader that finds the file finds the port.
-bool WritePortFile(const std::string& path, std::uint16_t port) {
-  const std::string scratch = path + ".tmp";
-  {
-    std::ofstream out(scratch, std::ios::trunc);
-    out << port << '\n';
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(scratch, path, ec);
-  return !ec;
-}
 
 // The queue key of a lock's resources: each path's segments, each segment
 // with its length, so that different lists never share a key. Reads and
@@ -254,7 +239,7 @@ class FloorServer {
     }
     const std::uint16_t bound = acceptor_.local_endpoint().port();
     std::cerr << "listening on 127.0.0.1:" << bound << std::endl;
-    if (!port_file.empty() && !WritePortFile(port_file, bound)) {
+    if (!port_file.empty() && !server::WritePortFile(port_file, bound)) {
       std::cerr << "floor server: cannot write the port file [" << port_file
                 << "]\n";
       return 1;

@@ -15,33 +15,10 @@
 #   failover: rounds R, faults F, violations V, id-regressions I, max-unavailable-ms M; ...
 # and the exit status is 0 only if every check held.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/lib/common.sh"
 
-preset=release
-bin=""
-args=()
-while (($#)); do
-  case "$1" in
-    --preset) preset=$2; shift 2 ;;
-    --preset=*) preset=${1#*=}; shift ;;
-    --bin) bin=$2; shift 2 ;;
-    --bin=*) bin=${1#*=}; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
-
-scripts/setup.sh
-if [ -z "$bin" ]; then
-  case "$preset" in release|asan|tsan) ;; *) echo "failover: unknown preset $preset" >&2; exit 2 ;; esac
-  cmake --preset "$preset" >/dev/null
-  if ! out=$(cmake --build --preset "$preset" --target locktopus 2>&1); then
-    echo "$out" | tail -40
-    echo "failover: build failed" >&2
-    exit 1
-  fi
-  bin="$root/build/$preset/bin/locktopus"
-fi
-[ -x "$bin" ] || { echo "failover: no server binary at $bin" >&2; exit 2; }
+parse_args -- "$@"
+# etcd and HAProxy are needed even with --bin.
+run_setup
+server_binary
 exec node "$root/tests/failover/failover.mjs" --bin "$bin" "${args[@]}"

@@ -26,6 +26,9 @@ case "${1:-}" in
 esac
 
 status=0
+# Logs of this run only: others may lint other checkouts on the same machine.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 mapfile -t sources < <(git ls-files '*.cc' '*.h' | grep -v '^boostlib/')
 if $format; then
   if $fix; then
@@ -33,8 +36,8 @@ if $format; then
     echo "lint: formatted ${#sources[@]} files"
     exit 0
   fi
-  if ! clang-format --dry-run --Werror "${sources[@]}" 2>"${TMPDIR:-/tmp}/lint-format.log"; then
-    grep -E '^[^ ].*: (error|warning):' "${TMPDIR:-/tmp}/lint-format.log" | cut -d: -f1 | sort -u |
+  if ! clang-format --dry-run --Werror "${sources[@]}" 2>"$logs/format.log"; then
+    grep -E '^[^ ].*: (error|warning):' "$logs/format.log" | cut -d: -f1 | sort -u |
       sed 's/^/lint: not formatted: /'
     echo "lint: clang-format: the files above differ (scripts/lint.sh --fix formats them)"
     status=1
@@ -51,10 +54,10 @@ if $tidy; then
     'server/*.cc' 'client/*.cc' 'simulate/*.cc')
   if run-clang-tidy -quiet -j "$(nproc)" -p build/release \
     -header-filter="$root/(engine|model|wire|server|client|simulate)/" \
-    "${units[@]}" >"${TMPDIR:-/tmp}/lint-tidy.log" 2>&1; then
+    "${units[@]}" >"$logs/tidy.log" 2>&1; then
     echo "lint: clang-tidy: ${#units[@]} files, no finding"
   else
-    grep -E 'warning:|error:' "${TMPDIR:-/tmp}/lint-tidy.log" | sed 's/\x1b\[[0-9;]*m//g' | sort -u | head -50
+    grep -E 'warning:|error:' "$logs/tidy.log" | sed 's/\x1b\[[0-9;]*m//g' | sort -u | head -50
     echo "lint: clang-tidy found the above"
     status=1
   fi

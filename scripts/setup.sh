@@ -7,6 +7,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache git pkg-config
   clang libclang-rt-14-dev llvm
+  # scripts/lint.sh: Debian's defaults, version 14 as clang is (run-clang-tidy
+  # comes with clang-tidy).
+  clang-format clang-tidy
   libboost1.81-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
   libssl-dev openssl

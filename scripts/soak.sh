@@ -12,19 +12,12 @@
 # Prints every sample, then the chaos line and last
 #   soak: S samples, rss ..., fds ...; ok|FAIL
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 
 minutes=30
-args=()
-while (($#)); do
-  case "$1" in
-    --minutes) minutes=$2; shift 2 ;;
-    --minutes=*) minutes=${1#*=}; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
+parse_args minutes -- "$@"
 [[ $minutes =~ ^[0-9]+$ ]] && ((minutes > 0)) || { echo "soak: --minutes must be a positive integer" >&2; exit 2; }
 
-exec "$root/scripts/chaos.sh" --seconds $((minutes * 60)) --soak \
-  --fault-rate 0.002 --freeze false --sample-seconds 5 "${args[@]}"
+# chaos.sh builds the preset's server where --bin is empty.
+exec "$root/scripts/chaos.sh" --preset "$preset" --bin "$bin" --seconds $((minutes * 60)) \
+  --soak --fault-rate 0.002 --freeze false --sample-seconds 5 "${args[@]}"

@@ -46,10 +46,10 @@ std::optional<ProtocolError> ParseResource(const json::value& value,
   const auto where = [index] {
     return "resource " + std::to_string(index) + " ";
   };
-  auto bad = [&where](std::string what) {
+  auto bad = [&where](const std::string& what) {
     return ProtocolError{ProtocolErrorKind::kBadMessage, where() + what};
   };
-  auto over = [&where](std::string what) {
+  auto over = [&where](const std::string& what) {
     return ProtocolError{ProtocolErrorKind::kOverLimit, where() + what};
   };
   const json::object* object = value.if_object();
@@ -200,34 +200,24 @@ ClientMessage ParseClientMessage(std::string_view frame,
   return bad("unknown action " + Quote(name));
 }
 
+// The names of the enumerators, in their order.
+constexpr auto kConnStateNames =
+    std::to_array<std::string_view>({"ready", "enqueued", "acquired"});
+constexpr auto kProtocolErrorKindNames = std::to_array<std::string_view>(
+    {"bad_json", "bad_message", "oversized", "over_limit", "wrong_state",
+     "shutting_down"});
+static_assert(kConnStateNames.size() ==
+              static_cast<std::size_t>(ConnState::kAcquired) + 1);
+static_assert(kProtocolErrorKindNames.size() == kProtocolErrorKinds);
+
 std::string_view Name(ConnState state) {
-  switch (state) {
-    case ConnState::kReady:
-      return "ready";
-    case ConnState::kEnqueued:
-      return "enqueued";
-    case ConnState::kAcquired:
-      return "acquired";
-  }
-  return "?";
+  const auto i = static_cast<std::size_t>(state);
+  return i < kConnStateNames.size() ? kConnStateNames[i] : "?";
 }
 
 std::string_view Name(ProtocolErrorKind kind) {
-  switch (kind) {
-    case ProtocolErrorKind::kBadJson:
-      return "bad_json";
-    case ProtocolErrorKind::kBadMessage:
-      return "bad_message";
-    case ProtocolErrorKind::kOversized:
-      return "oversized";
-    case ProtocolErrorKind::kOverLimit:
-      return "over_limit";
-    case ProtocolErrorKind::kWrongState:
-      return "wrong_state";
-    case ProtocolErrorKind::kShuttingDown:
-      return "shutting_down";
-  }
-  return "?";
+  const auto i = static_cast<std::size_t>(kind);
+  return i < kProtocolErrorKindNames.size() ? kProtocolErrorKindNames[i] : "?";
 }
 
 std::string_view Name(Action action) {
@@ -282,7 +272,8 @@ std::optional<ServerMessage> ParseServerMessage(std::string_view frame) {
   const json::value value = json::parse(frame, ec, &memory, FrameOptions());
   const json::object* object = ec ? nullptr : value.if_object();
   if (object == nullptr) return std::nullopt;
-  auto text = [object](std::string_view key) -> std::optional<std::string_view> {
+  auto text =
+      [object](std::string_view key) -> std::optional<std::string_view> {
     const json::value* v = object->if_contains(key);
     if (v == nullptr || !v->is_string()) return std::nullopt;
     return std::string_view(v->get_string());

@@ -15,8 +15,8 @@
 namespace locktopus::server {
 namespace {
 
-constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
-constexpr std::size_t kMaxBodyBytes = 8 * 1024;
+constexpr std::size_t kMaxHeaderBytes = std::size_t{8} * 1024;
+constexpr std::size_t kMaxBodyBytes = std::size_t{8} * 1024;
 
 HttpRequest::Method MethodOf(const Request& request) {
   switch (request.method()) {

@@ -1,16 +1,13 @@
 #include "server/net/server.h"
 
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <optional>
 #include <thread>
-
-#include <unistd.h>
 #include <vector>
 
 #include "server/core/ha/state_dir.h"
@@ -19,6 +16,7 @@
 #include "server/core/pages.h"
 #include "server/net/ha.h"
 #include "server/net/listener.h"
+#include "server/net/port_file.h"
 #include "server/net/tls.h"
 
 namespace locktopus::server {
@@ -38,20 +36,6 @@ constexpr std::uint16_t kFencedCloseCode = 1012;
 constexpr LockId kIdBlock = LockId{1} << 32;
 // How often the lock memory is sampled for HeapTrimmer.
 constexpr auto kTrimPoll = std::chrono::milliseconds(250);
-
-// Writes `port` to `path` whole, or not at all: a reader that finds the
-// file finds the port (written to a scratch file, then renamed).
-bool WritePortFile(const std::string& path, std::uint16_t port) {
-  const std::string scratch = path + ".tmp";
-  {
-    std::ofstream out(scratch, std::ios::trunc);
-    out << port << '\n';
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(scratch, path, ec);
-  return !ec;
-}
 
 class Server {
  public:
@@ -87,9 +71,11 @@ class Server {
     ScheduleTrim();
 
     unsigned threads = c.threads;
-    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    if (threads == 0)
+      threads = std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { Work(); });
+    for (unsigned i = 1; i < threads; ++i)
+      pool.emplace_back([this] { Work(); });
     Work();
     for (auto& t : pool) t.join();
     return exit_code_;
@@ -119,8 +105,10 @@ class Server {
       return false;
     }
     tls_ = std::get<std::unique_ptr<net::ssl::context>>(std::move(loaded));
-    LogInfo("TLS on: https:// and wss:// only, TLS 1.2 or later, "
-            "certificate [" + c.tls_cert + "]");
+    LogInfo(
+        "TLS on: https:// and wss:// only, TLS 1.2 or later, "
+        "certificate [" +
+        c.tls_cert + "]");
     return true;
   }
 
@@ -146,9 +134,9 @@ class Server {
     const auto grace = state_dir_->grace();
     const ha::Time now = ha::Clock::now();
     const bool wait = grace.count() > 0;
-    gate->Enter(wait ? ha::GrantGate::Phase::kGrace
-                     : ha::GrantGate::Phase::kOpen,
-                now + grace, ha::Time::max());
+    gate->Enter(
+        wait ? ha::GrantGate::Phase::kGrace : ha::GrantGate::Phase::kOpen,
+        now + grace, ha::Time::max());
     state_->gate = std::move(gate);
     state_->role = wait ? ha::Role::kGrace : ha::Role::kServing;
     LogInfo("state dir [" + c.state_dir + "]: lock IDs above " +

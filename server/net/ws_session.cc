@@ -27,7 +27,7 @@ constexpr std::uint16_t kSlowClientCloseCode = 1008;
 // allocated to fit what is asked for, and a connection waiting for its next
 // message keeps it. A lock request on a short path fits in it.
 constexpr std::size_t kFirstRead = 256;
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 // `lowest` is the session's PlainSocket or Stream.
 template <class L>

@@ -96,7 +96,7 @@ class FakeEtcd {
     return Find(now, key);
   }
   Answer<bool> Guarded(Us now, const std::string& guard, Revision revision,
-               const Write& write) {
+                       const Write& write) {
     Expire(now);
     auto it = kv_.find(guard);
     const Revision actual = it == kv_.end() ? 0 : it->second.create;
@@ -176,7 +176,9 @@ class Process final : public NodeIo, public server::ha::Etcd {
   // NodeIo.
   Time Now() override;
   void After(Clock::duration delay, std::function<void()> fn) override;
-  void SetIdFloor(LockId floor) override { next_id_ = std::max(next_id_, floor); }
+  void SetIdFloor(LockId floor) override {
+    next_id_ = std::max(next_id_, floor);
+  }
   void RoleChanged(Role role, const std::string& why) override;
   void Fence(const std::string& why) override;
   void Resigned(bool clean) override;
@@ -191,8 +193,8 @@ class Process final : public NodeIo, public server::ha::Etcd {
              Reply<std::optional<KeyValue>> reply) override;
   void Get(const std::string& key,
            Reply<std::optional<KeyValue>> reply) override;
-  void Guarded(const std::string& guard, Revision revision,
-               const Write& write, Reply<bool> reply) override;
+  void Guarded(const std::string& guard, Revision revision, const Write& write,
+               Reply<bool> reply) override;
 
   // Runs `fn` at real time `when` if this life still runs then; while it is
   // paused, when the pause ends.
@@ -205,13 +207,15 @@ class Process final : public NodeIo, public server::ha::Etcd {
   // Local clock <-> real time.
   // Monotone both ways: Local(t) >= x exactly when t >= Real(x).
   Us Local(Us real) const {
-    return offset_ + static_cast<Us>(std::floor(real * rate_));
+    return offset_ +
+           static_cast<Us>(std::floor(static_cast<double>(real) * rate_));
   }
   Us Real(Time local) const {
     const Us us = std::chrono::duration_cast<std::chrono::microseconds>(
                       local.time_since_epoch())
                       .count();
-    return static_cast<Us>(std::ceil((us - offset_) / rate_));
+    return static_cast<Us>(
+        std::ceil(static_cast<double>(us - offset_) / rate_));
   }
 
   const int server;
@@ -332,7 +336,7 @@ class World {
   FakeEtcd etcd_;
   Us etcd_down_until_ = 0;
   std::vector<std::unique_ptr<Process>> lives_;  // every life, ever
-  std::vector<Process*> current_;               // by server
+  std::vector<Process*> current_;                // by server
   std::vector<int> next_life_;
   LockId max_granted_ = 0;
   int max_granted_life_ = -1;
@@ -351,9 +355,8 @@ Process::Process(World& w, int s, int l, const NodeSettings& settings,
       node(settings, *this, *this, gate),
       rate_(rate),
       offset_(offset) {
-  gate.OnRaise([this] {
-    Deliver(world.now(), [this] { node.RaiseCeiling(); });
-  });
+  gate.OnRaise(
+      [this] { Deliver(world.now(), [this] { node.RaiseCeiling(); }); });
 }
 
 Time Process::Now() {
@@ -363,9 +366,10 @@ Time Process::Now() {
 void Process::After(Clock::duration delay, std::function<void()> fn) {
   const Us local =
       std::chrono::duration_cast<std::chrono::microseconds>(delay).count();
-  Deliver(world.now() + static_cast<Us>(std::ceil(std::max<Us>(local, 0) /
-                                                  rate_)),
-          std::move(fn));
+  Deliver(
+      world.now() + static_cast<Us>(std::ceil(
+                        static_cast<double>(std::max<Us>(local, 0)) / rate_)),
+      std::move(fn));
 }
 
 void Process::Deliver(Us when, std::function<void()> fn) {
@@ -441,9 +445,8 @@ void Process::Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
   const Us sent = world.now();
   const Us slow = std::exchange(slow_next, 0);
   auto timeout = [this, sent, reply] {
-    Deliver(sent + kClientTimeout, [reply] {
-      reply(EtcdError{"timeout after 1000 ms"});
-    });
+    Deliver(sent + kClientTimeout,
+            [reply] { reply(EtcdError{"timeout after 1000 ms"}); });
   };
   if (sent < partitioned_until || world.Chance(0.005)) return timeout();
   const Us processing = sent + world.Hop() + slow;
@@ -465,8 +468,7 @@ void Process::Grant(std::chrono::seconds ttl, Reply<LeaseId> reply) {
   Call<LeaseId>([=](FakeEtcd& e, Us at) { return e.Grant(at, ttl); }, reply);
 }
 void Process::KeepAlive(LeaseId lease, Reply<bool> reply) {
-  Call<bool>([=](FakeEtcd& e, Us at) { return e.KeepAlive(at, lease); },
-             reply);
+  Call<bool>([=](FakeEtcd& e, Us at) { return e.KeepAlive(at, lease); }, reply);
 }
 void Process::Revoke(LeaseId lease, Reply<bool> reply) {
   Call<bool>([=](FakeEtcd& e, Us at) { return e.Revoke(at, lease); }, reply);
@@ -536,8 +538,8 @@ void World::Grant(Process& p, LockId id) {
   ++outcome_.grants;
   const std::optional<Record> record = etcd_.ReadRecord(now_, RecordKey());
   if (id <= max_granted_ && max_granted_life_ != p.life * 100 + p.server) {
-    Fail("fencing token went back: server " + std::to_string(p.server) +
-         "." + std::to_string(p.life) + " granted ID " + std::to_string(id) +
+    Fail("fencing token went back: server " + std::to_string(p.server) + "." +
+         std::to_string(p.life) + " granted ID " + std::to_string(id) +
          " after ID " + std::to_string(max_granted_) + " was granted");
   }
   if (!record || id > record->ceiling) {
@@ -569,8 +571,7 @@ std::optional<World::Span> World::Authority(const Process& p) const {
   // Its clients may use their locks an abandon timeout past its end, unless
   // it stopped with none held (a clean shutdown drains them all).
   const bool tail = !p.stopped_at || p.held_at_stop;
-  return Span{*p.could_grant_from, to,
-              tail ? config_.max_abandon_ms * kMs : 0};
+  return Span{*p.could_grant_from, to, tail ? config_.max_abandon_ms * kMs : 0};
 }
 
 void World::Check() {
@@ -627,7 +628,7 @@ void World::Fault() {
       break;
     }
     case 2: {
-      const Us cut = Uniform(200 * kMs, 3 * config_.ttl_ms * kMs);
+      const Us cut = Uniform(200 * kMs, Us{3} * config_.ttl_ms * kMs);
       Log("fault: " + t + " cut off from etcd for " +
           std::to_string(cut / 1000) + " ms");
       target.partitioned_until = std::max(target.partitioned_until, now_ + cut);

@@ -33,8 +33,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { IntervalChecker } from './intervals.mjs';
+import { driverOptions, failureList } from '../lib/driver.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,20 +63,7 @@ const OPTIONS = {
   'server-log': { type: 'string', default: '' },
   help: { type: 'boolean', default: false },
 };
-const { values: opt } = parseArgs({ options: OPTIONS });
-if (opt.help) {
-  console.log(`usage: node tests/chaos/chaos.mjs [options]\n${Object.entries(OPTIONS)
-    .map(([k, v]) => `  --${k}${v.type === 'string' ? ` (default ${v.default || '""'})` : ''}`).join('\n')}`);
-  process.exit(0);
-}
-const num = (k) => {
-  const v = Number(opt[k]);
-  if (!Number.isFinite(v) || v < 0) {
-    console.error(`chaos: --${k} must be a number >= 0`);
-    process.exit(2);
-  }
-  return v;
-};
+const { opt, num } = driverOptions('chaos', OPTIONS);
 const pair = (k) => opt[k].split(',').map(Number);
 
 const seconds = num('seconds');
@@ -90,11 +77,7 @@ const MiB = 1024 * 1024;
 // spare: ASan ended ~40 MiB over its baseline, TSan ~22 MiB.
 const SANITIZER_RSS_MARGIN = { address: 96 * MiB, thread: 64 * MiB };
 
-const failures = [];
-const fail = (what) => {
-  failures.push(what);
-  console.log(`FAIL: ${what}`);
-};
+const { failures, fail } = failureList();
 
 // --- The server ---------------------------------------------------------
 

@@ -23,8 +23,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { driverOptions, failureList } from '../lib/driver.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,30 +42,13 @@ const OPTIONS = {
   'no-rss': { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 };
-const { values: opt } = parseArgs({ options: OPTIONS });
-if (opt.help) {
-  console.log(`usage: node tests/churn/churn.mjs [options]\n${Object.entries(OPTIONS)
-    .map(([k, v]) => `  --${k}${v.type === 'string' ? ` (default ${v.default})` : ''}`).join('\n')}`);
-  process.exit(0);
-}
-const num = (k) => {
-  const v = Number(opt[k]);
-  if (!Number.isInteger(v) || v < 0) {
-    console.error(`churn: --${k} must be an integer >= 0`);
-    process.exit(2);
-  }
-  return v;
-};
+const { opt, num } = driverOptions('churn', OPTIONS, { integer: true });
 const total = num('namespaces');
 const warmup = num('warmup');
 const concurrency = Math.max(1, num('concurrency'));
 const checkRss = opt.rss && !opt['no-rss'];
 
-const failures = [];
-const fail = (what) => {
-  failures.push(what);
-  console.log(`FAIL: ${what}`);
-};
+const { failures, fail } = failureList();
 
 // --- The server ---------------------------------------------------------
 

@@ -37,9 +37,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { IntervalChecker, PATHS, decode, lockMessage, randomLock } from '../chaos/intervals.mjs';
+import { driverOptions, failureList } from '../lib/driver.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -59,20 +59,7 @@ const OPTIONS = {
   keep: { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 };
-const { values: opt } = parseArgs({ options: OPTIONS });
-if (opt.help) {
-  console.log(`usage: node tests/failover/failover.mjs [options]\n${Object.entries(OPTIONS)
-    .map(([k, v]) => `  --${k}${v.type === 'string' ? ` (default ${v.default})` : ''}`).join('\n')}`);
-  process.exit(0);
-}
-const num = (k) => {
-  const v = Number(opt[k]);
-  if (!Number.isFinite(v) || v < 0) {
-    console.error(`failover: --${k} must be a number >= 0`);
-    process.exit(2);
-  }
-  return v;
-};
+const { opt, num } = driverOptions('failover', OPTIONS);
 const ROUNDS = num('rounds');
 const TTL = num('ttl-ms');
 const MAX_ABANDON = num('max-abandon-ms');
@@ -85,11 +72,7 @@ const GRACE = TTL - MARGIN + MAX_ABANDON + MARGIN;
 const FAULTS = opt.faults.split(',');
 const ABANDONS = [0, 1000, 2000, 3000].filter((a) => a <= MAX_ABANDON);
 
-const failures = [];
-const fail = (what) => {
-  failures.push(what);
-  console.log(`FAIL: ${what}`);
-};
+const { failures, fail } = failureList();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-failover-'));
 const children = new Set();
 let exiting = false;

@@ -1,0 +1,34 @@
+# How the tree declares its tests (included by the top-level CMakeLists.txt).
+include(GoogleTest)
+
+# locktopus_gtest(NAME SOURCES file... LIBRARIES lib... [SERVER]
+#                 [TIMEOUT seconds]): a GoogleTest program, its tests found
+# when CTest runs. SERVER: it starts this build's server, whose path it gets
+# as LOCKTOPUS_BIN (and which is built first).
+function(locktopus_gtest name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "SERVER" "TIMEOUT" "SOURCES;LIBRARIES")
+  add_executable(${name} ${arg_SOURCES})
+  target_link_libraries(${name} ${arg_LIBRARIES})
+  if(arg_SERVER)
+    target_compile_definitions(${name} PRIVATE
+                               LOCKTOPUS_BIN="$<TARGET_FILE:locktopus>")
+    add_dependencies(${name} locktopus)
+  endif()
+  if(arg_TIMEOUT)
+    gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
+                         PROPERTIES TIMEOUT ${arg_TIMEOUT})
+  else()
+    gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST)
+  endif()
+endfunction()
+
+# locktopus_node_test(NAME LABEL label TIMEOUT seconds COMMAND ...
+#                     [PROPERTIES ...]): a test run by node (or a script that
+# runs node) against this build's server, with its label, its timeout and
+# any further test properties.
+function(locktopus_node_test name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "LABEL;TIMEOUT" "COMMAND;PROPERTIES")
+  add_test(NAME ${name} COMMAND ${arg_COMMAND})
+  set_tests_properties(${name} PROPERTIES LABELS ${arg_LABEL}
+                       TIMEOUT ${arg_TIMEOUT} ${arg_PROPERTIES})
+endfunction()
