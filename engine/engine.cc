@@ -68,6 +68,11 @@ Inspection LockSpace::Inspect(const InspectQuery& query) const {
   return table_->Inspect(query);
 }
 
+OldestLocks LockSpace::Oldest() const {
+  MutexLock lock(mu_);
+  return table_->Oldest();
+}
+
 Stats LockSpace::GetStats() const {
   MutexLock lock(mu_);
   return table_->GetStats();

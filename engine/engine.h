@@ -128,6 +128,9 @@ class LockSpace {
   // blockers on the nodes of its own entries. Never the number of live
   // locks. TEST_Work() counts its work too.
   Inspection Inspect(const InspectQuery& query) const EXCLUDES(mu_);
+  // The lock enqueued the longest and the lock acquired the longest
+  // (OldestLocks). O(1): never part of a step.
+  OldestLocks Oldest() const EXCLUDES(mu_);
 
   // Heap bytes of this space's lock state now: what it has charged to its
   // budget. 0 when no lock is live.

@@ -210,6 +210,8 @@ void LockTable::PruneIfEmpty(Node& node) noexcept {
 }
 
 void LockTable::OnAcquired(Lock& lock) noexcept {
+  // On acquired_ once the step has them all in ID order (Release).
+  pending_.Remove(lock, &Lock::by_state);
   // Never reallocates: ReserveSpare made room for every pending lock.
   // A copy: the lock keeps its waiter for Inspect while it lives.
   spare_.push_back({lock.id, lock.waiter});
@@ -345,23 +347,31 @@ RequestResult LockTable::Build(std::span<const Resource> resources,
 
   const bool acquired = lock->pending == 0;
   lock->waiter = waiter;
+  (acquired ? acquired_ : pending_).Append(*lock, &Lock::by_state);
   (acquired ? stats_.locks_acquired : stats_.locks_pending) += 1;
   (acquired ? stats_.resources_acquired : stats_.resources_pending) +=
       lock->resources;
   return {.id = lock->id, .acquired = acquired};
 }
 
-void LockTable::Link(Lock& lock) noexcept {
-  lock.prev = last_live_;
-  lock.next = nullptr;
-  (last_live_ == nullptr ? first_live_ : last_live_->next) = &lock;
-  last_live_ = &lock;
+void LockTable::LockList::Append(Lock& lock, Links Lock::*links) noexcept {
+  (lock.*links).prev = last;
+  (lock.*links).next = nullptr;
+  (last == nullptr ? first : (last->*links).next) = &lock;
+  last = &lock;
 }
 
+void LockTable::LockList::Remove(Lock& lock, Links Lock::*links) noexcept {
+  Links& l = lock.*links;
+  (l.prev == nullptr ? first : (l.prev->*links).next) = l.next;
+  (l.next == nullptr ? last : (l.next->*links).prev) = l.prev;
+  l.prev = l.next = nullptr;
+}
+
+void LockTable::Link(Lock& lock) noexcept { live_.Append(lock, &Lock::live); }
+
 void LockTable::Unlink(Lock& lock) noexcept {
-  (lock.prev == nullptr ? first_live_ : lock.prev->next) = lock.next;
-  (lock.next == nullptr ? last_live_ : lock.next->prev) = lock.prev;
-  lock.prev = lock.next = nullptr;
+  live_.Remove(lock, &Lock::live);
 }
 
 void LockTable::Unbuild(Lock& lock, std::uint32_t count) noexcept {
@@ -388,6 +398,7 @@ ReleaseResult LockTable::Release(LockId id) {
   (was_acquired ? stats_.locks_acquired : stats_.locks_pending) -= 1;
   (was_acquired ? stats_.resources_acquired : stats_.resources_pending) -=
       lock->resources;
+  (was_acquired ? acquired_ : pending_).Remove(*lock, &Lock::by_state);
   Unbuild(*lock, lock->entry_count);
   Unlink(*lock);
   locks_.Erase(lock);
@@ -397,6 +408,15 @@ ReleaseResult LockTable::Release(LockId id) {
   std::sort(
       spare_.begin(), spare_.end(),
       [](const Acquisition& a, const Acquisition& b) { return a.id < b.id; });
+  // O(1) per acquisition, as collecting it in spare_ is (not counted as
+  // work either): invariant 7's order.
+  for (const Acquisition& acquisition : spare_) {
+    const LockId acquired_id = acquisition.id;
+    Lock* acquired = locks_.Find(
+        LockHash::HashId(acquired_id),
+        [acquired_id](const Lock& l) { return l.id == acquired_id; });
+    acquired_.Append(*acquired, &Lock::by_state);
+  }
   if (!spare_.empty()) {
     try {
       result.acquired.reserve(spare_.size());
@@ -503,6 +523,17 @@ class LockTable::Merge {
   std::uint64_t& work_;
 };
 
+OldestLocks LockTable::Oldest() const {
+  OldestLocks oldest;
+  if (const Lock* lock = pending_.first) {
+    oldest.enqueued = Acquisition{lock->id, lock->waiter};
+  }
+  if (const Lock* lock = acquired_.first) {
+    oldest.acquired = Acquisition{lock->id, lock->waiter};
+  }
+  return oldest;
+}
+
 Inspection LockTable::Inspect(const InspectQuery& query) const {
   Inspection result{.live = locks_.size()};
   // Lists `lock`, or says there are more when the limit is reached.
@@ -515,7 +546,8 @@ Inspection LockTable::Inspect(const InspectQuery& query) const {
     return true;
   };
   if (query.path.empty()) {
-    for (const Lock* lock = first_live_; lock != nullptr; lock = lock->next) {
+    for (const Lock* lock = live_.first; lock != nullptr;
+         lock = lock->live.next) {
       ++work_;
       if (!list(*lock)) break;
     }

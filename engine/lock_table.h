@@ -33,10 +33,12 @@
 //      AllocationCost of each block: its nodes, its locks (each with its
 //      entries), the arrays of its two indexes and the spare list. An idle
 //      table holds none.
-//   6. Every live lock is on one list ascending by ID (first_live_ to
-//      last_live_, through each lock's prev and next): appended when built,
-//      unlinked when removed. A lock keeps the waiter its request named
-//      until it is removed.
+//   6. Every live lock is on one list ascending by ID (live_, through each
+//      lock's `live` links): appended when built, unlinked when removed. A
+//      lock keeps the waiter its request named until it is removed.
+//   7. Every live lock is also on the list of its state (through its
+//      `by_state` links): pending_, ascending by ID; acquired_, in the
+//      order the locks were acquired (of one step's, ascending by ID).
 //
 // Memory layout, for few bytes per node (bench/engine_memory.cc measures):
 //   - a node is one block: its fields, then its segment's bytes. No node has
@@ -111,6 +113,7 @@ class LockTable {
   LockState State(LockId id) const;
   // As LockSpace's. Changes nothing but Work().
   Inspection Inspect(const InspectQuery& query) const;
+  OldestLocks Oldest() const;
   Stats GetStats() const { return stats_; }
   // Invariant 5.
   std::uint64_t MemoryBytes() const;
@@ -153,11 +156,23 @@ class LockTable {
   // Followed in its block by `entry_count` entries, in creation order: for
   // each resource, an intention entry on each ancestor from the root down,
   // then its real entry.
+  // A lock's place on one of the table's lists of locks (LockList).
+  struct Links {
+    Lock* prev = nullptr;
+    Lock* next = nullptr;
+  };
+  struct LockList {
+    Lock* first = nullptr;
+    Lock* last = nullptr;
+    void Append(Lock& lock, Links Lock::*links) noexcept;
+    void Remove(Lock& lock, Links Lock::*links) noexcept;
+  };
+
   struct Lock {
     LockId id = 0;
     WaiterRef waiter;  // whom its request named, for its whole life
-    Lock* prev = nullptr;  // the live lock before it by ID (invariant 6)
-    Lock* next = nullptr;
+    Links live;        // on live_ (invariant 6)
+    Links by_state;    // on pending_ or acquired_ (invariant 7)
     std::uint32_t entry_count = 0;
     std::uint32_t pending = 0;  // entries not yet clear
     std::uint32_t resources = 0;
@@ -238,8 +253,9 @@ class LockTable {
   Node root_;  // no segment: never looked up, never freed
   PointerSet<Node, NodeHash> nodes_;  // every node but the root
   PointerSet<Lock, LockHash> locks_;  // every live lock
-  Lock* first_live_ = nullptr;  // invariant 6
-  Lock* last_live_ = nullptr;
+  LockList live_;      // invariant 6
+  LockList pending_;   // invariant 7
+  LockList acquired_;
   // Room for an acquisition of every pending lock (see Exceptions above);
   // the acquisitions of the current step while it runs.
   std::vector<Acquisition> spare_;

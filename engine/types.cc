@@ -122,4 +122,20 @@ std::ostream& operator<<(std::ostream& os, const Inspection& inspection) {
   return os << "]}";
 }
 
+std::ostream& operator<<(std::ostream& os, const OldestLocks& oldest) {
+  os << "{oldest enqueued ";
+  if (oldest.enqueued) {
+    os << oldest.enqueued->id;
+  } else {
+    os << "none";
+  }
+  os << ", oldest acquired ";
+  if (oldest.acquired) {
+    os << oldest.acquired->id;
+  } else {
+    os << "none";
+  }
+  return os << "}";
+}
+
 }  // namespace locktopus

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -142,6 +143,17 @@ struct Inspection {
   bool operator==(const Inspection&) const = default;
 };
 
+// The lock enqueued the longest: the enqueued lock with the smallest ID; and
+// the lock acquired the longest: the first acquired of the acquired locks
+// (of those one step acquired, the smallest ID). Each with its waiter, for
+// the caller to find when it was requested or acquired; nullopt when no
+// lock is in that state.
+struct OldestLocks {
+  std::optional<Acquisition> enqueued;
+  std::optional<Acquisition> acquired;
+  bool operator==(const OldestLocks&) const = default;
+};
+
 std::ostream& operator<<(std::ostream& os, Access access);
 std::ostream& operator<<(std::ostream& os, LockState state);
 std::ostream& operator<<(std::ostream& os, const Resource& resource);
@@ -155,6 +167,7 @@ std::ostream& operator<<(std::ostream& os, const Stats& stats);
 std::ostream& operator<<(std::ostream& os, const InspectQuery& query);
 std::ostream& operator<<(std::ostream& os, const LockInfo& info);
 std::ostream& operator<<(std::ostream& os, const Inspection& inspection);
+std::ostream& operator<<(std::ostream& os, const OldestLocks& oldest);
 
 // The step interface that the engine and the model share, and that every
 // checker drives. Each call is one atomic step. `waiter` is told (by the
@@ -176,6 +189,7 @@ template <class S>
 concept InspectInterface =
     StepInterface<S> && requires(const S& cspace, const InspectQuery& query) {
       { cspace.Inspect(query) } -> std::same_as<Inspection>;
+      { cspace.Oldest() } -> std::same_as<OldestLocks>;
     };
 
 }  // namespace locktopus

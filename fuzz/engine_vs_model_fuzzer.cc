@@ -107,6 +107,7 @@ class Differential {
     const InspectQuery everything{.limit = kAll, .max_blockers = kAll};
     Expect("every live lock", engine_.Inspect(everything),
            model_.Inspect(everything));
+    Expect("the oldest locks", engine_.Oldest(), model_.Oldest());
   }
 
   template <class T>

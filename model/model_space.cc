@@ -59,10 +59,29 @@ std::vector<Acquisition> ModelSpace::Scan() {
     }
     if (!blocked) {
       lock.acquired = true;
+      lock.acquired_in = steps_ + 1;  // the step that calls Scan
       acquired.push_back({lock.id, lock.waiter});
     }
   }
   return acquired;
+}
+
+OldestLocks ModelSpace::Oldest() const {
+  OldestLocks oldest;
+  const Lock* first_acquired = nullptr;
+  for (const Lock& lock : live_) {  // ascending by ID
+    if (!lock.acquired && !oldest.enqueued) {
+      oldest.enqueued = Acquisition{lock.id, lock.waiter};
+    }
+    if (lock.acquired && (first_acquired == nullptr ||
+                          lock.acquired_in < first_acquired->acquired_in)) {
+      first_acquired = &lock;
+    }
+  }
+  if (first_acquired != nullptr) {
+    oldest.acquired = Acquisition{first_acquired->id, first_acquired->waiter};
+  }
+  return oldest;
 }
 
 LockState ModelSpace::State(LockId id) const {

@@ -33,7 +33,8 @@ class ModelSpace {
     LockId id = 0;
     std::vector<Resource> resources;
     bool acquired = false;
-    WaiterRef waiter;  // whom the request named
+    std::uint64_t acquired_in = 0;  // the step that acquired it
+    WaiterRef waiter;               // whom the request named
   };
 
   RequestResult Request(std::span<const Resource> resources,
@@ -43,6 +44,9 @@ class ModelSpace {
   Stats GetStats() const;
   // Filters Live() by the definition: no index, no early exit.
   Inspection Inspect(const InspectQuery& query) const;
+  // By the definition: the first enqueued lock, and the acquired lock of
+  // the earliest step (the smallest ID among equals).
+  OldestLocks Oldest() const;
 
   // The live locks, ascending by ID.
   const std::vector<Lock>& Live() const { return live_; }

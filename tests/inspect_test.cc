@@ -278,5 +278,44 @@ TYPED_TEST(InspectTest, ReleasedAndCancelledLocksAreGone) {
   EXPECT_EQ(this->Listed({}), Ids{5});
 }
 
+// The oldest enqueued lock is the smallest enqueued ID; the oldest acquired
+// one is the first acquired, not the smallest acquired ID.
+TYPED_TEST(InspectTest, OldestLocksFollowRequestAndAcquisitionOrder) {
+  auto& s = this->space_;
+  const auto ids = [&s] {
+    const OldestLocks oldest = s.Oldest();
+    return std::pair<LockId, LockId>{
+        oldest.enqueued ? oldest.enqueued->id : 0,
+        oldest.acquired ? oldest.acquired->id : 0};
+  };
+  using P = std::pair<LockId, LockId>;
+  EXPECT_EQ(ids(), P(0, 0));
+  Lock(s, {W({"a"})});  // 1, acquired
+  Lock(s, {W({"a"})});  // 2, waits for 1
+  Lock(s, {W({"b"})});  // 3, acquired
+  Lock(s, {W({"b"})});  // 4, waits for 3
+  EXPECT_EQ(ids(), P(2, 1));
+  EXPECT_EQ(Unlock(s, 3), Ids{4});  // 4 acquired now: after 1, before 2
+  EXPECT_EQ(ids(), P(2, 1));
+  EXPECT_EQ(Unlock(s, 1), Ids{2});
+  EXPECT_EQ(ids(), P(0, 4));  // 4 was acquired before 2
+  Lock(s, {W({"b"}), W({"a"})});  // 5, waits for 2 and 4
+  Lock(s, {R({"c"})});            // 6, acquired
+  EXPECT_EQ(ids(), P(5, 4));
+  EXPECT_EQ(Unlock(s, 4), Ids{});
+  EXPECT_EQ(ids(), P(5, 2));
+  EXPECT_EQ(Unlock(s, 5), Ids{});  // cancelled
+  EXPECT_EQ(ids(), P(0, 2));
+  EXPECT_EQ(Unlock(s, 2), Ids{});
+  EXPECT_EQ(ids(), P(0, 6));
+  // 7 is acquired after 9: 9 is the oldest, though 7 has the smaller ID.
+  Lock(s, {W({"c"})});  // 7, waits for 6
+  Lock(s, {W({"d"})});  // 8, acquired
+  Lock(s, {R({"d"})});  // 9, waits for 8
+  EXPECT_EQ(Unlock(s, 8), Ids{9});
+  EXPECT_EQ(Unlock(s, 6), Ids{7});
+  EXPECT_EQ(ids(), P(0, 9));
+}
+
 }  // namespace
 }  // namespace locktopus

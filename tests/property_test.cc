@@ -67,6 +67,7 @@ void CheckAgreement(const Model& model, const LockSpace& engine,
   const Stats stats = engine.GetStats();
   RC_ASSERT(stats == model.GetStats());
   RC_ASSERT(engine.Inspect(query) == model.Inspect(query));
+  RC_ASSERT(engine.Oldest() == model.Oldest());
   for (LockId id = 1; id <= stats.last_id + 1; ++id) {
     RC_ASSERT(engine.State(id) == model.State(id));
   }
