@@ -95,6 +95,8 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
       .locks_acquired = 3,
       .lock_memory_bytes = 4096,
       .lock_memory_limit = 1 << 20,
+      .oldest_enqueued_nanos = 301'500'000'000,
+      .oldest_acquired_nanos = 7'000'000,
       // per-namespace series are off: not rendered
       .namespaces = {{.name = "a", .locks_pending = 1, .locks_acquired = 2}}};
 
@@ -178,6 +180,16 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "that would take the lock state over it are refused.\n"
             "# TYPE locktopus_lock_memory_limit_bytes gauge\n"
             "locktopus_lock_memory_limit_bytes 1048576\n"
+            "# HELP locktopus_oldest_enqueued_lock_seconds How long the lock "
+            "enqueued the longest, in any namespace, has waited; 0 when no "
+            "lock waits.\n"
+            "# TYPE locktopus_oldest_enqueued_lock_seconds gauge\n"
+            "locktopus_oldest_enqueued_lock_seconds 301.5\n"
+            "# HELP locktopus_oldest_acquired_lock_seconds How long the lock "
+            "acquired the longest, in any namespace, has been held (abandoned "
+            "ones included); 0 when no lock is held.\n"
+            "# TYPE locktopus_oldest_acquired_lock_seconds gauge\n"
+            "locktopus_oldest_acquired_lock_seconds 0.007\n"
             "# HELP locktopus_lock_wait_seconds Time from a lock's request to "
             "its acquisition.\n"
             "# TYPE locktopus_lock_wait_seconds histogram\n" +
@@ -207,6 +219,8 @@ TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {
       .namespaces = {{.name = "a",
                       .locks_pending = 2,
                       .locks_acquired = 1,
+                      .oldest_enqueued_nanos = 2'000'000'000,
+                      .oldest_acquired_nanos = 1,
                       .counts = Read(a)},
                      {.name = "q\"\n",
                       .counts = {.requested = 1, .abandoned = 1}}}};
@@ -254,7 +268,22 @@ TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {
       "namespace.\n"
       "# TYPE locktopus_namespace_acquired_locks gauge\n"
       "locktopus_namespace_acquired_locks{namespace=\"a\"} 1\n"
-      "locktopus_namespace_acquired_locks{namespace=\"q\\\"%0A\"} 0\n");
+      "locktopus_namespace_acquired_locks{namespace=\"q\\\"%0A\"} 0\n"
+      "# HELP locktopus_namespace_oldest_enqueued_lock_seconds How long the "
+      "lock enqueued the longest has waited, by namespace; 0 when none "
+      "waits.\n"
+      "# TYPE locktopus_namespace_oldest_enqueued_lock_seconds gauge\n"
+      "locktopus_namespace_oldest_enqueued_lock_seconds{namespace=\"a\"} 2\n"
+      "locktopus_namespace_oldest_enqueued_lock_seconds{namespace=\"q\\\"%0A\"} "
+      "0\n"
+      "# HELP locktopus_namespace_oldest_acquired_lock_seconds How long the "
+      "lock acquired the longest has been held, by namespace; 0 when none "
+      "is held.\n"
+      "# TYPE locktopus_namespace_oldest_acquired_lock_seconds gauge\n"
+      "locktopus_namespace_oldest_acquired_lock_seconds{namespace=\"a\"} "
+      "0.000000001\n"
+      "locktopus_namespace_oldest_acquired_lock_seconds{namespace=\"q\\\"%0A\"} "
+      "0\n");
 }
 
 }  // namespace

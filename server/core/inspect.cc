@@ -45,6 +45,30 @@ json::object ResourceJson(const Resource& resource) {
 
 }  // namespace
 
+OldestAges AgesOf(const OldestLocks& oldest,
+                  LockRecord::Clock::time_point now) {
+  // The record behind `lock`, if any.
+  const auto record = [](const std::optional<Acquisition>& lock) {
+    std::shared_ptr<Waiter> waiter;
+    if (lock) waiter = lock->waiter.lock();
+    return std::dynamic_pointer_cast<const LockRecord>(waiter);
+  };
+  const auto age = [now](LockRecord::Clock::time_point since) {
+    return std::max(std::chrono::nanoseconds(0),
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        now - since));
+  };
+  OldestAges ages;
+  if (const auto enqueued = record(oldest.enqueued)) {
+    ages.enqueued = age(enqueued->requested_at());
+  }
+  if (const auto acquired = record(oldest.acquired)) {
+    ages.acquired =
+        age(acquired->acquired_at().value_or(acquired->requested_at()));
+  }
+  return ages;
+}
+
 std::optional<LocksView> InspectLocks(const LockService& service,
                                       std::string_view ns,
                                       const InspectQuery& query) {

@@ -125,6 +125,15 @@ std::optional<LocksView> InspectLocks(const LockService& service,
                                       std::string_view ns,
                                       const InspectQuery& query);
 
+// How long a namespace's oldest enqueued lock has waited and its oldest
+// acquired lock has been held (LockSpace::Oldest, timed by their
+// LockRecords); zero when there is none, or it has no record.
+struct OldestAges {
+  std::chrono::nanoseconds enqueued{0};
+  std::chrono::nanoseconds acquired{0};
+};
+OldestAges AgesOf(const OldestLocks& oldest, LockRecord::Clock::time_point now);
+
 // The body of GET /locks_v1 (README, "Inspecting locks").
 std::string LocksJson(const LocksView& view);
 

@@ -78,6 +78,7 @@ class Namespace {
   Inspection Inspect(const InspectQuery& query) const {
     return space_.Inspect(query);
   }
+  OldestLocks Oldest() const { return space_.Oldest(); }
   // Heap bytes of this namespace's lock state (LockSpace::MemoryBytes).
   std::uint64_t MemoryBytes() const { return space_.MemoryBytes(); }
   // The budget it charges; null: none.

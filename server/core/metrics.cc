@@ -192,6 +192,17 @@ std::string RenderPrometheus(const Metrics& metrics,
            "are refused.");
   w.Sample("locktopus_lock_memory_limit_bytes", sample.lock_memory_limit);
 
+  w.Family("locktopus_oldest_enqueued_lock_seconds", "gauge",
+           "How long the lock enqueued the longest, in any namespace, has "
+           "waited; 0 when no lock waits.");
+  w.Sample("locktopus_oldest_enqueued_lock_seconds", "", "",
+           Seconds(sample.oldest_enqueued_nanos));
+  w.Family("locktopus_oldest_acquired_lock_seconds", "gauge",
+           "How long the lock acquired the longest, in any namespace, has "
+           "been held (abandoned ones included); 0 when no lock is held.");
+  w.Sample("locktopus_oldest_acquired_lock_seconds", "", "",
+           Seconds(sample.oldest_acquired_nanos));
+
   w.Histogram("locktopus_lock_wait_seconds",
               "Time from a lock's request to its acquisition.",
               metrics.wait.Read());
@@ -224,6 +235,20 @@ std::string RenderPrometheus(const Metrics& metrics,
   for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
     w.Sample("locktopus_namespace_acquired_locks", "namespace", labels[i],
              std::to_string(sample.namespaces[i].locks_acquired));
+  }
+  w.Family("locktopus_namespace_oldest_enqueued_lock_seconds", "gauge",
+           "How long the lock enqueued the longest has waited, by "
+           "namespace; 0 when none waits.");
+  for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
+    w.Sample("locktopus_namespace_oldest_enqueued_lock_seconds", "namespace",
+             labels[i], Seconds(sample.namespaces[i].oldest_enqueued_nanos));
+  }
+  w.Family("locktopus_namespace_oldest_acquired_lock_seconds", "gauge",
+           "How long the lock acquired the longest has been held, by "
+           "namespace; 0 when none is held.");
+  for (std::size_t i = 0; i < sample.namespaces.size(); ++i) {
+    w.Sample("locktopus_namespace_oldest_acquired_lock_seconds", "namespace",
+             labels[i], Seconds(sample.namespaces[i].oldest_acquired_nanos));
   }
   return out;
 }

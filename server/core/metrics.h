@@ -107,6 +107,10 @@ struct NamespaceSample {
   std::string name;
   std::uint64_t locks_pending = 0;
   std::uint64_t locks_acquired = 0;
+  // How long its oldest enqueued lock has waited and its oldest acquired
+  // lock has been held; 0 when it has none.
+  std::uint64_t oldest_enqueued_nanos = 0;
+  std::uint64_t oldest_acquired_nanos = 0;
   LockCounts counts;
 };
 
@@ -119,6 +123,9 @@ struct ScrapeSample {
   std::uint64_t locks_acquired = 0;
   std::uint64_t lock_memory_bytes = 0;  // charged to the budget now
   std::uint64_t lock_memory_limit = 0;  // --max-lock-memory
+  // The largest of any namespace's (NamespaceSample).
+  std::uint64_t oldest_enqueued_nanos = 0;
+  std::uint64_t oldest_acquired_nanos = 0;
   // Every open namespace, when Metrics::per_namespace; empty otherwise.
   std::vector<NamespaceSample> namespaces;
 };

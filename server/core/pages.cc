@@ -1,5 +1,7 @@
 #include "server/core/pages.h"
 
+#include "server/core/inspect.h"
+
 #include <boost/json.hpp>
 
 #include "server/core/log.h"
@@ -24,15 +26,25 @@ std::string MetricsText(const ServerState& state) {
                       .lock_memory_bytes = locks.memory().used(),
                       .lock_memory_limit = locks.memory().limit()};
   const bool per_namespace = state.metrics.per_namespace;
+  const auto now = LockRecord::Clock::now();
   locks.ForEach([&](const Namespace& ns) {
     const Stats s = ns.GetStats();
+    const OldestAges ages = AgesOf(ns.Oldest(), now);
+    const auto enqueued = static_cast<std::uint64_t>(ages.enqueued.count());
+    const auto acquired = static_cast<std::uint64_t>(ages.acquired.count());
     ++sample.namespaces_open;
     sample.locks_pending += s.locks_pending;
     sample.locks_acquired += s.locks_acquired;
+    sample.oldest_enqueued_nanos =
+        std::max(sample.oldest_enqueued_nanos, enqueued);
+    sample.oldest_acquired_nanos =
+        std::max(sample.oldest_acquired_nanos, acquired);
     if (per_namespace) {
       sample.namespaces.push_back({.name = ns.name(),
                                    .locks_pending = s.locks_pending,
                                    .locks_acquired = s.locks_acquired,
+                                   .oldest_enqueued_nanos = enqueued,
+                                   .oldest_acquired_nanos = acquired,
                                    .counts = Read(ns.counters())});
     }
   });

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { describe } from 'node:test';
 import {
   Client, TIMEOUT, acquired, enqueued, expectProtocolError, needsOwnServer, r, ready, runServerCli, startServer,
-  test, uniqueNs, w, waitFor, withTimeout,
+  sleep, test, uniqueNs, w, waitFor, withTimeout,
 } from './harness.mjs';
 import { parseExposition, valueOf } from './exposition.mjs';
 
@@ -33,6 +33,8 @@ const FAMILIES = {
   locktopus_acquired_locks: 'gauge',
   locktopus_lock_memory_bytes: 'gauge',
   locktopus_lock_memory_limit_bytes: 'gauge',
+  locktopus_oldest_enqueued_lock_seconds: 'gauge',
+  locktopus_oldest_acquired_lock_seconds: 'gauge',
   locktopus_lock_wait_seconds: 'histogram',
   locktopus_lock_hold_seconds: 'histogram',
 };
@@ -44,6 +46,8 @@ const NAMESPACE_FAMILIES = {
   locktopus_namespace_locks_abandoned_total: 'counter',
   locktopus_namespace_pending_locks: 'gauge',
   locktopus_namespace_acquired_locks: 'gauge',
+  locktopus_namespace_oldest_enqueued_lock_seconds: 'gauge',
+  locktopus_namespace_oldest_acquired_lock_seconds: 'gauge',
 };
 
 /** GET through `agent` (false: a new connection); the body as a Buffer. */
@@ -307,6 +311,51 @@ describe('/metrics', () => {
     assert.deepEqual(readNamespace(families, ns), {
       requested: 1, acquired: 1, released: 0, cancelled: 0, abandoned: 0, pending: 0, held: 1,
     });
+  });
+
+  test('the oldest waiting and held locks have ages, server-wide and by namespace', async () => {
+    const server = await startServer({ args: ['--metrics-namespace-labels=true'] });
+    const [quiet, busy] = [uniqueNs(), uniqueNs()];
+    const ages = async () => {
+      const { families } = await scrape(server);
+      // A series of a namespace not open yet reads as absent.
+      const v = (name, labels) => {
+        try {
+          return valueOf(families, name, labels);
+        } catch {
+          return undefined;
+        }
+      };
+      return {
+        waiting: v('locktopus_oldest_enqueued_lock_seconds'),
+        held: v('locktopus_oldest_acquired_lock_seconds'),
+        busyWaiting: v('locktopus_namespace_oldest_enqueued_lock_seconds', { namespace: busy }),
+        busyHeld: v('locktopus_namespace_oldest_acquired_lock_seconds', { namespace: busy }),
+        quietHeld: v('locktopus_namespace_oldest_acquired_lock_seconds', { namespace: quiet }),
+      };
+    };
+    const q = await server.connect(quiet);
+    assert.deepEqual(await q.lock(w('x')), acquired(1));
+    let a = await ages();
+    assert.equal(a.waiting, 0, 'nothing waits');
+    assert.ok(a.held >= 0 && a.held < 5, `${a.held}`);
+    assert.equal(a.busyHeld, undefined);
+    const [h, x] = [await server.connect(busy), await server.connect(busy)];
+    assert.deepEqual(await h.lock(w('x')), acquired(1));
+    assert.deepEqual(await x.lock(w('x')), enqueued(2));
+    await sleep(600);
+    a = await ages();
+    assert.ok(a.busyWaiting >= 0.5, `waiting ${a.busyWaiting}`);
+    assert.ok(a.busyHeld >= 0.5, `held ${a.busyHeld}`);
+    assert.ok(a.quietHeld > a.busyHeld, 'the quiet namespace\'s lock is older');
+    assert.equal(a.held, a.quietHeld, 'server-wide: the largest');
+    assert.equal(a.waiting, a.busyWaiting);
+    // Released: the waiter is acquired now, and held for a moment only.
+    await h.release();
+    await x.expect(acquired(2));
+    a = await ages();
+    assert.equal(a.busyWaiting, 0);
+    assert.ok(a.busyHeld < 0.5, `held ${a.busyHeld}`);
   });
 
   test('odd namespace names give a valid exposition with one distinct label each', async () => {
