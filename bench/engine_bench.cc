@@ -58,8 +58,9 @@ BENCHMARK(BM_FourResources);
 void BM_LockReleaseWithLiveLocks(benchmark::State& state) {
   LockSpace space;
   for (int i = 0; i < state.range(0); ++i) {
-    space.Request(std::vector{
-        Res(Access::kWrite, {"held", std::to_string(i % 1000), std::to_string(i)})});
+    space.Request(
+        std::vector{Res(Access::kWrite, {"held", std::to_string(i % 1000),
+                                         std::to_string(i)})});
   }
   const std::vector lock = {Res(Access::kWrite, {"x", "y", "z"})};
   for (auto _ : state) Cycle(space, lock);

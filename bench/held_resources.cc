@@ -113,8 +113,8 @@ void HeldResources::Record(const Holder& holder, const Resource& r,
   first_violation_ =
       "client " + std::to_string(holder.client) + " acquired lock " +
       std::to_string(holder.lock_id) + " with " + Describe(r) +
-      " while client " + std::to_string(blocker.holder.client) +
-      " held lock " + std::to_string(blocker.holder.lock_id) + " with " +
+      " while client " + std::to_string(blocker.holder.client) + " held lock " +
+      std::to_string(blocker.holder.lock_id) + " with " +
       Describe(
           Resource{blocker.access, Path(held_path.begin(), held_path.end())});
 }

@@ -119,8 +119,8 @@ ClientList OpenIdle(net::io_context& ioc, Shared& shared, const LoadOptions& o,
                     Results& r) {
   r.idle_requested = o.idle;
   const auto before = ReadServer(o);
-  ClientList idle =
-      Open(ioc, shared, o.clients, o.idle, LoadClient::Role::kIdle, r.idle_open);
+  ClientList idle = Open(ioc, shared, o.clients, o.idle,
+                         LoadClient::Role::kIdle, r.idle_open);
   std::this_thread::sleep_for(kSettle);
   const auto after = ReadServer(o);
   if (before && after) {
@@ -277,9 +277,8 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
       };
       r.server_voluntary_switches_per_cycle = per_cycle(
           window.start->voluntary_switches, window.end->voluntary_switches);
-      r.server_involuntary_switches_per_cycle =
-          per_cycle(window.start->involuntary_switches,
-                    window.end->involuntary_switches);
+      r.server_involuntary_switches_per_cycle = per_cycle(
+          window.start->involuntary_switches, window.end->involuntary_switches);
     }
   }
   r.connect_failures = shared.connect_failures.load();

@@ -56,20 +56,20 @@ RedisClient::RedisClient(net::io_context& ioc, Shared& shared, int number,
 }
 
 void RedisClient::Connect(std::function<void(bool)> done) {
-  net::post(socket_.get_executor(), [self = shared_from_this(),
-                                     done = std::move(done)]() mutable {
-    self->on_connected_ = std::move(done);
-    self->connect_timer_.expires_after(kConnectTimeout);
-    self->connect_timer_.async_wait([self](beast::error_code ec) {
-      if (!ec && self->state() == State::kConnecting) {
-        beast::error_code ignored;
-        self->socket_.close(ignored);  // the pending operation fails
-      }
-    });
-    self->socket_.async_connect(
-        self->shared_.target.endpoint,
-        [self](beast::error_code ec) { self->OnConnect(ec); });
-  });
+  net::post(socket_.get_executor(),
+            [self = shared_from_this(), done = std::move(done)]() mutable {
+              self->on_connected_ = std::move(done);
+              self->connect_timer_.expires_after(kConnectTimeout);
+              self->connect_timer_.async_wait([self](beast::error_code ec) {
+                if (!ec && self->state() == State::kConnecting) {
+                  beast::error_code ignored;
+                  self->socket_.close(ignored);  // the pending operation fails
+                }
+              });
+              self->socket_.async_connect(
+                  self->shared_.target.endpoint,
+                  [self](beast::error_code ec) { self->OnConnect(ec); });
+            });
 }
 
 void RedisClient::OnConnect(beast::error_code ec) {
@@ -202,9 +202,9 @@ void RedisClient::OnReply(const resp::Reply& reply) {
         return;
       }
       if (reply.kind == Kind::kNull) {
-        Fail(shared_.protocol_errors,
-             "SET NX refused: key " + key_ + " is taken, though only this "
-             "client locks it");
+        Fail(shared_.protocol_errors, "SET NX refused: key " + key_ +
+                                          " is taken, though only this "
+                                          "client locks it");
         return;
       }
       break;

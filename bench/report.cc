@@ -57,8 +57,7 @@ void PrintText(const Results& r, std::ostream& out) {
     out << "one key per client, SET NX PX + compare-and-delete script";
   } else {
     out << "keys " << w.keys << ", depth " << w.depth << ", " << w.resources
-        << " resources per lock, " << Fixed(w.read_ratio * 100, 0)
-        << "% reads";
+        << " resources per lock, " << Fixed(w.read_ratio * 100, 0) << "% reads";
   }
   out << ", hold " << w.hold.count() << " ms\n";
   if (r.window_s > 0) {

@@ -53,7 +53,7 @@ struct Results {
   // With --server-pid.
   std::optional<double> server_cpu_us_per_cycle;
   std::optional<double> server_system_us_per_cycle;  // of it, in the kernel
-  std::optional<std::uint64_t> server_rss_kb;  // at the window's end
+  std::optional<std::uint64_t> server_rss_kb;        // at the window's end
   // Context switches of the server's threads (bench/proc_stats.h).
   std::optional<double> server_voluntary_switches_per_cycle;
   std::optional<double> server_involuntary_switches_per_cycle;

@@ -5,8 +5,8 @@
 // the key exists). Arrays never answer these commands and are refused. Not
 // a general Redis client. No I/O.
 //
-//   command   *3\r\n$3\r\nGET\r\n$1\r\nk\r\n          (an array of bulk strings)
-//   replies   +OK\r\n   -ERR wrong\r\n   :1\r\n   $2\r\nhi\r\n   $-1\r\n
+//   command   *3\r\n$3\r\nGET\r\n$1\r\nk\r\n          (an array of bulk
+//   strings) replies   +OK\r\n   -ERR wrong\r\n   :1\r\n   $2\r\nhi\r\n $-1\r\n
 //
 // Thread safety: pure functions.
 

@@ -61,29 +61,25 @@ TEST(RespReply, ReadsOnlyTheFirstOfSeveral) {
 }
 
 TEST(RespReply, EveryPrefixIsIncomplete) {
-  for (const std::string whole :
-       {"+OK\r\n", "-ERR x\r\n", ":12\r\n", "$3\r\nabc\r\n", "$-1\r\n",
-        "$0\r\n\r\n"}) {
+  for (const std::string whole : {"+OK\r\n", "-ERR x\r\n", ":12\r\n",
+                                  "$3\r\nabc\r\n", "$-1\r\n", "$0\r\n\r\n"}) {
     for (std::size_t n = 0; n < whole.size(); ++n) {
       Reply reply;
       std::size_t used = 0;
-      EXPECT_EQ(ParseReply(whole.substr(0, n), reply, used),
-                Parse::kIncomplete)
+      EXPECT_EQ(ParseReply(whole.substr(0, n), reply, used), Parse::kIncomplete)
           << "[" << whole.substr(0, n) << "] of [" << whole << "]";
     }
   }
 }
 
 TEST(RespReply, RefusesWhatTheseCommandsNeverGet) {
-  for (const std::string bad :
-       {"*1\r\n$1\r\na\r\n",  // an array
-        "_\r\n",              // RESP3 null
-        "OK\r\n", "\r\n",
-        ":\r\n", ":1x\r\n", ":+1\r\n",
-        "$-2\r\n", "$x\r\n", "$\r\n",
-        "$3\r\nabcd\r\n",     // longer than announced
-        "+O\rK\r\n",          // a CR inside a line
-        "+O\rK"}) {
+  for (const std::string bad : {"*1\r\n$1\r\na\r\n",  // an array
+                                "_\r\n",              // RESP3 null
+                                "OK\r\n", "\r\n", ":\r\n", ":1x\r\n", ":+1\r\n",
+                                "$-2\r\n", "$x\r\n", "$\r\n",
+                                "$3\r\nabcd\r\n",  // longer than announced
+                                "+O\rK\r\n",       // a CR inside a line
+                                "+O\rK"}) {
     Reply reply;
     std::size_t used = 0;
     EXPECT_EQ(ParseReply(bad, reply, used), Parse::kMalformed) << bad;

@@ -45,9 +45,9 @@ std::string FirstLines(const std::string& path) {
 
 std::unique_ptr<SyscallCount> SyscallCount::Attach(int pid, std::string& why) {
   std::unique_ptr<SyscallCount> count(new SyscallCount);
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     "locktopus-bench-perf.XXXXXX")
-                        .string();
+  std::string dir =
+      (std::filesystem::temp_directory_path() / "locktopus-bench-perf.XXXXXX")
+          .string();
   if (mkdtemp(dir.data()) == nullptr) {
     why = Errno("cannot make a directory for perf");
     return nullptr;
@@ -69,9 +69,10 @@ std::unique_ptr<SyscallCount> SyscallCount::Attach(int pid, std::string& why) {
   const std::string control_arg = "fifo:" + control + "," + ack;
   const std::string out = dir + "/counts";
   std::vector<std::string> args = {
-      "perf", "stat", "-e", "raw_syscalls:sys_enter", "-x", ",",
-      "-o", out, "--delay", "-1", "--control", control_arg,
-      "-p", pid_text};
+      "perf",    "stat",  "-e",        "raw_syscalls:sys_enter",
+      "-x",      ",",     "-o",        out,
+      "--delay", "-1",    "--control", control_arg,
+      "-p",      pid_text};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -157,9 +158,7 @@ bool SyscallCount::Command(const char* command, std::string& why) {
 
 bool SyscallCount::Enable(std::string& why) { return Command("enable", why); }
 
-bool SyscallCount::Disable(std::string& why) {
-  return Command("disable", why);
-}
+bool SyscallCount::Disable(std::string& why) { return Command("disable", why); }
 
 std::optional<std::uint64_t> SyscallCount::Finish(std::string& why) {
   if (perf_ < 0) {

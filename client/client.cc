@@ -19,19 +19,19 @@ using Clock = Connection::Clock;
 namespace {
 
 // The engine's value types, which the wire codec writes.
-std::vector<locktopus::Resource> ToWire(const std::vector<Resource>& resources) {
+std::vector<locktopus::Resource> ToWire(
+    const std::vector<Resource>& resources) {
   std::vector<locktopus::Resource> out;
   out.reserve(resources.size());
   for (const Resource& r : resources) {
-    out.push_back({.access = r.type == LockType::kRead ? Access::kRead
-                                                       : Access::kWrite,
-                   .path = r.path});
+    out.push_back(
+        {.access = r.type == LockType::kRead ? Access::kRead : Access::kWrite,
+         .path = r.path});
   }
   return out;
 }
 
 }  // namespace
-
 
 // What a Client and its Locks share: the connection and the one lock.
 struct Lock::Shared {
@@ -92,7 +92,8 @@ struct Lock::Shared {
     while (state == State::kEnqueued) {
       std::optional<std::string> frame = connection.Next(deadline);
       if (!frame) return false;
-      if (Parse(*frame) != wire::Answer{id, Action::kLock, ConnState::kAcquired}) {
+      if (Parse(*frame) !=
+          wire::Answer{id, Action::kLock, ConnState::kAcquired}) {
         Unexpected(*frame);
       }
       state = State::kAcquired;

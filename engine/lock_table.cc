@@ -119,8 +119,8 @@ LockId LockTable::ClearLimit(const Node& node, Mode mode) const {
 }
 
 LockTable::Node* LockTable::FindChild(const Node& node,
-                                     std::string_view segment,
-                                     std::uint64_t hash) const {
+                                      std::string_view segment,
+                                      std::uint64_t hash) const {
   return nodes_.Find(hash, [&](const Node& candidate) {
     return candidate.parent == &node && candidate.segment() == segment;
   });
@@ -370,9 +370,7 @@ void LockTable::LockList::Remove(Lock& lock, Links Lock::*links) noexcept {
 
 void LockTable::Link(Lock& lock) noexcept { live_.Append(lock, &Lock::live); }
 
-void LockTable::Unlink(Lock& lock) noexcept {
-  live_.Remove(lock, &Lock::live);
-}
+void LockTable::Unlink(Lock& lock) noexcept { live_.Remove(lock, &Lock::live); }
 
 void LockTable::Unbuild(Lock& lock, std::uint32_t count) noexcept {
   lock.releasing = true;
@@ -578,12 +576,11 @@ Inspection LockTable::Inspect(const InspectQuery& query) const {
   return result;
 }
 
-LockInfo LockTable::Describe(const Lock& lock,
-                             std::size_t max_blockers) const {
-  LockInfo info{.id = lock.id,
-                .state = lock.pending == 0 ? LockState::kAcquired
-                                           : LockState::kEnqueued,
-                .waiter = lock.waiter};
+LockInfo LockTable::Describe(const Lock& lock, std::size_t max_blockers) const {
+  LockInfo info{
+      .id = lock.id,
+      .state = lock.pending == 0 ? LockState::kAcquired : LockState::kEnqueued,
+      .waiter = lock.waiter};
   info.resources.reserve(lock.resources);
   // A resource is the intention entries before its real entry: as many as
   // its path's segments, which its real entry's node and ancestors name.

@@ -253,8 +253,8 @@ class LockTable {
   Node root_;  // no segment: never looked up, never freed
   PointerSet<Node, NodeHash> nodes_;  // every node but the root
   PointerSet<Lock, LockHash> locks_;  // every live lock
-  LockList live_;      // invariant 6
-  LockList pending_;   // invariant 7
+  LockList live_;                     // invariant 6
+  LockList pending_;                  // invariant 7
   LockList acquired_;
   // Room for an acquisition of every pending lock (see Exceptions above);
   // the acquisitions of the current step while it runs.

@@ -78,10 +78,10 @@ std::ostream& operator<<(std::ostream& os, const ReleaseResult& result) {
 }
 
 std::ostream& operator<<(std::ostream& os, const Stats& s) {
-  return os << "{last_id " << s.last_id << ", locks pending "
-            << s.locks_pending << " acquired " << s.locks_acquired
-            << ", resources pending " << s.resources_pending << " acquired "
-            << s.resources_acquired << ", paths " << s.path_count << '}';
+  return os << "{last_id " << s.last_id << ", locks pending " << s.locks_pending
+            << " acquired " << s.locks_acquired << ", resources pending "
+            << s.resources_pending << " acquired " << s.resources_acquired
+            << ", paths " << s.path_count << '}';
 }
 
 std::ostream& operator<<(std::ostream& os, const InspectQuery& query) {

@@ -128,10 +128,8 @@ struct LockInfo {
   // Equal waiters compared by owner, as Acquisition's.
   bool operator==(const LockInfo& other) const {
     return id == other.id && state == other.state &&
-           resources == other.resources &&
-           !waiter.owner_before(other.waiter) &&
-           !other.waiter.owner_before(waiter) &&
-           waits_for == other.waits_for &&
+           resources == other.resources && !waiter.owner_before(other.waiter) &&
+           !other.waiter.owner_before(waiter) && waits_for == other.waits_for &&
            waits_for_more == other.waits_for_more;
   }
 };
@@ -186,11 +184,11 @@ concept StepInterface = requires(S& space, const S& cspace,
 // The query both also answer, compared by the same checkers; never part of
 // a lock's request or release.
 template <class S>
-concept InspectInterface =
-    StepInterface<S> && requires(const S& cspace, const InspectQuery& query) {
-      { cspace.Inspect(query) } -> std::same_as<Inspection>;
-      { cspace.Oldest() } -> std::same_as<OldestLocks>;
-    };
+concept InspectInterface = StepInterface<S> &&
+    requires(const S& cspace, const InspectQuery& query) {
+  { cspace.Inspect(query) } -> std::same_as<Inspection>;
+  { cspace.Oldest() } -> std::same_as<OldestLocks>;
+};
 
 }  // namespace locktopus
 

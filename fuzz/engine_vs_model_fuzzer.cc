@@ -57,7 +57,8 @@ std::ostream& operator<<(std::ostream& os, const Step& step) {
 class Differential {
  public:
   void Request(std::vector<Resource> resources) {
-    steps_.push_back({.kind = Step::kRequest, .resources = std::move(resources)});
+    steps_.push_back(
+        {.kind = Step::kRequest, .resources = std::move(resources)});
     const auto& r = steps_.back().resources;
     waiters_.push_back(std::make_shared<NeverCalled>());
     const WaiterRef waiter = waiters_.back();
@@ -127,7 +128,9 @@ class Differential {
   // with the lock's acquisition, as the model does, and never call it.
   class NeverCalled final : public Waiter {
    public:
-    void Notify(LockId) override { Fail("engine_vs_model", "the engine called a waiter"); }
+    void Notify(LockId) override {
+      Fail("engine_vs_model", "the engine called a waiter");
+    }
   };
 
   LockSpace engine_;

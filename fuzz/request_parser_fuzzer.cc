@@ -119,8 +119,8 @@ class Check {
     // size limit is lifted for the round trip.
     MessageLimits unbounded = limits;
     unbounded.max_message_bytes = std::numeric_limits<std::size_t>::max();
-    const ClientMessage again = wire::ParseClientMessage(
-        wire::FormatLock(lock->resources), unbounded);
+    const ClientMessage again =
+        wire::ParseClientMessage(wire::FormatLock(lock->resources), unbounded);
     Require(again == message,
             "a lock that does not round-trip through FormatLock; again: " +
                 Describe(again),
@@ -172,8 +172,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   const std::string_view frame = in.Rest();
 
   const wire::MessageLimits defaults;
-  const wire::ClientMessage loose =
-      wire::ParseClientMessage(frame, defaults);
+  const wire::ClientMessage loose = wire::ParseClientMessage(frame, defaults);
   const wire::ClientMessage tight = wire::ParseClientMessage(frame, tiny);
   Check check(frame);
   check.Alone(loose, defaults);

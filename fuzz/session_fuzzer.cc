@@ -238,9 +238,8 @@ class Conversation {
     const std::uint64_t got_ns[] = {load(ns.requested), load(ns.acquired),
                                     load(ns.released), load(ns.cancelled),
                                     load(ns.abandoned)};
-    static constexpr const char* kNames[] = {"requested", "acquired",
-                                             "released", "cancelled",
-                                             "abandoned"};
+    static constexpr const char* kNames[] = {
+        "requested", "acquired", "released", "cancelled", "abandoned"};
     for (std::size_t i = 0; i < 5; ++i) {
       Require(got[i] == want[i] && got_ns[i] == want[i],
               std::string("metrics: locks ") + kNames[i] + " is " +
@@ -249,12 +248,12 @@ class Conversation {
                   std::to_string(want[i]));
     }
     for (std::size_t i = 0; i < wire::kProtocolErrorKinds; ++i) {
-      Require(load(metrics_.protocol_errors[i]) == counted_.errors[i],
-              "metrics: protocol errors " +
-                  std::string(wire::Name(
-                      static_cast<wire::ProtocolErrorKind>(i))) +
-                  " is " + std::to_string(load(metrics_.protocol_errors[i])) +
-                  ", the events make it " + std::to_string(counted_.errors[i]));
+      Require(
+          load(metrics_.protocol_errors[i]) == counted_.errors[i],
+          "metrics: protocol errors " +
+              std::string(wire::Name(static_cast<wire::ProtocolErrorKind>(i))) +
+              " is " + std::to_string(load(metrics_.protocol_errors[i])) +
+              ", the events make it " + std::to_string(counted_.errors[i]));
     }
     Require(metrics_.wait.Read().count == counted_.acquired,
             "metrics: the wait histogram does not count every acquisition");
@@ -307,7 +306,8 @@ class Conversation {
       if (acquired) ++counted_.acquired;
       return;
     }
-    if (peer.view == View::kReady) return ExpectProtocolError(peer, kWrongState);
+    if (peer.view == View::kReady)
+      return ExpectProtocolError(peer, kWrongState);
     ++(peer.view == View::kEnqueued ? counted_.cancelled : counted_.released);
     ExpectFrames(peer, {Answer(peer.lock, "release", "ready")});
     Require(ns_->State(peer.lock) == LockState::kNone,

@@ -126,11 +126,11 @@ Inspection ModelSpace::Inspect(const InspectQuery& query) const {
       result.more = true;
       continue;
     }
-    LockInfo info{.id = lock.id,
-                  .state = lock.acquired ? LockState::kAcquired
-                                         : LockState::kEnqueued,
-                  .resources = lock.resources,
-                  .waiter = lock.waiter};
+    LockInfo info{
+        .id = lock.id,
+        .state = lock.acquired ? LockState::kAcquired : LockState::kEnqueued,
+        .resources = lock.resources,
+        .waiter = lock.waiter};
     if (!lock.acquired) {
       for (std::size_t j = 0; j < i; ++j) {
         if (!Conflicts(live_[j].resources, lock.resources)) continue;

@@ -2,8 +2,8 @@
 
 #include <variant>
 
-#include "server/options.h"
 #include "server/net/server.h"
+#include "server/options.h"
 
 int main(int argc, char** argv) {
   auto parsed = locktopus::server::ParseOptions(argc, argv);

@@ -1,8 +1,8 @@
 #include "server/options.h"
 
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -161,11 +161,11 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
     }
     if (!o.etcd_endpoints.empty() && !o.state_dir.empty()) {
       throw CLI::ValidationError(
-          "--state-dir", "is for a standalone server; with --etcd-endpoints "
-                         "the group's record lives in etcd");
+          "--state-dir",
+          "is for a standalone server; with --etcd-endpoints "
+          "the group's record lives in etcd");
     }
-    if (o.default_abandon_timeout_ms >
-        o.route_limits.max_abandon_timeout_ms) {
+    if (o.default_abandon_timeout_ms > o.route_limits.max_abandon_timeout_ms) {
       throw CLI::ValidationError(
           "--default-abandon-timeout",
           "must not be over --max-abandon-timeout (" +
@@ -173,10 +173,10 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
     }
     if (o.tls_cert.empty() != o.tls_key.empty()) {
       const bool cert = !o.tls_cert.empty();
-      throw CLI::ValidationError(
-          cert ? "--tls-cert" : "--tls-key",
-          std::string("needs ") + (cert ? "--tls-key" : "--tls-cert") +
-              " too (give both or neither)");
+      throw CLI::ValidationError(cert ? "--tls-cert" : "--tls-key",
+                                 std::string("needs ") +
+                                     (cert ? "--tls-key" : "--tls-cert") +
+                                     " too (give both or neither)");
     }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

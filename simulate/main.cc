@@ -4,7 +4,6 @@
 // whether the seed reproduces it on one thread, and exits 1.
 
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <iostream>
 #include <random>
@@ -41,7 +40,8 @@ int main(int argc, char** argv) {
   std::uint64_t seed = std::random_device{}();
   std::uint64_t replay = 0;
 
-  CLI::App app{"Multithreaded bug finder: engine against model", "locktopus-simulate"};
+  CLI::App app{"Multithreaded bug finder: engine against model",
+               "locktopus-simulate"};
   app.add_option("--seconds", seconds, "Run this long; 0 runs until a bug")
       ->capture_default_str();
   app.add_option("--seed", seed, "First round's seed (default: random)");
@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--keys", config.keys, "Path segment alphabet size")
       ->capture_default_str();
-  app.add_option("--depth", config.depth, "Deepest path")->capture_default_str();
+  app.add_option("--depth", config.depth, "Deepest path")
+      ->capture_default_str();
   app.add_option("--max-resources", config.max_resources,
                  "Most resources per lock")
       ->capture_default_str();
@@ -105,8 +106,7 @@ int main(int argc, char** argv) {
                 << " steps, no bug\n";
       next_beat = now + std::chrono::duration<double>(heartbeat);
     }
-    if (seconds > 0 &&
-        now - start >= std::chrono::duration<double>(seconds)) {
+    if (seconds > 0 && now - start >= std::chrono::duration<double>(seconds)) {
       break;
     }
   }

@@ -246,7 +246,8 @@ class Round {
                  std::chrono::duration<double>(config_.stall_seconds)) {
         Fail("no progress for " + std::to_string(config_.stall_seconds) +
              " s after " + std::to_string(now) +
-             " steps: a lock waits that nothing will wake, or a step is blocked");
+             " steps: a lock waits that nothing will wake, or a step is "
+             "blocked");
       }
     }
   }
@@ -295,8 +296,8 @@ class Round {
         if (r.acquired) want.push_back(r.id);
         if (e.acquired) got.push_back(e.id);
         step = "request " + ToString(e.resources) + " -> id " +
-               std::to_string(e.id) + (r.id == e.id ? "" : " (model: " +
-               std::to_string(r.id) + ")");
+               std::to_string(e.id) +
+               (r.id == e.id ? "" : " (model: " + std::to_string(r.id) + ")");
       } else {
         for (const Acquisition& a : model.Release(e.id).acquired) {
           want.push_back(a.id);

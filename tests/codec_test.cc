@@ -44,8 +44,8 @@ TEST(Protocol, ParsesLockWithEveryTypeSpelling) {
       {"type":"write","path":["a","b"]},{"type":"read","path":[]},
       {"type":"W","path":["c"]},{"type":"r","path":[""]},
       {"type":"ReAd","path":["x/y"]}]})"),
-            ClientMessage(LockMessage{{W({"a", "b"}), R({}), W({"c"}),
-                                       R({""}), R({"x/y"})}}));
+            ClientMessage(LockMessage{
+                {W({"a", "b"}), R({}), W({"c"}), R({""}), R({"x/y"})}}));
 }
 
 TEST(Protocol, IgnoresUnknownFields) {
@@ -86,9 +86,9 @@ TEST(Protocol, RefusesEveryMalformedMessage) {
   EXPECT_EQ(
       ErrorOf(R"({"action":"lock","resources":[{"type":"read","path":"a"}]})"),
       "resource 0 path is not an array of strings");
-  EXPECT_EQ(ErrorOf(
-                R"({"action":"lock","resources":[{"type":"read","path":[1]}]})"),
-            "resource 0 path is not an array of strings");
+  EXPECT_EQ(
+      ErrorOf(R"({"action":"lock","resources":[{"type":"read","path":[1]}]})"),
+      "resource 0 path is not an array of strings");
 }
 
 TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
@@ -117,10 +117,11 @@ TEST(Protocol, LimitsAreProtocolErrorsNamingTheFlag) {
             "lock of at least 4 path segments over "
             "max-lock-segments (3)");
   // At the limits exactly: accepted.
-  EXPECT_EQ(Parse(R"({"action":"lock","resources":[{"type":"r","path":["abc","d"]},
+  EXPECT_EQ(
+      Parse(R"({"action":"lock","resources":[{"type":"r","path":["abc","d"]},
       {"type":"w","path":["e"]}]})",
-                  limits),
-            ClientMessage(LockMessage{{R({"abc", "d"}), W({"e"})}}));
+            limits),
+      ClientMessage(LockMessage{{R({"abc", "d"}), W({"e"})}}));
 }
 
 ProtocolErrorKind KindOf(std::string_view text, MessageLimits limits = {}) {
@@ -140,8 +141,9 @@ TEST(Protocol, ErrorsHaveAKindForMetrics) {
   EXPECT_EQ(KindOf(R"({"action":"lock","resources":[]})"), kBadMessage);
   EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"x","path":[]}]})"),
             kBadMessage);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":[1]}]})"),
-            kBadMessage);
+  EXPECT_EQ(
+      KindOf(R"({"action":"lock","resources":[{"type":"r","path":[1]}]})"),
+      kBadMessage);
   const MessageLimits limits{.max_message_bytes = 200,
                              .max_resources = 1,
                              .max_path_depth = 1,
@@ -151,12 +153,14 @@ TEST(Protocol, ErrorsHaveAKindForMetrics) {
       {"type":"r","path":[]}]})",
                    limits),
             kOverLimit);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":["a","b"]}]})",
-                   limits),
-            kOverLimit);
-  EXPECT_EQ(KindOf(R"({"action":"lock","resources":[{"type":"r","path":["ab"]}]})",
-                   limits),
-            kOverLimit);
+  EXPECT_EQ(
+      KindOf(R"({"action":"lock","resources":[{"type":"r","path":["a","b"]}]})",
+             limits),
+      kOverLimit);
+  EXPECT_EQ(
+      KindOf(R"({"action":"lock","resources":[{"type":"r","path":["ab"]}]})",
+             limits),
+      kOverLimit);
   EXPECT_EQ(Name(kBadJson), "bad_json");
   EXPECT_EQ(Name(kShuttingDown), "shutting_down");
 }
@@ -188,11 +192,10 @@ TEST(Protocol, FormatsAnswers) {
 }
 
 TEST(Protocol, ReadsBackWhatTheServerWrites) {
-  for (const Answer& answer :
-       {Answer{17, Action::kLock, ConnState::kEnqueued},
-        Answer{18, Action::kLock, ConnState::kAcquired},
-        Answer{(std::uint64_t{1} << 53) - 1, Action::kRelease,
-                ConnState::kReady}}) {
+  for (const Answer& answer : {Answer{17, Action::kLock, ConnState::kEnqueued},
+                               Answer{18, Action::kLock, ConnState::kAcquired},
+                               Answer{(std::uint64_t{1} << 53) - 1,
+                                      Action::kRelease, ConnState::kReady}}) {
     EXPECT_EQ(ParseServerMessage(FormatAnswer(answer)),
               std::optional<ServerMessage>(answer));
   }

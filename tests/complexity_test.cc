@@ -92,7 +92,8 @@ TEST(Complexity, FreshPathsCostTheSameEveryCycle) {
   LockSpace space;
   const Cycle first = MeasureCycle(space, {W({"p0", "q", "r"})});
   for (int i = 1; i < 10'000; ++i) {
-    const Cycle c = MeasureCycle(space, {W({"p" + std::to_string(i), "q", "r"})});
+    const Cycle c =
+        MeasureCycle(space, {W({"p" + std::to_string(i), "q", "r"})});
     ASSERT_EQ(c.request, first.request) << i;
     ASSERT_EQ(c.release, first.release) << i;
   }
@@ -111,9 +112,10 @@ HotReaders MeasureHotReaders(int n, bool newest_first) {
   LockSpace space;
   HotReaders m;
   for (int i = 0; i < n; ++i) {
-    m.max_request = std::max(m.max_request, WorkOf(space, [&] {
-      EXPECT_TRUE(space.Request(std::vector{R({"config"})}).acquired);
-    }));
+    m.max_request = std::max(
+        m.max_request, WorkOf(space, [&] {
+          EXPECT_TRUE(space.Request(std::vector{R({"config"})}).acquired);
+        }));
   }
   for (int i = 0; i < n; ++i) {
     const LockId id = newest_first ? n - i : i + 1;
@@ -157,9 +159,9 @@ std::uint64_t MaxDrainStep(int n) {
   std::uint64_t max = 0;
   for (LockId id = 1; id <= LockId(n); ++id) {
     max = std::max(max, WorkOf(space, [&] {
-      ReleaseResult r = space.Release(id);
-      EXPECT_EQ(r.acquired.size(), id < LockId(n) ? 1u : 0u);
-    }));
+                     ReleaseResult r = space.Release(id);
+                     EXPECT_EQ(r.acquired.size(), id < LockId(n) ? 1u : 0u);
+                   }));
   }
   return max;
 }
@@ -194,7 +196,8 @@ void FillHotReaders(LockSpace& space, int n) {
 // `n` readers of distinct paths ["r", i]; then a writer of ["x", "y"].
 void FillDistinctReaders(LockSpace& space, int n) {
   for (int i = 0; i < n; ++i) {
-    EXPECT_TRUE(space.Request(std::vector{R({"r", std::to_string(i)})}).acquired);
+    EXPECT_TRUE(
+        space.Request(std::vector{R({"r", std::to_string(i)})}).acquired);
   }
   EXPECT_TRUE(space.Request(std::vector{W({"x", "y"})}).acquired);
 }
@@ -210,27 +213,41 @@ TEST(Complexity, InspectCostIsIndependentOfTheLocksItDoesNotList) {
   };
   const Case cases[] = {
       // Every lock: the first 100 readers.
-      {FillHotReaders, {.path = {}, .limit = 100, .max_blockers = 10}, 100,
+      {FillHotReaders,
+       {.path = {}, .limit = 100, .max_blockers = 10},
+       100,
        true},
       // The readers' own node, and below it: the same.
-      {FillHotReaders, {.path = {"a"}, .limit = 100, .max_blockers = 10}, 100,
+      {FillHotReaders,
+       {.path = {"a"}, .limit = 100, .max_blockers = 10},
+       100,
        true},
       {FillHotReaders,
        {.path = {"a", "b", "c"}, .limit = 100, .max_blockers = 10},
        100,
        true},
       // The waiting writer alone, its blockers cut at 10 of the readers.
-      {FillHotReaders, {.path = {"w"}, .limit = 100, .max_blockers = 10}, 1,
+      {FillHotReaders,
+       {.path = {"w"}, .limit = 100, .max_blockers = 10},
+       1,
        false},
-      {FillHotReaders, {.path = {"w"}, .limit = 0, .max_blockers = 10}, 0,
+      {FillHotReaders,
+       {.path = {"w"}, .limit = 0, .max_blockers = 10},
+       0,
        true},
-      {FillHotReaders, {.path = {"x", "y"}, .limit = 100, .max_blockers = 10},
-       0, false},
-      {FillDistinctReaders, {.path = {}, .limit = 100, .max_blockers = 10},
-       100, true},
+      {FillHotReaders,
+       {.path = {"x", "y"}, .limit = 100, .max_blockers = 10},
+       0,
+       false},
+      {FillDistinctReaders,
+       {.path = {}, .limit = 100, .max_blockers = 10},
+       100,
+       true},
       // Their parent: 100 of its many children's locks.
-      {FillDistinctReaders, {.path = {"r"}, .limit = 100, .max_blockers = 10},
-       100, true},
+      {FillDistinctReaders,
+       {.path = {"r"}, .limit = 100, .max_blockers = 10},
+       100,
+       true},
       {FillDistinctReaders,
        {.path = {"r", "5"}, .limit = 100, .max_blockers = 10},
        1,
@@ -240,8 +257,10 @@ TEST(Complexity, InspectCostIsIndependentOfTheLocksItDoesNotList) {
        {.path = {"x", "y", "z"}, .limit = 100, .max_blockers = 10},
        1,
        false},
-      {FillDistinctReaders, {.path = {"s"}, .limit = 100, .max_blockers = 10},
-       0, false},
+      {FillDistinctReaders,
+       {.path = {"s"}, .limit = 100, .max_blockers = 10},
+       0,
+       false},
   };
   for (const Case& c : cases) {
     std::ostringstream what;
@@ -254,8 +273,8 @@ TEST(Complexity, InspectCostIsIndependentOfTheLocksItDoesNotList) {
     const std::uint64_t large = InspectWork(many, c.query, answer);
     EXPECT_EQ(large, small) << what.str();
     EXPECT_LE(large, InspectBound(c.query)) << what.str();
-    EXPECT_EQ(answer.live, many.GetStats().locks_pending +
-                               many.GetStats().locks_acquired)
+    EXPECT_EQ(answer.live,
+              many.GetStats().locks_pending + many.GetStats().locks_acquired)
         << what.str();
     EXPECT_EQ(answer.locks.size(), c.listed) << what.str();
     EXPECT_EQ(answer.more, c.more) << what.str();

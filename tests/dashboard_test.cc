@@ -2,6 +2,8 @@
 // locks table rendered from hand-made inspector views (hostile names
 // included), the page, and the static assets, with and without tokens.
 
+#include "server/core/dashboard.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "server/core/auth.h"
-#include "server/core/dashboard.h"
 #include "server/core/handler.h"
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
@@ -42,7 +43,8 @@ TEST(DashboardRoutes, NamespacesTakeAFilterAndABoundedLimit) {
             (Route{NamespacesRoute{.filter = "", .limit = 20}}));
   EXPECT_EQ(RouteTarget("/namespaces_v1?filter=%3Cb%3E&limit=1000", limits),
             (Route{NamespacesRoute{.filter = "<b>", .limit = 1000}}));
-  for (const char* bad : {"0", "1001", "-1", "", "ten", "5x", "99999999999999999999"}) {
+  for (const char* bad :
+       {"0", "1001", "-1", "", "ten", "5x", "99999999999999999999"}) {
     const Route route =
         RouteTarget(std::string("/namespaces_v1?limit=") + bad, limits);
     const auto* error = std::get_if<HttpError>(&route);
@@ -79,9 +81,10 @@ TEST(Dashboard, BusiestMatchingFiltersCountsAndBounds) {
   ASSERT_EQ(list.busiest.size(), 1u);
   EXPECT_EQ(list.busiest[0].name, "alphabet");
   EXPECT_TRUE(list.more());
-  EXPECT_EQ(NamespacesJson(list),
-            R"({"open":4,"opened":4,"namespaces":[{"name":"alphabet","locks_acquired":1,)"
-            R"("locks_pending":1}],"more":true})");
+  EXPECT_EQ(
+      NamespacesJson(list),
+      R"({"open":4,"opened":4,"namespaces":[{"name":"alphabet","locks_acquired":1,)"
+      R"("locks_pending":1}],"more":true})");
   list = BusiestMatching(*locks, "", 20);
   EXPECT_FALSE(list.more());
   ASSERT_EQ(list.busiest.size(), 4u);
@@ -93,24 +96,24 @@ TEST(Dashboard, BusiestMatchingFiltersCountsAndBounds) {
 
 LocksView HostileView() {
   LocksView view{.ns = "ns", .live = 3, .more = true};
-  view.locks.push_back(LockView{
-      .id = 1,
-      .state = LockState::kAcquired,
-      .resources = {W({"a", "b/<c>"}), R({})},
-      .holder = HolderInfo{.client_name = "<script>alert(1)</script>",
-                           .connection = 17,
-                           .peer = "127.0.0.1:5555"},
-      .since_ms = 12'500,
-      .abandoned = true,
-      .release_in_ms = 59'000});
-  view.locks.push_back(LockView{
-      .id = 18446744073709551615u,
-      .state = LockState::kEnqueued,
-      .resources = {R({"a&b", "\"q'"})},
-      .holder = HolderInfo{.client_name = "job-2", .connection = 18},
-      .since_ms = 250,
-      .waits_for = {1, 7},
-      .waits_for_more = true});
+  view.locks.push_back(
+      LockView{.id = 1,
+               .state = LockState::kAcquired,
+               .resources = {W({"a", "b/<c>"}), R({})},
+               .holder = HolderInfo{.client_name = "<script>alert(1)</script>",
+                                    .connection = 17,
+                                    .peer = "127.0.0.1:5555"},
+               .since_ms = 12'500,
+               .abandoned = true,
+               .release_in_ms = 59'000});
+  view.locks.push_back(
+      LockView{.id = 18446744073709551615u,
+               .state = LockState::kEnqueued,
+               .resources = {R({"a&b", "\"q'"})},
+               .holder = HolderInfo{.client_name = "job-2", .connection = 18},
+               .since_ms = 250,
+               .waits_for = {1, 7},
+               .waits_for_more = true});
   return view;
 }
 
@@ -123,8 +126,9 @@ TEST(Dashboard, RenderLocksHtmlEscapesEverythingFromClients) {
   EXPECT_TRUE(Has(html, "<tr data-id=\"1\" class=\"acquired abandoned\">"))
       << html;
   EXPECT_TRUE(Has(html, "held 12s; abandoned, released in 59s")) << html;
-  EXPECT_TRUE(Has(html, "<tr data-id=\"18446744073709551615\" "
-                        "class=\"enqueued\">"))
+  EXPECT_TRUE(Has(html,
+                  "<tr data-id=\"18446744073709551615\" "
+                  "class=\"enqueued\">"))
       << html;
   EXPECT_TRUE(Has(html, "<td class=\"waits\">1 7 &hellip;</td>")) << html;
   EXPECT_TRUE(Has(html, "waiting 250ms")) << html;
@@ -151,16 +155,17 @@ TEST_F(DashboardHandlerTest, ThePageEscapesNamesAndStaysSmall) {
   for (int i = 0; i < 500; ++i) {
     holds.push_back(state->locks->Open("ns-" + std::to_string(i)));
   }
-  const HttpResponse page =
-      Get(state, "/?filter=%3C&namespace=%22%3E%3Cb%3E");
+  const HttpResponse page = Get(state, "/?filter=%3C&namespace=%22%3E%3Cb%3E");
   EXPECT_EQ(page.status, 200u);
   EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
   EXPECT_EQ(page.cache_control, "no-store");
   EXPECT_FALSE(Has(page.body, "<img")) << page.body;
   EXPECT_FALSE(Has(page.body, "\"><b>")) << page.body;
-  EXPECT_TRUE(Has(page.body, "<code>&lt;img src=x onerror=alert(1)&gt;</code>"));
-  EXPECT_TRUE(Has(page.body, "href=\"/?namespace=%3Cimg%20src%3Dx%20onerror"
-                             "%3Dalert%281%29%3E&amp;filter=%3C\""))
+  EXPECT_TRUE(
+      Has(page.body, "<code>&lt;img src=x onerror=alert(1)&gt;</code>"));
+  EXPECT_TRUE(Has(page.body,
+                  "href=\"/?namespace=%3Cimg%20src%3Dx%20onerror"
+                  "%3Dalert%281%29%3E&amp;filter=%3C\""))
       << page.body;
   EXPECT_TRUE(Has(page.body, "data-namespace=\"&quot;&gt;&lt;b&gt;\""));
   EXPECT_FALSE(Has(page.body, "ns-1<")) << "filtered out";
@@ -198,11 +203,11 @@ TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
   EXPECT_EQ(list.status, 200u);
   EXPECT_EQ(list.content_type, "application/json");
   EXPECT_EQ(list.cache_control, "no-store");
-  EXPECT_EQ(list.body,
-            R"({"open":1,"opened":1,"namespaces":[{"name":"ns","locks_acquired":0,)"
-            R"("locks_pending":0}],"more":false})");
-  EXPECT_EQ(Get(state, "/namespaces_v1?limit=0", "Bearer t0k3n").status,
-            400u);
+  EXPECT_EQ(
+      list.body,
+      R"({"open":1,"opened":1,"namespaces":[{"name":"ns","locks_acquired":0,)"
+      R"("locks_pending":0}],"more":false})");
+  EXPECT_EQ(Get(state, "/namespaces_v1?limit=0", "Bearer t0k3n").status, 400u);
   // A page opened with ?token= carries it on in its links and its form.
   const std::string page = Get(state, "/?token=t0k3n&filter=n").body;
   EXPECT_TRUE(Has(page, "href=\"/?namespace=ns&amp;filter=n&amp;token=t0k3n\""))

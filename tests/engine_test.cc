@@ -2,20 +2,21 @@
 // namespaces leave, memory given back by idle spaces, and concurrent use of
 // one space (meaningful under TSan).
 
+#include "engine/engine.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
-#include <string>
-#include <chrono>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
-#include "engine/engine.h"
 #include "engine/id_marks.h"
 #include "tests/test_support.h"
 
@@ -109,8 +110,8 @@ TEST(MemoryBudget, AnEighthIsKeptForSmallLocks) {
   EXPECT_LE(budget.used(), budget.limit() / 8 * 7);
   // The eighth left takes thousands of small locks.
   for (int i = 0; i < 3000; ++i) {
-    ASSERT_NE(ordinary.TryRequest(std::vector{W({"small", std::to_string(i)}),
-                                              R({"config"})}),
+    ASSERT_NE(ordinary.TryRequest(
+                  std::vector{W({"small", std::to_string(i)}), R({"config"})}),
               std::nullopt)
         << i;
   }
@@ -258,8 +259,8 @@ TEST(LockSpaceThreads, ConcurrentStepsKeepMutualExclusion) {
     for (int step = 0; step < kSteps; ++step) {
       const int key = rng() % kKeys;
       const bool write = rng() % 2 == 0;
-      const auto res = write ? W({"k", std::to_string(key)})
-                             : R({"k", std::to_string(key)});
+      const auto res =
+          write ? W({"k", std::to_string(key)}) : R({"k", std::to_string(key)});
       const RequestResult r = space.Request(std::vector{res});
       // Liveness: a lock is acquired once the locks before it go; a broken
       // engine that never grants it fails here instead of hanging.

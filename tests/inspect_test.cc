@@ -75,8 +75,7 @@ TYPED_TEST(InspectTest, EnqueuedLocksWaitForEveryEarlierConflictingLock) {
   Lock(s, {W({"a", "b", "c"})});
   const Inspection want{
       .live = 3,
-      .locks = {Acquired(1, {W({"a", "b"})}),
-                Enqueued(2, {R({"a"})}, {1}),
+      .locks = {Acquired(1, {W({"a", "b"})}), Enqueued(2, {R({"a"})}, {1}),
                 Enqueued(3, {W({"a", "b", "c"})}, {1, 2})}};
   EXPECT_EQ(this->Ask({}), want);
 }
@@ -203,8 +202,8 @@ TYPED_TEST(InspectTest, ResourcesComeBackAsRequestedDuplicatesIncluded) {
                                        W({"a", "b"}), R({})};
   const std::vector<Resource> second = {R({"a", "b"}), R({"a", "b"}),
                                         W({"a", "b"})};
-  const std::vector<Resource> odd = {
-      W({""}), R({"", ""}), W({"a/b"}), R({std::string("x\0y", 3), "z"})};
+  const std::vector<Resource> odd = {W({""}), R({"", ""}), W({"a/b"}),
+                                     R({std::string("x\0y", 3), "z"})};
   Lock(s, first);
   Lock(s, second);
   Lock(s, odd);
@@ -213,8 +212,8 @@ TYPED_TEST(InspectTest, ResourcesComeBackAsRequestedDuplicatesIncluded) {
                                   Enqueued(3, odd, {1})}};
   EXPECT_EQ(this->Ask({}), want);
   // Listed once, however many of its resources match.
-  EXPECT_EQ(this->Ask({"a"}), (Inspection{.live = 3, .locks = {want.locks[0],
-                                                         want.locks[1]}}));
+  EXPECT_EQ(this->Ask({"a"}),
+            (Inspection{.live = 3, .locks = {want.locks[0], want.locks[1]}}));
   EXPECT_EQ(this->Listed({"a", "b", "c"}), (Ids{1, 2}));
   EXPECT_EQ(this->Listed({""}), (Ids{1, 3}));
   EXPECT_EQ(this->Listed({std::string("x\0y", 3)}), (Ids{1, 3}));
@@ -257,21 +256,20 @@ TYPED_TEST(InspectTest, EveryLockComesWithTheWaiterItsRequestNamed) {
 
 TYPED_TEST(InspectTest, ReleasedAndCancelledLocksAreGone) {
   auto& s = this->space_;
-  Lock(s, {W({"a"})});       // 1
-  Lock(s, {W({"a"})});       // 2
-  Lock(s, {R({"a", "b"})});  // 3
-  Lock(s, {W({"c"})});       // 4
+  Lock(s, {W({"a"})});             // 1
+  Lock(s, {W({"a"})});             // 2
+  Lock(s, {R({"a", "b"})});        // 3
+  Lock(s, {W({"c"})});             // 4
   EXPECT_EQ(Unlock(s, 2), Ids{});  // cancelled
-  EXPECT_EQ(this->Ask({}), (Inspection{.live = 3,
-                                       .locks = {Acquired(1, {W({"a"})}),
-                                                 Enqueued(3, {R({"a", "b"})},
-                                                          {1}),
-                                                 Acquired(4, {W({"c"})})}}));
+  EXPECT_EQ(this->Ask({}),
+            (Inspection{.live = 3,
+                        .locks = {Acquired(1, {W({"a"})}),
+                                  Enqueued(3, {R({"a", "b"})}, {1}),
+                                  Acquired(4, {W({"c"})})}}));
   EXPECT_EQ(Unlock(s, 4), Ids{});
   EXPECT_EQ(Unlock(s, 1), Ids{3});
-  EXPECT_EQ(this->Ask({}), (Inspection{.live = 1,
-                                       .locks = {Acquired(
-                                           3, {R({"a", "b"})})}}));
+  EXPECT_EQ(this->Ask({}),
+            (Inspection{.live = 1, .locks = {Acquired(3, {R({"a", "b"})})}}));
   EXPECT_EQ(Unlock(s, 3), Ids{});
   EXPECT_EQ(this->Ask({}), Inspection{});
   Lock(s, {R({"a"})});
@@ -284,9 +282,8 @@ TYPED_TEST(InspectTest, OldestLocksFollowRequestAndAcquisitionOrder) {
   auto& s = this->space_;
   const auto ids = [&s] {
     const OldestLocks oldest = s.Oldest();
-    return std::pair<LockId, LockId>{
-        oldest.enqueued ? oldest.enqueued->id : 0,
-        oldest.acquired ? oldest.acquired->id : 0};
+    return std::pair<LockId, LockId>{oldest.enqueued ? oldest.enqueued->id : 0,
+                                     oldest.acquired ? oldest.acquired->id : 0};
   };
   using P = std::pair<LockId, LockId>;
   EXPECT_EQ(ids(), P(0, 0));
@@ -298,7 +295,7 @@ TYPED_TEST(InspectTest, OldestLocksFollowRequestAndAcquisitionOrder) {
   EXPECT_EQ(Unlock(s, 3), Ids{4});  // 4 acquired now: after 1, before 2
   EXPECT_EQ(ids(), P(2, 1));
   EXPECT_EQ(Unlock(s, 1), Ids{2});
-  EXPECT_EQ(ids(), P(0, 4));  // 4 was acquired before 2
+  EXPECT_EQ(ids(), P(0, 4));      // 4 was acquired before 2
   Lock(s, {W({"b"}), W({"a"})});  // 5, waits for 2 and 4
   Lock(s, {R({"c"})});            // 6, acquired
   EXPECT_EQ(ids(), P(5, 4));

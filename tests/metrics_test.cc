@@ -216,14 +216,14 @@ TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {
       .namespaces_opened = 2,
       .locks_pending = 2,
       .locks_acquired = 1,
-      .namespaces = {{.name = "a",
-                      .locks_pending = 2,
-                      .locks_acquired = 1,
-                      .oldest_enqueued_nanos = 2'000'000'000,
-                      .oldest_acquired_nanos = 1,
-                      .counts = Read(a)},
-                     {.name = "q\"\n",
-                      .counts = {.requested = 1, .abandoned = 1}}}};
+      .namespaces = {
+          {.name = "a",
+           .locks_pending = 2,
+           .locks_acquired = 1,
+           .oldest_enqueued_nanos = 2'000'000'000,
+           .oldest_acquired_nanos = 1,
+           .counts = Read(a)},
+          {.name = "q\"\n", .counts = {.requested = 1, .abandoned = 1}}}};
 
   const std::string plain = RenderPrometheus(Metrics(false), sample);
   EXPECT_EQ(plain.find("{namespace="), std::string::npos) << plain;
@@ -274,7 +274,8 @@ TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {
       "waits.\n"
       "# TYPE locktopus_namespace_oldest_enqueued_lock_seconds gauge\n"
       "locktopus_namespace_oldest_enqueued_lock_seconds{namespace=\"a\"} 2\n"
-      "locktopus_namespace_oldest_enqueued_lock_seconds{namespace=\"q\\\"%0A\"} "
+      "locktopus_namespace_oldest_enqueued_lock_seconds{namespace=\"q\\\"%0A\"}"
+      " "
       "0\n"
       "# HELP locktopus_namespace_oldest_acquired_lock_seconds How long the "
       "lock acquired the longest has been held, by namespace; 0 when none "
@@ -282,7 +283,8 @@ TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {
       "# TYPE locktopus_namespace_oldest_acquired_lock_seconds gauge\n"
       "locktopus_namespace_oldest_acquired_lock_seconds{namespace=\"a\"} "
       "0.000000001\n"
-      "locktopus_namespace_oldest_acquired_lock_seconds{namespace=\"q\\\"%0A\"} "
+      "locktopus_namespace_oldest_acquired_lock_seconds{namespace=\"q\\\"%0A\"}"
+      " "
       "0\n");
 }
 

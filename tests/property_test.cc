@@ -52,7 +52,6 @@ rc::Gen<InspectQuery> GenQuery() {
                    rc::gen::inRange<std::size_t>(0, 5)));
 }
 
-
 rc::Gen<std::vector<Resource>> GenResources() {
   return rc::gen::mapcat(rc::gen::inRange(1, 5), [](int n) {
     return rc::gen::container<std::vector<Resource>>(n, GenResource());

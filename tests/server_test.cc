@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "server/core/connection.h"
-#include "server/core/inspect.h"
 #include "server/core/handler.h"
 #include "server/core/heap_trim.h"
+#include "server/core/inspect.h"
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
 #include "tests/test_support.h"
@@ -95,7 +95,7 @@ TEST(Routes, RefusesBadInspectorParametersAndClientNames) {
             Route(HttpError{400, "URL parameter 'namespace' is required"}));
   for (const std::string& bad : std::vector<std::string>{
            "a%0Ab", "%00", "%1F", "%7F", "%C2%80", "%C2%9F", "%FF", "%C0%AF",
-        "%ED%A0%80", std::string(kMaxClientNameBytes + 1, 'x')}) {
+           "%ED%A0%80", std::string(kMaxClientNameBytes + 1, 'x')}) {
     const Route route = RouteTarget("/v1?namespace=n&client=" + bad, limits);
     const auto* error = std::get_if<HttpError>(&route);
     ASSERT_NE(error, nullptr) << bad;
@@ -128,8 +128,8 @@ TEST(Routes, RefusesBadParameters) {
             Route(HttpError{400,
                             "URL parameter 'namespace' of 5 bytes is over "
                             "max-namespace-bytes (4)"}));
-  for (const char* bad : {"-1", "", "1.5", "x", "99999999999999999999999",
-                          "+1", "%201"}) {
+  for (const char* bad :
+       {"-1", "", "1.5", "x", "99999999999999999999999", "+1", "%201"}) {
     Route route = RouteTarget(
         std::string("/v1?namespace=n&abandon-timeout-ms=") + bad, limits);
     ASSERT_TRUE(std::holds_alternative<HttpError>(route)) << bad;
@@ -236,9 +236,8 @@ TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
   const HttpResponse refused = Response(HandleRequest(Get("/"), state));
   EXPECT_EQ(refused.status, 401u);
   EXPECT_EQ(refused.www_authenticate, "Bearer");
-  for (const char* target :
-       {"/nowhere", "/metrics", "/stats_v1?namespace=x", "not a target",
-        "/v1?namespace=x&token=wrong"}) {
+  for (const char* target : {"/nowhere", "/metrics", "/stats_v1?namespace=x",
+                             "not a target", "/v1?namespace=x&token=wrong"}) {
     EXPECT_EQ(Response(HandleRequest(Get(target), state)).status, 401u)
         << target;
   }
@@ -305,8 +304,7 @@ class ConnectionTest : public ::testing::Test {
     for (LockId id : notices) c.conn->OnAcquired(id);
   }
 
-  const std::shared_ptr<LockService> service_ =
-      std::make_shared<LockService>();
+  const std::shared_ptr<LockService> service_ = std::make_shared<LockService>();
   const NamespaceHold ns_ = service_->Open("test");
   std::vector<std::unique_ptr<ConnectionConfig>> configs_;
 };
@@ -315,15 +313,19 @@ TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
   Client a = Connect(), b = Connect();
   a.conn->OnFrame(kLockA);
   b.conn->OnFrame(kLockA);
-  EXPECT_EQ(a.io->sent, std::vector<std::string>{
-                            R"({"id":"1","action":"lock","state":"acquired"})"});
-  EXPECT_EQ(b.io->sent, std::vector<std::string>{
-                            R"({"id":"2","action":"lock","state":"enqueued"})"});
+  EXPECT_EQ(a.io->sent,
+            std::vector<std::string>{
+                R"({"id":"1","action":"lock","state":"acquired"})"});
+  EXPECT_EQ(b.io->sent,
+            std::vector<std::string>{
+                R"({"id":"2","action":"lock","state":"enqueued"})"});
   a.conn->OnFrame(kRelease);
-  EXPECT_EQ(a.io->sent.back(), R"({"id":"1","action":"release","state":"ready"})");
+  EXPECT_EQ(a.io->sent.back(),
+            R"({"id":"1","action":"release","state":"ready"})");
   EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
   Deliver(b);
-  EXPECT_EQ(b.io->sent.back(), R"({"id":"2","action":"lock","state":"acquired"})");
+  EXPECT_EQ(b.io->sent.back(),
+            R"({"id":"2","action":"lock","state":"acquired"})");
   EXPECT_EQ(b.conn->state(), ConnState::kAcquired);
   b.conn->OnFrame(kRelease);
   EXPECT_EQ(b.conn->state(), ConnState::kReady);
@@ -332,8 +334,8 @@ TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
 
 TEST_F(ConnectionTest, InspectorShowsWhoHoldsAndWhoWaitsUntilTheAbandonEnds) {
   Client a = Connect(), b = Connect();
-  configs_[0]->holder = std::make_shared<const HolderInfo>(
-      HolderInfo{.client_name = "job-1", .connection = 7, .peer = "10.0.0.1:9"});
+  configs_[0]->holder = std::make_shared<const HolderInfo>(HolderInfo{
+      .client_name = "job-1", .connection = 7, .peer = "10.0.0.1:9"});
   a.conn->OnFrame(kLockA);
   b.conn->OnFrame(kLockA);
   std::optional<LocksView> view = InspectLocks(*service_, "test", {});
@@ -404,7 +406,8 @@ TEST_F(ConnectionTest, ActionsNotAllowedInTheStateAreProtocolErrors) {
 
   Client c = Connect();
   c.conn->OnFrame(kLockA);
-  EXPECT_EQ(c.io->sent.back(), R"({"id":"2","action":"lock","state":"enqueued"})");
+  EXPECT_EQ(c.io->sent.back(),
+            R"({"id":"2","action":"lock","state":"enqueued"})");
   c.conn->OnFrame(kLockA);
   EXPECT_EQ(c.io->sent.back(),
             "communication error: invalid action [lock] in state [enqueued]");
@@ -452,7 +455,8 @@ TEST_F(ConnectionTest, ProtocolErrorWhileAcquiredAbandonsTheLock) {
   Client a = Connect(std::chrono::milliseconds(50));
   a.conn->OnFrame(kLockA);
   a.conn->OnFrame("not json");
-  EXPECT_EQ(a.io->sent.back().rfind("communication error: invalid JSON", 0), 0u);
+  EXPECT_EQ(a.io->sent.back().rfind("communication error: invalid JSON", 0),
+            0u);
   EXPECT_EQ(a.io->closed_with, 3000);
   ASSERT_EQ(a.io->timers.size(), 1u);
   EXPECT_EQ(ns_->State(1), LockState::kAcquired);
@@ -475,7 +479,8 @@ TEST_F(ConnectionTest, DrainingRefusesNewLocksButNotReleases) {
             "communication error: server is shutting down: no new locks");
   EXPECT_EQ(b.io->closed_with, 3000);
   a.conn->OnFrame(kRelease);
-  EXPECT_EQ(a.io->sent.back(), R"({"id":"1","action":"release","state":"ready"})");
+  EXPECT_EQ(a.io->sent.back(),
+            R"({"id":"1","action":"release","state":"ready"})");
   EXPECT_EQ(ns_->GetStats(), Stats{.last_id = 1});
 }
 
@@ -530,7 +535,7 @@ TEST_F(ConnectionTest, CountsLockEventsAndProtocolErrors) {
   // A release crossing its acquisition notice is a cancel, as the client
   // saw it: it never got `acquired`.
   Client e = connect(), f = connect();
-  e.conn->OnFrame(kLockA);  // 5: lock 2 is abandoned, not yet released
+  e.conn->OnFrame(kLockA);      // 5: lock 2 is abandoned, not yet released
   b.io->timers.at(0).second();  // the abandon timeout passes: 5 acquired
   f.conn->OnFrame(kLockA);      // 6 enqueued
   Deliver(e);
@@ -538,8 +543,7 @@ TEST_F(ConnectionTest, CountsLockEventsAndProtocolErrors) {
   f.conn->OnFrame(kRelease);  // and f cancels before it arrives
   Deliver(f);
   EXPECT_EQ(locks(), (V{6, 3, 2, 3, 1}));
-  EXPECT_EQ(ns_->GetStats().locks_acquired + ns_->GetStats().locks_pending,
-            0u);
+  EXPECT_EQ(ns_->GetStats().locks_acquired + ns_->GetStats().locks_pending, 0u);
   EXPECT_EQ(metrics.wait.Read().count, 3u);
   EXPECT_EQ(metrics.hold.Read().count, 2u);
 
@@ -587,10 +591,12 @@ TEST_F(ConnectionTest, NamespaceCountersOnlyWhenAskedFor) {
 // A waiter that, when told, takes a lock in the same namespace: only
 // possible if notices are delivered after the namespace's mutex is released.
 TEST_F(ConnectionTest, AConnectionDestroyedWithoutClosingEndsItsLock) {
-  Client a = Connect(), b = Connect(), c = Connect(std::chrono::milliseconds(0));
+  Client a = Connect(), b = Connect(),
+         c = Connect(std::chrono::milliseconds(0));
   a.conn->OnFrame(kLockA);
   b.conn->OnFrame(kLockA);
-  c.conn->OnFrame(R"({"action":"lock","resources":[{"type":"read","path":["z"]}]})");
+  c.conn->OnFrame(
+      R"({"action":"lock","resources":[{"type":"read","path":["z"]}]})");
   b.conn.reset();  // enqueued: cancelled at once
   EXPECT_EQ(ns_->State(2), LockState::kNone);
   c.conn.reset();  // acquired, abandon timeout 0: released at once
@@ -623,8 +629,7 @@ TEST_F(ConnectionTest, AnExceptionInAHandlerNeverLeaksTheLock) {
     auto io = std::make_shared<ThrowingIo>();
     configs_.push_back(std::make_unique<ConnectionConfig>());
     configs_.back()->abandon_timeout = std::chrono::milliseconds(0);
-    auto conn =
-        std::make_unique<Connection>(ns_, *configs_.back(), *io, io);
+    auto conn = std::make_unique<Connection>(ns_, *configs_.back(), *io, io);
     const LockId id = ns_->GetStats().last_id + 1;
     if (acquire) {
       // Its lock is acquired, then the notice's answer cannot be sent.
@@ -650,7 +655,8 @@ TEST_F(ConnectionTest, AnExceptionInAHandlerNeverLeaksTheLock) {
   EXPECT_EQ(b.conn->state(), ConnState::kAcquired);
 }
 
-TEST(LockBudget, ALockTheBudgetCannotCoverIsRefusedWith1013AndNothingElseChanges) {
+TEST(LockBudget,
+     ALockTheBudgetCannotCoverIsRefusedWith1013AndNothingElseChanges) {
   auto service = std::make_shared<LockService>(64 * 1024);
   const NamespaceHold ns = service->Open("t");
   Metrics metrics;
@@ -669,17 +675,19 @@ TEST(LockBudget, ALockTheBudgetCannotCoverIsRefusedWith1013AndNothingElseChanges
   std::vector<Resource> big;
   for (int i = 0; i < 1000; ++i) big.push_back(W({std::to_string(i)}));
   b->OnFrame(wire::FormatLock(big));
-  EXPECT_EQ(b_io.sent, std::vector<std::string>{
-                           "communication error: lock refused: the server's "
-                           "lock memory is full (over max-lock-memory (65536)); "
-                           "try again later"});
+  EXPECT_EQ(b_io.sent,
+            std::vector<std::string>{
+                "communication error: lock refused: the server's "
+                "lock memory is full (over max-lock-memory (65536)); "
+                "try again later"});
   EXPECT_EQ(b_io.closed_with, 1013);
   EXPECT_EQ(b_io.close_reason, "try again later");
   EXPECT_EQ(b->state(), ConnState::kReady);
   EXPECT_EQ(metrics.locks_refused_lock_memory.load(), 1u);
   EXPECT_EQ(metrics.locks.requested.load(), 1u);
-  EXPECT_EQ(metrics.protocol_errors[static_cast<std::size_t>(
-                wire::ProtocolErrorKind::kOverLimit)]
+  EXPECT_EQ(metrics
+                .protocol_errors[static_cast<std::size_t>(
+                    wire::ProtocolErrorKind::kOverLimit)]
                 .load(),
             0u);
   // Nothing changed for the others: no ID used, the lock held still held,
@@ -687,7 +695,8 @@ TEST(LockBudget, ALockTheBudgetCannotCoverIsRefusedWith1013AndNothingElseChanges
   EXPECT_EQ(ns->GetStats().last_id, 1u);
   EXPECT_EQ(service->memory().used(), held);
   c->OnFrame(R"({"action":"lock","resources":[{"type":"read","path":["b"]}]})");
-  EXPECT_EQ(c_io.sent.back(), R"({"id":"2","action":"lock","state":"acquired"})");
+  EXPECT_EQ(c_io.sent.back(),
+            R"({"id":"2","action":"lock","state":"acquired"})");
   a->OnFrame(kRelease);
   c->OnFrame(kRelease);
   EXPECT_EQ(service->memory().used(), 0u);
@@ -790,8 +799,11 @@ TEST(LockService, BusiestListsTheMostLiveLocksFirstWithinItsLimit) {
   auto service = std::make_shared<LockService>();
   std::vector<NamespaceHold> holds;
   for (const auto& [name, locks] :
-       std::vector<std::pair<std::string, int>>{
-           {"one", 1}, {"three", 3}, {"none", 0}, {"two", 2}, {"also-two", 2}}) {
+       std::vector<std::pair<std::string, int>>{{"one", 1},
+                                                {"three", 3},
+                                                {"none", 0},
+                                                {"two", 2},
+                                                {"also-two", 2}}) {
     holds.push_back(service->Open(name));
     for (int i = 0; i < locks; ++i) {
       holds.back()->Request(std::vector{R({std::to_string(i)})});

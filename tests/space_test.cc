@@ -75,8 +75,8 @@ TYPED_TEST(SpaceTest, ReadOfEmptyPathSharesWithReaders) {
 TYPED_TEST(SpaceTest, WriteBlocksPrefixesAndExtensionsButNotSiblings) {
   auto& s = this->space_;
   EXPECT_EQ(Lock(s, {W({"a", "b"})}), Acquired(1));
-  EXPECT_EQ(Lock(s, {W({"a", "c"})}), Acquired(2));       // sibling
-  EXPECT_EQ(Lock(s, {W({"ab"})}), Acquired(3));           // same letters
+  EXPECT_EQ(Lock(s, {W({"a", "c"})}), Acquired(2));  // sibling
+  EXPECT_EQ(Lock(s, {W({"ab"})}), Acquired(3));      // same letters
   EXPECT_EQ(Lock(s, {W({"b", "a"})}), Acquired(4));
   EXPECT_EQ(Lock(s, {R({"a"})}), Enqueued(5));            // prefix
   EXPECT_EQ(Lock(s, {R({"a", "b", "c"})}), Enqueued(6));  // extension
@@ -234,8 +234,8 @@ TYPED_TEST(SpaceTest, AcquisitionsComeBackWithTheirWaiters) {
 TYPED_TEST(SpaceTest, StatsCountLocksResourcesAndPaths) {
   auto& s = this->space_;
   EXPECT_EQ(s.GetStats(), Stats{});
-  Lock(s, {W({"a", "b"}), R({"c"})});  // acquired: 2 resources
-  Lock(s, {R({"a"})});                 // enqueued: 1 resource
+  Lock(s, {W({"a", "b"}), R({"c"})});              // acquired: 2 resources
+  Lock(s, {R({"a"})});                             // enqueued: 1 resource
   Lock(s, {W({"a", "b"}), W({"a", "b"}), W({})});  // enqueued: 3 resources
   Stats want{.last_id = 3,
              .locks_pending = 2,

@@ -3,7 +3,8 @@
 // server, the C++ client, locktopus-bench and the C++ end-to-end tests —
 // calls these. No I/O.
 //
-//   client -> server   {"action":"lock","resources":[{"type":"write","path":["a","b"]}]}
+//   client -> server
+//   {"action":"lock","resources":[{"type":"write","path":["a","b"]}]}
 //                      {"action":"release"}
 //   server -> client   {"id":"17","action":"lock","state":"enqueued"}
 //                      communication error: <reason>

@@ -37,9 +37,9 @@ void Connection::OnFrame(std::string_view text) {
     Fail(error->kind, error->reason);
   } else if (auto* lock = std::get_if<wire::LockMessage>(&message)) {
     if (state_ != ConnState::kReady) {
-      Fail(ProtocolErrorKind::kWrongState,
-           "invalid action [lock] in state [" + std::string(wire::Name(state_)) +
-               "]");
+      Fail(ProtocolErrorKind::kWrongState, "invalid action [lock] in state [" +
+                                               std::string(wire::Name(state_)) +
+                                               "]");
       return;
     }
     if (config_.draining != nullptr && config_.draining->load()) {
@@ -62,7 +62,8 @@ void Connection::OnOversizedFrame(std::size_t size_at_least) {
   if (closed_) return;
   Fail(ProtocolErrorKind::kOversized,
        "message of at least " + std::to_string(size_at_least) + " bytes " +
-           wire::OverLimit("max-message-bytes", config_.limits.max_message_bytes));
+           wire::OverLimit("max-message-bytes",
+                           config_.limits.max_message_bytes));
 }
 
 void Connection::Lock(const wire::LockMessage& message) {

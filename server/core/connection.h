@@ -69,8 +69,8 @@ class Connection {
   // `self` is the waiter told of this connection's acquisitions (through
   // each lock's LockRecord): the transport, which posts them back here as
   // OnAcquired.
-  Connection(NamespaceHold ns, const ConnectionConfig& config,
-             ConnectionIo& io, WaiterRef self);
+  Connection(NamespaceHold ns, const ConnectionConfig& config, ConnectionIo& io,
+             WaiterRef self);
   // Runs OnClosed if nothing has; `io` must still be usable.
   ~Connection();
   Connection(const Connection&) = delete;
@@ -124,7 +124,7 @@ class Connection {
   // The current lock's waiter, which the engine keeps weakly; reset when
   // the lock ends, or handed to its abandon timer.
   std::shared_ptr<LockRecord> record_;
-  std::string resources_;  // the current lock's resources, for logs
+  std::string resources_;           // the current lock's resources, for logs
   Clock::time_point requested_at_;  // of the current lock
   Clock::time_point acquired_at_;   // with metrics
   bool closed_ = false;

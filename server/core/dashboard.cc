@@ -1,8 +1,7 @@
 #include "server/core/dashboard.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
 
 #include "server/core/pages.h"
@@ -88,9 +87,12 @@ std::string Duration(std::int64_t ms) {
 
 std::string_view StateName(LockState state) {
   switch (state) {
-    case LockState::kAcquired: return "acquired";
-    case LockState::kEnqueued: return "enqueued";
-    case LockState::kNone: break;
+    case LockState::kAcquired:
+      return "acquired";
+    case LockState::kEnqueued:
+      return "enqueued";
+    case LockState::kNone:
+      break;
   }
   return "none";
 }
@@ -126,8 +128,9 @@ std::string ServerSection(const ServerState& state,
   const ha::Role role = state.role.load();
   std::string html = "<h2>Server</h2>\n";
   if (state.draining.load()) {
-    html += "<p id=\"health\" class=\"health bad\">draining: new clients "
-            "are refused</p>\n";
+    html +=
+        "<p id=\"health\" class=\"health bad\">draining: new clients "
+        "are refused</p>\n";
   } else if (!ha::TakesClients(role)) {
     html += "<p id=\"health\" class=\"health bad\">not taking clients (" +
             std::string(ha::Name(role)) + ")</p>\n";
@@ -136,8 +139,8 @@ std::string ServerSection(const ServerState& state,
   }
   html += "<table class=\"params\">\n";
   auto row = [&html](std::string_view name, const std::string& value) {
-    html += "<tr><th>" + std::string(name) + "</th><td>" + value +
-            "</td></tr>\n";
+    html +=
+        "<tr><th>" + std::string(name) + "</th><td>" + value + "</td></tr>\n";
   };
   auto number = [&row](std::string_view name, auto value) {
     row(name, std::to_string(value));
@@ -173,20 +176,21 @@ std::string ServerSection(const ServerState& state,
   html += "</table>\n";
   const std::string suffix =
       query.token ? "?token=" + HtmlEscape(UrlEncode(*query.token)) : "";
-  html += "<details class=\"api\"><summary>API</summary><ul>\n"
-          "<li>v1 (WebSocket): <code>" +
-          std::string(c.tls() ? "wss" : "ws") +
-          "://HOST/v1?namespace=NAME&amp;abandon-timeout-ms=60000"
-          "&amp;client=NAME</code></li>\n"
-          "<li>statistics: <code>/stats_v1?namespace=NAME</code></li>\n"
-          "<li>namespaces: <code>/namespaces_v1?filter=TEXT&amp;limit=20"
-          "</code></li>\n"
-          "<li>live locks: <code>/locks_v1?namespace=NAME</code></li>\n"
-          "<li>Prometheus metrics: <a href=\"/metrics" +
-          suffix +
-          "\"><code>/metrics</code></a></li>\n"
-          "<li>probes: <code>/healthz</code>, <code>/readyz</code></li>\n"
-          "</ul></details>\n";
+  html +=
+      "<details class=\"api\"><summary>API</summary><ul>\n"
+      "<li>v1 (WebSocket): <code>" +
+      std::string(c.tls() ? "wss" : "ws") +
+      "://HOST/v1?namespace=NAME&amp;abandon-timeout-ms=60000"
+      "&amp;client=NAME</code></li>\n"
+      "<li>statistics: <code>/stats_v1?namespace=NAME</code></li>\n"
+      "<li>namespaces: <code>/namespaces_v1?filter=TEXT&amp;limit=20"
+      "</code></li>\n"
+      "<li>live locks: <code>/locks_v1?namespace=NAME</code></li>\n"
+      "<li>Prometheus metrics: <a href=\"/metrics" +
+      suffix +
+      "\"><code>/metrics</code></a></li>\n"
+      "<li>probes: <code>/healthz</code>, <code>/readyz</code></li>\n"
+      "</ul></details>\n";
   return html;
 }
 
@@ -199,10 +203,11 @@ std::string NamespacesSection(const ServerState& state,
                      std::to_string(list.open) + " open now, " +
                      std::to_string(list.opened) +
                      " opened since the start.</p>\n";
-  html += "<form class=\"filter\" method=\"get\" action=\"/\">"
-          "<label>Name contains <input type=\"search\" name=\"filter\" "
-          "id=\"filter\" value=\"" +
-          HtmlEscape(query.filter) + "\"></label>";
+  html +=
+      "<form class=\"filter\" method=\"get\" action=\"/\">"
+      "<label>Name contains <input type=\"search\" name=\"filter\" "
+      "id=\"filter\" value=\"" +
+      HtmlEscape(query.filter) + "\"></label>";
   if (!query.ns.empty()) {
     html += "<input type=\"hidden\" name=\"namespace\" value=\"" +
             HtmlEscape(query.ns) + "\">";
@@ -212,9 +217,10 @@ std::string NamespacesSection(const ServerState& state,
             HtmlEscape(*query.token) + "\">";
   }
   html += " <button type=\"submit\">Filter</button></form>\n";
-  html += "<table id=\"namespaces-table\" class=\"namespaces\"><thead><tr>"
-          "<th>namespace</th><th>acquired</th><th>enqueued</th></tr></thead>"
-          "<tbody>\n";
+  html +=
+      "<table id=\"namespaces-table\" class=\"namespaces\"><thead><tr>"
+      "<th>namespace</th><th>acquired</th><th>enqueued</th></tr></thead>"
+      "<tbody>\n";
   for (const NamespaceSummary& ns : list.busiest) {
     html += "<tr" +
             std::string(ns.name == query.ns ? " class=\"chosen\"" : "") +
@@ -242,16 +248,17 @@ std::string LocksSection(const ServerState& state,
   std::string html = "<h2>Locks of <code>" + HtmlEscape(query.ns) +
                      "</code></h2>\n<div id=\"graph\" class=\"graph\"></div>\n"
                      "<div id=\"locks-body\">";
-  const std::optional<LocksView> view = InspectLocks(
-      *state.locks, query.ns,
-      InspectQuery{.path = {},
-                   .limit = kDashboardLocks,
-                   .max_blockers = InspectQuery{}.max_blockers});
+  const std::optional<LocksView> view =
+      InspectLocks(*state.locks, query.ns,
+                   InspectQuery{.path = {},
+                                .limit = kDashboardLocks,
+                                .max_blockers = InspectQuery{}.max_blockers});
   if (view) {
     html += RenderLocksHtml(*view);
   } else {
-    html += "<p id=\"locks-note\" class=\"note\">Namespace not open: no "
-            "live lock and no client.</p>\n";
+    html +=
+        "<p id=\"locks-note\" class=\"note\">Namespace not open: no "
+        "live lock and no client.</p>\n";
   }
   return html + "</div>\n";
 }
@@ -263,19 +270,30 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-NamespaceList BusiestMatching(const LockService& locks,
-                              std::string_view filter, std::size_t limit) {
+NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
+                              std::size_t limit) {
   auto live = [](const NamespaceSummary& s) {
     return s.stats.locks_pending + s.stats.locks_acquired;
   };
@@ -335,15 +353,16 @@ std::string RenderLocksHtml(const LocksView& view) {
                      std::to_string(view.live) + " live; " +
                      std::to_string(view.locks.size()) + " listed" +
                      (view.more ? ", more not shown" : "") + ".</p>\n";
-  html += "<table id=\"locks-table\" class=\"locks\"><thead><tr><th>id</th>"
-          "<th>state</th><th>resources</th><th>client</th><th>connection</th>"
-          "<th>peer</th><th>for</th><th>waits for</th></tr></thead><tbody>\n";
+  html +=
+      "<table id=\"locks-table\" class=\"locks\"><thead><tr><th>id</th>"
+      "<th>state</th><th>resources</th><th>client</th><th>connection</th>"
+      "<th>peer</th><th>for</th><th>waits for</th></tr></thead><tbody>\n";
   for (const LockView& lock : view.locks) {
     const std::string id = std::to_string(lock.id);
     const std::string_view state = StateName(lock.state);
     html += "<tr data-id=\"" + id + "\" class=\"" + std::string(state) +
-            (lock.abandoned ? " abandoned" : "") + "\"><td class=\"id\">" +
-            id + "</td><td class=\"state\">" + std::string(state) +
+            (lock.abandoned ? " abandoned" : "") + "\"><td class=\"id\">" + id +
+            "</td><td class=\"state\">" + std::string(state) +
             "</td><td class=\"resources\">";
     for (std::size_t i = 0; i < lock.resources.size(); ++i) {
       const Resource& r = lock.resources[i];
@@ -357,10 +376,10 @@ std::string RenderLocksHtml(const LocksView& view) {
     if (lock.holder) html += std::to_string(lock.holder->connection);
     html += "</td><td class=\"peer\">";
     if (lock.holder) html += HtmlEscape(lock.holder->peer);
-    html += "</td><td class=\"since\">" +
-            std::string(lock.state == LockState::kAcquired ? "held "
-                                                           : "waiting ") +
-            Duration(lock.since_ms);
+    html +=
+        "</td><td class=\"since\">" +
+        std::string(lock.state == LockState::kAcquired ? "held " : "waiting ") +
+        Duration(lock.since_ms);
     if (lock.abandoned) {
       html += "; abandoned, released in " + Duration(lock.release_in_ms);
     }

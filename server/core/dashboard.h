@@ -49,8 +49,8 @@ struct NamespaceList {
 
 // The `limit` busiest open namespaces whose name contains `filter` (all if
 // it is empty), busiest first (ties by name), as LockService::Busiest.
-NamespaceList BusiestMatching(const LockService& locks,
-                              std::string_view filter, std::size_t limit);
+NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
+                              std::size_t limit);
 
 // GET /namespaces_v1:
 // {"open":N,"opened":N,"namespaces":[{"name":…,"locks_acquired":…,"locks_pending":…},…],

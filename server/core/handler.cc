@@ -25,10 +25,10 @@ Handled HandleRequest(const HttpRequest& request,
       RouteTarget(request.target, state->config.route_limits, &token);
   if (state->auth != nullptr && !IsOpen(route) &&
       !state->auth->Allows(request.authorization, token)) {
-    HttpResponse response = Text(
-        401,
-        "Unauthorized: a valid token is required (Authorization: Bearer "
-        "TOKEN, or ?token=TOKEN)");
+    HttpResponse response =
+        Text(401,
+             "Unauthorized: a valid token is required (Authorization: Bearer "
+             "TOKEN, or ?token=TOKEN)");
     response.www_authenticate = "Bearer";
     return response;
   }
@@ -65,11 +65,11 @@ Handled HandleRequest(const HttpRequest& request,
                         .body = StatsJson(found->stats, found->memory_bytes)};
   }
   if (const auto* locks = std::get_if<LocksRoute>(&route)) {
-    const std::optional<LocksView> view = InspectLocks(
-        *state->locks, locks->ns,
-        {.path = locks->path,
-         .limit = locks->limit,
-         .max_blockers = locks->blockers});
+    const std::optional<LocksView> view =
+        InspectLocks(*state->locks, locks->ns,
+                     {.path = locks->path,
+                      .limit = locks->limit,
+                      .max_blockers = locks->blockers});
     if (!view) return Text(404, "Namespace not found");
     return HttpResponse{.content_type = "application/json",
                         .body = LocksJson(*view)};
@@ -86,11 +86,10 @@ Handled HandleRequest(const HttpRequest& request,
                                   : Text(503, std::string(ha::Name(role)));
   }
   if (const auto* list = std::get_if<NamespacesRoute>(&route)) {
-    return HttpResponse{
-        .content_type = "application/json",
-        .body = NamespacesJson(
-            BusiestMatching(*state->locks, list->filter, list->limit)),
-        .cache_control = "no-store"};
+    return HttpResponse{.content_type = "application/json",
+                        .body = NamespacesJson(BusiestMatching(
+                            *state->locks, list->filter, list->limit)),
+                        .cache_control = "no-store"};
   }
   if (const auto* asset_route = std::get_if<AssetRoute>(&route)) {
     const std::optional<Asset> asset = FindAsset(asset_route->path);
@@ -105,9 +104,10 @@ Handled HandleRequest(const HttpRequest& request,
   // The token goes on with the page's links only if it came in the URL.
   return HttpResponse{
       .content_type = "text/html; charset=utf-8",
-      .body = DashboardPage(*state, {.filter = status.filter,
-                                     .ns = status.ns,
-                                     .token = state->auth ? token : std::nullopt}),
+      .body =
+          DashboardPage(*state, {.filter = status.filter,
+                                 .ns = status.ns,
+                                 .token = state->auth ? token : std::nullopt}),
       .cache_control = "no-store"};
 }
 

@@ -54,9 +54,9 @@ OldestAges AgesOf(const OldestLocks& oldest,
     return std::dynamic_pointer_cast<const LockRecord>(waiter);
   };
   const auto age = [now](LockRecord::Clock::time_point since) {
-    return std::max(std::chrono::nanoseconds(0),
-                    std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        now - since));
+    return std::max(
+        std::chrono::nanoseconds(0),
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - since));
   };
   OldestAges ages;
   if (const auto enqueued = record(oldest.enqueued)) {
@@ -91,7 +91,8 @@ std::string LocksJson(const LocksView& view) {
   for (const LockView& lock : view.locks) {
     json::array resources;
     resources.reserve(lock.resources.size());
-    for (const Resource& r : lock.resources) resources.push_back(ResourceJson(r));
+    for (const Resource& r : lock.resources)
+      resources.push_back(ResourceJson(r));
     json::array waits_for;
     waits_for.reserve(lock.waits_for.size());
     for (LockId id : lock.waits_for) waits_for.emplace_back(std::to_string(id));

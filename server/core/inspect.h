@@ -30,7 +30,7 @@ class LockService;
 // Who asked for a lock, as its connection knew it. The record outlives the
 // connection while an abandoned lock waits for its timer.
 struct HolderInfo {
-  std::string client_name;      // the `client` parameter of /v1; "" if none
+  std::string client_name;       // the `client` parameter of /v1; "" if none
   std::uint64_t connection = 0;  // the number logs call "client N"
   std::string peer;              // address:port of the connection
 };

@@ -169,8 +169,7 @@ class LockService : public std::enable_shared_from_this<LockService> {
 
   // The `limit` open namespaces with the most live locks, busiest first
   // (ties by name).
-  std::vector<NamespaceSummary> Busiest(std::size_t limit) const
-      EXCLUDES(mu_);
+  std::vector<NamespaceSummary> Busiest(std::size_t limit) const EXCLUDES(mu_);
 
   // Namespaces open now, and opened since the start (each opening of a
   // freed name counts again).

@@ -1,9 +1,8 @@
 #include "server/core/pages.h"
 
-#include "server/core/inspect.h"
-
 #include <boost/json.hpp>
 
+#include "server/core/inspect.h"
 #include "server/core/log.h"
 
 namespace locktopus::server {

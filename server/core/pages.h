@@ -1,6 +1,6 @@
 // What the server renders from its state for a reader (the status page is
-// dashboard.h's): one namespace's statistics as JSON, the Prometheus scrape, and the
-// statistics log lines. No sockets.
+// dashboard.h's): one namespace's statistics as JSON, the Prometheus scrape,
+// and the statistics log lines. No sockets.
 //
 // Thread safety: each function reads the state's thread-safe parts; call
 // from any thread.

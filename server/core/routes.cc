@@ -3,7 +3,6 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/url_view.hpp>
-
 #include <charconv>
 
 #include "wire/codec.h"
@@ -27,15 +26,16 @@ std::optional<std::string> Param(const boost::urls::url_view& url,
 }
 
 // Validates the namespace parameter; returns an error or the name.
-std::variant<std::string, HttpError> Namespace(
-    const boost::urls::url_view& url, const RouteLimits& limits) {
+std::variant<std::string, HttpError> Namespace(const boost::urls::url_view& url,
+                                               const RouteLimits& limits) {
   std::optional<std::string> ns = Param(url, "namespace");
-  if (!ns || ns->empty()) return HttpError{400, std::string(kNamespaceRequired)};
+  if (!ns || ns->empty())
+    return HttpError{400, std::string(kNamespaceRequired)};
   if (ns->size() > limits.max_namespace_bytes) {
     return HttpError{400, "URL parameter 'namespace' of " +
                               std::to_string(ns->size()) + " bytes is " +
                               wire::OverLimit("max-namespace-bytes",
-                                        limits.max_namespace_bytes)};
+                                              limits.max_namespace_bytes)};
   }
   return *std::move(ns);
 }
@@ -159,10 +159,10 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
   LockRoute route{std::move(name), std::nullopt, {}};
   if (std::optional<std::string> client = Param(url, "client")) {
     if (client->size() > kMaxClientNameBytes || !IsPrintableUtf8(*client)) {
-      return HttpError{400, "URL parameter 'client' should be UTF-8 without "
-                            "control characters, at most " +
-                                std::to_string(kMaxClientNameBytes) +
-                                " bytes"};
+      return HttpError{400,
+                       "URL parameter 'client' should be UTF-8 without "
+                       "control characters, at most " +
+                           std::to_string(kMaxClientNameBytes) + " bytes"};
     }
     route.client_name = *std::move(client);
   }
@@ -176,7 +176,7 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
     if (ms > limits.max_abandon_timeout_ms) {
       return HttpError{400, "URL parameter 'abandon-timeout-ms' is " +
                                 wire::OverLimit("max-abandon-timeout",
-                                          limits.max_abandon_timeout_ms)};
+                                                limits.max_abandon_timeout_ms)};
     }
     route.abandon_timeout_ms = ms;
   }

@@ -113,7 +113,8 @@ using Route = std::variant<LockRoute, StatsRoute, LocksRoute, StatusRoute,
 // Routes `target` (origin form: path and query), parsing it once. Query
 // values are URL-decoded; the query of /metrics, /healthz, /readyz and the
 // assets is ignored, and so are unknown parameters. When `token` is given,
-// it receives the decoded value of the first `token` parameter (bearer authentication), if any. Never throws.
+// it receives the decoded value of the first `token` parameter (bearer
+// authentication), if any. Never throws.
 Route RouteTarget(std::string_view target, const RouteLimits& limits,
                   std::optional<std::string>* token = nullptr);
 

@@ -13,8 +13,7 @@ std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(
   return std::unique_ptr<ConnectionSlot>(new ConnectionSlot(std::move(state)));
 }
 
-SessionRegistry::Token SessionRegistry::Add(
-    std::weak_ptr<Closable> session) {
+SessionRegistry::Token SessionRegistry::Add(std::weak_ptr<Closable> session) {
   MutexLock lock(mu_);
   return sessions_.insert(sessions_.end(), std::move(session));
 }

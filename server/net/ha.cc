@@ -30,12 +30,12 @@ class GatewayEtcd final : public ha::Etcd {
   }
 
   void KeepAlive(ha::LeaseId lease, Reply<bool> reply) override {
-    client_.LeaseKeepAlive(
-        lease, [reply](etcd::Result<etcd::LeaseKeepAliveResult> r) {
-          if (r.ok()) return reply(true);
-          if (Gone(r.error())) return reply(false);
-          reply(Fail(r.error()));
-        });
+    client_.LeaseKeepAlive(lease,
+                           [reply](etcd::Result<etcd::LeaseKeepAliveResult> r) {
+                             if (r.ok()) return reply(true);
+                             if (Gone(r.error())) return reply(false);
+                             reply(Fail(r.error()));
+                           });
   }
 
   void Revoke(ha::LeaseId lease, Reply<bool> reply) override {
@@ -155,9 +155,7 @@ class HaDriver::Impl final : public ha::NodeIo {
       if (!ec) fn();
     });
   }
-  void SetIdFloor(LockId floor) override {
-    state_->locks->SetIdFloor(floor);
-  }
+  void SetIdFloor(LockId floor) override { state_->locks->SetIdFloor(floor); }
   void RoleChanged(ha::Role role, const std::string& why) override {
     state_->role = role;
     LogInfo("HA group [" + state_->config.ha_group +
@@ -178,26 +176,25 @@ HaDriver::HaDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HaDriver::~HaDriver() = default;
 
 std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
-    net::io_context& ioc, std::shared_ptr<ServerState> state,
-    std::string name, Events events) {
+    net::io_context& ioc, std::shared_ptr<ServerState> state, std::string name,
+    Events events) {
   const Config& c = state->config;
   auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
   if (!endpoints.ok()) {
     return "--etcd-endpoints: " + endpoints.error().message;
   }
-  ha::NodeSettings settings{
-      .group = c.ha_group,
-      .name = std::move(name),
-      .ttl = std::chrono::milliseconds(c.ha_ttl_ms),
-      .max_abandon =
-          std::chrono::milliseconds(c.route_limits.max_abandon_timeout_ms)};
+  ha::NodeSettings settings{.group = c.ha_group,
+                            .name = std::move(name),
+                            .ttl = std::chrono::milliseconds(c.ha_ttl_ms),
+                            .max_abandon = std::chrono::milliseconds(
+                                c.route_limits.max_abandon_timeout_ms)};
   LogInfo("HA group [" + c.ha_group + "]: standby, campaigning in etcd " +
           c.etcd_endpoints + " (TTL " + std::to_string(c.ha_ttl_ms) +
           " ms: grant window " + std::to_string(settings.window().count()) +
           " ms, lease " + std::to_string(settings.lease().count()) + " s)");
-  return std::unique_ptr<HaDriver>(new HaDriver(std::make_unique<Impl>(
-      ioc, std::move(state), std::move(settings),
-      std::move(endpoints).value(), std::move(events))));
+  return std::unique_ptr<HaDriver>(new HaDriver(
+      std::make_unique<Impl>(ioc, std::move(state), std::move(settings),
+                             std::move(endpoints).value(), std::move(events))));
 }
 
 void HaDriver::Start() { impl_->Start(); }

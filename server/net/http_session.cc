@@ -2,12 +2,11 @@
 
 #include "server/net/http_session.h"
 
-#include <optional>
-
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <optional>
 
 #include "server/core/handler.h"
 #include "server/net/ws_session.h"
@@ -64,11 +63,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
     // is cut off all the same.
     beast::get_lowest_layer(stream_).expires_after(
         std::chrono::milliseconds(state_->config.handshake_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec,
-                                                 std::size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+          self->OnRead(ec);
+        });
   }
 
   void OnRead(beast::error_code ec) {
@@ -88,8 +87,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
       // the WebSocket keeps its own timeouts
       beast::get_lowest_layer(stream_).expires_never();
       StartWebSocketSession(std::move(stream_), std::move(request),
-                            std::move(upgrade->route),
-                            std::move(upgrade->slot), state_);
+                            std::move(upgrade->route), std::move(upgrade->slot),
+                            state_);
       return;
     }
     Reply(request, std::get<HttpResponse>(std::move(handled)));
@@ -154,8 +153,8 @@ void StartHttpSession(Socket socket, std::shared_ptr<ServerState> state,
                                           std::move(state))
         ->Run();
   } else {
-    std::make_shared<HttpSession<TlsStream>>(
-        TlsStream(std::move(socket), *tls), std::move(state))
+    std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *tls),
+                                             std::move(state))
         ->Run();
   }
 }

@@ -8,10 +8,9 @@
 #ifndef LOCKTOPUS_SERVER_NET_LISTENER_H_
 #define LOCKTOPUS_SERVER_NET_LISTENER_H_
 
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
-
-#include <boost/asio/steady_timer.hpp>
 
 #include "server/core/server_state.h"
 #include "server/net/streams.h"

@@ -70,8 +70,7 @@ class PlainSocket : public Socket {
       first = *it;
       if (first.size() > 0) break;
     }
-    return Socket::async_read_some(first,
-                                   std::forward<ReadHandler>(handler));
+    return Socket::async_read_some(first, std::forward<ReadHandler>(handler));
   }
 };
 

@@ -3,11 +3,10 @@
 #ifndef LOCKTOPUS_SERVER_NET_TLS_H_
 #define LOCKTOPUS_SERVER_NET_TLS_H_
 
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <string>
 #include <variant>
-
-#include <boost/asio/ssl/context.hpp>
 
 namespace locktopus::server {
 

@@ -2,15 +2,14 @@
 
 #include "server/net/ws_session.h"
 
-#include <list>
-#include <optional>
-#include <string>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <list>
+#include <optional>
+#include <string>
 
 #include "server/core/connection.h"
 #include "server/core/log.h"
@@ -35,8 +34,7 @@ std::string Peer(const L& lowest) {
   beast::error_code ec;
   auto endpoint = lowest.socket().remote_endpoint(ec);
   if (ec) return "?";
-  return endpoint.address().to_string() + ":" +
-         std::to_string(endpoint.port());
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
 // Where the transport is. One at a time:
@@ -76,8 +74,8 @@ class WebSocketSession final
     config_.draining = &state_->draining;
     config_.metrics = &state_->metrics;
     config_.gate = state_->gate.get();
-    config_.abandon_timeout = std::chrono::milliseconds(
-        route_.abandon_timeout_ms.value_or(
+    config_.abandon_timeout =
+        std::chrono::milliseconds(route_.abandon_timeout_ms.value_or(
             state_->config.default_abandon_timeout_ms));
   }
 
@@ -98,15 +96,16 @@ class WebSocketSession final
         .idle_timeout = 2 * keepalive,
         .keep_alive_pings = true,
     });
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) {
+    ws_.set_option(
+        websocket::stream_base::decorator([](websocket::response_type& res) {
           res.set(http::field::server, "locktopus");
         }));
     // Our own limit applies, with our own error (see DoRead).
     ws_.read_message_max(0);
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-      self->OnAccept(ec);
-    });
+    ws_.async_accept(request,
+                     [self = shared_from_this()](beast::error_code ec) {
+                       self->OnAccept(ec);
+                     });
   }
 
   // Waiter: called on any thread, outside every mutex.
@@ -139,13 +138,12 @@ class WebSocketSession final
     // them is dropped.
     close_timer_.expires_after(
         std::chrono::milliseconds(state_->config.handshake_timeout_ms));
-    close_timer_.async_wait(
-        [self = shared_from_this()](beast::error_code ec) {
-          if (ec || self->transport_ == Transport::kEnded) return;
-          const auto ms = self->state_->config.handshake_timeout_ms;
-          self->Drop("the close did not complete within " +
-                     std::to_string(ms) + " ms");
-        });
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->transport_ == Transport::kEnded) return;
+      const auto ms = self->state_->config.handshake_timeout_ms;
+      self->Drop("the close did not complete within " + std::to_string(ms) +
+                 " ms");
+    });
     if (queue_.empty()) DoClose();
   }
 
@@ -215,8 +213,8 @@ class WebSocketSession final
       connection_->OnOversizedFrame(buffer_.size());
     } else if (ws_.is_message_done()) {
       const auto data = buffer_.cdata();
-      connection_->OnFrame(std::string_view(
-          static_cast<const char*>(data.data()), data.size()));
+      connection_->OnFrame(
+          std::string_view(static_cast<const char*>(data.data()), data.size()));
       buffer_.clear();
       // A long message's buffer goes with it.
       if (buffer_.capacity() > kFirstRead) buffer_.shrink_to_fit();
@@ -258,24 +256,23 @@ class WebSocketSession final
   // full, so the close frame most likely never gets out: the close timer (or
   // the stream's own idle timeout) then drops the connection.
   void Stalled() {
-    LogWarning("client " + std::to_string(client_) + ": " +
-               std::to_string(queue_.size()) +
-               " answers queued (max-write-queue " +
-               std::to_string(state_->config.max_write_queue) +
-               ") and none read for " +
-               std::to_string(state_->config.keepalive_ms) +
-               " ms: it does not read its answers; closing it");
+    LogWarning(
+        "client " + std::to_string(client_) + ": " +
+        std::to_string(queue_.size()) + " answers queued (max-write-queue " +
+        std::to_string(state_->config.max_write_queue) +
+        ") and none read for " + std::to_string(state_->config.keepalive_ms) +
+        " ms: it does not read its answers; closing it");
     Close(kSlowClientCloseCode,
           "write queue full: the client does not read its answers");
   }
 
   void DoWrite() {
     ws_.text(true);
-    ws_.async_write(net::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec,
-                                                std::size_t) {
-                      self->OnWrite(ec);
-                    });
+    ws_.async_write(
+        net::buffer(queue_.front()),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          self->OnWrite(ec);
+        });
   }
 
   void OnWrite(beast::error_code ec) {
@@ -284,9 +281,9 @@ class WebSocketSession final
     }
     if (ec) {
       if (transport_ == Transport::kPaused) {
-        LogWarning("client " + std::to_string(client_) +
-                   ": write failed while its answers wait unread: " +
-                   ec.message());
+        LogWarning(
+            "client " + std::to_string(client_) +
+            ": write failed while its answers wait unread: " + ec.message());
       }
       Drop("write: " + ec.message());
       return;
@@ -305,11 +302,10 @@ class WebSocketSession final
   }
 
   void DoClose() {
-    ws_.async_close(close_reason_,
-                    [self = shared_from_this()](beast::error_code ec) {
-                      self->Ended(ec ? "closed: " + ec.message()
-                                     : "closed by server");
-                    });
+    ws_.async_close(
+        close_reason_, [self = shared_from_this()](beast::error_code ec) {
+          self->Ended(ec ? "closed: " + ec.message() : "closed by server");
+        });
   }
 
   // Ends the connection at once, without a closing handshake. Ended runs
@@ -323,10 +319,8 @@ class WebSocketSession final
     // until the session goes; nothing more is sent once dropped.
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
-    net::post(ws_.get_executor(),
-              [self = shared_from_this(), why = std::move(why)] {
-                self->Ended(why);
-              });
+    net::post(ws_.get_executor(), [self = shared_from_this(),
+                                   why = std::move(why)] { self->Ended(why); });
   }
 
   // The transport is over; the connection's lock goes down the drop path.

@@ -29,14 +29,14 @@ namespace locktopus::simulate {
 
 struct HaConfig {
   int servers = 3;
-  double seconds = 120;     // simulated time per round
+  double seconds = 120;       // simulated time per round
   double quiet_seconds = 30;  // at the end, without faults
   int ttl_ms = 2000;
   int max_abandon_ms = 3000;
   std::uint64_t id_block = 64;  // small, so that raises happen
-  double drift = 1e-3;           // clock rate within 1 +- drift
-  double fault_every_s = 2;      // on average
-  bool verbose = false;          // print every event
+  double drift = 1e-3;          // clock rate within 1 +- drift
+  double fault_every_s = 2;     // on average
+  bool verbose = false;         // print every event
 };
 
 struct HaOutcome {

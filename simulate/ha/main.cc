@@ -3,7 +3,6 @@
 // the report and the seed, and exits 1.
 
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <iostream>
 #include <random>
@@ -18,8 +17,9 @@ int main(int argc, char** argv) {
   std::uint64_t seed = std::random_device{}();
   std::uint64_t replay = 0;
 
-  CLI::App app{"HA role simulation: servers of one group against an in-memory etcd",
-               "locktopus-ha-simulate"};
+  CLI::App app{
+      "HA role simulation: servers of one group against an in-memory etcd",
+      "locktopus-ha-simulate"};
   app.add_option("--seconds", seconds,
                  "Run rounds for this long (wall clock); 0 runs until a bug")
       ->capture_default_str();
@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  std::cout << "ha-simulate: " << rounds << " rounds, " << events
-            << " events, " << faults << " faults, " << takeovers
-            << " takeovers, " << grants << " grants, 0 failures\n";
+  std::cout << "ha-simulate: " << rounds << " rounds, " << events << " events, "
+            << faults << " faults, " << takeovers << " takeovers, " << grants
+            << " grants, 0 failures\n";
   return 0;
 }

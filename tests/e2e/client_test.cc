@@ -38,8 +38,8 @@ ServerAddress At(const ServerProcess& server, std::string ns) {
 // Waits until the namespace's statistics contain `text`.
 void AwaitStats(const ServerProcess& server, const std::string& ns,
                 const std::string& text) {
-  ASSERT_TRUE(e2e::WaitForHttp(server, "/stats_v1?namespace=" + ns, text,
-                               seconds(20)))
+  ASSERT_TRUE(
+      e2e::WaitForHttp(server, "/stats_v1?namespace=" + ns, text, seconds(20)))
       << e2e::HttpGet(server, "/stats_v1?namespace=" + ns).body;
 }
 
@@ -349,8 +349,8 @@ TEST(ClientTest, ClientsOnSeveralThreads) {
 // A one-connection WebSocket server that grants the lock at once and, as
 // the real server does (there: pinged after --keepalive-ms, dropped after
 // twice that), pings an idle client after idle/2 and drops it after idle
-// without an answer. Its verdict: "released" if the client's release arrived, or the
-// error that ended the connection.
+// without an answer. Its verdict: "released" if the client's release arrived,
+// or the error that ended the connection.
 class PingingServer {
  public:
   explicit PingingServer(std::chrono::milliseconds idle) {

@@ -429,8 +429,8 @@ TEST_F(CtlTest, PathSyntax) {
 
 TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
   ServerProcess server;
-  Client watch_url = Watch(server, "from-url"), watch_other =
-                                                    Watch(server, "other");
+  Client watch_url = Watch(server, "from-url"),
+         watch_other = Watch(server, "other");
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) +
                           "/v1?namespace=from-url";
   EXPECT_EQ(Run({"--url", url, "lock", "-w", "a", "--", "true"}), 0) << Err(0);

@@ -52,10 +52,16 @@ class HaTest : public ::testing::Test {
 
   std::vector<std::string> Flags(const EtcdCluster& etcd,
                                  int ttl_ms = 2000) const {
-    return {"--etcd-endpoints", etcd.ClientUrls(), "--ha-group", "g",
-            "--ha-ttl-ms", std::to_string(ttl_ms),
-            "--max-abandon-timeout", "2000",
-            "--default-abandon-timeout", "1000"};
+    return {"--etcd-endpoints",
+            etcd.ClientUrls(),
+            "--ha-group",
+            "g",
+            "--ha-ttl-ms",
+            std::to_string(ttl_ms),
+            "--max-abandon-timeout",
+            "2000",
+            "--default-abandon-timeout",
+            "1000"};
   }
 };
 
@@ -103,8 +109,7 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   const double acquired = Since(killed);
   // The lease (2 s) had to go, then the grace (4 s) pass since the
   // election was seen.
-  EXPECT_GE(acquired - elected, 0.9 * kGrace.count() / 1000.0)
-      << second.Log();
+  EXPECT_GE(acquired - elected, 0.9 * kGrace.count() / 1000.0) << second.Log();
   EXPECT_LE(acquired, 2.5 + kGrace.count() / 1000.0 + 2) << second.Log();
   EXPECT_NE(second.Log().find("grace 4000 ms"), std::string::npos)
       << second.Log();
@@ -186,9 +191,12 @@ TEST_F(HaTest, KillingTheEtcdLeaderDisconnectsNoClient) {
 TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   char dir[] = "/tmp/locktopus-state-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::vector<std::string> flags = {"--state-dir", dir,
-                                          "--max-abandon-timeout", "2000",
-                                          "--default-abandon-timeout", "1000"};
+  const std::vector<std::string> flags = {"--state-dir",
+                                          dir,
+                                          "--max-abandon-timeout",
+                                          "2000",
+                                          "--default-abandon-timeout",
+                                          "1000"};
   {
     ServerProcess server(flags);
     Client c(server, "ns");

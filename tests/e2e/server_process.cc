@@ -1,20 +1,19 @@
 #include "tests/e2e/server_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -102,8 +101,9 @@ ServerProcess::ServerProcess(std::vector<std::string> flags) {
   if (mkdtemp(dir.data()) == nullptr) throw std::runtime_error("mkdtemp");
   const std::filesystem::path port_file = std::filesystem::path(dir) / "port";
 
-  std::vector<std::string> args = {LOCKTOPUS_BIN, "-H", "127.0.0.1", "-p", "0",
-                                   "--port-file=" + port_file.string()};
+  std::vector<std::string> args = {
+      LOCKTOPUS_BIN, "-H", "127.0.0.1",
+      "-p",          "0",  "--port-file=" + port_file.string()};
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -37,12 +37,12 @@ const std::optional<Endpoint>& SharedServer();
 
 // Skips the calling test when SERVER_ADDRESS is set; `why` (a string
 // literal) says what the test needs a server of its own for.
-#define LOCKTOPUS_NEEDS_OWN_SERVER(why)                                  \
-  do {                                                                   \
-    if (::locktopus::e2e::SharedServer()) {                              \
-      GTEST_SKIP() << "needs a server of its own (" why                  \
-                      "); SERVER_ADDRESS is set";                        \
-    }                                                                    \
+#define LOCKTOPUS_NEEDS_OWN_SERVER(why)                 \
+  do {                                                  \
+    if (::locktopus::e2e::SharedServer()) {             \
+      GTEST_SKIP() << "needs a server of its own (" why \
+                      "); SERVER_ADDRESS is set";       \
+    }                                                   \
   } while (0)
 
 // A namespace no other test of this run or of an earlier one uses.

@@ -74,9 +74,10 @@ TEST(Wire, CrowdOnOnePathIsServedInIdOrder) {
     ASSERT_EQ(c.Read(), Ready(i));
   }
   HttpReply stats = HttpGet(server, "/stats_v1?namespace=" + ns);
-  EXPECT_EQ(stats.body,
-            R"({"LastGroupID":200,"GroupsPending":0,"GroupsAcquired":0,)"
-            R"("LocksPending":0,"LocksAcquired":0,"PathCount":0,"MemoryBytes":0})");
+  EXPECT_EQ(
+      stats.body,
+      R"({"LastGroupID":200,"GroupsPending":0,"GroupsAcquired":0,)"
+      R"("LocksPending":0,"LocksAcquired":0,"PathCount":0,"MemoryBytes":0})");
 }
 
 // How long after `holder` drops does `waiter`'s queued lock get acquired?
@@ -142,7 +143,8 @@ TEST(Wire, ShutdownWaitsForLiveLocks) {
   holder.Lock({Write({"a"})});
   EXPECT_EQ(holder.Read(), Acquired(1));
   server.Signal(SIGINT);
-  ASSERT_TRUE(server.WaitForLog("waiting for 1 live locks", std::chrono::seconds(20)));
+  ASSERT_TRUE(
+      server.WaitForLog("waiting for 1 live locks", std::chrono::seconds(20)));
   EXPECT_EQ(server.WaitExit(milliseconds(300)), std::nullopt);
   // A connection opened before the signal gets no new lock: it would hold
   // the shutdown open.

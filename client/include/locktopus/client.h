@@ -1,10 +1,12 @@
 // The Locktopus client: take locks on a Locktopus server without knowing
 // its wire format (PROTOCOL.md).
 //
-//   locktopus::client::Client client("ws://127.0.0.1:9009/v1?namespace=billing");
+//   locktopus::client::Client
+//   client("ws://127.0.0.1:9009/v1?namespace=billing");
 //   {
 //     locktopus::client::LockGuard guard(client,
-//                                        {locktopus::client::Write({"users", "42"})});
+//                                        {locktopus::client::Write({"users",
+//                                        "42"})});
 //     Store(data, guard.fencing_token());   // acquired here
 //   }                                       // released here
 //

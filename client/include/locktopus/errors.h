@@ -1,6 +1,6 @@
 // The errors the Locktopus client library throws. Every one derives from
-// locktopus::client::Error (a std::runtime_error), so one catch clause takes them
-// all; the subclasses carry what the server said.
+// locktopus::client::Error (a std::runtime_error), so one catch clause takes
+// them all; the subclasses carry what the server said.
 //
 //   HttpError        the server answered HTTP with a status other than the
 //                    expected one: a refused WebSocket handshake (e.g. 400

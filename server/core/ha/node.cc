@@ -14,8 +14,7 @@ std::string Hex(LeaseId lease) {
 }
 
 std::string Millis(Clock::duration d) {
-  return std::to_string(
-             std::chrono::duration_cast<milliseconds>(d).count()) +
+  return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) +
          " ms";
 }
 
@@ -54,19 +53,21 @@ void Node::Campaign() {
       if (generation == generation_) Campaign();
     });
   };
-  etcd_.Grant(settings_.lease(), [this, generation, again](std::variant<LeaseId, EtcdError> r) {
+  etcd_.Grant(settings_.lease(), [this, generation,
+                                  again](std::variant<LeaseId, EtcdError> r) {
     if (generation != generation_ || role_ != Role::kStandby) return;
     if (std::holds_alternative<EtcdError>(r)) return again();
     lease_ = std::get<LeaseId>(r);
     key_ = CandidacyPrefix() + Hex(lease_);
-    etcd_.Create(key_, settings_.name, lease_,
-                 [this, generation, again](std::variant<KeyValue, EtcdError> r) {
-                   if (generation != generation_) return;
-                   if (std::holds_alternative<EtcdError>(r)) return again();
-                   revision_ = std::get<KeyValue>(r).create_revision;
-                   KeepAlive();
-                   Poll();
-                 });
+    etcd_.Create(
+        key_, settings_.name, lease_,
+        [this, generation, again](std::variant<KeyValue, EtcdError> r) {
+          if (generation != generation_) return;
+          if (std::holds_alternative<EtcdError>(r)) return again();
+          revision_ = std::get<KeyValue>(r).create_revision;
+          KeepAlive();
+          Poll();
+        });
   });
 }
 
@@ -79,13 +80,14 @@ void Node::KeepAlive() {
         role_ == Role::kResigned) {
       return;
     }
-    etcd_.KeepAlive(lease_, [this, generation](std::variant<bool, EtcdError> r) {
-      if (generation != generation_) return;
-      if (const bool* alive = std::get_if<bool>(&r); alive && !*alive) {
-        if (Active()) return Fence("our lease expired");
-        if (role_ == Role::kStandby) return Campaign();
-      }
-    });
+    etcd_.KeepAlive(
+        lease_, [this, generation](std::variant<bool, EtcdError> r) {
+          if (generation != generation_) return;
+          if (const bool* alive = std::get_if<bool>(&r); alive && !*alive) {
+            if (Active()) return Fence("our lease expired");
+            if (role_ == Role::kStandby) return Campaign();
+          }
+        });
     KeepAlive();
   });
 }
@@ -94,22 +96,23 @@ void Node::Poll() {
   if (role_ != Role::kStandby || resigning_) return;
   const std::uint64_t generation = generation_;
   const Time sent = io_.Now();
-  etcd_.First(CandidacyPrefix(), [this, generation, sent](
-                                     std::variant<std::optional<KeyValue>,
-                                                  EtcdError> r) {
-    if (generation != generation_ || role_ != Role::kStandby) return;
-    const auto* first = std::get_if<std::optional<KeyValue>>(&r);
-    if (first != nullptr && !first->has_value()) {
-      return Campaign();  // not even our own candidacy: the lease went
-    }
-    if (first != nullptr && (*first)->key == key_ &&
-        (*first)->create_revision == revision_) {
-      return Elected(sent, io_.Now());
-    }
-    io_.After(settings_.poll_interval(), [this, generation] {
-      if (generation == generation_) Poll();
-    });
-  });
+  etcd_.First(
+      CandidacyPrefix(),
+      [this, generation,
+       sent](std::variant<std::optional<KeyValue>, EtcdError> r) {
+        if (generation != generation_ || role_ != Role::kStandby) return;
+        const auto* first = std::get_if<std::optional<KeyValue>>(&r);
+        if (first != nullptr && !first->has_value()) {
+          return Campaign();  // not even our own candidacy: the lease went
+        }
+        if (first != nullptr && (*first)->key == key_ &&
+            (*first)->create_revision == revision_) {
+          return Elected(sent, io_.Now());
+        }
+        io_.After(settings_.poll_interval(), [this, generation] {
+          if (generation == generation_) Poll();
+        });
+      });
 }
 
 // ---- taking over ---------------------------------------------------------
@@ -120,80 +123,81 @@ void Node::Poll() {
 // the grace counts from there).
 void Node::Elected(Time sent, Time observed) {
   const std::uint64_t generation = generation_;
-  etcd_.Get(RecordKey(), [this, generation, sent, observed](
-                             std::variant<std::optional<KeyValue>, EtcdError>
-                                 r) {
-    if (generation != generation_ || role_ != Role::kStandby) return;
-    if (std::holds_alternative<EtcdError>(r)) {
-      // Look again, with fresh times.
-      return io_.After(settings_.poll_interval(), [this, generation] {
-        if (generation == generation_) Poll();
+  etcd_.Get(
+      RecordKey(), [this, generation, sent, observed](
+                       std::variant<std::optional<KeyValue>, EtcdError> r) {
+        if (generation != generation_ || role_ != Role::kStandby) return;
+        if (std::holds_alternative<EtcdError>(r)) {
+          // Look again, with fresh times.
+          return io_.After(settings_.poll_interval(), [this, generation] {
+            if (generation == generation_) Poll();
+          });
+        }
+        const auto& found = std::get<std::optional<KeyValue>>(r);
+        std::optional<Record> last;
+        if (found) {
+          last = Decode(found->value);
+          if (!last) {
+            return Fence("the group's record at " + RecordKey() +
+                         " cannot be read: " + found->value);
+          }
+        }
+        const std::uint64_t own_window = settings_.window().count();
+        const std::uint64_t own_abandon = settings_.max_abandon.count();
+        window_ms_ = std::max(own_window, last ? last->window_ms : 0);
+        abandon_ms_ = std::max(own_abandon, last ? last->abandon_ms : 0);
+        // Absent: no active ever took over, so none ever granted anything.
+        const bool clean = !last || last->clean;
+        const Clock::duration grace =
+            clean ? Clock::duration::zero()
+                  : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
+                                    settings_.margin());
+        const LockId floor = last ? last->ceiling : 0;
+        TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
+                 observed);
       });
-    }
-    const auto& found = std::get<std::optional<KeyValue>>(r);
-    std::optional<Record> last;
-    if (found) {
-      last = Decode(found->value);
-      if (!last) {
-        return Fence("the group's record at " + RecordKey() +
-                     " cannot be read: " + found->value);
-      }
-    }
-    const std::uint64_t own_window = settings_.window().count();
-    const std::uint64_t own_abandon = settings_.max_abandon.count();
-    window_ms_ = std::max(own_window, last ? last->window_ms : 0);
-    abandon_ms_ = std::max(own_abandon, last ? last->abandon_ms : 0);
-    // Absent: no active ever took over, so none ever granted anything.
-    const bool clean = !last || last->clean;
-    const Clock::duration grace =
-        clean ? Clock::duration::zero()
-              : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
-                                settings_.margin());
-    const LockId floor = last ? last->ceiling : 0;
-    TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
-             observed);
-  });
 }
 
 void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
                     Time sent, Time observed) {
   const std::uint64_t generation = generation_;
   Write write{.puts = {{RecordKey(), Encode(record)}}};
-  etcd_.Guarded(key_, revision_, write, [this, generation, record, floor,
-                                         grace, sent, observed](
-                                            std::variant<bool, EtcdError> r) {
-    if (generation != generation_ || role_ != Role::kStandby) return;
-    if (std::holds_alternative<EtcdError>(r)) {
-      // Perhaps written: a new look reads our own record and takes over
-      // above its ceiling, which is only higher.
-      return io_.After(settings_.poll_interval(), [this, generation] {
-        if (generation == generation_) Poll();
+  etcd_.Guarded(
+      key_, revision_, write,
+      [this, generation, record, floor, grace, sent,
+       observed](std::variant<bool, EtcdError> r) {
+        if (generation != generation_ || role_ != Role::kStandby) return;
+        if (std::holds_alternative<EtcdError>(r)) {
+          // Perhaps written: a new look reads our own record and takes over
+          // above its ceiling, which is only higher.
+          return io_.After(settings_.poll_interval(), [this, generation] {
+            if (generation == generation_) Poll();
+          });
+        }
+        if (!std::get<bool>(r)) {
+          return Fence("lost the election before taking over");
+        }
+        ceiling_ = record.ceiling;
+        io_.SetIdFloor(floor);
+        gate_.SetIdLimit(ceiling_, ceiling_ - settings_.id_block / 2);
+        const Time grant_until = sent + settings_.window();
+        const Time grace_until = observed + grace;
+        const bool wait = grace > Clock::duration::zero();
+        gate_.Enter(wait ? GrantGate::Phase::kGrace : GrantGate::Phase::kOpen,
+                    grace_until, grant_until);
+        SetRole(wait ? Role::kGrace : Role::kServing,
+                "elected (epoch " + std::to_string(revision_) +
+                    "), IDs above " + std::to_string(floor) +
+                    (wait ? ", grace " + Millis(grace)
+                          : ", no grace: the last active handed over cleanly"));
+        Confirm();
+        Watch();
+        if (wait) {
+          io_.After(grace_until - io_.Now(), [this, generation] {
+            if (generation == generation_) EndGrace();
+          });
+        }
       });
-    }
-    if (!std::get<bool>(r)) {
-      return Fence("lost the election before taking over");
-    }
-    ceiling_ = record.ceiling;
-    io_.SetIdFloor(floor);
-    gate_.SetIdLimit(ceiling_, ceiling_ - settings_.id_block / 2);
-    const Time grant_until = sent + settings_.window();
-    const Time grace_until = observed + grace;
-    const bool wait = grace > Clock::duration::zero();
-    gate_.Enter(wait ? GrantGate::Phase::kGrace : GrantGate::Phase::kOpen,
-                grace_until, grant_until);
-    SetRole(wait ? Role::kGrace : Role::kServing,
-            "elected (epoch " + std::to_string(revision_) + "), IDs above " +
-                std::to_string(floor) +
-                (wait ? ", grace " + Millis(grace)
-                      : ", no grace: the last active handed over cleanly"));
-    Confirm();
-    Watch();
-    if (wait) {
-      io_.After(grace_until - io_.Now(), [this, generation] {
-        if (generation == generation_) EndGrace();
-      });
-    }
-  });
 }
 
 void Node::EndGrace() {
@@ -210,8 +214,8 @@ void Node::Confirm() {
   if (!Active()) return;
   const std::uint64_t generation = generation_;
   const Time sent = io_.Now();
-  etcd_.Get(key_, [this, generation, sent](
-                      std::variant<std::optional<KeyValue>, EtcdError> r) {
+  etcd_.Get(key_, [this, generation,
+                   sent](std::variant<std::optional<KeyValue>, EtcdError> r) {
     if (generation != generation_ || !Active()) return;
     if (const auto* kv = std::get_if<std::optional<KeyValue>>(&r)) {
       if (!kv->has_value() || (*kv)->create_revision != revision_) {
@@ -262,13 +266,13 @@ void Node::WriteRaise() {
                                      });
                   }
                   if (!std::get<bool>(r)) {
-                    return Fence("not the leader: the ID ceiling could not "
-                                 "be raised");
+                    return Fence(
+                        "not the leader: the ID ceiling could not "
+                        "be raised");
                   }
                   ceiling_ = record.ceiling;
                   raising_ = false;
-                  gate_.SetIdLimit(ceiling_,
-                                   ceiling_ - settings_.id_block / 2);
+                  gate_.SetIdLimit(ceiling_, ceiling_ - settings_.id_block / 2);
                 });
 }
 

@@ -66,10 +66,10 @@ namespace locktopus::server::ha {
 using std::chrono::milliseconds;
 
 struct NodeSettings {
-  std::string group;        // --ha-group
-  std::string name;         // this server, as its candidacy says (host:port)
-  milliseconds ttl{5000};   // --ha-ttl-ms
-  milliseconds max_abandon{60'000};  // --max-abandon-timeout
+  std::string group;       // --ha-group
+  std::string name;        // this server, as its candidacy says (host:port)
+  milliseconds ttl{5000};  // --ha-ttl-ms
+  milliseconds max_abandon{60'000};   // --max-abandon-timeout
   LockId id_block = LockId{1} << 32;  // IDs the ceiling is raised by
 
   // What keeps every decision on the safe side of the clocks' rate drift and
@@ -147,8 +147,8 @@ class Node {
   void KeepAlive();
   void Poll();
   void Elected(Time sent, Time observed);
-  void TakeOver(Record record, LockId floor, Clock::duration grace,
-                Time sent, Time observed);
+  void TakeOver(Record record, LockId floor, Clock::duration grace, Time sent,
+                Time observed);
   void Confirm();
   void Watch();
   void EndGrace();

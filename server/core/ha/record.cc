@@ -28,8 +28,8 @@ std::optional<Record> Decode(std::string_view text) {
   const json::value* clean = o->if_contains("clean");
   const auto ceiling = number("ceiling"), epoch = number("epoch"),
              window = number("window_ms"), abandon = number("abandon_ms");
-  if (clean == nullptr || !clean->is_bool() || !ceiling || !epoch ||
-      !window || !abandon) {
+  if (clean == nullptr || !clean->is_bool() || !ceiling || !epoch || !window ||
+      !abandon) {
     return std::nullopt;
   }
   return Record{.ceiling = *ceiling,

@@ -61,15 +61,15 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
       text << in.rdbuf();
       last = Decode(text.str());
       if (!last) {
-        return "the record [" + state->Path() + "] cannot be read: " +
-               text.str();
+        return "the record [" + state->Path() +
+               "] cannot be read: " + text.str();
       }
     } else if (errno != ENOENT) {
       return "cannot read [" + state->Path() + "]: " + Errno();
     }
   }
-  const auto abandon = std::max<std::uint64_t>(
-      max_abandon.count(), last ? last->abandon_ms : 0);
+  const auto abandon =
+      std::max<std::uint64_t>(max_abandon.count(), last ? last->abandon_ms : 0);
   state->floor_ = last ? last->ceiling : 0;
   if (last && !last->clean) {
     state->grace_ = std::chrono::milliseconds(abandon) + kMargin;

@@ -52,7 +52,8 @@ class StateDir {
   std::optional<std::string> MarkClean();
 
  private:
-  StateDir(std::string dir, LockId block) : dir_(std::move(dir)), block_(block) {}
+  StateDir(std::string dir, LockId block)
+      : dir_(std::move(dir)), block_(block) {}
   std::optional<std::string> Write(const Record& record);
   std::string Path() const { return dir_ + "/record"; }
 
