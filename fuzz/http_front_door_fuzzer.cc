@@ -16,6 +16,8 @@
 //
 // Input: one byte that picks the small limits, then the target.
 
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -98,21 +100,7 @@ bool WithinLimits(const Route& route, const RouteLimits& limits) {
 
 // Every byte but the RFC 3986 unreserved ones as %XX.
 std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
 // The plainest target that should give `route` (a LockRoute or StatsRoute).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <map>
 
 #include "server/core/pages.h"
@@ -20,21 +22,7 @@ namespace {
 
 // Every byte but RFC 3986's unreserved ones as %XX: a query value.
 std::string UrlEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
 // The href of the page with these parameters (those empty left out),
@@ -294,38 +282,9 @@ std::string HtmlEscape(std::string_view text) {
 
 NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
                               std::size_t limit) {
-  auto live = [](const NamespaceSummary& s) {
-    return s.stats.locks_pending + s.stats.locks_acquired;
-  };
-  auto busier = [&live](const NamespaceSummary& a, const NamespaceSummary& b) {
-    return live(a) != live(b) ? live(a) > live(b) : a.name < b.name;
-  };
   NamespaceList list;
-  // A heap of the best `limit` so far, its least busy on top.
-  std::vector<NamespaceSummary>& best = list.busiest;
-  locks.ForEach([&](const Namespace& ns) {
-    ++list.open;
-    if (ns.name().find(filter) == std::string::npos) return;
-    ++list.matching;
-    if (limit == 0) return;
-    NamespaceSummary s{.name = {}, .stats = ns.GetStats()};
-    if (best.size() == limit) {
-      const NamespaceSummary& least = best.front();
-      if (live(s) < live(least) ||
-          (live(s) == live(least) && ns.name() > least.name)) {
-        return;
-      }
-    }
-    s.name = ns.name();
-    s.memory_bytes = ns.MemoryBytes();
-    best.push_back(std::move(s));
-    std::push_heap(best.begin(), best.end(), busier);
-    if (best.size() > limit) {
-      std::pop_heap(best.begin(), best.end(), busier);
-      best.pop_back();
-    }
-  });
-  std::sort_heap(best.begin(), best.end(), busier);
+  list.busiest = locks.Busiest(limit, filter, &list.matching);
+  list.open = locks.open();
   list.opened = locks.opened();
   return list;
 }

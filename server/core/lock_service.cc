@@ -98,7 +98,8 @@ void LockService::ForEach(
   for (const auto& [name, entry] : namespaces_) fn(entry->ns);
 }
 
-std::vector<NamespaceSummary> LockService::Busiest(std::size_t limit) const {
+std::vector<NamespaceSummary> LockService::Busiest(
+    std::size_t limit, std::string_view filter, std::size_t* matching) const {
   auto live = [](const NamespaceSummary& s) {
     return s.stats.locks_pending + s.stats.locks_acquired;
   };
@@ -107,8 +108,11 @@ std::vector<NamespaceSummary> LockService::Busiest(std::size_t limit) const {
   };
   // A heap of the best `limit` so far, its least busy on top.
   std::vector<NamespaceSummary> best;
-  if (limit == 0) return best;
+  std::size_t matched = 0;
   ForEach([&](const Namespace& ns) {
+    if (ns.name().find(filter) == std::string::npos) return;
+    ++matched;
+    if (limit == 0) return;
     NamespaceSummary s{.name = {}, .stats = ns.GetStats()};
     if (best.size() == limit) {
       const NamespaceSummary& least = best.front();
@@ -127,6 +131,7 @@ std::vector<NamespaceSummary> LockService::Busiest(std::size_t limit) const {
     }
   });
   std::sort_heap(best.begin(), best.end(), busier);
+  if (matching != nullptr) *matching = matched;
   return best;
 }
 

@@ -167,9 +167,13 @@ class LockService : public std::enable_shared_from_this<LockService> {
   void ForEach(const std::function<void(const Namespace&)>& fn) const
       EXCLUDES(mu_);
 
-  // The `limit` open namespaces with the most live locks, busiest first
-  // (ties by name).
-  std::vector<NamespaceSummary> Busiest(std::size_t limit) const EXCLUDES(mu_);
+  // The `limit` open namespaces whose name contains `filter` (every one,
+  // if empty) with the most live locks, busiest first (ties by name);
+  // `matching`, if not null, receives how many names contain it.
+  std::vector<NamespaceSummary> Busiest(std::size_t limit,
+                                        std::string_view filter = {},
+                                        std::size_t* matching = nullptr) const
+      EXCLUDES(mu_);
 
   // Namespaces open now, and opened since the start (each opening of a
   // freed name counts again).

@@ -311,11 +311,14 @@
       if (!layer) return;
       layerLabels.push([x, d === 0 ? 'holding or first' : 'depth ' + d]);
       const columns = Math.ceil(layer.length / perColumn);
+      // Odd layers sit lower, so that an edge skipping a layer (3 waits for
+      // 2 and for 1, 2 for 1) passes above the node it skips, not through it.
+      const stagger = (d % 2) * Math.round((nodeH + gapY) * 0.75);
       layer.forEach((lock, i) => {
         const col = Math.floor(i / perColumn);
         const row = i % perColumn;
         const nx = x + col * (nodeW + 6);
-        const ny = top + row * (nodeH + gapY);
+        const ny = top + stagger + row * (nodeH + gapY);
         pos.set(String(lock.id), { x: nx, y: ny, lock });
         height = Math.max(height, ny + nodeH);
       });
