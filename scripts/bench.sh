@@ -11,6 +11,18 @@
 # with Asio on io_uring (the release-io-uring preset; liburing-dev is
 # installed here if missing), where the kernel allows io_uring; the load
 # generator stays the default build's.
+# Unless --no-ha, the one-client and distinct-path scenarios also run against
+# this tree's server in HA mode (README "Running more than one server"): one
+# etcd member on loopback (scripts/etcd_cluster.sh -n 1, started once, its
+# data under the run's temporary directory, stopped when no scenario needs it
+# any more), and each run's server the only one of a group of its own, named
+# afresh for every run (a new group has no record, so no grace); measured
+# once /readyz answers 200 "ready", that is once it is the group's active and
+# grants. As the lock path never touches etcd, a cycle should cost the active
+# what it costs a standalone server: "HA / standalone" is its server CPU per
+# cycle over the standalone server's, each HA run right after the standalone
+# one. Without etcd and etcdctl (scripts/setup.sh installs etcd-server and
+# etcd-client) its columns stay empty.
 # The tables show medians and are also written to bench/results/latest.md,
 # with the machine, the commit and the load average before and after.
 #
@@ -22,7 +34,7 @@
 #
 #   scripts/bench.sh           3 runs per scenario, 10 s measured + 2 s warm-up
 #   scripts/bench.sh --quick   1 run per scenario, 4 s measured + 1 s warm-up
-#   scripts/bench.sh [--quick] [--no-io-uring] --baseline BIN
+#   scripts/bench.sh [--quick] [--no-io-uring] [--no-ha] --baseline BIN
 #       also runs every scenario against BIN, another locktopus binary (an
 #       older build, say): each run goes to this tree's server, the floor and
 #       BIN in turn, so that all three see the same machine state; the table
@@ -35,8 +47,8 @@
 # run an error (failed connection, unexpected answer or close, a client that
 # never finished its cycle). Timings are reported, never asserted. Against
 # the always-grant floor, violations are expected: it grants conflicting
-# locks together. The serializing floor, Redis and the baseline are held to
-# the same rules as Locktopus.
+# locks together. The serializing floor, Redis, the baseline and the HA
+# server are held to the same rules as Locktopus.
 set -uo pipefail
 
 runs=3
@@ -44,11 +56,13 @@ duration=10
 warmup=2
 baseline=""
 io_uring=1
-usage="usage: scripts/bench.sh [--quick] [--no-io-uring] [--baseline PATH_TO_LOCKTOPUS]"
+ha=1
+usage="usage: scripts/bench.sh [--quick] [--no-io-uring] [--no-ha] [--baseline PATH_TO_LOCKTOPUS]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) runs=1 duration=4 warmup=1 ;;
     --no-io-uring) io_uring=0 ;;
+    --no-ha) ha=0 ;;
     --baseline)
       [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
       baseline=$2
@@ -99,6 +113,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "bench: no redis-server: the Redis columns stay empty" >&2
   redis=0
 fi
+etcd_bin=${LOCKTOPUS_ETCD_BIN:-/usr/bin/etcd}
+if [ "$ha" -eq 1 ] && { [ ! -x "$etcd_bin" ] || ! command -v etcdctl >/dev/null 2>&1; }; then
+  echo "bench: no etcd ($etcd_bin) or etcdctl: the HA columns stay empty" >&2
+  ha=0
+fi
 count_syscalls=(--count-syscalls "$syscall_window")
 if [ "$(id -u)" -ne 0 ] || ! command -v perf >/dev/null 2>&1; then
   echo "bench: system calls are counted with perf, as root only: their columns stay empty" >&2
@@ -133,8 +152,18 @@ results="$root/bench/results"
 mkdir -p "$results"
 tmp=$(mktemp -d)
 server_pid=""
+etcd_pid=""
+# scripts/etcd_cluster.sh stops its member and removes its data on SIGTERM;
+# waited for, as that data is under $tmp.
+stop_etcd() {
+  [ -n "$etcd_pid" ] || return 0
+  kill -TERM "$etcd_pid" 2>/dev/null
+  wait "$etcd_pid" 2>/dev/null
+  etcd_pid=""
+}
 cleanup() {
   [ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null
+  stop_etcd
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -159,6 +188,27 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if (($(ulimit -n) < idle_connections + 200)); then
   idle_connections=$(($(ulimit -n) - 200))
 fi
+
+# The HA server's etcd: one member on loopback, from scripts/etcd_cluster.sh,
+# which prints its client URL once it is healthy (or gives up after 20 s).
+etcd_endpoints=""
+if [ "$ha" -eq 1 ]; then
+  TMPDIR="$tmp" scripts/etcd_cluster.sh -n 1 >"$tmp/etcd.url" 2>"$tmp/etcd.log" &
+  etcd_pid=$!
+  for _ in $(seq 300); do
+    read -r etcd_endpoints <"$tmp/etcd.url"
+    [ -n "$etcd_endpoints" ] && break
+    kill -0 "$etcd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$etcd_endpoints" ]; then
+    echo "bench: etcd did not start, the HA columns stay empty:" >&2
+    tail -5 "$tmp/etcd.log" >&2
+    stop_etcd
+    ha=0
+  fi
+fi
+ha_groups=0
 
 # The TCP port that process $1 listens on, or nothing yet: its sockets'
 # inodes (/proc/PID/fd) looked up among the listening sockets (state 0A) of
@@ -201,10 +251,21 @@ start_redis() {
   exit 1
 }
 
-# Starts `real`, `uring` (the io_uring build's server), `floor`, `serial`
-# (the serializing floor), `baseline` or `redis` on a free port: sets
-# server_pid and server_port. The first four write the port to a fresh port
-# file once they listen. The baseline may be
+# What /readyz of the server on 127.0.0.1:$1 answers, status line and body,
+# or nothing if it does not within 2 s.
+readyz() {
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
+    cat <&3' _ "$1" 2>/dev/null
+}
+
+# Starts `real`, `uring` (the io_uring build's server), `ha` (the real
+# server in HA mode, alone in a new group), `floor`, `serial` (the
+# serializing floor), `baseline` or `redis` on a free port: sets server_pid
+# and server_port. The first five write the port to a fresh port file once
+# they listen; `ha` is started only once it is active (/readyz 200
+# "ready"), after its election. The baseline may be
 # a build from before --port-file: it is found by the socket it listens on
 # instead (listening_port), which depends neither on the wording of its log
 # nor on a port picked here beforehand staying free until it binds.
@@ -223,6 +284,12 @@ start_server() {
     uring)
       "$uring_bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
         --port-file "$port_file" 2>"$log" &
+      ;;
+    ha)
+      ha_groups=$((ha_groups + 1))
+      "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
+        --port-file "$port_file" --etcd-endpoints "$etcd_endpoints" \
+        --ha-group "bench-$ha_groups" 2>"$log" &
       ;;
     floor)
       "$bin/locktopus-bench" --floor-server 0 --threads "$server_threads" \
@@ -256,6 +323,17 @@ start_server() {
     cat "$log" >&2
     exit 1
   fi
+  [ "$1" = ha ] || return 0
+  local reply=""
+  for _ in $(seq 200); do
+    reply=$(readyz "$server_port")
+    [[ $reply == "HTTP/1."?" 200 "* && ${reply##*$'\n'} == ready ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: the ha server did not become active (/readyz: ${reply##*$'\n'}):" >&2
+  cat "$log" >&2
+  exit 1
 }
 
 # SIGTERM; the real server exits once no lock is live, which after a clean
@@ -326,27 +404,34 @@ run_once() {
 }
 
 # name | what | load generator flags | floor: floor (grants at once) or
-# serial (one holder per path) | also against Redis (one key per client)
+# serial (one holder per path) | also against Redis (one key per client) |
+# also against the server in HA mode
 scenarios=(
-  "one|1 client|--clients 1 --keys 1000000|floor|redis"
-  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis"
-  "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2|floor|"
-  "one-path|256 clients, one path (serializing floor)|--clients 256 --keys 1|serial|"
-  "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4|floor|"
+  "one|1 client|--clients 1 --keys 1000000|floor|redis|ha"
+  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis|ha"
+  "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2|floor||"
+  "one-path|256 clients, one path (serializing floor)|--clients 256 --keys 1|serial||"
+  "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4|floor||"
 )
+# etcd stops after the last scenario with the HA server.
+last_ha=""
+for scenario in "${scenarios[@]}"; do
+  IFS='|' read -r name _ _ _ _ with_ha <<<"$scenario"
+  [ -n "$with_ha" ] && last_ha=$name
+done
 common=(--depth 2 --duration "$duration" --warmup "$warmup")
 
 table="$tmp/table.md"
-header="| scenario | cycles/s | p50 µs | p99 µs | cycle p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor | Redis µs/cycle | of it kernel | ratio to Redis | io_uring µs/cycle | of it kernel | io_uring to Redis |"
-rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+header="| scenario | cycles/s | p50 µs | p99 µs | cycle p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor | Redis µs/cycle | of it kernel | ratio to Redis | io_uring µs/cycle | of it kernel | io_uring to Redis | HA µs/cycle | HA / standalone |"
+rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 if [ -n "$baseline" ]; then
   header+=" baseline µs/cycle | ratio to baseline |"
   rule+="---:|---:|"
 fi
 printf '%s\n%s\n' "$header" "$rule" >"$table"
 kernel_table="$tmp/kernel.md"
-kheader="| scenario | system calls: server | io_uring | floor | Redis | context switches, voluntary / involuntary: server | io_uring | floor | Redis |"
-krule="|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+kheader="| scenario | system calls: server | io_uring | floor | Redis | HA | context switches, voluntary / involuntary: server | io_uring | floor | Redis | HA |"
+krule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 if [ -n "$baseline" ]; then
   kheader+=" baseline system calls | baseline context switches |"
   krule+="---:|---:|"
@@ -354,16 +439,18 @@ fi
 printf '%s\n%s\n' "$kheader" "$krule" >"$kernel_table"
 latency_table="$tmp/latency.md"
 printf '%s\n%s\n' \
-  "| scenario | whole cycle p50 / p99 µs: server | io_uring | floor | Redis |" \
-  "|---|---:|---:|---:|---:|" >"$latency_table"
+  "| scenario | whole cycle p50 / p99 µs: server | io_uring | floor | Redis | HA |" \
+  "|---|---:|---:|---:|---:|---:|" >"$latency_table"
 
 # The median of one field over the runs of `kind` in scenario `name`.
 med() { median $(collect "$1" "$2" "$3"); }
 
 for scenario in "${scenarios[@]}"; do
-  IFS='|' read -r name what flags floor_kind with_redis <<<"$scenario"
+  IFS='|' read -r name what flags floor_kind with_redis with_ha <<<"$scenario"
   read -r -a flag_list <<<"$flags"
   kinds=(real)
+  # Right after the standalone server, the nearest in machine state.
+  [ -n "$with_ha" ] && [ "$ha" -eq 1 ] && kinds+=(ha)
   [ "$io_uring" -eq 1 ] && kinds+=(uring)
   kinds+=("$floor_kind")
   [ -n "$baseline" ] && kinds+=(baseline)
@@ -392,16 +479,18 @@ for scenario in "${scenarios[@]}"; do
     -v rsys="$(med redis "$name" server_system_us_per_cycle)" \
     -v ucpu="$(med uring "$name" server_cpu_us_per_cycle)" \
     -v usys="$(med uring "$name" server_system_us_per_cycle)" \
+    -v hcpu="$(med ha "$name" server_cpu_us_per_cycle)" \
     -v with_baseline="$baseline" \
     -v bcpu="$(med baseline "$name" server_cpu_us_per_cycle)" '
     function fmt(v, decimals) { return v == "null" ? "-" : sprintf("%." decimals "f", v) }
     function ratio(a, b) { return (a != "null" && b != "null" && b > 0) ? fmt(a / b, 2) : "-" }
     BEGIN {
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
         what, fmt(rate, 0), fmt(p50, 0), fmt(p99, 0), fmt(cp99, 0),
         fmt(cpu, 1), fmt(sys, 1), fmt(fcpu, 1), fmt(fsys, 1), ratio(cpu, fcpu),
         fmt(rcpu, 1), fmt(rsys, 1), ratio(cpu, rcpu),
-        fmt(ucpu, 1), fmt(usys, 1), ratio(ucpu, rcpu)
+        fmt(ucpu, 1), fmt(usys, 1), ratio(ucpu, rcpu),
+        fmt(hcpu, 1), ratio(hcpu, cpu)
       if (with_baseline != "") printf " %s | %s |", fmt(bcpu, 1), ratio(cpu, bcpu)
       printf "\n"
     }' >>"$table"
@@ -415,17 +504,18 @@ for scenario in "${scenarios[@]}"; do
       -v inv="$(med "$1" "$name" server_involuntary_switches_per_cycle)" \
       'BEGIN { printf " | %s", vol == "null" ? "-" : sprintf("%.3f / %.3f", vol, inv) }'
   }
-  for kind in real uring "$floor_kind" redis; do kline+=$(syscalls "$kind"); done
-  for kind in real uring "$floor_kind" redis; do kline+=$(switches "$kind"); done
+  for kind in real uring "$floor_kind" redis ha; do kline+=$(syscalls "$kind"); done
+  for kind in real uring "$floor_kind" redis ha; do kline+=$(switches "$kind"); done
   [ -n "$baseline" ] && kline+="$(syscalls baseline)$(switches baseline)"
   lline="| $what"
-  for kind in real uring "$floor_kind" redis; do
+  for kind in real uring "$floor_kind" redis ha; do
     lline+=$(awk -v p50="$(med "$kind" "$name" cycle_p50_us)" \
       -v p99="$(med "$kind" "$name" cycle_p99_us)" \
       'BEGIN { printf " | %s", p50 == "null" ? "-" : sprintf("%.0f / %.0f", p50, p99) }')
   done
   echo "$lline |" >>"$latency_table"
   echo "$kline |" >>"$kernel_table"
+  [ "$name" = "$last_ha" ] && stop_etcd
 done
 
 kinds=(real)
@@ -465,7 +555,13 @@ of their own with SET key token NX PX 30000 and redis-py's compare-and-delete \
 script (EVALSHA), on the load generator's same threads. io_uring: the \
 server of the release-io-uring build (Asio on io_uring instead of epoll), \
 under the same load generator; \"io_uring to Redis\" is its CPU per cycle \
-over Redis's. Medians of $runs \
+over Redis's. HA: this server in HA mode \
+(--etcd-endpoints; one etcd $("$etcd_bin" --version 2>/dev/null | sed -nE 's/^etcd Version: //p') \
+member on loopback, default --ha-ttl-ms), the only server of a group of its \
+own, measured once it is active; each of its runs right after the \
+standalone server's; \"HA / standalone\" is its CPU per cycle over the \
+standalone server's (its confirmations and lease keep-alives to etcd \
+included). Medians of $runs \
 run(s) of $duration s after $warmup s warm-up; server, floor and Redis \
 $server_threads I/O thread, load generator $bench_threads thread; paths of \
 depth 2, hold 0 ms."
