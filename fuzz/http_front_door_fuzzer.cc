@@ -1,11 +1,13 @@
 // http_front_door: arbitrary bytes as an HTTP request target, into
 // RouteTarget. It must never crash (the sanitizers watch), and every answer
 // must be one PROTOCOL.md allows:
-//   - a LockRoute or StatsRoute names a non-empty namespace of at most
+//   - a LockRoute, StatsRoute or LocksRoute names a non-empty namespace of at
+//   most
 //     max-namespace-bytes, and a LockRoute's abandon timeout, if any, is at
 //     most max-abandon-timeout;
 //   - a refusal is 400 or 404 and has a body;
-//   - a LockRoute or StatsRoute round-trips: its canonical target, with the
+//   - a LockRoute, StatsRoute or LocksRoute round-trips: its canonical target,
+//   with the
 //     namespace percent-encoded, routes to the same answer (so query values
 //     are URL-decoded exactly once).
 // The target is routed twice, under the default RouteLimits and under small
@@ -22,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "fuzz/byte_reader.h"
 #include "fuzz/report.h"
@@ -32,6 +35,7 @@ namespace {
 
 using server::HttpError;
 using server::LockRoute;
+using server::LocksRoute;
 using server::Route;
 using server::RouteLimits;
 using server::StatsRoute;
@@ -55,10 +59,18 @@ std::string Describe(const Route& route) {
     return "lock namespace " + Quoted(lock->ns) + " abandon timeout " +
            (lock->abandon_timeout_ms
                 ? std::to_string(*lock->abandon_timeout_ms) + " ms"
-                : "default");
+                : "default") +
+           " client " + Quoted(lock->client_name);
   }
   if (const auto* stats = std::get_if<StatsRoute>(&route)) {
     return "stats namespace " + Quoted(stats->ns);
+  }
+  if (const auto* locks = std::get_if<LocksRoute>(&route)) {
+    std::string path;
+    for (const std::string& segment : locks->path) path += "/" + segment;
+    return "locks namespace " + Quoted(locks->ns) + " path " + Quoted(path) +
+           " limit " + std::to_string(locks->limit) + " blockers " +
+           std::to_string(locks->blockers);
   }
   if (const auto* status = std::get_if<StatusRoute>(&route)) {
     return "status page filter " + Quoted(status->filter) + " namespace " +
@@ -78,10 +90,11 @@ std::string Describe(const Route& route) {
   return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
 }
 
-// The namespace of a LockRoute or StatsRoute, or nullptr.
+// The namespace of a LockRoute, StatsRoute or LocksRoute, or nullptr.
 const std::string* NamespaceOf(const Route& route) {
   if (const auto* lock = std::get_if<LockRoute>(&route)) return &lock->ns;
   if (const auto* stats = std::get_if<StatsRoute>(&route)) return &stats->ns;
+  if (const auto* locks = std::get_if<LocksRoute>(&route)) return &locks->ns;
   return nullptr;
 }
 
@@ -103,14 +116,40 @@ std::string PercentEncode(std::string_view text) {
   return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
-// The plainest target that should give `route` (a LockRoute or StatsRoute).
+// A LocksRoute's path as locktopusctl writes paths: "/" for the whole
+// namespace, '%' and '/' inside a segment as %25 and %2F.
+std::string PathText(const std::vector<std::string>& path) {
+  if (path.empty()) return "/";
+  std::string text;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (i > 0) text += '/';
+    for (const char c : path[i]) {
+      text += c == '%' ? "%25" : c == '/' ? "%2F" : std::string(1, c);
+    }
+  }
+  return text;
+}
+
+// The plainest target that should give `route` (a LockRoute, StatsRoute or
+// LocksRoute).
 std::string CanonicalTarget(const Route& route) {
   const auto* lock = std::get_if<LockRoute>(&route);
-  std::string target = lock != nullptr ? "/v1" : "/stats_v1";
+  const auto* locks = std::get_if<LocksRoute>(&route);
+  std::string target = lock != nullptr    ? "/v1"
+                       : locks != nullptr ? "/locks_v1"
+                                          : "/stats_v1";
   target += "?namespace=" + PercentEncode(*NamespaceOf(route));
   if (lock != nullptr && lock->abandon_timeout_ms) {
     target +=
         "&abandon-timeout-ms=" + std::to_string(*lock->abandon_timeout_ms);
+  }
+  if (lock != nullptr && !lock->client_name.empty()) {
+    target += "&client=" + PercentEncode(lock->client_name);
+  }
+  if (locks != nullptr) {
+    target += "&path=" + PercentEncode(PathText(locks->path)) +
+              "&limit=" + std::to_string(locks->limit) +
+              "&blockers=" + std::to_string(locks->blockers);
   }
   return target;
 }
