@@ -7,9 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache git pkg-config
   clang libclang-rt-14-dev llvm
-  # scripts/lint.sh: Debian's defaults, version 14 as clang is (run-clang-tidy
-  # comes with clang-tidy).
-  clang-format clang-tidy
+  # scripts/lint.sh: Debian's default, version 14 as clang is.
+  clang-format
   libboost1.81-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
   libssl-dev openssl

@@ -4,11 +4,10 @@
 # (each harness over its seed corpus). Then each fuzz harness runs for a
 # while (scripts/fuzz.sh) and the OSS-Fuzz build is checked
 # (scripts/oss_fuzz_check.sh). Last, the clang-format check of the tree
-# (scripts/lint.sh --format-only), and clang-tidy with LOCKTOPUS_TIDY=1.
+# (scripts/lint.sh --format-only).
 # Prints CTest's summary per preset and a total line at the end.
 #
-#   scripts/test.sh                              everything but clang-tidy
-#   LOCKTOPUS_TIDY=1 scripts/test.sh             clang-tidy too (~7 min on 2 cores)
+#   scripts/test.sh                              everything
 #   LOCKTOPUS_PRESETS="release" scripts/test.sh  one preset, no fuzzing
 #   LOCKTOPUS_FUZZ_SECONDS=300 scripts/test.sh   longer fuzzing
 #   RC_PARAMS="max_success=100000" scripts/test.sh   longer property runs
@@ -58,12 +57,7 @@ if [[ " ${presets[*]} " == *" fuzz "* ]]; then
   stage "oss-fuzz: build.sh as OSS-Fuzz runs it" scripts/oss_fuzz_check.sh
 fi
 
-# Lint: the format check is cheap and always runs; clang-tidy over the tree
-# takes minutes, so only when asked.
 stage "lint: clang-format over the tree" scripts/lint.sh --format-only
-if [ "${LOCKTOPUS_TIDY:-0}" = 1 ]; then
-  stage "lint: clang-tidy over the production code" scripts/lint.sh --tidy-only
-fi
 
 echo "presets ${presets[*]}:"
 echo "total: $passed passed, $failed failed"
