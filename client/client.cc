@@ -225,9 +225,11 @@ bool Client::alive(std::chrono::milliseconds watch) {
   if (!shared_) return false;
   std::lock_guard lock(shared_->mu);
   try {
-    // Nothing but an acquisition notice of an enqueued lock is expected.
+    // Nothing but an acquisition notice of an enqueued lock is expected. A
+    // lock still enqueued is not read again: the notice may land between
+    // two reads, and the second would take it for an unexpected message.
     const auto deadline = Clock::now() + watch;
-    shared_->AwaitAcquired(deadline);
+    if (!shared_->AwaitAcquired(deadline)) return true;
     if (auto frame = shared_->connection.Next(deadline)) {
       shared_->Unexpected(*frame);
     }

@@ -443,6 +443,32 @@ TEST(ClientTest, OneClientFromTwoThreads) {
   EXPECT_EQ(waiting.state(), Lock::State::kAcquired);
 }
 
+// alive() on an enqueued lock whose acquisition notice arrives meanwhile:
+// the notice is the one message expected, whenever it lands, and is taken as
+// the acquisition; alive() stays true. Spinning alive() while the holder
+// releases puts the notice's arrival at every point of alive()'s reads.
+TEST(ClientTest, AliveWhileTheAcquisitionArrives) {
+  ServerProcess server;
+  const std::string ns = e2e::UniqueNs();
+  Client a(At(server, ns)), b(At(server, ns));
+  for (int round = 0; round < 200; ++round) {
+    Lock held = a.lock({Write({"a"})});
+    Lock waiting = b.lock({Write({"a"})});
+    ASSERT_EQ(waiting.state(), Lock::State::kEnqueued);
+    std::thread releaser([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(round * 5));
+      held.release();
+    });
+    bool alive = true;
+    while (alive && waiting.state() == Lock::State::kEnqueued) {
+      alive = b.alive();
+    }
+    releaser.join();
+    ASSERT_TRUE(alive) << "round " << round;
+    waiting.release();
+  }
+}
+
 // A server with --tls-cert and --auth-token-file, and the throwaway CA that
 // signed its certificate (tests/e2e/test_certs.h).
 class ClientTlsTest : public ::testing::Test {
