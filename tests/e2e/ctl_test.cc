@@ -361,9 +361,10 @@ TEST_F(CtlTest, SignalAtAnyMomentLeavesNoLock) {
     ASSERT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
               std::string::npos)
         << "run " << run << " exited " << code
-        << " leaving a lock: " << Stats(server) << "; held by the test: "
-        << (held ? "yes" : "no") << "; stderr: " << Err(run) << "; locks: "
-        << e2e::HttpGet(server, "/locks_v1?namespace=ns").body;
+        << " leaving a lock: " << Stats(server)
+        << "; held by the test: " << (held ? "yes" : "no")
+        << "; stderr: " << Err(run)
+        << "; locks: " << e2e::HttpGet(server, "/locks_v1?namespace=ns").body;
     ++(code == 9 ? forwarded : taken);
   }
   // Both kinds of moments were hit, or the test proved little.
