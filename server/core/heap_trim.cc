@@ -28,4 +28,10 @@ void TrimHeap() {
 #endif
 }
 
+void UseOneHeapArena() {
+#if defined(__GLIBC__)
+  mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
 }  // namespace locktopus::server

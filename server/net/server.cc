@@ -49,6 +49,7 @@ class Server {
         trim_timer_(strand_) {}
 
   int Run() {
+    UseOneHeapArena();
     if (!LoadTokens() || !LoadTls() || !OpenStateDir()) return 1;
     listener_.emplace(ioc_, state_, tls_.get());
     const std::uint16_t port = listener_->Listen();
