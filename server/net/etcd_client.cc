@@ -332,12 +332,16 @@ class Call : public PendingCall, public std::enable_shared_from_this<Call<T>> {
   }
 
   // Ends the attempt in flight, if any: its pending operations complete
-  // with an error that the handlers ignore.
+  // with an error that the handlers ignore. Shut down before the close: on
+  // io_uring a receive in flight keeps the socket alive past close(2)
+  // until its cancellation lands, and its late completion reached the next
+  // attempt's socket as an early end of stream.
   void Abandon() {
     timer_.cancel();
     if (!attempt_) return;
     beast::error_code ignored;
     attempt_->resolver.cancel();
+    attempt_->socket.shutdown(tcp::socket::shutdown_both, ignored);
     attempt_->socket.close(ignored);
     attempt_.reset();
   }
