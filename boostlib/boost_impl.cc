@@ -22,6 +22,28 @@
 #include <cstdlib>
 #include <cstring>
 
+// Asio 1.81 sets up its ring with no flags (io_uring_service::init_ring).
+// The kernel then signals every completion's task work at once, with an
+// interrupt to the I/O thread if it runs: that thread stops to receive on a
+// socket whose lock the sending CPU still holds, and spins for it. With
+// IORING_SETUP_COOP_TASKRUN the task work waits for the thread's next
+// entry into the kernel (its next io_uring_enter, where Asio waits anyway),
+// and TASKRUN_FLAG tells liburing when there is some. Asio offers no way to
+// pass flags, so the linker routes its call here
+// (-Wl,--wrap=io_uring_queue_init, CMakeLists.txt). A kernel older than
+// 5.19 refuses the flags (EINVAL) and gets the ring Asio asked for.
+extern "C" int __real_io_uring_queue_init(unsigned entries, io_uring* ring,
+                                          unsigned flags);
+extern "C" int __wrap_io_uring_queue_init(unsigned entries, io_uring* ring,
+                                          unsigned flags) {
+  const unsigned cooperative =
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  const int error =
+      __real_io_uring_queue_init(entries, ring, flags | cooperative);
+  if (error != -EINVAL) return error;
+  return __real_io_uring_queue_init(entries, ring, flags);
+}
+
 namespace {
 
 struct IoUringCheck {
