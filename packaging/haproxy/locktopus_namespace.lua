@@ -29,6 +29,8 @@
 --   txn.locktopus_malformed  1 when step 1 fails (the server would say 400)
 --   txn.locktopus_ns         the decoded namespace, when a parameter named
 --                            `namespace` is present (possibly empty)
+--   txn.locktopus_checked    1, last: the configuration routes nothing
+--                            without it (a Lua error fails closed)
 -- and nothing else. It reads `pathq`, the target from its first '/'; an
 -- absolute-form target (`GET http://host/v1?...`) is routed by its query,
 -- reaches the server as it is and gets the server's 400.
@@ -92,4 +94,5 @@ core.register_action("locktopus_namespace", { "http-req" }, function(txn)
   elseif ns ~= nil then
     txn:set_var("txn.locktopus_ns", ns)
   end
+  txn:set_var("txn.locktopus_checked", 1)
 end)

@@ -6,8 +6,13 @@
 # lock is live.
 #
 #   packaging/haproxy/render.sh --listen ADDR:PORT --group HOST:PORT[,HOST:PORT...] [--group ...]
-#       [--lua FILE] [--inter MS] [--fall N] [--rise N] [--stats-socket PATH]
+#       [--ha-groups NAME,NAME...] [--lua FILE] [--inter MS] [--fall N] [--rise N]
+#       [--stats-socket PATH]
 #
+#   --ha-groups     the groups' names, in --group order: the servers' own
+#                   --ha-groups value, which must be exactly this list (a
+#                   server refuses another group's namespace with 421);
+#                   checked to name as many groups as --group gives
 #   --lua           where HAProxy finds locktopus_namespace.lua (default: the
 #                   one beside this script)
 #   --inter, --fall, --rise
@@ -29,11 +34,13 @@ fall=2
 rise=2
 stats_socket=""
 groups=()
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+names=""
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --listen) listen=$2; shift 2 ;;
     --group) groups+=("$2"); shift 2 ;;
+    --ha-groups) names=$2; shift 2 ;;
     --lua) lua=$2; shift 2 ;;
     --inter) inter=$2; shift 2 ;;
     --fall) fall=$2; shift 2 ;;
@@ -48,6 +55,16 @@ done
 for n in "$inter" "$fall" "$rise"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "render: --inter, --fall and --rise take positive integers" >&2; exit 2; }
 done
+if [ -n "$names" ]; then
+  IFS=, read -r -a name_list <<<"$names"
+  if ((${#name_list[@]} != ${#groups[@]})); then
+    echo "render: --ha-groups names ${#name_list[@]} groups, --group gives ${#groups[@]}" >&2
+    exit 2
+  fi
+  for n in "${name_list[@]}"; do
+    [[ $n =~ ^[A-Za-z0-9_.:-]+$ ]] || { echo "render: --ha-groups: unsupported group name '$n'" >&2; exit 2; }
+  done
+fi
 # HAProxy parses the config with its own quoting rules: keep paths plain.
 for p in "$lua" "$stats_socket" "$listen"; do
   [[ $p =~ ^[A-Za-z0-9_./:@+-]*$ ]] || { echo "render: unsupported character in $p" >&2; exit 2; }
@@ -101,6 +118,10 @@ while IFS= read -r line || [ -n "$line" ]; do
     continue
   fi
   if ((in_block)); then block+=("$line"); continue; fi
+  if [ "$line" = "#@shard-map" ]; then
+    echo "# Shard map: ${#groups[@]} groups${names:+, --ha-groups $names}"
+    continue
+  fi
   if [ "$line" = "@GLOBAL_EXTRA@" ]; then
     [ -z "$global_extra" ] || echo "$global_extra"
     continue

@@ -2,6 +2,7 @@
 
 #include "server/core/dashboard.h"
 #include "server/core/inspect.h"
+#include "server/core/log.h"
 #include "server/core/pages.h"
 #include "wire/codec.h"
 
@@ -10,6 +11,27 @@ namespace {
 
 HttpResponse Text(unsigned status, std::string body) {
   return {.status = status, .body = std::move(body)};
+}
+
+// The namespace of a route that names one, else null.
+const std::string* NamespaceOf(const Route& route) {
+  if (const auto* lock = std::get_if<LockRoute>(&route)) return &lock->ns;
+  if (const auto* stats = std::get_if<StatsRoute>(&route)) return &stats->ns;
+  if (const auto* locks = std::get_if<LocksRoute>(&route)) return &locks->ns;
+  return nullptr;
+}
+
+// 421 Misdirected Request for a namespace of another group (shard.h).
+std::optional<HttpResponse> Misdirected(const ShardMap& shard,
+                                        const std::string& ns) {
+  const std::size_t owner = shard.Owner(ns);
+  if (owner == shard.self()) return std::nullopt;
+  const auto& groups = shard.groups();
+  return Text(
+      421, "Misdirected Request: namespace [" + ns + "] belongs to group [" +
+               groups[owner] + "] (" + std::to_string(owner) + " of " +
+               std::to_string(groups.size()) + "); this server serves group [" +
+               groups[shard.self()] + "]");
 }
 
 }  // namespace
@@ -33,12 +55,27 @@ Handled HandleRequest(const HttpRequest& request,
     return response;
   }
 
+  if (const std::string* ns = NamespaceOf(route)) {
+    if (auto misdirected = Misdirected(state->shard, *ns)) return *misdirected;
+  }
+
   if (const auto* lock = std::get_if<LockRoute>(&route);
       lock != nullptr && request.websocket_upgrade) {
     if (state->draining.load()) return Text(503, "Shutting down");
     if (const ha::Role role = state->role.load(); !ha::TakesClients(role)) {
       return Text(503, "Not the active server of its group (" +
                            std::string(ha::Name(role)) + ")");
+    }
+    if (!lock->unknown.empty()) {
+      Increment(state->metrics.unknown_query_parameters);
+      for (const std::string& name : lock->unknown) {
+        if (state->unknown_params.First(name)) {
+          LogWarning("a lock connection named the unknown URL parameter '" +
+                     name +
+                     "' (ignored; the known ones: namespace, "
+                     "abandon-timeout-ms, client, token)");
+        }
+      }
     }
     std::unique_ptr<ConnectionSlot> slot = ConnectionSlot::Take(state);
     if (slot == nullptr) {

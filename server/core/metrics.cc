@@ -158,6 +158,14 @@ std::string RenderPrometheus(const Metrics& metrics,
            "each client is closed with 1013 (try again later).");
   w.Sample("locktopus_locks_refused_total", "reason", "lock_memory",
            std::to_string(Load(metrics.locks_refused_lock_memory)));
+  w.Sample("locktopus_locks_refused_total", "reason", "id_ceiling",
+           std::to_string(Load(metrics.locks_refused_id_ceiling)));
+  w.Family("locktopus_unknown_query_parameters_total", "counter",
+           "Lock connections (/v1) whose URL named a parameter the server "
+           "does not know (a typo such as abandonTimeout= falls back to the "
+           "default); the first use of each name is logged.");
+  w.Sample("locktopus_unknown_query_parameters_total",
+           Load(metrics.unknown_query_parameters));
 
   w.Family("locktopus_tcp_connections_accepted_total", "counter",
            "TCP connections accepted (HTTP requests and WebSocket upgrades).");

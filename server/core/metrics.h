@@ -96,6 +96,12 @@ struct Metrics {
   // Locks refused because the lock memory budget could not cover them (the
   // client is closed with 1013, try again later).
   Counter locks_refused_lock_memory{0};
+  // Locks refused because their ID would be above the durable ceiling,
+  // which could not be raised in time (HA mode, --state-dir).
+  Counter locks_refused_id_ceiling{0};
+  // WebSocket upgrades (/v1) that named a query parameter the server does
+  // not know: a typo falls back to a default without a word otherwise.
+  Counter unknown_query_parameters{0};
   Counter tcp_connections_accepted{0};  // every accepted socket
   Counter connections_accepted{0};      // WebSocket handshakes completed
   Histogram wait;                       // lock requested -> acquired

@@ -157,6 +157,18 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
   if (path != "/v1") return StatsRoute{std::move(name)};
 
   LockRoute route{std::move(name), std::nullopt, {}};
+  for (const auto& param : url.params()) {
+    if (param.key != "namespace" && param.key != "abandon-timeout-ms" &&
+        param.key != "client" && param.key != "token" &&
+        route.unknown.size() < kMaxUnknownParams) {
+      // Printable ASCII only: the name goes to the log.
+      std::string name = param.key.substr(0, kMaxUnknownParamBytes);
+      for (char& c : name) {
+        if (c < 0x20 || c > 0x7E) c = '?';
+      }
+      route.unknown.push_back(std::move(name));
+    }
+  }
   if (std::optional<std::string> client = Param(url, "client")) {
     if (client->size() > kMaxClientNameBytes || !IsPrintableUtf8(*client)) {
       return HttpError{400,

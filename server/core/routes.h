@@ -23,6 +23,10 @@ struct RouteLimits {
 
 // The longest `client` parameter of /v1, in bytes.
 inline constexpr std::size_t kMaxClientNameBytes = 128;
+// Unknown query parameters of one /v1 request kept for the log, and the
+// bytes kept of each name.
+inline constexpr std::size_t kMaxUnknownParams = 8;
+inline constexpr std::size_t kMaxUnknownParamBytes = 64;
 
 // GET /v1?namespace=NS[&abandon-timeout-ms=N][&client=NAME]: the lock
 // protocol. NAME is UTF-8 without control characters, at most
@@ -32,6 +36,10 @@ struct LockRoute {
   std::string ns;
   std::optional<std::uint64_t> abandon_timeout_ms;  // absent: server default
   std::string client_name;                          // "" when not given
+  // Query parameters the server does not know, by name: ignored, so that
+  // clients may send more, but counted and logged (a typo must not fall
+  // back to a default silently).
+  std::vector<std::string> unknown = {};
   bool operator==(const LockRoute&) const = default;
 };
 

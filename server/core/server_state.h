@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "server/core/auth.h"
@@ -20,6 +21,7 @@
 #include "server/core/ha/role.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
+#include "server/core/shard.h"
 
 namespace locktopus::server {
 
@@ -47,10 +49,30 @@ class SessionRegistry {
   std::list<std::weak_ptr<Closable>> sessions_ GUARDED_BY(mu_);
 };
 
+// Which unknown query parameter names have been logged: each once, up to
+// kMaxLogged names, so that a client cannot fill the log or the memory.
+class UnknownParams {
+ public:
+  static constexpr std::size_t kMaxLogged = 64;
+  // Whether `name` is new (and so to be logged).
+  bool First(const std::string& name) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (seen_.size() >= kMaxLogged) return false;
+    return seen_.insert(name).second;
+  }
+
+ private:
+  Mutex mu_;
+  std::set<std::string> seen_ GUARDED_BY(mu_);
+};
+
 struct ServerState {
   explicit ServerState(Config c) : config(std::move(c)) {}
 
   const Config config;
+  // Which namespaces are this server's (ParseOptions checked the map).
+  const ShardMap shard =
+      std::get<ShardMap>(ShardMap::Make(config.ha_groups, config.ha_group));
   const std::shared_ptr<LockService> locks =
       std::make_shared<LockService>(config.max_lock_memory);
   std::atomic<std::size_t> connections{0};  // open WebSocket connections
@@ -69,6 +91,8 @@ struct ServerState {
   std::atomic<ha::Role> role{ha::Role::kServing};
   // Every open WebSocket session, so that a fenced server closes them all.
   SessionRegistry sessions;
+  // The unknown /v1 query parameters logged so far (each name once).
+  UnknownParams unknown_params;
 };
 
 // Holds one of the --max-connections places while it lives. Owns a share of

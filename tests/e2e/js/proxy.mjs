@@ -112,13 +112,15 @@ async function startHaproxy(render) {
 
 /**
  * HAProxy with packaging/haproxy/locktopus.cfg.in, rendered by render.sh:
- * group K is groups[K], a list of servers. Backend names are
+ * group K is groups[K], a list of servers; `lua` replaces
+ * locktopus_namespace.lua. Backend names are
  * locktopus_gK, server names gKsI.
  */
-export function startProxy(groups) {
+export function startProxy(groups, { lua } = {}) {
   return startHaproxy((listen, dir) => {
     const args = ['--listen', listen, '--inter', String(INTER), '--fall', '2', '--rise', '1',
       '--stats-socket', path.join(dir, 'admin.sock')];
+    if (lua) args.push('--lua', lua);
     for (const group of groups) args.push('--group', group.map((s) => `127.0.0.1:${s.port}`).join(','));
     const res = spawnSync(path.join(PACKAGING, 'render.sh'), args, { encoding: 'utf8' });
     assert.equal(res.status, 0, `render.sh: ${res.stderr}`);

@@ -6,6 +6,9 @@
 // held write lock twice, which the real configuration does not.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import {
   Client, acquired, enqueued, needsOwnServer, ready, startServer, test, uniqueNs, upgradeRefusal, w,
@@ -22,10 +25,18 @@ const NO_SERVER = "No ready server in this namespace's group";
 const skip = needsOwnServer('starts servers behind a proxy of its own')
   || (HAPROXY ? false : 'haproxy is not installed (scripts/setup.sh installs it)');
 
-/** Two standalone servers, one per group, for the tests of a describe block. */
+/** The flags of a server of group k of the map g0,g1 (--ha-groups). */
+const inMap = (k) => ({ args: ['--ha-groups', 'g0,g1', '--ha-group', `g${k}`] });
+
+/**
+ * Two standalone servers, one per group, for the tests of a describe block.
+ * Each knows the map and refuses the other group's namespaces (421), so
+ * every test that a request was served also checks that the proxy and the
+ * servers agree on its group.
+ */
 function twoServers() {
   const servers = [];
-  before(async () => { servers.push(await startServer(), await startServer()); });
+  before(async () => { servers.push(await startServer(inMap(0)), await startServer(inMap(1))); });
   after(() => { for (const s of servers) s.kill(); });
   return servers;
 }
@@ -99,11 +110,11 @@ describe('routing by the namespace the server decodes', { skip }, () => {
         id += 1;
         assert.deepEqual(await c.lock(w('k')), enqueued(id), query);
       }
-      // The predicted group's server holds it all; the other never saw it.
+      // The predicted group's server holds it all; the other refuses it.
       const stats = await servers[k].stats(ns);
       assert.deepEqual([stats.GroupsAcquired, stats.GroupsPending], [1, queries.length - 1]);
       const other = await servers[1 - k].get(`/stats_v1?namespace=${encodeURIComponent(ns)}`);
-      assert.equal(other.status, 404);
+      assert.equal(other.status, 421);
     });
   }
 
@@ -173,8 +184,10 @@ describe('routing by the namespace the server decodes', { skip }, () => {
         } else if (!reading.ns?.length) {
           assert.deepEqual([direct.status, proxied.status], [400, 400], what);
         } else {
-          // A namespace nobody opened: 404 from the server of its group.
-          assert.deepEqual([direct.status, proxied.status], [404, 404], what);
+          // A namespace nobody opened: 404 from the server of its group
+          // (group 0's server, asked directly, refuses group 1's with 421).
+          const own = groupOf(reading.ns) === 0;
+          assert.deepEqual([direct.status, proxied.status], [own ? 404 : 421, 404], what);
           assert.equal(proxied.headers['x-locktopus-group'], String(groupOf(reading.ns)), what);
         }
       }
@@ -250,6 +263,54 @@ describe('routing by the namespace the server decodes', { skip }, () => {
       count[k] += 1;
     }
     assert.ok(count[0] >= 60 && count[1] >= 60, `uneven: ${count}`);
+  });
+});
+
+describe('a namespace of another group', { skip }, () => {
+  const servers = twoServers();
+
+  test('a client straight to the wrong server gets 421 and no lock', async () => {
+    const ns = nsInGroup(0, 'straight');
+    const refused = await upgradeRefusal(servers[1].wsUrl(ns));
+    assert.equal(refused.status, 421);
+    assert.equal(refused.body.trim(), `Misdirected Request: namespace [${ns}] belongs to group [g0] (0 of 2); `
+      + 'this server serves group [g1]');
+    assert.equal((await servers[1].get(`/stats_v1?namespace=${ns}`)).status, 421);
+    assert.equal((await servers[1].get(`/locks_v1?namespace=${ns}`)).status, 421);
+    const c = await servers[0].connect(ns);
+    assert.deepEqual(await c.lock(w('k')), acquired(1));
+    c.close();
+  });
+
+  test('a stale proxy configuration (the groups swapped) is refused by every server', async () => {
+    const proxy = await startProxy([[servers[1]], [servers[0]]]);
+    try {
+      for (const k of [0, 1]) {
+        const refused = await upgradeRefusal(proxy.wsUrl(nsInGroup(k, 'stale')));
+        assert.equal(refused.status, 421);
+        assert.ok(!fromProxy(refused));
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('a proxy whose namespace decoding fails routes nothing (503), never to a default group', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-lua-'));
+    const lua = path.join(dir, 'broken.lua');
+    fs.writeFileSync(lua, 'core.register_action("locktopus_namespace", { "http-req" }, '
+      + 'function(txn) error("broken on purpose") end)\n');
+    const proxy = await startProxy([[servers[0]], [servers[1]]], { lua });
+    try {
+      for (const k of [0, 1]) {
+        const refused = await upgradeRefusal(proxy.wsUrl(nsInGroup(k, 'broken')));
+        assert.equal(refused.status, 503);
+        assert.ok(fromProxy(refused));
+      }
+    } finally {
+      await proxy.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,0 +1,57 @@
+#include "server/core/shard.h"
+
+#include <algorithm>
+#include <boost/crc.hpp>
+
+namespace locktopus::server {
+
+std::uint32_t Crc32(std::string_view bytes) {
+  boost::crc_32_type crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  return crc.checksum();
+}
+
+std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
+                                                   std::string_view self) {
+  ShardMap map;
+  if (groups.empty()) {
+    map.groups_.emplace_back(self);
+    return map;
+  }
+  for (std::size_t begin = 0;;) {
+    const std::size_t end = groups.find(',', begin);
+    const std::string_view name = groups.substr(begin, end - begin);
+    if (name.empty() || name.find('/') != std::string_view::npos) {
+      return std::string("a group name must not be empty or contain '/'");
+    }
+    if (std::find(map.groups_.begin(), map.groups_.end(), name) !=
+        map.groups_.end()) {
+      return "the group [" + std::string(name) + "] is listed twice";
+    }
+    map.groups_.emplace_back(name);
+    if (end == std::string_view::npos) break;
+    begin = end + 1;
+  }
+  const auto at = std::find(map.groups_.begin(), map.groups_.end(), self);
+  if (at == map.groups_.end()) {
+    return "this server's group [" + std::string(self) + "] is not listed";
+  }
+  map.self_ = static_cast<std::size_t>(at - map.groups_.begin());
+  return map;
+}
+
+std::size_t ShardMap::Owner(std::string_view ns) const {
+  if (groups_.size() == 1) return 0;
+  return Crc32(ns) % groups_.size();
+}
+
+std::string ShardMap::Text() const {
+  std::string text;
+  for (const std::string& group : groups_) {
+    if (!text.empty()) text += ',';
+    text += group;
+  }
+  return text;
+}
+
+}  // namespace locktopus::server
