@@ -14,8 +14,9 @@
 #   --bin   the server binary to run (default: build the release preset)
 #   --dir   where the etcd data, the logs and the configuration go (default:
 #           a temporary directory, removed at exit)
-# Other arguments go to every server, e.g. --ha-ttl-ms 2000
-# --default-abandon-timeout 3000.
+# Other arguments go to every server, e.g. --ha-ttl-ms 3000
+# --default-abandon-timeout 3000 (a TTL of at least 3 x etcd's election
+# timeout, 1000 ms here: README, "Why it is safe").
 #
 # Each server runs under a small supervisor: a server that exits 3 (fenced:
 # it could no longer prove it was the active) or dies of a signal (kill -9
@@ -167,6 +168,15 @@ for i in 0 1 2; do
   done
 done
 
+# --- The cluster's keys in etcd: its shard map and each group's record.
+# A new cluster: no grace at the first start (locktopus --help, --ha-init).
+if ! "$bin" --ha-init --ha-new-cluster --etcd-endpoints "$endpoints" \
+  --ha-groups g0,g1 --ha-group g0 >"$dir/ha-init.log" 2>&1; then
+  echo "cluster: locktopus --ha-init failed:" >&2
+  cat "$dir/ha-init.log" >&2
+  exit 1
+fi
+
 # --- Locktopus: 2 groups of 2, each server under its supervisor
 names=(g0s0 g0s1 g1s0 g1s1)
 declare -A server_port server_group
@@ -183,7 +193,7 @@ supervise() {
   while :; do
     rm -f "$dir/$name.port"
     setsid "$bin" -H 127.0.0.1 -p "${server_port[$name]}" --port-file "$dir/$name.port" \
-      --etcd-endpoints "$endpoints" --ha-group "${server_group[$name]}" \
+      --etcd-endpoints "$endpoints" --ha-group "${server_group[$name]}" --ha-groups g0,g1 \
       "${server_args[@]}" </dev/null >>"$log" 2>&1 &
     child=$!
     echo "$child" >"$dir/$name.pid"
@@ -215,7 +225,7 @@ done
 packaging/haproxy/render.sh --listen "127.0.0.1:$proxy_port" \
   --group "127.0.0.1:${server_port[g0s0]},127.0.0.1:${server_port[g0s1]}" \
   --group "127.0.0.1:${server_port[g1s0]},127.0.0.1:${server_port[g1s1]}" \
-  --inter 250 --fall 2 --rise 1 --stats-socket "$dir/haproxy.sock" >"$dir/haproxy.cfg"
+  --ha-groups g0,g1 --inter 250 --fall 2 --rise 1 --stats-socket "$dir/haproxy.sock" >"$dir/haproxy.cfg"
 if listening "$proxy_port"; then
   echo "cluster: port $proxy_port is taken (--port N picks another)" >&2
   exit 1

@@ -9,6 +9,8 @@
 #include <iostream>
 #include <type_traits>
 
+#include "server/core/shard.h"
+
 namespace locktopus::server {
 namespace {
 
@@ -117,6 +119,18 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
                    ? "a group name must not be empty or contain '/'"
                    : "";
       });
+  add("--ha-groups", o.ha_groups, "HA_GROUPS",
+      "Every group of the cluster, in the order HAProxy's configuration "
+      "lists them (NAME,NAME,...; default: --ha-group alone). A namespace "
+      "belongs to the group at CRC-32(namespace) mod their number; a "
+      "request for another group's namespace is refused with 421");
+  app.add_flag("--ha-init", o.ha_init,
+               "HA mode: write the cluster's shard map (--ha-groups) and a "
+               "record for every group that has none to etcd, then exit. "
+               "Servers refuse to serve a group without a record");
+  app.add_flag("--ha-new-cluster", o.ha_new_cluster,
+               "With --ha-init: the cluster never served (etcd holds none "
+               "of its keys), so its first actives need not wait a grace");
   add("--ha-ttl-ms", o.ha_ttl_ms, "HA_TTL_MS",
       "HA mode: the lease TTL; an active that cannot confirm its leadership "
       "for four fifths of it stops granting and closes its connections")
@@ -164,6 +178,16 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
           "--state-dir",
           "is for a standalone server; with --etcd-endpoints "
           "the group's record lives in etcd");
+    }
+    if (auto map = ShardMap::Make(o.ha_groups, o.ha_group);
+        auto* error = std::get_if<std::string>(&map)) {
+      throw CLI::ValidationError("--ha-groups", *error);
+    }
+    if (o.ha_init && o.etcd_endpoints.empty()) {
+      throw CLI::ValidationError("--ha-init", "needs --etcd-endpoints");
+    }
+    if (o.ha_new_cluster && !o.ha_init) {
+      throw CLI::ValidationError("--ha-new-cluster", "needs --ha-init");
     }
     if (o.default_abandon_timeout_ms > o.route_limits.max_abandon_timeout_ms) {
       throw CLI::ValidationError(

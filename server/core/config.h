@@ -52,6 +52,13 @@ struct Config {
   // HA mode when not empty: etcd's client URLs, comma-separated.
   std::string etcd_endpoints;
   std::string ha_group = "default";
+  // Every group, in routing order, comma-separated (shard.h); empty: this
+  // server's group alone.
+  std::string ha_groups;
+  // Initialise the cluster's records in etcd (--ha-init), then exit.
+  bool ha_init = false;
+  // With ha_init: the operator's word that the cluster never served.
+  bool ha_new_cluster = false;
   std::uint64_t ha_ttl_ms = 5000;
   // Standalone durability: the ID ceiling and the clean-stop mark live here.
   std::string state_dir;

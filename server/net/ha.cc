@@ -1,8 +1,9 @@
 #include "server/net/ha.h"
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
+#include "server/core/ha/cluster.h"
 #include "server/core/ha/node.h"
 #include "server/core/log.h"
 #include "server/net/etcd_client.h"
@@ -84,6 +85,19 @@ class GatewayEtcd final : public ha::Etcd {
     });
   }
 
+  void List(const std::string& prefix,
+            Reply<std::vector<ha::KeyValue>> reply) override {
+    client_.Range({.key = prefix, .range_end = etcd::PrefixEnd(prefix)},
+                  [reply](etcd::Result<etcd::RangeResult> r) {
+                    if (!r.ok()) return reply(Fail(r.error()));
+                    std::vector<ha::KeyValue> kvs;
+                    for (const auto& kv : r.value().kvs) {
+                      kvs.push_back(Convert(kv));
+                    }
+                    reply(std::move(kvs));
+                  });
+  }
+
   void Guarded(const std::string& guard, ha::Revision revision,
                const ha::Write& write, Reply<bool> reply) override {
     etcd::TxnRequest txn{.compare = {etcd::Compare::CreateRevision(
@@ -143,14 +157,18 @@ class HaDriver::Impl final : public ha::NodeIo {
   void Start() {
     net::post(strand_, [this] { node_.Start(); });
   }
-  void Resign(bool clean) {
-    net::post(strand_, [this, clean] { node_.Resign(clean); });
+  void Resign() {
+    net::post(strand_, [this] {
+      node_.Resign([locks = state_->locks] { return locks->LiveLocks() == 0; });
+    });
   }
 
   // NodeIo, on the strand.
   ha::Time Now() override { return ha::Clock::now(); }
   void After(ha::Clock::duration delay, std::function<void()> fn) override {
-    auto timer = std::make_shared<net::steady_timer>(strand_, delay);
+    // On the HA clock, which counts a suspend (ha/gate.h).
+    auto timer =
+        std::make_shared<net::basic_waitable_timer<ha::Clock>>(strand_, delay);
     timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
       if (!ec) fn();
     });
@@ -184,6 +202,7 @@ std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
     return "--etcd-endpoints: " + endpoints.error().message;
   }
   ha::NodeSettings settings{.group = c.ha_group,
+                            .groups = state->shard.Text(),
                             .name = std::move(name),
                             .ttl = std::chrono::milliseconds(c.ha_ttl_ms),
                             .max_abandon = std::chrono::milliseconds(
@@ -198,6 +217,52 @@ std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
 }
 
 void HaDriver::Start() { impl_->Start(); }
-void HaDriver::Resign(bool clean) { impl_->Resign(clean); }
+void HaDriver::Resign() { impl_->Resign(); }
+
+int HaDriver::Init(const Config& c) {
+  auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
+  if (!endpoints.ok()) {
+    LogError("cannot initialise: --etcd-endpoints: " +
+             endpoints.error().message);
+    return 1;
+  }
+  const auto map = ShardMap::Make(c.ha_groups, c.ha_group);
+  const std::vector<std::string> groups = std::get<ShardMap>(map).groups();
+  net::io_context ioc;
+  GatewayEtcd etcd(ioc.get_executor(), std::move(endpoints).value(),
+                   std::chrono::milliseconds(5000));
+  int code = 1;
+  etcd.List(
+      std::string(ha::kRoot),
+      [&](std::variant<std::vector<ha::KeyValue>, EtcdError> listed) {
+        if (auto* error = std::get_if<EtcdError>(&listed)) {
+          return LogError("cannot initialise: " + error->what);
+        }
+        const ha::ClusterView view =
+            ha::ReadCluster(std::get<std::vector<ha::KeyValue>>(listed));
+        auto planned = ha::PlanInit(
+            view, groups, std::chrono::system_clock::now(), c.ha_new_cluster);
+        if (auto* why = std::get_if<std::string>(&planned)) {
+          return LogError("cannot initialise: " + *why);
+        }
+        const ha::InitPlan plan = std::get<ha::InitPlan>(std::move(planned));
+        etcd.Guarded(
+            ha::MapKey(), plan.guard, plan.write,
+            [&code, plan](std::variant<bool, EtcdError> done) {
+              if (auto* error = std::get_if<EtcdError>(&done)) {
+                return LogError("cannot initialise: " + error->what);
+              }
+              if (!std::get<bool>(done)) {
+                return LogError(
+                    "cannot initialise: the shard map changed meanwhile "
+                    "(another --ha-init?); run it again");
+              }
+              LogInfo("initialised: " + plan.summary);
+              code = 0;
+            });
+      });
+  ioc.run();
+  return code;
+}
 
 }  // namespace locktopus::server

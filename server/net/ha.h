@@ -37,8 +37,14 @@ class HaDriver {
   ~HaDriver();
 
   void Start();
-  // Shutdown: clean once the drain found no lock live.
-  void Resign(bool clean);
+  // Shutdown, once the drain found no lock live: the gate closes, and the
+  // record says clean if still none is (node.h).
+  void Resign();
+
+  // --ha-init: writes the cluster's map and missing records (cluster.h)
+  // through etcd at `config`'s endpoints, logs what it did; returns the
+  // process's exit code.
+  static int Init(const Config& config);
 
  private:
   class Impl;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "server/core/ha/cluster.h"
 #include "server/core/ha/etcd.h"
 #include "server/core/ha/gate.h"
 #include "server/core/ha/node.h"
@@ -94,6 +95,25 @@ class FakeEtcd {
   }
   Answer<std::optional<KeyValue>> Get(Us now, const std::string& key) {
     return Find(now, key);
+  }
+  Answer<std::vector<KeyValue>> List(Us now, const std::string& prefix) {
+    Expire(now);
+    std::vector<KeyValue> kvs;
+    for (auto it = kv_.lower_bound(prefix);
+         it != kv_.end() && it->first.starts_with(prefix); ++it) {
+      kvs.push_back(Kv(it));
+    }
+    return kvs;
+  }
+  // What an operator (or a fault) does to etcd by hand.
+  void Delete(const std::string& key) {
+    ++revision_;
+    kv_.erase(key);
+  }
+  void Put(const std::string& key, const std::string& value) {
+    ++revision_;
+    auto [at, fresh] = kv_.try_emplace(key, Entry{value, revision_, 0});
+    if (!fresh) at->second.value = value;
   }
   Answer<bool> Guarded(Us now, const std::string& guard, Revision revision,
                        const Write& write) {
@@ -193,6 +213,8 @@ class Process final : public NodeIo, public server::ha::Etcd {
              Reply<std::optional<KeyValue>> reply) override;
   void Get(const std::string& key,
            Reply<std::optional<KeyValue>> reply) override;
+  void List(const std::string& prefix,
+            Reply<std::vector<KeyValue>> reply) override;
   void Guarded(const std::string& guard, Revision revision, const Write& write,
                Reply<bool> reply) override;
 
@@ -200,9 +222,21 @@ class Process final : public NodeIo, public server::ha::Etcd {
   // paused, when the pause ends.
   void Deliver(Us when, std::function<void()> fn);
 
+  // A drain found no lock held: resign, clean if still none is held once
+  // the gate has closed.
+  void Resign() {
+    node.Resign([this] { return held == 0; });
+  }
+
   // Its clients' lock requests, one every few milliseconds.
   void Clients();
   void Announce(LockId id);
+
+  // The clock stood still for `real` of real time (a suspend it did not
+  // count): from now on it reads that much less.
+  void ClockStopped(Us real) {
+    offset_ -= static_cast<Us>(std::floor(static_cast<double>(real) * rate_));
+  }
 
   // Local clock <-> real time.
   // Monotone both ways: Local(t) >= x exactly when t >= Real(x).
@@ -251,7 +285,7 @@ class Process final : public NodeIo, public server::ha::Etcd {
   };
 
   const double rate_;
-  const Us offset_;
+  Us offset_;  // moves back after a suspend that stopped the clock
   LockId next_id_ = 0;
   std::shared_ptr<Waiter> waiter_ = std::make_shared<Waiter>(*this);
 };
@@ -263,8 +297,9 @@ class World {
     settings_.ttl = std::chrono::milliseconds(config.ttl_ms);
     settings_.max_abandon = std::chrono::milliseconds(config.max_abandon_ms);
     settings_.id_block = config.id_block;
-    settings_.group = "sim";
+    settings_.group = kGroup;
   }
+  static constexpr const char* kGroup = "sim";
 
   HaOutcome Run();
 
@@ -303,7 +338,7 @@ class World {
   void Stopped(Process& p, bool restart);
   void Restart(int server, Us delay);
 
-  std::string RecordKey() const { return settings_.prefix() + "record"; }
+  std::string RecordKey() const { return server::ha::RecordKey(kGroup); }
 
  private:
   struct Event {
@@ -317,6 +352,18 @@ class World {
 
   void Start(int server);
   void Fault();
+  // The wall clock of --ha-init: a fixed date plus the simulated time.
+  std::chrono::system_clock::time_point Wall() const {
+    return std::chrono::system_clock::time_point(
+               std::chrono::seconds(1'796'083'200)) +  // 2026-12-01
+           std::chrono::microseconds(now_);
+  }
+  // --ha-init over the etcd as it is now; false if it refused.
+  bool Initialise();
+  // An operator's procedure after `delay`: stop every server, wait until
+  // their candidacies are gone, `change` etcd, run --ha-init, start them.
+  void Operate(Us delay, const std::string& what, std::function<void()> change);
+  void Reinitialise(std::function<void()> change);
   void Check();
   // When a life could grant, and how long its clients may go on after.
   struct Span {
@@ -338,6 +385,9 @@ class World {
   std::vector<std::unique_ptr<Process>> lives_;  // every life, ever
   std::vector<Process*> current_;                // by server
   std::vector<int> next_life_;
+  std::vector<std::string> groups_{kGroup};  // the shard map
+  bool operating_ = false;   // every server stopped by the operator
+  LockId ceiling_seen_ = 0;  // the highest ceiling a grant saw recorded
   LockId max_granted_ = 0;
   int max_granted_life_ = -1;
   HaOutcome outcome_;
@@ -489,6 +539,11 @@ void Process::Get(const std::string& key,
   Call<std::optional<KeyValue>>(
       [=](FakeEtcd& e, Us at) { return e.Get(at, key); }, reply);
 }
+void Process::List(const std::string& prefix,
+                   Reply<std::vector<KeyValue>> reply) {
+  Call<std::vector<KeyValue>>(
+      [=](FakeEtcd& e, Us at) { return e.List(at, prefix); }, reply);
+}
 void Process::Guarded(const std::string& guard, Revision revision,
                       const Write& write, Reply<bool> reply) {
   Call<bool>(
@@ -506,6 +561,9 @@ void World::Start(int server) {
   const Us offset = Uniform(0, 1000 * kS);
   NodeSettings settings = settings_;
   settings.name = "server-" + std::to_string(server);
+  for (const std::string& group : groups_) {
+    settings.groups += (settings.groups.empty() ? "" : ",") + group;
+  }
   lives_.push_back(
       std::make_unique<Process>(*this, server, life, settings, rate, offset));
   Process* p = lives_.back().get();
@@ -530,23 +588,26 @@ void World::Stopped(Process& p, bool restart) {
 
 void World::Restart(int server, Us delay) {
   At(now_ + delay, [this, server] {
-    if (current_[server]->stopped) Start(server);
+    if (current_[server]->stopped && !operating_) Start(server);
   });
 }
 
 void World::Grant(Process& p, LockId id) {
   ++outcome_.grants;
   const std::optional<Record> record = etcd_.ReadRecord(now_, RecordKey());
+  // A record deleted under a running active: it grants under the ceiling
+  // that was durable before.
+  if (record) ceiling_seen_ = std::max(ceiling_seen_, record->ceiling);
+  const LockId ceiling = record ? record->ceiling : ceiling_seen_;
   if (id <= max_granted_ && max_granted_life_ != p.life * 100 + p.server) {
     Fail("fencing token went back: server " + std::to_string(p.server) + "." +
          std::to_string(p.life) + " granted ID " + std::to_string(id) +
          " after ID " + std::to_string(max_granted_) + " was granted");
   }
-  if (!record || id > record->ceiling) {
+  if (id > ceiling) {
     Fail("server " + std::to_string(p.server) + "." + std::to_string(p.life) +
          " granted ID " + std::to_string(id) +
-         " above the group's durable ceiling " +
-         (record ? std::to_string(record->ceiling) : "(none)"));
+         " above the group's durable ceiling " + std::to_string(ceiling));
   }
   if (id > max_granted_) {
     max_granted_ = id;
@@ -559,7 +620,7 @@ void World::Grant(Process& p, LockId id) {
   // The client holds it a while, then releases it; a drain waits for that.
   ++p.held;
   p.After(std::chrono::milliseconds(Uniform(0, 300)), [&p] {
-    if (--p.held == 0 && p.draining) p.node.Resign(true);
+    if (--p.held == 0 && p.draining) p.Resign();
   });
 }
 
@@ -615,7 +676,7 @@ void World::Fault() {
   const std::string t = "server " + std::to_string(target.server) + "." +
                         std::to_string(target.life);
   const Us grace = (config_.ttl_ms + config_.max_abandon_ms) * kMs;
-  switch (Uniform(0, 6)) {
+  switch (Uniform(0, 9)) {
     case 0:
       Log("fault: kill -9 " + t);
       Stopped(target, /*restart=*/true);
@@ -653,19 +714,106 @@ void World::Fault() {
       Log("fault: clean shutdown of " + t + " (drain, then resign)");
       target.Deliver(now_, [&target] {
         target.draining = true;
-        if (target.held == 0) target.node.Resign(true);
+        if (target.held == 0) target.Resign();
       });
       break;
     default:
       Log("fault: shutdown cut short (no clean handover) of " + who);
-      p.Deliver(now_, [&p] { p.node.Resign(false); });
+      p.Deliver(now_, [&p] { p.node.Resign(nullptr); });
+      break;
+    case 7:
+      Log("fault: the group's record deleted from etcd" +
+          std::string(active != nullptr ? ", and the active killed" : ""));
+      // What was durable until now still bounds the IDs of a running
+      // active, which goes on granting under it.
+      if (auto record = etcd_.ReadRecord(now_, RecordKey())) {
+        ceiling_seen_ = std::max(ceiling_seen_, record->ceiling);
+      }
+      etcd_.Delete(RecordKey());
+      if (active != nullptr) Stopped(*active, /*restart=*/true);
+      Operate(Uniform(grace, 2 * grace), "re-initialise after a lost record",
+              [] {});
+      break;
+    case 9: {
+      // Like SIGSTOP, but the whole host: with a clock that does not count
+      // the suspend, the process wakes up believing no time has passed.
+      const Us pause = Uniform(50 * kMs, 2 * grace);
+      Log("fault: host of " + t + " suspended for " +
+          std::to_string(pause / 1000) + " ms");
+      target.paused_until = std::max(target.paused_until, now_ + pause);
+      if (config_.suspend_stops_clock) target.ClockStopped(pause);
+      break;
+    }
+    case 8:
+      Operate(0, "change the shard map", [this] {
+        // Namespaces of another group move here: it issued IDs up to its
+        // ceiling, and they must never go back.
+        const std::string other = "other";
+        const LockId ceiling = max_granted_ + Uniform(1, 1000);
+        etcd_.Put(server::ha::RecordKey(other),
+                  server::ha::Encode(Record{.ceiling = ceiling}));
+        max_granted_ = ceiling;
+        max_granted_life_ = -1;
+        if (groups_.size() == 1) {
+          groups_.push_back(other);
+        } else {
+          groups_.pop_back();
+        }
+      });
       break;
   }
+}
+
+bool World::Initialise() {
+  const auto listed = etcd_.List(now_, std::string(server::ha::kRoot));
+  const auto planned = server::ha::PlanInit(
+      server::ha::ReadCluster(std::get<std::vector<KeyValue>>(listed)), groups_,
+      Wall(), /*fresh=*/now_ == 0);
+  if (const auto* why = std::get_if<std::string>(&planned)) {
+    Log("--ha-init refused: " + *why);
+    return false;
+  }
+  const auto& plan = std::get<server::ha::InitPlan>(planned);
+  const auto done =
+      etcd_.Guarded(now_, server::ha::MapKey(), plan.guard, plan.write);
+  Log("--ha-init: " + plan.summary);
+  return std::get<bool>(done);
+}
+
+void World::Operate(Us delay, const std::string& what,
+                    std::function<void()> change) {
+  At(now_ + delay, [this, what, change = std::move(change)]() mutable {
+    if (operating_) return;
+    operating_ = true;
+    Log("operator: every server stopped, to " + what);
+    for (Process* p : current_) Stopped(*p, /*restart=*/false);
+    Reinitialise(std::move(change));
+  });
+}
+
+// Once the stopped servers' candidacies have gone with their leases.
+void World::Reinitialise(std::function<void()> change) {
+  const auto listed = etcd_.List(now_, std::string(server::ha::kRoot));
+  if (!server::ha::ReadCluster(std::get<std::vector<KeyValue>>(listed))
+           .campaigning.empty()) {
+    return At(now_ + 500 * kMs, [this, change = std::move(change)]() mutable {
+      Reinitialise(std::move(change));
+    });
+  }
+  change();
+  if (!Initialise()) return Fail("--ha-init refused with every server stopped");
+  operating_ = false;
+  for (int s = 0; s < config_.servers; ++s) Start(s);
 }
 
 HaOutcome World::Run() {
   current_.assign(config_.servers, nullptr);
   next_life_.assign(config_.servers, 0);
+  if (!Initialise()) {
+    outcome_.ok = false;
+    outcome_.report = "--ha-init refused on an empty etcd";
+    return outcome_;
+  }
   for (int s = 0; s < config_.servers; ++s) Start(s);
   const Us end = static_cast<Us>(config_.seconds * kS);
   const Us quiet = end - static_cast<Us>(config_.quiet_seconds * kS);

@@ -5,8 +5,14 @@
 // paused (SIGSTOP) for up to twice the grace, cut off from etcd, etcd
 // without a leader for a while (after which it renews every lease, as etcd
 // does), single requests delayed for seconds, lost requests and replies,
-// clean shutdowns; every clock runs at its own rate within the stated drift
-// bound. Each server's clients ask for locks all the time.
+// clean shutdowns, the host suspended (its clock counts the suspend, as
+// CLOCK_BOOTTIME does, unless HaConfig::suspend_stops_clock), the group's
+// record deleted (with its active killed) and
+// the shard map changed so that another group's namespaces move in — each
+// of the last two followed by an operator's --ha-init with every server
+// stopped (server/core/ha/cluster.h); every clock runs at its own rate
+// within the stated drift bound. Each server's clients ask for locks all
+// the time.
 //
 // After every event the round checks:
 //   - one grantor at a time: the intervals in which a server could grant
@@ -36,7 +42,11 @@ struct HaConfig {
   std::uint64_t id_block = 64;  // small, so that raises happen
   double drift = 1e-3;          // clock rate within 1 +- drift
   double fault_every_s = 2;     // on average
-  bool verbose = false;         // print every event
+  // A suspended host's clock stands still, as CLOCK_MONOTONIC does (the
+  // servers use CLOCK_BOOTTIME, which does not): for showing that the
+  // simulation catches a server that counts its window on such a clock.
+  bool suspend_stops_clock = false;
+  bool verbose = false;  // print every event
 };
 
 struct HaOutcome {

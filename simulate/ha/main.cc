@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drift", config.drift, "Clock rate drift bound")
       ->capture_default_str();
+  app.add_flag("--suspend-stops-clock", config.suspend_stops_clock,
+               "Servers' clocks stand still while their host is suspended "
+               "(as CLOCK_MONOTONIC does): the simulation must then fail");
   CLI11_PARSE(app, argc, argv);
   if (config.servers < 1 || config.seconds <= config.quiet_seconds ||
       config.ttl_ms < 1000 || config.id_block < 2) {

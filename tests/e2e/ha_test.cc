@@ -2,10 +2,14 @@
 // etcd members on loopback (tests/e2e/etcd_cluster.h), and --state-dir.
 // Each test takes seconds: a lease must expire, a grace pass. Small
 // timings: a TTL of 2 s (a grant window of 1.6 s), abandon timeouts up to
-// 2 s, so a grace of 1.6 + 2 + 0.4 = 4 s. Skipped without etcd.
+// 2 s, so a grace of 1.6 + 2 + 0.4 = 4 s. Each cluster is initialised
+// (--ha-init) before its servers start; the first IDs are then above the
+// wall-clock floor, so tests count from the first ID they see. Skipped
+// without etcd.
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -44,10 +48,43 @@ bool AwaitReady(const ServerProcess& server, int status,
   return false;
 }
 
+// The ID in an answer ({"id":"N",...}).
+LockId IdOf(const std::optional<std::string>& answer) {
+  const std::string key = "\"id\":";
+  const std::size_t at = answer ? answer->find(key) : std::string::npos;
+  if (at == std::string::npos) return 0;
+  std::size_t from = at + key.size();
+  if (from < answer->size() && (*answer)[from] == '"') ++from;  // a string
+  return std::stoull(answer->substr(from));
+}
+
+// Runs the server binary once with `flags` (--ha-init); its exit code.
+int RunOnce(const std::vector<std::string>& flags) {
+  std::string command = LOCKTOPUS_BIN;
+  for (const std::string& flag : flags) command += " '" + flag + "'";
+  const int status = std::system((command + " 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 class HaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!EtcdCluster::Available()) GTEST_SKIP() << "etcd is not installed";
+  }
+
+  // locktopus --ha-init for group g alone; true if it succeeded.
+  static bool Init(const EtcdCluster& etcd, bool fresh = true) {
+    std::vector<std::string> flags = {"--ha-init", "--etcd-endpoints",
+                                      etcd.ClientUrls(), "--ha-group", "g"};
+    if (fresh) flags.push_back("--ha-new-cluster");
+    return RunOnce(flags) == 0;
+  }
+  // etcdctl del KEY.
+  static bool Delete(const EtcdCluster& etcd, const std::string& key) {
+    const std::string command = "ETCDCTL_API=3 etcdctl --endpoints " +
+                                etcd.ClientUrls() + " del " + key +
+                                " >/dev/null";
+    return std::system(command.c_str()) == 0;
   }
 
   std::vector<std::string> Flags(const EtcdCluster& etcd,
@@ -67,6 +104,7 @@ class HaTest : public ::testing::Test {
 
 TEST_F(HaTest, OnlyTheActiveTakesClients) {
   EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
   ServerProcess active(Flags(etcd));
   ASSERT_TRUE(AwaitReady(active, 200, seconds(10))) << active.Log();
   ServerProcess standby(Flags(etcd));
@@ -79,7 +117,10 @@ TEST_F(HaTest, OnlyTheActiveTakesClients) {
   // The first active of a group never had a predecessor: no grace.
   Client c(active, "ns");
   c.Lock({Write({"a"})});
-  EXPECT_EQ(c.Read(), Acquired(1));
+  const std::optional<std::string> first = c.Read();
+  // Above the initialisation's wall-clock floor (2048 per ms since 2026).
+  EXPECT_GT(IdOf(first), LockId{1} << 40);
+  EXPECT_EQ(first, Acquired(IdOf(first)));
   EXPECT_NE(active.Log().find("no grace"), std::string::npos);
 }
 
@@ -88,14 +129,18 @@ TEST_F(HaTest, OnlyTheActiveTakesClients) {
 // lock asked for during the grace reads `enqueued`, then `acquired`.
 TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
   auto first = std::make_unique<ServerProcess>(Flags(etcd));
   ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
   ServerProcess second(Flags(etcd));
   ASSERT_TRUE(second.WaitForLog("standby", seconds(5)));
+  LockId base = 0;
   {
     Client holder(*first, "ns");
     holder.Lock({Write({"a"})});
-    ASSERT_EQ(holder.Read(), Acquired(1));
+    const std::optional<std::string> answer = holder.Read();
+    base = IdOf(answer) - 1;
+    ASSERT_EQ(answer, Acquired(base + 1));
     first->Signal(SIGKILL);
     ASSERT_EQ(first->WaitExit(seconds(5)), 128);  // killed by a signal
   }
@@ -104,8 +149,8 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   const double elected = Since(killed);
   Client next(second, "ns");
   next.Lock({Write({"a"})});
-  EXPECT_EQ(next.Read(), Enqueued(kBlock + 1));
-  EXPECT_EQ(next.Read(), Acquired(kBlock + 1));
+  EXPECT_EQ(next.Read(), Enqueued(base + kBlock + 1));
+  EXPECT_EQ(next.Read(), Acquired(base + kBlock + 1));
   const double acquired = Since(killed);
   // The lease (2 s) had to go, then the grace (4 s) pass since the
   // election was seen.
@@ -119,19 +164,22 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
 // resigns with the record marked clean; the successor serves at once.
 TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
   EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
   ServerProcess first(Flags(etcd));
   ASSERT_TRUE(AwaitReady(first, 200, seconds(10)));
   ServerProcess second(Flags(etcd));
   ASSERT_TRUE(second.WaitForLog("standby", seconds(5)));
   Client holder(first, "ns");
   holder.Lock({Write({"a"})});
-  ASSERT_EQ(holder.Read(), Acquired(1));
+  const std::optional<std::string> answer = holder.Read();
+  const LockId base = IdOf(answer) - 1;
+  ASSERT_EQ(answer, Acquired(base + 1));
   first.Signal(SIGTERM);
   ASSERT_TRUE(first.WaitForLog("waiting for 1 live locks", seconds(5)));
   std::this_thread::sleep_for(milliseconds(500));
   EXPECT_EQ(HttpGet(second, "/readyz").status, 503);  // still held
   holder.Release();
-  EXPECT_EQ(holder.Read(), Ready(1));
+  EXPECT_EQ(holder.Read(), Ready(base + 1));
   const auto released = Clock::now();
   EXPECT_EQ(first.WaitExit(seconds(10)), 0) << first.Log();
   ASSERT_TRUE(AwaitReady(second, 200, seconds(5))) << second.Log();
@@ -140,18 +188,19 @@ TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
   EXPECT_NE(second.Log().find("no grace"), std::string::npos);
   Client next(second, "ns");
   next.Lock({Write({"a"})});
-  EXPECT_EQ(next.Read(), Acquired(kBlock + 1));
+  EXPECT_EQ(next.Read(), Acquired(base + kBlock + 1));
 }
 
 // etcd stops answering under the active: it cannot confirm its leadership,
 // so once its window has passed it closes its clients with 1012 and exits 3.
 TEST_F(HaTest, AnActiveCutOffFromEtcdFencesItself) {
   EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
   ServerProcess active(Flags(etcd));
   ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
   Client holder(active, "ns");
   holder.Lock({Write({"a"})});
-  ASSERT_EQ(holder.Read(), Acquired(1));
+  ASSERT_NE(IdOf(holder.Read()), 0u);
   etcd.Pause(0);
   const auto paused = Clock::now();
   EXPECT_EQ(holder.Read(seconds(10)), std::nullopt);
@@ -167,23 +216,76 @@ TEST_F(HaTest, AnActiveCutOffFromEtcdFencesItself) {
 // (a window of 4 s) the active rides it out: no client is disconnected.
 TEST_F(HaTest, KillingTheEtcdLeaderDisconnectsNoClient) {
   EtcdCluster etcd(3);
+  ASSERT_TRUE(Init(etcd));
   ServerProcess active(Flags(etcd, /*ttl_ms=*/5000));
   ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
   Client holder(active, "ns");
   holder.Lock({Write({"a"})});
-  ASSERT_EQ(holder.Read(), Acquired(1));
+  const std::optional<std::string> answer = holder.Read();
+  const LockId base = IdOf(answer) - 1;
+  ASSERT_EQ(answer, Acquired(base + 1));
   const std::optional<int> leader = etcd.WaitForLeader(seconds(5));
   ASSERT_TRUE(leader);
   etcd.Kill(*leader);
   // The connection stays up for twice the window: the release is answered.
   std::this_thread::sleep_for(seconds(8));
   holder.Release();
-  EXPECT_EQ(holder.Read(), Ready(1)) << active.Log();
+  EXPECT_EQ(holder.Read(), Ready(base + 1)) << active.Log();
   EXPECT_EQ(holder.close_code(), 0);
   Client other(active, "ns");
   other.Lock({Write({"a"})});
-  EXPECT_EQ(other.Read(), Acquired(2));
+  EXPECT_EQ(other.Read(), Acquired(base + 2));
   EXPECT_EQ(active.Log().find("fenced"), std::string::npos) << active.Log();
+}
+
+// A cluster that was never initialised: the server refuses to serve and
+// says how to initialise it, instead of taking etcd's silence for a fresh
+// group.
+TEST_F(HaTest, AnUninitialisedClusterIsNotServed) {
+  EtcdCluster etcd(1);
+  ServerProcess server(Flags(etcd));
+  EXPECT_EQ(server.WaitExit(seconds(10)), 3) << server.Log();
+  EXPECT_NE(server.Log().find("no shard map in etcd"), std::string::npos)
+      << server.Log();
+  EXPECT_NE(server.Log().find("--ha-init"), std::string::npos);
+}
+
+// The record deleted under a running group, then kill -9 of its active:
+// the successor refuses (no IDs from 1, no skipped grace); --ha-init with
+// every server stopped brings the record back above every ID issued, and
+// the next active waits a grace.
+TEST_F(HaTest, ALostRecordStopsTheGroupUntilItIsInitialisedAgain) {
+  EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
+  auto first = std::make_unique<ServerProcess>(Flags(etcd));
+  ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
+  auto second = std::make_unique<ServerProcess>(Flags(etcd));
+  ASSERT_TRUE(second->WaitForLog("standby", seconds(5)));
+  Client holder(*first, "ns");
+  holder.Lock({Write({"a"})});
+  const LockId held = IdOf(holder.Read());
+  ASSERT_NE(held, 0u);
+  ASSERT_TRUE(Delete(etcd, "/locktopus/g/record"));
+  first->Signal(SIGKILL);
+  first->WaitExit(seconds(5));
+  EXPECT_EQ(second->WaitExit(seconds(10)), 3) << second->Log();
+  EXPECT_NE(second->Log().find("no record of group [g]"), std::string::npos)
+      << second->Log();
+  // Refused while a candidacy is left (the killed active's lease), and
+  // never as a new cluster.
+  EXPECT_FALSE(Init(etcd, /*fresh=*/true));
+  const auto deadline = Clock::now() + seconds(10);
+  while (!Init(etcd, /*fresh=*/false) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ServerProcess third(Flags(etcd));
+  ASSERT_TRUE(AwaitReady(third, 200, seconds(10))) << third.Log();
+  Client next(third, "ns");
+  next.Lock({Write({"a"})});
+  const std::optional<std::string> answer = next.Read();
+  EXPECT_EQ(answer, Enqueued(IdOf(answer))) << third.Log();  // the grace
+  EXPECT_GT(IdOf(answer), held);
+  EXPECT_EQ(next.Read(), Acquired(IdOf(answer)));
 }
 
 // --state-dir: IDs continue above the recorded ceiling after every restart;
@@ -209,6 +311,9 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   }
   {
     ServerProcess server(flags);  // after a clean stop: no grace
+    // A second server on the same directory would issue the same IDs: it
+    // refuses to start (DIR/lock is held).
+    EXPECT_EQ(RunOnce(flags), 1);
     Client c(server, "ns");
     c.Lock({Write({"a"})});
     EXPECT_EQ(c.Read(), Acquired(kBlock + 1));

@@ -16,6 +16,14 @@
 //   etcd-leader kill -9 of etcd's leader (restarted a little later)
 //   switchover  a clean SIGTERM of an active: drain, resign, successor
 //   one-group   kill -9 of one group's active while the other group runs
+//   wrong-group clients straight to the other group's active (bypassing the
+//               proxy) with this group's namespaces: each must be refused
+//               (421), never granted a lock
+//   record-loss the group's record deleted from etcd, then kill -9 of its
+//               active: the group must grant nothing (no IDs from the
+//               start, no skipped grace) until an operator stops its
+//               servers and runs locktopus --ha-init; then it serves again
+//               after the grace, IDs above every earlier one
 //
 // Checks, over every round:
 //   violations      two clients held conflicting locks at once (by their
@@ -55,7 +63,7 @@ const OPTIONS = {
   'max-abandon-ms': { type: 'string', default: '5000' },
   'silence-ms': { type: 'string', default: '1000' },
   'load-ms': { type: 'string', default: '3000' },
-  faults: { type: 'string', default: 'kill9,sigstop,cut-etcd,etcd-leader,switchover,one-group' },
+  faults: { type: 'string', default: 'kill9,sigstop,cut-etcd,etcd-leader,switchover,one-group,wrong-group,record-loss' },
   keep: { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 };
@@ -71,6 +79,7 @@ const MARGIN = Math.max(TTL / 5, 200);
 const GRACE = TTL - MARGIN + MAX_ABANDON + MARGIN;
 const FAULTS = opt.faults.split(',');
 const ABANDONS = [0, 1000, 2000, 3000].filter((a) => a <= MAX_ABANDON);
+const GROUPS = ['g0', 'g1'];
 
 const { failures, fail } = failureList();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-failover-'));
@@ -147,6 +156,28 @@ async function startEtcd() {
   await waitFor(async () => (await etcdLeader()) !== null, 20000, 'etcd to elect a leader');
 }
 
+const etcdUrls = () => etcd.map((m) => `http://127.0.0.1:${m.client}`).join(',');
+
+// locktopus --ha-init (the cluster's map, and records where none is); its
+// exit code and output.
+function haInit(fresh) {
+  const args = ['--ha-init', '--etcd-endpoints', etcdUrls(), '--ha-groups', GROUPS.join(','), '--ha-group', 'g0'];
+  if (fresh) args.push('--ha-new-cluster');
+  const res = spawnSync(opt.bin, args, { encoding: 'utf8' });
+  return { code: res.status, output: `${res.stdout}${res.stderr}`.trim() };
+}
+
+// Deletes `key` through etcd's JSON gateway; true if etcd answered.
+async function etcdDelete(key) {
+  for (const m of etcd) {
+    const res = await request(m.client, '/v3/kv/deleterange', {
+      method: 'POST', body: JSON.stringify({ key: Buffer.from(key).toString('base64') }),
+    });
+    if (res.status === 200) return true;
+  }
+  return false;
+}
+
 async function etcdLeader() {
   for (const m of etcd) {
     if (!m.proc || m.proc.exitCode !== null || m.proc.signalCode !== null) continue;
@@ -202,7 +233,7 @@ const servers = [];
 function serverArgs(s) {
   return ['-H', '127.0.0.1', '-p', String(s.port), '--port-file', path.join(dir, `${s.name}.port`),
     '--etcd-endpoints', s.forwarders.map((f) => `http://127.0.0.1:${f.port}`).join(','),
-    '--ha-group', s.group, '--ha-ttl-ms', String(TTL),
+    '--ha-group', s.group, '--ha-groups', GROUPS.join(','), '--ha-ttl-ms', String(TTL),
     '--max-abandon-timeout', String(MAX_ABANDON), '--default-abandon-timeout', '1000',
     '--keepalive-ms', '1000'];
 }
@@ -250,7 +281,7 @@ async function startProxy() {
   proxyPort = await freePort();
   const groups = ['g0', 'g1'].map((g) => servers.filter((s) => s.group === g).map((s) => `127.0.0.1:${s.port}`).join(','));
   const render = spawn(path.join(root, 'packaging/haproxy/render.sh'),
-    ['--listen', `127.0.0.1:${proxyPort}`, '--group', groups[0], '--group', groups[1],
+    ['--listen', `127.0.0.1:${proxyPort}`, '--group', groups[0], '--group', groups[1], '--ha-groups', GROUPS.join(','),
       '--inter', '100', '--fall', '1', '--rise', '1']);
   let cfg = '';
   render.stdout.on('data', (c) => { cfg += c; });
@@ -408,6 +439,37 @@ function idRegressions() {
   return regressions;
 }
 
+// One lock request straight to server s (not through the proxy): the
+// refusal's status, or 101 and the ID if a write lock was acquired (which
+// the checker then holds against every other client's).
+function straightLock(s, ns) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/v1?namespace=${encodeURIComponent(ns)}&abandon-timeout-ms=0`,
+      { handshakeTimeout: 2000 });
+    const res = [1]; // write of the first path, as lockMessage codes it
+    let settled = false;
+    const done = (v) => {
+      if (settled) return;
+      settled = true;
+      ws.terminate();
+      resolve(v);
+    };
+    ws.on('unexpected-response', (req, r) => done({ status: r.statusCode }));
+    ws.on('open', () => ws.send(lockMessage(res)));
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.action === 'lock' && m.state === 'acquired') {
+        const iv = { ns, a: now(), r: now(), res, who: `straight to ${s.name}`, id: BigInt(m.id) };
+        checker.add(iv);
+        intervals.push(iv);
+        done({ status: 101, id: m.id });
+      }
+    });
+    ws.on('error', () => done({ status: 0 }));
+    setTimeout(() => done({ status: 101 }), 2000);
+  });
+}
+
 // ---- probes: how long a group cannot grant ------------------------------------
 
 class Probe {
@@ -461,7 +523,12 @@ async function main() {
     }
   }
   await startEtcd();
-  for (const group of ['g0', 'g1']) {
+  const init = haInit(true);
+  if (init.code !== 0) {
+    fail(`locktopus --ha-init --ha-new-cluster failed: ${init.output}`);
+    throw new Error('the cluster could not be initialised');
+  }
+  for (const group of GROUPS) {
     for (let i = 0; i < 2; i += 1) {
       const forwarders = [];
       for (const m of etcd) {
@@ -574,6 +641,54 @@ async function main() {
           recovery = Number(probes[group].lastGrant - resigned) / 1e6;
           if (recovery > 1000) fail(`round ${round}: switchover: ${group} served again ${recovery.toFixed(0)} ms after the resign, over 1 s`);
         }
+        break;
+      }
+      case 'wrong-group': {
+        // Straight to the other group's active, this group's namespaces.
+        const wrong = await active(other);
+        let refused = 0;
+        for (const ns of [...names[group], probes[group].ns]) {
+          for (let i = 0; i < 5; i += 1) {
+            const got = await straightLock(wrong, ns);
+            if (got.status === 421) refused += 1;
+            else fail(`round ${round}: wrong-group: ${wrong.name} (group ${other}) answered ${got.status} for ${ns} of group ${group}${got.id ? `, lock ${got.id} acquired` : ''}`);
+          }
+        }
+        console.log(`  wrong-group: ${refused} straight requests to ${wrong.name} refused with 421`);
+        break;
+      }
+      case 'record-loss': {
+        if (!await etcdDelete(`/locktopus/${group}/record`)) fail(`round ${round}: record-loss: etcd did not delete`);
+        victim.proc.kill('SIGKILL');
+        // Longer than a failover takes: the group must grant nothing.
+        const seen = probes[group].grants;
+        await sleep(GRACE + 2000);
+        if (probes[group].grants !== seen) {
+          fail(`round ${round}: record-loss: ${group} granted ${probes[group].grants - seen} locks without a record`);
+        }
+        // The operator: stop the group's servers, initialise, start them.
+        const group_servers = servers.filter((x) => x.group === group);
+        for (const x of group_servers) {
+          x.stopped = true;
+          if (x.proc.exitCode === null && x.proc.signalCode === null) {
+            const exited = new Promise((resolve) => x.proc.once('exit', resolve));
+            x.proc.kill('SIGKILL');
+            await exited;
+          }
+        }
+        let init = null;
+        await waitFor(async () => {
+          init = haInit(false);
+          return init.code === 0;
+        }, 10000, `locktopus --ha-init to succeed (${init?.output})`);
+        console.log(`  record-loss: ${init?.output.split('\n').pop()}`);
+        const restarted = now();
+        for (const x of group_servers) {
+          x.stopped = false;
+          supervise(x);
+        }
+        await waitFor(async () => probes[group].lastGrant > restarted, GRACE + 15000, `${group} to serve again`);
+        recovery = Number(probes[group].lastGrant - t0) / 1e6;
         break;
       }
       default:

@@ -1,8 +1,8 @@
 // What the HA role logic (node.h) needs of etcd: leases, the first key of a
-// prefix, one key, and a write guarded by the writer still holding its
-// election key. The server implements it over etcd's v3 gateway
-// (server/net/etcd_client.h); the role simulation (simulate/ha/) over an
-// in-memory etcd with delays and losses.
+// prefix, one key, every key of a prefix, and a write guarded by the writer
+// still holding its election key. The server implements it over etcd's v3
+// gateway (server/net/etcd_client.h); the role simulation (simulate/ha/) over
+// an in-memory etcd with delays and losses.
 //
 // Semantics are etcd's: every read is linearizable; a key put with a lease
 // goes away when the lease expires; a key's create revision grows with
@@ -72,6 +72,9 @@ class Etcd {
                      Reply<std::optional<KeyValue>> reply) = 0;
   virtual void Get(const std::string& key,
                    Reply<std::optional<KeyValue>> reply) = 0;
+  // Every key of `prefix`, in key order.
+  virtual void List(const std::string& prefix,
+                    Reply<std::vector<KeyValue>> reply) = 0;
   // Applies `write` if `guard`'s create revision is `revision` (that is,
   // while the writer still holds the election key it created); true if it
   // did.

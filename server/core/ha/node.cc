@@ -123,9 +123,10 @@ void Node::Poll() {
 // the grace counts from there).
 void Node::Elected(Time sent, Time observed) {
   const std::uint64_t generation = generation_;
-  etcd_.Get(
-      RecordKey(), [this, generation, sent, observed](
-                       std::variant<std::optional<KeyValue>, EtcdError> r) {
+  etcd_.List(
+      std::string(kRoot),
+      [this, generation, sent,
+       observed](std::variant<std::vector<KeyValue>, EtcdError> r) {
         if (generation != generation_ || role_ != Role::kStandby) return;
         if (std::holds_alternative<EtcdError>(r)) {
           // Look again, with fresh times.
@@ -133,26 +134,41 @@ void Node::Elected(Time sent, Time observed) {
             if (generation == generation_) Poll();
           });
         }
-        const auto& found = std::get<std::optional<KeyValue>>(r);
-        std::optional<Record> last;
-        if (found) {
-          last = Decode(found->value);
-          if (!last) {
-            return Fence("the group's record at " + RecordKey() +
-                         " cannot be read: " + found->value);
-          }
+        const ClusterView view =
+            ReadCluster(std::get<std::vector<KeyValue>>(r));
+        if (!view.unreadable.empty()) {
+          return Fence("the record at " + view.unreadable.front() +
+                       " cannot be read");
         }
-        const std::uint64_t own_window = settings_.window().count();
-        const std::uint64_t own_abandon = settings_.max_abandon.count();
-        window_ms_ = std::max(own_window, last ? last->window_ms : 0);
-        abandon_ms_ = std::max(own_abandon, last ? last->abandon_ms : 0);
-        // Absent: no active ever took over, so none ever granted anything.
-        const bool clean = !last || last->clean;
+        if (view.map != settings_.groups) {
+          return Fence(
+              (view.map ? "the shard map in etcd [" + *view.map + "]"
+                        : std::string("no shard map in etcd")) +
+              " is not this server's --ha-groups [" + settings_.groups +
+              "]: refusing to serve; initialise the cluster with locktopus "
+              "--ha-init, every server stopped");
+        }
+        const auto own = view.records.find(settings_.group);
+        if (own == view.records.end()) {
+          return Fence(
+              "no record of group [" + settings_.group + "] at " + RecordKey() +
+              ": refusing to serve, since a lost record would let IDs go "
+              "back and skip the grace; stop the group's servers and "
+              "run locktopus --ha-init");
+        }
+        const Record& last = own->second;
+        window_ms_ =
+            std::max<std::uint64_t>(settings_.window().count(), last.window_ms);
+        abandon_ms_ = std::max<std::uint64_t>(settings_.max_abandon.count(),
+                                              last.abandon_ms);
         const Clock::duration grace =
-            clean ? Clock::duration::zero()
-                  : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
-                                    settings_.margin());
-        const LockId floor = last ? last->ceiling : 0;
+            last.clean
+                ? Clock::duration::zero()
+                : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
+                                  settings_.margin());
+        // Above every group's ceiling: a namespace that moved to this group
+        // (a changed map) keeps its IDs going up.
+        const LockId floor = view.MaxCeiling();
         TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
                  observed);
       });
@@ -278,17 +294,18 @@ void Node::WriteRaise() {
 
 // ---- leaving -------------------------------------------------------------
 
-void Node::Resign(bool clean) {
+void Node::Resign(const std::function<bool()>& idle) {
   if (resigning_ || role_ == Role::kFenced || role_ == Role::kResigned) {
     return;
   }
   resigning_ = true;
   const bool active = Active();
-  // In grace, the predecessor's clients may still be at work: only a
-  // server that got past its grace can say that no lock is in use.
-  clean = clean && role_ == Role::kServing;
-  // Nothing more is granted from here on.
+  // Nothing more is granted from here on; only then is "no lock live" a
+  // fact that stays true. In grace, the predecessor's clients may still be
+  // at work: only a server that got past its grace can say that no lock is
+  // in use.
   gate_.Close();
+  const bool clean = role_ == Role::kServing && idle && idle();
   SetRole(Role::kResigned, clean ? "resigning cleanly" : "resigning");
   const LeaseId lease = lease_;
   auto revoke = [this, lease](bool clean_written) {

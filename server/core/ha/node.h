@@ -12,10 +12,13 @@
 //   standby   grant a lease, keep it alive every third of it, create the
 //             candidacy key, and ask every poll interval which candidacy is
 //             first by create revision. Clients are refused.
-//   elected   ours is first: read the record; the floor is its ceiling; the
-//             grace is 0 if it is clean or absent (nobody ever granted
-//             anything), else the larger grant window plus the larger
-//             abandon timeout plus the margin. Write the record {ceiling:
+//   elected   ours is first: read every key of the cluster (cluster.h).
+//             Without the map of --ha-groups or without our group's record
+//             we refuse to serve (fence: the cluster is not initialised, or
+//             the record was lost). The floor is the highest ceiling of
+//             every group; the grace is 0 if our record is clean, else the
+//             larger grant window plus the larger abandon timeout plus the
+//             margin. Write the record {ceiling:
 //             floor + block, clean: false} guarded by our candidacy; then
 //             every namespace starts above the floor, and clients are taken.
 //   grace     until the grace has passed since the election was *observed*:
@@ -28,7 +31,8 @@
 //             window passed without a confirmation: the gate closes and
 //             NodeIo::Fence closes every connection (the process then exits;
 //             a supervisor restarts it as a standby).
-//   resigned  shutdown: serving, with no lock live, the record says clean
+//   resigned  shutdown: the gate closes; then, serving and with no lock
+//             live, the record says clean
 //             and the candidacy key goes, in one guarded write, so the
 //             successor skips the grace; otherwise (a drain cut short, or
 //             still in grace, when the predecessor's clients may be at work)
@@ -56,6 +60,7 @@
 #include <string>
 #include <string_view>
 
+#include "server/core/ha/cluster.h"
 #include "server/core/ha/etcd.h"
 #include "server/core/ha/gate.h"
 #include "server/core/ha/record.h"
@@ -67,6 +72,7 @@ using std::chrono::milliseconds;
 
 struct NodeSettings {
   std::string group;       // --ha-group
+  std::string groups;      // --ha-groups: the shard map (cluster.h)
   std::string name;        // this server, as its candidacy says (host:port)
   milliseconds ttl{5000};  // --ha-ttl-ms
   milliseconds max_abandon{60'000};   // --max-abandon-timeout
@@ -91,7 +97,7 @@ struct NodeSettings {
   }
   milliseconds confirm_interval() const { return ttl / 8; }
   milliseconds poll_interval() const { return milliseconds(50); }
-  std::string prefix() const { return "/locktopus/" + group + "/"; }
+  std::string prefix() const { return GroupPrefix(group); }
 };
 
 // What the role logic needs of the world beyond etcd.
@@ -125,9 +131,12 @@ class Node {
   // ceiling by a block.
   void RaiseCeiling();
 
-  // Leaves the group: `clean` when no lock is live (the drain finished), so
-  // that the successor may skip the grace. NodeIo::Resigned follows.
-  void Resign(bool clean);
+  // Leaves the group. The gate closes first; then `idle` is asked whether
+  // no lock is live, and only then may the record say clean (the successor
+  // skips the grace): a lock granted after the answer is impossible by
+  // construction, which a look before the gate closed could not promise.
+  // A null `idle`: not clean. NodeIo::Resigned follows.
+  void Resign(const std::function<bool()>& idle);
 
   Role role() const { return role_; }
   LockId ceiling() const { return ceiling_; }
@@ -137,7 +146,7 @@ class Node {
   bool Active() const {
     return role_ == Role::kGrace || role_ == Role::kServing;
   }
-  std::string RecordKey() const { return settings_.prefix() + "record"; }
+  std::string RecordKey() const { return ha::RecordKey(settings_.group); }
   std::string CandidacyPrefix() const {
     return settings_.prefix() + "election/";
   }

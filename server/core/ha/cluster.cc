@@ -1,0 +1,138 @@
+#include "server/core/ha/cluster.h"
+
+#include <algorithm>
+
+namespace locktopus::server::ha {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::system_clock;
+
+// 2026-01-01T00:00:00Z.
+constexpr system_clock::time_point kWallEpoch{
+    std::chrono::seconds(1'767'225'600)};
+constexpr int kWallShift = 11;  // 2048 IDs per millisecond
+
+std::string Join(const std::vector<std::string>& groups) {
+  std::string text;
+  for (const std::string& group : groups) {
+    if (!text.empty()) text += ',';
+    text += group;
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string MapKey() { return std::string(kRoot) + "map"; }
+std::string GroupPrefix(std::string_view group) {
+  return std::string(kRoot) + std::string(group) + "/";
+}
+std::string RecordKey(std::string_view group) {
+  return GroupPrefix(group) + "record";
+}
+
+LockId ClusterView::MaxCeiling() const {
+  LockId max = 0;
+  for (const auto& [group, record] : records) {
+    max = std::max(max, record.ceiling);
+  }
+  return max;
+}
+
+ClusterView ReadCluster(const std::vector<KeyValue>& keys) {
+  ClusterView view;
+  for (const KeyValue& kv : keys) {
+    if (kv.key == MapKey()) {
+      view.map = kv.value;
+      view.map_revision = kv.create_revision;
+      continue;
+    }
+    if (!kv.key.starts_with(kRoot)) continue;
+    const std::string_view rest = std::string_view(kv.key).substr(kRoot.size());
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) continue;
+    const std::string group(rest.substr(0, slash));
+    const std::string_view tail = rest.substr(slash + 1);
+    if (tail == "record") {
+      if (std::optional<Record> record = Decode(kv.value)) {
+        view.records[group] = *record;
+      } else {
+        view.unreadable.push_back(kv.key);
+      }
+    } else if (tail.starts_with("election/") &&
+               (view.campaigning.empty() || view.campaigning.back() != group)) {
+      view.campaigning.push_back(group);
+    }
+  }
+  return view;
+}
+
+LockId WallClockFloor(system_clock::time_point now) {
+  if (now <= kWallEpoch) return 0;
+  const auto ms = std::chrono::duration_cast<milliseconds>(now - kWallEpoch);
+  return static_cast<LockId>(ms.count()) << kWallShift;
+}
+
+std::variant<InitPlan, std::string> PlanInit(
+    const ClusterView& view, const std::vector<std::string>& groups,
+    system_clock::time_point now, bool fresh) {
+  if (fresh &&
+      (view.map || !view.records.empty() || !view.unreadable.empty())) {
+    return std::string(
+               "etcd already holds a cluster (a shard map or a record under ") +
+           std::string(kRoot) +
+           "): --ha-new-cluster is only for a cluster that never served";
+  }
+  if (!view.unreadable.empty()) {
+    return "the record at " + view.unreadable.front() +
+           " cannot be read: fix or delete it first";
+  }
+  InitPlan plan{.guard = view.map_revision};
+  const std::string map = Join(groups);
+  // A changed map moves namespaces between groups: every server stopped. A
+  // created record concerns its own group only: that group's servers.
+  const bool remap = view.map && *view.map != map;
+  for (const std::string& group : view.campaigning) {
+    if (remap || !view.map || !view.records.contains(group)) {
+      return "servers of group [" + group +
+             "] are running (their candidacies are in etcd): stop " +
+             (remap || !view.map ? std::string("every server of the cluster")
+                                 : "the group's servers") +
+             " first";
+    }
+  }
+  if (view.map != map) {
+    plan.write.puts.emplace_back(MapKey(), map);
+    plan.summary +=
+        view.map ? "shard map changed from [" + *view.map + "] to [" + map + "]"
+                 : "shard map [" + map + "] written";
+  } else {
+    plan.summary += "shard map [" + map + "] unchanged";
+  }
+  const LockId floor = std::max(view.MaxCeiling(), WallClockFloor(now));
+  for (const std::string& group : groups) {
+    if (auto it = view.records.find(group); it != view.records.end()) {
+      // A namespace that moves may have holders from its old group, whose
+      // last stop may not have been clean: every group waits a grace.
+      if (remap && it->second.clean) {
+        Record record = it->second;
+        record.clean = false;
+        plan.write.puts.emplace_back(RecordKey(group), Encode(record));
+        plan.summary +=
+            "; group [" + group + "] waits a grace at its next start";
+      } else {
+        plan.summary += "; group [" + group + "] keeps its record";
+      }
+      continue;
+    }
+    plan.write.puts.emplace_back(
+        RecordKey(group), Encode(Record{.ceiling = floor, .clean = fresh}));
+    plan.summary += "; group [" + group + "]: record created, IDs above " +
+                    std::to_string(floor) +
+                    (fresh ? "" : ", its first active waits a grace");
+  }
+  return plan;
+}
+
+}  // namespace locktopus::server::ha

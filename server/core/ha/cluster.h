@@ -1,0 +1,90 @@
+// The keys that every group of an HA cluster keeps in one etcd, and the
+// explicit initialisation that creates them (--ha-init):
+//
+//   /locktopus/map            the shard map: every group, in routing order
+//                             (shard.h), as --ha-groups spells it
+//   /locktopus/G/record       group G's durable record (record.h)
+//   /locktopus/G/election/…   group G's candidacies (node.h)
+//
+// A server serves only if the map equals its own --ha-groups and its
+// group's record exists: a missing record is never taken for a fresh group,
+// since a fresh start would issue IDs from 1 again and skip the grace that
+// the last active's clients need. Only --ha-init writes the map (every
+// server stopped) or creates a record (its group's servers stopped). Every new
+// active starts its IDs above the highest ceiling of *every* group, so a
+// namespace that moves to another group when the map changes never sees its IDs
+// go back.
+//
+// Thread safety: plain values and pure functions.
+
+#ifndef LOCKTOPUS_SERVER_CORE_HA_CLUSTER_H_
+#define LOCKTOPUS_SERVER_CORE_HA_CLUSTER_H_
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "server/core/ha/etcd.h"
+#include "server/core/ha/record.h"
+
+namespace locktopus::server::ha {
+
+inline constexpr std::string_view kRoot = "/locktopus/";
+std::string MapKey();
+std::string GroupPrefix(std::string_view group);
+std::string RecordKey(std::string_view group);
+
+// What the keys under kRoot say.
+struct ClusterView {
+  std::optional<std::string> map;
+  Revision map_revision = 0;  // the map key's create revision; 0: none
+  std::map<std::string, Record, std::less<>> records;  // by group
+  std::vector<std::string> unreadable;   // record keys that do not decode
+  std::vector<std::string> campaigning;  // groups with a candidacy key
+
+  // The highest ceiling of every group's record (0: none).
+  LockId MaxCeiling() const;
+};
+ClusterView ReadCluster(const std::vector<KeyValue>& keys);
+
+// The lowest ceiling that --ha-init gives a record it creates: 2048 IDs
+// per millisecond of `now` since 2026-01-01 UTC. A record is created only
+// where none is found, and none may be found because it was lost (deleted,
+// or etcd rebuilt) after IDs were issued under it: this line is above every
+// ID such a group issued as long as its ceiling grew by less than 2048 per
+// millisecond on average — one block (2^32) per 35 minutes —, and it stays
+// below 2^53 (exact in JavaScript's numbers) until the 22nd century.
+LockId WallClockFloor(std::chrono::system_clock::time_point now);
+
+// The initialisation of a cluster of `groups` (its map and a record for
+// every group without one), or why it must not run: a group that would get
+// a record still has servers running, or the map changes while any server
+// runs. `now` is the wall
+// clock. A created record starts above every existing ceiling and above
+// WallClockFloor(now), and is not clean: its group's first active waits
+// one grace, since the lost record's clients may still be at work. Records
+// that exist keep their ceilings; when the map changes, they lose their
+// clean mark, since a namespace that moves may still have holders from its
+// old group.
+struct InitPlan {
+  Write write;  // apply guarded by the map key's create revision
+  Revision guard = 0;
+  std::string summary;  // what it does, for the operator
+};
+//
+// `fresh` (--ha-new-cluster) is the operator's word that the cluster never
+// served: refused if etcd holds a map or a record, and then the records are
+// created clean (no grace at the first start). Their IDs still start above
+// WallClockFloor(now), so that even a wrong word (an etcd rebuilt under a
+// cluster that served) cannot make IDs go back.
+std::variant<InitPlan, std::string> PlanInit(
+    const ClusterView& view, const std::vector<std::string>& groups,
+    std::chrono::system_clock::time_point now, bool fresh);
+
+}  // namespace locktopus::server::ha
+
+#endif  // LOCKTOPUS_SERVER_CORE_HA_CLUSTER_H_

@@ -1,0 +1,334 @@
+// The HA role logic (server/core/ha/node.h) and the cluster's keys
+// (cluster.h) on their own: a Node against an in-memory etcd whose answers
+// come on the next turn of a test loop, with a clock that the test moves.
+// (The role simulation, simulate/ha/, runs several Nodes with faults.)
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server/core/ha/cluster.h"
+#include "server/core/ha/node.h"
+
+namespace locktopus::server::ha {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::system_clock;
+
+// An in-memory etcd (a fake for this test): every answer is queued for the
+// loop, never given inside the call. Leases never expire.
+class FakeEtcd final : public Etcd {
+ public:
+  explicit FakeEtcd(std::deque<std::function<void()>>& loop) : loop_(loop) {}
+
+  void Put(const std::string& key, const std::string& value) {
+    auto [at, fresh] = kv_.try_emplace(key, KeyValue{key, value, ++rev_, 0});
+    if (!fresh) at->second.value = value;
+  }
+  void Delete(const std::string& key) { kv_.erase(key); }
+  const KeyValue* Find(const std::string& key) const {
+    auto it = kv_.find(key);
+    return it == kv_.end() ? nullptr : &it->second;
+  }
+
+  void Grant(std::chrono::seconds, Reply<LeaseId> reply) override {
+    Answer(reply, LeaseId{++lease_});
+  }
+  void KeepAlive(LeaseId, Reply<bool> reply) override { Answer(reply, true); }
+  void Revoke(LeaseId lease, Reply<bool> reply) override {
+    std::erase_if(kv_,
+                  [lease](const auto& e) { return e.second.lease == lease; });
+    Answer(reply, true);
+  }
+  void Create(const std::string& key, const std::string& value, LeaseId lease,
+              Reply<KeyValue> reply) override {
+    if (!kv_.contains(key)) kv_[key] = KeyValue{key, value, ++rev_, lease};
+    Answer(reply, kv_[key]);
+  }
+  void First(const std::string& prefix,
+             Reply<std::optional<KeyValue>> reply) override {
+    std::optional<KeyValue> first;
+    for (const auto& [key, kv] : kv_) {
+      if (key.starts_with(prefix) &&
+          (!first || kv.create_revision < first->create_revision)) {
+        first = kv;
+      }
+    }
+    Answer(reply, first);
+  }
+  void Get(const std::string& key,
+           Reply<std::optional<KeyValue>> reply) override {
+    const KeyValue* kv = Find(key);
+    Answer(reply, kv ? std::optional(*kv) : std::nullopt);
+  }
+  void List(const std::string& prefix,
+            Reply<std::vector<KeyValue>> reply) override {
+    std::vector<KeyValue> kvs;
+    for (const auto& [key, kv] : kv_) {
+      if (key.starts_with(prefix)) kvs.push_back(kv);
+    }
+    Answer(reply, kvs);
+  }
+  void Guarded(const std::string& guard, Revision revision, const Write& write,
+               Reply<bool> reply) override {
+    const KeyValue* kv = Find(guard);
+    const bool ok = (kv ? kv->create_revision : 0) == revision;
+    if (ok) {
+      for (const auto& [key, value] : write.puts) Put(key, value);
+      for (const auto& key : write.deletes) Delete(key);
+    }
+    Answer(reply, ok);
+  }
+
+ private:
+  template <class T>
+  void Answer(const Reply<T>& reply, T value) {
+    loop_.push_back([reply, value] { reply(value); });
+  }
+  std::deque<std::function<void()>>& loop_;
+  std::map<std::string, KeyValue> kv_;
+  Revision rev_ = 100;
+  LeaseId lease_ = 0;
+};
+
+class NodeTest : public ::testing::Test, public NodeIo {
+ protected:
+  // Runs answers and timers, in time order, for `span` of the test's clock.
+  void Run(Clock::duration span) {
+    const Time end = now_ + span;
+    for (;;) {
+      while (!loop_.empty()) {
+        auto fn = std::move(loop_.front());
+        loop_.pop_front();
+        fn();
+      }
+      auto next = timers_.begin();
+      if (next == timers_.end() || next->first > end) break;
+      now_ = std::max(now_, next->first);
+      auto fn = std::move(next->second);
+      timers_.erase(next);
+      fn();
+    }
+    now_ = end;
+  }
+  void Initialise(const std::vector<std::string>& groups, bool fresh) {
+    std::vector<KeyValue> kvs;
+    loop_.push_back([] {});
+    etcd_.List(std::string(kRoot),
+               [&kvs](std::variant<std::vector<KeyValue>, EtcdError> r) {
+                 kvs = std::get<std::vector<KeyValue>>(r);
+               });
+    Run(Clock::duration::zero());
+    auto plan = PlanInit(ReadCluster(kvs), groups, system_clock::now(), fresh);
+    ASSERT_TRUE(std::holds_alternative<InitPlan>(plan))
+        << std::get<std::string>(plan);
+    for (const auto& [key, value] : std::get<InitPlan>(plan).write.puts) {
+      etcd_.Put(key, value);
+    }
+  }
+  Record RecordOf(const std::string& group) {
+    const KeyValue* kv = etcd_.Find(RecordKey(group));
+    EXPECT_NE(kv, nullptr) << group;
+    return kv ? Decode(kv->value).value_or(Record{}) : Record{};
+  }
+
+  // NodeIo.
+  Time Now() override { return now_; }
+  void After(Clock::duration delay, std::function<void()> fn) override {
+    timers_.emplace(now_ + delay, std::move(fn));
+  }
+  void SetIdFloor(LockId floor) override { floor_ = floor; }
+  void RoleChanged(Role role, const std::string& why) override {
+    role_ = role;
+    why_ = why;
+  }
+  void Fence(const std::string& why) override { fenced_ = why; }
+  void Resigned(bool clean) override { resigned_ = clean; }
+
+  std::deque<std::function<void()>> loop_;
+  std::multimap<Time, std::function<void()>> timers_;
+  Time now_ = Time(std::chrono::hours(1));
+  FakeEtcd etcd_{loop_};
+  GrantGate gate_;
+  NodeSettings settings_{.group = "g",
+                         .groups = "g",
+                         .ttl = milliseconds(2000),
+                         .max_abandon = milliseconds(3000)};
+  Role role_ = Role::kStandby;
+  std::string why_;
+  std::optional<std::string> fenced_;
+  std::optional<bool> resigned_;
+  LockId floor_ = 0;
+};
+
+TEST_F(NodeTest, ANewClusterServesAtOnceAboveTheWallClockFloor) {
+  Initialise({"g"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kServing) << why_;
+  EXPECT_GE(floor_,
+            WallClockFloor(system_clock::now() - std::chrono::hours(1)));
+  EXPECT_EQ(gate_.Decide(now_, floor_ + 1), GrantGate::Decision::kGrant);
+}
+
+TEST_F(NodeTest, AMissingRecordIsNeverTakenForAFreshGroup) {
+  Initialise({"g"}, /*fresh=*/true);
+  etcd_.Delete(RecordKey("g"));
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  ASSERT_TRUE(fenced_);
+  EXPECT_NE(fenced_->find("no record of group [g]"), std::string::npos)
+      << *fenced_;
+  EXPECT_EQ(gate_.Decide(now_, 1), GrantGate::Decision::kRefuse);
+}
+
+TEST_F(NodeTest, AnUninitialisedClusterIsRefused) {
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  ASSERT_TRUE(fenced_);
+  EXPECT_NE(fenced_->find("no shard map in etcd"), std::string::npos)
+      << *fenced_;
+}
+
+TEST_F(NodeTest, AnotherShardMapIsRefused) {
+  Initialise({"g", "h"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);  // --ha-groups g
+  node.Start();
+  Run(milliseconds(500));
+  ASSERT_TRUE(fenced_);
+  EXPECT_NE(fenced_->find("the shard map in etcd [g,h] is not this server's "
+                          "--ha-groups [g]"),
+            std::string::npos)
+      << *fenced_;
+}
+
+// A namespace that moves in from another group keeps its IDs going up.
+TEST_F(NodeTest, TheFloorIsAboveEveryGroupsCeiling) {
+  Initialise({"g", "h"}, /*fresh=*/true);
+  Record h = RecordOf("h");
+  h.ceiling += LockId{1} << 40;
+  etcd_.Put(RecordKey("h"), Encode(h));
+  settings_.groups = "g,h";
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kServing) << why_;
+  EXPECT_EQ(floor_, h.ceiling);
+  EXPECT_GT(RecordOf("g").ceiling, h.ceiling);
+}
+
+TEST_F(NodeTest, AnUncleanRecordMeansAGrace) {
+  Initialise({"g"}, /*fresh=*/false);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kGrace) << why_;
+  EXPECT_NE(why_.find("grace 5000 ms"), std::string::npos) << why_;
+}
+
+// The drain race: "no lock is live" must be asked only once the gate is
+// closed, or a grant between the look and the close goes unseen while the
+// record says clean.
+TEST_F(NodeTest, ResignAsksForLiveLocksOnlyOnceTheGateIsClosed) {
+  Initialise({"g"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  ASSERT_EQ(role_, Role::kServing);
+  std::optional<GrantGate::Phase> asked_in;
+  node.Resign([&] {
+    asked_in = gate_.phase();
+    return true;
+  });
+  Run(milliseconds(500));
+  ASSERT_TRUE(asked_in);
+  EXPECT_EQ(*asked_in, GrantGate::Phase::kClosed);
+  EXPECT_EQ(resigned_, true);
+  EXPECT_TRUE(RecordOf("g").clean);
+}
+
+TEST_F(NodeTest, ALockLiveAfterTheGateClosedMeansNotClean) {
+  Initialise({"g"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  node.Resign([] { return false; });
+  Run(milliseconds(500));
+  EXPECT_EQ(resigned_, false);
+  EXPECT_FALSE(RecordOf("g").clean);
+}
+
+// ---- --ha-init
+// ---------------------------------------------------------------
+
+TEST(PlanInit, RefusesWhileServersCampaign) {
+  ClusterView view;
+  view.campaigning = {"g"};
+  auto plan = PlanInit(view, {"g"}, system_clock::now(), false);
+  ASSERT_TRUE(std::holds_alternative<std::string>(plan));
+  EXPECT_NE(std::get<std::string>(plan).find("stop every server"),
+            std::string::npos);
+}
+
+TEST(PlanInit, ANewClusterOnlyOnAnEmptyEtcd) {
+  ClusterView view;
+  view.records["g"] = Record{.ceiling = 5};
+  auto plan = PlanInit(view, {"g"}, system_clock::now(), /*fresh=*/true);
+  ASSERT_TRUE(std::holds_alternative<std::string>(plan));
+  EXPECT_NE(std::get<std::string>(plan).find("never served"),
+            std::string::npos);
+}
+
+TEST(PlanInit, ALostRecordComesBackAboveEverythingAndUnclean) {
+  const auto now = system_clock::now();
+  ClusterView view;
+  view.map = "g,h";
+  const LockId high = WallClockFloor(now) + 12345;
+  view.records["h"] = Record{.ceiling = high, .clean = true};
+  auto planned = PlanInit(view, {"g", "h"}, now, false);
+  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
+  const InitPlan& plan = std::get<InitPlan>(planned);
+  ASSERT_EQ(plan.write.puts.size(), 1u);  // the map is unchanged, h kept
+  EXPECT_EQ(plan.write.puts[0].first, RecordKey("g"));
+  EXPECT_EQ(Decode(plan.write.puts[0].second),
+            (Record{.ceiling = high, .clean = false}));
+}
+
+TEST(PlanInit, AChangedMapTakesEveryCleanMarkAway) {
+  ClusterView view;
+  view.map = "g";
+  view.map_revision = 7;
+  view.records["g"] = Record{.ceiling = 9, .clean = true};
+  const auto now = system_clock::now();
+  auto planned = PlanInit(view, {"g", "h"}, now, false);
+  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
+  const InitPlan& plan = std::get<InitPlan>(planned);
+  EXPECT_EQ(plan.guard, 7);
+  std::map<std::string, std::string> puts(plan.write.puts.begin(),
+                                          plan.write.puts.end());
+  EXPECT_EQ(puts[MapKey()], "g,h");
+  EXPECT_EQ(Decode(puts[RecordKey("g")]), (Record{.ceiling = 9}));
+  EXPECT_EQ(Decode(puts[RecordKey("h")]),
+            (Record{.ceiling = WallClockFloor(now)}));
+}
+
+TEST(WallClockFloor, CountsFrom2026AndStaysExactInJavaScript) {
+  const auto epoch =
+      system_clock::time_point(std::chrono::seconds(1'767'225'600));
+  EXPECT_EQ(WallClockFloor(epoch), 0u);
+  EXPECT_EQ(WallClockFloor(epoch + milliseconds(1)), 2048u);
+  // 2126-01-01: still below 2^53.
+  EXPECT_LT(WallClockFloor(epoch + std::chrono::hours(24 * 36525)),
+            LockId{1} << 53);
+}
+
+}  // namespace
+}  // namespace locktopus::server::ha
