@@ -99,6 +99,9 @@ class Peer : public server::ConnectionIo, public Waiter {
   }
 
   void Send(std::string text) override;
+  void SendGrant(std::string text) override;
+  // A frame of either kind, in the order sent.
+  void Receive(std::string text);
   void Close(std::uint16_t code, std::string_view reason) override;
   void After(milliseconds delay, std::function<void()> fn) override;
   void Notify(LockId id) override;
@@ -473,7 +476,28 @@ class Conversation {
   std::size_t frames_before_ = 0;
 };
 
+// Every `acquired` frame, and only such a frame, goes through SendGrant, so
+// that the network shell checks the grant window again when it writes it.
+constexpr std::string_view kAcquired = R"("state":"acquired")";
+
 void Peer::Send(std::string text) {
+  conversation_.Require(
+      text.find(kAcquired) == std::string::npos,
+      "client " + std::to_string(number_) +
+          " was told of an acquisition without SendGrant: " + text);
+  Receive(std::move(text));
+}
+
+void Peer::SendGrant(std::string text) {
+  conversation_.Require(text.find(kAcquired) != std::string::npos,
+                        "client " + std::to_string(number_) +
+                            " got a frame through SendGrant that is not an "
+                            "acquisition: " +
+                            text);
+  Receive(std::move(text));
+}
+
+void Peer::Receive(std::string text) {
   conversation_.Require(!close_code,
                         "client " + std::to_string(number_) +
                             " got a frame after the close: " + text);

@@ -51,6 +51,16 @@ TEST(Routes, RoutesEveryEndpoint) {
             Route(HttpError{400, "Malformed request target"}));
 }
 
+TEST(Routes, KeepsUnknownLockParametersForTheLog) {
+  RouteLimits limits;
+  EXPECT_EQ(
+      RouteTarget("/v1?namespace=n&abandonTimeout=5&token=t&x%0A=1", limits),
+      Route(LockRoute{.ns = "n", .unknown = {"abandonTimeout", "x?"}}));
+  const Route many = RouteTarget(
+      "/v1?namespace=n&a=1&b=1&c=1&d=1&e=1&f=1&g=1&h=1&i=1&j=1", limits);
+  EXPECT_EQ(std::get<LockRoute>(many).unknown.size(), kMaxUnknownParams);
+}
+
 TEST(Routes, RoutesTheInspectorAndTheClientName) {
   RouteLimits limits;
   EXPECT_EQ(RouteTarget("/locks_v1?namespace=n", limits),
@@ -162,6 +172,18 @@ class HandlerTest : public ::testing::Test {
   }
 };
 
+TEST_F(HandlerTest, CountsUnknownLockParameters) {
+  auto state = Make();
+  HttpRequest upgrade = Get("/v1?namespace=ns&abandonTimeout=5");
+  upgrade.websocket_upgrade = true;
+  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
+  EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
+  EXPECT_FALSE(state->unknown_params.First("abandonTimeout"));  // logged
+  upgrade.target = "/v1?namespace=ns&abandon-timeout-ms=5&client=c";
+  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
+  EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
+}
+
 TEST_F(HandlerTest, AnswersEveryRoute) {
   auto state = Make();
   NamespaceHold held = state->locks->Open("ns");
@@ -261,6 +283,11 @@ TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
 class FakeIo : public ConnectionIo, public Waiter {
  public:
   void Send(std::string text) override { sent.push_back(std::move(text)); }
+  // An `acquired` frame: its index in `sent` is kept too.
+  void SendGrant(std::string text) override {
+    grants.push_back(sent.size());
+    sent.push_back(std::move(text));
+  }
   void Close(std::uint16_t code, std::string_view reason) override {
     closed_with = code;
     close_reason = reason;
@@ -272,6 +299,7 @@ class FakeIo : public ConnectionIo, public Waiter {
   void Notify(LockId id) override { notices.push_back(id); }
 
   std::vector<std::string> sent;
+  std::vector<std::size_t> grants;
   int closed_with = 0;
   std::string close_reason;
   std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>>
@@ -330,6 +358,32 @@ TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
   b.conn->OnFrame(kRelease);
   EXPECT_EQ(b.conn->state(), ConnState::kReady);
   EXPECT_EQ(ns_->GetStats(), Stats{.last_id = 2});
+  // Every `acquired` frame, at once or later, and only those, go through
+  // SendGrant: the transport checks the grant window again when it writes
+  // them (ha/gate.h).
+  EXPECT_EQ(a.io->grants, std::vector<std::size_t>{0});
+  EXPECT_EQ(b.io->grants, std::vector<std::size_t>{1});
+}
+
+TEST(GrantGate, GrantsOnlyInsideItsWindowAndWhileOpen) {
+  ha::GrantGate gate;
+  const ha::Time t0 = ha::Clock::now();
+  EXPECT_FALSE(gate.Granting(t0));
+  gate.Enter(ha::GrantGate::Phase::kOpen, t0, t0 + std::chrono::seconds(1));
+  EXPECT_TRUE(gate.Granting(t0));
+  EXPECT_FALSE(gate.Granting(t0 + std::chrono::seconds(1)));
+  gate.Close();
+  EXPECT_FALSE(gate.Granting(t0));
+}
+
+TEST(GrantGate, ItsClockCountsASuspend) {
+  timespec boot{};
+  ASSERT_EQ(clock_gettime(CLOCK_BOOTTIME, &boot), 0);
+  const auto now = ha::Clock::now().time_since_epoch();
+  const auto read = std::chrono::seconds(boot.tv_sec) +
+                    std::chrono::nanoseconds(boot.tv_nsec);
+  EXPECT_GE(now, read);
+  EXPECT_LT(now - read, std::chrono::seconds(1));
 }
 
 TEST_F(ConnectionTest, InspectorShowsWhoHoldsAndWhoWaitsUntilTheAbandonEnds) {
@@ -618,6 +672,13 @@ class ThrowingIo : public FakeIo {
       throw std::bad_alloc();
     }
     FakeIo::Send(std::move(text));
+  }
+  void SendGrant(std::string text) override {
+    if (armed) {
+      armed = false;
+      throw std::bad_alloc();
+    }
+    FakeIo::SendGrant(std::move(text));
   }
   bool armed = false;
 };

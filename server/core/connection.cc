@@ -79,6 +79,25 @@ void Connection::Lock(const wire::LockMessage& message) {
     return;
   }
   const RequestResult& result = *answer;
+  if (config_.gate != nullptr && result.id > config_.gate->id_limit()) {
+    // The durable ceiling could not be raised in time (etcd unreachable
+    // for half a block of IDs): no ID above it may reach a client, not even
+    // in an `enqueued` answer, since a successor may issue it again.
+    ns_->Release(result.id);
+    record_.reset();
+    const std::string reason =
+        "lock refused: lock IDs are at the durable ceiling (" +
+        std::to_string(config_.gate->id_limit()) +
+        "), which could not be raised yet; try again later";
+    LogWarning("namespace [" + ns_->name() + "]: " + reason);
+    if (config_.metrics != nullptr) {
+      Increment(config_.metrics->locks_refused_id_ceiling);
+    }
+    io_.Send(wire::FormatError(reason));
+    io_.Close(kTryAgainLaterCloseCode, "try again later");
+    OnClosed();
+    return;
+  }
   lock_id_ = result.id;
   const bool acquired = result.acquired && MayAnnounce();
   state_ = acquired ? ConnState::kAcquired : ConnState::kEnqueued;
@@ -88,7 +107,12 @@ void Connection::Lock(const wire::LockMessage& message) {
     resources_ = ToString(message.resources);
     Log(acquired ? "requested and acquired" : "requested, enqueued");
   }
-  io_.Send(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
+  std::string reply = wire::FormatAnswer({lock_id_, Action::kLock, state_});
+  if (acquired) {
+    io_.SendGrant(std::move(reply));
+  } else {
+    io_.Send(std::move(reply));
+  }
 }
 
 void Connection::Release() {
@@ -111,7 +135,9 @@ void Connection::OnAcquired(LockId id) {
   state_ = ConnState::kAcquired;
   CountAcquired();
   if (config_.log_locks) Log("acquired");
-  if (!closed_) io_.Send(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
+  if (!closed_) {
+    io_.SendGrant(wire::FormatAnswer({lock_id_, Action::kLock, state_}));
+  }
 }
 
 bool Connection::MayAnnounce() {

@@ -37,6 +37,10 @@ class ConnectionIo {
   virtual ~ConnectionIo() = default;
   // Queues one text frame; frames go out in call order.
   virtual void Send(std::string text) = 0;
+  // Queues an `acquired` frame, which is written only if the gate (if any)
+  // is still Granting when its turn comes; otherwise the connection is
+  // dropped instead (ha/gate.h).
+  virtual void SendGrant(std::string text) = 0;
   // Closes with `code` once the queued frames are out.
   virtual void Close(std::uint16_t code, std::string_view reason) = 0;
   // Runs `fn` once after `delay`, even if the connection has ended by then.

@@ -163,8 +163,8 @@ class Server {
     if (auto error = state_dir_->Raise()) {
       LogError("cannot raise the lock-ID ceiling: " + *error +
                "; trying again in 1 s");
-      grace_timer_.expires_after(std::chrono::seconds(1));
-      grace_timer_.async_wait([this](beast::error_code ec) {
+      raise_timer_.expires_after(std::chrono::seconds(1));
+      raise_timer_.async_wait([this](beast::error_code ec) {
         if (!ec) RaiseStateDir();
       });
       return;
@@ -278,11 +278,19 @@ class Server {
     if (live == 0 && !first) {
       if (ha_) {
         LogInfo("no live locks: resigning");
-        ha_->Resign(/*clean=*/true);  // exits once resigned
+        ha_->Resign();  // exits once resigned
         return;
       }
       if (state_dir_) {
-        if (auto error = state_dir_->MarkClean()) {
+        // The gate closes first, so that "no lock live" stays true once
+        // seen: a request that passed the draining check may still be on
+        // its way to a grant.
+        state_->gate->Close();
+        if (state_->locks->LiveLocks() != 0) {
+          LogWarning(
+              "a lock was granted during the last look: the stop is not "
+              "clean, the next start waits a grace");
+        } else if (auto error = state_dir_->MarkClean()) {
           LogError("cannot mark the stop clean: " + *error);
         }
       }
@@ -335,6 +343,7 @@ class Server {
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
   net::steady_timer grace_timer_{strand_};  // --state-dir
+  net::steady_timer raise_timer_{strand_};  // --state-dir: a raise's retry
   net::steady_timer trim_timer_;
   HeapTrimmer trimmer_;
   int exit_code_ = 0;

@@ -116,14 +116,8 @@ class WebSocketSession final
   }
 
   // ConnectionIo: called on this session's strand.
-  void Send(std::string text) override {
-    if (!Open()) return;
-    // Bounded without a check here: reading pauses once --max-write-queue
-    // frames wait (see OnRead), and one frame read adds at most one answer
-    // and one acquisition notice.
-    queue_.push_back(std::move(text));
-    if (queue_.size() == 1) DoWrite();
-  }
+  void Send(std::string text) override { Queue({std::move(text), false}); }
+  void SendGrant(std::string text) override { Queue({std::move(text), true}); }
 
   void Close(std::uint16_t code, std::string_view reason) override {
     if (!Open()) return;
@@ -177,6 +171,13 @@ class WebSocketSession final
       return;
     }
     registered_ = state_->sessions.Add(weak_from_this());
+    // A fence (or a drain) that closed every registered session while this
+    // handshake was under way missed this one: look again, now that a
+    // later CloseAll cannot miss it.
+    if (!ha::TakesClients(state_->role.load())) {
+      Close(1012, "fenced: not the active server any more");
+      return;
+    }
     Increment(state_->metrics.connections_accepted);
     if (state_->config.log_clients) {
       const std::string& name = config_.holder->client_name;
@@ -266,10 +267,34 @@ class WebSocketSession final
           "write queue full: the client does not read its answers");
   }
 
+  // A frame to write; `grant`: an `acquired` frame, written only while the
+  // gate grants.
+  struct Frame {
+    std::string text;
+    bool grant = false;
+  };
+
+  void Queue(Frame frame) {
+    if (!Open()) return;
+    // Bounded without a check here: reading pauses once --max-write-queue
+    // frames wait (see OnRead), and one frame read adds at most one answer
+    // and one acquisition notice.
+    queue_.push_back(std::move(frame));
+    if (queue_.size() == 1) DoWrite();
+  }
+
   void DoWrite() {
+    const ha::GrantGate* gate = state_->gate.get();
+    if (queue_.front().grant && gate != nullptr &&
+        !gate->Granting(ha::Clock::now())) {
+      // Queued in the window, but its turn came after it (a slow reader, a
+      // pause): the client must never hear of it.
+      Drop("the grant window passed before an acquisition was written");
+      return;
+    }
     ws_.text(true);
     ws_.async_write(
-        net::buffer(queue_.front()),
+        net::buffer(queue_.front().text),
         [self = shared_from_this()](beast::error_code ec, std::size_t) {
           self->OnWrite(ec);
         });
@@ -346,7 +371,7 @@ class WebSocketSession final
   beast::flat_buffer buffer_;
   // Frames to send, the front one being written. A list: a deque allocates
   // ~600 bytes as soon as it exists, which every idle connection paid for.
-  std::list<std::string> queue_;
+  std::list<Frame> queue_;
   websocket::close_reason close_reason_;
   net::steady_timer close_timer_{ws_.get_executor()};
   net::steady_timer stall_timer_{ws_.get_executor()};

@@ -19,7 +19,8 @@
 // is that ID: pass it along with every write the lock protects, and let the
 // storage refuse a write whose token is smaller than one it has seen, so
 // that a holder that stalled past its lock's loss cannot overwrite newer
-// data. (A server restart starts IDs from 1 again.)
+// data. (A standalone server without --state-dir starts IDs from 1 again
+// after a restart; with --state-dir, or in HA mode, IDs never go back.)
 //
 // Errors are exceptions from errors.h: HttpError (refused handshake, with
 // the server's status and body), ProtocolError (with the server's reason),

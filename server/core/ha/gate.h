@@ -29,6 +29,8 @@
 #ifndef LOCKTOPUS_SERVER_CORE_HA_GATE_H_
 #define LOCKTOPUS_SERVER_CORE_HA_GATE_H_
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -40,7 +42,26 @@
 
 namespace locktopus::server::ha {
 
-using Clock = std::chrono::steady_clock;
+// The clock of every HA deadline: monotonic, and counting the time the
+// machine spent suspended (CLOCK_BOOTTIME), which CLOCK_MONOTONIC (and so
+// std::chrono::steady_clock) does not on Linux. Leadership leases expire in
+// etcd while a host or VM is suspended: an active resumed past its window
+// must find the window passed, not where it was at the suspend.
+struct BootClock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<BootClock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return time_point(std::chrono::seconds(ts.tv_sec) +
+                      std::chrono::nanoseconds(ts.tv_nsec));
+  }
+};
+
+using Clock = BootClock;
 using Time = Clock::time_point;
 
 class GrantGate {
@@ -100,6 +121,14 @@ class GrantGate {
     }
   }
   void Close() { phase_.store(Phase::kClosed, std::memory_order_release); }
+  // Whether a grant decided earlier may still reach its client at `now`:
+  // the gate is not closed and the window lasts. Asked again when the
+  // `acquired` frame is written, since a pause between queueing it and
+  // writing it may outlast the window.
+  bool Granting(Time now) const {
+    return phase_.load(std::memory_order_acquire) != Phase::kClosed &&
+           now < Time(Time::duration(grant_until_.load()));
+  }
   Phase phase() const { return phase_.load(std::memory_order_acquire); }
   Time grant_until() const { return Time(Time::duration(grant_until_.load())); }
   Time grace_until() const { return Time(Time::duration(grace_until_.load())); }

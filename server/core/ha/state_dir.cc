@@ -1,6 +1,7 @@
 #include "server/core/ha/state_dir.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,6 +54,17 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
     const std::string& dir, std::chrono::milliseconds max_abandon,
     LockId block) {
   std::unique_ptr<StateDir> state(new StateDir(dir, block));
+  // One server per directory: a second one would issue the same IDs. The
+  // lock goes with the process (its descriptor is never closed before).
+  const std::string lock_path = dir + "/lock";
+  state->lock_fd_ =
+      ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (state->lock_fd_ < 0) return "cannot open [" + lock_path + "]: " + Errno();
+  if (::flock(state->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return errno == EWOULDBLOCK ? "another server uses the state dir [" + dir +
+                                      "] (it holds [" + lock_path + "])"
+                                : "cannot lock [" + lock_path + "]: " + Errno();
+  }
   std::optional<Record> last;
   {
     std::ifstream in(state->Path(), std::ios::binary);

@@ -11,6 +11,9 @@
 // a new block are announced, the ceiling is raised the same way; a clean
 // stop (no lock live) writes {clean: true}.
 //
+// One server per directory: DIR/lock is held (flock) from Open to the
+// process's end, and a second server refuses to start.
+//
 // Thread safety: not thread-safe; the server calls it from one strand.
 
 #ifndef LOCKTOPUS_SERVER_CORE_HA_STATE_DIR_H_
@@ -54,6 +57,8 @@ class StateDir {
  private:
   StateDir(std::string dir, LockId block)
       : dir_(std::move(dir)), block_(block) {}
+  // Holds DIR/lock (flock) for as long as the process runs.
+  int lock_fd_ = -1;
   std::optional<std::string> Write(const Record& record);
   std::string Path() const { return dir_ + "/record"; }
 
