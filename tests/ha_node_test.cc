@@ -139,6 +139,7 @@ class NodeTest : public ::testing::Test, public NodeIo {
 
   // NodeIo.
   Time Now() override { return now_; }
+  system_clock::time_point WallNow() override { return wall_; }
   void After(Clock::duration delay, std::function<void()> fn) override {
     timers_.emplace(now_ + delay, std::move(fn));
   }
@@ -153,6 +154,7 @@ class NodeTest : public ::testing::Test, public NodeIo {
   std::deque<std::function<void()>> loop_;
   std::multimap<Time, std::function<void()>> timers_;
   Time now_ = Time(std::chrono::hours(1));
+  system_clock::time_point wall_ = system_clock::now();
   FakeEtcd etcd_{loop_};
   GrantGate gate_;
   NodeSettings settings_{.group = "g",
@@ -223,6 +225,21 @@ TEST_F(NodeTest, TheFloorIsAboveEveryGroupsCeiling) {
   EXPECT_EQ(role_, Role::kServing) << why_;
   EXPECT_EQ(floor_, h.ceiling);
   EXPECT_GT(RecordOf("g").ceiling, h.ceiling);
+}
+
+// etcd restored from an old snapshot brings back a lower ceiling: the
+// wall-clock floor still keeps IDs above what was issued since.
+TEST_F(NodeTest, ARolledBackCeilingStillStartsAboveTheWallClockFloor) {
+  Initialise({"g"}, /*fresh=*/true);
+  Record g = RecordOf("g");
+  g.ceiling = 5;
+  etcd_.Put(RecordKey("g"), Encode(g));
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kServing) << why_;
+  EXPECT_EQ(floor_, WallClockFloor(wall_));
+  EXPECT_EQ(RecordOf("g").ceiling, floor_ + settings_.id_block);
 }
 
 TEST_F(NodeTest, AnUncleanRecordMeansAGrace) {

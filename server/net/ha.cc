@@ -165,6 +165,9 @@ class HaDriver::Impl final : public ha::NodeIo {
 
   // NodeIo, on the strand.
   ha::Time Now() override { return ha::Clock::now(); }
+  std::chrono::system_clock::time_point WallNow() override {
+    return std::chrono::system_clock::now();
+  }
   void After(ha::Clock::duration delay, std::function<void()> fn) override {
     // On the HA clock, which counts a suspend (ha/gate.h).
     auto timer =

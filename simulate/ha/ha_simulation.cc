@@ -195,6 +195,7 @@ class Process final : public NodeIo, public server::ha::Etcd {
 
   // NodeIo.
   Time Now() override;
+  std::chrono::system_clock::time_point WallNow() override;
   void After(Clock::duration delay, std::function<void()> fn) override;
   void SetIdFloor(LockId floor) override {
     next_id_ = std::max(next_id_, floor);
@@ -304,6 +305,13 @@ class World {
   HaOutcome Run();
 
   Us now() const { return now_; }
+  // The wall clock of --ha-init and of every takeover: a fixed date plus
+  // the simulated time.
+  std::chrono::system_clock::time_point Wall() const {
+    return std::chrono::system_clock::time_point(
+               std::chrono::seconds(1'796'083'200)) +  // 2026-12-01
+           std::chrono::microseconds(now_);
+  }
   std::mt19937_64& rng() { return rng_; }
   FakeEtcd& etcd() { return etcd_; }
   bool EtcdDown(Us at) const { return at < etcd_down_until_; }
@@ -352,12 +360,6 @@ class World {
 
   void Start(int server);
   void Fault();
-  // The wall clock of --ha-init: a fixed date plus the simulated time.
-  std::chrono::system_clock::time_point Wall() const {
-    return std::chrono::system_clock::time_point(
-               std::chrono::seconds(1'796'083'200)) +  // 2026-12-01
-           std::chrono::microseconds(now_);
-  }
   // --ha-init over the etcd as it is now; false if it refused.
   bool Initialise();
   // An operator's procedure after `delay`: stop every server, wait until
@@ -407,6 +409,10 @@ Process::Process(World& w, int s, int l, const NodeSettings& settings,
       offset_(offset) {
   gate.OnRaise(
       [this] { Deliver(world.now(), [this] { node.RaiseCeiling(); }); });
+}
+
+std::chrono::system_clock::time_point Process::WallNow() {
+  return world.Wall();
 }
 
 Time Process::Now() {

@@ -51,13 +51,16 @@ struct ClusterView {
 };
 ClusterView ReadCluster(const std::vector<KeyValue>& keys);
 
-// The lowest ceiling that --ha-init gives a record it creates: 2048 IDs
-// per millisecond of `now` since 2026-01-01 UTC. A record is created only
-// where none is found, and none may be found because it was lost (deleted,
-// or etcd rebuilt) after IDs were issued under it: this line is above every
-// ID such a group issued as long as its ceiling grew by less than 2048 per
-// millisecond on average — one block (2^32) per 35 minutes —, and it stays
-// below 2^53 (exact in JavaScript's numbers) until the 22nd century.
+// The wall-clock floor: 2048 IDs per millisecond of `now` since 2026-01-01
+// UTC. Every takeover starts above it, and so does every record that
+// --ha-init creates. A group issues far fewer IDs than that (a server
+// grants some tens per millisecond) and raises its ceiling by blocks of
+// 1024 ms of this line (node.h), so its ceiling stays within a few blocks
+// of the line: a record lost (deleted, etcd rebuilt) or rolled back (etcd
+// restored from a snapshot) more than a few seconds before the next
+// takeover or --ha-init cannot make IDs go back, as long as the servers'
+// wall clocks agree to within a second or so. The line stays below 2^53
+// (exact in JavaScript's numbers) until the 22nd century.
 LockId WallClockFloor(std::chrono::system_clock::time_point now);
 
 // The initialisation of a cluster of `groups` (its map and a record for

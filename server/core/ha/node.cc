@@ -168,7 +168,10 @@ void Node::Elected(Time sent, Time observed) {
                                   settings_.margin());
         // Above every group's ceiling: a namespace that moved to this group
         // (a changed map) keeps its IDs going up.
-        const LockId floor = view.MaxCeiling();
+        // And above the wall-clock floor, so that a ceiling rolled back (etcd
+        // restored from a snapshot) or recreated cannot make IDs go back.
+        const LockId floor =
+            std::max(view.MaxCeiling(), WallClockFloor(io_.WallNow()));
         TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
                  observed);
       });

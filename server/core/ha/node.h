@@ -16,11 +16,11 @@
 //             Without the map of --ha-groups or without our group's record
 //             we refuse to serve (fence: the cluster is not initialised, or
 //             the record was lost). The floor is the highest ceiling of
-//             every group; the grace is 0 if our record is clean, else the
-//             larger grant window plus the larger abandon timeout plus the
-//             margin. Write the record {ceiling:
-//             floor + block, clean: false} guarded by our candidacy; then
-//             every namespace starts above the floor, and clients are taken.
+//             every group, and at least the wall-clock floor; the grace is 0 if
+//             our record is clean, else the larger grant window plus the larger
+//             abandon timeout plus the margin. Write the record {ceiling: floor
+//             + block, clean: false} guarded by our candidacy; then every
+//             namespace starts above the floor, and clients are taken.
 //   grace     until the grace has passed since the election was *observed*:
 //             acquisitions are held, not announced.
 //   serving   grant while the window lasts. Confirm the leadership every
@@ -75,8 +75,11 @@ struct NodeSettings {
   std::string groups;      // --ha-groups: the shard map (cluster.h)
   std::string name;        // this server, as its candidacy says (host:port)
   milliseconds ttl{5000};  // --ha-ttl-ms
-  milliseconds max_abandon{60'000};   // --max-abandon-timeout
-  LockId id_block = LockId{1} << 32;  // IDs the ceiling is raised by
+  milliseconds max_abandon{60'000};  // --max-abandon-timeout
+  // IDs the ceiling is raised by: 1024 ms of the wall-clock floor
+  // (cluster.h), so that a group's ceiling runs at most a few blocks ahead
+  // of the wall clock while it issues fewer than 2048 IDs per millisecond.
+  LockId id_block = LockId{1} << 21;
 
   // What keeps every decision on the safe side of the clocks' rate drift and
   // of delays between a check and its effect: a fifth of the TTL, at least
@@ -105,6 +108,8 @@ class NodeIo {
  public:
   virtual ~NodeIo() = default;
   virtual Time Now() = 0;
+  // The wall clock, for the floor of a takeover (cluster.h).
+  virtual std::chrono::system_clock::time_point WallNow() = 0;
   // Runs `fn` once after `delay`, on the node's executor.
   virtual void After(Clock::duration delay, std::function<void()> fn) = 0;
   // Every namespace opened from now on starts its IDs above `floor`.
