@@ -20,7 +20,8 @@
 //     never come within the largest abandon timeout of another server's;
 //   - fencing tokens: every ID granted is above every ID granted before,
 //     and at or below the ceiling the group's record holds at that moment;
-//   - liveness: after the last fault, some server serves again.
+//   - liveness: after the last fault, some server is elected again (serving,
+//     or in its grace).
 // A failure says which and prints the seed; the round replays from it.
 //
 // Thread safety: RunHaRound is self-contained; call it from one thread.
