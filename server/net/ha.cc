@@ -11,6 +11,11 @@
 namespace locktopus::server {
 namespace {
 
+// The TTL must cover an etcd leader election (one to two election timeouts)
+// inside the grant window (0.8 TTL), with a confirmation to spare.
+constexpr std::uint64_t kTtlOverElection = 3;
+constexpr std::uint64_t kEtcdDefaultElectionMs = 1000;
+
 using ha::EtcdError;
 using ha::Reply;
 
@@ -214,6 +219,14 @@ std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
           c.etcd_endpoints + " (TTL " + std::to_string(c.ha_ttl_ms) +
           " ms: grant window " + std::to_string(settings.window().count()) +
           " ms, lease " + std::to_string(settings.lease().count()) + " s)");
+  if (c.ha_ttl_ms < kTtlOverElection * kEtcdDefaultElectionMs) {
+    LogWarning("HA group [" + c.ha_group + "]: --ha-ttl-ms " +
+               std::to_string(c.ha_ttl_ms) + " is below " +
+               std::to_string(kTtlOverElection) +
+               " x etcd's election timeout (1000 ms by default): a change "
+               "of etcd's leader may fence this server; keep the TTL at "
+               "least 3 x etcd's --election-timeout");
+  }
   return std::unique_ptr<HaDriver>(new HaDriver(
       std::make_unique<Impl>(ioc, std::move(state), std::move(settings),
                              std::move(endpoints).value(), std::move(events))));

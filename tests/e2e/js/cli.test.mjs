@@ -18,6 +18,7 @@ const FLAGS = [
   '--max-lock-segments', '--max-lock-memory', '--max-namespace-bytes', '--max-connections', '--max-abandon-timeout', '--threads',
   '--keepalive-ms', '--handshake-timeout-ms', '--max-write-queue', '--auth-token-file',
   '--tls-cert', '--tls-key', '--port-file', '--etcd-endpoints', '--ha-group', '--ha-ttl-ms', '--state-dir',
+  '--ha-groups', '--ha-init', '--ha-new-cluster',
 ];
 
 /** Runs fn(dir) with a fresh temporary directory, removed afterwards. */
@@ -66,6 +67,11 @@ describe('command line', () => {
     [['--ha-group', '']],
     [['--ha-group', 'a/b']],
     [['--state-dir', '/tmp', '--etcd-endpoints', 'http://127.0.0.1:1']],
+    [['--ha-groups', 'a,b']],
+    [['--ha-groups', 'a,,b', '--ha-group', 'a']],
+    [['--ha-groups', 'a,b,a', '--ha-group', 'a']],
+    [['--ha-init']],
+    [['--ha-new-cluster']],
   ]) {
     const what = [...Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`), ...args].join(' ');
     test(`a bad value (${what}) is reported on stderr with exit code 2`, async () => {
