@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -54,7 +55,10 @@ while it runs, and the terminal's Ctrl-C reaches the whole job directly.
 SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to locktopusctl are passed on to
 the whole job while it runs, and ask it to stop: processes of the job that
 still run --kill-grace after the first (default 5s) get SIGKILL. So does
---kill-on-loss's SIGTERM. A signal that comes before the command starts
+--kill-on-loss's SIGTERM, which comes when the connection drops or the
+server has been silent for the abandon timeout less max(1/5 of it, 200ms)
+(with no --abandon-timeout: a ping unanswered for 5s); its SIGKILL comes no
+later than the --abandon-timeout after the server was last heard from. A signal that comes before the command starts
 releases the lock (or cancels the request) at once; one that comes after
 the command has ended is passed on to what is left of the job; either way
 the exit code is then 128+N.
@@ -398,9 +402,16 @@ int main(int argc, char** argv) {
   }
 
   if (lock->parsed()) {
+    std::optional<std::chrono::milliseconds> abandon;
+    if (address.abandon_timeout_ms) {
+      // Capped where no server's limit reaches, so that time adds up.
+      abandon = std::chrono::milliseconds(static_cast<std::int64_t>(
+          std::min<std::uint64_t>(*address.abandon_timeout_ms, 1ULL << 53)));
+    }
     return LockAndRun(address, resources, timeout_s, command,
                       {.kill_on_loss = kill_on_loss,
                        .kill_grace = Milliseconds(kill_grace_s),
+                       .abandon_timeout = abandon,
                        .lost_ok = lost_ok});
   }
   if (stats->parsed()) {

@@ -274,12 +274,16 @@ int RunLocked(Client& client, Lock& lock,
   int status = 0;
   bool lost = false;
   int late_signal = 0;                       // came after the command had ended
+  std::optional<Clock::time_point> asked;    // to stop, first
   std::optional<Clock::time_point> kill_at;  // SIGKILL then
   bool killed = false;
   // Asks the job to stop with `signal`, and starts the grace.
   const auto stop = [&](int signal) {
     kill(-job, signal);
-    if (!kill_at) kill_at = Clock::now() + options.kill_grace;
+    if (!asked) {
+      asked = Clock::now();
+      kill_at = *asked + options.kill_grace;
+    }
   };
   // Reaps every child that has ended: the command, and any process of the
   // job orphaned here. A command that cannot be waited for counts as ended,
@@ -321,17 +325,35 @@ int RunLocked(Client& client, Lock& lock,
     }
     if (!lost && !client.alive()) {
       lost = true;
+      const auto silence = Clock::now() - client.last_heard();
       std::cerr << "locktopusctl: connection to the server lost while the "
-                   "command runs: the lock is no longer guaranteed"
+                   "command runs ("
+                << (silence > client.silence_limit()
+                        ? "the server has been silent for " +
+                              std::to_string(
+                                  std::chrono::duration_cast<milliseconds>(
+                                      silence)
+                                      .count()) +
+                              " ms"
+                        : std::string("dropped"))
+                << "): the lock is no longer guaranteed"
                 << (options.kill_on_loss ? "; stopping the command" : "")
                 << "\n";
-      if (options.kill_on_loss) stop(SIGTERM);
+      if (options.kill_on_loss) {
+        stop(SIGTERM);
+        if (options.abandon_timeout) {
+          kill_at = std::min(*kill_at,
+                             client.last_heard() + *options.abandon_timeout);
+        }
+      }
     }
     if (kill_at && Clock::now() >= *kill_at && GroupLives(job)) {
       if (!killed) {
         std::cerr << "locktopusctl: processes of the command still run "
-                  << static_cast<double>(options.kill_grace.count()) / 1000
-                  << " s after they were asked to stop: SIGKILL\n";
+                  << std::chrono::duration_cast<milliseconds>(Clock::now() -
+                                                              *asked)
+                         .count()
+                  << " ms after they were asked to stop: SIGKILL\n";
         killed = true;
       }
       // Again each round: nothing of the group may outlive the lock, not

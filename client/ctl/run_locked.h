@@ -92,6 +92,11 @@ struct JobOptions {
   bool kill_on_loss = false;
   // From the first signal that asks the job to stop to SIGKILL.
   std::chrono::milliseconds kill_grace = std::chrono::seconds(5);
+  // The lock's abandon timeout, if known (--abandon-timeout, or the URL's).
+  // A lost lock's job then gets SIGKILL no later than this after the server
+  // was last heard from, whatever the grace: by then the server may give
+  // the lock to the next holder.
+  std::optional<std::chrono::milliseconds> abandon_timeout;
   // Exit with the command's code even when the lock was lost meanwhile.
   bool lost_ok = false;
 };
@@ -102,8 +107,10 @@ struct JobOptions {
 // (argv, looked up in PATH) as a job (see above) with the lock's ID (its
 // fencing token) in LOCKTOPUS_LOCK_ID, and releases the lock once the job's
 // group is gone. Signals are dealt with as above. While the job runs the
-// connection is watched; when it is lost a line says so on stderr and, with
-// `options.kill_on_loss`, the job is stopped. Returns the exit code to exit
+// connection is watched: it is lost when it drops or when the server has
+// been silent for longer than the client's silence limit (client.h); then a
+// line says so on stderr and, with `options.kill_on_loss`, the job is
+// stopped. Returns the exit code to exit
 // with (see above). Throws Error if the connection fails before the command
 // starts.
 int RunLocked(client::Client& client, client::Lock& lock,

@@ -263,6 +263,21 @@ class CtlTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
   }
   int Run(const std::vector<std::string>& args) { return Wait(Start(args)); }
+  // Wait's code if `pid` exits within `patience`; else kills it, nullopt.
+  static std::optional<int> WaitWithin(pid_t pid,
+                                       std::chrono::milliseconds patience) {
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        return std::nullopt;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+  }
   std::string Out(int run) {
     return ReadFile(dir_ / ("out" + std::to_string(run)));
   }
@@ -659,6 +674,38 @@ TEST_F(CtlTest, KillOnLossStopsTheWholeJob) {
   EXPECT_EQ(Wait(ctl), 5) << Err(0);
   EXPECT_NE(Err(0).find("connection to the server lost"), std::string::npos)
       << Err(0);
+}
+
+// With --kill-on-loss, a server that goes silent (SIGSTOP) counts as lost
+// once the client's silence limit has passed since it was last heard from
+// (1.6 s for an abandon timeout of 2 s), and the job is stopped then: every
+// process of it is gone, the grandchild that ignores SIGTERM included, by the
+// time the abandon timeout has passed, however long --kill-grace is.
+TEST_F(CtlTest, KillOnLossActsOnASilentServer) {
+  ServerProcess server;
+  const std::string pids = File("pids"), log = File("log");
+  const pid_t ctl = Start(
+      Join(At(server), Join({"lock", "--kill-on-loss", "--kill-grace", "30s",
+                             "--abandon-timeout", "2000", "-w", "a", "--"},
+                            StubbornJob(pids, log))));
+  ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
+  const std::vector<pid_t> job = ReadPids(pids);
+  const Cleanup cleanup([&] {
+    server.Signal(SIGCONT);
+    KillLeftovers(job);
+  });
+  ASSERT_EQ(job.size(), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  server.Signal(SIGSTOP);
+  const auto stopped = std::chrono::steady_clock::now();
+  const std::optional<int> code = WaitWithin(ctl, seconds(10));
+  const auto ended = std::chrono::steady_clock::now();
+  const std::string running = StillRunning(job);
+  ASSERT_TRUE(code) << "the silence went unnoticed: " << Err(0);
+  EXPECT_EQ(*code, 5) << Err(0);
+  EXPECT_EQ(running, "");
+  EXPECT_LT(ended - stopped, std::chrono::milliseconds(2000 + 250)) << Err(0);
+  EXPECT_NE(Err(0).find("silent"), std::string::npos) << Err(0);
 }
 
 // At a terminal (locktopusctl in its foreground, here a pseudo-terminal it
