@@ -2,6 +2,7 @@
 
 #include "locktopus/address.h"
 
+#include <algorithm>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
@@ -89,6 +90,27 @@ std::string LockTarget(const ServerAddress& address) {
         "&client=" + urls::encode(address.client_name, urls::unreserved_chars);
   }
   return target;
+}
+
+SilenceRule SilenceRuleFor(const ServerAddress& address) {
+  using std::chrono::milliseconds;
+  // Below this a limit is within the jitter of a loaded machine: no rule.
+  constexpr milliseconds kShortestLimit(100);
+  const milliseconds interval = address.ping_interval.count() > 0
+                                    ? address.ping_interval
+                                    : ServerAddress{}.ping_interval;
+  if (address.abandon_timeout_ms) {
+    // Capped where no abandon timeout can reach (the server allows a day by
+    // default), so that nothing below overflows.
+    const milliseconds abandon(static_cast<std::int64_t>(
+        std::min<std::uint64_t>(*address.abandon_timeout_ms, 1ULL << 53)));
+    const milliseconds margin = std::max(abandon / 5, milliseconds(200));
+    if (abandon - margin >= kShortestLimit) {
+      const milliseconds limit = abandon - margin;
+      return {.ping_every = std::min(interval, limit / 2), .limit = limit};
+    }
+  }
+  return {.ping_every = interval, .limit = 2 * interval};
 }
 
 std::vector<std::string> ParsePath(std::string_view text) {

@@ -40,17 +40,18 @@ struct Lock::Shared {
   std::uint64_t id = 0;            // the live lock's ID, if any
   State state = State::kReleased;  // the live lock's state
 
-  // The keeper answers pings between calls (see client.h).
+  // The keeper pings, and answers pings, between calls (see client.h): it
+  // wakes when the connection has something to do.
   std::condition_variable wake;
   bool stopping = false;
   std::thread keeper;
 
   explicit Shared(const ServerAddress& address) : connection(address) {
-    const auto interval = address.ping_interval;
-    if (interval.count() > 0) {
-      keeper = std::thread([this, interval] {
+    if (address.ping_interval.count() > 0) {
+      keeper = std::thread([this] {
         std::unique_lock lock(mu);
-        while (!wake.wait_for(lock, interval, [this] { return stopping; })) {
+        while (!wake.wait_until(lock, connection.NextPoll(),
+                                [this] { return stopping; })) {
           connection.Poll();
         }
       });
@@ -237,6 +238,15 @@ bool Client::alive(std::chrono::milliseconds watch) {
   } catch (const std::exception&) {
     return false;
   }
+}
+
+std::chrono::steady_clock::time_point Client::last_heard() const {
+  return shared_ ? shared_->connection.last_heard() : Clock::time_point();
+}
+
+std::chrono::milliseconds Client::silence_limit() const {
+  return shared_ ? shared_->connection.silence_limit()
+                 : std::chrono::milliseconds(0);
 }
 
 }  // namespace locktopus::client

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,6 +12,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <charconv>
 #include <deque>
 #include <string_view>
 #include <type_traits>
@@ -30,6 +32,11 @@ using tcp = net::ip::tcp;
 namespace {
 // The server's answers are a few dozen bytes; its error frames are short.
 constexpr std::size_t kMaxFrameBytes = std::size_t{64} * 1024;
+
+std::string Milliseconds(Connection::Clock::duration d) {
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
 }  // namespace
 
 using PlainWs = websocket::stream<beast::tcp_stream>;
@@ -45,9 +52,16 @@ struct Connection::Impl {
   bool reading = false;
   std::exception_ptr failure;
 
+  const SilenceRule rule;
+  // The last proof of life, as Clock's count: atomic, for last_heard().
+  std::atomic<Clock::rep> heard{0};
+  Clock::time_point last_ping;  // when the last ping left
+  bool pinging = false;         // a ping is being written
+
   explicit Impl(const ServerAddress& address)
       : tls(address.tls ? MakeTlsContext(address) : nullptr),
-        ws(MakeStream(ioc, tls.get())) {}
+        ws(MakeStream(ioc, tls.get())),
+        rule(SilenceRuleFor(address)) {}
 
   static std::variant<PlainWs, TlsWs> MakeStream(net::io_context& ioc,
                                                  net::ssl::context* tls) {
@@ -74,6 +88,70 @@ struct Connection::Impl {
     if (!deadline) return ioc.run_one() > 0;
     if (Clock::now() >= *deadline) return ioc.poll_one() > 0;
     return ioc.run_one_until(*deadline) > 0;
+  }
+
+  Clock::time_point LastHeard() const {
+    return Clock::time_point(Clock::duration(heard.load()));
+  }
+  // A proof of life from time `when`. (Written under the Client's mutex
+  // only: a plain store does.)
+  void Heard(Clock::time_point when) {
+    if (when > LastHeard()) heard.store(when.time_since_epoch().count());
+  }
+
+  // A pong. One of ours holds the time its ping left (see Ping): the server
+  // was there after that. The time it is read at proves less, since the
+  // pong may have waited to be read. Any other payload is no proof.
+  void Ponged(std::string_view payload) {
+    Clock::rep sent = 0;
+    const char* end = payload.data() + payload.size();
+    const auto [at, error] = std::from_chars(payload.data(), end, sent);
+    if (error != std::errc() || at != end) return;
+    const Clock::time_point when{Clock::duration(sent)};
+    if (when <= Clock::now()) Heard(when);
+  }
+
+  void Ping(Clock::time_point now) {
+    pinging = true;
+    last_ping = now;
+    const std::string sent = std::to_string(now.time_since_epoch().count());
+    // A ping that cannot be written leaves the failure to the pending read,
+    // which says why the connection ended (a close code, say).
+    With([&](auto& s) {
+      s.async_ping(websocket::ping_data(sent.data(), sent.size()),
+                   [this](beast::error_code) { pinging = false; });
+    });
+  }
+
+  // The silence rule, now: fails the connection once its last proof of
+  // life is older than the limit, else pings if a ping is due.
+  void Watch() {
+    if (failure) return;
+    const auto now = Clock::now();
+    if (now - LastHeard() > rule.limit) {
+      failure = std::make_exception_ptr(ConnectionError(
+          "the server has been silent for " + Milliseconds(now - LastHeard()) +
+          " ms, more than the " + Milliseconds(rule.limit) +
+          " ms this connection allows: counted lost, and its lock with it"));
+      return;
+    }
+    if (!pinging && now - last_ping >= rule.ping_every) Ping(now);
+  }
+
+  // When Watch() next has something to do.
+  Clock::time_point NextWatch() const {
+    // Far, not max(): a wait until max() can overflow into no wait at all.
+    if (failure) return Clock::now() + std::chrono::hours(24);
+    Clock::time_point next =
+        LastHeard() + rule.limit + std::chrono::milliseconds(1);
+    if (!pinging) next = std::min(next, last_ping + rule.ping_every);
+    return next;
+  }
+
+  // Runs one handler that is ready, without waiting; false if none was.
+  bool RunReady() {
+    if (ioc.stopped()) ioc.restart();
+    return ioc.poll_one() > 0;
   }
 
   void StartRead() {
@@ -201,10 +279,19 @@ Connection::Connection(const ServerAddress& address)
     throw ConnectionError("cannot connect to " + where + ": " + why);
   }
   stream.expires_never();
-  s.With([](auto& ws) {
+  s.With([&s](auto& ws) {
     ws.read_message_max(kMaxFrameBytes);
     ws.text(true);
+    ws.control_callback(
+        [&s](websocket::frame_type kind, beast::string_view payload) {
+          if (kind == websocket::frame_type::pong) {
+            s.Ponged(std::string_view(payload.data(), payload.size()));
+          }
+        });
   });
+  // The handshake's answer is the first proof of life; pings follow.
+  s.last_ping = Clock::now();
+  s.Heard(s.last_ping);
 }
 
 Connection::~Connection() {
@@ -230,10 +317,24 @@ void Connection::Poll() {
   try {
     s.StartRead();
     if (s.ioc.stopped()) s.ioc.restart();
-    s.ioc.poll();
+    s.ioc.poll();  // what came first, pongs included
+    s.Watch();
+    s.ioc.poll();  // the ping, if one went out
   } catch (...) {
     Fail(std::current_exception());
   }
+}
+
+Connection::Clock::time_point Connection::NextPoll() const {
+  return impl_->NextWatch();
+}
+
+Connection::Clock::time_point Connection::last_heard() const {
+  return impl_->LastHeard();
+}
+
+std::chrono::milliseconds Connection::silence_limit() const {
+  return impl_->rule.limit;
 }
 
 void Connection::Fail(std::exception_ptr error) {
@@ -276,7 +377,15 @@ std::optional<std::string> Connection::Next(
     }
     if (s.failure) std::rethrow_exception(s.failure);
     s.StartRead();
-    if (!s.RunOne(deadline)) return std::nullopt;
+    // What has come is read before the silence is judged.
+    if (s.RunReady()) continue;
+    s.Watch();
+    if (s.failure) std::rethrow_exception(s.failure);
+    Clock::time_point wake = s.NextWatch();
+    if (deadline) wake = std::min(wake, *deadline);
+    if (!s.RunOne(wake) && deadline && Clock::now() >= *deadline) {
+      return std::nullopt;
+    }
   }
 }
 

@@ -3,7 +3,14 @@
 // these calls, so a timed wait never has to cancel (and so break) a
 // WebSocket read. Frames arrive in order into an inbox.
 //
-// Thread safety: none; the Client serializes every call under its mutex.
+// It keeps the silence rule (SilenceRuleFor, client.h's "Silence"): it
+// pings the server every ping_every, each ping carrying the time it left,
+// which its pong brings back; the latest such time is the last proof of
+// life. Next() and Poll() send the pings that are due, and fail the
+// connection once that proof is older than the limit.
+//
+// Thread safety: none, but for last_heard() and silence_limit(), which any
+// thread may call; the Client serializes every other call under its mutex.
 
 #ifndef LOCKTOPUS_CLIENT_CONNECTION_H_
 #define LOCKTOPUS_CLIENT_CONNECTION_H_
@@ -36,8 +43,17 @@ class Connection {
   std::optional<std::string> Next(std::optional<Clock::time_point> deadline);
 
   // Runs whatever I/O is ready, without waiting: answers the server's
-  // pings and queues what arrived. Never throws.
+  // pings, queues what arrived, then pings the server if a ping is due, or
+  // fails the connection if it has been silent too long. Never throws.
   void Poll();
+
+  // When Poll() next has something to do: a ping due, or the silence limit
+  // reached. Far in the future once the connection has failed.
+  Clock::time_point NextPoll() const;
+
+  // The last proof of life (Client::last_heard), and the silence limit.
+  Clock::time_point last_heard() const;
+  std::chrono::milliseconds silence_limit() const;
 
   // Marks the connection failed with `error` (thrown by later calls).
   void Fail(std::exception_ptr error);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -45,21 +46,34 @@ inside a segment; "/" alone is the whole namespace.
 
 The command finds the lock's ID, its fencing token, in LOCKTOPUS_LOCK_ID.
 
-SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command while it
-runs. One that comes before the command starts releases the lock (or
-cancels the request) at once; after the command has ended, the lock is
-released as usual; either way the exit code is then 128+N.
+The command runs in a process group of its own: the job is the command and
+every process it starts (unless one leaves the group, as a daemon does).
+The lock is released only once every process of the job has ended, so a
+process left behind keeps it. At a terminal the job gets the foreground
+while it runs, and the terminal's Ctrl-C reaches the whole job directly.
+
+SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to locktopusctl are passed on to
+the whole job while it runs, and ask it to stop: processes of the job that
+still run --kill-grace after the first (default 5s) get SIGKILL. So does
+--kill-on-loss's SIGTERM, which comes when the connection drops or the
+server has been silent for the abandon timeout less max(1/5 of it, 200ms)
+(with no --abandon-timeout: a ping unanswered for 5s); its SIGKILL comes no
+later than the --abandon-timeout after the server was last heard from. A signal that comes before the command starts
+releases the lock (or cancels the request) at once; one that comes after
+the command has ended is passed on to what is left of the job; either way
+the exit code is then 128+N.
 
 Exit codes of `lock`: the command's own code; 128+N if it was killed by
 signal N, or signal N came when there was no command to pass it to; 2 bad
 command line; 3 --timeout passed (the lock is cancelled); 4 cannot
 connect, handshake refused, protocol error or connection lost before the
-command started; 5 connection lost while the command ran and
---kill-on-loss stopped it; 126 command not executable; 127 command not
-found. `stats`, `status`, `locks` and `why`: 0 printed, 1 if the server
-answered an error (e.g. namespace not found, or 401 for a missing token),
-4 if it cannot be reached (TLS refused included) or its answer cannot be
-read.)";
+command started; 5 the lock was lost while the job ran (the connection
+dropped), whether --kill-on-loss stopped the job or it ran to its end,
+unless --lost-ok asks for the command's code; 126 command not executable;
+127 command not found. `stats`, `status`, `locks` and `why`: 0 printed, 1
+if the server answered an error (e.g. namespace not found, or 401 for a
+missing token), 4 if it cannot be reached (TLS refused included) or its
+answer cannot be read.)";
 
 // Locks per listing that `why` asks for: the most the server lists.
 constexpr unsigned kWhyListingLimit = 1000;
@@ -160,23 +174,27 @@ std::string ClientName(const std::optional<std::string>& flag,
   return DefaultClientName(host, static_cast<long>(getpid()), command);
 }
 
+// `seconds` (as the duration flags give them) in milliseconds.
+std::chrono::milliseconds Milliseconds(double seconds) {
+  return std::chrono::milliseconds(
+      static_cast<std::int64_t>(std::llround(seconds * 1000)));
+}
+
 int LockAndRun(const ServerAddress& address,
                const std::vector<Resource>& resources,
                std::optional<double> timeout_s,
-               const std::vector<std::string>& command, bool kill_on_loss) {
+               const std::vector<std::string>& command,
+               const JobOptions& options) {
   // Before the Client starts its threads, which inherit the mask.
   BlockSignals();
   std::optional<std::chrono::milliseconds> timeout;
-  if (timeout_s) {
-    timeout = std::chrono::milliseconds(
-        static_cast<std::int64_t>(std::llround(*timeout_s * 1000)));
-  }
+  if (timeout_s) timeout = Milliseconds(*timeout_s);
   try {
     Client client(address);
     // No lock yet: closing the connection leaves nothing behind.
     if (const int signal = TakeSignal()) return ExitOnSignal(signal);
     Lock lock = client.lock(resources);
-    return RunLocked(client, lock, timeout, command, kill_on_loss);
+    return RunLocked(client, lock, timeout, command, options);
   } catch (const Error& e) {
     std::cerr << "locktopusctl: " << e.what() << "\n";
     // A signal that came meanwhile is not lost either.
@@ -285,7 +303,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> writes, reads, command;
   std::optional<double> timeout_s;
   std::optional<std::uint64_t> abandon_ms;
-  bool kill_on_loss = false;
+  bool kill_on_loss = false, lost_ok = false;
+  double kill_grace_s = 5;
   lock->add_option("-w,--write", writes,
                    "PATH to lock for writing (repeatable)")
       ->allow_extra_args(false);
@@ -302,8 +321,19 @@ int main(int argc, char** argv) {
                    "drops (default: the server's)")
       ->check(CLI::NonNegativeNumber);
   lock->add_flag("--kill-on-loss", kill_on_loss,
-                 "Stop COMMAND (SIGTERM) if the connection to the server is "
-                 "lost while it runs, and exit 5");
+                 "Stop the job (SIGTERM to its process group, SIGKILL after "
+                 "--kill-grace) if the connection to the server is lost while "
+                 "it runs");
+  lock->add_option("--kill-grace", kill_grace_s,
+                   "Time the job has to end once asked to stop (a signal, "
+                   "--kill-on-loss) before SIGKILL (DUR as for --timeout; "
+                   "default 5s)")
+      ->transform(CLI::AsNumberWithUnit(
+          std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
+      ->check(CLI::Range(0.0, 1e9));
+  lock->add_flag("--lost-ok", lost_ok,
+                 "Exit with COMMAND's code even if the lock was lost while "
+                 "the job ran (else 5)");
   std::optional<std::string> client_name;
   lock->add_option("--client-name", client_name,
                    "Name of this connection in the server's logs and lock "
@@ -372,7 +402,17 @@ int main(int argc, char** argv) {
   }
 
   if (lock->parsed()) {
-    return LockAndRun(address, resources, timeout_s, command, kill_on_loss);
+    std::optional<std::chrono::milliseconds> abandon;
+    if (address.abandon_timeout_ms) {
+      // Capped where no server's limit reaches, so that time adds up.
+      abandon = std::chrono::milliseconds(static_cast<std::int64_t>(
+          std::min<std::uint64_t>(*address.abandon_timeout_ms, 1ULL << 53)));
+    }
+    return LockAndRun(address, resources, timeout_s, command,
+                      {.kill_on_loss = kill_on_loss,
+                       .kill_grace = Milliseconds(kill_grace_s),
+                       .abandon_timeout = abandon,
+                       .lost_ok = lost_ok});
   }
   if (stats->parsed()) {
     return Fetch([&] { return FetchStats(address, stats_ns); });

@@ -1,6 +1,7 @@
 // The C++ client library (client/include/locktopus/) against the real
 // server binary: every call of the API, the errors it reports, a release
-// crossing an acquisition notice on the wire, and a server run with
+// crossing an acquisition notice on the wire, a silent (SIGSTOPped) server
+// counted lost in time and a healthy idle one not, and a server run with
 // --tls-cert and --auth-token-file.
 
 #include "locktopus/client.h"
@@ -15,6 +16,7 @@
 #include <boost/beast/websocket.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "tests/e2e/server_process.h"
@@ -414,6 +416,8 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
     address.port = server.port();
     address.ns = "ns";
     address.ping_interval = keeper ? milliseconds(50) : milliseconds(0);
+    // Known and long: the client's own silence limit stays out of the way.
+    address.abandon_timeout_ms = 60000;
     Client client(address);
     Lock lock = client.lock({Write({"a"})});
     EXPECT_TRUE(lock.acquired_at_once());
@@ -425,6 +429,145 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
       EXPECT_THROW(lock.release(), ConnectionError);
       EXPECT_NE(server.Join(), "released");
     }
+  }
+}
+
+// The silence rule's numbers: A − max(A/5, 200 ms) for an abandon timeout
+// A that leaves at least 100 ms, pinging after half of that or after
+// ping_interval; otherwise (A small, 0 or not known) a ping unanswered for a
+// whole ping_interval.
+TEST(ClientAddressTest, SilenceRule) {
+  const auto rule = [](std::optional<std::uint64_t> abandon_ms,
+                       milliseconds ping_interval = seconds(5)) {
+    ServerAddress address;
+    address.abandon_timeout_ms = abandon_ms;
+    address.ping_interval = ping_interval;
+    const SilenceRule r = SilenceRuleFor(address);
+    return std::pair(r.ping_every.count(), r.limit.count());
+  };
+  using Pair = std::pair<std::int64_t, std::int64_t>;
+  EXPECT_EQ(rule(60000), Pair(5000, 48000));
+  EXPECT_EQ(rule(10000), Pair(4000, 8000));
+  EXPECT_EQ(rule(2000), Pair(800, 1600));
+  EXPECT_EQ(rule(1000), Pair(400, 800));
+  EXPECT_EQ(rule(300), Pair(50, 100));
+  EXPECT_EQ(rule(299), Pair(5000, 10000));
+  EXPECT_EQ(rule(0), Pair(5000, 10000));
+  EXPECT_EQ(rule(std::nullopt), Pair(5000, 10000));
+  EXPECT_EQ(rule(std::nullopt, milliseconds(200)), Pair(200, 400));
+  EXPECT_EQ(rule(60000, milliseconds(200)), Pair(200, 48000));
+  // No background thread: pings go out inside calls, as often.
+  EXPECT_EQ(rule(2000, milliseconds(0)), Pair(800, 1600));
+  EXPECT_EQ(rule(std::nullopt, milliseconds(0)), Pair(5000, 10000));
+}
+
+// A client whose server goes silent (SIGSTOP: the connection stays open,
+// nothing answers) counts its connection, and so its lock, lost once its
+// last proof of life is silence_limit() old: not before, and not much
+// after (within the margin, well before the abandon timeout). Without a
+// known abandon timeout, once a ping has gone unanswered for a whole ping
+// interval.
+TEST(ClientTest, ASilentServerIsALostConnection) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("stops the server");
+  struct Case {
+    std::optional<std::uint64_t> abandon_ms;
+    milliseconds ping_interval;
+    milliseconds limit;
+  };
+  for (const Case& c :
+       {Case{2000, seconds(5), milliseconds(1600)},
+        Case{std::nullopt, milliseconds(200), milliseconds(400)}}) {
+    SCOPED_TRACE("abandon timeout " +
+                 (c.abandon_ms ? std::to_string(*c.abandon_ms) : "unset"));
+    ServerProcess server;
+    ServerAddress address = At(server, e2e::UniqueNs());
+    address.abandon_timeout_ms = c.abandon_ms;
+    address.ping_interval = c.ping_interval;
+    Client client(address);
+    EXPECT_EQ(client.silence_limit(), c.limit);
+    Lock lock = client.lock({Write({"a"})});
+    ASSERT_TRUE(lock.acquired_at_once());
+    std::this_thread::sleep_for(c.limit);  // pinged and answered meanwhile
+    ASSERT_TRUE(client.alive());
+
+    server.Signal(SIGSTOP);
+    const auto stopped = std::chrono::steady_clock::now();
+    auto lost = stopped;
+    while (client.alive() && lost - stopped < seconds(10)) {
+      std::this_thread::sleep_for(milliseconds(2));
+      lost = std::chrono::steady_clock::now();
+    }
+    const auto last = client.last_heard();
+    server.Signal(SIGCONT);
+    ASSERT_LT(lost - stopped, seconds(10)) << "the silence went unnoticed";
+    EXPECT_LE(last, stopped);
+    EXPECT_GE(lost - last, c.limit) << "counted lost early";
+    EXPECT_LE(lost - last, c.limit + milliseconds(100)) << "counted lost late";
+    try {
+      lock.release();
+      ADD_FAILURE() << "released on a lost connection";
+    } catch (const ConnectionError& e) {
+      EXPECT_NE(std::string(e.what()).find("silent"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// wait() has no deadline of its own, but a silent server ends it: it throws
+// once the silence is over the limit, instead of waiting for TCP forever.
+TEST(ClientTest, WaitGivesUpOnASilentServer) {
+  LOCKTOPUS_NEEDS_OWN_SERVER("stops the server");
+  ServerProcess server;
+  const std::string ns = e2e::UniqueNs();
+  Client holder(At(server, ns));
+  Lock held = holder.lock({Write({"a"})});
+  ServerAddress address = At(server, ns);
+  address.abandon_timeout_ms = 1000;
+  Client waiter(address);
+  Lock waiting = waiter.lock({Write({"a"})});
+  ASSERT_EQ(waiting.state(), Lock::State::kEnqueued);
+  std::this_thread::sleep_for(milliseconds(500));
+
+  std::promise<std::string> ended;
+  std::thread thread([&] {
+    try {
+      waiting.wait();
+      ended.set_value("acquired");
+    } catch (const ConnectionError& e) {
+      ended.set_value(e.what());
+    }
+  });
+  server.Signal(SIGSTOP);
+  std::future<std::string> result = ended.get_future();
+  const bool gave_up = result.wait_for(seconds(5)) == std::future_status::ready;
+  const auto gave_up_at = std::chrono::steady_clock::now();
+  server.Signal(SIGCONT);
+  if (!gave_up) held.release();  // lets the wait end
+  thread.join();
+  ASSERT_TRUE(gave_up) << "wait() went on past the silence";
+  EXPECT_NE(result.get().find("silent"), std::string::npos);
+  EXPECT_LE(gave_up_at - waiter.last_heard(),
+            waiter.silence_limit() + milliseconds(100));
+}
+
+// A healthy connection left idle for many ping intervals, no call made, is
+// not counted lost: the background thread pings, and each pong renews the
+// proof of life in time.
+TEST(ClientTest, AHealthyIdleConnectionIsNotLost) {
+  ServerProcess server;
+  for (const auto& [abandon_ms, ping_interval] :
+       {std::pair<std::optional<std::uint64_t>, milliseconds>{1000, seconds(5)},
+        {std::nullopt, milliseconds(200)}}) {
+    ServerAddress address = At(server, e2e::UniqueNs());
+    address.abandon_timeout_ms = abandon_ms;
+    address.ping_interval = ping_interval;
+    Client client(address);
+    Lock lock = client.lock({Write({"a"})});
+    std::this_thread::sleep_for(milliseconds(2500));  // many ping intervals
+    const auto silence = std::chrono::steady_clock::now() - client.last_heard();
+    EXPECT_LT(silence, client.silence_limit());
+    EXPECT_TRUE(client.alive());
+    EXPECT_NO_THROW(lock.release());
   }
 }
 

@@ -45,13 +45,37 @@ struct ServerAddress {
   std::string client_name;
   // Gives up connecting (TCP, TLS and WebSocket handshakes) after this long.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
-  // How often the Client's background thread answers the server's
-  // keep-alive pings between calls. The server pings a connection silent
-  // for its --keepalive-ms (10 s by default) and drops it if nothing comes
-  // back within another --keepalive-ms, so keep this below the server's
-  // --keepalive-ms. 0: no thread, answer only inside calls.
+  // How often, at most, the Client pings the server (more often when the
+  // abandon timeout is short: see SilenceRuleFor), and so how often its
+  // background thread wakes between calls: to ping, to answer the server's
+  // keep-alive pings, and to read what came. The server pings a connection
+  // silent for its --keepalive-ms (10 s by default) and drops it if nothing
+  // comes back within another --keepalive-ms, so keep this below the
+  // server's --keepalive-ms. 0: no thread; pings go out, and the server's
+  // are answered, only inside calls.
   std::chrono::milliseconds ping_interval = std::chrono::seconds(5);
 };
+
+// When a Client counts a silent server as lost (client.h, "Silence").
+struct SilenceRule {
+  // The client pings the server this often, the first time this long after
+  // it connects.
+  std::chrono::milliseconds ping_every;
+  // It counts the connection lost, and its lock with it, once its last
+  // proof of life is older than this.
+  std::chrono::milliseconds limit;
+};
+
+// The rule for `address`. With an abandon timeout A (abandon_timeout_ms):
+// limit = A - max(A/5, 200 ms), the margin covering the delays on both
+// sides (a proof of life's way here, this client's own reaction), and
+// ping_every = the smaller of limit/2 and ping_interval, so that a healthy
+// connection renews its proof of life in time. When that leaves less than
+// 100 ms (A under 300 ms, or 0), or A is not known (absent: the server's
+// default applies, which the client cannot see), silence can only be found
+// out: ping_every = ping_interval (5 s if 0), and limit = twice that, a ping
+// left unanswered for a whole interval.
+SilenceRule SilenceRuleFor(const ServerAddress& address);
 
 // Parses
 // "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N][&client=NAME]"

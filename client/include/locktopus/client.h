@@ -27,20 +27,31 @@
 // ConnectionError (cannot connect, or the connection dropped). After any of
 // them the Client is unusable; make a new one. (Exceptions rather than
 // error values, because LockGuard's constructor must be able to fail.)
-// wait() has no deadline of its own: a server that vanishes without
-// closing the TCP connection is noticed only as TCP notices it; use
-// wait_for() to bound the wait.
+//
+// Silence. A server that answers nothing may be paused, or cut off from this
+// client, and in HA mode its group may move on without it; the server keeps
+// a lock only for its abandon timeout once it has given up on the
+// connection. So a Client pings the server itself (SilenceRuleFor(address)
+// says how often), and counts the connection lost, and its lock with it,
+// once its last proof of life (last_heard()) is older than silence_limit():
+// the abandon timeout less a margin of a fifth of it, at least 200 ms. From
+// then on alive() returns false and every call throws ConnectionError,
+// wait() included, which so never waits on a silent server for longer. Set
+// ServerAddress::abandon_timeout_ms: without it the client cannot know the
+// server's default, and counts as silence only a ping left unanswered for a
+// whole ping_interval (10 s by default).
 //
 // Thread safety: a Client and the Lock it returned may be used from any
 // thread: every call takes the Client's internal mutex, so calls on one
 // Client run one at a time (a call waits while another thread's wait()
 // blocks). Distinct Clients share nothing. The server's messages are read
 // inside lock(), wait(), wait_for(), release() and alive(); between calls
-// one background thread per Client wakes every ping_interval (address.h)
-// to answer the server's keep-alive pings, so that a lock held for hours
-// without a call is not dropped as idle. A Lock shares its Client's connection
-// and may outlive the Client object: the connection closes when both are
-// gone.
+// one background thread per Client wakes when a ping is due (at most every
+// ping_interval, address.h) to ping the server and answer its keep-alive
+// pings, so that a lock held for hours without a call is neither dropped as
+// idle nor kept on a silent server. last_heard() and silence_limit() take
+// no lock. A Lock shares its Client's connection and may outlive the Client
+// object: the connection closes when both are gone.
 
 #ifndef LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_
 #define LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_
@@ -147,10 +158,22 @@ class Client {
   Lock lock(const std::vector<Resource>& resources);
 
   // Watches the connection for up to `watch`, reading what the server
-  // sends. Returns false once the connection is lost (or the server sent
-  // something that does not belong), true otherwise. Never throws. Useful
-  // while holding a lock to notice that the server has lost track of us.
+  // sends. Returns false once the connection is lost (dropped, silent for
+  // longer than silence_limit(), or the server sent something that does not
+  // belong), true otherwise. Never throws. Useful while holding a lock to
+  // notice that the server has lost track of us: once it returns false the
+  // lock must be taken as gone.
   bool alive(std::chrono::milliseconds watch = std::chrono::milliseconds(0));
+
+  // The last proof of life from the server: when this client sent the last
+  // ping the server has answered (a pong carries the time its ping left, so
+  // that a pong read late never makes the proof look younger than it is),
+  // or the end of the handshake.
+  std::chrono::steady_clock::time_point last_heard() const;
+
+  // SilenceRuleFor(address).limit: once last_heard() is older than this, the
+  // connection counts as lost (see "Silence" above).
+  std::chrono::milliseconds silence_limit() const;
 
  private:
   std::shared_ptr<Lock::Shared> shared_;
