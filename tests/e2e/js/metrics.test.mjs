@@ -24,6 +24,7 @@ const FAMILIES = {
   locktopus_locks_abandoned_total: 'counter',
   locktopus_protocol_errors_total: 'counter',
   locktopus_locks_refused_total: 'counter',
+  locktopus_unknown_query_parameters_total: 'counter',
   locktopus_tcp_connections_accepted_total: 'counter',
   locktopus_connections_accepted_total: 'counter',
   locktopus_connections_open: 'gauge',
@@ -177,6 +178,25 @@ describe('/metrics', () => {
       assert.equal(valueOf(families, `${name}_sum`), 0);
     }
     assert.ok(!raw.toString().includes('{namespace='), 'no per-namespace series without the flag');
+  });
+
+  test('an unknown URL parameter on /v1 is ignored, counted and logged once by name', {
+    skip: needsOwnServer('counts from zero and reads the log'),
+  }, async () => {
+    const server = await startServer();
+    const ns = uniqueNs();
+    for (let i = 0; i < 2; i += 1) {
+      // A typo of abandon-timeout-ms: the lock still works, with the default.
+      const c = await server.connect(ns, 'abandonTimeout=5');
+      assert.deepEqual(await c.lock(w('a')), acquired(i + 1));
+      assert.deepEqual(await c.release(), ready(i + 1));
+      c.close();
+    }
+    const { families } = await scrape(server);
+    assert.equal(valueOf(families, 'locktopus_unknown_query_parameters_total'), 2);
+    await server.waitForStderr(/unknown URL parameter 'abandonTimeout'/);
+    const mentions = server.stderr.match(/unknown URL parameter 'abandonTimeout'/g) ?? [];
+    assert.equal(mentions.length, 1, 'logged once');
   });
 
   test('every counter, gauge and histogram count follows a conversation exactly', async () => {
