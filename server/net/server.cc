@@ -285,8 +285,15 @@ class Server {
         // The gate closes first, so that "no lock live" stays true once
         // seen: a request that passed the draining check may still be on
         // its way to a grant.
+        // And only after the grace: during it, the last run's clients may
+        // still be at work, which no look at this run's locks can see.
+        const bool in_grace = state_->role.load() == ha::Role::kGrace;
         state_->gate->Close();
-        if (state_->locks->LiveLocks() != 0) {
+        if (in_grace) {
+          LogWarning(
+              "stopped during the grace: the stop is not clean, the next "
+              "start waits a grace too");
+        } else if (state_->locks->LiveLocks() != 0) {
           LogWarning(
               "a lock was granted during the last look: the stop is not "
               "clean, the next start waits a grace");

@@ -339,5 +339,42 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   std::filesystem::remove_all(dir);
 }
 
+// A clean stop during the grace is not clean: the crashed run's clients
+// may still be at work, and the next start must wait a grace again.
+TEST(StateDir, AStopDuringTheGraceIsNotClean) {
+  char dir[] = "/tmp/locktopus-state-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::vector<std::string> flags = {"--state-dir",
+                                          dir,
+                                          "--max-abandon-timeout",
+                                          "2000",
+                                          "--default-abandon-timeout",
+                                          "1000"};
+  {
+    ServerProcess server(flags);
+    Client c(server, "ns");
+    c.Lock({Write({"a"})});
+    EXPECT_NE(IdOf(c.Read()), 0u);
+    server.Signal(SIGKILL);
+    server.WaitExit(seconds(5));
+  }
+  {
+    ServerProcess server(flags);  // in its grace, no lock live
+    server.Signal(SIGTERM);
+    EXPECT_EQ(server.WaitExit(seconds(10)), 0);
+    EXPECT_NE(server.Log().find("stopped during the grace"), std::string::npos)
+        << server.Log();
+  }
+  {
+    ServerProcess server(flags);
+    Client c(server, "ns");
+    c.Lock({Write({"a"})});
+    const std::optional<std::string> answer = c.Read();
+    EXPECT_EQ(answer, Enqueued(IdOf(answer))) << server.Log();
+    EXPECT_EQ(c.Read(), Acquired(IdOf(answer)));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace locktopus::e2e
