@@ -337,6 +337,40 @@ class ConnectionTest : public ::testing::Test {
   std::vector<std::unique_ptr<ConnectionConfig>> configs_;
 };
 
+// A namespace whose locks only queue and cancel still asks for the next
+// raise of the durable ceiling (no acquisition is announced there, so the
+// gate must see every ID issued); and at the ceiling a lock is refused
+// rather than given an ID above it.
+TEST_F(ConnectionTest, QueuedAndCancelledLocksStillAskForARaise) {
+  ha::GrantGate gate;
+  int raises = 0;
+  gate.OnRaise([&raises] { ++raises; });
+  gate.SetIdLimit(/*limit=*/8, /*raise_at=*/5);
+  const ha::Time now = ha::Clock::now();
+  gate.Enter(ha::GrantGate::Phase::kOpen, now, now + std::chrono::hours(1));
+  Client holder = Connect();
+  configs_.back()->gate = &gate;
+  holder.conn->OnFrame(kLockA);
+  Client waiter = Connect();
+  configs_.back()->gate = &gate;
+  for (int i = 0; i < 4; ++i) {
+    waiter.conn->OnFrame(kLockA);    // enqueued: IDs 2 to 5
+    waiter.conn->OnFrame(kRelease);  // cancelled
+  }
+  EXPECT_EQ(raises, 1);
+  for (int i = 0; i < 3; ++i) {
+    waiter.conn->OnFrame(kLockA);  // IDs 6 to 8
+    waiter.conn->OnFrame(kRelease);
+  }
+  waiter.conn->OnFrame(kLockA);  // ID 9: above the ceiling
+  EXPECT_EQ(waiter.io->closed_with, kTryAgainLaterCloseCode);
+  EXPECT_EQ(waiter.io->sent.back(),
+            wire::FormatError(
+                "lock refused: lock IDs are at the durable ceiling (8), "
+                "which could not be raised yet; try again later"));
+  EXPECT_EQ(ns_->State(9), LockState::kNone);
+}
+
 TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
   Client a = Connect(), b = Connect();
   a.conn->OnFrame(kLockA);

@@ -79,6 +79,7 @@ void Connection::Lock(const wire::LockMessage& message) {
     return;
   }
   const RequestResult& result = *answer;
+  if (config_.gate != nullptr) config_.gate->NoteIssued(result.id);
   if (config_.gate != nullptr && result.id > config_.gate->id_limit()) {
     // The durable ceiling could not be raised in time (etcd unreachable
     // for half a block of IDs): no ID above it may reach a client, not even
@@ -89,7 +90,8 @@ void Connection::Lock(const wire::LockMessage& message) {
         "lock refused: lock IDs are at the durable ceiling (" +
         std::to_string(config_.gate->id_limit()) +
         "), which could not be raised yet; try again later";
-    LogWarning("namespace [" + ns_->name() + "]: " + reason);
+    // Counted, not logged: clients retry, and the raise that ends this
+    // logs its own failures.
     if (config_.metrics != nullptr) {
       Increment(config_.metrics->locks_refused_id_ceiling);
     }

@@ -77,10 +77,7 @@ class GrantGate {
   Decision Decide(Time now, LockId id) {
     const Phase phase = phase_.load(std::memory_order_acquire);
     if (phase == Phase::kClosed) return Decision::kRefuse;
-    if (id >= raise_at_.load(std::memory_order_relaxed) &&
-        !raise_asked_.exchange(true)) {
-      on_raise_();
-    }
+    NoteIssued(id);
     if (id > id_limit_.load(std::memory_order_acquire)) {
       return Decision::kRefuse;
     }
@@ -92,6 +89,18 @@ class GrantGate {
       return Decision::kHold;
     }
     return Decision::kGrant;
+  }
+
+  // Lock `id` was issued (answered enqueued or acquired, or about to be
+  // refused at the ceiling): an ID at or above raise_at asks for the next
+  // raise, once per raise. Asked of every issued ID, not only of those
+  // announced as acquired, so that a namespace whose locks only queue and
+  // cancel still gets its ceiling raised.
+  void NoteIssued(LockId id) {
+    if (id >= raise_at_.load(std::memory_order_relaxed) &&
+        !raise_asked_.exchange(true)) {
+      on_raise_();
+    }
   }
 
   // The role logic's side. Called once, before any Decide: asked (from
