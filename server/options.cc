@@ -115,9 +115,10 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       "HA mode: the group this server serves; servers of one group form one "
       "active/standby set")
       ->check([](const std::string& group) {
-        return group.empty() || group.find('/') != std::string::npos
-                   ? "a group name must not be empty or contain '/'"
-                   : "";
+        return IsGroupName(group)
+                   ? ""
+                   : "a group name must not be empty, nor contain '/', ',', "
+                     "white space or control characters";
       });
   add("--ha-groups", o.ha_groups, "HA_GROUPS",
       "Every group of the cluster, in the order HAProxy's configuration "

@@ -42,11 +42,15 @@ TEST(Shard, RefusesABadList) {
     const auto* text = std::get_if<std::string>(&made);
     return text ? *text : std::string("(accepted)");
   };
+  const std::string bad =
+      "a group name must not be empty, nor contain '/', ',', white space or "
+      "control characters";
   EXPECT_EQ(error("a,b", "c"), "this server's group [c] is not listed");
-  EXPECT_EQ(error("a,,b", "a"),
-            "a group name must not be empty or contain '/'");
-  EXPECT_EQ(error("a,b/c", "a"),
-            "a group name must not be empty or contain '/'");
+  EXPECT_EQ(error("a,,b", "a"), bad);
+  EXPECT_EQ(error("a,b/c", "a"), bad);
+  EXPECT_EQ(error("a,b c", "a"), bad);
+  // One group named "a,b" would have the map text of the groups a and b.
+  EXPECT_EQ(error("", "a,b"), bad);
   EXPECT_EQ(error("a,b,a", "a"), "the group [a] is listed twice");
 }
 

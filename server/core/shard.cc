@@ -11,8 +11,24 @@ std::uint32_t Crc32(std::string_view bytes) {
   return crc.checksum();
 }
 
+bool IsGroupName(std::string_view name) {
+  if (name.empty()) return false;
+  for (const char c : name) {
+    // '/' would cut the etcd keys; ',' the list; the rest the log.
+    if (c == '/' || c == ',' || static_cast<unsigned char>(c) <= 0x20 ||
+        c == 0x7F) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
                                                    std::string_view self) {
+  constexpr std::string_view kBadName =
+      "a group name must not be empty, nor contain '/', ',', white space "
+      "or control characters";
+  if (!IsGroupName(self)) return std::string(kBadName);
   ShardMap map;
   if (groups.empty()) {
     map.groups_.emplace_back(self);
@@ -21,9 +37,7 @@ std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
   for (std::size_t begin = 0;;) {
     const std::size_t end = groups.find(',', begin);
     const std::string_view name = groups.substr(begin, end - begin);
-    if (name.empty() || name.find('/') != std::string_view::npos) {
-      return std::string("a group name must not be empty or contain '/'");
-    }
+    if (!IsGroupName(name)) return std::string(kBadName);
     if (std::find(map.groups_.begin(), map.groups_.end(), name) !=
         map.groups_.end()) {
       return "the group [" + std::string(name) + "] is listed twice";

@@ -42,6 +42,11 @@ class ShardMap {
   std::size_t self_ = 0;
 };
 
+// Whether `name` may name a group: not empty, without '/' (etcd's keys),
+// ',' (the list), white space or control characters. A group named "a,b"
+// would otherwise have the map text of the two groups a and b.
+bool IsGroupName(std::string_view name);
+
 // CRC-32 (ISO-HDLC: zlib's, and HAProxy's `crc32` converter).
 std::uint32_t Crc32(std::string_view bytes);
 

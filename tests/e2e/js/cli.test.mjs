@@ -66,6 +66,7 @@ describe('command line', () => {
     [[], { LOCKTOPUS_HA_TTL_MS: 'long' }],
     [['--ha-group', '']],
     [['--ha-group', 'a/b']],
+    [['--ha-group', 'a,b']],
     [['--state-dir', '/tmp', '--etcd-endpoints', 'http://127.0.0.1:1']],
     [['--ha-groups', 'a,b']],
     [['--ha-groups', 'a,,b', '--ha-group', 'a']],
