@@ -212,9 +212,12 @@ TEST_F(NodeTest, AnotherShardMapIsRefused) {
       << *fenced_;
 }
 
-// A namespace that moves in from another group keeps its IDs going up.
-TEST_F(NodeTest, TheFloorIsAboveEveryGroupsCeiling) {
+// Another group's ceiling does not ratchet this one's (a changed map is
+// --ha-init's to fold, PlanInit below): takeovers across many groups would
+// otherwise push every ceiling ahead of the wall-clock floor.
+TEST_F(NodeTest, AnotherGroupsCeilingDoesNotRatchetThisOne) {
   Initialise({"g", "h"}, /*fresh=*/true);
+  const LockId own = RecordOf("g").ceiling;
   Record h = RecordOf("h");
   h.ceiling += LockId{1} << 40;
   etcd_.Put(RecordKey("h"), Encode(h));
@@ -223,8 +226,8 @@ TEST_F(NodeTest, TheFloorIsAboveEveryGroupsCeiling) {
   node.Start();
   Run(milliseconds(500));
   EXPECT_EQ(role_, Role::kServing) << why_;
-  EXPECT_EQ(floor_, h.ceiling);
-  EXPECT_GT(RecordOf("g").ceiling, h.ceiling);
+  EXPECT_EQ(floor_, std::max(own, WallClockFloor(wall_)));
+  EXPECT_LT(floor_, h.ceiling);
 }
 
 // etcd restored from an old snapshot brings back a lower ceiling: the
@@ -291,8 +294,9 @@ TEST(PlanInit, RefusesWhileServersCampaign) {
   view.campaigning = {"g"};
   auto plan = PlanInit(view, {"g"}, system_clock::now(), false);
   ASSERT_TRUE(std::holds_alternative<std::string>(plan));
-  EXPECT_NE(std::get<std::string>(plan).find("stop every server"),
-            std::string::npos);
+  EXPECT_EQ(std::get<std::string>(plan),
+            "servers of group [g] are running (their candidacies are in "
+            "etcd): stop the group's servers first");
 }
 
 TEST(PlanInit, ANewClusterOnlyOnAnEmptyEtcd) {
@@ -310,6 +314,7 @@ TEST(PlanInit, ALostRecordComesBackAboveEverythingAndUnclean) {
   view.map = "g,h";
   const LockId high = WallClockFloor(now) + 12345;
   view.records["h"] = Record{.ceiling = high, .clean = true};
+  view.campaigning = {"h"};  // h runs on; only g's servers are stopped
   auto planned = PlanInit(view, {"g", "h"}, now, false);
   ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
   const InitPlan& plan = std::get<InitPlan>(planned);
@@ -319,22 +324,66 @@ TEST(PlanInit, ALostRecordComesBackAboveEverythingAndUnclean) {
             (Record{.ceiling = high, .clean = false}));
 }
 
-TEST(PlanInit, AChangedMapTakesEveryCleanMarkAway) {
-  ClusterView view;
-  view.map = "g";
-  view.map_revision = 7;
-  view.records["g"] = Record{.ceiling = 9, .clean = true};
+// A changed map: every record rises to the highest ceiling (a namespace
+// that moves keeps its IDs going up), with the longest window and abandon
+// timeout (its old holders are covered by the grace), and not clean.
+TEST(PlanInit, AChangedMapRaisesEveryCeilingToTheHighest) {
   const auto now = system_clock::now();
-  auto planned = PlanInit(view, {"g", "h"}, now, false);
+  const LockId high = WallClockFloor(now) + (LockId{1} << 30);
+  ClusterView view;
+  view.map = "g,h";
+  view.map_revision = 7;
+  view.records["g"] = Record{.ceiling = 9, .clean = true, .window_ms = 100};
+  view.records["h"] = Record{.ceiling = high, .abandon_ms = 5000};
+  auto planned = PlanInit(view, {"h", "g", "k"}, now, false);
   ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
   const InitPlan& plan = std::get<InitPlan>(planned);
   EXPECT_EQ(plan.guard, 7);
   std::map<std::string, std::string> puts(plan.write.puts.begin(),
                                           plan.write.puts.end());
-  EXPECT_EQ(puts[MapKey()], "g,h");
-  EXPECT_EQ(Decode(puts[RecordKey("g")]), (Record{.ceiling = 9}));
-  EXPECT_EQ(Decode(puts[RecordKey("h")]),
-            (Record{.ceiling = WallClockFloor(now)}));
+  EXPECT_EQ(puts[MapKey()], "h,g,k");
+  const Record folded{.ceiling = high, .window_ms = 100, .abandon_ms = 5000};
+  EXPECT_EQ(Decode(puts[RecordKey("g")]), folded);
+  EXPECT_EQ(Decode(puts[RecordKey("h")]), folded);
+  EXPECT_EQ(Decode(puts[RecordKey("k")]), folded);
+}
+
+// Records written before there was a map (an upgrade): a first map may
+// order the groups otherwise, so it is a move too.
+TEST(PlanInit, AFirstMapOverOldRecordsMovesNamespaces) {
+  ClusterView view;
+  view.records["g"] = Record{.ceiling = 9, .clean = true};
+  view.campaigning = {"g"};
+  auto refused = PlanInit(view, {"g"}, system_clock::now(), false);
+  ASSERT_TRUE(std::holds_alternative<std::string>(refused));
+  EXPECT_NE(std::get<std::string>(refused).find("every server"),
+            std::string::npos);
+  view.campaigning.clear();
+  auto planned = PlanInit(view, {"g"}, system_clock::now(), false);
+  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
+  bool written = false;
+  for (const auto& [key, value] : std::get<InitPlan>(planned).write.puts) {
+    if (key != RecordKey("g")) continue;
+    written = true;
+    EXPECT_FALSE(Decode(value)->clean);
+  }
+  EXPECT_TRUE(written);
+}
+
+// Every --ha-init takes a stopped group's clean mark away (a restored
+// snapshot brings back old ones); a running group keeps its record.
+TEST(PlanInit, StoppedGroupsLoseTheirCleanMarkRunningOnesKeepTheirRecord) {
+  ClusterView view;
+  view.map = "g,h";
+  view.records["g"] = Record{.ceiling = 9, .clean = true};
+  view.records["h"] = Record{.ceiling = 11, .clean = true};
+  view.campaigning = {"h"};
+  auto planned = PlanInit(view, {"g", "h"}, system_clock::now(), false);
+  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
+  const auto& puts = std::get<InitPlan>(planned).write.puts;
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(puts[0].first, RecordKey("g"));
+  EXPECT_EQ(Decode(puts[0].second), (Record{.ceiling = 9}));
 }
 
 TEST(WallClockFloor, CountsFrom2026AndStaysExactInJavaScript) {

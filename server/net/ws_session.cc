@@ -171,11 +171,12 @@ class WebSocketSession final
       return;
     }
     registered_ = state_->sessions.Add(weak_from_this());
-    // A fence (or a drain) that closed every registered session while this
+    // A fence or a resign that closed every registered session while this
     // handshake was under way missed this one: look again, now that a
     // later CloseAll cannot miss it.
-    if (!ha::TakesClients(state_->role.load())) {
-      Close(1012, "fenced: not the active server any more");
+    if (const ha::Role role = state_->role.load(); !ha::TakesClients(role)) {
+      Close(1012, "not the active server any more (" +
+                      std::string(ha::Name(role)) + ")");
       return;
     }
     Increment(state_->metrics.connections_accepted);

@@ -90,15 +90,16 @@ std::variant<InitPlan, std::string> PlanInit(
   }
   InitPlan plan{.guard = view.map_revision};
   const std::string map = Join(groups);
-  // A changed map moves namespaces between groups: every server stopped. A
-  // created record concerns its own group only: that group's servers.
-  const bool remap = view.map && *view.map != map;
+  // A changed map moves namespaces between groups, and so does a first map
+  // over records written without one (an upgrade): every server stopped.
+  // A record to create or to change concerns its own group's servers.
+  const bool moves = view.map ? *view.map != map : !view.records.empty();
   for (const std::string& group : view.campaigning) {
-    if (remap || !view.map || !view.records.contains(group)) {
+    if (moves || !view.records.contains(group)) {
       return "servers of group [" + group +
              "] are running (their candidacies are in etcd): stop " +
-             (remap || !view.map ? std::string("every server of the cluster")
-                                 : "the group's servers") +
+             (moves ? std::string("every server of the cluster")
+                    : "the group's servers") +
              " first";
     }
   }
@@ -110,27 +111,55 @@ std::variant<InitPlan, std::string> PlanInit(
   } else {
     plan.summary += "shard map [" + map + "] unchanged";
   }
-  const LockId floor = std::max(view.MaxCeiling(), WallClockFloor(now));
+  // What every record it writes carries: IDs above every ceiling and the
+  // wall-clock floor; the longest window and abandon timeout of the
+  // cluster, so that a grace also covers a moved namespace's old holders.
+  Record base{.ceiling = std::max(view.MaxCeiling(), WallClockFloor(now))};
+  for (const auto& [group, record] : view.records) {
+    base.window_ms = std::max(base.window_ms, record.window_ms);
+    base.abandon_ms = std::max(base.abandon_ms, record.abandon_ms);
+  }
   for (const std::string& group : groups) {
-    if (auto it = view.records.find(group); it != view.records.end()) {
-      // A namespace that moves may have holders from its old group, whose
-      // last stop may not have been clean: every group waits a grace.
-      if (remap && it->second.clean) {
-        Record record = it->second;
-        record.clean = false;
-        plan.write.puts.emplace_back(RecordKey(group), Encode(record));
-        plan.summary +=
-            "; group [" + group + "] waits a grace at its next start";
-      } else {
-        plan.summary += "; group [" + group + "] keeps its record";
-      }
+    const auto it = view.records.find(group);
+    if (it == view.records.end()) {
+      Record created = base;
+      created.clean = fresh;
+      plan.write.puts.emplace_back(RecordKey(group), Encode(created));
+      plan.summary += "; group [" + group + "]: record created, IDs above " +
+                      std::to_string(created.ceiling) +
+                      (fresh ? "" : ", its first active waits a grace");
       continue;
     }
-    plan.write.puts.emplace_back(
-        RecordKey(group), Encode(Record{.ceiling = floor, .clean = fresh}));
-    plan.summary += "; group [" + group + "]: record created, IDs above " +
-                    std::to_string(floor) +
-                    (fresh ? "" : ", its first active waits a grace");
+    const bool running =
+        std::find(view.campaigning.begin(), view.campaigning.end(), group) !=
+        view.campaigning.end();
+    if (running) {  // only when nothing moves: its active keeps the record
+      plan.summary += "; group [" + group + "] keeps its record (running)";
+      continue;
+    }
+    // A stopped group's record: after a changed map its ceiling joins the
+    // others' (a namespace moving in keeps its IDs going up); and its clean
+    // mark goes, since --ha-init follows something unusual — a lost record,
+    // a changed map, etcd restored from a snapshot whose clean mark may be
+    // older than the holders of a later active.
+    Record record = it->second;
+    if (moves) {
+      record = Record{.ceiling = base.ceiling,
+                      .epoch = record.epoch,
+                      .window_ms = base.window_ms,
+                      .abandon_ms = base.abandon_ms};
+    }
+    record.clean = false;
+    if (record == it->second) {
+      plan.summary += "; group [" + group + "] keeps its record";
+      continue;
+    }
+    plan.write.puts.emplace_back(RecordKey(group), Encode(record));
+    plan.summary +=
+        "; group [" + group + "]: " +
+        (moves ? "IDs above " + std::to_string(record.ceiling) + ", "
+               : std::string()) +
+        "waits a grace at its next start";
   }
   return plan;
 }

@@ -10,10 +10,10 @@
 // group's record exists: a missing record is never taken for a fresh group,
 // since a fresh start would issue IDs from 1 again and skip the grace that
 // the last active's clients need. Only --ha-init writes the map (every
-// server stopped) or creates a record (its group's servers stopped). Every new
-// active starts its IDs above the highest ceiling of *every* group, so a
-// namespace that moves to another group when the map changes never sees its IDs
-// go back.
+// server stopped) or creates a record (its group's servers stopped). When
+// the map changes it raises every record to the highest ceiling of *every*
+// group, so a namespace that moves to another group never sees its IDs go
+// back; and every --ha-init takes the clean mark of stopped groups away.
 //
 // Thread safety: plain values and pure functions.
 

@@ -166,12 +166,14 @@ void Node::Elected(Time sent, Time observed) {
                 ? Clock::duration::zero()
                 : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
                                   settings_.margin());
-        // Above every group's ceiling: a namespace that moved to this group
-        // (a changed map) keeps its IDs going up.
-        // And above the wall-clock floor, so that a ceiling rolled back (etcd
-        // restored from a snapshot) or recreated cannot make IDs go back.
+        // Above our ceiling (--ha-init folded every group's into it when
+        // the map changed, so a namespace that moved here keeps its IDs
+        // going up), and above the wall-clock floor, so that a ceiling
+        // rolled back (etcd restored from a snapshot) cannot make IDs go
+        // back. Not above other groups' ceilings: takeovers across many
+        // groups would then ratchet every ceiling ahead of the line.
         const LockId floor =
-            std::max(view.MaxCeiling(), WallClockFloor(io_.WallNow()));
+            std::max(last.ceiling, WallClockFloor(io_.WallNow()));
         TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
                  observed);
       });

@@ -15,8 +15,8 @@
 //   elected   ours is first: read every key of the cluster (cluster.h).
 //             Without the map of --ha-groups or without our group's record
 //             we refuse to serve (fence: the cluster is not initialised, or
-//             the record was lost). The floor is the highest ceiling of
-//             every group, and at least the wall-clock floor; the grace is 0 if
+//             the record was lost). The floor is our ceiling, and at
+//             least the wall-clock floor (cluster.h); the grace is 0 if
 //             our record is clean, else the larger grant window plus the larger
 //             abandon timeout plus the margin. Write the record {ceiling: floor
 //             + block, clean: false} guarded by our candidacy; then every
