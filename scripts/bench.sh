@@ -15,8 +15,10 @@
 # this tree's server in HA mode (README "Running more than one server"): one
 # etcd member on loopback (scripts/etcd_cluster.sh -n 1, started once, its
 # data under the run's temporary directory, stopped when no scenario needs it
-# any more), and each run's server the only one of a group of its own, named
-# afresh for every run (a new group has no record, so no grace); measured
+# any more), initialised once as a new cluster of one group, "bench"
+# (locktopus --ha-init --ha-new-cluster: no grace at its first start), and
+# each run's server that group's only server; it stops cleanly, so the next
+# run's is elected at once without a grace either; measured
 # once /readyz answers 200 "ready", that is once it is the group's active and
 # grants. As the lock path never touches etcd, a cycle should cost the active
 # what it costs a standalone server: "HA / standalone" is its server CPU per
@@ -269,7 +271,7 @@ readyz() {
 }
 
 # Starts `real`, `uring` (the io_uring build's server), `ha` (the real
-# server in HA mode, alone in a new group), `floor`, `serial` (the
+# server in HA mode, alone in the group "bench"), `floor`, `serial` (the
 # serializing floor), `baseline` or `redis` on a free port: sets server_pid
 # and server_port. The first five write the port to a fresh port file once
 # they listen; `ha` is started only once it is active (/readyz 200
