@@ -23,7 +23,12 @@ failed=0
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
+# Each stage's elapsed time, printed as it ends.
+started=$SECONDS
+since() { echo "($((SECONDS - $1)) s)"; }
+
 for preset in "${presets[@]}"; do
+  at=$SECONDS
   echo "== $preset: configure and build"
   if ! { cmake --preset "$preset" && cmake --build --preset "$preset" -- -j"$jobs"; } \
     >"$logs/build-$preset.log" 2>&1; then
@@ -32,6 +37,8 @@ for preset in "${presets[@]}"; do
     exit 1
   fi
 
+  echo "== $preset: built $(since "$at")"
+  at=$SECONDS
   echo "== $preset: test"
   ctest --preset "$preset" -j"$jobs" --timeout 1500 >"$logs/test-$preset.log" 2>&1 || true
   grep -Ev '^ *(Start|[0-9]+/[0-9]+ Test) ' "$logs/test-$preset.log" || true
@@ -44,12 +51,15 @@ for preset in "${presets[@]}"; do
     echo "== $preset: CTest did not report a summary"
     failed=$((failed + 1))
   fi
+  echo "== $preset: tested $(since "$at")"
 done
 
 # Stages beyond CTest count as one test each.
 stage() {
+  local at=$SECONDS
   echo "== $1"
   if "${@:2}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  echo "== done $(since "$at")"
 }
 if [[ " ${presets[*]} " == *" fuzz "* ]]; then
   stage "fuzz: every harness for ${LOCKTOPUS_FUZZ_SECONDS:-30} s" \
@@ -59,6 +69,6 @@ fi
 
 stage "lint: clang-format over the tree" scripts/lint.sh --format-only
 
-echo "presets ${presets[*]}:"
+echo "presets ${presets[*]}: $(since "$started")"
 echo "total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
