@@ -146,6 +146,11 @@ std::string CanonicalTarget(const Route& route) {
   if (lock != nullptr && !lock->client_name.empty()) {
     target += "&client=" + PercentEncode(lock->client_name);
   }
+  // The unknown parameters' names, as kept (printable, cut, at most 8).
+  for (const std::string& name :
+       lock != nullptr ? lock->unknown : std::vector<std::string>{}) {
+    target += "&" + PercentEncode(name) + "=";
+  }
   if (locks != nullptr) {
     target += "&path=" + PercentEncode(PathText(locks->path)) +
               "&limit=" + std::to_string(locks->limit) +
