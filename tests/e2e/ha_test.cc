@@ -294,17 +294,23 @@ TEST_F(HaTest, ALostRecordStopsTheGroupUntilItIsInitialisedAgain) {
   EXPECT_EQ(next.Read(), Acquired(IdOf(answer)));
 }
 
+// A server on the state directory `dir`, with small abandon timeouts (a
+// grace of 2 + 1 s after an unclean stop).
+std::vector<std::string> StateDirFlags(const std::string& dir) {
+  return {"--state-dir",
+          dir,
+          "--max-abandon-timeout",
+          "2000",
+          "--default-abandon-timeout",
+          "1000"};
+}
+
 // --state-dir: IDs continue above the recorded ceiling after every restart;
 // after an unclean stop nothing is granted for the grace.
 TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   char dir[] = "/tmp/locktopus-state-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::vector<std::string> flags = {"--state-dir",
-                                          dir,
-                                          "--max-abandon-timeout",
-                                          "2000",
-                                          "--default-abandon-timeout",
-                                          "1000"};
+  const std::vector<std::string> flags = StateDirFlags(dir);
   {
     ServerProcess server(flags);
     Client c(server, "ns");
@@ -344,12 +350,7 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
 TEST(StateDir, AStopDuringTheGraceIsNotClean) {
   char dir[] = "/tmp/locktopus-state-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::vector<std::string> flags = {"--state-dir",
-                                          dir,
-                                          "--max-abandon-timeout",
-                                          "2000",
-                                          "--default-abandon-timeout",
-                                          "1000"};
+  const std::vector<std::string> flags = StateDirFlags(dir);
   {
     ServerProcess server(flags);
     Client c(server, "ns");
