@@ -566,8 +566,8 @@ server of the release-io-uring build (Asio on io_uring instead of epoll), \
 under the same load generator; \"io_uring to Redis\" is its CPU per cycle \
 over Redis's. HA: this server in HA mode \
 (--etcd-endpoints; one etcd $("$etcd_bin" --version 2>/dev/null | sed -nE 's/^etcd Version: //p') \
-member on loopback, default --ha-ttl-ms), the only server of a group of its \
-own, measured once it is active; each of its runs right after the \
+member on loopback, default --ha-ttl-ms), the only server of the one group \
+of a cluster initialised with --ha-init, measured once it is active; each of its runs right after the \
 standalone server's; \"HA / standalone\" is its CPU per cycle over the \
 standalone server's (its confirmations and lease keep-alives to etcd \
 included). Medians of $runs \
