@@ -115,10 +115,7 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       "HA mode: the group this server serves; servers of one group form one "
       "active/standby set")
       ->check([](const std::string& group) {
-        return IsGroupName(group)
-                   ? ""
-                   : "a group name must not be empty, nor contain '/', ',', "
-                     "white space or control characters";
+        return IsGroupName(group) ? std::string() : std::string(kBadGroupName);
       });
   add("--ha-groups", o.ha_groups, "HA_GROUPS",
       "Every group of the cluster, in the order HAProxy's configuration "

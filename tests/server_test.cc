@@ -410,7 +410,13 @@ TEST(GrantGate, GrantsOnlyInsideItsWindowAndWhileOpen) {
   EXPECT_FALSE(gate.Granting(t0));
 }
 
-TEST(GrantGate, ItsClockCountsASuspend) {
+// CLOCK_BOOTTIME counts a suspend and CLOCK_MONOTONIC does not; on a
+// machine never suspended they read alike, so this checks the type and
+// that the clock reads CLOCK_BOOTTIME rather than another clock (the role
+// simulation's --suspend-stops-clock shows what a clock that stops does).
+static_assert(std::is_same_v<ha::Clock, ha::BootClock>);
+
+TEST(GrantGate, ItsClockReadsClockBoottime) {
   timespec boot{};
   ASSERT_EQ(clock_gettime(CLOCK_BOOTTIME, &boot), 0);
   const auto now = ha::Clock::now().time_since_epoch();

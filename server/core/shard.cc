@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/crc.hpp>
 
+#include "server/core/ha/cluster.h"
+
 namespace locktopus::server {
 
 std::uint32_t Crc32(std::string_view bytes) {
@@ -25,10 +27,7 @@ bool IsGroupName(std::string_view name) {
 
 std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
                                                    std::string_view self) {
-  constexpr std::string_view kBadName =
-      "a group name must not be empty, nor contain '/', ',', white space "
-      "or control characters";
-  if (!IsGroupName(self)) return std::string(kBadName);
+  if (!IsGroupName(self)) return std::string(kBadGroupName);
   ShardMap map;
   if (groups.empty()) {
     map.groups_.emplace_back(self);
@@ -37,7 +36,7 @@ std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
   for (std::size_t begin = 0;;) {
     const std::size_t end = groups.find(',', begin);
     const std::string_view name = groups.substr(begin, end - begin);
-    if (!IsGroupName(name)) return std::string(kBadName);
+    if (!IsGroupName(name)) return std::string(kBadGroupName);
     if (std::find(map.groups_.begin(), map.groups_.end(), name) !=
         map.groups_.end()) {
       return "the group [" + std::string(name) + "] is listed twice";
@@ -59,13 +58,6 @@ std::size_t ShardMap::Owner(std::string_view ns) const {
   return Crc32(ns) % groups_.size();
 }
 
-std::string ShardMap::Text() const {
-  std::string text;
-  for (const std::string& group : groups_) {
-    if (!text.empty()) text += ',';
-    text += group;
-  }
-  return text;
-}
+std::string ShardMap::Text() const { return ha::MapText(groups_); }
 
 }  // namespace locktopus::server

@@ -46,6 +46,9 @@ class ShardMap {
 // ',' (the list), white space or control characters. A group named "a,b"
 // would otherwise have the map text of the two groups a and b.
 bool IsGroupName(std::string_view name);
+inline constexpr std::string_view kBadGroupName =
+    "a group name must not be empty, nor contain '/', ',', white space or "
+    "control characters";
 
 // CRC-32 (ISO-HDLC: zlib's, and HAProxy's `crc32` converter).
 std::uint32_t Crc32(std::string_view bytes);

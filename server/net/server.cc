@@ -282,11 +282,11 @@ class Server {
         return;
       }
       if (state_dir_) {
-        // The gate closes first, so that "no lock live" stays true once
-        // seen: a request that passed the draining check may still be on
-        // its way to a grant.
-        // And only after the grace: during it, the last run's clients may
-        // still be at work, which no look at this run's locks can see.
+        // Clean only after the grace (during it, the last run's clients
+        // may still be at work, which no look at this run's locks can
+        // see), and only if no lock is live once the gate has closed (a
+        // request that passed the draining check may still be on its way
+        // to a grant).
         const bool in_grace = state_->role.load() == ha::Role::kGrace;
         state_->gate->Close();
         if (in_grace) {

@@ -13,7 +13,9 @@ constexpr system_clock::time_point kWallEpoch{
     std::chrono::seconds(1'767'225'600)};
 constexpr int kWallShift = 11;  // 2048 IDs per millisecond
 
-std::string Join(const std::vector<std::string>& groups) {
+}  // namespace
+
+std::string MapText(const std::vector<std::string>& groups) {
   std::string text;
   for (const std::string& group : groups) {
     if (!text.empty()) text += ',';
@@ -21,8 +23,6 @@ std::string Join(const std::vector<std::string>& groups) {
   }
   return text;
 }
-
-}  // namespace
 
 std::string MapKey() { return std::string(kRoot) + "map"; }
 std::string GroupPrefix(std::string_view group) {
@@ -89,7 +89,7 @@ std::variant<InitPlan, std::string> PlanInit(
            " cannot be read: fix or delete it first";
   }
   InitPlan plan{.guard = view.map_revision};
-  const std::string map = Join(groups);
+  const std::string map = MapText(groups);
   // A changed map moves namespaces between groups, and so does a first map
   // over records written without one (an upgrade): every server stopped.
   // A record to create or to change concerns its own group's servers.

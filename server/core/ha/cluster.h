@@ -37,6 +37,9 @@ inline constexpr std::string_view kRoot = "/locktopus/";
 std::string MapKey();
 std::string GroupPrefix(std::string_view group);
 std::string RecordKey(std::string_view group);
+// The map as /locktopus/map holds it, and as --ha-groups spells it: the
+// groups in routing order, comma-separated.
+std::string MapText(const std::vector<std::string>& groups);
 
 // What the keys under kRoot say.
 struct ClusterView {
@@ -65,14 +68,18 @@ LockId WallClockFloor(std::chrono::system_clock::time_point now);
 
 // The initialisation of a cluster of `groups` (its map and a record for
 // every group without one), or why it must not run: a group that would get
-// a record still has servers running, or the map changes while any server
-// runs. `now` is the wall
-// clock. A created record starts above every existing ceiling and above
-// WallClockFloor(now), and is not clean: its group's first active waits
-// one grace, since the lost record's clients may still be at work. Records
-// that exist keep their ceilings; when the map changes, they lose their
-// clean mark, since a namespace that moves may still have holders from its
-// old group.
+// a record still has servers running, or the map changes (or a first map
+// comes over records written without one) while any server runs. `now` is
+// the wall clock.
+//
+// A created record starts above every existing ceiling and above
+// WallClockFloor(now), carries the cluster's longest window and abandon
+// timeout, and is not clean: its group's first active waits one grace,
+// since the lost record's clients may still be at work. When the map
+// changes, every stopped group's record rises to the same ceiling, window
+// and abandon timeout (a moved namespace keeps its IDs going up, and its
+// old holders are covered). Every stopped group's record loses its clean
+// mark; a running group keeps its record as it is.
 struct InitPlan {
   Write write;  // apply guarded by the map key's create revision
   Revision guard = 0;
