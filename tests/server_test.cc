@@ -292,11 +292,14 @@ class FakeIo : public ConnectionIo, public Waiter {
     closed_with = code;
     close_reason = reason;
   }
+  ha::Time Now() override { return now; }
   void After(std::chrono::milliseconds delay,
              std::function<void()> fn) override {
     timers.emplace_back(delay, std::move(fn));
   }
   void Notify(LockId id) override { notices.push_back(id); }
+
+  ha::Time now{};  // the gate's clock
 
   std::vector<std::string> sent;
   std::vector<std::size_t> grants;
@@ -369,6 +372,81 @@ TEST_F(ConnectionTest, QueuedAndCancelledLocksStillAskForARaise) {
                 "lock refused: lock IDs are at the durable ceiling (8), "
                 "which could not be raised yet; try again later"));
   EXPECT_EQ(ns_->State(9), LockState::kNone);
+}
+
+// The gate path of an acquisition, on the connection's clock (ConnectionIo::
+// Now): in the grace a lock the engine grants is answered `enqueued` and
+// announced when the grace ends; past the window, or with the gate closed,
+// it is never announced; inside the window it is, through SendGrant.
+TEST_F(ConnectionTest, TheGateDecidesEveryAnnouncementOnTheConnectionsClock) {
+  using std::chrono::seconds;
+  const ha::Time t0 = ha::Time(std::chrono::hours(1));
+  ha::GrantGate gate;
+  gate.SetCeiling(1000, 100);
+  gate.Enter(ha::GrantGate::Phase::kGrace, t0 + seconds(5), t0 + seconds(10));
+  const auto connect = [&] {
+    Client c = Connect();
+    configs_.back()->gate = &gate;
+    return c;
+  };
+
+  Client held = connect();  // in the grace: held
+  held.io->now = t0 + seconds(1);
+  held.conn->OnFrame(kLockA);
+  EXPECT_EQ(held.io->sent,
+            std::vector<std::string>{
+                R"({"id":"1","action":"lock","state":"enqueued"})"});
+  EXPECT_EQ(ns_->State(1), LockState::kAcquired);
+  EXPECT_TRUE(held.io->notices.empty());
+  gate.EndGrace(t0 + seconds(5));
+  EXPECT_EQ(held.io->notices, std::vector<LockId>{1});
+  held.io->now = t0 + seconds(6);
+  Deliver(held);
+  EXPECT_EQ(held.io->sent.back(),
+            R"({"id":"1","action":"lock","state":"acquired"})");
+  EXPECT_EQ(held.io->grants, std::vector<std::size_t>{1});
+  held.conn->OnFrame(kRelease);
+
+  Client granted = connect();  // open, inside the window
+  granted.io->now = t0 + seconds(9);
+  granted.conn->OnFrame(kLockA);
+  EXPECT_EQ(granted.io->grants, std::vector<std::size_t>{0});
+  granted.conn->OnFrame(kRelease);
+
+  Client late = connect();  // the window has passed: never announced
+  late.io->now = t0 + seconds(10);
+  late.conn->OnFrame(kLockA);
+  EXPECT_EQ(late.io->sent,
+            std::vector<std::string>{
+                R"({"id":"3","action":"lock","state":"enqueued"})"});
+  EXPECT_TRUE(late.io->notices.empty());
+  late.conn->OnFrame(kRelease);
+
+  gate.Extend(t0 + seconds(20));
+  gate.Close();  // fenced: never announced, however wide the window
+  Client closed = connect();
+  closed.io->now = t0 + seconds(11);
+  closed.conn->OnFrame(kLockA);
+  EXPECT_TRUE(closed.io->grants.empty());
+  EXPECT_TRUE(closed.io->notices.empty());
+}
+
+// Announce: held in the grace (and told when it ends), granted inside the
+// window, refused past it and above the ceiling.
+TEST(GrantGate, AnnounceHoldsGrantsOrRefuses) {
+  using std::chrono::seconds;
+  const ha::Time t0 = ha::Time(std::chrono::hours(1));
+  ha::GrantGate gate;
+  gate.SetCeiling(1000, 100);
+  gate.Enter(ha::GrantGate::Phase::kGrace, t0 + seconds(5), t0 + seconds(10));
+  auto waiter = std::make_shared<FakeIo>();
+  EXPECT_FALSE(gate.Announce(t0, 1, waiter));  // held
+  gate.EndGrace(t0);
+  EXPECT_EQ(waiter->notices, std::vector<LockId>{1});
+  EXPECT_TRUE(gate.Announce(t0 + seconds(1), 2, waiter));
+  EXPECT_FALSE(gate.Announce(t0 + seconds(10), 3, waiter));  // window over
+  EXPECT_FALSE(gate.Announce(t0, 1001, waiter));  // above the ceiling
+  EXPECT_EQ(waiter->notices, std::vector<LockId>{1});
 }
 
 TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {

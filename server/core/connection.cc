@@ -143,22 +143,8 @@ void Connection::OnAcquired(LockId id) {
 }
 
 bool Connection::MayAnnounce() {
-  ha::GrantGate* gate = config_.gate;
-  if (gate == nullptr) return true;
-  for (;;) {
-    const ha::Time now = ha::Clock::now();
-    switch (gate->Decide(now, lock_id_)) {
-      case ha::GrantGate::Decision::kGrant:
-        return true;
-      case ha::GrantGate::Decision::kRefuse:
-        return false;
-      case ha::GrantGate::Decision::kHold:
-        // Comes back through OnAcquired when the grace ends; if it ended
-        // just now, decide again.
-        if (gate->Hold(self_, lock_id_, now)) return false;
-        break;
-    }
-  }
+  return config_.gate == nullptr ||
+         config_.gate->Announce(io_.Now(), lock_id_, self_);
 }
 
 void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {

@@ -43,6 +43,8 @@ class ConnectionIo {
   virtual void SendGrant(std::string text) = 0;
   // Closes with `code` once the queued frames are out.
   virtual void Close(std::uint16_t code, std::string_view reason) = 0;
+  // The gate's clock (ha/gate.h), read before every announcement.
+  virtual ha::Time Now() = 0;
   // Runs `fn` once after `delay`, even if the connection has ended by then.
   virtual void After(std::chrono::milliseconds delay,
                      std::function<void()> fn) = 0;

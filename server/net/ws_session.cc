@@ -118,6 +118,7 @@ class WebSocketSession final
   // ConnectionIo: called on this session's strand.
   void Send(std::string text) override { Queue({std::move(text), false}); }
   void SendGrant(std::string text) override { Queue({std::move(text), true}); }
+  ha::Time Now() override { return ha::Clock::now(); }
 
   void Close(std::uint16_t code, std::string_view reason) override {
     if (!Open()) return;

@@ -475,20 +475,10 @@ void Process::Clients() {
   });
 }
 
-// As Connection::MayAnnounce does, then the client starts using its lock.
+// Announced as Connection::MayAnnounce does (GrantGate::Announce), then the
+// client starts using its lock.
 void Process::Announce(LockId id) {
-  for (;;) {
-    const Time now = Now();
-    switch (gate.Decide(now, id)) {
-      case GrantGate::Decision::kGrant:
-        return world.Grant(*this, id);
-      case GrantGate::Decision::kRefuse:
-        return;
-      case GrantGate::Decision::kHold:
-        if (gate.Hold(waiter_, id, now)) return;
-        break;
-    }
-  }
+  if (gate.Announce(Now(), id, waiter_)) world.Grant(*this, id);
 }
 
 void Process::Waiter::Notify(LockId id) {

@@ -1,7 +1,7 @@
 // May this server tell a client, now, that its lock is acquired? The one
 // question the lock path asks of the HA role (README "Running more than one
-// server"). Kept by the role logic (node.h, state_dir.h); read by every
-// Connection before it sends an `acquired` frame, with a few atomic loads
+// server"). Kept by the role logic (role.h: node.h, standalone.h); read by
+// every Connection before it sends an `acquired` frame, with a few atomic loads
 // and no lock. A server without HA and without --state-dir has no gate and
 // always grants.
 //
@@ -91,6 +91,25 @@ class GrantGate {
     return Decision::kGrant;
   }
 
+  // Decide, and hold a kHold for `waiter` (Waiter::Notify when the grace
+  // ends): whether the acquisition of lock `id` may be announced now. The
+  // one decide-or-hold step of every caller.
+  bool Announce(Time now, LockId id, const WaiterRef& waiter) {
+    for (;;) {
+      switch (Decide(now, id)) {
+        case Decision::kGrant:
+          return true;
+        case Decision::kRefuse:
+          return false;
+        case Decision::kHold:
+          // Announced when the grace ends; if it ended just now (EndGrace
+          // ran between the two), decide again: the phase has moved on.
+          if (Hold(waiter, id, now)) return false;
+          break;
+      }
+    }
+  }
+
   // Lock `id` was issued (answered enqueued or acquired, or about to be
   // refused at the ceiling): an ID at or above raise_at asks for the next
   // raise, once per raise. Asked of every issued ID, not only of those
@@ -112,6 +131,11 @@ class GrantGate {
     id_limit_.store(limit, std::memory_order_release);
     raise_at_.store(raise_at, std::memory_order_relaxed);
     raise_asked_.store(false);
+  }
+  // The durable ceiling `ceiling`, raised by `block` at a time: a raise is
+  // asked for at its middle, long before IDs reach it.
+  void SetCeiling(LockId ceiling, LockId block) {
+    SetIdLimit(ceiling, ceiling - block / 2);
   }
   LockId id_limit() const { return id_limit_.load(); }
 
