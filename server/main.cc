@@ -10,6 +10,6 @@ int main(int argc, char** argv) {
   auto parsed = locktopus::server::ParseOptions(argc, argv);
   if (const int* exit_code = std::get_if<int>(&parsed)) return *exit_code;
   const auto& config = std::get<locktopus::server::Config>(parsed);
-  if (config.ha_init) return locktopus::server::HaDriver::Init(config);
+  if (config.ha_init) return locktopus::server::RoleDriver::Init(config);
   return locktopus::server::RunServer(config);
 }

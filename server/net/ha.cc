@@ -5,8 +5,11 @@
 
 #include "server/core/ha/cluster.h"
 #include "server/core/ha/node.h"
+#include "server/core/ha/standalone.h"
+#include "server/core/ha/state_dir.h"
 #include "server/core/log.h"
 #include "server/net/etcd_client.h"
+#include "server/net/streams.h"
 
 namespace locktopus::server {
 namespace {
@@ -144,27 +147,44 @@ class GatewayEtcd final : public ha::Etcd {
 
 }  // namespace
 
-class HaDriver::Impl final : public ha::NodeIo {
+// IDs reserved per raise of a standalone server's durable ceiling
+// (--state-dir): so many that a raise, asked for half a block ahead, is
+// never late.
+constexpr LockId kStateDirIdBlock = LockId{1} << 32;
+
+class RoleDriver::Impl final : public ha::NodeIo {
  public:
   Impl(net::io_context& ioc, std::shared_ptr<ServerState> state,
-       ha::NodeSettings settings, std::vector<etcd::Endpoint> endpoints,
-       Events events)
+       std::string log_prefix, Events events)
       : state_(std::move(state)),
         strand_(net::make_strand(ioc)),
-        events_(std::move(events)),
-        etcd_(strand_, std::move(endpoints),
-              std::max(std::chrono::milliseconds(500), settings.ttl / 3)),
-        node_(std::move(settings), etcd_, *this, *state_->gate) {
+        log_prefix_(std::move(log_prefix)),
+        events_(std::move(events)) {
+    state_->gate = std::make_unique<ha::GrantGate>();
     state_->gate->OnRaise(
-        [this] { net::post(strand_, [this] { node_.RaiseCeiling(); }); });
+        [this] { net::post(strand_, [this] { role_->RaiseCeiling(); }); });
   }
 
-  void Start() {
-    net::post(strand_, [this] { node_.Start(); });
+  // HA: the role logic over etcd's gateway.
+  void RunNode(ha::NodeSettings settings,
+               std::vector<etcd::Endpoint> endpoints) {
+    etcd_ = std::make_unique<GatewayEtcd>(
+        strand_, std::move(endpoints),
+        std::max(std::chrono::milliseconds(500), settings.ttl / 3));
+    role_ = std::make_unique<ha::Node>(std::move(settings), *etcd_, *this,
+                                       *state_->gate);
   }
+  // --state-dir.
+  void RunStandalone(std::unique_ptr<ha::StateDir> dir) {
+    role_ = std::make_unique<ha::StandaloneRole>(std::move(dir), *this,
+                                                 *state_->gate);
+  }
+
+  void Start() { role_->Start(); }
   void Resign() {
     net::post(strand_, [this] {
-      node_.Resign([locks = state_->locks] { return locks->LiveLocks() == 0; });
+      role_->Resign(
+          [locks = state_->locks] { return locks->LiveLocks() == 0; });
     });
   }
 
@@ -184,27 +204,41 @@ class HaDriver::Impl final : public ha::NodeIo {
   void SetIdFloor(LockId floor) override { state_->locks->SetIdFloor(floor); }
   void RoleChanged(ha::Role role, const std::string& why) override {
     state_->role = role;
-    LogInfo("HA group [" + state_->config.ha_group +
-            "]: " + std::string(ha::Name(role)) + ": " + why);
+    LogInfo(log_prefix_ + std::string(ha::Name(role)) + ": " + why);
   }
+  void Warn(const std::string& what) override { LogError(log_prefix_ + what); }
   void Fence(const std::string& why) override { events_.fenced(why); }
   void Resigned(bool clean) override { events_.resigned(clean); }
 
  private:
   const std::shared_ptr<ServerState> state_;
   Strand strand_;
+  const std::string log_prefix_;
   const Events events_;
-  GatewayEtcd etcd_;
-  ha::Node node_;
+  std::unique_ptr<GatewayEtcd> etcd_;  // HA only
+  std::unique_ptr<ha::RoleLogic> role_;
 };
 
-HaDriver::HaDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-HaDriver::~HaDriver() = default;
+RoleDriver::RoleDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RoleDriver::~RoleDriver() = default;
 
-std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
+std::variant<std::unique_ptr<RoleDriver>, std::string> RoleDriver::Make(
     net::io_context& ioc, std::shared_ptr<ServerState> state, std::string name,
     Events events) {
   const Config& c = state->config;
+  const std::chrono::milliseconds max_abandon(
+      c.route_limits.max_abandon_timeout_ms);
+  if (!c.ha()) {
+    auto opened =
+        ha::StateDir::Open(c.state_dir, max_abandon, kStateDirIdBlock);
+    if (auto* error = std::get_if<std::string>(&opened)) return *error;
+    auto impl = std::make_unique<Impl>(
+        ioc, std::move(state),
+        "state dir [" + c.state_dir + "]: ", std::move(events));
+    impl->RunStandalone(
+        std::get<std::unique_ptr<ha::StateDir>>(std::move(opened)));
+    return std::unique_ptr<RoleDriver>(new RoleDriver(std::move(impl)));
+  }
   auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
   if (!endpoints.ok()) {
     return "--etcd-endpoints: " + endpoints.error().message;
@@ -213,12 +247,15 @@ std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
                             .groups = state->shard.Text(),
                             .name = std::move(name),
                             .ttl = std::chrono::milliseconds(c.ha_ttl_ms),
-                            .max_abandon = std::chrono::milliseconds(
-                                c.route_limits.max_abandon_timeout_ms)};
-  LogInfo("HA group [" + c.ha_group + "]: standby, campaigning in etcd " +
-          c.etcd_endpoints + " (TTL " + std::to_string(c.ha_ttl_ms) +
-          " ms: grant window " + std::to_string(settings.window().count()) +
-          " ms, lease " + std::to_string(settings.lease().count()) + " s)");
+                            .max_abandon = max_abandon};
+  auto impl = std::make_unique<Impl>(
+      ioc, state, "HA group [" + c.ha_group + "]: ", std::move(events));
+  impl->RoleChanged(ha::Role::kStandby,
+                    "campaigning in etcd " + c.etcd_endpoints + " (TTL " +
+                        std::to_string(c.ha_ttl_ms) + " ms: grant window " +
+                        std::to_string(settings.window().count()) +
+                        " ms, lease " +
+                        std::to_string(settings.lease().count()) + " s)");
   if (c.ha_ttl_ms < kTtlOverElection * kEtcdDefaultElectionMs) {
     LogWarning("HA group [" + c.ha_group + "]: --ha-ttl-ms " +
                std::to_string(c.ha_ttl_ms) + " is below " +
@@ -227,15 +264,14 @@ std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
                "of etcd's leader may fence this server; keep the TTL at "
                "least 3 x etcd's --election-timeout");
   }
-  return std::unique_ptr<HaDriver>(new HaDriver(
-      std::make_unique<Impl>(ioc, std::move(state), std::move(settings),
-                             std::move(endpoints).value(), std::move(events))));
+  impl->RunNode(std::move(settings), std::move(endpoints).value());
+  return std::unique_ptr<RoleDriver>(new RoleDriver(std::move(impl)));
 }
 
-void HaDriver::Start() { impl_->Start(); }
-void HaDriver::Resign() { impl_->Resign(); }
+void RoleDriver::Start() { impl_->Start(); }
+void RoleDriver::Resign() { impl_->Resign(); }
 
-int HaDriver::Init(const Config& c) {
+int RoleDriver::Init(const Config& c) {
   auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
   if (!endpoints.ok()) {
     LogError("cannot initialise: --etcd-endpoints: " +

@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "server/core/ha/state_dir.h"
 #include "server/core/heap_trim.h"
 #include "server/core/log.h"
 #include "server/core/pages.h"
@@ -31,9 +30,6 @@ constexpr int kExitFenced = 3;
 // The close code and reason every connection of a fenced server gets
 // (RFC 6455 1012: service restart).
 constexpr std::uint16_t kFencedCloseCode = 1012;
-// IDs reserved per raise of the durable ceiling (--state-dir, HA mode): so
-// many that a raise, asked for half a block ahead, is never late.
-constexpr LockId kIdBlock = LockId{1} << 32;
 // How often the lock memory is sampled for HeapTrimmer.
 constexpr auto kTrimPoll = std::chrono::milliseconds(250);
 
@@ -50,19 +46,19 @@ class Server {
 
   int Run() {
     UseOneHeapArena();
-    if (!LoadTokens() || !LoadTls() || !OpenStateDir()) return 1;
+    if (!LoadTokens() || !LoadTls()) return 1;
     listener_.emplace(ioc_, state_, tls_.get());
     const std::uint16_t port = listener_->Listen();
     if (port == 0) return 1;
     const Config& c = state_->config;
-    if (c.ha() && !MakeHa(port)) return 1;
+    if ((c.ha() || !c.state_dir.empty()) && !MakeRole(port)) return 1;
     if (!c.port_file.empty() && !WritePortFile(c.port_file, port)) {
       LogError("cannot start: cannot write the port file [" + c.port_file +
                "]");
       return 1;
     }
+    if (role_) role_->Start();
     listener_->Start();
-    if (ha_) ha_->Start();
     WaitForSignal();
     if (state_->auth != nullptr) {
       hangup_.add(SIGHUP);
@@ -113,77 +109,16 @@ class Server {
     return true;
   }
 
-  // --state-dir: the floor and ceiling of the IDs, and a grace if the last
-  // run did not stop cleanly (ha/state_dir.h).
-  bool OpenStateDir() {
+  // HA mode or --state-dir: the role logic that keeps the gate
+  // (net/ha.h).
+  bool MakeRole(std::uint16_t port) {
     const Config& c = state_->config;
-    if (c.state_dir.empty()) return true;
-    auto opened = ha::StateDir::Open(
-        c.state_dir,
-        std::chrono::milliseconds(c.route_limits.max_abandon_timeout_ms),
-        kIdBlock);
-    if (auto* error = std::get_if<std::string>(&opened)) {
-      LogError("cannot start: " + *error);
-      return false;
-    }
-    state_dir_ = std::get<std::unique_ptr<ha::StateDir>>(std::move(opened));
-    auto gate = std::make_unique<ha::GrantGate>();
-    gate->SetIdLimit(state_dir_->ceiling(),
-                     state_dir_->ceiling() - state_dir_->block() / 2);
-    gate->OnRaise([this] { net::post(strand_, [this] { RaiseStateDir(); }); });
-    state_->locks->SetIdFloor(state_dir_->floor());
-    const auto grace = state_dir_->grace();
-    const ha::Time now = ha::Clock::now();
-    const bool wait = grace.count() > 0;
-    gate->Enter(
-        wait ? ha::GrantGate::Phase::kGrace : ha::GrantGate::Phase::kOpen,
-        now + grace, ha::Time::max());
-    state_->gate = std::move(gate);
-    state_->role = wait ? ha::Role::kGrace : ha::Role::kServing;
-    LogInfo("state dir [" + c.state_dir + "]: lock IDs above " +
-            std::to_string(state_dir_->floor()) +
-            (wait ? "; the last run did not stop cleanly: granting nothing "
-                    "for " +
-                        std::to_string(grace.count()) + " ms"
-                  : ""));
-    if (wait) {
-      grace_timer_.expires_after(grace);
-      grace_timer_.async_wait([this](beast::error_code ec) {
-        if (ec) return;
-        state_->role = ha::Role::kServing;
-        state_->gate->EndGrace(ha::Clock::now());
-        LogInfo("state dir: grace over");
-      });
-    }
-    return true;
-  }
-
-  // The gate saw an ID half a block below the ceiling.
-  void RaiseStateDir() {
-    if (auto error = state_dir_->Raise()) {
-      LogError("cannot raise the lock-ID ceiling: " + *error +
-               "; trying again in 1 s");
-      raise_timer_.expires_after(std::chrono::seconds(1));
-      raise_timer_.async_wait([this](beast::error_code ec) {
-        if (!ec) RaiseStateDir();
-      });
-      return;
-    }
-    const LockId ceiling = state_dir_->ceiling();
-    state_->gate->SetIdLimit(ceiling, ceiling - state_dir_->block() / 2);
-  }
-
-  // HA mode: this server campaigns in its group (net/ha.h).
-  bool MakeHa(std::uint16_t port) {
-    const Config& c = state_->config;
-    state_->gate = std::make_unique<ha::GrantGate>();
-    state_->role = ha::Role::kStandby;
     std::string host = c.host;
     if (host == "0.0.0.0" || host == "::") {
       char name[256] = {};
       host = gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
     }
-    auto made = HaDriver::Make(
+    auto made = RoleDriver::Make(
         ioc_, state_, host + ":" + std::to_string(port),
         {.fenced = [this](const std::string& why) { OnFenced(why); },
          .resigned = [this](bool clean) { OnResigned(clean); }});
@@ -191,7 +126,7 @@ class Server {
       LogError("cannot start: " + *error);
       return false;
     }
-    ha_ = std::get<std::unique_ptr<HaDriver>>(std::move(made));
+    role_ = std::get<std::unique_ptr<RoleDriver>>(std::move(made));
     return true;
   }
 
@@ -213,7 +148,7 @@ class Server {
   }
 
   void OnResigned(bool clean) {
-    LogInfo(clean ? "resigned cleanly: the next active skips the grace; "
+    LogInfo(clean ? "resigned cleanly: the successor skips the grace; "
                     "exiting"
                   : "resigned; exiting");
     ioc_.stop();
@@ -276,30 +211,10 @@ class Server {
   void Drain(bool first) {
     const std::uint64_t live = state_->locks->LiveLocks();
     if (live == 0 && !first) {
-      if (ha_) {
+      if (role_) {
         LogInfo("no live locks: resigning");
-        ha_->Resign();  // exits once resigned
+        role_->Resign();  // exits once resigned
         return;
-      }
-      if (state_dir_) {
-        // Clean only after the grace (during it, the last run's clients
-        // may still be at work, which no look at this run's locks can
-        // see), and only if no lock is live once the gate has closed (a
-        // request that passed the draining check may still be on its way
-        // to a grant).
-        const bool in_grace = state_->role.load() == ha::Role::kGrace;
-        state_->gate->Close();
-        if (in_grace) {
-          LogWarning(
-              "stopped during the grace: the stop is not clean, the next "
-              "start waits a grace too");
-        } else if (state_->locks->LiveLocks() != 0) {
-          LogWarning(
-              "a lock was granted during the last look: the stop is not "
-              "clean, the next start waits a grace");
-        } else if (auto error = state_dir_->MarkClean()) {
-          LogError("cannot mark the stop clean: " + *error);
-        }
       }
       LogInfo("no live locks: exiting");
       ioc_.stop();
@@ -341,16 +256,13 @@ class Server {
   net::io_context ioc_;
   const std::shared_ptr<ServerState> state_;
   std::optional<Listener> listener_;
-  std::unique_ptr<ha::StateDir> state_dir_;  // with --state-dir only
-  std::unique_ptr<HaDriver> ha_;             // in HA mode only
+  std::unique_ptr<RoleDriver> role_;  // in HA mode or with --state-dir
   // The signals and the timers: their handlers never overlap.
   Strand strand_;
   net::signal_set signals_;
   net::signal_set hangup_;  // SIGHUP, with --auth-token-file only
   net::steady_timer stats_timer_;
   net::steady_timer drain_timer_;
-  net::steady_timer grace_timer_{strand_};  // --state-dir
-  net::steady_timer raise_timer_{strand_};  // --state-dir: a raise's retry
   net::steady_timer trim_timer_;
   HeapTrimmer trimmer_;
   int exit_code_ = 0;

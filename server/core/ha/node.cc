@@ -20,12 +20,6 @@ std::string Millis(Clock::duration d) {
 
 }  // namespace
 
-std::string_view Name(Role role) {
-  static constexpr std::string_view kNames[] = {"standby", "grace", "serving",
-                                                "fenced", "resigned"};
-  return kNames[static_cast<int>(role)];
-}
-
 milliseconds NodeSettings::margin() const {
   return std::max(ttl / 5, milliseconds(200));
 }
@@ -199,14 +193,15 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
           return Fence("lost the election before taking over");
         }
         ceiling_ = record.ceiling;
-        io_.SetIdFloor(floor);
-        gate_.SetIdLimit(ceiling_, ceiling_ - settings_.id_block / 2);
-        const Time grant_until = sent + settings_.window();
-        const Time grace_until = observed + grace;
-        const bool wait = grace > Clock::duration::zero();
-        gate_.Enter(wait ? GrantGate::Phase::kGrace : GrantGate::Phase::kOpen,
-                    grace_until, grant_until);
-        SetRole(wait ? Role::kGrace : Role::kServing,
+        const Role role =
+            StartGranting({.floor = floor,
+                           .ceiling = ceiling_,
+                           .block = settings_.id_block,
+                           .grace_until = observed + grace,
+                           .grant_until = sent + settings_.window()},
+                          io_.Now(), gate_, io_);
+        const bool wait = role == Role::kGrace;
+        SetRole(role,
                 "elected (epoch " + std::to_string(revision_) +
                     "), IDs above " + std::to_string(floor) +
                     (wait ? ", grace " + Millis(grace)
@@ -214,7 +209,7 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
         Confirm();
         Watch();
         if (wait) {
-          io_.After(grace_until - io_.Now(), [this, generation] {
+          io_.After(observed + grace - io_.Now(), [this, generation] {
             if (generation == generation_) EndGrace();
           });
         }
@@ -293,7 +288,7 @@ void Node::WriteRaise() {
                   }
                   ceiling_ = record.ceiling;
                   raising_ = false;
-                  gate_.SetIdLimit(ceiling_, ceiling_ - settings_.id_block / 2);
+                  gate_.SetCeiling(ceiling_, settings_.id_block);
                 });
 }
 

@@ -103,45 +103,19 @@ struct NodeSettings {
   std::string prefix() const { return GroupPrefix(group); }
 };
 
-// What the role logic needs of the world beyond etcd.
-class NodeIo {
- public:
-  virtual ~NodeIo() = default;
-  virtual Time Now() = 0;
-  // The wall clock, for the floor of a takeover (cluster.h).
-  virtual std::chrono::system_clock::time_point WallNow() = 0;
-  // Runs `fn` once after `delay`, on the node's executor.
-  virtual void After(Clock::duration delay, std::function<void()> fn) = 0;
-  // Every namespace opened from now on starts its IDs above `floor`.
-  virtual void SetIdFloor(LockId floor) = 0;
-  // For /readyz, the upgrade refusal of a standby, and the log.
-  virtual void RoleChanged(Role role, const std::string& why) = 0;
-  // Leadership is lost or cannot be proved: close every connection, then
-  // stop. Called once.
-  virtual void Fence(const std::string& why) = 0;
-  // Resign finished: `clean` if the record now says so.
-  virtual void Resigned(bool clean) = 0;
-};
-
-class Node {
+class Node final : public RoleLogic {
  public:
   Node(NodeSettings settings, Etcd& etcd, NodeIo& io, GrantGate& gate);
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
   // Campaigns (standby) and carries on from there.
-  void Start();
-
-  // The gate saw an ID at or above the middle of the block: raise the
-  // ceiling by a block.
-  void RaiseCeiling();
-
-  // Leaves the group. The gate closes first; then `idle` is asked whether
-  // no lock is live, and only then may the record say clean (the successor
-  // skips the grace): a lock granted after the answer is impossible by
-  // construction, which a look before the gate closed could not promise.
-  // A null `idle`: not clean. NodeIo::Resigned follows.
-  void Resign(const std::function<bool()>& idle);
+  void Start() override;
+  // Raises the ceiling in etcd, guarded by our candidacy.
+  void RaiseCeiling() override;
+  // Leaves the group (role.h); a clean record and the candidacy key's
+  // deletion go in one guarded write.
+  void Resign(const std::function<bool()>& idle) override;
 
   Role role() const { return role_; }
   LockId ceiling() const { return ceiling_; }

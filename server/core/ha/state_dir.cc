@@ -55,7 +55,7 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
     LockId block) {
   std::unique_ptr<StateDir> state(new StateDir(dir, block));
   // One server per directory: a second one would issue the same IDs. The
-  // lock goes with the process (its descriptor is never closed before).
+  // lock goes with the StateDir, or the process.
   const std::string lock_path = dir + "/lock";
   state->lock_fd_ =
       ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -93,6 +93,10 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
                     .abandon_ms = abandon};
   if (auto error = state->Write(state->record_)) return *error;
   return state;
+}
+
+StateDir::~StateDir() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 std::optional<std::string> StateDir::Raise() {

@@ -12,7 +12,7 @@
 // stop (no lock live) writes {clean: true}.
 //
 // One server per directory: DIR/lock is held (flock) from Open to the
-// process's end, and a second server refuses to start.
+// process's end (the StateDir's), and a second server refuses to start.
 //
 // Thread safety: not thread-safe; the server calls it from one strand.
 
@@ -41,6 +41,11 @@ class StateDir {
       const std::string& dir, std::chrono::milliseconds max_abandon,
       LockId block);
 
+  // Lets go of DIR/lock.
+  ~StateDir();
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+
   // IDs start above it.
   LockId floor() const { return floor_; }
   // No ID above it may be announced.
@@ -57,7 +62,8 @@ class StateDir {
  private:
   StateDir(std::string dir, LockId block)
       : dir_(std::move(dir)), block_(block) {}
-  // Holds DIR/lock (flock) for as long as the process runs.
+  // Holds DIR/lock (flock) for as long as this lives, which in the server
+  // is as long as the process runs.
   int lock_fd_ = -1;
   std::optional<std::string> Write(const Record& record);
   std::string Path() const { return dir_ + "/record"; }
