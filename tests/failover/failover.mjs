@@ -364,7 +364,14 @@ class Probe {
         const timer = setTimeout(done, 20000);
         ws.on('open', () => ws.send(lockMessage([3])));
         ws.on('message', (data) => {
-          const m = JSON.parse(data.toString());
+          const text = data.toString();
+          // A server that began to drain refuses the lock: try again.
+          if (text.startsWith('communication error')) {
+            clearTimeout(timer);
+            done();
+            return;
+          }
+          const m = JSON.parse(text);
           if (m.action === 'lock' && m.state === 'acquired') {
             const gap = msSince(this.lastGrant);
             this.maxGap = Math.max(this.maxGap, gap);
