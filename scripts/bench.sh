@@ -23,8 +23,8 @@
 # grants. As the lock path never touches etcd, a cycle should cost the active
 # what it costs a standalone server: "HA / standalone" is its server CPU per
 # cycle over the standalone server's, each HA run right after the standalone
-# one. Without etcd and etcdctl (scripts/setup.sh installs etcd-server and
-# etcd-client) its columns stay empty.
+# one. Without etcd, or node to start it (scripts/setup.sh installs both),
+# its columns stay empty.
 # The tables show medians and are also written to bench/results/latest.md,
 # with the machine, the commit and the load average before and after.
 #
@@ -116,8 +116,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   redis=0
 fi
 etcd_bin=${LOCKTOPUS_ETCD_BIN:-/usr/bin/etcd}
-if [ "$ha" -eq 1 ] && { [ ! -x "$etcd_bin" ] || ! command -v etcdctl >/dev/null 2>&1; }; then
-  echo "bench: no etcd ($etcd_bin) or etcdctl: the HA columns stay empty" >&2
+if [ "$ha" -eq 1 ] && { [ ! -x "$etcd_bin" ] || ! command -v node >/dev/null 2>&1; }; then
+  echo "bench: no etcd ($etcd_bin) or node: the HA columns stay empty" >&2
   ha=0
 fi
 count_syscalls=(--count-syscalls "$syscall_window")

@@ -15,7 +15,7 @@ packages=(
   zip unzip
   # The HA mode's etcd and the proxy in front of groups: the tests and
   # scripts/cluster.sh start their own etcd members and HAProxy (2.6, with
-  # Lua); the packaged services need not run. etcdctl for etcd_cluster.sh.
+  # Lua); the packaged services need not run. etcdctl for the HA test.
   etcd-server etcd-client haproxy
   # The dashboard's browser test: headless chromium, driven by the
   # end-to-end tests' puppeteer-core (which downloads no browser of its own).

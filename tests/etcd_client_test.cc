@@ -1,7 +1,8 @@
 // The etcd client against real etcd members started on loopback ports
 // (tests/e2e/etcd_cluster.h): leases, ranges, transactions, bytes that are
 // not text, failover across endpoints, deadlines, and a leader killed under
-// a 3-member cluster. Skipped where etcd is not installed.
+// a 3-member cluster. Skipped where etcd or node (which starts it) is not
+// installed.
 
 #include "server/net/etcd_client.h"
 
@@ -108,13 +109,15 @@ class ClientTest : public ::testing::Test {
   net::io_context ioc_;
 };
 
-// Tests against real members; skipped where etcd is not installed.
+// Tests against real members; skipped where etcd or node (which runs the
+// cluster harness) is not installed.
 class EtcdClientTest : public ClientTest {
  protected:
   void SetUp() override {
     if (!EtcdCluster::Available()) {
       GTEST_SKIP() << EtcdCluster::Binary()
-                   << " not found: install etcd-server (scripts/setup.sh)";
+                   << " or node not found: install etcd-server and node "
+                      "(scripts/setup.sh)";
     }
   }
 };

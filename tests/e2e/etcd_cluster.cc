@@ -2,22 +2,17 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -25,32 +20,16 @@
 extern char** environ;
 
 namespace locktopus::e2e {
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
-using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr auto kStartPatience = std::chrono::seconds(20);
-constexpr int kStartTries = 3;
+// The harness bounds the start itself (20 s a try, 3 tries on ports taken
+// meanwhile); this only catches a harness that hangs.
+constexpr auto kStartPatience = std::chrono::seconds(90);
+constexpr auto kCommandPatience = std::chrono::seconds(30);
+constexpr auto kExitPatience = std::chrono::seconds(10);
 constexpr std::size_t kLogTailLines = 40;
-
-// `count` distinct ports that were free a moment ago: all bound at once to
-// port 0, then released for etcd to bind. Another process may take one in
-// between; the cluster then fails to start and is retried on new ports.
-std::vector<std::uint16_t> FreePorts(std::size_t count) {
-  net::io_context ioc;
-  std::vector<tcp::acceptor> held;
-  std::vector<std::uint16_t> ports;
-  for (std::size_t i = 0; i < count; ++i) {
-    held.emplace_back(ioc,
-                      tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-    ports.push_back(held.back().local_endpoint().port());
-  }
-  return ports;
-}
 
 std::string Tail(const std::string& text, std::size_t lines) {
   std::size_t pos = text.size();
@@ -61,14 +40,13 @@ std::string Tail(const std::string& text, std::size_t lines) {
   return text.substr(pos + 1);
 }
 
-std::uint64_t ReadUint(const json::value* v) {
-  if (v == nullptr) return 0;
-  if (const json::string* s = v->if_string()) {
-    return std::strtoull(s->c_str(), nullptr, 10);
+json::object ParseObject(const std::string& line) {
+  json::error_code ec;
+  json::value v = json::parse(line, ec);
+  if (ec || !v.is_object()) {
+    throw std::runtime_error("the cluster harness answered: " + line);
   }
-  if (v->is_uint64()) return v->get_uint64();
-  if (v->is_int64()) return static_cast<std::uint64_t>(v->get_int64());
-  return 0;
+  return std::move(v.get_object());
 }
 
 }  // namespace
@@ -78,39 +56,70 @@ std::string EtcdCluster::Binary() {
   return bin != nullptr && *bin != '\0' ? bin : "/usr/bin/etcd";
 }
 
-bool EtcdCluster::Available() { return access(Binary().c_str(), X_OK) == 0; }
+bool EtcdCluster::Available() {
+  return access(Binary().c_str(), X_OK) == 0 &&
+         access(LOCKTOPUS_NODE, X_OK) == 0;
+}
 
-EtcdCluster::EtcdCluster(Options options) : options_(options) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-      "/locktopus-etcd-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) {
-    throw std::runtime_error("cannot create a directory like " + pattern);
+EtcdCluster::EtcdCluster(Options options) {
+  // A harness that has died must fail the command, not kill the test.
+  signal(SIGPIPE, SIG_IGN);
+  // clang-format off
+  std::vector<std::string> args = {
+      LOCKTOPUS_NODE, LOCKTOPUS_CLUSTER_HARNESS, "etcd", "--control",
+      "--members", std::to_string(options.members),
+      "--heartbeat-ms", std::to_string(options.heartbeat_ms),
+      "--election-timeout-ms", std::to_string(options.election_timeout_ms),
+  };
+  // clang-format on
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  // Close-on-exec, so that servers started later do not hold the harness's
+  // stdin open; in the harness, everything above stderr is closed.
+  int in[2];
+  int out[2];
+  if (pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    throw std::runtime_error("pipe2");
   }
-  dir_ = pattern;
-  static std::atomic<int> clusters{0};
-  token_ = "locktopus-test-" + std::to_string(getpid()) + "-" +
-           std::to_string(clusters++);
-  for (int i = 0; i < kStartTries; ++i) {
-    try {
-      StartAll();
-    } catch (...) {
-      KillAll();
-      std::filesystem::remove_all(dir_);
-      throw;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  const int rc = posix_spawn(&pid_, args[0].c_str(), &actions, nullptr,
+                             argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(in[0]);
+  close(out[1]);
+  to_ = in[1];
+  from_ = out[0];
+  if (rc != 0) {
+    pid_ = -1;
+    StopHarness();
+    throw std::runtime_error("cannot start " + args[0]);
+  }
+
+  try {
+    const json::object started = ParseObject(ReadLine(kStartPatience));
+    if (const json::value* error = started.if_contains("error")) {
+      throw std::runtime_error(json::value_to<std::string>(*error));
     }
-    if (WaitReady(kStartPatience)) return;
-    std::string logs;
-    for (int m = 0; m < size(); ++m) logs += Tail(Log(m), kLogTailLines);
-    KillAll();
-    // A port taken by another process between FreePorts and etcd's bind:
-    // try again on other ports. Anything else will not get better.
-    if (logs.find("address already in use") == std::string::npos ||
-        i + 1 == kStartTries) {
-      std::filesystem::remove_all(dir_);
-      throw std::runtime_error("etcd cluster did not start:\n" + logs);
+    dir_ = json::value_to<std::string>(started.at("dir"));
+    for (const json::value& m : started.at("members").as_array()) {
+      const json::object& o = m.as_object();
+      members_.push_back(
+          {.name = json::value_to<std::string>(o.at("name")),
+           .client_port = json::value_to<std::uint16_t>(o.at("client")),
+           .log = json::value_to<std::string>(o.at("log"))});
     }
+  } catch (...) {
+    StopHarness();
+    throw;
   }
 }
 
@@ -123,100 +132,68 @@ EtcdCluster::~EtcdCluster() {
     }
     std::cerr << "--------------------\n";
   }
-  KillAll();
-  std::error_code ignored;
-  std::filesystem::remove_all(dir_, ignored);
+  StopHarness();
 }
 
-void EtcdCluster::StartAll() {
-  const std::size_t n = static_cast<std::size_t>(options_.members);
-  const std::vector<std::uint16_t> ports = FreePorts(2 * n);
-  // Each try is a new cluster: new data directories, new logs.
-  for (int m = 0; m < size(); ++m) {
-    std::filesystem::remove_all(dir_ + "/" + members_[m].name);
-    std::filesystem::remove(dir_ + "/" + members_[m].name + ".log");
-  }
-  members_.clear();
-  for (std::size_t i = 0; i < n; ++i) {
-    members_.push_back({.name = "m" + std::to_string(i),
-                        .client_port = ports[2 * i],
-                        .peer_port = ports[2 * i + 1]});
-  }
-  for (int m = 0; m < size(); ++m) Spawn(m);
-}
-
-void EtcdCluster::Spawn(int member) {
-  Member& me = members_[member];
-  std::string initial_cluster;
-  for (const Member& other : members_) {
-    if (!initial_cluster.empty()) initial_cluster += ",";
-    initial_cluster +=
-        other.name + "=http://127.0.0.1:" + std::to_string(other.peer_port);
-  }
-  const std::string client = ClientUrl(member);
-  const std::string peer = "http://127.0.0.1:" + std::to_string(me.peer_port);
-  // Each flag with its value.
-  // clang-format off
-  std::vector<std::string> args = {
-      Binary(),
-      "--name", me.name,
-      "--data-dir", dir_ + "/" + me.name,
-      "--listen-client-urls", client,
-      "--advertise-client-urls", client,
-      "--listen-peer-urls", peer,
-      "--initial-advertise-peer-urls", peer,
-      "--initial-cluster", initial_cluster,
-      "--initial-cluster-state", "new",
-      "--initial-cluster-token", token_,
-      "--heartbeat-interval", std::to_string(options_.heartbeat_ms),
-      "--election-timeout", std::to_string(options_.election_timeout_ms),
-      "--logger", "zap",
-  };
-  // clang-format on
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const std::string log = dir_ + "/" + me.name + ".log";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  const int rc = posix_spawn(&me.pid, args[0].c_str(), &actions, nullptr,
-                             argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    me.pid = -1;
-    throw std::runtime_error("cannot start " + args[0]);
-  }
-}
-
-bool EtcdCluster::WaitReady(std::chrono::milliseconds patience) {
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (int m = 0; m < size(); ++m) {
-      // A member that exited (a port taken, a bad flag) will not come up.
-      int status = 0;
-      if (members_[m].pid > 0 &&
-          waitpid(members_[m].pid, &status, WNOHANG) == members_[m].pid) {
-        members_[m].pid = -1;
-        return false;
+void EtcdCluster::StopHarness() {
+  if (to_ >= 0) close(to_);
+  to_ = -1;
+  if (pid_ > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + kExitPatience;
+    while (waitpid(pid_, nullptr, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        break;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (Leader().has_value()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    pid_ = -1;
   }
-  return false;
+  if (from_ >= 0) close(from_);
+  from_ = -1;
 }
 
-void EtcdCluster::KillAll() {
-  for (int m = 0; m < size(); ++m) {
-    if (running(m)) Kill(m);
+std::string EtcdCluster::ReadLine(std::chrono::milliseconds patience) const {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  std::size_t newline;
+  while ((newline = pending_.find('\n')) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{.fd = from_, .events = POLLIN, .revents = 0};
+    const int ready = poll(
+        &p, 1,
+        static_cast<int>(std::max<long>(0, static_cast<long>(left.count()))));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      throw std::runtime_error("the cluster harness did not answer within " +
+                               std::to_string(patience.count()) + " ms");
+    }
+    char buf[4096];
+    const ssize_t n = read(from_, buf, sizeof buf);
+    if (n <= 0) {
+      throw std::runtime_error(
+          "the cluster harness exited (its stderr, above, says why)");
+    }
+    pending_.append(buf, n);
   }
+  std::string line = pending_.substr(0, newline);
+  pending_.erase(0, newline + 1);
+  return line;
+}
+
+std::string EtcdCluster::Command(const std::string& line) const {
+  const std::string text = line + "\n";
+  if (write(to_, text.data(), text.size()) !=
+      static_cast<ssize_t>(text.size())) {
+    throw std::runtime_error("cannot write to the cluster harness");
+  }
+  std::string answer = ReadLine(kCommandPatience);
+  if (answer.find("\"error\"") != std::string::npos) {
+    throw std::runtime_error("the cluster harness answered " + answer + " to " +
+                             line);
+  }
+  return answer;
 }
 
 std::uint16_t EtcdCluster::client_port(int member) const {
@@ -237,58 +214,34 @@ std::string EtcdCluster::ClientUrls() const {
 }
 
 void EtcdCluster::Kill(int member) {
-  Member& me = members_.at(member);
-  if (me.pid < 0) return;
-  kill(me.pid, SIGKILL);
-  waitpid(me.pid, nullptr, 0);
-  me.pid = -1;
-  me.paused = false;
+  if (!running(member)) return;
+  Command("kill " + std::to_string(member));
+  members_[member].running = false;
 }
 
 void EtcdCluster::Pause(int member) {
-  if (!running(member)) return;
-  kill(members_[member].pid, SIGSTOP);
-  members_[member].paused = true;
+  if (running(member)) Command("pause " + std::to_string(member));
 }
 
 void EtcdCluster::Resume(int member) {
-  if (!running(member)) return;
-  kill(members_[member].pid, SIGCONT);
-  members_[member].paused = false;
+  if (running(member)) Command("resume " + std::to_string(member));
 }
 
 void EtcdCluster::Restart(int member) {
-  if (!running(member)) Spawn(member);
+  if (running(member)) return;
+  Command("restart " + std::to_string(member));
+  members_[member].running = true;
 }
 
 bool EtcdCluster::running(int member) const {
-  return members_.at(member).pid > 0;
+  return members_.at(member).running;
 }
 
 std::optional<int> EtcdCluster::Leader() const {
-  std::map<std::uint64_t, int> by_id;  // member ID -> index
-  std::optional<std::uint64_t> leader;
-  for (int m = 0; m < size(); ++m) {
-    if (!running(m) || members_[m].paused) continue;
-    const EtcdReply reply =
-        EtcdPost(client_port(m), "/v3/maintenance/status", "{}");
-    if (reply.status != 200) return std::nullopt;
-    json::error_code ec;
-    const json::value v = json::parse(reply.body, ec);
-    if (ec || !v.is_object()) return std::nullopt;
-    const json::object& o = v.get_object();
-    const json::value* header = o.if_contains("header");
-    const std::uint64_t id =
-        header != nullptr && header->is_object()
-            ? ReadUint(header->get_object().if_contains("member_id"))
-            : 0;
-    const std::uint64_t says = ReadUint(o.if_contains("leader"));
-    if (says == 0 || (leader && *leader != says)) return std::nullopt;
-    leader = says;
-    by_id[id] = m;
-  }
-  if (!leader || !by_id.contains(*leader)) return std::nullopt;
-  return by_id[*leader];
+  const json::object answer = ParseObject(Command("leader"));
+  const json::value& leader = answer.at("leader");
+  if (!leader.is_int64()) return std::nullopt;
+  return static_cast<int>(leader.get_int64());
 }
 
 std::optional<int> EtcdCluster::WaitForLeader(
@@ -302,41 +255,10 @@ std::optional<int> EtcdCluster::WaitForLeader(
 }
 
 std::string EtcdCluster::Log(int member) const {
-  std::ifstream in(dir_ + "/" + members_.at(member).name + ".log");
+  std::ifstream in(members_.at(member).log);
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-EtcdReply EtcdPost(std::uint16_t port, const std::string& path,
-                   const std::string& body) {
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  EtcdReply reply;
-  http::request<http::string_body> req{http::verb::post, path, 11};
-  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-  req.set(http::field::content_type, "application/json");
-  req.body() = body;
-  req.prepare_payload();
-  auto res = std::make_shared<http::response<http::string_body>>();
-  auto buffer = std::make_shared<beast::flat_buffer>();
-  // Asynchronous, so that one timeout bounds connect, write and read.
-  stream.expires_after(std::chrono::seconds(2));
-  stream.async_connect(
-      tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
-      [&](beast::error_code ec) {
-        if (ec) return;
-        http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
-          if (ec) return;
-          http::async_read(
-              stream, *buffer, *res, [&](beast::error_code ec, std::size_t) {
-                if (ec) return;
-                reply = {static_cast<int>(res->result_int()), res->body()};
-              });
-        });
-      });
-  ioc.run();
-  return reply;
 }
 
 }  // namespace locktopus::e2e

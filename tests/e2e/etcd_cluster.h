@@ -1,7 +1,10 @@
 // Starts a real etcd cluster on free loopback ports for tests: one member or
 // several, each with its own data directory under a temporary directory,
 // and stops it. For the etcd client's tests and the HA tests that need a
-// leader to kill. scripts/etcd_cluster.sh does the same from a shell.
+// leader to kill. The members are started, and killed, paused or restarted,
+// by the tree's cluster harness (tests/lib/cluster.mjs, run by node as a
+// child process: `cluster.mjs etcd --control`), as for scripts/cluster.sh
+// and the failover test.
 //
 // Members run with --heartbeat-interval 100 --election-timeout 1000 by
 // default, as measured in HA-NOTES.md: a leader killed is replaced in about
@@ -31,7 +34,8 @@ class EtcdCluster {
 
   // The etcd binary: $LOCKTOPUS_ETCD_BIN if set, else /usr/bin/etcd.
   static std::string Binary();
-  // Whether Binary() exists and is executable; tests skip without it.
+  // Whether Binary() exists and is executable, and node (which runs the
+  // harness) was found at configure time; tests skip without them.
   static bool Available();
 
   // Starts the members and waits until every one answers and they agree on
@@ -39,8 +43,9 @@ class EtcdCluster {
   // does not happen within 20 s (ports taken meanwhile are retried).
   explicit EtcdCluster(Options options);
   explicit EtcdCluster(int members = 1) : EtcdCluster(Options{members}) {}
-  // Kills every member and removes the data. When the test has failed,
-  // first prints the end of each member's log.
+  // Kills every member and removes the data (the harness does, on its
+  // stdin's end). When the test has failed, first prints the end of each
+  // member's log.
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
@@ -75,30 +80,24 @@ class EtcdCluster {
   struct Member {
     std::string name;
     std::uint16_t client_port = 0;
-    std::uint16_t peer_port = 0;
-    int pid = -1;  // -1: not running
-    bool paused = false;
+    std::string log;
+    bool running = true;
   };
 
-  void StartAll();  // on new ports, in new data directories
-  void Spawn(int member);
-  void KillAll();
-  bool WaitReady(std::chrono::milliseconds patience);
+  // Sends one command line to the harness; its one-line answer.
+  std::string Command(const std::string& line) const;
+  // The harness's next line on stdout; throws if none comes in `patience`.
+  std::string ReadLine(std::chrono::milliseconds patience) const;
+  // Closes the harness's stdin, which stops the members, and reaps it.
+  void StopHarness();
 
-  Options options_;
   std::string dir_;
-  std::string token_;  // --initial-cluster-token: unique per cluster
   std::vector<Member> members_;
+  int pid_ = -1;                 // the harness
+  int to_ = -1;                  // its stdin
+  int from_ = -1;                // its stdout
+  mutable std::string pending_;  // read from stdout, not yet a whole line
 };
-
-// One POST to a member's gateway, bounded by a 2 s timeout; status 0 if it
-// could not be sent or answered.
-struct EtcdReply {
-  int status = 0;
-  std::string body;
-};
-EtcdReply EtcdPost(std::uint16_t port, const std::string& path,
-                   const std::string& body);
 
 }  // namespace locktopus::e2e
 

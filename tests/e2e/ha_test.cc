@@ -5,7 +5,7 @@
 // 2 s, so a grace of 1.6 + 2 + 0.4 = 4 s. Each cluster is initialised
 // (--ha-init) before its servers start; the first IDs are then above the
 // wall-clock floor, so tests count from the first ID they see. Skipped
-// without etcd.
+// without etcd or node (which starts it).
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -70,7 +70,8 @@ int RunOnce(const std::vector<std::string>& flags) {
 class HaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!EtcdCluster::Available()) GTEST_SKIP() << "etcd is not installed";
+    if (!EtcdCluster::Available())
+      GTEST_SKIP() << "etcd or node is not installed";
   }
 
   // locktopus --ha-init for group g alone; true if it succeeded.

@@ -2,7 +2,8 @@
 // per round. 3 etcd members; 2 groups of 2 Locktopus servers, each under a
 // supervisor that restarts it (as systemd's Restart= would) and each
 // talking to etcd through TCP forwarders of its own, so that it can be cut
-// off from etcd alone; HAProxy in front (packaging/haproxy/). About 100
+// off from etcd alone; HAProxy in front (packaging/haproxy/): the cluster
+// of tests/lib/cluster.mjs, as scripts/cluster.sh starts it. About 100
 // clients lock overlapping read/write paths in 4 namespaces (2 per group)
 // through the proxy. A client that loses its connection, or hears nothing
 // (not even a pong) for --silence-ms, keeps "using" what it held for its
@@ -38,15 +39,14 @@
 //   failover: rounds R, faults F, violations V, id-regressions I, max-unavailable-ms M
 // and the exit status is 0 only if every check held.
 
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { IntervalChecker, PATHS, decode, lockMessage, randomLock } from '../chaos/intervals.mjs';
+import { HaCluster, etcdBinary, haproxyBinary, request } from '../lib/cluster.mjs';
 import { driverOptions, failureList } from '../lib/driver.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -83,11 +83,7 @@ const GROUPS = ['g0', 'g1'];
 
 const { failures, fail } = failureList();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-failover-'));
-const children = new Set();
-let exiting = false;
 process.on('exit', () => {
-  exiting = true;
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   if (!opt.keep) fs.rmSync(dir, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -95,105 +91,6 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     console.log(`failover: rounds 0, faults 0, violations 0, id-regressions 0, max-unavailable-ms 0; FAIL: interrupted by ${sig}`);
     process.exit(1);
   });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function request(port, target, { method = 'GET', body } = {}) {
-  return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: target, method, agent: false, timeout: 2000 }, (res) => {
-      let text = '';
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode, body: text, headers: res.headers }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, body: '', headers: {} }));
-    if (body) req.write(body);
-    req.end();
-  });
-}
-
-function run(cmd, args, logFile, env = process.env) {
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env });
-  fs.closeSync(out);
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-// ---- etcd ------------------------------------------------------------------
-
-const etcd = [];
-async function startEtcd() {
-  const ports = [];
-  for (let i = 0; i < 3; i += 1) ports.push({ client: await freePort(), peer: await freePort() });
-  const initial = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
-  for (let i = 0; i < 3; i += 1) {
-    etcd.push({
-      name: `m${i}`, ...ports[i],
-      args: ['--name', `m${i}`, '--data-dir', path.join(dir, `etcd-m${i}`),
-        '--listen-client-urls', `http://127.0.0.1:${ports[i].client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${ports[i].client}`,
-        '--listen-peer-urls', `http://127.0.0.1:${ports[i].peer}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${ports[i].peer}`,
-        '--initial-cluster', initial, '--initial-cluster-state', 'new',
-        // A short election timeout lets etcd keep a 1 s lease (its minimum
-        // is 1.5 election timeouts): a dead active is seen within ~1.5 s.
-        '--heartbeat-interval', '50', '--election-timeout', '500'],
-    });
-  }
-  for (const m of etcd) m.proc = run('etcd', m.args, path.join(dir, `${m.name}.log`));
-  await waitFor(async () => (await etcdLeader()) !== null, 20000, 'etcd to elect a leader');
-}
-
-const etcdUrls = () => etcd.map((m) => `http://127.0.0.1:${m.client}`).join(',');
-
-// locktopus --ha-init (the cluster's map, and records where none is); its
-// exit code and output.
-function haInit(fresh) {
-  const args = ['--ha-init', '--etcd-endpoints', etcdUrls(), '--ha-groups', GROUPS.join(','), '--ha-group', 'g0'];
-  if (fresh) args.push('--ha-new-cluster');
-  const res = spawnSync(opt.bin, args, { encoding: 'utf8' });
-  return { code: res.status, output: `${res.stdout}${res.stderr}`.trim() };
-}
-
-// Deletes `key` through etcd's JSON gateway; true if etcd answered.
-async function etcdDelete(key) {
-  for (const m of etcd) {
-    const res = await request(m.client, '/v3/kv/deleterange', {
-      method: 'POST', body: JSON.stringify({ key: Buffer.from(key).toString('base64') }),
-    });
-    if (res.status === 200) return true;
-  }
-  return false;
-}
-
-async function etcdLeader() {
-  for (const m of etcd) {
-    if (!m.proc || m.proc.exitCode !== null || m.proc.signalCode !== null) continue;
-    const res = await request(m.client, '/v3/maintenance/status', { method: 'POST', body: '{}' });
-    if (res.status !== 200) continue;
-    try {
-      const st = JSON.parse(res.body);
-      const leader = etcd.find((x) => st.header && x.id === st.header.member_id);
-      if (st.leader && st.header) {
-        m.id = st.header.member_id;
-        if (st.leader === st.header.member_id) return m;
-        if (leader) return leader;
-      }
-    } catch { /* not yet */ }
-  }
-  return null;
 }
 
 // ---- forwarders: each server talks to etcd through its own -----------------
@@ -218,8 +115,8 @@ class Forwarder {
     });
   }
   async listen() {
-    this.port = await freePort();
-    await new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
+    await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = this.server.address().port;
   }
   setCut(cut) {
     this.cut = cut;
@@ -227,42 +124,39 @@ class Forwarder {
   }
 }
 
-// ---- the servers -------------------------------------------------------------
+// ---- the cluster ---------------------------------------------------------------
 
-const servers = [];
-function serverArgs(s) {
-  return ['-H', '127.0.0.1', '-p', String(s.port), '--port-file', path.join(dir, `${s.name}.port`),
-    '--etcd-endpoints', s.forwarders.map((f) => `http://127.0.0.1:${f.port}`).join(','),
-    '--ha-group', s.group, '--ha-groups', GROUPS.join(','), '--ha-ttl-ms', String(TTL),
-    '--max-abandon-timeout', String(MAX_ABANDON), '--default-abandon-timeout', '1000',
-    '--keepalive-ms', '1000'];
-}
-
-// Keeps server s running: restarts it whenever it exits, as a supervisor.
-function supervise(s) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOCKTOPUS_')));
-  s.proc = run(opt.bin, serverArgs(s), path.join(dir, `${s.name}.log`), env);
-  s.starts += 1;
-  s.proc.on('exit', (code, signal) => {
-    s.exits.push({ code, signal });
-    if (code === 2) {
-      fail(`${s.name} refused its flags (exit 2); see ${dir}/${s.name}.log`);
-      return;
+// 3 etcd members; a short election timeout lets etcd keep a 1 s lease (its
+// minimum is 1.5 election timeouts): a dead active is seen within ~1.5 s.
+// Each server reaches etcd through forwarders of its own, and is restarted
+// whenever it exits, as systemd's Restart= would.
+const cluster = new HaCluster({
+  bin: opt.bin,
+  dir,
+  groups: GROUPS,
+  etcd: { heartbeatMs: 50, electionTimeoutMs: 500 },
+  serverArgs: ['--ha-ttl-ms', String(TTL), '--max-abandon-timeout', String(MAX_ABANDON),
+    '--default-abandon-timeout', '1000', '--keepalive-ms', '1000'],
+  env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOCKTOPUS_'))),
+  endpoints: async (s) => {
+    s.forwarders = [];
+    for (const m of cluster.etcd.members) {
+      const f = new Forwarder(m.client);
+      await f.listen();
+      s.forwarders.push(f);
     }
-    if (!exiting && !s.stopped) setTimeout(() => supervise(s), 200);
-  });
-}
-
-async function readyz(s) {
-  return (await request(s.port, '/readyz')).status;
-}
-
-async function active(group) {
-  for (const s of servers) {
-    if (s.group === group && await readyz(s) === 200) return s;
-  }
-  return null;
-}
+    return s.forwarders.map((f) => `http://127.0.0.1:${f.port}`).join(',');
+  },
+  onExit: (s, code) => {
+    if (code === 2) {
+      fail(`${s.name} refused its flags (exit 2); see ${s.log}`);
+      return null;
+    }
+    return 200;
+  },
+  proxy: { inter: 100, fall: 1, rise: 1 },
+});
+const { etcd, servers } = cluster;
 
 async function waitFor(fn, patience, what) {
   const deadline = Date.now() + patience;
@@ -274,27 +168,9 @@ async function waitFor(fn, patience, what) {
   return false;
 }
 
-// ---- HAProxy -----------------------------------------------------------------
-
-let proxyPort = 0;
-async function startProxy() {
-  proxyPort = await freePort();
-  const groups = ['g0', 'g1'].map((g) => servers.filter((s) => s.group === g).map((s) => `127.0.0.1:${s.port}`).join(','));
-  const render = spawn(path.join(root, 'packaging/haproxy/render.sh'),
-    ['--listen', `127.0.0.1:${proxyPort}`, '--group', groups[0], '--group', groups[1], '--ha-groups', GROUPS.join(','),
-      '--inter', '100', '--fall', '1', '--rise', '1']);
-  let cfg = '';
-  render.stdout.on('data', (c) => { cfg += c; });
-  await new Promise((resolve) => render.on('exit', resolve));
-  const file = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(file, cfg);
-  run('haproxy', ['-f', file, '-db'], path.join(dir, 'haproxy.log'));
-  await waitFor(async () => (await request(proxyPort, '/healthz')).status !== 0, 10000, 'HAProxy to listen');
-}
-
 // The group HAProxy sends a namespace to (its X-Locktopus-Group header).
 async function groupOf(ns) {
-  const res = await request(proxyPort, `/stats_v1?namespace=${encodeURIComponent(ns)}`);
+  const res = await request(cluster.proxyPort, `/stats_v1?namespace=${encodeURIComponent(ns)}`);
   return res.headers['x-locktopus-group'];
 }
 
@@ -316,7 +192,7 @@ class Worker {
   }
 
   url() {
-    return `ws://127.0.0.1:${proxyPort}/v1?namespace=${encodeURIComponent(this.ns)}&abandon-timeout-ms=${this.abandon}`;
+    return `ws://127.0.0.1:${cluster.proxyPort}/v1?namespace=${encodeURIComponent(this.ns)}&abandon-timeout-ms=${this.abandon}`;
   }
 
   async run(stop) {
@@ -482,13 +358,20 @@ class Probe {
   async run(stop) {
     while (!stop.done) {
       await new Promise((resolve) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${proxyPort}/v1?namespace=${this.ns}&abandon-timeout-ms=0`,
+        const ws = new WebSocket(`ws://127.0.0.1:${cluster.proxyPort}/v1?namespace=${this.ns}&abandon-timeout-ms=0`,
           { handshakeTimeout: 1000 });
         const done = () => { ws.terminate(); resolve(); };
         const timer = setTimeout(done, 20000);
         ws.on('open', () => ws.send(lockMessage([3])));
         ws.on('message', (data) => {
-          const m = JSON.parse(data.toString());
+          const text = data.toString();
+          // A server that began to drain refuses the lock: try again.
+          if (text.startsWith('communication error')) {
+            clearTimeout(timer);
+            done();
+            return;
+          }
+          const m = JSON.parse(text);
           if (m.action === 'lock' && m.state === 'acquired') {
             const gap = msSince(this.lastGrant);
             this.maxGap = Math.max(this.maxGap, gap);
@@ -516,32 +399,14 @@ class Probe {
 // ---- the run -------------------------------------------------------------------
 
 async function main() {
-  for (const tool of ['etcd', 'haproxy']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+  for (const [tool, found] of [['etcd', etcdBinary()], ['haproxy', haproxyBinary()]]) {
+    if (!found) {
       console.log(`failover: ${tool} is not installed (scripts/setup.sh installs it)`);
       process.exit(2);
     }
   }
-  await startEtcd();
-  const init = haInit(true);
-  if (init.code !== 0) {
-    fail(`locktopus --ha-init --ha-new-cluster failed: ${init.output}`);
-    throw new Error('the cluster could not be initialised');
-  }
-  for (const group of GROUPS) {
-    for (let i = 0; i < 2; i += 1) {
-      const forwarders = [];
-      for (const m of etcd) {
-        const f = new Forwarder(m.client);
-        await f.listen();
-        forwarders.push(f);
-      }
-      servers.push({ name: `${group}s${i}`, group, port: await freePort(), forwarders, starts: 0, exits: [], stopped: false });
-    }
-  }
-  for (const s of servers) supervise(s);
-  await startProxy();
-  for (const g of ['g0', 'g1']) await waitFor(async () => (await active(g)) !== null, 30000, `group ${g} to elect an active`);
+  await cluster.start();
+  for (const g of ['g0', 'g1']) await waitFor(async () => (await cluster.active(g)) !== null, 30000, `group ${g} to elect an active`);
 
   // Namespaces: two of each group, and a probe namespace per group.
   const names = { g0: [], g1: [] };
@@ -572,7 +437,7 @@ async function main() {
     const group = round % 2 === 0 ? 'g0' : 'g1';
     const other = group === 'g0' ? 'g1' : 'g0';
     await sleep(LOAD);
-    const victim = await active(group);
+    const victim = await cluster.active(group);
     if (!victim) {
       fail(`round ${round}: group ${group} has no active before the fault`);
       break;
@@ -615,15 +480,15 @@ async function main() {
         break;
       }
       case 'etcd-leader': {
-        const leader = await etcdLeader();
-        if (!leader) {
+        const leader = await etcd.leader();
+        if (leader === null) {
           fail(`round ${round}: no etcd leader to kill`);
           break;
         }
-        console.log(`  killing etcd ${leader.name}`);
-        leader.proc.kill('SIGKILL');
+        console.log(`  killing etcd ${etcd.members[leader].name}`);
+        await etcd.kill(leader);
         await sleep(3 * TTL);
-        leader.proc = run('etcd', leader.args.map((a) => (a === 'new' ? 'existing' : a)), path.join(dir, `${leader.name}.log`));
+        etcd.restart(leader);
         const lost = disconnects.g0 + disconnects.g1 - before.g0 - before.g1;
         if (lost > 0) fail(`round ${round}: killing etcd's leader disconnected ${lost} clients`);
         recovery = Math.max(probes.g0.currentGap(), probes.g1.currentGap());
@@ -645,7 +510,7 @@ async function main() {
       }
       case 'wrong-group': {
         // Straight to the other group's active, this group's namespaces.
-        const wrong = await active(other);
+        const wrong = await cluster.active(other);
         let refused = 0;
         for (const ns of [...names[group], probes[group].ns]) {
           for (let i = 0; i < 5; i += 1) {
@@ -658,7 +523,8 @@ async function main() {
         break;
       }
       case 'record-loss': {
-        if (!await etcdDelete(`/locktopus/${group}/record`)) fail(`round ${round}: record-loss: etcd did not delete`);
+        const key = Buffer.from(`/locktopus/${group}/record`).toString('base64');
+        if (!await etcd.post('/v3/kv/deleterange', { key })) fail(`round ${round}: record-loss: etcd did not delete`);
         victim.proc.kill('SIGKILL');
         // Longer than a failover takes: the group must grant nothing.
         const seen = probes[group].grants;
@@ -668,25 +534,15 @@ async function main() {
         }
         // The operator: stop the group's servers, initialise, start them.
         const group_servers = servers.filter((x) => x.group === group);
-        for (const x of group_servers) {
-          x.stopped = true;
-          if (x.proc.exitCode === null && x.proc.signalCode === null) {
-            const exited = new Promise((resolve) => x.proc.once('exit', resolve));
-            x.proc.kill('SIGKILL');
-            await exited;
-          }
-        }
+        for (const x of group_servers) await cluster.stopServer(x, 'SIGKILL');
         let init = null;
         await waitFor(async () => {
-          init = haInit(false);
+          init = cluster.haInit();
           return init.code === 0;
         }, 10000, `locktopus --ha-init to succeed (${init?.output})`);
         console.log(`  record-loss: ${init?.output.split('\n').pop()}`);
         const restarted = now();
-        for (const x of group_servers) {
-          x.stopped = false;
-          supervise(x);
-        }
+        for (const x of group_servers) cluster.startServer(x);
         await waitFor(async () => probes[group].lastGrant > restarted, GRACE + 15000, `${group} to serve again`);
         recovery = Number(probes[group].lastGrant - t0) / 1e6;
         break;
@@ -700,7 +556,7 @@ async function main() {
       console.log(`  ${kind}: served again after ${recovery.toFixed(0)} ms; disconnects g0 ${disconnects.g0 - before.g0}, g1 ${disconnects.g1 - before.g1}`);
     }
     // Both groups serve before the next round.
-    for (const g of ['g0', 'g1']) await waitFor(async () => (await active(g)) !== null, GRACE + 15000, `group ${g} to have an active`);
+    for (const g of ['g0', 'g1']) await waitFor(async () => (await cluster.active(g)) !== null, GRACE + 15000, `group ${g} to have an active`);
   }
 
   stop.done = true;
@@ -708,10 +564,7 @@ async function main() {
   clearInterval(ticker);
   checker.finish();
   const regressions = idRegressions();
-  for (const s of servers) {
-    s.stopped = true;
-    if (s.proc.exitCode === null) s.proc.kill('SIGKILL');
-  }
+  await cluster.stop({ graceful: false });
   for (const [kind, list] of Object.entries(stats)) console.log(`  ${kind}: served again after [${list.join(', ')}] ms`);
   const ok = failures.length === 0 && checker.violations === 0 && regressions === 0;
   console.log(`failover: rounds ${Math.min(ROUNDS, faults)}, faults ${faults}, violations ${checker.violations}, ` +
