@@ -10,9 +10,11 @@
 #include <rapidcheck/gtest.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -67,6 +69,12 @@ std::string StatsError(std::string_view text) {
 std::string NamespacesError(std::string_view text) {
   return ErrorOf(ParseNamespacesPage(text), text);
 }
+
+// A text that Parse refuses, and what it says.
+struct Refusal {
+  std::string_view text;
+  std::string_view error;
+};
 
 // ---- /stats_v1 --------------------------------------------------------------
 
@@ -145,23 +153,24 @@ TEST(NamespacesPageTest, WritesAndReadsTheListing) {
 
 TEST(NamespacesPageTest, SaysWhatIsWrong) {
   EXPECT_EQ(NamespacesError("").rfind("not JSON: ", 0), 0u);
-  EXPECT_EQ(NamespacesError(R"("open")"), "the answer is not an object");
-  EXPECT_EQ(NamespacesError(R"({"open":1,"opened":1,"more":false})"),
-            "the answer has no \"namespaces\"");
-  EXPECT_EQ(NamespacesError(R"({"open":1,"opened":1,"namespaces":{},)"
-                            R"("more":false})"),
-            "namespaces is not an array");
-  EXPECT_EQ(NamespacesError(R"({"open":1,"opened":1,"namespaces":[],)"
-                            R"("more":"no"})"),
-            "more is not a boolean");
-  EXPECT_EQ(NamespacesError(R"({"open":1,"opened":1,"more":false,)"
-                            R"("namespaces":[{"name":"a","locks_acquired":1,)"
-                            R"("locks_pending":0},{"name":7}]})"),
-            "namespace #2 name is not a string");
-  EXPECT_EQ(
-      NamespacesError(R"({"open":1,"opened":1,"more":false,)"
-                      R"("namespaces":[{"name":"a","locks_acquired":1}]})"),
-      "namespace #1 has no \"locks_pending\"");
+  for (const Refusal& c : std::initializer_list<Refusal>{
+           {R"("open")", "the answer is not an object"},
+           {R"({"open":1,"opened":1,"more":false})",
+            "the answer has no \"namespaces\""},
+           {R"({"open":1,"opened":1,"namespaces":{},"more":false})",
+            "namespaces is not an array"},
+           {R"({"open":1,"opened":1,"namespaces":[],"more":"no"})",
+            "more is not a boolean"},
+           {R"({"open":1,"opened":1,"more":false,"namespaces":[)"
+            R"({"name":"a","locks_acquired":1,"locks_pending":0},)"
+            R"({"name":7}]})",
+            "namespace #2 name is not a string"},
+           {R"({"open":1,"opened":1,"more":false,"namespaces":[)"
+            R"({"name":"a","locks_acquired":1}]})",
+            "namespace #1 has no \"locks_pending\""},
+       }) {
+    EXPECT_EQ(NamespacesError(c.text), c.error) << c.text;
+  }
 }
 
 // ---- /locks_v1
@@ -275,55 +284,57 @@ TEST(LocksPageTest, ReadsWhatOtherServersMayWrite) {
 
 TEST(LocksPageTest, SaysWhatIsWrong) {
   EXPECT_EQ(LocksError("{").rfind("not JSON: ", 0), 0u);
-  EXPECT_EQ(LocksError("[]"), "the answer is not an object");
-  EXPECT_EQ(LocksError(R"({"namespace":"n"})"), "the answer has no \"locks\"");
-  EXPECT_EQ(LocksError(R"({"namespace":1,"locks":[]})"),
-            "namespace is not a string");
-  EXPECT_EQ(LocksError(R"({"live":-1,"locks":[]})"),
-            "live is not a number >= 0");
-  EXPECT_EQ(LocksError(R"({"locks":[7]})"), "lock #1 is not an object");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"x","state":"acquired",)"
-                       R"("resources":[]}]})"),
-            "lock #1 id is not a lock ID");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"","state":"acquired",)"
-                       R"("resources":[]}]})"),
-            "lock #1 id is not a lock ID");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"18446744073709551616",)"
-                       R"("state":"acquired","resources":[]}]})"),
-            "lock #1 id is not a lock ID");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"1"}]})"), "lock 1 has no \"state\"");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"held",)"
-                       R"("resources":[]}]})"),
-            "lock 5 has state \"held\"");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired"}]})"),
-            "lock 5 has no \"resources\"");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[{"type":"rw","path":[]}]}]})"),
-            "lock 5 resource has type \"rw\", not read or write");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[{"type":"read","path":["a",1]}]}]})"),
-            "lock 5 resource path segment is not a string");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[{"type":"read"}]}]})"),
-            "lock 5 resource has no \"path\"");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"enqueued",)"
-                       R"("resources":[],"waits_for":"1"}]})"),
-            "lock 5 waits_for is not an array");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"enqueued",)"
-                       R"("resources":[],"waits_for":["one"]}]})"),
-            "lock 5 waits_for is not a lock ID");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[],"connection":"7"}]})"),
-            "lock 5 connection is not a number >= 0");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[],"abandoned":true}]})"),
-            "lock 5 is abandoned without \"release_in_ms\"");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[],"release_in_ms":5}]})"),
-            "lock 5 has \"release_in_ms\" but is not abandoned");
-  EXPECT_EQ(LocksError(R"({"locks":[{"id":"5","state":"acquired",)"
-                       R"("resources":[],"abandoned":1,"release_in_ms":5}]})"),
-            "lock 5 abandoned is not a boolean");
+  for (const Refusal& c : std::initializer_list<Refusal>{
+           {"[]", "the answer is not an object"},
+           {R"({"namespace":"n"})", "the answer has no \"locks\""},
+           {R"({"namespace":1,"locks":[]})", "namespace is not a string"},
+           {R"({"live":-1,"locks":[]})", "live is not a number >= 0"},
+           {R"({"locks":[7]})", "lock #1 is not an object"},
+           {R"({"locks":[{"id":"x","state":"acquired",)"
+            R"("resources":[]}]})",
+            "lock #1 id is not a lock ID"},
+           {R"({"locks":[{"id":"","state":"acquired",)"
+            R"("resources":[]}]})",
+            "lock #1 id is not a lock ID"},
+           {R"({"locks":[{"id":"18446744073709551616",)"
+            R"("state":"acquired","resources":[]}]})",
+            "lock #1 id is not a lock ID"},
+           {R"({"locks":[{"id":"1"}]})", "lock 1 has no \"state\""},
+           {R"({"locks":[{"id":"5","state":"held",)"
+            R"("resources":[]}]})",
+            "lock 5 has state \"held\""},
+           {R"({"locks":[{"id":"5","state":"acquired"}]})",
+            "lock 5 has no \"resources\""},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[{"type":"rw","path":[]}]}]})",
+            "lock 5 resource has type \"rw\", not read or write"},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[{"type":"read","path":["a",1]}]}]})",
+            "lock 5 resource path segment is not a string"},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[{"type":"read"}]}]})",
+            "lock 5 resource has no \"path\""},
+           {R"({"locks":[{"id":"5","state":"enqueued",)"
+            R"("resources":[],"waits_for":"1"}]})",
+            "lock 5 waits_for is not an array"},
+           {R"({"locks":[{"id":"5","state":"enqueued",)"
+            R"("resources":[],"waits_for":["one"]}]})",
+            "lock 5 waits_for is not a lock ID"},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[],"connection":"7"}]})",
+            "lock 5 connection is not a number >= 0"},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[],"abandoned":true}]})",
+            "lock 5 is abandoned without \"release_in_ms\""},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[],"release_in_ms":5}]})",
+            "lock 5 has \"release_in_ms\" but is not abandoned"},
+           {R"({"locks":[{"id":"5","state":"acquired",)"
+            R"("resources":[],"abandoned":1,"release_in_ms":5}]})",
+            "lock 5 abandoned is not a boolean"},
+       }) {
+    EXPECT_EQ(LocksError(c.text), c.error) << c.text;
+  }
 }
 
 // ---- Parse(Format(v)) == v
