@@ -126,8 +126,7 @@ TEST(StatsPageTest, SaysWhatIsWrong) {
   EXPECT_EQ(StatsError(text), "PathCount is not a number >= 0");
 }
 
-// ---- /namespaces_v1
-// -----------------------------------------------------------
+// ---- /namespaces_v1 ---------------------------------------------------------
 
 TEST(NamespacesPageTest, WritesAndReadsTheListing) {
   const NamespacesPage page{
@@ -173,8 +172,7 @@ TEST(NamespacesPageTest, SaysWhatIsWrong) {
   }
 }
 
-// ---- /locks_v1
-// ----------------------------------------------------------------
+// ---- /locks_v1 --------------------------------------------------------------
 
 // The README's three locks, the first since abandoned by its connection
 // and the third from a client that gave no name.
@@ -337,8 +335,7 @@ TEST(LocksPageTest, SaysWhatIsWrong) {
   }
 }
 
-// ---- Parse(Format(v)) == v
-// ----------------------------------------------------
+// ---- Parse(Format(v)) == v --------------------------------------------------
 
 template <class T>
 rc::Gen<std::optional<T>> Optional(rc::Gen<T> gen) {

@@ -7,7 +7,7 @@ namespace locktopus::wire {
 namespace json = boost::json;
 namespace {
 
-// ---- Field names: each page's, once, for its Format and its Parse ----------
+// ---- Field names: each page's, once, for its Format and its Parse -----------
 
 // /stats_v1's fields in the order they are written: `visit(key, field)` for
 // each, with `page` a StatsPage or a const one.
@@ -54,8 +54,7 @@ constexpr std::string_view kEnqueued = "enqueued";
 constexpr std::string_view kRead = "read";
 constexpr std::string_view kWrite = "write";
 
-// ---- Parsing
-// -----------------------------------------------------------------
+// ---- Parsing ----------------------------------------------------------------
 
 // Thrown inside the parsers only; ParsePage returns its text.
 struct BadPage {
@@ -110,8 +109,9 @@ const json::array& AsArray(const json::value& value, std::string_view what) {
 }
 
 const json::object& AsObject(const json::value& value, std::string_view what) {
-  if (!value.is_object())
+  if (!value.is_object()) {
     throw BadPage{std::string(what) + " is not an object"};
+  }
   return value.get_object();
 }
 
@@ -222,8 +222,7 @@ ListedNamespace ParseNamespace(const json::value& value, std::size_t index) {
                                    Name(where, kLocksPending))};
 }
 
-// ---- Writing
-// -----------------------------------------------------------------
+// ---- Writing ----------------------------------------------------------------
 
 json::object ResourceJson(const Resource& resource) {
   json::array path;
