@@ -16,6 +16,11 @@
 // a route over a small limit is a 400 whose body names it ("over max-...");
 // a 400 under the defaults stays a 400.
 //
+// The same bytes are also read as the body of each JSON page the server
+// answers (/stats_v1, /namespaces_v1, /locks_v1) by its wire/pages.h
+// Parse, which must take anything: a page it reads, written by its Format
+// and read again, is the same page.
+//
 // Input: one byte that picks the small limits, then the target.
 
 #include <boost/url/encode.hpp>
@@ -29,6 +34,7 @@
 #include "fuzz/byte_reader.h"
 #include "fuzz/report.h"
 #include "server/core/routes.h"
+#include "wire/pages.h"
 
 namespace locktopus::fuzz {
 namespace {
@@ -217,6 +223,22 @@ class Check {
   std::string_view target_;
 };
 
+// Reads `text` with `parse`; a page it reads must come back the same from
+// its Format.
+template <class Page, class Format>
+void CheckPage(std::string_view text,
+               std::variant<Page, wire::PageError> (*parse)(std::string_view),
+               Format format, std::string_view name) {
+  const std::variant<Page, wire::PageError> page = parse(text);
+  if (std::holds_alternative<wire::PageError>(page)) return;
+  const std::string written = format(std::get<Page>(page));
+  if (parse(written) != page) {
+    Fail("http_front_door", std::string(name) +
+                                " page not read back the same\ntext:    " +
+                                Quoted(text) + "\nwritten: " + Quoted(written));
+  }
+}
+
 }  // namespace
 }  // namespace locktopus::fuzz
 
@@ -235,5 +257,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   check.Alone(loose, defaults);
   check.Alone(tight, small);
   check.Agree(loose, tight, small);
+
+  CheckPage(target, &wire::ParseStatsPage, &wire::FormatStatsPage, "/stats_v1");
+  CheckPage(target, &wire::ParseNamespacesPage, &wire::FormatNamespacesPage,
+            "/namespaces_v1");
+  CheckPage(target, &wire::ParseLocksPage, &wire::FormatLocksPage, "/locks_v1");
   return 0;
 }

@@ -1,7 +1,7 @@
 // locktopusctl's parts without I/O: the client names `lock` sends, and the
-// lock inspector on canned /locks_v1 answers: parsing, the `locks` table
-// and the `why` graph (odd names, long tables, cuts, cycles and repeats in
-// waits_for).
+// lock inspector on canned /locks_v1 answers (read by wire/pages.h, whose
+// own tests are pages_test.cc): the `locks` table and the `why` graph (odd
+// names, long tables, cuts, cycles and repeats in waits_for).
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,14 @@
 
 #include "client/ctl/client_name.h"
 #include "client/ctl/inspect.h"
+#include "tests/test_support.h"
+#include "wire/pages.h"
 
 namespace locktopus::ctl {
 namespace {
+
+using locktopus::testing::R;
+using locktopus::testing::W;
 
 // The issue's example: a holder of write a/b (job-1), a waiter read a
 // (job-2) and a waiter write a/b/c (job-3), which waits for both.
@@ -32,48 +37,41 @@ constexpr const char* kThree = R"({
      "since_ms": 4100, "waits_for": ["1", "2"], "waits_for_more": false}
   ]})";
 
-LockListing Parse(std::string_view json) {
-  auto parsed = ParseLockListing(json);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    ADD_FAILURE() << *error;
+wire::LocksPage Parse(std::string_view json) {
+  auto parsed = wire::ParseLocksPage(json);
+  if (auto* error = std::get_if<wire::PageError>(&parsed)) {
+    ADD_FAILURE() << error->what;
     return {};
   }
-  return std::get<LockListing>(parsed);
+  return std::get<wire::LocksPage>(parsed);
 }
 
-std::string ParseError(std::string_view json) {
-  auto parsed = ParseLockListing(json);
-  if (auto* error = std::get_if<std::string>(&parsed)) return *error;
-  ADD_FAILURE() << "parsed: " << json;
-  return "";
-}
-
-ListedLock Holder(std::uint64_t id, std::vector<std::string> path) {
-  ListedLock lock;
+wire::ListedLock Holder(std::uint64_t id, std::vector<std::string> path) {
+  wire::ListedLock lock;
   lock.id = id;
-  lock.state = ListedState::kAcquired;
-  lock.resources = {{true, std::move(path)}};
+  lock.state = LockState::kAcquired;
+  lock.resources = {W(std::move(path))};
   lock.client_name = "job-" + std::to_string(id);
   lock.since_ms = 1000 * id;
   return lock;
 }
 
-ListedLock Waiter(std::uint64_t id, std::vector<std::string> path,
-                  std::vector<std::uint64_t> waits_for) {
-  ListedLock lock = Holder(id, std::move(path));
-  lock.state = ListedState::kEnqueued;
+wire::ListedLock Waiter(std::uint64_t id, std::vector<std::string> path,
+                        std::vector<std::uint64_t> waits_for) {
+  wire::ListedLock lock = Holder(id, std::move(path));
+  lock.state = LockState::kEnqueued;
   lock.waits_for = std::move(waits_for);
   return lock;
 }
 
 // A graph of `locks`, all listed, asked about `id`.
-WhyGraph Graph(std::uint64_t id, const std::vector<ListedLock>& locks) {
+WhyGraph Graph(std::uint64_t id, const std::vector<wire::ListedLock>& locks) {
   WhyGraph graph;
   graph.id = id;
   graph.ns = "ns";
   graph.live = locks.size();
   graph.complete_up_to_id = true;
-  for (const ListedLock& lock : locks) graph.locks[lock.id] = lock;
+  for (const wire::ListedLock& lock : locks) graph.locks[lock.id] = lock;
   return graph;
 }
 
@@ -82,75 +80,6 @@ std::vector<std::string> Lines(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
-}
-
-// ---- Parsing ------------------------------------------------------------
-
-TEST(ParseLockListingTest, ReadsEveryField) {
-  const LockListing listing = Parse(R"({
-    "namespace": "billing", "live": 7, "more": true, "future": [1, 2],
-    "locks": [
-      {"id": "41", "state": "acquired",
-       "resources": [{"type": "write", "path": []},
-                     {"type": "read", "path": ["x", "ü/%"]}],
-       "peer": "[::1]:9", "since_ms": 5, "abandoned": true,
-       "release_in_ms": 59000, "later": {"a": 1}},
-      {"id": "42", "state": "enqueued", "resources": [],
-       "client_name": "job", "connection": 3, "peer": "10.0.0.1:2",
-       "since_ms": 0, "waits_for": ["41", "7"], "waits_for_more": true}]})");
-  EXPECT_EQ(listing.ns, "billing");
-  EXPECT_EQ(listing.live, 7u);
-  EXPECT_TRUE(listing.more);
-  ASSERT_EQ(listing.locks.size(), 2u);
-  const ListedLock& a = listing.locks[0];
-  EXPECT_EQ(a.id, 41u);
-  EXPECT_EQ(a.state, ListedState::kAcquired);
-  ASSERT_EQ(a.resources.size(), 2u);
-  EXPECT_TRUE(a.resources[0].write);
-  EXPECT_TRUE(a.resources[0].path.empty());
-  EXPECT_FALSE(a.resources[1].write);
-  EXPECT_EQ(a.resources[1].path, (std::vector<std::string>{"x", "ü/%"}));
-  EXPECT_FALSE(a.client_name);
-  EXPECT_FALSE(a.connection);  // abandoned: no connection any more
-  EXPECT_EQ(a.peer, "[::1]:9");
-  EXPECT_TRUE(a.abandoned);
-  EXPECT_EQ(a.release_in_ms, 59000u);
-  const ListedLock& b = listing.locks[1];
-  EXPECT_EQ(b.state, ListedState::kEnqueued);
-  EXPECT_EQ(b.client_name, "job");
-  EXPECT_EQ(b.connection, 3u);
-  EXPECT_EQ(b.waits_for, (std::vector<std::uint64_t>{41, 7}));
-  EXPECT_TRUE(b.waits_for_more);
-}
-
-TEST(ParseLockListingTest, SaysWhatIsWrong) {
-  EXPECT_NE(ParseError("{").find("not JSON"), std::string::npos);
-  EXPECT_NE(ParseError("[]").find("not an object"), std::string::npos);
-  EXPECT_NE(ParseError(R"({"namespace":"n"})").find("\"locks\""),
-            std::string::npos);
-  EXPECT_NE(ParseError(R"({"locks":[{"id":"x","state":"acquired",
-                          "resources":[]}]})")
-                .find("lock #1 id"),
-            std::string::npos);
-  EXPECT_NE(ParseError(R"({"locks":[{"id":"5","state":"held",
-                          "resources":[]}]})")
-                .find("lock 5 has state \"held\""),
-            std::string::npos);
-  EXPECT_NE(ParseError(R"({"locks":[{"id":"5","state":"acquired",
-                          "resources":[{"type":"rw","path":[]}]}]})")
-                .find("not read or write"),
-            std::string::npos);
-  EXPECT_NE(ParseError(R"({"locks":[{"id":"5","state":"enqueued",
-                          "resources":[],"waits_for":"1"}]})")
-                .find("waits_for is not an array"),
-            std::string::npos);
-  EXPECT_NE(ParseError(R"({"live":-1,"locks":[]})").find("live"),
-            std::string::npos);
-  // A number for an ID is read too.
-  EXPECT_EQ(Parse(R"({"locks":[{"id":9,"state":"acquired","resources":[]}]})")
-                .locks[0]
-                .id,
-            9u);
 }
 
 // ---- Text ---------------------------------------------------------------
@@ -192,9 +121,9 @@ TEST(HumanDurationTest, TheUnitThatMattersAndTheNext) {
 }
 
 TEST(DescribeResourceTest, WritesPathsAsTheCommandLineDoes) {
-  EXPECT_EQ(DescribeResource({true, {"a", "b"}}), "write a/b");
-  EXPECT_EQ(DescribeResource({false, {}}), "read /");
-  EXPECT_EQ(DescribeResource({true, {"a/b", "50%", "x\ny"}}),
+  EXPECT_EQ(DescribeResource(W({"a", "b"})), "write a/b");
+  EXPECT_EQ(DescribeResource(R({})), "read /");
+  EXPECT_EQ(DescribeResource(W({"a/b", "50%", "x\ny"})),
             "write a%2Fb/50%25/x\\ny");
 }
 
@@ -211,7 +140,7 @@ TEST(RenderLockTableTest, TheThreeLocksOfTheExample) {
 }
 
 TEST(RenderLockTableTest, EmptyAndNarrowed) {
-  LockListing listing;
+  wire::LocksPage listing;
   listing.ns = "ns";
   listing.live = 4;
   EXPECT_EQ(RenderLockTable(listing, "a/b"),
@@ -230,22 +159,22 @@ TEST(RenderLockTableTest, EmptyAndNarrowed) {
 // an abandoned one and one without a name: every column starts at the same
 // terminal column on every line, and nothing raw gets through.
 TEST(RenderLockTableTest, OddNamesStayInTheirColumns) {
-  LockListing listing;
+  wire::LocksPage listing;
   listing.ns = "n\ns";
   listing.live = 4;
-  ListedLock unicode = Holder(1, {"日本", "ü"});
+  wire::ListedLock unicode = Holder(1, {"日本", "ü"});
   unicode.client_name = "作业 🐙";
-  ListedLock control = Waiter(2, {"x\ty"}, {1});
+  wire::ListedLock control = Waiter(2, {"x\ty"}, {1});
   control.client_name = "evil\n3   acquired  forged";
-  ListedLock anonymous = Holder(3, {"z"});
+  wire::ListedLock anonymous = Holder(3, {"z"});
   anonymous.client_name.reset();
   anonymous.peer = "127.0.0.1:5";
-  anonymous.abandoned = true;
   anonymous.release_in_ms = 59000;
-  ListedLock wide = Waiter(4, {"m"}, {1, 1, 3, 2});
+  wire::ListedLock wide = Waiter(4, {"m"}, {1, 1, 3, 2});
   wide.resources.clear();
   for (int i = 0; i < 8; ++i) {
-    wide.resources.push_back({i % 2 == 0, {"r" + std::to_string(i)}});
+    wide.resources.push_back(i % 2 == 0 ? W({"r" + std::to_string(i)})
+                                        : R({"r" + std::to_string(i)}));
   }
   listing.locks = {unicode, control, anonymous, wide};
   const std::string table = RenderLockTable(listing, std::nullopt);
@@ -276,7 +205,7 @@ TEST(RenderLockTableTest, OddNamesStayInTheirColumns) {
 }
 
 TEST(RenderLockTableTest, LongTablesAndLongCells) {
-  LockListing listing;
+  wire::LocksPage listing;
   listing.ns = "ns";
   listing.live = 5000;
   listing.more = true;
@@ -312,7 +241,7 @@ TEST(RenderLockTableTest, LongTablesAndLongCells) {
 // ---- why ----------------------------------------------------------------
 
 TEST(RenderWhyTest, TheExampleNamesLockOneAndJobOneAsTheRoot) {
-  const LockListing listing = Parse(kThree);
+  const wire::LocksPage listing = Parse(kThree);
   const WhyGraph graph =
       CollectWhy(3, std::nullopt, std::nullopt,
                  [&](const std::optional<std::vector<std::string>>& path) {
@@ -374,7 +303,7 @@ TEST(RenderWhyTest, AHolderWaitsForNothingAndAnUnknownLockIsNotLive) {
 
 // A client that sent no name is known by its address.
 TEST(RenderWhyTest, AnAnonymousHolderByItsAddress) {
-  ListedLock anonymous = Holder(1, {"a"});
+  wire::ListedLock anonymous = Holder(1, {"a"});
   anonymous.client_name.reset();
   anonymous.peer = "[::1]:4000";
   anonymous.connection = 9;
@@ -390,8 +319,7 @@ TEST(RenderWhyTest, AnAnonymousHolderByItsAddress) {
 // Two paths to the same holder: expanded once, then "(above)"; several
 // holders at the root, listed in order.
 TEST(RenderWhyTest, ADiamondAndSeveralRoots) {
-  ListedLock abandoned = Holder(5, {"b"});
-  abandoned.abandoned = true;
+  wire::ListedLock abandoned = Holder(5, {"b"});
   abandoned.release_in_ms = 30000;
   abandoned.peer = "10.0.0.5:7";
   const WhyGraph graph = Graph(
@@ -430,7 +358,7 @@ TEST(RenderWhyTest, CyclesAndRepeatsEnd) {
 }
 
 TEST(RenderWhyTest, MissingBlockersMoreAndNothing) {
-  ListedLock more = Waiter(3, {"a"}, {1, 7});
+  wire::ListedLock more = Waiter(3, {"a"}, {1, 7});
   more.waits_for_more = true;
   WhyGraph graph = Graph(3, {Holder(1, {"a"}), more, Waiter(4, {"b"}, {})});
   graph.listing_cut = true;
@@ -453,7 +381,7 @@ TEST(RenderWhyTest, MissingBlockersMoreAndNothing) {
 }
 
 TEST(RenderWhyTest, DepthAndSizeAreBounded) {
-  std::vector<ListedLock> chain = {Holder(1, {"a"})};
+  std::vector<wire::ListedLock> chain = {Holder(1, {"a"})};
   for (std::uint64_t id = 2; id <= 100; ++id) {
     chain.push_back(Waiter(id, {"a"}, {id - 1}));
   }
@@ -465,7 +393,7 @@ TEST(RenderWhyTest, DepthAndSizeAreBounded) {
             "The graph was cut; ask about a lock further down with "
             "locktopusctl why ID.");
 
-  std::vector<ListedLock> wide;
+  std::vector<wire::ListedLock> wide;
   std::vector<std::uint64_t> all;
   for (std::uint64_t id = 1; id <= 300; ++id) {
     wide.push_back(Holder(id, {"a", std::to_string(id)}));
@@ -488,16 +416,16 @@ TEST(RenderWhyTest, DepthAndSizeAreBounded) {
 TEST(CollectWhyTest, FollowsBlockersThroughTheirPaths) {
   using Path = std::optional<std::vector<std::string>>;
   std::vector<Path> asked;
-  const auto listing = [](std::vector<ListedLock> locks, bool more) {
-    LockListing l;
+  const auto listing = [](std::vector<wire::ListedLock> locks, bool more) {
+    wire::LocksPage l;
     l.ns = "ns";
     l.live = 2000;
     l.more = more;
     l.locks = std::move(locks);
     return l;
   };
-  ListedLock waiter = Waiter(1500, {"q"}, {900});
-  waiter.resources.push_back({false, {"r", "s"}});
+  wire::ListedLock waiter = Waiter(1500, {"q"}, {900});
+  waiter.resources.push_back(R({"r", "s"}));
   const auto fetch = [&](const Path& path) {
     asked.push_back(path);
     if (path == Path(std::vector<std::string>{"r", "s"})) {
@@ -523,10 +451,10 @@ TEST(CollectWhyTest, FollowsBlockersThroughTheirPaths) {
   // A blocker never found: each path is asked once, and no more than the
   // bound allows.
   asked.clear();
-  std::vector<ListedLock> many;
-  ListedLock spread = Waiter(50, {"p0"}, {1});
+  std::vector<wire::ListedLock> many;
+  wire::ListedLock spread = Waiter(50, {"p0"}, {1});
   for (int i = 1; i < 40; ++i) {
-    spread.resources.push_back({true, {"p" + std::to_string(i)}});
+    spread.resources.push_back(W({"p" + std::to_string(i)}));
   }
   const WhyGraph cut = CollectWhy(50, std::nullopt, std::nullopt,
                                   [&](const Path& path) {

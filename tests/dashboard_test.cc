@@ -1,5 +1,5 @@
 // The dashboard at /: its routes, the namespaces list and its JSON, the
-// locks table rendered from hand-made inspector views (hostile names
+// locks table rendered from hand-made /locks_v1 pages (hostile names
 // included), the page, and the static assets, with and without tokens.
 
 #include "server/core/dashboard.h"
@@ -18,6 +18,7 @@
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
 #include "tests/test_support.h"
+#include "wire/pages.h"
 
 namespace locktopus::server {
 namespace {
@@ -82,7 +83,7 @@ TEST(Dashboard, BusiestMatchingFiltersCountsAndBounds) {
   EXPECT_EQ(list.busiest[0].name, "alphabet");
   EXPECT_TRUE(list.more());
   EXPECT_EQ(
-      NamespacesJson(list),
+      wire::FormatNamespacesPage(ToNamespacesPage(list)),
       R"({"open":4,"opened":4,"namespaces":[{"name":"alphabet","locks_acquired":1,)"
       R"("locks_pending":1}],"more":true})");
   list = BusiestMatching(*locks, "", 20);
@@ -94,31 +95,30 @@ TEST(Dashboard, BusiestMatchingFiltersCountsAndBounds) {
   EXPECT_EQ(BusiestMatching(*locks, "zzz", 20).matching, 0u);
 }
 
-LocksView HostileView() {
-  LocksView view{.ns = "ns", .live = 3, .more = true};
-  view.locks.push_back(
-      LockView{.id = 1,
-               .state = LockState::kAcquired,
-               .resources = {W({"a", "b/<c>"}), R({})},
-               .holder = HolderInfo{.client_name = "<script>alert(1)</script>",
-                                    .connection = 17,
-                                    .peer = "127.0.0.1:5555"},
-               .since_ms = 12'500,
-               .abandoned = true,
-               .release_in_ms = 59'000});
-  view.locks.push_back(
-      LockView{.id = 18446744073709551615u,
-               .state = LockState::kEnqueued,
-               .resources = {R({"a&b", "\"q'"})},
-               .holder = HolderInfo{.client_name = "job-2", .connection = 18},
-               .since_ms = 250,
-               .waits_for = {1, 7},
-               .waits_for_more = true});
-  return view;
+wire::LocksPage HostilePage() {
+  wire::LocksPage page{.ns = "ns", .live = 3, .more = true};
+  page.locks.push_back(
+      wire::ListedLock{.id = 1,
+                       .state = LockState::kAcquired,
+                       .resources = {W({"a", "b/<c>"}), R({})},
+                       .client_name = "<script>alert(1)</script>",
+                       .peer = "127.0.0.1:5555",
+                       .since_ms = 12'500,
+                       .release_in_ms = 59'000});
+  page.locks.push_back(wire::ListedLock{.id = 18446744073709551615u,
+                                        .state = LockState::kEnqueued,
+                                        .resources = {R({"a&b", "\"q'"})},
+                                        .client_name = "job-2",
+                                        .connection = 18,
+                                        .peer = "",
+                                        .since_ms = 250,
+                                        .waits_for = {1, 7},
+                                        .waits_for_more = true});
+  return page;
 }
 
 TEST(Dashboard, RenderLocksHtmlEscapesEverythingFromClients) {
-  const std::string html = RenderLocksHtml(HostileView());
+  const std::string html = RenderLocksHtml(HostilePage());
   EXPECT_FALSE(Has(html, "<script>")) << html;
   EXPECT_TRUE(Has(html, "&lt;script&gt;alert(1)&lt;/script&gt;")) << html;
   EXPECT_TRUE(Has(html, "write a/b%2F&lt;c&gt;<br>read /")) << html;

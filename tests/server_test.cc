@@ -21,6 +21,7 @@
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
 #include "tests/test_support.h"
+#include "wire/pages.h"
 
 namespace locktopus::server {
 namespace {
@@ -197,10 +198,10 @@ TEST_F(HandlerTest, AnswersEveryRoute) {
   held->Request(std::vector{W({"a", "b"})});
   const std::string body =
       Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)).body;
-  EXPECT_NE(body.find(R"("PathCount":2,"MemoryBytes":)" +
-                      std::to_string(held->MemoryBytes()) + "}"),
-            std::string::npos)
-      << body;
+  const auto stats = wire::ParseStatsPage(body);
+  ASSERT_TRUE(std::holds_alternative<wire::StatsPage>(stats)) << body;
+  EXPECT_EQ(std::get<wire::StatsPage>(stats).stats.path_count, 2u);
+  EXPECT_EQ(std::get<wire::StatsPage>(stats).memory_bytes, held->MemoryBytes());
   EXPECT_GT(held->MemoryBytes(), 0u);
   EXPECT_EQ(Response(HandleRequest(Get("/stats?namespace=no"), state)),
             (HttpResponse{.status = 404, .body = "Namespace not found"}));
@@ -510,33 +511,36 @@ TEST_F(ConnectionTest, InspectorShowsWhoHoldsAndWhoWaitsUntilTheAbandonEnds) {
       .client_name = "job-1", .connection = 7, .peer = "10.0.0.1:9"});
   a.conn->OnFrame(kLockA);
   b.conn->OnFrame(kLockA);
-  std::optional<LocksView> view = InspectLocks(*service_, "test", {});
-  ASSERT_TRUE(view.has_value());
-  EXPECT_EQ(view->live, 2u);
-  ASSERT_EQ(view->locks.size(), 2u);
-  const LockView& held = view->locks[0];
+  std::optional<wire::LocksPage> page = InspectLocks(*service_, "test", {});
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->live, 2u);
+  ASSERT_EQ(page->locks.size(), 2u);
+  const wire::ListedLock& held = page->locks[0];
   EXPECT_EQ(held.state, LockState::kAcquired);
-  ASSERT_TRUE(held.holder.has_value());
-  EXPECT_EQ(held.holder->client_name, "job-1");
-  EXPECT_EQ(held.holder->connection, 7u);
-  EXPECT_FALSE(held.abandoned);
-  EXPECT_EQ(view->locks[1].state, LockState::kEnqueued);
-  EXPECT_FALSE(view->locks[1].holder.has_value());  // made without one
-  EXPECT_EQ(view->locks[1].waits_for, std::vector<LockId>{1});
+  EXPECT_EQ(held.client_name, "job-1");
+  EXPECT_EQ(held.connection, 7u);
+  EXPECT_EQ(held.peer, "10.0.0.1:9");
+  EXPECT_FALSE(held.abandoned());
+  EXPECT_EQ(page->locks[1].state, LockState::kEnqueued);
+  // Made without a holder: none shown.
+  EXPECT_EQ(page->locks[1].client_name, std::nullopt);
+  EXPECT_EQ(page->locks[1].connection, std::nullopt);
+  EXPECT_EQ(page->locks[1].peer, std::nullopt);
+  EXPECT_EQ(page->locks[1].waits_for, std::vector<LockId>{1});
 
-  // The connection goes: the lock's record stays with its abandon timer.
+  // The connection goes: the lock's record stays with its abandon timer,
+  // and the page shows no connection any more.
   a.conn->OnClosed();
   a.conn.reset();
-  view = InspectLocks(*service_, "test", {});
-  ASSERT_TRUE(view.has_value());
-  EXPECT_TRUE(view->locks[0].abandoned);
-  EXPECT_GT(view->locks[0].release_in_ms, 59'000);
-  ASSERT_TRUE(view->locks[0].holder.has_value());
-  const std::string json = LocksJson(*view);
-  EXPECT_NE(json.find(R"("client_name":"job-1")"), std::string::npos) << json;
-  EXPECT_EQ(json.find(R"("connection":7)"), std::string::npos) << json;
-  EXPECT_NE(json.find(R"("abandoned":true)"), std::string::npos) << json;
-  EXPECT_NE(json.find(R"("waits_for":["1"])"), std::string::npos) << json;
+  page = InspectLocks(*service_, "test", {});
+  ASSERT_TRUE(page.has_value());
+  const wire::ListedLock& abandoned = page->locks[0];
+  ASSERT_TRUE(abandoned.abandoned());
+  EXPECT_GT(*abandoned.release_in_ms, 59'000u);
+  EXPECT_EQ(abandoned.client_name, "job-1");
+  EXPECT_EQ(abandoned.connection, std::nullopt);
+  EXPECT_EQ(abandoned.peer, "10.0.0.1:9");
+  EXPECT_EQ(page->locks[1].waits_for, std::vector<LockId>{1});
   EXPECT_EQ(InspectLocks(*service_, "never-opened", {}), std::nullopt);
 
   // The timer releases it; the waiter's notice still arrives.
@@ -544,9 +548,9 @@ TEST_F(ConnectionTest, InspectorShowsWhoHoldsAndWhoWaitsUntilTheAbandonEnds) {
   a.io->timers[0].second();
   EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
   Deliver(b);
-  view = InspectLocks(*service_, "test", {});
-  ASSERT_EQ(view->locks.size(), 1u);
-  EXPECT_EQ(view->locks[0].state, LockState::kAcquired);
+  page = InspectLocks(*service_, "test", {});
+  ASSERT_EQ(page->locks.size(), 1u);
+  EXPECT_EQ(page->locks[0].state, LockState::kAcquired);
 }
 
 TEST_F(ConnectionTest, ReleaseCrossingAcquisitionNeverSendsAcquiredAfterReady) {

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-#include <charconv>
 #include <cstdio>
 #include <deque>
 #include <set>
@@ -13,149 +10,7 @@
 #include "locktopus/address.h"
 
 namespace locktopus::ctl {
-namespace json = boost::json;
-
 namespace {
-
-// ---- Parsing ----------------------------------------------------------
-
-// Thrown inside the parser only; ParseLockListing returns its text.
-struct BadListing {
-  std::string what;
-};
-
-const json::value* Field(const json::object& object, std::string_view key) {
-  return object.if_contains(key);
-}
-
-std::uint64_t AsCount(const json::value& value, std::string_view what) {
-  if (value.is_uint64()) return value.get_uint64();
-  if (value.is_int64() && value.get_int64() >= 0) {
-    return static_cast<std::uint64_t>(value.get_int64());
-  }
-  throw BadListing{std::string(what) + " is not a number >= 0"};
-}
-
-// Lock IDs travel as decimal strings, as on /v1 (PROTOCOL.md).
-std::uint64_t AsId(const json::value& value, std::string_view what) {
-  if (!value.is_string()) {
-    if (value.is_number()) return AsCount(value, what);
-    throw BadListing{std::string(what) + " is not a lock ID"};
-  }
-  const json::string& text = value.get_string();
-  std::uint64_t id = 0;
-  const auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-    throw BadListing{std::string(what) + " is not a lock ID"};
-  }
-  return id;
-}
-
-std::string AsString(const json::value& value, std::string_view what) {
-  if (!value.is_string()) {
-    throw BadListing{std::string(what) + " is not a string"};
-  }
-  return std::string(value.get_string());
-}
-
-bool AsBool(const json::value& value, std::string_view what) {
-  if (!value.is_bool()) {
-    throw BadListing{std::string(what) + " is not a boolean"};
-  }
-  return value.get_bool();
-}
-
-const json::array& AsArray(const json::value& value, std::string_view what) {
-  if (!value.is_array()) {
-    throw BadListing{std::string(what) + " is not an array"};
-  }
-  return value.get_array();
-}
-
-const json::object& AsObject(const json::value& value, std::string_view what) {
-  if (!value.is_object()) {
-    throw BadListing{std::string(what) + " is not an object"};
-  }
-  return value.get_object();
-}
-
-const json::value& Required(const json::object& object, std::string_view key,
-                            const std::string& where) {
-  const json::value* value = Field(object, key);
-  if (value == nullptr) {
-    throw BadListing{where + " has no \"" + std::string(key) + "\""};
-  }
-  return *value;
-}
-
-ListedResource ParseResource(const json::value& value,
-                             const std::string& where) {
-  const json::object& object = AsObject(value, where);
-  ListedResource resource;
-  const std::string type =
-      AsString(Required(object, "type", where), where + " type");
-  if (type == "write") {
-    resource.write = true;
-  } else if (type == "read") {
-    resource.write = false;
-  } else {
-    throw BadListing{where + " has type \"" + type + "\", not read or write"};
-  }
-  for (const json::value& segment :
-       AsArray(Required(object, "path", where), where + " path")) {
-    resource.path.push_back(AsString(segment, where + " path segment"));
-  }
-  return resource;
-}
-
-ListedLock ParseLock(const json::value& value, std::size_t index) {
-  std::string where = "lock #" + std::to_string(index + 1);
-  const json::object& object = AsObject(value, where);
-  ListedLock lock;
-  lock.id = AsId(Required(object, "id", where), where + " id");
-  where = "lock " + std::to_string(lock.id);
-  const std::string state =
-      AsString(Required(object, "state", where), where + " state");
-  if (state == "acquired") {
-    lock.state = ListedState::kAcquired;
-  } else if (state == "enqueued") {
-    lock.state = ListedState::kEnqueued;
-  } else {
-    throw BadListing{where + " has state \"" + state + "\""};
-  }
-  for (const json::value& resource :
-       AsArray(Required(object, "resources", where), where + " resources")) {
-    lock.resources.push_back(ParseResource(resource, where + " resource"));
-  }
-  if (const auto* v = Field(object, "client_name")) {
-    lock.client_name = AsString(*v, where + " client_name");
-  }
-  if (const auto* v = Field(object, "connection")) {
-    lock.connection = AsCount(*v, where + " connection");
-  }
-  if (const auto* v = Field(object, "peer")) {
-    lock.peer = AsString(*v, where + " peer");
-  }
-  if (const auto* v = Field(object, "since_ms")) {
-    lock.since_ms = AsCount(*v, where + " since_ms");
-  }
-  if (const auto* v = Field(object, "abandoned")) {
-    lock.abandoned = AsBool(*v, where + " abandoned");
-  }
-  if (const auto* v = Field(object, "release_in_ms")) {
-    lock.release_in_ms = AsCount(*v, where + " release_in_ms");
-  }
-  if (const auto* v = Field(object, "waits_for")) {
-    for (const json::value& id : AsArray(*v, where + " waits_for")) {
-      lock.waits_for.push_back(AsId(id, where + " waits_for"));
-    }
-  }
-  if (const auto* v = Field(object, "waits_for_more")) {
-    lock.waits_for_more = AsBool(*v, where + " waits_for_more");
-  }
-  return lock;
-}
 
 // ---- Text -------------------------------------------------------------
 
@@ -227,32 +82,29 @@ std::string Quoted(const std::string& text) {
 
 // The client's name, or else its address: in parentheses in the table,
 // where it stands in a column of names.
-std::string Who(const ListedLock& lock, bool mark_peer) {
+std::string Who(const wire::ListedLock& lock, bool mark_peer) {
   if (lock.client_name) return Printable(*lock.client_name);
-  if (lock.peer.empty()) return "";
-  return mark_peer ? "(" + Printable(lock.peer) + ")" : Printable(lock.peer);
+  if (!lock.peer || lock.peer->empty()) return "";
+  return mark_peer ? "(" + Printable(*lock.peer) + ")" : Printable(*lock.peer);
 }
 
-std::string Held(const ListedLock& lock) {
-  if (lock.state == ListedState::kEnqueued) {
+std::string Held(const wire::ListedLock& lock) {
+  if (lock.state == LockState::kEnqueued) {
     return "waiting " + HumanDuration(lock.since_ms);
   }
   std::string text = "held " + HumanDuration(lock.since_ms);
-  if (lock.abandoned) {
-    text += "; abandoned";
-    if (lock.release_in_ms) {
-      text += ", released in " + HumanDuration(*lock.release_in_ms);
-    }
+  if (lock.release_in_ms) {
+    text += "; abandoned, released in " + HumanDuration(*lock.release_in_ms);
   }
   return text;
 }
 
-const char* StateName(ListedState state) {
-  return state == ListedState::kAcquired ? "acquired" : "enqueued";
+const char* StateName(LockState state) {
+  return state == LockState::kAcquired ? "acquired" : "enqueued";
 }
 
 // IDs waited for, in order, once each.
-std::vector<std::uint64_t> Blockers(const ListedLock& lock) {
+std::vector<std::uint64_t> Blockers(const wire::ListedLock& lock) {
   std::vector<std::uint64_t> ids = lock.waits_for;
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -269,16 +121,16 @@ constexpr std::size_t kWaitsForShown = 10;
 enum Column { kId, kState, kResources, kClient, kFor, kWaitsFor, kColumns };
 using Row = std::array<std::string, kColumns>;
 
-std::vector<Row> TableRows(const LockListing& listing) {
+std::vector<Row> TableRows(const wire::LocksPage& listing) {
   std::vector<Row> rows;
   rows.push_back({"ID", "STATE", "RESOURCES", "CLIENT", "FOR", "WAITS FOR"});
-  for (const ListedLock& lock : listing.locks) {
+  for (const wire::ListedLock& lock : listing.locks) {
     Row row;
     row[kId] = std::to_string(lock.id);
     row[kState] = StateName(lock.state);
     row[kClient] = Fit(Who(lock, /*mark_peer=*/true), kMaxClientColumns);
     row[kFor] = Held(lock);
-    if (lock.state == ListedState::kEnqueued) {
+    if (lock.state == LockState::kEnqueued) {
       const std::vector<std::uint64_t> ids = Blockers(lock);
       for (std::size_t i = 0; i < ids.size() && i < kWaitsForShown; ++i) {
         row[kWaitsFor] += (i > 0 ? " " : "") + std::to_string(ids[i]);
@@ -315,7 +167,7 @@ constexpr std::size_t kResourcesPerLine = 3;
 constexpr std::size_t kRootsShown = 10;
 
 // "lock 2  enqueued  read a  (job-2, waiting 9s)"
-std::string Describe(const ListedLock& lock) {
+std::string Describe(const wire::ListedLock& lock) {
   std::string text =
       "lock " + std::to_string(lock.id) + "  " + StateName(lock.state) + "  ";
   for (std::size_t i = 0; i < lock.resources.size() && i < kResourcesPerLine;
@@ -340,9 +192,9 @@ class WhyRenderer {
   std::string Render() {
     const auto found = graph_.locks.find(graph_.id);
     if (found == graph_.locks.end()) return NotFound();
-    const ListedLock& lock = found->second;
+    const wire::ListedLock& lock = found->second;
     out_ = Describe(lock);
-    if (lock.state == ListedState::kAcquired) {
+    if (lock.state == LockState::kAcquired) {
       out_ += "  <- root\nIt holds its lock: it waits for nothing.\n";
       return out_;
     }
@@ -375,7 +227,7 @@ class WhyRenderer {
            "PATH it locks: locktopusctl why " + id + " PATH\n";
   }
 
-  void Walk(const ListedLock& lock, const std::string& prefix,
+  void Walk(const wire::ListedLock& lock, const std::string& prefix,
             std::size_t depth, std::set<std::uint64_t>* chain) {
     std::vector<std::uint64_t> ids = Blockers(lock);
     struct Entry {
@@ -427,15 +279,15 @@ class WhyRenderer {
         missing_ = true;
         continue;
       }
-      const ListedLock& blocker = found->second;
+      const wire::ListedLock& blocker = found->second;
       expanded_.insert(blocker.id);
       out_ += head + Describe(blocker);
-      if (blocker.state == ListedState::kAcquired) {
+      if (blocker.state == LockState::kAcquired) {
         out_ += "  <- root";
         roots_.insert(blocker.id);
       }
       out_ += "\n";
-      if (blocker.state != ListedState::kEnqueued) continue;
+      if (blocker.state != LockState::kEnqueued) continue;
       if (depth >= limits_.max_depth) {
         out_ += below + "└─ ... (cut: deeper than " +
                 std::to_string(limits_.max_depth) + ")\n";
@@ -456,21 +308,20 @@ class WhyRenderer {
                 " more roots, above\n";
         break;
       }
-      const ListedLock& root = graph_.locks.at(id);
+      const wire::ListedLock& root = graph_.locks.at(id);
       const std::string who = root.client_name
                                   ? Printable(*root.client_name)
                                   : std::string("a client without a name");
       std::vector<std::string> details;
-      if (!root.peer.empty()) details.push_back("peer " + Printable(root.peer));
+      if (root.peer && !root.peer->empty()) {
+        details.push_back("peer " + Printable(*root.peer));
+      }
       if (root.connection) {
         details.push_back("connection " + std::to_string(*root.connection));
       }
-      if (root.abandoned) {
-        details.push_back(
-            "abandoned" +
-            (root.release_in_ms
-                 ? ": released in " + HumanDuration(*root.release_in_ms)
-                 : std::string()));
+      if (root.release_in_ms) {
+        details.push_back("abandoned: released in " +
+                          HumanDuration(*root.release_in_ms));
       }
       std::string line = "Root: lock " + std::to_string(id) + ", held " +
                          HumanDuration(root.since_ms) + " by " + who;
@@ -506,33 +357,6 @@ class WhyRenderer {
 };
 
 }  // namespace
-
-std::variant<LockListing, std::string> ParseLockListing(std::string_view text) {
-  boost::system::error_code error;
-  const json::value value = json::parse(text, error);
-  if (error) return "not JSON: " + error.message();
-  try {
-    const json::object& object = AsObject(value, "the answer");
-    LockListing listing;
-    if (const auto* v = Field(object, "namespace")) {
-      listing.ns = AsString(*v, "namespace");
-    }
-    if (const auto* v = Field(object, "live")) {
-      listing.live = AsCount(*v, "live");
-    }
-    if (const auto* v = Field(object, "more")) {
-      listing.more = AsBool(*v, "more");
-    }
-    const json::array& locks =
-        AsArray(Required(object, "locks", "the answer"), "locks");
-    for (std::size_t i = 0; i < locks.size(); ++i) {
-      listing.locks.push_back(ParseLock(locks[i], i));
-    }
-    return listing;
-  } catch (const BadListing& bad) {
-    return bad.what;
-  }
-}
 
 std::string Printable(std::string_view text) {
   std::string out;
@@ -606,12 +430,12 @@ std::string HumanDuration(std::uint64_t ms) {
   return text;
 }
 
-std::string DescribeResource(const ListedResource& resource) {
-  return std::string(resource.write ? "write " : "read ") +
+std::string DescribeResource(const Resource& resource) {
+  return std::string(resource.access == Access::kWrite ? "write " : "read ") +
          Printable(client::FormatPath(resource.path));
 }
 
-std::string RenderLockTable(const LockListing& listing,
+std::string RenderLockTable(const wire::LocksPage& listing,
                             const std::optional<std::string>& path) {
   const std::string on = path ? " overlapping " + Printable(*path) : "";
   const std::string in = "namespace " + Quoted(listing.ns);
@@ -660,7 +484,7 @@ WhyGraph CollectWhy(std::uint64_t id,
     }
     const bool first = asked.empty();
     asked.insert(where);
-    LockListing listing = fetch(where);
+    wire::LocksPage listing = fetch(where);
     if (first) {
       graph.ns = listing.ns;
       graph.live = listing.live;
@@ -670,7 +494,7 @@ WhyGraph CollectWhy(std::uint64_t id,
           (!listing.locks.empty() && listing.locks.back().id >= id);
     }
     graph.listing_cut = graph.listing_cut || listing.more;
-    for (ListedLock& lock : listing.locks) {
+    for (wire::ListedLock& lock : listing.locks) {
       const std::uint64_t lock_id = lock.id;
       graph.locks.try_emplace(lock_id, std::move(lock));
     }
@@ -682,12 +506,12 @@ WhyGraph CollectWhy(std::uint64_t id,
   std::deque<std::uint64_t> todo = {id};
   std::set<std::uint64_t> seen = {id};
   while (!todo.empty() && seen.size() < limits.max_locks) {
-    const ListedLock& lock = graph.locks.at(todo.front());
+    const wire::ListedLock& lock = graph.locks.at(todo.front());
     todo.pop_front();
     for (const std::uint64_t blocker : lock.waits_for) {
       // A blocker conflicts with the lock, so it overlaps one of its
       // resources: it is in the listing of that resource's path.
-      for (const ListedResource& resource : lock.resources) {
+      for (const Resource& resource : lock.resources) {
         if (graph.locks.count(blocker) > 0) break;
         ask(resource.path);
       }

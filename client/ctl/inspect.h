@@ -1,7 +1,7 @@
-// locktopusctl's lock inspector: the JSON of GET /locks_v1 read into
-// values, and what `locktopusctl locks` and `locktopusctl why` print from
-// it: a table of live locks, and the waits-for graph from one waiting lock
-// to the holders at its root.
+// locktopusctl's lock inspector: what `locktopusctl locks` and
+// `locktopusctl why` print from GET /locks_v1's pages (read by
+// wire::ParseLocksPage): a table of live locks, and the waits-for graph from
+// one waiting lock to the holders at its root.
 //
 // Everything here is pure, without I/O or a clock, so that the output is
 // tested on canned listings: CollectWhy asks for listings through the
@@ -24,50 +24,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
+#include "engine/types.h"
+#include "wire/pages.h"
+
 namespace locktopus::ctl {
-
-enum class ListedState { kAcquired, kEnqueued };
-
-struct ListedResource {
-  bool write = true;
-  std::vector<std::string> path;
-};
-
-// One live lock as /locks_v1 lists it.
-struct ListedLock {
-  std::uint64_t id = 0;
-  ListedState state = ListedState::kAcquired;
-  std::vector<ListedResource> resources;
-  std::optional<std::string> client_name;  // absent: the client sent none
-  // The server's connection number ("client N" in its logs); absent once
-  // the connection has ended.
-  std::optional<std::uint64_t> connection;
-  std::string peer;            // "address:port"
-  std::uint64_t since_ms = 0;  // held (acquired) or waiting (enqueued)
-  bool abandoned = false;      // acquired, and its connection has ended
-  std::optional<std::uint64_t> release_in_ms;  // when abandoned
-  // Enqueued only: the earlier live locks that conflict with it, and
-  // whether the server had more than it listed.
-  std::vector<std::uint64_t> waits_for;
-  bool waits_for_more = false;
-};
-
-// One answer of /locks_v1: locks in ascending ID order.
-struct LockListing {
-  std::string ns;
-  std::uint64_t live = 0;  // live locks in the namespace
-  bool more = false;       // more locks matched than are listed
-  std::vector<ListedLock> locks;
-};
-
-// Parses the body of /locks_v1's 200 answer. Fields this version does not
-// know are ignored, as the server may add some; a known field of the wrong
-// type, or a missing required one, is an error. Returns the listing, or
-// what is wrong with the text.
-std::variant<LockListing, std::string> ParseLockListing(std::string_view json);
 
 // `text` safe to print on a terminal: '\' as "\\"; \n, \r, \t and other C0
 // controls and DEL as "\n", "\r", "\t", "\xNN"; a byte that is not part of
@@ -87,7 +49,7 @@ std::string HumanDuration(std::uint64_t ms);
 
 // "write a/b" for a resource; its path as locktopusctl writes paths
 // (FormatPath), made Printable.
-std::string DescribeResource(const ListedResource& resource);
+std::string DescribeResource(const Resource& resource);
 
 // The table of `locktopusctl locks`: ID, STATE, RESOURCES (one line per
 // resource), CLIENT (the client's name, or its peer address in
@@ -96,7 +58,7 @@ std::string DescribeResource(const ListedResource& resource);
 // more). Long cells are cut with "…". Then a line with the count listed
 // and live, saying how to see the rest when `more`. `path` is the PATH
 // asked about, as typed.
-std::string RenderLockTable(const LockListing& listing,
+std::string RenderLockTable(const wire::LocksPage& listing,
                             const std::optional<std::string>& path);
 
 // Bounds on `why`: requests made, locks shown, depth of the graph.
@@ -109,7 +71,7 @@ struct WhyLimits {
 // Gets a listing of the namespace's live locks overlapping `path`
 // (nullopt: all of them), as many as the server gives (its limit is the
 // caller's choice). May throw; CollectWhy lets it through.
-using FetchListing = std::function<LockListing(
+using FetchListing = std::function<wire::LocksPage(
     const std::optional<std::vector<std::string>>& path)>;
 
 // What `why` found: the lock asked about and every lock it reached.
@@ -117,7 +79,7 @@ struct WhyGraph {
   std::uint64_t id = 0;
   std::string ns;
   std::uint64_t live = 0;  // live locks in the namespace, as first listed
-  std::map<std::uint64_t, ListedLock> locks;  // every lock listed
+  std::map<LockId, wire::ListedLock> locks;  // every lock listed
   // The first listing would have held lock `id` had it been live (and
   // overlapping the path): it was not cut, or it reached past `id`.
   bool complete_up_to_id = false;

@@ -15,16 +15,19 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <variant>
 
 #include "client/ctl/client_name.h"
 #include "client/ctl/inspect.h"
 #include "client/ctl/run_locked.h"
 #include "locktopus/address.h"
 #include "locktopus/client.h"
+#include "wire/pages.h"
 
 namespace {
 using namespace locktopus::client;
 using namespace locktopus::ctl;
+namespace wire = locktopus::wire;
 
 constexpr const char* kFooter =
     R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
@@ -219,15 +222,14 @@ int Fetch(const std::function<std::string()>& get) {
 }
 
 // One /locks_v1 listing, read; ProtocolError if it cannot be.
-LockListing GetListing(const ServerAddress& address, const LocksQuery& query) {
-  std::variant<LockListing, std::string> parsed =
-      ParseLockListing(FetchLocks(address, address.ns, query));
-  auto* listing = std::get_if<LockListing>(&parsed);
-  if (listing == nullptr) {
-    throw ProtocolError("cannot read the answer of /locks_v1: " +
-                        *std::get_if<std::string>(&parsed));
+wire::LocksPage GetListing(const ServerAddress& address,
+                           const LocksQuery& query) {
+  std::variant<wire::LocksPage, wire::PageError> parsed =
+      wire::ParseLocksPage(FetchLocks(address, address.ns, query));
+  if (const auto* error = std::get_if<wire::PageError>(&parsed)) {
+    throw ProtocolError("cannot read the answer of /locks_v1: " + error->what);
   }
-  return std::move(*listing);
+  return std::get<wire::LocksPage>(std::move(parsed));
 }
 
 int ListLocks(const ServerAddress& address,

@@ -163,7 +163,8 @@ REQUEST_PARSER = {
 }
 
 # http_front_door's selector: bits 0-2 max namespace bytes, bits 3-4 max
-# abandon timeout (0, 1, 1000, 86400000 ms).
+# abandon timeout (0, 1, 1000, 86400000 ms). The text is also read as each
+# JSON page the server answers: the page-* seeds are pages.
 HTTP_FRONT_DOOR = {
     "lock": (0x1F, "/v1?namespace=a%20b"),
     "lock-abandon": (0x17, "/v1?namespace=n&abandon-timeout-ms=1000"),
@@ -179,6 +180,20 @@ HTTP_FRONT_DOOR = {
     "not-found": (0x07, "/v2?namespace=n"),
     "malformed": (0x07, "/v1?namespace=a b"),
     "namespace-over": (0x03, "/v1?namespace=abcdefgh"),
+    "page-stats": (0x07, '{"LastGroupID":4,"GroupsPending":1,"GroupsAcquired":'
+                   '2,"LocksPending":3,"LocksAcquired":5,"PathCount":7,'
+                   '"MemoryBytes":1024}'),
+    "page-namespaces": (0x07, '{"open":2,"opened":5,"namespaces":[{"name":'
+                        '"a\\u00e9","locks_acquired":1,"locks_pending":0}],'
+                        '"more":true}'),
+    "page-locks": (0x07, '{"namespace":"ns","live":3,"more":false,"locks":['
+                   '{"id":"1","state":"acquired","resources":[{"type":'
+                   '"write","path":["a","b"]}],"client_name":"job-1","peer":'
+                   '"127.0.0.1:1","since_ms":12,"abandoned":true,'
+                   '"release_in_ms":59000,"waits_for":[],"waits_for_more":'
+                   'false},{"id":"2","state":"enqueued","resources":[{"type":'
+                   '"read","path":[]}],"connection":18,"since_ms":9,'
+                   '"waits_for":["1"],"waits_for_more":true}]}'),
 }
 
 

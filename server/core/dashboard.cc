@@ -1,7 +1,6 @@
 #include "server/core/dashboard.h"
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <map>
@@ -62,10 +61,9 @@ std::string PathText(const Path& path) {
 }
 
 // 850ms, 12s, 3m 5s, 2h 10m: as the script writes it.
-std::string Duration(std::int64_t ms) {
-  if (ms < 0) ms = 0;
+std::string Duration(std::uint64_t ms) {
   if (ms < 1000) return std::to_string(ms) + "ms";
-  const std::int64_t s = ms / 1000;
+  const std::uint64_t s = ms / 1000;
   if (s < 60) return std::to_string(s) + "s";
   if (s < 3600) {
     return std::to_string(s / 60) + "m " + std::to_string(s % 60) + "s";
@@ -236,13 +234,13 @@ std::string LocksSection(const ServerState& state,
   std::string html = "<h2>Locks of <code>" + HtmlEscape(query.ns) +
                      "</code></h2>\n<div id=\"graph\" class=\"graph\"></div>\n"
                      "<div id=\"locks-body\">";
-  const std::optional<LocksView> view =
+  const std::optional<wire::LocksPage> page =
       InspectLocks(*state.locks, query.ns,
                    InspectQuery{.path = {},
                                 .limit = kDashboardLocks,
                                 .max_blockers = InspectQuery{}.max_blockers});
-  if (view) {
-    html += RenderLocksHtml(*view);
+  if (page) {
+    html += RenderLocksHtml(*page);
   } else {
     html +=
         "<p id=\"locks-note\" class=\"note\">Namespace not open: no "
@@ -289,39 +287,33 @@ NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
   return list;
 }
 
-std::string NamespacesJson(const NamespaceList& list) {
-  boost::json::array namespaces;
-  namespaces.reserve(list.busiest.size());
+wire::NamespacesPage ToNamespacesPage(const NamespaceList& list) {
+  wire::NamespacesPage page{
+      .open = list.open, .opened = list.opened, .more = list.more()};
+  page.namespaces.reserve(list.busiest.size());
   for (const NamespaceSummary& ns : list.busiest) {
-    namespaces.push_back(boost::json::object{
-        {"name", ns.name},
-        {"locks_acquired", ns.stats.locks_acquired},
-        {"locks_pending", ns.stats.locks_pending},
-    });
+    page.namespaces.push_back({.name = ns.name,
+                               .locks_acquired = ns.stats.locks_acquired,
+                               .locks_pending = ns.stats.locks_pending});
   }
-  return boost::json::serialize(boost::json::object{
-      {"open", list.open},
-      {"opened", list.opened},
-      {"namespaces", std::move(namespaces)},
-      {"more", list.more()},
-  });
+  return page;
 }
 
-std::string RenderLocksHtml(const LocksView& view) {
+std::string RenderLocksHtml(const wire::LocksPage& page) {
   std::string html = "<p id=\"locks-note\" class=\"note\">" +
-                     std::to_string(view.live) + " live; " +
-                     std::to_string(view.locks.size()) + " listed" +
-                     (view.more ? ", more not shown" : "") + ".</p>\n";
+                     std::to_string(page.live) + " live; " +
+                     std::to_string(page.locks.size()) + " listed" +
+                     (page.more ? ", more not shown" : "") + ".</p>\n";
   html +=
       "<table id=\"locks-table\" class=\"locks\"><thead><tr><th>id</th>"
       "<th>state</th><th>resources</th><th>client</th><th>connection</th>"
       "<th>peer</th><th>for</th><th>waits for</th></tr></thead><tbody>\n";
-  for (const LockView& lock : view.locks) {
+  for (const wire::ListedLock& lock : page.locks) {
     const std::string id = std::to_string(lock.id);
     const std::string_view state = StateName(lock.state);
     html += "<tr data-id=\"" + id + "\" class=\"" + std::string(state) +
-            (lock.abandoned ? " abandoned" : "") + "\"><td class=\"id\">" + id +
-            "</td><td class=\"state\">" + std::string(state) +
+            (lock.abandoned() ? " abandoned" : "") + "\"><td class=\"id\">" +
+            id + "</td><td class=\"state\">" + std::string(state) +
             "</td><td class=\"resources\">";
     for (std::size_t i = 0; i < lock.resources.size(); ++i) {
       const Resource& r = lock.resources[i];
@@ -330,17 +322,17 @@ std::string RenderLocksHtml(const LocksView& view) {
               HtmlEscape(PathText(r.path));
     }
     html += "</td><td class=\"client\">";
-    if (lock.holder) html += HtmlEscape(lock.holder->client_name);
+    if (lock.client_name) html += HtmlEscape(*lock.client_name);
     html += "</td><td class=\"conn\">";
-    if (lock.holder) html += std::to_string(lock.holder->connection);
+    if (lock.connection) html += std::to_string(*lock.connection);
     html += "</td><td class=\"peer\">";
-    if (lock.holder) html += HtmlEscape(lock.holder->peer);
+    if (lock.peer) html += HtmlEscape(*lock.peer);
     html +=
         "</td><td class=\"since\">" +
         std::string(lock.state == LockState::kAcquired ? "held " : "waiting ") +
         Duration(lock.since_ms);
-    if (lock.abandoned) {
-      html += "; abandoned, released in " + Duration(lock.release_in_ms);
+    if (lock.release_in_ms) {
+      html += "; abandoned, released in " + Duration(*lock.release_in_ms);
     }
     html += "</td><td class=\"waits\">";
     for (std::size_t i = 0; i < lock.waits_for.size(); ++i) {

@@ -22,6 +22,7 @@
 #include "server/core/inspect.h"
 #include "server/core/lock_service.h"
 #include "server/core/server_state.h"
+#include "wire/pages.h"
 
 namespace locktopus::server {
 
@@ -52,14 +53,12 @@ struct NamespaceList {
 NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
                               std::size_t limit);
 
-// GET /namespaces_v1:
-// {"open":N,"opened":N,"namespaces":[{"name":…,"locks_acquired":…,"locks_pending":…},…],
-//  "more":bool}
-std::string NamespacesJson(const NamespaceList& list);
+// What GET /namespaces_v1 lists of `list` (wire/pages.h).
+wire::NamespacesPage ToNamespacesPage(const NamespaceList& list);
 
 // The locks table of a namespace (its <table> and a note when it is cut),
 // as the script renders it too: one row per lock, its cells escaped.
-std::string RenderLocksHtml(const LocksView& view);
+std::string RenderLocksHtml(const wire::LocksPage& page);
 
 // GET /: the whole page.
 std::string DashboardPage(const ServerState& state,

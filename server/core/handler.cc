@@ -5,6 +5,7 @@
 #include "server/core/log.h"
 #include "server/core/pages.h"
 #include "wire/codec.h"
+#include "wire/pages.h"
 
 namespace locktopus::server {
 namespace {
@@ -98,18 +99,20 @@ Handled HandleRequest(const HttpRequest& request,
   if (const auto* stats = std::get_if<StatsRoute>(&route)) {
     const std::optional<NamespaceSummary> found = state->locks->Find(stats->ns);
     if (!found) return Text(404, "Namespace not found");
-    return HttpResponse{.content_type = "application/json",
-                        .body = StatsJson(found->stats, found->memory_bytes)};
+    return HttpResponse{
+        .content_type = "application/json",
+        .body = wire::FormatStatsPage(
+            {.stats = found->stats, .memory_bytes = found->memory_bytes})};
   }
   if (const auto* locks = std::get_if<LocksRoute>(&route)) {
-    const std::optional<LocksView> view =
+    const std::optional<wire::LocksPage> page =
         InspectLocks(*state->locks, locks->ns,
                      {.path = locks->path,
                       .limit = locks->limit,
                       .max_blockers = locks->blockers});
-    if (!view) return Text(404, "Namespace not found");
+    if (!page) return Text(404, "Namespace not found");
     return HttpResponse{.content_type = "application/json",
-                        .body = LocksJson(*view)};
+                        .body = wire::FormatLocksPage(*page)};
   }
   if (std::holds_alternative<MetricsRoute>(route)) {
     return HttpResponse{.content_type = kPrometheusContentType,
@@ -123,10 +126,11 @@ Handled HandleRequest(const HttpRequest& request,
                                   : Text(503, std::string(ha::Name(role)));
   }
   if (const auto* list = std::get_if<NamespacesRoute>(&route)) {
-    return HttpResponse{.content_type = "application/json",
-                        .body = NamespacesJson(BusiestMatching(
-                            *state->locks, list->filter, list->limit)),
-                        .cache_control = "no-store"};
+    return HttpResponse{
+        .content_type = "application/json",
+        .body = wire::FormatNamespacesPage(ToNamespacesPage(
+            BusiestMatching(*state->locks, list->filter, list->limit))),
+        .cache_control = "no-store"};
   }
   if (const auto* asset_route = std::get_if<AssetRoute>(&route)) {
     const std::optional<Asset> asset = FindAsset(asset_route->path);

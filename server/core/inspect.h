@@ -2,11 +2,12 @@
 // who holds or waits for it and what it waits for (GET /locks_v1, the
 // dashboard, locktopusctl locks/why). The engine answers the query
 // (LockSpace::Inspect); this adds what only the server knows — the client
-// behind each lock and its times — and writes the JSON of /locks_v1.
+// behind each lock and its times — as the values of /locks_v1
+// (wire/pages.h).
 //
 // Thread safety: InspectLocks may be called from any thread; it holds the
 // service's mutex, then the namespace's, for the engine's bounded query
-// only. The views are plain values.
+// only. The pages are plain values.
 
 #ifndef LOCKTOPUS_SERVER_CORE_INSPECT_H_
 #define LOCKTOPUS_SERVER_CORE_INSPECT_H_
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "engine/types.h"
+#include "wire/pages.h"
 
 namespace locktopus::server {
 
@@ -93,37 +95,15 @@ class LockRecord final : public Waiter {
   std::atomic<Clock::rep> released_at_{kUnset};
 };
 
-// One lock as /locks_v1 shows it.
-struct LockView {
-  LockId id = 0;
-  LockState state = LockState::kNone;
-  std::vector<Resource> resources;
-  // Absent for a lock without a record (none in the server). Once the lock
-  // is abandoned its connection number is not shown: the connection is gone.
-  std::optional<HolderInfo> holder;
-  // Held for (acquired) or waited for (enqueued), in milliseconds.
-  std::int64_t since_ms = 0;
-  // Its connection has gone: it is released when the abandon timeout ends,
-  // in release_in_ms.
-  bool abandoned = false;
-  std::int64_t release_in_ms = 0;
-  std::vector<LockId> waits_for;
-  bool waits_for_more = false;
-};
-
-struct LocksView {
-  std::string ns;
-  std::uint64_t live = 0;  // live locks in the namespace, matching or not
-  bool more = false;       // matching locks beyond those listed
-  std::vector<LockView> locks;
-};
-
-// The live locks of namespace `ns` that `query` asks for, or nullopt when
-// the namespace is not open (never opened, or freed: no live lock). Never
-// opens a namespace.
-std::optional<LocksView> InspectLocks(const LockService& service,
-                                      std::string_view ns,
-                                      const InspectQuery& query);
+// The live locks of namespace `ns` that `query` asks for, as /locks_v1
+// lists them, or nullopt when the namespace is not open (never opened, or
+// freed: no live lock). Never opens a namespace. Each lock shows its
+// record's holder (wire::ListedLock's client_name, connection and peer;
+// once the lock is abandoned, no connection: it is gone) and times; a lock
+// without a record (none in the server) shows neither.
+std::optional<wire::LocksPage> InspectLocks(const LockService& service,
+                                            std::string_view ns,
+                                            const InspectQuery& query);
 
 // How long a namespace's oldest enqueued lock has waited and its oldest
 // acquired lock has been held (LockSpace::Oldest, timed by their
@@ -133,9 +113,6 @@ struct OldestAges {
   std::chrono::nanoseconds acquired{0};
 };
 OldestAges AgesOf(const OldestLocks& oldest, LockRecord::Clock::time_point now);
-
-// The body of GET /locks_v1 (README, "Inspecting locks").
-std::string LocksJson(const LocksView& view);
 
 }  // namespace locktopus::server
 

@@ -1,22 +1,9 @@
 #include "server/core/pages.h"
 
-#include <boost/json.hpp>
-
 #include "server/core/inspect.h"
 #include "server/core/log.h"
 
 namespace locktopus::server {
-std::string StatsJson(const Stats& s, std::uint64_t memory_bytes) {
-  return boost::json::serialize(boost::json::object{
-      {"LastGroupID", s.last_id},
-      {"GroupsPending", s.locks_pending},
-      {"GroupsAcquired", s.locks_acquired},
-      {"LocksPending", s.resources_pending},
-      {"LocksAcquired", s.resources_acquired},
-      {"PathCount", s.path_count},
-      {"MemoryBytes", memory_bytes},
-  });
-}
 
 std::string MetricsText(const ServerState& state) {
   const LockService& locks = *state.locks;

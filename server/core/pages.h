@@ -1,5 +1,5 @@
 // What the server renders from its state for a reader (the status page is
-// dashboard.h's): one namespace's statistics as JSON, the Prometheus scrape,
+// dashboard.h's, the JSON pages are wire/pages.h's): the Prometheus scrape
 // and the statistics log lines. No sockets.
 //
 // Thread safety: each function reads the state's thread-safe parts; call
@@ -18,9 +18,6 @@ namespace locktopus::server {
 
 // Namespaces listed on the status page (dashboard.h), the busiest first.
 inline constexpr std::size_t kStatusNamespaces = 20;
-
-// GET /stats_v1: {"LastGroupID":…,"GroupsPending":…,…} (PROTOCOL.md).
-std::string StatsJson(const Stats& stats, std::uint64_t memory_bytes);
 
 // GET /metrics: the text exposition of the metrics and the gauges read now.
 std::string MetricsText(const ServerState& state);

@@ -33,10 +33,12 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <variant>
 
 #include "locktopus/client.h"
 #include "tests/e2e/server_process.h"
 #include "tests/e2e/test_certs.h"
+#include "wire/pages.h"
 
 extern char** environ;
 
@@ -295,8 +297,23 @@ class CtlTest : public ::testing::Test {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   }
-  std::string Stats(const ServerProcess& server, const std::string& ns = "ns") {
-    return e2e::HttpGet(server, "/stats_v1?namespace=" + ns).body;
+  // The statistics of a /stats_v1 page's text (a failure if it is not one).
+  static Stats ReadStats(const std::string& text) {
+    auto page = wire::ParseStatsPage(text);
+    if (const auto* error = std::get_if<wire::PageError>(&page)) {
+      ADD_FAILURE() << "/stats_v1: " << error->what << " in " << text;
+      return {};
+    }
+    return std::get<wire::StatsPage>(page).stats;
+  }
+  // The statistics of namespace `ns`, from the server's /stats_v1.
+  static Stats StatsOf(const ServerProcess& server,
+                       const std::string& ns = "ns") {
+    return ReadStats(e2e::HttpGet(server, "/stats_v1?namespace=" + ns).body);
+  }
+  // No lock pending or acquired.
+  static bool Idle(const Stats& stats) {
+    return stats.locks_pending == 0 && stats.locks_acquired == 0;
   }
   // A connection that keeps namespace `ns` open, so that its statistics
   // outlast the commands' own connections (an idle namespace is freed).
@@ -327,7 +344,7 @@ TEST_F(CtlTest, TwoWritersSerialize) {
                                   "; echo second-end >>" + log}));
   // Queued behind the first, or (were it not) already running.
   const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (Stats(server).find("\"GroupsPending\":1") == std::string::npos &&
+  while (StatsOf(server).locks_pending != 1 &&
          ReadFile(log).find("second") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -337,8 +354,7 @@ TEST_F(CtlTest, TwoWritersSerialize) {
   EXPECT_EQ(Wait(second), 0) << Err(1);
   EXPECT_EQ(ReadFile(log),
             "first-start\nfirst-end\nsecond-start\nsecond-end\n");
-  EXPECT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
-            std::string::npos);
+  EXPECT_TRUE(Idle(StatsOf(server))) << StatsOf(server);
 }
 
 // The first reader waits for the second to run: possible only if they share.
@@ -374,7 +390,7 @@ TEST_F(CtlTest, TimeoutExitsThreeAndLeavesNoLock) {
   EXPECT_TRUE(e2e::WaitForHttp(server, "/stats_v1?namespace=ns",
                                "\"GroupsPending\":0,\"GroupsAcquired\":1,",
                                seconds(20)))
-      << Stats(server);
+      << StatsOf(server);
   // A plain number is seconds; a free lock needs no waiting at all.
   EXPECT_EQ(Run(Join(At(server), {"lock", "--timeout", "0", "-w", "b", "--",
                                   "touch", ran})),
@@ -406,10 +422,9 @@ TEST_F(CtlTest, ExitCodesPassThrough) {
       Run(Join(At(server), {"lock", "-w", "a", "--", "/nonexistent/command"})),
       127);
   // Every lock was released.
-  EXPECT_NE(Stats(server).find(
-                "\"LastGroupID\":4,\"GroupsPending\":0,\"GroupsAcquired\":0,"),
-            std::string::npos)
-      << Stats(server);
+  const Stats stats = StatsOf(server);
+  EXPECT_EQ(stats.last_id, 4u);
+  EXPECT_TRUE(Idle(stats)) << stats;
 }
 
 TEST_F(CtlTest, SignalsReachTheCommand) {
@@ -428,8 +443,7 @@ TEST_F(CtlTest, SignalsReachTheCommand) {
     EXPECT_EQ(Wait(ctl), 9) << "signal " << signal;
     EXPECT_EQ(ReadFile(log), "ready\ngot\n");
   }
-  EXPECT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
-            std::string::npos);
+  EXPECT_TRUE(Idle(StatsOf(server))) << StatsOf(server);
 }
 
 // Waits until process `pid` blocks SIGTERM (SigBlk in /proc), as
@@ -532,10 +546,9 @@ TEST_F(CtlTest, SignalAtAnyMomentLeavesNoLock) {
     const int code = Wait(ctl);
     ASSERT_TRUE(code == 9 || code == 128 + SIGTERM)
         << "run " << run << " exited " << code << "; stderr: " << Err(run);
-    ASSERT_NE(Stats(server).find("\"GroupsPending\":0,\"GroupsAcquired\":0,"),
-              std::string::npos)
+    ASSERT_TRUE(Idle(StatsOf(server)))
         << "run " << run << " exited " << code
-        << " leaving a lock: " << Stats(server)
+        << " leaving a lock: " << StatsOf(server)
         << "; held by the test: " << (held ? "yes" : "no")
         << "; stderr: " << Err(run)
         << "; locks: " << e2e::HttpGet(server, "/locks_v1?namespace=ns").body;
@@ -834,16 +847,13 @@ TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) +
                           "/v1?namespace=from-url";
   EXPECT_EQ(Run({"--url", url, "lock", "-w", "a", "--", "true"}), 0) << Err(0);
-  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":1"),
-            std::string::npos);
+  EXPECT_EQ(StatsOf(server, "from-url").last_id, 1u);
   setenv("LOCKTOPUS_URL", url.c_str(), 1);
   EXPECT_EQ(Run({"lock", "-w", "a", "--", "true"}), 0) << Err(1);
   EXPECT_EQ(Run({"--namespace", "other", "lock", "-w", "a", "--", "true"}), 0);
   unsetenv("LOCKTOPUS_URL");
-  EXPECT_NE(Stats(server, "from-url").find("\"LastGroupID\":2"),
-            std::string::npos);
-  EXPECT_NE(Stats(server, "other").find("\"LastGroupID\":1"),
-            std::string::npos);
+  EXPECT_EQ(StatsOf(server, "from-url").last_id, 2u);
+  EXPECT_EQ(StatsOf(server, "other").last_id, 1u);
 }
 
 TEST_F(CtlTest, StatsAndStatus) {
@@ -851,7 +861,7 @@ TEST_F(CtlTest, StatsAndStatus) {
   Client client("127.0.0.1", server.port(), "seen");
   Lock lock = client.lock({Write({"x"})});
   EXPECT_EQ(Run(Join(At(server), {"stats", "seen"})), 0);
-  EXPECT_NE(Out(0).find("\"GroupsAcquired\":1"), std::string::npos) << Out(0);
+  EXPECT_EQ(ReadStats(Out(0)).locks_acquired, 1u) << Out(0);
   EXPECT_EQ(Run(Join(At(server), {"stats", "never"})), 1);
   EXPECT_NE(Err(1).find("Namespace not found"), std::string::npos);
   EXPECT_EQ(Run(Join(At(server), {"status"})), 0);
@@ -884,7 +894,7 @@ TEST_F(CtlTest, TlsAndToken) {
       Run(Join(with_token, {"lock", "-w", "a", "--", "sh", "-c", ctl_stats})),
       0)
       << Err(0);
-  EXPECT_NE(Out(0).find("\"GroupsAcquired\":1"), std::string::npos) << Out(0);
+  EXPECT_EQ(ReadStats(Out(0)).locks_acquired, 1u) << Out(0);
   // 1: the CA and the token from the environment, a plain status page.
   setenv("LOCKTOPUS_CA_FILE", certs->ca.c_str(), 1);
   setenv("LOCKTOPUS_TOKEN", token.c_str(), 1);
