@@ -9,11 +9,12 @@
 #include <deque>
 #include <set>
 
-#include "client/ctl/utf8.h"
 #include "locktopus/address.h"
+#include "wire/utf8.h"
 
 namespace locktopus::ctl {
 namespace json = boost::json;
+using wire::DecodeUtf8;
 
 namespace {
 

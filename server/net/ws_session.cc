@@ -13,6 +13,7 @@
 
 #include "server/core/connection.h"
 #include "server/core/log.h"
+#include "wire/utf8.h"
 
 namespace locktopus::server {
 namespace websocket = beast::websocket;
