@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/client.h"
+#include "bench/load_client.h"
 
 namespace locktopus::bench {
 
