@@ -7,6 +7,7 @@
 #include <latch>
 #include <thread>
 
+#include "bench/client.h"
 #include "bench/proc_stats.h"
 #include "bench/redis_client.h"
 #include "bench/syscall_count.h"

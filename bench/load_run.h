@@ -15,7 +15,7 @@
 #include <string_view>
 #include <variant>
 
-#include "bench/client.h"
+#include "bench/load_client.h"
 #include "bench/report.h"
 
 namespace locktopus::bench {

@@ -1,18 +1,24 @@
 // The load generator's results and how they are printed: a few lines for
-// people, and one JSON object for scripts (scripts/bench.sh).
+// people, and one JSON object for scripts; and the benchmark's tables, the
+// medians and ratios of many such runs (scripts/bench.sh).
 //
-// Thread safety: pure functions over values.
+// Thread safety: pure functions over values; RunSet is a plain value.
 
 #ifndef LOCKTOPUS_BENCH_REPORT_H_
 #define LOCKTOPUS_BENCH_REPORT_H_
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
-#include "bench/client.h"
+#include "bench/load_client.h"
 
 namespace locktopus::bench {
 
@@ -80,6 +86,74 @@ void PrintText(const Results& r, std::ostream& out);
 
 // One line: {"clients":64,...,"cycles_per_s":12345.6,...}
 std::string ToJson(const Results& r);
+
+// ---- the benchmark's tables ------------------------------------------------
+
+// The numbers of one run's JSON line (ToJson), by name; those that were
+// null are not there.
+using RunFigures = std::map<std::string, double, std::less<>>;
+
+// The figures of the JSON line in a load generator's output; nullopt if it
+// has none (the run gave no result).
+std::optional<RunFigures> ReadRunFigures(std::string_view output);
+
+// The runs of one benchmark: each the figures of one run of one kind of
+// server in one scenario. The kinds scripts/bench.sh runs: real (this
+// tree's server), ha (it in HA mode), uring (the io_uring build's), floor
+// (the always-grant floor), serial (the serializing floor), baseline
+// (another build) and redis.
+class RunSet {
+ public:
+  // Every file of `dir` named <kind>.<scenario>.<run>, each a load
+  // generator's whole output; a run without a result counts as one with no
+  // figures.
+  static RunSet Load(const std::filesystem::path& dir);
+
+  void Add(const std::string& kind, const std::string& scenario, int run,
+           RunFigures figures);
+
+  // Whether `kind` ran in `scenario`.
+  bool Ran(std::string_view kind, std::string_view scenario) const;
+
+  // One figure of one run.
+  std::optional<double> Figure(std::string_view kind, std::string_view scenario,
+                               int run, std::string_view figure) const;
+
+  // The median of `figure` over the runs of `kind` in `scenario` that have
+  // it (of an even count, the lower middle one); nullopt if none has it.
+  std::optional<double> Median(std::string_view kind, std::string_view scenario,
+                               std::string_view figure) const;
+
+ private:
+  // By kind, then scenario, then run.
+  std::map<std::string,
+           std::map<std::string, std::map<int, RunFigures>, std::less<>>,
+           std::less<>>
+      runs_;
+};
+
+struct TableOptions {
+  // {name, label} in the tables' order: "one", "1 client".
+  std::vector<std::pair<std::string, std::string>> scenarios;
+  bool baseline = false;  // add the baseline's columns
+};
+
+// The scenario whose runs give the idle memory line: idle connections only.
+inline constexpr std::string_view kIdleScenario = "idle";
+
+// The benchmark's tables in Markdown, a blank line after each: per scenario
+// the real server's cycles/s, latencies and CPU per cycle with the other
+// servers' and the ratios between them; the kernel's work (system calls,
+// context switches); the whole cycle's latency; then the idle memory line,
+// if kIdleScenario ran. Medians over the runs; "-" where a server did not
+// run or a figure was not measured. A scenario's floor is the serializing
+// floor if that ran there, else the always-grant floor.
+void PrintTables(const RunSet& runs, const TableOptions& options,
+                 std::ostream& out);
+
+// Run `run` of `scenario`, for progress: "real 10086 cycles/s floor 10712
+// cycles/s", in the order scripts/bench.sh runs the kinds.
+std::string RunLine(const RunSet& runs, std::string_view scenario, int run);
 
 }  // namespace locktopus::bench
 

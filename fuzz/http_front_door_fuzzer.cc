@@ -14,7 +14,7 @@
 // ones, and the two must agree: which endpoint a target reaches does not
 // depend on limits; a route within the small limits is the same under both;
 // a route over a small limit is a 400 whose body names it ("over max-...");
-// a 400 under the defaults stays a 400.
+// a 400 under the defaults stays a 400 (fuzz/limits_check.h).
 //
 // The same bytes are also read as the body of each JSON page the server
 // answers (/stats_v1, /namespaces_v1, /locks_v1) by its wire/pages.h
@@ -31,7 +31,7 @@
 #include <variant>
 #include <vector>
 
-#include "fuzz/byte_reader.h"
+#include "fuzz/limits_check.h"
 #include "fuzz/report.h"
 #include "server/core/routes.h"
 #include "wire/pages.h"
@@ -47,55 +47,6 @@ using server::RouteLimits;
 using server::StatsRoute;
 using server::StatusRoute;
 
-// Each at most the default, so that they only tighten.
-RouteLimits SmallLimits(std::uint8_t selector) {
-  static constexpr std::uint64_t kAbandonMs[] = {0, 1, 1000, 86'400'000};
-  return {.max_namespace_bytes = selector & 7u,
-          .max_abandon_timeout_ms = kAbandonMs[selector >> 3 & 3]};
-}
-
-std::string Describe(const RouteLimits& l) {
-  return "{namespace bytes " + std::to_string(l.max_namespace_bytes) +
-         ", abandon timeout ms " + std::to_string(l.max_abandon_timeout_ms) +
-         "}";
-}
-
-std::string Describe(const Route& route) {
-  if (const auto* lock = std::get_if<LockRoute>(&route)) {
-    return "lock namespace " + Quoted(lock->ns) + " abandon timeout " +
-           (lock->abandon_timeout_ms
-                ? std::to_string(*lock->abandon_timeout_ms) + " ms"
-                : "default") +
-           " client " + Quoted(lock->client_name);
-  }
-  if (const auto* stats = std::get_if<StatsRoute>(&route)) {
-    return "stats namespace " + Quoted(stats->ns);
-  }
-  if (const auto* locks = std::get_if<LocksRoute>(&route)) {
-    std::string path;
-    for (const std::string& segment : locks->path) path += "/" + segment;
-    return "locks namespace " + Quoted(locks->ns) + " path " + Quoted(path) +
-           " limit " + std::to_string(locks->limit) + " blockers " +
-           std::to_string(locks->blockers);
-  }
-  if (const auto* status = std::get_if<StatusRoute>(&route)) {
-    return "status page filter " + Quoted(status->filter) + " namespace " +
-           Quoted(status->ns);
-  }
-  if (std::holds_alternative<server::MetricsRoute>(route)) return "metrics";
-  if (std::holds_alternative<server::HealthRoute>(route)) return "health";
-  if (std::holds_alternative<server::ReadyRoute>(route)) return "readiness";
-  if (const auto* list = std::get_if<server::NamespacesRoute>(&route)) {
-    return "namespaces filter " + Quoted(list->filter) + " limit " +
-           std::to_string(list->limit);
-  }
-  if (const auto* asset = std::get_if<server::AssetRoute>(&route)) {
-    return "asset " + Quoted(asset->path);
-  }
-  const auto& error = std::get<HttpError>(route);
-  return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
-}
-
 // The namespace of a LockRoute, StatsRoute or LocksRoute, or nullptr.
 const std::string* NamespaceOf(const Route& route) {
   if (const auto* lock = std::get_if<LockRoute>(&route)) return &lock->ns;
@@ -107,14 +58,6 @@ const std::string* NamespaceOf(const Route& route) {
 bool IsStatus(const Route& route, unsigned status) {
   const auto* error = std::get_if<HttpError>(&route);
   return error != nullptr && error->status == status;
-}
-
-bool WithinLimits(const Route& route, const RouteLimits& limits) {
-  const std::string* ns = NamespaceOf(route);
-  if (ns != nullptr && ns->size() > limits.max_namespace_bytes) return false;
-  const auto* lock = std::get_if<LockRoute>(&route);
-  return lock == nullptr || !lock->abandon_timeout_ms ||
-         *lock->abandon_timeout_ms <= limits.max_abandon_timeout_ms;
 }
 
 // Every byte but the RFC 3986 unreserved ones as %XX.
@@ -165,62 +108,105 @@ std::string CanonicalTarget(const Route& route) {
   return target;
 }
 
-class Check {
- public:
-  explicit Check(std::string_view target) : target_(target) {}
+struct HttpFrontDoor {
+  using Limits = RouteLimits;
+  using Answer = Route;
+  static constexpr std::string_view kHarness = "http_front_door";
+  static constexpr std::string_view kInput = "target";
+  static constexpr std::string_view kAnswer = "route";
 
-  // PROTOCOL.md's rules for one routing of the target under `limits`.
-  void Alone(const Route& route, const RouteLimits& limits) {
+  // Each at most the default, so that they only tighten.
+  static Limits Tight(std::uint8_t selector) {
+    static constexpr std::uint64_t kAbandonMs[] = {0, 1, 1000, 86'400'000};
+    return {.max_namespace_bytes = selector & 7u,
+            .max_abandon_timeout_ms = kAbandonMs[selector >> 3 & 3]};
+  }
+
+  static std::string Describe(const Limits& l) {
+    return "{namespace bytes " + std::to_string(l.max_namespace_bytes) +
+           ", abandon timeout ms " + std::to_string(l.max_abandon_timeout_ms) +
+           "}";
+  }
+
+  static std::string Describe(const Answer& route) {
+    if (const auto* lock = std::get_if<LockRoute>(&route)) {
+      return "lock namespace " + Quoted(lock->ns) + " abandon timeout " +
+             (lock->abandon_timeout_ms
+                  ? std::to_string(*lock->abandon_timeout_ms) + " ms"
+                  : "default") +
+             " client " + Quoted(lock->client_name);
+    }
+    if (const auto* stats = std::get_if<StatsRoute>(&route)) {
+      return "stats namespace " + Quoted(stats->ns);
+    }
+    if (const auto* locks = std::get_if<LocksRoute>(&route)) {
+      std::string path;
+      for (const std::string& segment : locks->path) path += "/" + segment;
+      return "locks namespace " + Quoted(locks->ns) + " path " + Quoted(path) +
+             " limit " + std::to_string(locks->limit) + " blockers " +
+             std::to_string(locks->blockers);
+    }
+    if (const auto* status = std::get_if<StatusRoute>(&route)) {
+      return "status page filter " + Quoted(status->filter) + " namespace " +
+             Quoted(status->ns);
+    }
+    if (std::holds_alternative<server::MetricsRoute>(route)) return "metrics";
+    if (std::holds_alternative<server::HealthRoute>(route)) return "health";
+    if (std::holds_alternative<server::ReadyRoute>(route)) return "readiness";
+    if (const auto* list = std::get_if<server::NamespacesRoute>(&route)) {
+      return "namespaces filter " + Quoted(list->filter) + " limit " +
+             std::to_string(list->limit);
+    }
+    if (const auto* asset = std::get_if<server::AssetRoute>(&route)) {
+      return "asset " + Quoted(asset->path);
+    }
+    const auto& error = std::get<HttpError>(route);
+    return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
+  }
+
+  static Answer Read(std::string_view target, const Limits& limits) {
+    return server::RouteTarget(target, limits);
+  }
+  // A 400, which tighter limits may give; a 404 they never do.
+  static bool Refused(const Answer& route) { return IsStatus(route, 400); }
+  static std::string_view RefusalText(const Answer& route) {
+    return std::get<HttpError>(route).body;
+  }
+  // The routes to a namespace: which endpoint a target reaches does not
+  // depend on the limits.
+  static bool Limited(const Answer& route) {
+    return NamespaceOf(route) != nullptr;
+  }
+  static bool WithinLimits(const Answer& route, std::string_view,
+                           const Limits& limits) {
+    const std::string* ns = NamespaceOf(route);
+    if (ns != nullptr && ns->size() > limits.max_namespace_bytes) return false;
+    const auto* lock = std::get_if<LockRoute>(&route);
+    return lock == nullptr || !lock->abandon_timeout_ms ||
+           *lock->abandon_timeout_ms <= limits.max_abandon_timeout_ms;
+  }
+
+  // A refusal is a 400 or a 404 with a body; a route to a namespace names a
+  // non-empty one and round-trips through its canonical target.
+  static void CheckAlone(const LimitsCheck<HttpFrontDoor>& check,
+                         const Answer& route, const Limits& limits) {
     if (const auto* error = std::get_if<HttpError>(&route)) {
-      Require(error->status == 400 || error->status == 404,
-              "a refusal other than 400 or 404", route, limits);
-      Require(!error->body.empty(), "a refusal without a body", route, limits);
+      check.Require(error->status == 400 || error->status == 404,
+                    "a refusal other than 400 or 404", route, limits);
+      check.Require(!error->body.empty(), "a refusal without a body", route,
+                    limits);
       return;
     }
     if (const std::string* ns = NamespaceOf(route)) {
-      Require(!ns->empty(), "a route to an empty namespace", route, limits);
-      Require(WithinLimits(route, limits), "a route over a limit", route,
-              limits);
+      check.Require(!ns->empty(), "a route to an empty namespace", route,
+                    limits);
       const Route again = server::RouteTarget(CanonicalTarget(route), limits);
-      Require(again == route,
-              "a route that does not round-trip; " + CanonicalTarget(route) +
-                  " gives " + Describe(again),
-              route, limits);
+      check.Require(again == route,
+                    "a route that does not round-trip; " +
+                        CanonicalTarget(route) + " gives " + Describe(again),
+                    route, limits);
     }
   }
-
-  // The default limits' answer against the small limits' answer.
-  void Agree(const Route& loose, const Route& tight, const RouteLimits& small) {
-    const std::string defaults = " (the defaults give " + Describe(loose) + ")";
-    if (NamespaceOf(loose) == nullptr && !IsStatus(loose, 400)) {
-      Require(tight == loose, "the endpoint depends on the limits" + defaults,
-              tight, small);
-    } else if (IsStatus(loose, 400)) {
-      Require(
-          IsStatus(tight, 400),
-          "a 400 under the defaults is not one under small limits" + defaults,
-          tight, small);
-    } else if (WithinLimits(loose, small)) {
-      Require(tight == loose,
-              "within the small limits, but routed differently" + defaults,
-              tight, small);
-    } else {
-      Require(IsStatus(tight, 400) && std::get<HttpError>(tight).body.find(
-                                          "over max-") != std::string::npos,
-              "over a small limit, but not refused naming it", tight, small);
-    }
-  }
-
- private:
-  void Require(bool ok, const std::string& what, const Route& route,
-               const RouteLimits& limits) {
-    if (ok) return;
-    Fail("http_front_door", what + "\ntarget: " + Quoted(target_) +
-                                "\nlimits: " + Describe(limits) +
-                                "\nroute:  " + Describe(route));
-  }
-
-  std::string_view target_;
 };
 
 // Reads `text` with `parse`; a page it reads must come back the same from
@@ -244,23 +230,17 @@ void CheckPage(std::string_view text,
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
-  using namespace locktopus;
   using namespace locktopus::fuzz;
+  LimitsCheck<HttpFrontDoor>::Run(data, size);
+  // The target, the bytes after the limits' byte, as each JSON page too.
   ByteReader in(data, size);
-  const server::RouteLimits small = SmallLimits(in.Byte());
+  in.Byte();
   const std::string_view target = in.Rest();
-
-  const server::RouteLimits defaults;
-  const server::Route loose = server::RouteTarget(target, defaults);
-  const server::Route tight = server::RouteTarget(target, small);
-  Check check(target);
-  check.Alone(loose, defaults);
-  check.Alone(tight, small);
-  check.Agree(loose, tight, small);
-
-  CheckPage(target, &wire::ParseStatsPage, &wire::FormatStatsPage, "/stats_v1");
-  CheckPage(target, &wire::ParseNamespacesPage, &wire::FormatNamespacesPage,
-            "/namespaces_v1");
-  CheckPage(target, &wire::ParseLocksPage, &wire::FormatLocksPage, "/locks_v1");
+  CheckPage(target, &locktopus::wire::ParseStatsPage,
+            &locktopus::wire::FormatStatsPage, "/stats_v1");
+  CheckPage(target, &locktopus::wire::ParseNamespacesPage,
+            &locktopus::wire::FormatNamespacesPage, "/namespaces_v1");
+  CheckPage(target, &locktopus::wire::ParseLocksPage,
+            &locktopus::wire::FormatLocksPage, "/locks_v1");
   return 0;
 }

@@ -25,8 +25,10 @@
 # cycle over the standalone server's, each HA run right after the standalone
 # one. Without etcd, or node to start it (scripts/setup.sh installs both),
 # its columns stay empty.
-# The tables show medians and are also written to bench/results/latest.md,
-# with the machine, the commit and the load average before and after.
+# Each run's output is kept; locktopus-bench --report makes the tables of
+# medians and ratios from them (bench/report.h). They are printed and also
+# written to bench/results/latest.md, with the machine, the commit and the
+# load average before and after.
 #
 # Per cycle it reports each server's CPU time (/proc/PID/stat), its context
 # switches (/proc/PID/task/*/status) and, run as root, its system calls
@@ -153,6 +155,9 @@ fi
 results="$root/bench/results"
 mkdir -p "$results"
 tmp=$(mktemp -d)
+# Each run's output, as <kind>.<scenario>.<run>: what the report reads.
+runs_dir="$tmp/runs"
+mkdir "$runs_dir"
 server_pid=""
 etcd_pid=""
 # scripts/etcd_cluster.sh stops its member and removes its data on SIGTERM;
@@ -365,48 +370,24 @@ stop_server() {
   fi
 }
 
-# A number from the JSON line of a bench output; "null" if absent (also when
-# that run was not made).
-field() {
-  local v
-  v=$(grep -s '^{' "$1" | sed -nE "s/.*\"$2\":([^,}]*).*/\1/p")
-  echo "${v:-null}"
-}
-
-# The median of the numbers given (null ignored); "null" if none.
-median() {
-  printf '%s\n' "$@" | grep -v '^null$' | sort -g |
-    awk '{v[NR] = $1} END {if (NR == 0) print "null"; else print v[int((NR + 1) / 2)]}'
-}
-
-# One field of every run of `kind` in scenario `name`.
-collect() {
-  local kind=$1 name=$2 key=$3 run
-  for run in $(seq "$runs"); do field "$tmp/$kind.$name.$run" "$key"; done
-}
-
 # Runs the load generator once against `kind` with the given flags; the
-# output goes to $tmp/$kind.$name.$run.
+# output goes to $runs_dir/$kind.$name.$run. It exits non-zero on an error,
+# or a violation where none is expected (all but the always-grant floor).
 run_once() {
   local kind=$1 name=$2 run=$3
   shift 3
-  local out="$tmp/$kind.$name.$run" url
+  local out="$runs_dir/$kind.$name.$run" url
+  local expect=()
+  [ "$kind" = floor ] && expect=(--violations-expected)
   start_server "$kind"
   url="ws://127.0.0.1:$server_port/v1?namespace=bench"
   [ "$kind" = redis ] && url="redis://127.0.0.1:$server_port"
   "$bin/locktopus-bench" --url "$url" --server-pid "$server_pid" \
-    --threads "$bench_threads" --json "$@" >"$out" 2>&1
+    --threads "$bench_threads" --json "${expect[@]}" "$@" >"$out" 2>&1
   local code=$?
   stop_server "$kind"
-  local errors violations
-  errors=$(field "$out" errors)
-  violations=$(field "$out" violations)
-  if [ "$errors" = null ]; then
-    echo "bench: $kind run of [$name] gave no result (exit code $code):" >&2
-    cat "$out" >&2
-    status=1
-  elif [ "$errors" != 0 ] || { [ "$kind" != floor ] && [ "$violations" != 0 ]; }; then
-    echo "bench: $kind run of [$name]: $errors errors, $violations violations:" >&2
+  if [ "$code" -ne 0 ]; then
+    echo "bench: $kind run of [$name] failed (exit code $code):" >&2
     cat "$out" >&2
     status=1
   fi
@@ -430,30 +411,9 @@ for scenario in "${scenarios[@]}"; do
 done
 common=(--depth 2 --duration "$duration" --warmup "$warmup")
 
-table="$tmp/table.md"
-header="| scenario | cycles/s | p50 µs | p99 µs | cycle p99 µs | server µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to floor | Redis µs/cycle | of it kernel | ratio to Redis | io_uring µs/cycle | of it kernel | io_uring to Redis | HA µs/cycle | HA / standalone |"
-rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-if [ -n "$baseline" ]; then
-  header+=" baseline µs/cycle | ratio to baseline |"
-  rule+="---:|---:|"
-fi
-printf '%s\n%s\n' "$header" "$rule" >"$table"
-kernel_table="$tmp/kernel.md"
-kheader="| scenario | system calls: server | io_uring | floor | Redis | HA | context switches, voluntary / involuntary: server | io_uring | floor | Redis | HA |"
-krule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-if [ -n "$baseline" ]; then
-  kheader+=" baseline system calls | baseline context switches |"
-  krule+="---:|---:|"
-fi
-printf '%s\n%s\n' "$kheader" "$krule" >"$kernel_table"
-latency_table="$tmp/latency.md"
-printf '%s\n%s\n' \
-  "| scenario | whole cycle p50 / p99 µs: server | io_uring | floor | Redis | HA |" \
-  "|---|---:|---:|---:|---:|---:|" >"$latency_table"
-
-# The median of one field over the runs of `kind` in scenario `name`.
-med() { median $(collect "$1" "$2" "$3"); }
-
+# The report's rows: each scenario's name and label, in order.
+report=(--report "$runs_dir")
+[ -n "$baseline" ] && report+=(--with-baseline)
 for scenario in "${scenarios[@]}"; do
   IFS='|' read -r name what flags floor_kind with_redis with_ha <<<"$scenario"
   read -r -a flag_list <<<"$flags"
@@ -464,66 +424,15 @@ for scenario in "${scenarios[@]}"; do
   kinds+=("$floor_kind")
   [ -n "$baseline" ] && kinds+=(baseline)
   [ -n "$with_redis" ] && [ "$redis" -eq 1 ] && kinds+=(redis)
+  report+=(--scenario "$name" "$what")
   echo "== $what ($runs × $duration s + $warmup s warm-up, each of: ${kinds[*]})"
   for run in $(seq "$runs"); do
-    line="   run $run:"
     for kind in "${kinds[@]}"; do
       run_once "$kind" "$name" "$run" "${common[@]}" "${count_syscalls[@]}" \
         "${flag_list[@]}"
-      line+=$(printf ' %s %.0f cycles/s' "$kind" \
-        "$(field "$tmp/$kind.$name.$run" cycles_per_s)")
     done
-    echo "$line"
+    echo "   run $run: $("$bin/locktopus-bench" "${report[@]}" --run-line "$name" "$run")"
   done
-  awk -v what="$what" \
-    -v rate="$(med real "$name" cycles_per_s)" \
-    -v p50="$(med real "$name" acquire_p50_us)" \
-    -v p99="$(med real "$name" acquire_p99_us)" \
-    -v cp99="$(med real "$name" cycle_p99_us)" \
-    -v cpu="$(med real "$name" server_cpu_us_per_cycle)" \
-    -v sys="$(med real "$name" server_system_us_per_cycle)" \
-    -v fcpu="$(med "$floor_kind" "$name" server_cpu_us_per_cycle)" \
-    -v fsys="$(med "$floor_kind" "$name" server_system_us_per_cycle)" \
-    -v rcpu="$(med redis "$name" server_cpu_us_per_cycle)" \
-    -v rsys="$(med redis "$name" server_system_us_per_cycle)" \
-    -v ucpu="$(med uring "$name" server_cpu_us_per_cycle)" \
-    -v usys="$(med uring "$name" server_system_us_per_cycle)" \
-    -v hcpu="$(med ha "$name" server_cpu_us_per_cycle)" \
-    -v with_baseline="$baseline" \
-    -v bcpu="$(med baseline "$name" server_cpu_us_per_cycle)" '
-    function fmt(v, decimals) { return v == "null" ? "-" : sprintf("%." decimals "f", v) }
-    function ratio(a, b) { return (a != "null" && b != "null" && b > 0) ? fmt(a / b, 2) : "-" }
-    BEGIN {
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
-        what, fmt(rate, 0), fmt(p50, 0), fmt(p99, 0), fmt(cp99, 0),
-        fmt(cpu, 1), fmt(sys, 1), fmt(fcpu, 1), fmt(fsys, 1), ratio(cpu, fcpu),
-        fmt(rcpu, 1), fmt(rsys, 1), ratio(cpu, rcpu),
-        fmt(ucpu, 1), fmt(usys, 1), ratio(ucpu, rcpu),
-        fmt(hcpu, 1), ratio(hcpu, cpu)
-      if (with_baseline != "") printf " %s | %s |", fmt(bcpu, 1), ratio(cpu, bcpu)
-      printf "\n"
-    }' >>"$table"
-  kline="| $what"
-  syscalls() {
-    awk -v v="$(med "$1" "$name" server_syscalls_per_cycle)" \
-      'BEGIN { printf " | %s", v == "null" ? "-" : sprintf("%.2f", v) }'
-  }
-  switches() {
-    awk -v vol="$(med "$1" "$name" server_voluntary_switches_per_cycle)" \
-      -v inv="$(med "$1" "$name" server_involuntary_switches_per_cycle)" \
-      'BEGIN { printf " | %s", vol == "null" ? "-" : sprintf("%.3f / %.3f", vol, inv) }'
-  }
-  for kind in real uring "$floor_kind" redis ha; do kline+=$(syscalls "$kind"); done
-  for kind in real uring "$floor_kind" redis ha; do kline+=$(switches "$kind"); done
-  [ -n "$baseline" ] && kline+="$(syscalls baseline)$(switches baseline)"
-  lline="| $what"
-  for kind in real uring "$floor_kind" redis ha; do
-    lline+=$(awk -v p50="$(med "$kind" "$name" cycle_p50_us)" \
-      -v p99="$(med "$kind" "$name" cycle_p99_us)" \
-      'BEGIN { printf " | %s", p50 == "null" ? "-" : sprintf("%.0f / %.0f", p50, p99) }')
-  done
-  echo "$lline |" >>"$latency_table"
-  echo "$kline |" >>"$kernel_table"
   [ "$name" = "$last_ha" ] && stop_etcd
 done
 
@@ -537,20 +446,11 @@ for run in $(seq "$runs"); do
     run_once "$kind" idle "$run" --clients 0 --idle "$idle_connections"
   done
 done
-bidle=""
-if [ -n "$baseline" ]; then
-  bidle=$(median $(collect baseline idle idle_bytes_per_connection))
+# The tables and the idle line, from every run's output.
+if ! tables=$("$bin/locktopus-bench" "${report[@]}"); then
+  echo "bench: the report failed" >&2
+  status=1
 fi
-idle_line=$(awk -v n="$idle_connections" \
-  -v real="$(median $(collect real idle idle_bytes_per_connection))" \
-  -v uring="$(median $(collect uring idle idle_bytes_per_connection))" \
-  -v floor="$(median $(collect floor idle idle_bytes_per_connection))" \
-  -v baseline="$bidle" 'BEGIN {
-    printf "idle memory: %d connections: locktopus %.0f bytes each, floor %.0f bytes each", n, real, floor
-    if (uring != "null") printf ", io_uring build %.0f bytes each", uring
-    if (baseline != "") printf ", baseline %.0f bytes each", baseline
-    printf " (server RSS growth / connections)\n"
-  }')
 
 legend="cycles/s and p50/p99 (lock sent → acquired received) and \
 \"cycle p99\" (lock sent → release answered) are Locktopus's; µs/cycle is \
@@ -593,13 +493,7 @@ $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), \
 Linux $(uname -r)"
 load_line="load average (1, 5, 15 min) before the server runs: $load_before; after: $load_after"
 echo
-cat "$table"
-echo
-cat "$kernel_table"
-echo
-cat "$latency_table"
-echo
-echo "$idle_line"
+echo "$tables"
 echo "$legend"
 echo "$kernel_legend"
 echo "$load_line"
@@ -608,13 +502,7 @@ echo "$load_line"
   echo
   echo "Machine: $machine; $load_line."
   echo
-  cat "$table"
-  echo
-  cat "$kernel_table"
-  echo
-  cat "$latency_table"
-  echo
-  echo "$idle_line"
+  echo "$tables"
   echo
   echo "$legend"
   echo

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/test_support.h"
+#include "wire/utf8.h"
 
 namespace locktopus::wire {
 

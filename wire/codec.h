@@ -128,15 +128,6 @@ std::optional<ServerMessage> ParseServerMessage(std::string_view frame);
 // The text of `limit` named in reasons: "over max-message-bytes (1048576)".
 std::string OverLimit(std::string_view flag, std::size_t limit);
 
-// The length of the valid UTF-8 character at the start of `text` (not
-// empty), or 0: none starts there (overlong forms, surrogates and code
-// points above U+10FFFF are not valid).
-std::size_t Utf8CharLength(std::string_view text);
-
-// The longest prefix of UTF-8 `text` of at most `max_bytes` that does not
-// end inside a character, so that shortened reasons stay valid text frames.
-std::string_view TruncateUtf8(std::string_view text, std::size_t max_bytes);
-
 }  // namespace locktopus::wire
 
 #endif  // LOCKTOPUS_WIRE_CODEC_H_

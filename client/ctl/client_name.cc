@@ -1,8 +1,10 @@
 #include "client/ctl/client_name.h"
 
-#include "client/ctl/utf8.h"
+#include "wire/utf8.h"
 
 namespace locktopus::ctl {
+
+using wire::DecodeUtf8;
 
 std::string FitClientName(std::string_view text, std::size_t max_bytes) {
   std::string name;

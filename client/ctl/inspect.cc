@@ -6,10 +6,12 @@
 #include <deque>
 #include <set>
 
-#include "client/ctl/utf8.h"
 #include "locktopus/address.h"
+#include "wire/utf8.h"
 
 namespace locktopus::ctl {
+using wire::DecodeUtf8;
+
 namespace {
 
 // ---- Text -------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "wire/utf8.h"
+
 namespace locktopus::server {
 namespace {
 

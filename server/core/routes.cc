@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "wire/codec.h"
+#include "wire/utf8.h"
 
 namespace locktopus::server {
 namespace {

@@ -17,6 +17,7 @@
 #include "server/core/connection.h"
 #include "server/core/log.h"
 #include "server/net/ws_session.h"
+#include "wire/utf8.h"
 
 namespace locktopus::server::ws_session_internal {
 namespace websocket = beast::websocket;

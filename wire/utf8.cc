@@ -1,22 +1,9 @@
-// Decoding one UTF-8 character, strictly (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF), for the text locktopusctl prints and
-// the client names it sends.
-//
-// Thread safety: pure.
+#include "wire/utf8.h"
 
-#ifndef LOCKTOPUS_CLIENT_CTL_UTF8_H_
-#define LOCKTOPUS_CLIENT_CTL_UTF8_H_
+namespace locktopus::wire {
 
-#include <cstddef>
-#include <string_view>
-
-namespace locktopus::ctl {
-
-// The length in bytes (1 to 4) of the valid UTF-8 character at text[at],
-// with its code point in *code_point; 0 if the bytes there are not one.
-// Needs at < text.size().
-inline std::size_t DecodeUtf8(std::string_view text, std::size_t at,
-                              char32_t* code_point) {
+std::size_t DecodeUtf8(std::string_view text, std::size_t at,
+                       char32_t* code_point) {
   const auto byte = [&](std::size_t i) {
     return static_cast<unsigned char>(text[i]);
   };
@@ -51,6 +38,19 @@ inline std::size_t DecodeUtf8(std::string_view text, std::size_t at,
   return length;
 }
 
-}  // namespace locktopus::ctl
+std::size_t Utf8CharLength(std::string_view text) {
+  char32_t ignored = 0;
+  return DecodeUtf8(text, 0, &ignored);
+}
 
-#endif  // LOCKTOPUS_CLIENT_CTL_UTF8_H_
+std::string_view TruncateUtf8(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t cut = max_bytes;
+  // Continuation bytes are 10xxxxxx: back off to the start of a character.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return text.substr(0, cut);
+}
+
+}  // namespace locktopus::wire

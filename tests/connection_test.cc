@@ -1,284 +1,33 @@
-// The server's socket-free core: the HTTP router, the request handler, the
-// connection state machine (driven with a fake transport) and the namespaces
-// of the lock service.
-
-#include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <future>
-#include <memory>
-#include <string>
-#include <vector>
+// The connection state machine (server/core/connection.h), driven with a
+// fake transport: every conversation, crossing notices, drops and abandon
+// timers, the lock budget's 1013 refusal, the counters, and an exception
+// thrown from the transport.
 
 #include "server/core/connection.h"
-#include "server/core/handler.h"
-#include "server/core/heap_trim.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "server/core/inspect.h"
 #include "server/core/lock_service.h"
-#include "server/core/routes.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
 namespace locktopus::server {
 namespace {
 
-using locktopus::testing::R;
 using locktopus::testing::W;
 using wire::ConnState;
 using wire::ProtocolErrorKind;
-
-// ---- routes ----------------------------------------------------------------
-
-TEST(Routes, RoutesEveryEndpoint) {
-  RouteLimits limits;
-  EXPECT_EQ(RouteTarget("/", limits), Route(StatusRoute{}));
-  EXPECT_EQ(RouteTarget("/v1?namespace=a%20b", limits),
-            Route(LockRoute{"a b", std::nullopt, ""}));
-  EXPECT_EQ(RouteTarget("/v1?abandon-timeout-ms=0&namespace=n", limits),
-            Route(LockRoute{"n", 0, ""}));
-  EXPECT_EQ(RouteTarget("/v1?namespace=n&abandon-timeout-ms=86400000", limits),
-            Route(LockRoute{"n", 86'400'000, ""}));
-  EXPECT_EQ(RouteTarget("/stats_v1?namespace=n", limits),
-            Route(StatsRoute{"n"}));
-  EXPECT_EQ(RouteTarget("/stats?namespace=n%2Fm", limits),
-            Route(StatsRoute{"n/m"}));
-  EXPECT_EQ(RouteTarget("/v2?namespace=n", limits),
-            Route(HttpError{404, "Not found"}));
-  EXPECT_EQ(RouteTarget("/v1?namespace=a b", limits),
-            Route(HttpError{400, "Malformed request target"}));
-}
-
-TEST(Routes, KeepsUnknownLockParametersForTheLog) {
-  RouteLimits limits;
-  EXPECT_EQ(
-      RouteTarget("/v1?namespace=n&abandonTimeout=5&token=t&x%0A=1", limits),
-      Route(LockRoute{.ns = "n", .unknown = {"abandonTimeout", "x?"}}));
-  const Route many = RouteTarget(
-      "/v1?namespace=n&a=1&b=1&c=1&d=1&e=1&f=1&g=1&h=1&i=1&j=1", limits);
-  EXPECT_EQ(std::get<LockRoute>(many).unknown.size(), kMaxUnknownParams);
-}
-
-TEST(Routes, RoutesTheInspectorAndTheClientName) {
-  RouteLimits limits;
-  EXPECT_EQ(RouteTarget("/locks_v1?namespace=n", limits),
-            Route(LocksRoute{.ns = "n"}));
-  EXPECT_EQ(RouteTarget("/locks_v1?namespace=n&path=%2F", limits),
-            Route(LocksRoute{.ns = "n"}));
-  EXPECT_EQ(
-      RouteTarget("/locks_v1?namespace=n&path=a/b%252Fc//d%2525&limit=1000"
-                  "&blockers=0",
-                  limits),
-      Route(LocksRoute{.ns = "n",
-                       .path = {"a", "b/c", "", "d%"},
-                       .limit = 1000,
-                       .blockers = 0}));
-  EXPECT_EQ(RouteTarget("/locks_v1?namespace=n&limit=1&blockers=100", limits),
-            Route(LocksRoute{.ns = "n", .limit = 1, .blockers = 100}));
-  EXPECT_EQ(RouteTarget("/v1?namespace=n&client=job%201", limits),
-            Route(LockRoute{"n", std::nullopt, "job 1"}));
-  const std::string longest(kMaxClientNameBytes, 'x');
-  EXPECT_EQ(RouteTarget("/v1?namespace=n&client=" + longest, limits),
-            Route(LockRoute{"n", std::nullopt, longest}));
-  // U+00A0 is the first character after the C1 controls.
-  EXPECT_EQ(RouteTarget("/v1?namespace=n&client=%C2%A0%E2%9C%93", limits),
-            Route(LockRoute{"n", std::nullopt, "\xC2\xA0\xE2\x9C\x93"}));
-}
-
-TEST(Routes, RefusesBadInspectorParametersAndClientNames) {
-  RouteLimits limits;
-  for (const char* query :
-       {"limit=0", "limit=1001", "limit=", "limit=x", "limit=-1",
-        "blockers=101", "blockers=1.5", "path=", "path=a%25zz", "path=%25"}) {
-    const Route route =
-        RouteTarget(std::string("/locks_v1?namespace=n&") + query, limits);
-    const auto* error = std::get_if<HttpError>(&route);
-    ASSERT_NE(error, nullptr) << query;
-    EXPECT_EQ(error->status, 400u) << query;
-    const std::string name(query, std::string_view(query).find('='));
-    EXPECT_NE(error->body.find("'" + name + "'"), std::string::npos)
-        << query << ": " << error->body;
-  }
-  EXPECT_EQ(RouteTarget("/locks_v1?path=a", limits),
-            Route(HttpError{400, "URL parameter 'namespace' is required"}));
-  for (const std::string& bad : std::vector<std::string>{
-           "a%0Ab", "%00", "%1F", "%7F", "%C2%80", "%C2%9F", "%FF", "%C0%AF",
-           "%ED%A0%80", std::string(kMaxClientNameBytes + 1, 'x')}) {
-    const Route route = RouteTarget("/v1?namespace=n&client=" + bad, limits);
-    const auto* error = std::get_if<HttpError>(&route);
-    ASSERT_NE(error, nullptr) << bad;
-    EXPECT_EQ(error->status, 400u) << bad;
-    EXPECT_NE(error->body.find("'client'"), std::string::npos) << bad;
-  }
-}
-
-TEST(Routes, RoutesMetricsHealthAndReadiness) {
-  RouteLimits limits{.max_namespace_bytes = 1, .max_abandon_timeout_ms = 0};
-  EXPECT_EQ(RouteTarget("/metrics", limits), Route(MetricsRoute{}));
-  EXPECT_EQ(RouteTarget("/metrics?namespace=far-too-long", limits),
-            Route(MetricsRoute{}));
-  EXPECT_EQ(RouteTarget("/healthz", limits), Route(HealthRoute{}));
-  EXPECT_EQ(RouteTarget("/readyz?x=1", limits), Route(ReadyRoute{}));
-  for (const char* other : {"/metrics/", "/metrics/x", "/healthz/", "/ready",
-                            "/health", "/Metrics"}) {
-    EXPECT_EQ(RouteTarget(other, limits), Route(HttpError{404, "Not found"}))
-        << other;
-  }
-}
-
-TEST(Routes, RefusesBadParameters) {
-  RouteLimits limits{.max_namespace_bytes = 4, .max_abandon_timeout_ms = 1000};
-  const HttpError no_namespace{400, "URL parameter 'namespace' is required"};
-  EXPECT_EQ(RouteTarget("/v1", limits), Route(no_namespace));
-  EXPECT_EQ(RouteTarget("/v1?namespace=", limits), Route(no_namespace));
-  EXPECT_EQ(RouteTarget("/stats_v1", limits), Route(no_namespace));
-  EXPECT_EQ(RouteTarget("/v1?namespace=abcde", limits),
-            Route(HttpError{400,
-                            "URL parameter 'namespace' of 5 bytes is over "
-                            "max-namespace-bytes (4)"}));
-  for (const char* bad :
-       {"-1", "", "1.5", "x", "99999999999999999999999", "+1", "%201"}) {
-    Route route = RouteTarget(
-        std::string("/v1?namespace=n&abandon-timeout-ms=") + bad, limits);
-    ASSERT_TRUE(std::holds_alternative<HttpError>(route)) << bad;
-    EXPECT_EQ(std::get<HttpError>(route).body.rfind(
-                  "URL parameter 'abandon-timeout-ms' should be integer", 0),
-              0u)
-        << bad;
-  }
-  EXPECT_EQ(RouteTarget("/v1?namespace=n&abandon-timeout-ms=1001", limits),
-            Route(HttpError{400,
-                            "URL parameter 'abandon-timeout-ms' is over "
-                            "max-abandon-timeout (1000)"}));
-}
-
-// ---- request handler -------------------------------------------------------
-
-class HandlerTest : public ::testing::Test {
- protected:
-  std::shared_ptr<ServerState> Make(Config config = {}) {
-    return std::make_shared<ServerState>(std::move(config));
-  }
-  static HttpRequest Get(std::string_view target,
-                         std::string_view authorization = "") {
-    return {.target = target, .authorization = authorization};
-  }
-  static HttpResponse Response(Handled handled) {
-    auto* response = std::get_if<HttpResponse>(&handled);
-    EXPECT_NE(response, nullptr) << "an upgrade, not a response";
-    return response ? *response : HttpResponse{};
-  }
-};
-
-TEST_F(HandlerTest, CountsUnknownLockParameters) {
-  auto state = Make();
-  HttpRequest upgrade = Get("/v1?namespace=ns&abandonTimeout=5");
-  upgrade.websocket_upgrade = true;
-  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
-  EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
-  EXPECT_FALSE(state->unknown_params.First("abandonTimeout"));  // logged
-  upgrade.target = "/v1?namespace=ns&abandon-timeout-ms=5&client=c";
-  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
-  EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
-}
-
-TEST_F(HandlerTest, AnswersEveryRoute) {
-  auto state = Make();
-  NamespaceHold held = state->locks->Open("ns");
-  EXPECT_EQ(Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)),
-            (HttpResponse{.status = 200,
-                          .content_type = "application/json",
-                          .body = R"({"LastGroupID":0,"GroupsPending":0,)"
-                                  R"("GroupsAcquired":0,"LocksPending":0,)"
-                                  R"("LocksAcquired":0,"PathCount":0,)"
-                                  R"("MemoryBytes":0})"}));
-  held->Request(std::vector{W({"a", "b"})});
-  const std::string body =
-      Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)).body;
-  const auto stats = wire::ParseStatsPage(body);
-  ASSERT_TRUE(std::holds_alternative<wire::StatsPage>(stats)) << body;
-  EXPECT_EQ(std::get<wire::StatsPage>(stats).stats.path_count, 2u);
-  EXPECT_EQ(std::get<wire::StatsPage>(stats).memory_bytes, held->MemoryBytes());
-  EXPECT_GT(held->MemoryBytes(), 0u);
-  EXPECT_EQ(Response(HandleRequest(Get("/stats?namespace=no"), state)),
-            (HttpResponse{.status = 404, .body = "Namespace not found"}));
-  EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)),
-            (HttpResponse{.status = 200, .body = "ok"}));
-  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
-            (HttpResponse{.status = 200, .body = "ready"}));
-  EXPECT_EQ(Response(HandleRequest(Get("/v1?namespace=ns"), state)).status,
-            426u);
-  EXPECT_EQ(Response(HandleRequest(Get("/nowhere"), state)).status, 404u);
-  EXPECT_EQ(Response(HandleRequest(Get("/metrics"), state)).content_type,
-            kPrometheusContentType);
-  const HttpResponse page = Response(HandleRequest(Get("/"), state));
-  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
-  EXPECT_NE(page.body.find("<code>ns</code>"), std::string::npos);
-  HttpRequest post = Get("/");
-  post.method = HttpRequest::Method::kOther;
-  EXPECT_EQ(Response(HandleRequest(post, state)).status, 405u);
-  HttpRequest preflight = Get("/anything");
-  preflight.method = HttpRequest::Method::kOptions;
-  EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
-}
-
-TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
-  auto state = Make({.max_connections = 1});
-  HttpRequest upgrade = Get("/v1?namespace=ns&abandon-timeout-ms=5");
-  upgrade.websocket_upgrade = true;
-  Handled first = HandleRequest(upgrade, state);
-  ASSERT_TRUE(std::holds_alternative<Upgrade>(first));
-  EXPECT_EQ(std::get<Upgrade>(first).route, (LockRoute{"ns", 5, ""}));
-  EXPECT_EQ(state->connections.load(), 1u);
-  const HttpResponse full = Response(HandleRequest(upgrade, state));
-  EXPECT_EQ(full.status, 503u);
-  EXPECT_EQ(full.body, "Too many connections: over max-connections (1)");
-  first = HttpResponse{};  // the slot goes with the connection
-  EXPECT_EQ(state->connections.load(), 0u);
-  state->draining = true;
-  EXPECT_EQ(Response(HandleRequest(upgrade, state)),
-            (HttpResponse{.status = 503, .body = "Shutting down"}));
-  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
-            (HttpResponse{.status = 503, .body = "draining"}));
-  EXPECT_EQ(state->connections.load(), 0u);
-}
-
-TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
-  char path[] = "/tmp/locktopus-handler-test-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
-  close(fd);
-  auto state = Make();
-  state->auth =
-      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path));
-  std::remove(path);
-  const HttpResponse refused = Response(HandleRequest(Get("/"), state));
-  EXPECT_EQ(refused.status, 401u);
-  EXPECT_EQ(refused.www_authenticate, "Bearer");
-  for (const char* target : {"/nowhere", "/metrics", "/stats_v1?namespace=x",
-                             "not a target", "/v1?namespace=x&token=wrong"}) {
-    EXPECT_EQ(Response(HandleRequest(Get(target), state)).status, 401u)
-        << target;
-  }
-  EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)).status, 200u);
-  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)).status, 200u);
-  EXPECT_EQ(Response(HandleRequest(Get("/", "Bearer t0k3n"), state)).status,
-            200u);
-  EXPECT_EQ(Response(HandleRequest(Get("/nowhere?token=t0k3n"), state)).status,
-            404u);
-  HttpRequest upgrade = Get("/v1?namespace=x&token=t0k3n");
-  upgrade.websocket_upgrade = true;
-  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
-  HttpRequest preflight = Get("/v1?namespace=x");
-  preflight.method = HttpRequest::Method::kOptions;
-  EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
-}
-
-// ---- connection state machine ----------------------------------------------
 
 // Records what the connection sends, and runs timers when told to.
 class FakeIo : public ConnectionIo, public Waiter {
@@ -476,33 +225,6 @@ TEST_F(ConnectionTest, LockReleaseAndQueuedAcquisition) {
   // them (ha/gate.h).
   EXPECT_EQ(a.io->grants, std::vector<std::size_t>{0});
   EXPECT_EQ(b.io->grants, std::vector<std::size_t>{1});
-}
-
-TEST(GrantGate, GrantsOnlyInsideItsWindowAndWhileOpen) {
-  ha::GrantGate gate;
-  const ha::Time t0 = ha::Clock::now();
-  EXPECT_FALSE(gate.Granting(t0));
-  gate.Enter(ha::GrantGate::Phase::kOpen, t0, t0 + std::chrono::seconds(1));
-  EXPECT_TRUE(gate.Granting(t0));
-  EXPECT_FALSE(gate.Granting(t0 + std::chrono::seconds(1)));
-  gate.Close();
-  EXPECT_FALSE(gate.Granting(t0));
-}
-
-// CLOCK_BOOTTIME counts a suspend and CLOCK_MONOTONIC does not; on a
-// machine never suspended they read alike, so this checks the type and
-// that the clock reads CLOCK_BOOTTIME rather than another clock (the role
-// simulation's --suspend-stops-clock shows what a clock that stops does).
-static_assert(std::is_same_v<ha::Clock, ha::BootClock>);
-
-TEST(GrantGate, ItsClockReadsClockBoottime) {
-  timespec boot{};
-  ASSERT_EQ(clock_gettime(CLOCK_BOOTTIME, &boot), 0);
-  const auto now = ha::Clock::now().time_since_epoch();
-  const auto read = std::chrono::seconds(boot.tv_sec) +
-                    std::chrono::nanoseconds(boot.tv_nsec);
-  EXPECT_GE(now, read);
-  EXPECT_LT(now - read, std::chrono::seconds(1));
 }
 
 TEST_F(ConnectionTest, InspectorShowsWhoHoldsAndWhoWaitsUntilTheAbandonEnds) {
@@ -764,8 +486,6 @@ TEST_F(ConnectionTest, NamespaceCountersOnlyWhenAskedFor) {
   EXPECT_EQ(ns_->counters().released, 0u);
 }
 
-// A waiter that, when told, takes a lock in the same namespace: only
-// possible if notices are delivered after the namespace's mutex is released.
 TEST_F(ConnectionTest, AConnectionDestroyedWithoutClosingEndsItsLock) {
   Client a = Connect(), b = Connect(),
          c = Connect(std::chrono::milliseconds(0));
@@ -884,126 +604,6 @@ TEST(LockBudget,
   c->OnFrame(kRelease);
   EXPECT_EQ(service->memory().used(), 0u);
   EXPECT_EQ(service->Find("t")->memory_bytes, 0u);
-}
-
-TEST(HeapTrimmer, TrimsOnceTheLockMemoryHasFallenWellBelowItsPeak) {
-  constexpr std::uint64_t kMiB = 1 << 20;
-  HeapTrimmer trimmer;
-  EXPECT_FALSE(trimmer.Observe(0));
-  EXPECT_FALSE(trimmer.Observe(3 * kMiB));
-  EXPECT_FALSE(trimmer.Observe(2 * kMiB + 1));  // fell by less than 1 MiB
-  EXPECT_TRUE(trimmer.Observe(2 * kMiB));       // by 1 MiB: the peak resets
-  EXPECT_FALSE(trimmer.Observe(kMiB + 1));
-  EXPECT_TRUE(trimmer.Observe(kMiB));
-  // Above 8 MiB, a fall of an eighth of the peak.
-  EXPECT_FALSE(trimmer.Observe(64 * kMiB));
-  EXPECT_FALSE(trimmer.Observe(57 * kMiB));
-  EXPECT_TRUE(trimmer.Observe(56 * kMiB));
-}
-
-class ReentrantWaiter : public Waiter {
- public:
-  explicit ReentrantWaiter(Namespace& ns) : ns_(ns) {}
-  void Notify(LockId) override {
-    const RequestResult r = ns_.Request(std::vector{R({"elsewhere"})});
-    ns_.Release(r.id);
-    ++notified;
-  }
-  Namespace& ns_;
-  int notified = 0;
-};
-
-TEST(LockService, NoticesAreDeliveredOutsideTheNamespaceMutex) {
-  auto service = std::make_shared<LockService>();
-  NamespaceHold ns = service->Open("test");
-  auto waiter = std::make_shared<ReentrantWaiter>(*ns);
-  auto run = std::async(std::launch::async, [&] {
-    const RequestResult first = ns->Request(std::vector{W({"a"})});
-    ns->Request(std::vector{W({"a"})}, waiter);
-    ns->Release(first.id);
-  });
-  if (run.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-    // The step deadlocked on its own mutex; the thread cannot be recovered.
-    std::fprintf(stderr, "FAILED: a notice was delivered under the mutex\n");
-    std::_Exit(1);
-  }
-  EXPECT_EQ(waiter->notified, 1);
-}
-
-TEST(LockService, OpensANamespaceOnFirstUseAndSharesIt) {
-  auto service = std::make_shared<LockService>();
-  EXPECT_EQ(service->FindStats("a"), std::nullopt);
-  NamespaceHold a1 = service->Open("a");
-  NamespaceHold a2 = service->Open("a");
-  NamespaceHold b = service->Open("b");
-  EXPECT_EQ(&*a1, &*a2);
-  EXPECT_NE(&*a1, &*b);
-  EXPECT_EQ(a1->name(), "a");
-  EXPECT_EQ(service->open(), 2u);
-  EXPECT_EQ(service->opened(), 2u);
-  // Independent sequences.
-  EXPECT_EQ(a1->Request(std::vector{W({})}).id, 1u);
-  EXPECT_EQ(b->Request(std::vector{W({})}).id, 1u);
-  EXPECT_EQ(a2->Request(std::vector{W({})}).id, 2u);
-  EXPECT_EQ(service->FindStats("a")->last_id, 2u);
-  EXPECT_EQ(service->LiveLocks(), 3u);
-}
-
-TEST(LockService, AnIdleNamespaceIsFreedAndContinuesAboveItsLastId) {
-  auto service = std::make_shared<LockService>();
-  {
-    NamespaceHold ns = service->Open("a");
-    NamespaceHold copy = ns;  // a second hold, as an abandon timer takes
-    ns->Release(ns->Request(std::vector{W({"x"})}).id);
-    ns->Release(ns->Request(std::vector{W({"x"})}).id);
-    ns.reset();
-    EXPECT_EQ(service->open(), 1u);  // still held by the copy
-  }
-  EXPECT_EQ(service->open(), 0u);
-  EXPECT_EQ(service->FindStats("a"), std::nullopt);
-  NamespaceHold again = service->Open("a");
-  EXPECT_EQ(again->GetStats(), Stats{.last_id = 2});
-  EXPECT_EQ(again->Request(std::vector{W({"x"})}).id, 3u);
-  EXPECT_EQ(service->opened(), 2u);
-  // A name never used starts at 1.
-  EXPECT_EQ(service->Open("fresh")->Request(std::vector{W({})}).id, 1u);
-}
-
-TEST(LockService, ANamespaceWithALiveLockIsNeverForgotten) {
-  auto service = std::make_shared<LockService>();
-  service->Open("a")->Request(std::vector{W({"x"})});  // hold dropped at once
-  ASSERT_EQ(service->open(), 1u);
-  NamespaceHold ns = service->Open("a");
-  EXPECT_EQ(ns->Request(std::vector{W({"x"})}),
-            (RequestResult{.step = 2, .id = 2, .acquired = false}));
-}
-
-TEST(LockService, BusiestListsTheMostLiveLocksFirstWithinItsLimit) {
-  auto service = std::make_shared<LockService>();
-  std::vector<NamespaceHold> holds;
-  for (const auto& [name, locks] :
-       std::vector<std::pair<std::string, int>>{{"one", 1},
-                                                {"three", 3},
-                                                {"none", 0},
-                                                {"two", 2},
-                                                {"also-two", 2}}) {
-    holds.push_back(service->Open(name));
-    for (int i = 0; i < locks; ++i) {
-      holds.back()->Request(std::vector{R({std::to_string(i)})});
-    }
-  }
-  auto names = [&](std::size_t limit) {
-    std::vector<std::string> out;
-    for (const NamespaceSummary& s : service->Busiest(limit)) {
-      out.push_back(s.name);
-    }
-    return out;
-  };
-  EXPECT_EQ(names(3), (std::vector<std::string>{"three", "also-two", "two"}));
-  EXPECT_EQ(names(10), (std::vector<std::string>{"three", "also-two", "two",
-                                                 "one", "none"}));
-  EXPECT_EQ(names(0), std::vector<std::string>{});
-  EXPECT_EQ(service->Busiest(1)[0].stats.locks_acquired, 3u);
 }
 
 }  // namespace

@@ -1,0 +1,149 @@
+// The request handler (server/core/handler.h): one HTTP request in, one
+// answer or an upgrade out, for every route, with tokens, while draining and
+// at max-connections.
+
+#include "server/core/handler.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "server/core/auth.h"
+#include "server/core/metrics.h"
+#include "server/core/server_state.h"
+#include "tests/test_support.h"
+#include "wire/pages.h"
+
+namespace locktopus::server {
+namespace {
+
+using locktopus::testing::W;
+
+class HandlerTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<ServerState> Make(Config config = {}) {
+    return std::make_shared<ServerState>(std::move(config));
+  }
+  static HttpRequest Get(std::string_view target,
+                         std::string_view authorization = "") {
+    return {.target = target, .authorization = authorization};
+  }
+  static HttpResponse Response(Handled handled) {
+    auto* response = std::get_if<HttpResponse>(&handled);
+    EXPECT_NE(response, nullptr) << "an upgrade, not a response";
+    return response ? *response : HttpResponse{};
+  }
+};
+
+TEST_F(HandlerTest, CountsUnknownLockParameters) {
+  auto state = Make();
+  HttpRequest upgrade = Get("/v1?namespace=ns&abandonTimeout=5");
+  upgrade.websocket_upgrade = true;
+  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
+  EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
+  EXPECT_FALSE(state->unknown_params.First("abandonTimeout"));  // logged
+  upgrade.target = "/v1?namespace=ns&abandon-timeout-ms=5&client=c";
+  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
+  EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
+}
+
+TEST_F(HandlerTest, AnswersEveryRoute) {
+  auto state = Make();
+  NamespaceHold held = state->locks->Open("ns");
+  EXPECT_EQ(Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)),
+            (HttpResponse{.status = 200,
+                          .content_type = "application/json",
+                          .body = R"({"LastGroupID":0,"GroupsPending":0,)"
+                                  R"("GroupsAcquired":0,"LocksPending":0,)"
+                                  R"("LocksAcquired":0,"PathCount":0,)"
+                                  R"("MemoryBytes":0})"}));
+  held->Request(std::vector{W({"a", "b"})});
+  const std::string body =
+      Response(HandleRequest(Get("/stats_v1?namespace=ns"), state)).body;
+  const auto stats = wire::ParseStatsPage(body);
+  ASSERT_TRUE(std::holds_alternative<wire::StatsPage>(stats)) << body;
+  EXPECT_EQ(std::get<wire::StatsPage>(stats).stats.path_count, 2u);
+  EXPECT_EQ(std::get<wire::StatsPage>(stats).memory_bytes, held->MemoryBytes());
+  EXPECT_GT(held->MemoryBytes(), 0u);
+  EXPECT_EQ(Response(HandleRequest(Get("/stats?namespace=no"), state)),
+            (HttpResponse{.status = 404, .body = "Namespace not found"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)),
+            (HttpResponse{.status = 200, .body = "ok"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 200, .body = "ready"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/v1?namespace=ns"), state)).status,
+            426u);
+  EXPECT_EQ(Response(HandleRequest(Get("/nowhere"), state)).status, 404u);
+  EXPECT_EQ(Response(HandleRequest(Get("/metrics"), state)).content_type,
+            kPrometheusContentType);
+  const HttpResponse page = Response(HandleRequest(Get("/"), state));
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<code>ns</code>"), std::string::npos);
+  HttpRequest post = Get("/");
+  post.method = HttpRequest::Method::kOther;
+  EXPECT_EQ(Response(HandleRequest(post, state)).status, 405u);
+  HttpRequest preflight = Get("/anything");
+  preflight.method = HttpRequest::Method::kOptions;
+  EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
+}
+
+TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
+  auto state = Make({.max_connections = 1});
+  HttpRequest upgrade = Get("/v1?namespace=ns&abandon-timeout-ms=5");
+  upgrade.websocket_upgrade = true;
+  Handled first = HandleRequest(upgrade, state);
+  ASSERT_TRUE(std::holds_alternative<Upgrade>(first));
+  EXPECT_EQ(std::get<Upgrade>(first).route, (LockRoute{"ns", 5, ""}));
+  EXPECT_EQ(state->connections.load(), 1u);
+  const HttpResponse full = Response(HandleRequest(upgrade, state));
+  EXPECT_EQ(full.status, 503u);
+  EXPECT_EQ(full.body, "Too many connections: over max-connections (1)");
+  first = HttpResponse{};  // the slot goes with the connection
+  EXPECT_EQ(state->connections.load(), 0u);
+  state->draining = true;
+  EXPECT_EQ(Response(HandleRequest(upgrade, state)),
+            (HttpResponse{.status = 503, .body = "Shutting down"}));
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 503, .body = "draining"}));
+  EXPECT_EQ(state->connections.load(), 0u);
+}
+
+TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
+  char path[] = "/tmp/locktopus-handler-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
+  close(fd);
+  auto state = Make();
+  state->auth =
+      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path));
+  std::remove(path);
+  const HttpResponse refused = Response(HandleRequest(Get("/"), state));
+  EXPECT_EQ(refused.status, 401u);
+  EXPECT_EQ(refused.www_authenticate, "Bearer");
+  for (const char* target : {"/nowhere", "/metrics", "/stats_v1?namespace=x",
+                             "not a target", "/v1?namespace=x&token=wrong"}) {
+    EXPECT_EQ(Response(HandleRequest(Get(target), state)).status, 401u)
+        << target;
+  }
+  EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)).status, 200u);
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)).status, 200u);
+  EXPECT_EQ(Response(HandleRequest(Get("/", "Bearer t0k3n"), state)).status,
+            200u);
+  EXPECT_EQ(Response(HandleRequest(Get("/nowhere?token=t0k3n"), state)).status,
+            404u);
+  HttpRequest upgrade = Get("/v1?namespace=x&token=t0k3n");
+  upgrade.websocket_upgrade = true;
+  EXPECT_TRUE(std::holds_alternative<Upgrade>(HandleRequest(upgrade, state)));
+  HttpRequest preflight = Get("/v1?namespace=x");
+  preflight.method = HttpRequest::Method::kOptions;
+  EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
+}
+
+}  // namespace
+}  // namespace locktopus::server
