@@ -3,18 +3,36 @@
 // server::LockService, each client behind a fake transport that records the
 // frames and the close it is asked for, queues the timers it is asked to run
 // (ConnectionIo::After) and the acquisition notices it is told of
-// (Waiter::Notify) until the script fires or delivers them.
+// (Waiter::Notify) until the script fires or delivers them. A conversation
+// may have an HA gate (ConnectionConfig::gate, ha/gate.h), shared by every
+// client, that the script moves through its phases on a virtual clock that
+// the connections read (ConnectionIo::Now).
 //
 // The harness keeps PROTOCOL.md's view of every connection (ready, enqueued
 // or acquired; its lock ID; closed or not) and after every event checks that
 // the connection did exactly what the protocol says (what a frame means is
 // ParseClientMessage's to say; request_parser checks that), which covers:
 //   - a lock request gets exactly one immediate answer, `enqueued` or
-//     `acquired` with the namespace's next ID, matching the engine's state;
+//     `acquired` with the namespace's next ID, matching the engine's state
+//     and the gate: `acquired` only if the engine holds the lock acquired
+//     and the gate, read at the event's clock, grants it;
 //   - a later `acquired` comes only while the client is enqueued for that
 //     ID, so at most once per ID and never after `ready` was sent for it;
 //     and a notice reaches only the connection enqueued for that lock, once,
-//     when the engine holds it acquired;
+//     when the engine holds it acquired; it is announced only if the gate
+//     grants it then, and otherwise the client stays enqueued;
+//   - with a gate: no `acquired` frame is sent at a clock time when the
+//     gate does not grant its lock (closed, past the window, in the grace,
+//     or above the ID ceiling), as the harness's own model of the gate
+//     says; an acquisition decided in the grace is held, and when the
+//     grace ends (EndGrace) every held one still enqueued is told to its
+//     client (Waiter::Notify), and nothing else; one decided when the gate
+//     refuses is never announced (a release then is a cancel);
+//   - a lock whose ID is above the ceiling is refused: one
+//     `communication error: ` frame, close code 1013, the lock is not live
+//     and not counted as requested; an ID at or above the ceiling's raise
+//     point has asked for a raise (GrantGate::OnRaise), which is asked at
+//     most once per SetCeiling and never before an ID reaches that point;
 //   - a release while enqueued or acquired is answered `ready`, and the
 //     engine no longer has the lock;
 //   - a protocol error (garbage, a frame over the size limit, an action not
@@ -33,13 +51,14 @@
 //     same events as PROTOCOL.md's view sees them: requests, acquisitions
 //     (immediate or by notice), releases, cancels (release while enqueued,
 //     drop while enqueued), abandonments (drop while acquired), and protocol
-//     errors by kind; the wait histogram counts every acquisition and the
-//     hold histogram every release; the namespace's counters equal the
-//     server-wide ones.
+//     errors by kind, and locks refused at the ID ceiling; the wait
+//     histogram counts every acquisition and the hold histogram every
+//     release; the namespace's counters equal the server-wide ones.
 // On the first violation it prints the events so far and aborts.
 //
-// Input: events until the bytes run out, each starting with one byte `op`:
-// the client is k = op / 8 % 4 and the event op % 8:
+// Input: events until the bytes run out, each starting with one byte `op`.
+// A client event (every op without a gate; op < 0xC0 with one): the client
+// is k = op / 8 % 4 and the event op % 8:
 //   0, 1  k sends a lock; the resources follow (fuzz::ReadResources)
 //   2     k sends a release
 //   3     k sends garbage: the next byte n, then n bytes as the frame; when
@@ -50,10 +69,32 @@
 //   7     k's transport ends, and k connects again
 // A client connects on its first event; bit 5 of that op picks its abandon
 // timeout: 0 (release at once) or 1000 ms.
+//
+// An input whose first op is 0xC0 or above has a gate: it starts closed,
+// with no ID ceiling, the clock at 0 ms, and every op from 0xC0 on, that
+// first one included, is a gate event, op % 8 (t, w, g: the next bytes, in
+// ms from now):
+//   0     the clock advances by t
+//   1     the gate enters the grace until g, with the window until w
+//   2     the gate opens, with the window until w
+//   3     the grace ends (EndGrace); only in the grace, as the role logic
+//         runs it
+//   4     the gate closes (fenced)
+//   5     the window is extended to w (never earlier: GrantGate::Extend)
+//   6     the durable ceiling is set: byte b, ceiling = the last issued ID
+//         + b % 4, raised by blocks of b / 4 % 8 IDs (at most twice the
+//         ceiling), so a raise is asked from ceiling - block / 2 on
+//   7     the clock advances to the next deadline ahead (the grace's end,
+//         the window's end), if any
+// An input that does not start with such an op has no gate and runs as
+// before: bits 6 and 7 of its ops mean nothing.
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -66,6 +107,7 @@
 #include "fuzz/byte_reader.h"
 #include "fuzz/report.h"
 #include "server/core/connection.h"
+#include "server/core/ha/gate.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
 #include "wire/codec.h"
@@ -73,18 +115,73 @@
 namespace locktopus::fuzz {
 namespace {
 
+using server::ha::GrantGate;
+using server::ha::Time;
 using std::chrono::milliseconds;
 
 constexpr std::string_view kCommunicationError = "communication error: ";
 constexpr std::size_t kClients = 4;
+// The first gate event; with a gate, every op from here on is one.
+constexpr std::uint8_t kGateOp = 0xC0;
 
 // The connection's state as the client knows it from the answers.
 enum class View { kReady, kEnqueued, kAcquired };
 
 // PROTOCOL.md's answer, spelled out here rather than taken from the server.
+constexpr std::string_view kAnswerHead = R"({"id":")";
 std::string Answer(LockId id, std::string_view action, std::string_view state) {
-  return R"({"id":")" + std::to_string(id) + R"(","action":")" +
+  return std::string(kAnswerHead) + std::to_string(id) + R"(","action":")" +
          std::string(action) + R"(","state":")" + std::string(state) + R"("})";
+}
+// The lock ID of an answer; 0 if it has none.
+LockId IdOf(std::string_view answer) {
+  LockId id = 0;
+  if (answer.starts_with(kAnswerHead)) {
+    std::from_chars(answer.data() + kAnswerHead.size(),
+                    answer.data() + answer.size(), id);
+  }
+  return id;
+}
+
+std::string Millis(Time t) {
+  return std::to_string(
+             std::chrono::duration_cast<milliseconds>(t.time_since_epoch())
+                 .count()) +
+         " ms";
+}
+
+// The gate as ha/gate.h describes it, kept by the harness from the events
+// it runs: what it should decide for announcing a lock at a time.
+struct GateModel {
+  using Decision = GrantGate::Decision;
+  using Phase = GrantGate::Phase;
+
+  Decision Decide(Time now, LockId id) const {
+    if (phase == Phase::kClosed || id > limit || now >= grant_until) {
+      return Decision::kRefuse;
+    }
+    if (phase == Phase::kGrace && now < grace_until) return Decision::kHold;
+    return Decision::kGrant;
+  }
+
+  Phase phase = Phase::kClosed;
+  Time grace_until{};
+  Time grant_until{};
+  LockId limit = std::numeric_limits<LockId>::max();
+  LockId raise_at = std::numeric_limits<LockId>::max();
+  int raises = 0;  // raises asked since the last SetCeiling
+};
+
+std::string_view Name(GrantGate::Decision decision) {
+  switch (decision) {
+    case GrantGate::Decision::kGrant:
+      return "grant";
+    case GrantGate::Decision::kHold:
+      return "hold";
+    case GrantGate::Decision::kRefuse:
+      return "refuse";
+  }
+  return "?";
 }
 
 class Conversation;
@@ -103,14 +200,15 @@ class Peer : public server::ConnectionIo, public Waiter {
   // A frame of either kind, in the order sent.
   void Receive(std::string text);
   void Close(std::uint16_t code, std::string_view reason) override;
-  // No gate here: the clock is never read.
-  server::ha::Time Now() override { return {}; }
+  // The conversation's clock.
+  Time Now() override;
   void After(milliseconds delay, std::function<void()> fn) override;
   void Notify(LockId id) override;
 
   int number() const { return number_; }
   const server::ConnectionConfig& config() const { return config_; }
   void set_metrics(server::Metrics* metrics) { config_.metrics = metrics; }
+  void set_gate(GrantGate* gate) { config_.gate = gate; }
   server::Connection& connection() { return *connection_; }
   void set_connection(std::unique_ptr<server::Connection> connection) {
     connection_ = std::move(connection);
@@ -134,9 +232,22 @@ class Peer : public server::ConnectionIo, public Waiter {
 
 class Conversation {
  public:
+  // With `gated`, every client's connection asks one gate (see Input).
+  explicit Conversation(bool gated) {
+    if (!gated) return;
+    gate_ = std::make_unique<GrantGate>();
+    gate_->OnRaise([this] { Raised(); });
+    gate_->SetIdLimit(model_.limit, model_.raise_at);
+  }
+
   // Decodes and runs one event.
   void Event(ByteReader& in) {
     const std::uint8_t op = in.Byte();
+    if (gate_ != nullptr && op >= kGateOp) {
+      GateEvent(op % 8, in);
+      CheckMetrics();
+      return;
+    }
     const std::size_t k = op / 8 % kClients;
     if (clients_[k] == nullptr) Connect(k, op);
     Peer& peer = *clients_[k];
@@ -199,15 +310,30 @@ class Conversation {
   void TimerSet(Peer& peer, milliseconds delay, std::function<void()> fn) {
     timers_.push_back({delay, std::move(fn), peer.number(), 0});
   }
+  // From the engine, or from the gate as the grace ends (EndGrace checks
+  // those).
   void Notified(Peer& peer, LockId id) {
-    Require(!peer.ended && peer.view == View::kEnqueued && peer.lock == id,
-            "client " + std::to_string(peer.number()) + " was told of lock " +
-                std::to_string(id) + ", which it is not enqueued for");
-    Require(ns_->State(id) == LockState::kAcquired,
-            "a notice for lock " + std::to_string(id) +
-                ", which the engine does not hold acquired");
+    if (!ending_grace_) {
+      Require(!peer.ended && peer.view == View::kEnqueued && peer.lock == id,
+              "client " + std::to_string(peer.number()) + " was told of lock " +
+                  std::to_string(id) + ", which it is not enqueued for");
+      Require(ns_->State(id) == LockState::kAcquired,
+              "a notice for lock " + std::to_string(id) +
+                  ", which the engine does not hold acquired");
+    }
     notices_.push_back({&peer, id});
   }
+  // `peer` is being sent an `acquired` frame for lock `id`.
+  void Granted(const Peer& peer, LockId id) {
+    if (gate_ == nullptr) return;
+    const GrantGate::Decision decision = model_.Decide(clock_, id);
+    Require(decision == GrantGate::Decision::kGrant,
+            "client " + std::to_string(peer.number()) +
+                " was sent `acquired` for lock " + std::to_string(id) + " at " +
+                Millis(clock_) + ", when the gate would " +
+                std::string(Name(decision)));
+  }
+  Time clock() const { return clock_; }
   void Require(bool ok, const std::string& what) {
     if (!ok) Report(what);
   }
@@ -228,6 +354,7 @@ class Conversation {
     std::uint64_t requested = 0, acquired = 0, released = 0, cancelled = 0,
                   abandoned = 0;
     std::uint64_t errors[wire::kProtocolErrorKinds] = {};
+    std::uint64_t refused_at_ceiling = 0;
   };
 
   void CheckMetrics() {
@@ -260,6 +387,12 @@ class Conversation {
               " is " + std::to_string(load(metrics_.protocol_errors[i])) +
               ", the events make it " + std::to_string(counted_.errors[i]));
     }
+    Require(
+        load(metrics_.locks_refused_id_ceiling) == counted_.refused_at_ceiling,
+        "metrics: locks refused at the ID ceiling is " +
+            std::to_string(load(metrics_.locks_refused_id_ceiling)) +
+            ", the events make it " +
+            std::to_string(counted_.refused_at_ceiling));
     Require(metrics_.wait.Read().count == counted_.acquired,
             "metrics: the wait histogram does not count every acquisition");
     Require(metrics_.hold.Read().count == counted_.released,
@@ -271,6 +404,7 @@ class Conversation {
     auto peer =
         std::make_shared<Peer>(*this, static_cast<int>(peers_.size()), abandon);
     peer->set_metrics(&metrics_);
+    peer->set_gate(gate_.get());
     peer->set_connection(std::make_unique<server::Connection>(
         ns_, peer->config(), *peer, WaiterRef(peer)));
     Begin(nullptr, "client " + std::to_string(peer->number()) +
@@ -300,9 +434,24 @@ class Conversation {
       const LockId id = ns_->GetStats().last_id;
       Require(id == last_id_ + 1, "the lock did not get the next ID");
       last_id_ = id;
+      if (gate_ != nullptr) {
+        Require(id < model_.raise_at || model_.raises == 1,
+                "lock " + std::to_string(id) +
+                    " reached the ceiling's raise point " +
+                    std::to_string(model_.raise_at) +
+                    " without asking for a raise");
+        if (id > model_.limit) {
+          Require(ns_->State(id) == LockState::kNone,
+                  "the lock refused at the ID ceiling is live");
+          ++counted_.refused_at_ceiling;
+          return ExpectRefusal(peer, server::kTryAgainLaterCloseCode,
+                               "a lock above the ID ceiling");
+        }
+      }
       const LockState state = ns_->State(id);
       Require(state != LockState::kNone, "the new lock is not live");
-      const bool acquired = state == LockState::kAcquired;
+      const bool acquired =
+          state == LockState::kAcquired && Announced(peer, id);
       ExpectFrames(peer,
                    {Answer(id, "lock", acquired ? "acquired" : "enqueued")});
       peer.view = acquired ? View::kAcquired : View::kEnqueued;
@@ -369,21 +518,165 @@ class Conversation {
     }
     Require(ns_->State(notice.id) == LockState::kAcquired,
             "the notified lock is not acquired");
+    if (!Announced(peer, notice.id)) return ExpectFrames(peer, {});
     ExpectFrames(peer, {Answer(notice.id, "lock", "acquired")});
     peer.view = View::kAcquired;
     ++counted_.acquired;
   }
 
-  // One `communication error: ` frame, close code 3000, then as a drop.
   void ExpectProtocolError(Peer& peer, wire::ProtocolErrorKind kind) {
     ++counted_.errors[static_cast<std::size_t>(kind)];
+    ExpectRefusal(peer, server::kProtocolErrorCloseCode, "a protocol error");
+  }
+
+  // One `communication error: ` frame, close `code`, then as a drop.
+  void ExpectRefusal(Peer& peer, std::uint16_t code, const std::string& what) {
     Require(peer.frames.size() == frames_before_ + 1 &&
                 peer.frames.back().starts_with(kCommunicationError),
-            "a protocol error was not answered with one error frame");
-    Require(peer.close_code == server::kProtocolErrorCloseCode,
-            "a protocol error did not close with code 3000");
+            what + " was not answered with one error frame");
+    Require(peer.close_code == code,
+            what + " did not close with code " + std::to_string(code));
     ExpectNoFramesElsewhere(1);
     AfterDrop(peer);
+  }
+
+  // Whether the gate, if any, grants now the announcement of lock `id`,
+  // which the engine holds acquired for `peer`; one it holds is announced
+  // when the grace ends.
+  bool Announced(Peer& peer, LockId id) {
+    if (gate_ == nullptr) return true;
+    const GrantGate::Decision decision = model_.Decide(clock_, id);
+    if (decision == GrantGate::Decision::kHold) held_.push_back({&peer, id});
+    return decision == GrantGate::Decision::kGrant;
+  }
+
+  void GateEvent(std::uint8_t kind, ByteReader& in) {
+    using Phase = GrantGate::Phase;
+    switch (kind) {
+      case 0: {
+        const milliseconds t(in.Byte());
+        clock_ += t;
+        Begin(nullptr, "the clock advances by " + std::to_string(t.count()) +
+                           " ms, to " + Millis(clock_));
+        break;
+      }
+      case 1: {
+        const Time grace_until = clock_ + milliseconds(in.Byte());
+        const Time grant_until = clock_ + milliseconds(in.Byte());
+        Begin(nullptr, "at " + Millis(clock_) +
+                           ", the gate enters the grace until " +
+                           Millis(grace_until) + ", with the window until " +
+                           Millis(grant_until));
+        Enter(Phase::kGrace, grace_until, grant_until);
+        break;
+      }
+      case 2: {
+        const Time grant_until = clock_ + milliseconds(in.Byte());
+        Begin(nullptr, "at " + Millis(clock_) +
+                           ", the gate opens with the window until " +
+                           Millis(grant_until));
+        Enter(Phase::kOpen, clock_, grant_until);
+        break;
+      }
+      case 3:
+        EndGrace();
+        break;
+      case 4:
+        Begin(nullptr, "at " + Millis(clock_) + ", the gate closes");
+        model_.phase = Phase::kClosed;
+        gate_->Close();
+        break;
+      case 5: {
+        const Time grant_until = clock_ + milliseconds(in.Byte());
+        Begin(nullptr, "at " + Millis(clock_) + ", the window is extended to " +
+                           Millis(grant_until));
+        model_.grant_until = std::max(model_.grant_until, grant_until);
+        gate_->Extend(grant_until);
+        break;
+      }
+      case 6: {
+        const std::uint8_t b = in.Byte();
+        const LockId ceiling = last_id_ + b % 4;
+        const LockId block = std::min<LockId>(b / 4 % 8, 2 * ceiling);
+        Begin(nullptr, "the ID ceiling is set to " + std::to_string(ceiling) +
+                           ", raised by blocks of " + std::to_string(block));
+        model_.limit = ceiling;
+        model_.raise_at = ceiling - block / 2;
+        model_.raises = 0;
+        gate_->SetCeiling(ceiling, block);
+        break;
+      }
+      case 7: {
+        Time next = clock_;
+        for (const Time t : {model_.grace_until, model_.grant_until}) {
+          if (t > clock_ && (next == clock_ || t < next)) next = t;
+        }
+        clock_ = next;
+        Begin(nullptr,
+              "the clock advances to the next deadline, " + Millis(clock_));
+        break;
+      }
+    }
+    ExpectNoFrames();
+    ExpectTimers(0);
+    Require(gate_->phase() == model_.phase &&
+                gate_->grace_until() == model_.grace_until &&
+                gate_->grant_until() == model_.grant_until &&
+                gate_->id_limit() == model_.limit,
+            "the gate's state is not what its events made it");
+  }
+
+  void Enter(GrantGate::Phase phase, Time grace_until, Time grant_until) {
+    model_.phase = phase;
+    model_.grace_until = grace_until;
+    model_.grant_until = grant_until;
+    gate_->Enter(phase, grace_until, grant_until);
+  }
+
+  // Runs only in the grace, as the role logic does. The gate tells each
+  // held acquisition's client (the notices are delivered later, as the
+  // engine's): none that it did not hold, and every one still enqueued.
+  void EndGrace() {
+    if (model_.phase != GrantGate::Phase::kGrace) {
+      return Begin(nullptr, "not in the grace: it does not end");
+    }
+    Begin(nullptr, "at " + Millis(clock_) + ", the grace ends");
+    const std::size_t before = notices_.size();
+    ending_grace_ = true;
+    gate_->EndGrace(clock_);
+    ending_grace_ = false;
+    model_.phase = GrantGate::Phase::kOpen;
+    model_.grace_until = clock_;
+    std::vector<Notice> held = std::exchange(held_, {});
+    for (std::size_t i = before; i < notices_.size(); ++i) {
+      const Notice& told = notices_[i];
+      const auto it = std::find_if(held.begin(), held.end(), [&](auto& h) {
+        return h.peer == told.peer && h.id == told.id;
+      });
+      Require(it != held.end(), "the grace's end told client " +
+                                    std::to_string(told.peer->number()) +
+                                    " of lock " + std::to_string(told.id) +
+                                    ", which the grace did not hold");
+      held.erase(it);
+    }
+    for (const Notice& h : held) {
+      Require(h.peer->ended || h.peer->view != View::kEnqueued ||
+                  h.peer->lock != h.id,
+              "lock " + std::to_string(h.id) + " of client " +
+                  std::to_string(h.peer->number()) +
+                  ", held in the grace, was not announced when it ended");
+    }
+  }
+
+  // The gate asks for a raise of the ID ceiling.
+  void Raised() {
+    log_.push_back("  the gate asks for a raise of the ID ceiling");
+    Require(model_.raises == 0,
+            "the gate asked twice for a raise since the ceiling was set");
+    Require(ns_->GetStats().last_id >= model_.raise_at,
+            "the gate asked for a raise before any ID reached " +
+                std::to_string(model_.raise_at));
+    ++model_.raises;
   }
 
   // The lock of a connection that just ended: cancelled if enqueued,
@@ -465,6 +758,11 @@ class Conversation {
       std::make_shared<server::LockService>();
   server::NamespaceHold ns_ = service_->Open("fuzz");
   server::Metrics metrics_{/*per_namespace_labels=*/true};
+  std::unique_ptr<GrantGate> gate_;  // null: no gate
+  GateModel model_;
+  std::vector<Notice> held_;  // what the gate should hold, as model_ says
+  Time clock_{};
+  bool ending_grace_ = false;  // the gate is telling the held acquisitions
   Counted counted_;
   std::vector<std::shared_ptr<Peer>> peers_;  // every client ever connected
   Peer* clients_[kClients] = {};              // the current client k
@@ -496,6 +794,7 @@ void Peer::SendGrant(std::string text) {
                             " got a frame through SendGrant that is not an "
                             "acquisition: " +
                             text);
+  conversation_.Granted(*this, IdOf(text));
   Receive(std::move(text));
 }
 
@@ -519,6 +818,8 @@ void Peer::After(milliseconds delay, std::function<void()> fn) {
 
 void Peer::Notify(LockId id) { conversation_.Notified(*this, id); }
 
+Time Peer::Now() { return conversation_.clock(); }
+
 }  // namespace
 }  // namespace locktopus::fuzz
 
@@ -526,7 +827,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
   using namespace locktopus::fuzz;
   ByteReader in(data, size);
-  Conversation conversation;
+  Conversation conversation(size > 0 && data[0] >= kGateOp);
   while (!in.empty()) conversation.Event(in);
   conversation.Finish();
   return 0;

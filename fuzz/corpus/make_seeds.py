@@ -117,6 +117,46 @@ def reconnect(client, abandon=True):
     return [event(RECONNECT, client, abandon)]
 
 
+# With a gate (an input whose first op is one): op = GATE | event, then the
+# event's bytes, in ms from the clock's now.
+GATE = 0xC0
+ADVANCE, GRACE, OPEN, END_GRACE, CLOSE, EXTEND, CEILING, TO_DEADLINE = range(8)
+
+
+def advance(ms):
+    return [GATE | ADVANCE, ms]
+
+
+def grace(until, window):
+    return [GATE | GRACE, until, window]
+
+
+def open_gate(window):
+    return [GATE | OPEN, window]
+
+
+def end_grace():
+    return [GATE | END_GRACE]
+
+
+def close_gate():
+    return [GATE | CLOSE]
+
+
+def extend(window):
+    return [GATE | EXTEND, window]
+
+
+def ceiling(above_last, block):
+    """The ceiling at the last issued ID + above_last, raised by block IDs."""
+    assert 0 <= above_last < 4 and 0 <= block < 8
+    return [GATE | CEILING, above_last | block << 2]
+
+
+def to_deadline():
+    return [GATE | TO_DEADLINE]
+
+
 SESSION = {
     # Acquired, enqueued, released; the notice reaches the waiter.
     "lock-queue-release": lock(0, "wa") + lock(1, "wa") + release(0) +
@@ -139,6 +179,33 @@ SESSION = {
     # Reconnecting replaces a client; its old lock is abandoned.
     "reconnect": lock(0, "wa", "rb") + reconnect(0) + lock(0, "wa") +
     fire_timer(0) + deliver_notice(0) + release(0),
+    # In the grace, an acquisition is held (the client reads enqueued) and
+    # announced when the grace ends; one behind it follows once released.
+    "gate-grace": grace(100, 200) + lock(0, "wa") + lock(1, "wa") +
+    advance(50) + end_grace() + deliver_notice(0) + release(0) +
+    deliver_notice(0) + release(1),
+    # A grace that has passed grants even before EndGrace runs; the held
+    # acquisition still waits for it.
+    "gate-grace-passes": grace(50, 255) + lock(0, "wa") + to_deadline() +
+    lock(1, "rb") + end_grace() + deliver_notice(0) + release(1) +
+    release(0),
+    # Past the window nothing is announced: the waiter stays enqueued, and
+    # its release is a cancel; an extended window grants again.
+    "gate-window-expiry": open_gate(50) + lock(0, "wa") + lock(1, "wa") +
+    to_deadline() + release(0) + deliver_notice(0) + release(1) +
+    extend(100) + lock(2, "rb") + lock(3, "wb") + release(2) +
+    deliver_notice(0) + release(3),
+    # A closed gate refuses, the held acquisition too; it is told again when
+    # a later grace ends.
+    "gate-close": grace(100, 255) + lock(0, "wa") + close_gate() +
+    lock(1, "rb") + end_grace() + release(1) + grace(10, 255) +
+    to_deadline() + end_grace() + deliver_notice(0) + release(0),
+    # At the ID ceiling: a raise is asked from its middle on, and an ID
+    # above it is refused with close 1013 until the ceiling is raised.
+    "gate-ceiling": open_gate(255) + lock(0, "ra") + ceiling(1, 4) +
+    lock(1, "ra") + lock(2, "ra") + lock(3, "wa") + ceiling(3, 2) +
+    reconnect(3) + lock(3, "ra") + release(0) + release(1) + ceiling(0, 0) +
+    lock(0, "r"),
 }
 
 # ---- request_parser and http_front_door: one selector byte, then the text.
