@@ -525,7 +525,13 @@ async function main() {
       case 'record-loss': {
         const key = Buffer.from(`/locktopus/${group}/record`).toString('base64');
         if (!await etcd.post('/v3/kv/deleterange', { key })) fail(`round ${round}: record-loss: etcd did not delete`);
-        victim.proc.kill('SIGKILL');
+        const proc = victim.proc;
+        proc.kill('SIGKILL');
+        // Grants the victim sent before it died (it was the active, with a
+        // record, when it sent them) may still be on their way: counted
+        // once it is gone and they have arrived.
+        if (proc.exitCode === null && proc.signalCode === null) await new Promise((resolve) => proc.once('exit', resolve));
+        await sleep(250);
         // Longer than a failover takes: the group must grant nothing.
         const seen = probes[group].grants;
         await sleep(GRACE + 2000);
