@@ -3,10 +3,10 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/post.hpp>
 
+#include "etcd/client.h"
 #include "server/core/ha/cluster.h"
 #include "server/core/ha/node.h"
 #include "server/core/log.h"
-#include "server/net/etcd_client.h"
 
 namespace locktopus::server {
 namespace {
@@ -28,16 +28,15 @@ class GatewayEtcd final : public ha::Etcd {
       : client_(std::move(executor), std::move(endpoints), deadline) {}
 
   void Grant(std::chrono::seconds ttl, Reply<ha::LeaseId> reply) override {
-    client_.LeaseGrant(ttl.count(),
-                       [reply](etcd::Result<etcd::LeaseGrantResult> r) {
-                         if (!r.ok()) return reply(Fail(r.error()));
-                         reply(r.value().id);
-                       });
+    client_.LeaseGrant(ttl.count(), [reply](Result<etcd::LeaseGrantResult> r) {
+      if (!r.ok()) return reply(Fail(r.error()));
+      reply(r.value().id);
+    });
   }
 
   void KeepAlive(ha::LeaseId lease, Reply<bool> reply) override {
     client_.LeaseKeepAlive(lease,
-                           [reply](etcd::Result<etcd::LeaseKeepAliveResult> r) {
+                           [reply](Result<etcd::LeaseKeepAliveResult> r) {
                              if (r.ok()) return reply(true);
                              if (Gone(r.error())) return reply(false);
                              reply(Fail(r.error()));
@@ -45,12 +44,11 @@ class GatewayEtcd final : public ha::Etcd {
   }
 
   void Revoke(ha::LeaseId lease, Reply<bool> reply) override {
-    client_.LeaseRevoke(lease,
-                        [reply](etcd::Result<etcd::LeaseRevokeResult> r) {
-                          if (r.ok()) return reply(true);
-                          if (Gone(r.error())) return reply(false);
-                          reply(Fail(r.error()));
-                        });
+    client_.LeaseRevoke(lease, [reply](Result<etcd::LeaseRevokeResult> r) {
+      if (r.ok()) return reply(true);
+      if (Gone(r.error())) return reply(false);
+      reply(Fail(r.error()));
+    });
   }
 
   void Create(const std::string& key, const std::string& value,
@@ -62,7 +60,7 @@ class GatewayEtcd final : public ha::Etcd {
         .success = {etcd::PutOp{.key = key, .value = value, .lease = lease},
                     etcd::RangeRequest{.key = key}},
         .failure = {etcd::RangeRequest{.key = key}}};
-    client_.Txn(std::move(txn), [reply, key](etcd::Result<etcd::TxnResult> r) {
+    client_.Txn(std::move(txn), [reply, key](Result<etcd::TxnResult> r) {
       if (!r.ok()) return reply(Fail(r.error()));
       const auto& ranges = r.value().ranges;
       if (ranges.empty() || ranges.back().kvs.empty()) {
@@ -75,25 +73,23 @@ class GatewayEtcd final : public ha::Etcd {
 
   void First(const std::string& prefix,
              Reply<std::optional<ha::KeyValue>> reply) override {
-    client_.Range(
-        {.key = prefix,
-         .range_end = etcd::PrefixEnd(prefix),
-         .sort = etcd::RangeRequest::Sort::kByCreateRevision,
-         .limit = 1},
-        [reply](etcd::Result<etcd::RangeResult> r) { Answer(r, reply); });
+    client_.Range({.key = prefix,
+                   .range_end = etcd::PrefixEnd(prefix),
+                   .sort = etcd::RangeRequest::Sort::kByCreateRevision,
+                   .limit = 1},
+                  [reply](Result<etcd::RangeResult> r) { Answer(r, reply); });
   }
 
   void Get(const std::string& key,
            Reply<std::optional<ha::KeyValue>> reply) override {
-    client_.Range({.key = key}, [reply](etcd::Result<etcd::RangeResult> r) {
-      Answer(r, reply);
-    });
+    client_.Range({.key = key},
+                  [reply](Result<etcd::RangeResult> r) { Answer(r, reply); });
   }
 
   void List(const std::string& prefix,
             Reply<std::vector<ha::KeyValue>> reply) override {
     client_.Range({.key = prefix, .range_end = etcd::PrefixEnd(prefix)},
-                  [reply](etcd::Result<etcd::RangeResult> r) {
+                  [reply](Result<etcd::RangeResult> r) {
                     if (!r.ok()) return reply(Fail(r.error()));
                     std::vector<ha::KeyValue> kvs;
                     for (const auto& kv : r.value().kvs) {
@@ -113,18 +109,16 @@ class GatewayEtcd final : public ha::Etcd {
     for (const std::string& key : write.deletes) {
       txn.success.push_back(etcd::DeleteOp{.key = key});
     }
-    client_.Txn(std::move(txn), [reply](etcd::Result<etcd::TxnResult> r) {
+    client_.Txn(std::move(txn), [reply](Result<etcd::TxnResult> r) {
       if (!r.ok()) return reply(Fail(r.error()));
       reply(r.value().succeeded);
     });
   }
 
  private:
-  static EtcdError Fail(const etcd::Error& error) {
-    return EtcdError{error.message};
-  }
-  static bool Gone(const etcd::Error& error) {
-    return error.code == etcd::Error::Code::kLeaseNotFound;
+  static EtcdError Fail(const Error& error) { return EtcdError{error.message}; }
+  static bool Gone(const Error& error) {
+    return error.code == Error::Code::kNotFound;
   }
   static ha::KeyValue Convert(const etcd::KeyValue& kv) {
     return {.key = kv.key,
@@ -132,7 +126,7 @@ class GatewayEtcd final : public ha::Etcd {
             .create_revision = kv.create_revision,
             .lease = kv.lease};
   }
-  static void Answer(const etcd::Result<etcd::RangeResult>& r,
+  static void Answer(const Result<etcd::RangeResult>& r,
                      const Reply<std::optional<ha::KeyValue>>& reply) {
     if (!r.ok()) return reply(Fail(r.error()));
     if (r.value().kvs.empty()) return reply(std::nullopt);

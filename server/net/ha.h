@@ -1,6 +1,6 @@
 // HA mode's place in the server: runs the role logic (server/core/ha/node.h)
 // on a strand of its own, with Asio timers and etcd's gateway
-// (etcd_client.h), and keeps the server's state in step with it: the role
+// (etcd/client.h), and keeps the server's state in step with it: the role
 // that /readyz and the upgrades read, the ID floor of the namespaces, and
 // the gate's ceiling.
 //
