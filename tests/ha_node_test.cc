@@ -27,7 +27,8 @@ class FakeEtcd final : public Etcd {
   explicit FakeEtcd(std::deque<std::function<void()>>& loop) : loop_(loop) {}
 
   void Put(const std::string& key, const std::string& value) {
-    auto [at, fresh] = kv_.try_emplace(key, KeyValue{key, value, ++rev_, 0});
+    auto [at, fresh] = kv_.try_emplace(
+        key, KeyValue{.key = key, .value = value, .create_revision = ++rev_});
     if (!fresh) at->second.value = value;
   }
   void Delete(const std::string& key) { kv_.erase(key); }
@@ -47,7 +48,12 @@ class FakeEtcd final : public Etcd {
   }
   void Create(const std::string& key, const std::string& value, LeaseId lease,
               Reply<KeyValue> reply) override {
-    if (!kv_.contains(key)) kv_[key] = KeyValue{key, value, ++rev_, lease};
+    if (!kv_.contains(key)) {
+      kv_[key] = KeyValue{.key = key,
+                          .value = value,
+                          .create_revision = ++rev_,
+                          .lease = lease};
+    }
     Answer(reply, kv_[key]);
   }
   void First(const std::string& prefix,
@@ -120,9 +126,7 @@ class NodeTest : public ::testing::Test, public NodeIo {
     std::vector<KeyValue> kvs;
     loop_.push_back([] {});
     etcd_.List(std::string(kRoot),
-               [&kvs](std::variant<std::vector<KeyValue>, EtcdError> r) {
-                 kvs = std::get<std::vector<KeyValue>>(r);
-               });
+               [&kvs](Result<std::vector<KeyValue>> r) { kvs = r.value(); });
     Run(Clock::duration::zero());
     auto plan = PlanInit(ReadCluster(kvs), groups, system_clock::now(), fresh);
     ASSERT_TRUE(std::holds_alternative<InitPlan>(plan))

@@ -16,10 +16,11 @@ namespace {
 constexpr std::uint64_t kTtlOverElection = 3;
 constexpr std::uint64_t kEtcdDefaultElectionMs = 1000;
 
-using ha::EtcdError;
 using ha::Reply;
 
-// The role logic's view of etcd (core/ha/etcd.h) over the gateway client.
+// The role logic's view of etcd (core/ha/etcd.h) over the gateway client:
+// its calls as ranges and transactions, a lease that is gone as false.
+// Values and errors pass through as the client gives them.
 class GatewayEtcd final : public ha::Etcd {
  public:
   GatewayEtcd(net::any_io_executor executor,
@@ -29,7 +30,7 @@ class GatewayEtcd final : public ha::Etcd {
 
   void Grant(std::chrono::seconds ttl, Reply<ha::LeaseId> reply) override {
     client_.LeaseGrant(ttl.count(), [reply](Result<etcd::LeaseGrantResult> r) {
-      if (!r.ok()) return reply(Fail(r.error()));
+      if (!r.ok()) return reply(r.error());
       reply(r.value().id);
     });
   }
@@ -39,7 +40,7 @@ class GatewayEtcd final : public ha::Etcd {
                            [reply](Result<etcd::LeaseKeepAliveResult> r) {
                              if (r.ok()) return reply(true);
                              if (Gone(r.error())) return reply(false);
-                             reply(Fail(r.error()));
+                             reply(r.error());
                            });
   }
 
@@ -47,7 +48,7 @@ class GatewayEtcd final : public ha::Etcd {
     client_.LeaseRevoke(lease, [reply](Result<etcd::LeaseRevokeResult> r) {
       if (r.ok()) return reply(true);
       if (Gone(r.error())) return reply(false);
-      reply(Fail(r.error()));
+      reply(r.error());
     });
   }
 
@@ -61,13 +62,14 @@ class GatewayEtcd final : public ha::Etcd {
                     etcd::RangeRequest{.key = key}},
         .failure = {etcd::RangeRequest{.key = key}}};
     client_.Txn(std::move(txn), [reply, key](Result<etcd::TxnResult> r) {
-      if (!r.ok()) return reply(Fail(r.error()));
+      if (!r.ok()) return reply(r.error());
       const auto& ranges = r.value().ranges;
       if (ranges.empty() || ranges.back().kvs.empty()) {
-        return reply(EtcdError{"etcd: the key " + key +
-                               " is gone right after its creation"});
+        return reply(Error{
+            Error::Code::kUnavailable,
+            "etcd: the key " + key + " is gone right after its creation"});
       }
-      reply(Convert(ranges.back().kvs.front()));
+      reply(ranges.back().kvs.front());
     });
   }
 
@@ -90,12 +92,8 @@ class GatewayEtcd final : public ha::Etcd {
             Reply<std::vector<ha::KeyValue>> reply) override {
     client_.Range({.key = prefix, .range_end = etcd::PrefixEnd(prefix)},
                   [reply](Result<etcd::RangeResult> r) {
-                    if (!r.ok()) return reply(Fail(r.error()));
-                    std::vector<ha::KeyValue> kvs;
-                    for (const auto& kv : r.value().kvs) {
-                      kvs.push_back(Convert(kv));
-                    }
-                    reply(std::move(kvs));
+                    if (!r.ok()) return reply(r.error());
+                    reply(std::move(r).value().kvs);
                   });
   }
 
@@ -110,27 +108,20 @@ class GatewayEtcd final : public ha::Etcd {
       txn.success.push_back(etcd::DeleteOp{.key = key});
     }
     client_.Txn(std::move(txn), [reply](Result<etcd::TxnResult> r) {
-      if (!r.ok()) return reply(Fail(r.error()));
+      if (!r.ok()) return reply(r.error());
       reply(r.value().succeeded);
     });
   }
 
  private:
-  static EtcdError Fail(const Error& error) { return EtcdError{error.message}; }
   static bool Gone(const Error& error) {
     return error.code == Error::Code::kNotFound;
   }
-  static ha::KeyValue Convert(const etcd::KeyValue& kv) {
-    return {.key = kv.key,
-            .value = kv.value,
-            .create_revision = kv.create_revision,
-            .lease = kv.lease};
-  }
   static void Answer(const Result<etcd::RangeResult>& r,
                      const Reply<std::optional<ha::KeyValue>>& reply) {
-    if (!r.ok()) return reply(Fail(r.error()));
+    if (!r.ok()) return reply(r.error());
     if (r.value().kvs.empty()) return reply(std::nullopt);
-    reply(std::optional<ha::KeyValue>(Convert(r.value().kvs.front())));
+    reply(r.value().kvs.front());
   }
 
   etcd::Client client_;
@@ -243,13 +234,11 @@ int HaDriver::Init(const Config& c) {
                    std::chrono::milliseconds(5000));
   int code = 1;
   etcd.List(
-      std::string(ha::kRoot),
-      [&](std::variant<std::vector<ha::KeyValue>, EtcdError> listed) {
-        if (auto* error = std::get_if<EtcdError>(&listed)) {
-          return LogError("cannot initialise: " + error->what);
+      std::string(ha::kRoot), [&](Result<std::vector<ha::KeyValue>> listed) {
+        if (!listed.ok()) {
+          return LogError("cannot initialise: " + listed.error().message);
         }
-        const ha::ClusterView view =
-            ha::ReadCluster(std::get<std::vector<ha::KeyValue>>(listed));
+        const ha::ClusterView view = ha::ReadCluster(listed.value());
         auto planned = ha::PlanInit(
             view, groups, std::chrono::system_clock::now(), c.ha_new_cluster);
         if (auto* why = std::get_if<std::string>(&planned)) {
@@ -258,11 +247,11 @@ int HaDriver::Init(const Config& c) {
         const ha::InitPlan plan = std::get<ha::InitPlan>(std::move(planned));
         etcd.Guarded(
             ha::MapKey(), plan.guard, plan.write,
-            [&code, plan](std::variant<bool, EtcdError> done) {
-              if (auto* error = std::get_if<EtcdError>(&done)) {
-                return LogError("cannot initialise: " + error->what);
+            [&code, plan](Result<bool> done) {
+              if (!done.ok()) {
+                return LogError("cannot initialise: " + done.error().message);
               }
-              if (!std::get<bool>(done)) {
+              if (!done.value()) {
                 return LogError(
                     "cannot initialise: the shard map changed meanwhile "
                     "(another --ha-init?); run it again");
