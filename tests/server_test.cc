@@ -252,8 +252,7 @@ TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
   ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
   close(fd);
   auto state = Make();
-  state->auth =
-      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path));
+  state->auth = Authenticator::Load(path).value();
   std::remove(path);
   const HttpResponse refused = Response(HandleRequest(Get("/"), state));
   EXPECT_EQ(refused.status, 401u);

@@ -186,13 +186,14 @@ class HaDriver::Impl final : public ha::NodeIo {
 HaDriver::HaDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HaDriver::~HaDriver() = default;
 
-std::variant<std::unique_ptr<HaDriver>, std::string> HaDriver::Make(
+Result<std::unique_ptr<HaDriver>> HaDriver::Make(
     net::io_context& ioc, std::shared_ptr<ServerState> state, std::string name,
     Events events) {
   const Config& c = state->config;
   auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
   if (!endpoints.ok()) {
-    return "--etcd-endpoints: " + endpoints.error().message;
+    return Error{endpoints.error().code,
+                 "--etcd-endpoints: " + endpoints.error().message};
   }
   ha::NodeSettings settings{.group = c.ha_group,
                             .groups = state->shard.Text(),
@@ -228,7 +229,7 @@ int HaDriver::Init(const Config& c) {
     return 1;
   }
   const auto map = ShardMap::Make(c.ha_groups, c.ha_group);
-  const std::vector<std::string> groups = std::get<ShardMap>(map).groups();
+  const std::vector<std::string> groups = map.value().groups();
   net::io_context ioc;
   GatewayEtcd etcd(ioc.get_executor(), std::move(endpoints).value(),
                    std::chrono::milliseconds(5000));
@@ -241,10 +242,10 @@ int HaDriver::Init(const Config& c) {
         const ha::ClusterView view = ha::ReadCluster(listed.value());
         auto planned = ha::PlanInit(
             view, groups, std::chrono::system_clock::now(), c.ha_new_cluster);
-        if (auto* why = std::get_if<std::string>(&planned)) {
-          return LogError("cannot initialise: " + *why);
+        if (!planned.ok()) {
+          return LogError("cannot initialise: " + planned.error().message);
         }
-        const ha::InitPlan plan = std::get<ha::InitPlan>(std::move(planned));
+        const ha::InitPlan plan = std::move(planned).value();
         etcd.Guarded(
             ha::MapKey(), plan.guard, plan.write,
             [&code, plan](Result<bool> done) {

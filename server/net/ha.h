@@ -16,6 +16,7 @@
 
 #include "server/core/server_state.h"
 #include "server/net/streams.h"
+#include "util/result.h"
 
 namespace locktopus::server {
 
@@ -30,8 +31,9 @@ class HaDriver {
   };
 
   // `name` is how the candidacy names this server (host:port). Returns the
-  // driver, or why the configuration is wrong (the etcd endpoints).
-  static std::variant<std::unique_ptr<HaDriver>, std::string> Make(
+  // driver, or why the configuration is wrong (the etcd endpoints:
+  // kInvalidArgument).
+  static Result<std::unique_ptr<HaDriver>> Make(
       net::io_context& ioc, std::shared_ptr<ServerState> state,
       std::string name, Events events);
   ~HaDriver();

@@ -87,11 +87,11 @@ class Server {
     const std::string& path = state_->config.auth_token_file;
     if (path.empty()) return true;
     auto loaded = Authenticator::Load(path);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      LogError("cannot start: " + *error);
+    if (!loaded.ok()) {
+      LogError("cannot start: " + loaded.error().message);
       return false;
     }
-    state_->auth = std::get<std::unique_ptr<Authenticator>>(std::move(loaded));
+    state_->auth = std::move(loaded).value();
     LogInfo("authentication on: " + std::to_string(state_->auth->size()) +
             " tokens from [" + path + "]; SIGHUP reloads them");
     return true;
@@ -101,11 +101,11 @@ class Server {
     const Config& c = state_->config;
     if (!c.tls()) return true;
     auto loaded = LoadTlsContext(c.tls_cert, c.tls_key);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      LogError("cannot start: " + *error);
+    if (!loaded.ok()) {
+      LogError("cannot start: " + loaded.error().message);
       return false;
     }
-    tls_ = std::get<std::unique_ptr<net::ssl::context>>(std::move(loaded));
+    tls_ = std::move(loaded).value();
     LogInfo(
         "TLS on: https:// and wss:// only, TLS 1.2 or later, "
         "certificate [" +
@@ -122,11 +122,11 @@ class Server {
         c.state_dir,
         std::chrono::milliseconds(c.route_limits.max_abandon_timeout_ms),
         kIdBlock);
-    if (auto* error = std::get_if<std::string>(&opened)) {
-      LogError("cannot start: " + *error);
+    if (!opened.ok()) {
+      LogError("cannot start: " + opened.error().message);
       return false;
     }
-    state_dir_ = std::get<std::unique_ptr<ha::StateDir>>(std::move(opened));
+    state_dir_ = std::move(opened).value();
     auto gate = std::make_unique<ha::GrantGate>();
     gate->SetIdLimit(state_dir_->ceiling(),
                      state_dir_->ceiling() - state_dir_->block() / 2);
@@ -160,8 +160,8 @@ class Server {
 
   // The gate saw an ID half a block below the ceiling.
   void RaiseStateDir() {
-    if (auto error = state_dir_->Raise()) {
-      LogError("cannot raise the lock-ID ceiling: " + *error +
+    if (Status raised = state_dir_->Raise(); !raised.ok()) {
+      LogError("cannot raise the lock-ID ceiling: " + raised.error().message +
                "; trying again in 1 s");
       raise_timer_.expires_after(std::chrono::seconds(1));
       raise_timer_.async_wait([this](beast::error_code ec) {
@@ -187,11 +187,11 @@ class Server {
         ioc_, state_, host + ":" + std::to_string(port),
         {.fenced = [this](const std::string& why) { OnFenced(why); },
          .resigned = [this](bool clean) { OnResigned(clean); }});
-    if (auto* error = std::get_if<std::string>(&made)) {
-      LogError("cannot start: " + *error);
+    if (!made.ok()) {
+      LogError("cannot start: " + made.error().message);
       return false;
     }
-    ha_ = std::get<std::unique_ptr<HaDriver>>(std::move(made));
+    ha_ = std::move(made).value();
     return true;
   }
 
@@ -226,12 +226,11 @@ class Server {
       if (ec) return;
       Authenticator& auth = *state_->auth;
       auto reloaded = auth.Reload();
-      if (auto* error = std::get_if<std::string>(&reloaded)) {
-        LogError("SIGHUP: " + *error + "; keeping the " +
+      if (!reloaded.ok()) {
+        LogError("SIGHUP: " + reloaded.error().message + "; keeping the " +
                  std::to_string(auth.size()) + " current tokens");
       } else {
-        LogInfo("SIGHUP: reloaded " +
-                std::to_string(std::get<std::size_t>(reloaded)) +
+        LogInfo("SIGHUP: reloaded " + std::to_string(reloaded.value()) +
                 " tokens from [" + auth.path() + "]");
       }
       WaitForHangup();
@@ -297,8 +296,8 @@ class Server {
           LogWarning(
               "a lock was granted during the last look: the stop is not "
               "clean, the next start waits a grace");
-        } else if (auto error = state_dir_->MarkClean()) {
-          LogError("cannot mark the stop clean: " + *error);
+        } else if (Status marked = state_dir_->MarkClean(); !marked.ok()) {
+          LogError("cannot mark the stop clean: " + marked.error().message);
         }
       }
       LogInfo("no live locks: exiting");

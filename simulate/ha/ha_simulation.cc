@@ -781,11 +781,11 @@ bool World::Initialise() {
   const auto planned =
       server::ha::PlanInit(server::ha::ReadCluster(listed.value()), groups_,
                            Wall(), /*fresh=*/now_ == 0);
-  if (const auto* why = std::get_if<std::string>(&planned)) {
-    Log("--ha-init refused: " + *why);
+  if (!planned.ok()) {
+    Log("--ha-init refused: " + planned.error().message);
     return false;
   }
-  const auto& plan = std::get<server::ha::InitPlan>(planned);
+  const auto& plan = planned.value();
   const auto done =
       etcd_.Guarded(now_, server::ha::MapKey(), plan.guard, plan.write);
   Log("--ha-init: " + plan.summary);
