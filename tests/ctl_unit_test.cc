@@ -34,16 +34,16 @@ constexpr const char* kThree = R"({
 
 LockListing Parse(std::string_view json) {
   auto parsed = ParseLockListing(json);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    ADD_FAILURE() << *error;
+  if (!parsed.ok()) {
+    ADD_FAILURE() << parsed.error().message;
     return {};
   }
-  return std::get<LockListing>(parsed);
+  return std::move(parsed).value();
 }
 
 std::string ParseError(std::string_view json) {
   auto parsed = ParseLockListing(json);
-  if (auto* error = std::get_if<std::string>(&parsed)) return *error;
+  if (!parsed.ok()) return parsed.error().message;
   ADD_FAILURE() << "parsed: " << json;
   return "";
 }

@@ -19,7 +19,7 @@ namespace {
 
 // ---- Parsing ----------------------------------------------------------
 
-// Thrown inside the parser only; ParseLockListing returns its text.
+// Thrown inside the parser only; ParseLockListing returns it as an Error.
 struct BadListing {
   std::string what;
 };
@@ -507,10 +507,12 @@ class WhyRenderer {
 
 }  // namespace
 
-std::variant<LockListing, std::string> ParseLockListing(std::string_view text) {
+Result<LockListing> ParseLockListing(std::string_view text) {
   boost::system::error_code error;
   const json::value value = json::parse(text, error);
-  if (error) return "not JSON: " + error.message();
+  if (error) {
+    return Error{Error::Code::kInvalidArgument, "not JSON: " + error.message()};
+  }
   try {
     const json::object& object = AsObject(value, "the answer");
     LockListing listing;
@@ -530,7 +532,7 @@ std::variant<LockListing, std::string> ParseLockListing(std::string_view text) {
     }
     return listing;
   } catch (const BadListing& bad) {
-    return bad.what;
+    return Error{Error::Code::kInvalidArgument, bad.what};
   }
 }
 

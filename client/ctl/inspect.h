@@ -24,8 +24,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
+
+#include "util/result.h"
 
 namespace locktopus::ctl {
 
@@ -66,8 +67,8 @@ struct LockListing {
 // Parses the body of /locks_v1's 200 answer. Fields this version does not
 // know are ignored, as the server may add some; a known field of the wrong
 // type, or a missing required one, is an error. Returns the listing, or
-// what is wrong with the text.
-std::variant<LockListing, std::string> ParseLockListing(std::string_view json);
+// what is wrong with the text (kInvalidArgument).
+Result<LockListing> ParseLockListing(std::string_view json);
 
 // `text` safe to print on a terminal: '\' as "\\"; \n, \r, \t and other C0
 // controls and DEL as "\n", "\r", "\t", "\xNN"; a byte that is not part of

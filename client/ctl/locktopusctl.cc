@@ -220,14 +220,12 @@ int Fetch(const std::function<std::string()>& get) {
 
 // One /locks_v1 listing, read; ProtocolError if it cannot be.
 LockListing GetListing(const ServerAddress& address, const LocksQuery& query) {
-  std::variant<LockListing, std::string> parsed =
-      ParseLockListing(FetchLocks(address, address.ns, query));
-  auto* listing = std::get_if<LockListing>(&parsed);
-  if (listing == nullptr) {
+  auto parsed = ParseLockListing(FetchLocks(address, address.ns, query));
+  if (!parsed.ok()) {
     throw ProtocolError("cannot read the answer of /locks_v1: " +
-                        *std::get_if<std::string>(&parsed));
+                        parsed.error().message);
   }
-  return std::move(*listing);
+  return std::move(parsed).value();
 }
 
 int ListLocks(const ServerAddress& address,
