@@ -196,10 +196,15 @@ Window Measure(const ClientList& load, int open, Shared& shared,
 
 }  // namespace
 
-std::variant<Target, std::string> ResolveTarget(std::string_view url) {
+Result<Target> ResolveTarget(std::string_view url) {
+  auto bad = [](std::string message) {
+    return Error{Error::Code::kInvalidArgument, std::move(message)};
+  };
   auto parsed = boost::urls::parse_uri(url);
-  if (!parsed)
-    return "bad URL [" + std::string(url) + "]: " + parsed.error().message();
+  if (!parsed) {
+    return bad("bad URL [" + std::string(url) +
+               "]: " + parsed.error().message());
+  }
   const boost::urls::url_view& u = *parsed;
   Target::Protocol protocol;
   std::string default_port;
@@ -210,7 +215,8 @@ std::variant<Target, std::string> ResolveTarget(std::string_view url) {
     protocol = Target::Protocol::kRedis;
     default_port = "6379";
   } else {
-    return "only ws:// and redis:// URLs are supported: " + std::string(url);
+    return bad("only ws:// and redis:// URLs are supported: " +
+               std::string(url));
   }
   const std::string host = u.host();
   const std::string port =
@@ -223,7 +229,8 @@ std::variant<Target, std::string> ResolveTarget(std::string_view url) {
   beast::error_code ec;
   const auto endpoints = resolver.resolve(host, port, ec);
   if (ec || endpoints.empty()) {
-    return "cannot resolve " + host + ":" + port + ": " + ec.message();
+    return Error{Error::Code::kUnavailable,
+                 "cannot resolve " + host + ":" + port + ": " + ec.message()};
   }
   return Target{protocol, *endpoints.begin(), host + ":" + port, target};
 }

@@ -13,10 +13,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "bench/load_client.h"
 #include "bench/report.h"
+#include "util/result.h"
 
 namespace locktopus::bench {
 
@@ -36,7 +36,7 @@ struct LoadOptions {
 
 // Parses a ws:// or redis:// URL and resolves its host; an error in words on
 // failure.
-std::variant<Target, std::string> ResolveTarget(std::string_view url);
+Result<Target> ResolveTarget(std::string_view url);
 
 Results RunLoad(const LoadOptions& options, const Target& target);
 

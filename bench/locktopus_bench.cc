@@ -169,12 +169,11 @@ int main(int argc, char** argv) {
   if (server_pid > 0) o.server_pid = server_pid;
 
   auto target = locktopus::bench::ResolveTarget(o.url);
-  if (auto* error = std::get_if<std::string>(&target)) {
-    std::cerr << "locktopus-bench: " << *error << "\n";
+  if (!target.ok()) {
+    std::cerr << "locktopus-bench: " << target.error().message << "\n";
     return 2;
   }
-  const auto results =
-      locktopus::bench::RunLoad(o, std::get<locktopus::bench::Target>(target));
+  const auto results = locktopus::bench::RunLoad(o, target.value());
   PrintText(results, std::cout);
   if (json) std::cout << ToJson(results) << "\n";
   return results.errors() > 0 ||

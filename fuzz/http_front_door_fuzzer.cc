@@ -212,13 +212,13 @@ struct HttpFrontDoor {
 // Reads `text` with `parse`; a page it reads must come back the same from
 // its Format.
 template <class Page, class Format>
-void CheckPage(std::string_view text,
-               std::variant<Page, wire::PageError> (*parse)(std::string_view),
+void CheckPage(std::string_view text, Result<Page> (*parse)(std::string_view),
                Format format, std::string_view name) {
-  const std::variant<Page, wire::PageError> page = parse(text);
-  if (std::holds_alternative<wire::PageError>(page)) return;
-  const std::string written = format(std::get<Page>(page));
-  if (parse(written) != page) {
+  const Result<Page> page = parse(text);
+  if (!page.ok()) return;
+  const std::string written = format(page.value());
+  const Result<Page> again = parse(written);
+  if (!again.ok() || !(again.value() == page.value())) {
     Fail("http_front_door", std::string(name) +
                                 " page not read back the same\ntext:    " +
                                 Quoted(text) + "\nwritten: " + Quoted(written));

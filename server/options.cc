@@ -177,9 +177,8 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
           "is for a standalone server; with --etcd-endpoints "
           "the group's record lives in etcd");
     }
-    if (auto map = ShardMap::Make(o.ha_groups, o.ha_group);
-        auto* error = std::get_if<std::string>(&map)) {
-      throw CLI::ValidationError("--ha-groups", *error);
+    if (auto map = ShardMap::Make(o.ha_groups, o.ha_group); !map.ok()) {
+      throw CLI::ValidationError("--ha-groups", map.error().message);
     }
     if (o.ha_init && o.etcd_endpoints.empty()) {
       throw CLI::ValidationError("--ha-init", "needs --etcd-endpoints");

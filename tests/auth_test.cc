@@ -129,28 +129,31 @@ class TokenFileTest : public ::testing::Test {
 
 TEST_F(TokenFileTest, MissingFileIsAnErrorNamingTheFile) {
   auto read = ReadTokenFile(path_);
-  ASSERT_TRUE(std::holds_alternative<std::string>(read));
-  EXPECT_NE(std::get<std::string>(read).find(path_), std::string::npos);
-  EXPECT_TRUE(std::holds_alternative<std::string>(Authenticator::Load(path_)));
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, Error::Code::kIo);
+  EXPECT_NE(read.error().message.find(path_), std::string::npos);
+  EXPECT_FALSE(Authenticator::Load(path_).ok());
 }
 
 TEST_F(TokenFileTest, AFileWithoutTokensIsAnError) {
   Write("# nothing yet\n\n");
-  EXPECT_TRUE(std::holds_alternative<std::string>(ReadTokenFile(path_)));
+  auto read = ReadTokenFile(path_);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, Error::Code::kInvalidArgument);
 }
 
 TEST_F(TokenFileTest, ErrorsNeverHoldTheTokens) {
   Write("# comment\n");
   auto read = ReadTokenFile(path_);
-  ASSERT_TRUE(std::holds_alternative<std::string>(read));
-  EXPECT_EQ(std::get<std::string>(read).find("comment"), std::string::npos);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().message.find("comment"), std::string::npos);
 }
 
 TEST_F(TokenFileTest, AllowsListedTokens) {
   Write("old\nnew\n");
   auto loaded = Authenticator::Load(path_);
-  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<Authenticator>>(loaded));
-  const Authenticator& auth = *std::get<std::unique_ptr<Authenticator>>(loaded);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Authenticator& auth = *loaded.value();
   EXPECT_EQ(auth.size(), 2u);
   EXPECT_TRUE(auth.Allows("Bearer old", std::nullopt));
   EXPECT_TRUE(auth.Allows("", Query("new")));
@@ -161,25 +164,23 @@ TEST_F(TokenFileTest, AllowsListedTokens) {
 
 TEST_F(TokenFileTest, ReloadReplacesTheTokens) {
   Write("old\n");
-  auto auth =
-      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
+  auto auth = Authenticator::Load(path_).value();
   Write("new\n");
   auto reloaded = auth->Reload();
-  ASSERT_TRUE(std::holds_alternative<std::size_t>(reloaded));
-  EXPECT_EQ(std::get<std::size_t>(reloaded), 1u);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error().message;
+  EXPECT_EQ(reloaded.value(), 1u);
   EXPECT_FALSE(auth->Allows("Bearer old", std::nullopt));
   EXPECT_TRUE(auth->Allows("Bearer new", std::nullopt));
 }
 
 TEST_F(TokenFileTest, AFailedReloadKeepsTheOldTokens) {
   Write("old\n");
-  auto auth =
-      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path_));
+  auto auth = Authenticator::Load(path_).value();
   std::remove(path_.c_str());
-  EXPECT_TRUE(std::holds_alternative<std::string>(auth->Reload()));
+  EXPECT_FALSE(auth->Reload().ok());
   EXPECT_TRUE(auth->Allows("Bearer old", std::nullopt));
   Write("\n# emptied\n");
-  EXPECT_TRUE(std::holds_alternative<std::string>(auth->Reload()));
+  EXPECT_FALSE(auth->Reload().ok());
   EXPECT_TRUE(auth->Allows("Bearer old", std::nullopt));
   EXPECT_EQ(auth->size(), 1u);
 }

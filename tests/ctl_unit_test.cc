@@ -39,11 +39,11 @@ constexpr const char* kThree = R"({
 
 wire::LocksPage Parse(std::string_view json) {
   auto parsed = wire::ParseLocksPage(json);
-  if (auto* error = std::get_if<wire::PageError>(&parsed)) {
-    ADD_FAILURE() << error->what;
+  if (!parsed.ok()) {
+    ADD_FAILURE() << parsed.error().message;
     return {};
   }
-  return std::get<wire::LocksPage>(parsed);
+  return std::move(parsed).value();
 }
 
 wire::ListedLock Holder(std::uint64_t id, std::vector<std::string> path) {

@@ -183,8 +183,7 @@ TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
   ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
   close(fd);
   auto state = std::make_shared<ServerState>(Config{});
-  state->auth =
-      std::get<std::unique_ptr<Authenticator>>(Authenticator::Load(path));
+  state->auth = Authenticator::Load(path).value();
   std::remove(path);
   NamespaceHold held = state->locks->Open("ns");
 

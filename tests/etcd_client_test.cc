@@ -4,8 +4,6 @@
 // a 3-member cluster. Skipped where etcd or node (which starts it) is not
 // installed.
 
-#include "server/net/etcd_client.h"
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -18,9 +16,10 @@
 #include <string>
 #include <thread>
 
+#include "etcd/client.h"
 #include "tests/e2e/etcd_cluster.h"
 
-namespace locktopus::server::etcd {
+namespace locktopus::etcd {
 namespace {
 
 namespace net = boost::asio;
@@ -156,11 +155,10 @@ TEST_F(EtcdClientTest, LeaseGrantKeepAliveRevoke) {
   // does a second revoke (404).
   auto again = KeepAlive(*client, grant.value().id);
   ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.error().code, Code::kLeaseNotFound)
-      << Describe(again.error());
+  EXPECT_EQ(again.error().code, Code::kNotFound) << Describe(again.error());
   auto revoke_again = Revoke(*client, grant.value().id);
   ASSERT_FALSE(revoke_again.ok());
-  EXPECT_EQ(revoke_again.error().code, Code::kLeaseNotFound)
+  EXPECT_EQ(revoke_again.error().code, Code::kNotFound)
       << Describe(revoke_again.error());
   EXPECT_NE(revoke_again.error().message.find(etcd.ClientUrl(0).substr(7)),
             std::string::npos)
@@ -211,14 +209,13 @@ TEST_F(EtcdClientTest, KeyWithALeaseDisappearsWhenTheLeaseExpires) {
 
   auto alive = KeepAlive(*client, lease);
   ASSERT_FALSE(alive.ok());
-  EXPECT_EQ(alive.error().code, Code::kLeaseNotFound)
-      << Describe(alive.error());
+  EXPECT_EQ(alive.error().code, Code::kNotFound) << Describe(alive.error());
   // A put with the expired lease is refused, and nothing of its txn runs.
   auto late =
       Txn(*client,
           {.success = {PutOp{"/other", "v"}, PutOp{"/expiring", "v", lease}}});
   ASSERT_FALSE(late.ok());
-  EXPECT_EQ(late.error().code, Code::kLeaseNotFound) << Describe(late.error());
+  EXPECT_EQ(late.error().code, Code::kNotFound) << Describe(late.error());
   auto other = Range(*client, {.key = "/other"});
   ASSERT_TRUE(other.ok()) << Describe(other.error());
   EXPECT_TRUE(other.value().kvs.empty());
@@ -529,4 +526,4 @@ TEST_F(EtcdClientTest, KillingTheLeaderOfThreeMembers) {
 }
 
 }  // namespace
-}  // namespace locktopus::server::etcd
+}  // namespace locktopus::etcd

@@ -3,16 +3,15 @@
 // (bodies copied from real answers), including those that take seconds to
 // provoke: a member without a leader, a keep-alive of a lease that expired.
 
-#include "server/net/etcd_codec.h"
-
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <string>
 
-#include "server/net/etcd_client.h"
+#include "etcd/client.h"
+#include "etcd/codec.h"
 
-namespace locktopus::server::etcd {
+namespace locktopus::etcd {
 namespace {
 
 namespace json = boost::json;
@@ -154,7 +153,7 @@ TEST(EtcdCodec, KeepAliveWithoutTtlMeansTheLeaseIsGone) {
   auto gone = codec::ParseLeaseKeepAlive(200, R"({"result":{"header":{
       "revision":"3","raft_term":"2"},"ID":"4111120359906689040"}})");
   ASSERT_FALSE(gone.ok());
-  EXPECT_EQ(gone.error().code, Code::kLeaseNotFound);
+  EXPECT_EQ(gone.error().code, Code::kNotFound);
   EXPECT_NE(gone.error().message.find("4111120359906689040"),
             std::string::npos);
 }
@@ -197,10 +196,10 @@ TEST(EtcdCodec, LeaseNotFoundIsItsOwnError) {
       R"("etcdserver: requested lease not found","code":5})";
   auto revoke = codec::ParseLeaseRevoke(404, body);
   ASSERT_FALSE(revoke.ok());
-  EXPECT_EQ(revoke.error().code, Code::kLeaseNotFound);
+  EXPECT_EQ(revoke.error().code, Code::kNotFound);
   auto txn = codec::ParseTxn(404, body);
   ASSERT_FALSE(txn.ok());
-  EXPECT_EQ(txn.error().code, Code::kLeaseNotFound);
+  EXPECT_EQ(txn.error().code, Code::kNotFound);
 }
 
 TEST(EtcdCodec, OtherEtcdErrorsAreRejections) {
@@ -291,4 +290,4 @@ TEST(EtcdCodec, ReadsTxnsBothWays) {
 }
 
 }  // namespace
-}  // namespace locktopus::server::etcd
+}  // namespace locktopus::etcd

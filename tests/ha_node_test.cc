@@ -27,7 +27,8 @@ class FakeEtcd final : public Etcd {
   explicit FakeEtcd(std::deque<std::function<void()>>& loop) : loop_(loop) {}
 
   void Put(const std::string& key, const std::string& value) {
-    auto [at, fresh] = kv_.try_emplace(key, KeyValue{key, value, ++rev_, 0});
+    auto [at, fresh] = kv_.try_emplace(
+        key, KeyValue{.key = key, .value = value, .create_revision = ++rev_});
     if (!fresh) at->second.value = value;
   }
   void Delete(const std::string& key) { kv_.erase(key); }
@@ -47,7 +48,12 @@ class FakeEtcd final : public Etcd {
   }
   void Create(const std::string& key, const std::string& value, LeaseId lease,
               Reply<KeyValue> reply) override {
-    if (!kv_.contains(key)) kv_[key] = KeyValue{key, value, ++rev_, lease};
+    if (!kv_.contains(key)) {
+      kv_[key] = KeyValue{.key = key,
+                          .value = value,
+                          .create_revision = ++rev_,
+                          .lease = lease};
+    }
     Answer(reply, kv_[key]);
   }
   void First(const std::string& prefix,
@@ -120,14 +126,11 @@ class NodeTest : public ::testing::Test, public NodeIo {
     std::vector<KeyValue> kvs;
     loop_.push_back([] {});
     etcd_.List(std::string(kRoot),
-               [&kvs](std::variant<std::vector<KeyValue>, EtcdError> r) {
-                 kvs = std::get<std::vector<KeyValue>>(r);
-               });
+               [&kvs](Result<std::vector<KeyValue>> r) { kvs = r.value(); });
     Run(Clock::duration::zero());
     auto plan = PlanInit(ReadCluster(kvs), groups, system_clock::now(), fresh);
-    ASSERT_TRUE(std::holds_alternative<InitPlan>(plan))
-        << std::get<std::string>(plan);
-    for (const auto& [key, value] : std::get<InitPlan>(plan).write.puts) {
+    ASSERT_TRUE(plan.ok()) << plan.error().message;
+    for (const auto& [key, value] : plan.value().write.puts) {
       etcd_.Put(key, value);
     }
   }
@@ -293,8 +296,9 @@ TEST(PlanInit, RefusesWhileServersCampaign) {
   ClusterView view;
   view.campaigning = {"g"};
   auto plan = PlanInit(view, {"g"}, system_clock::now(), false);
-  ASSERT_TRUE(std::holds_alternative<std::string>(plan));
-  EXPECT_EQ(std::get<std::string>(plan),
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().code, Error::Code::kRejected);
+  EXPECT_EQ(plan.error().message,
             "servers of group [g] are running (their candidacies are in "
             "etcd): stop the group's servers first");
 }
@@ -303,9 +307,8 @@ TEST(PlanInit, ANewClusterOnlyOnAnEmptyEtcd) {
   ClusterView view;
   view.records["g"] = Record{.ceiling = 5};
   auto plan = PlanInit(view, {"g"}, system_clock::now(), /*fresh=*/true);
-  ASSERT_TRUE(std::holds_alternative<std::string>(plan));
-  EXPECT_NE(std::get<std::string>(plan).find("never served"),
-            std::string::npos);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message.find("never served"), std::string::npos);
 }
 
 TEST(PlanInit, ALostRecordComesBackAboveEverythingAndUnclean) {
@@ -316,8 +319,8 @@ TEST(PlanInit, ALostRecordComesBackAboveEverythingAndUnclean) {
   view.records["h"] = Record{.ceiling = high, .clean = true};
   view.campaigning = {"h"};  // h runs on; only g's servers are stopped
   auto planned = PlanInit(view, {"g", "h"}, now, false);
-  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
-  const InitPlan& plan = std::get<InitPlan>(planned);
+  ASSERT_TRUE(planned.ok()) << planned.error().message;
+  const InitPlan& plan = planned.value();
   ASSERT_EQ(plan.write.puts.size(), 1u);  // the map is unchanged, h kept
   EXPECT_EQ(plan.write.puts[0].first, RecordKey("g"));
   EXPECT_EQ(Decode(plan.write.puts[0].second),
@@ -336,8 +339,8 @@ TEST(PlanInit, AChangedMapRaisesEveryCeilingToTheHighest) {
   view.records["g"] = Record{.ceiling = 9, .clean = true, .window_ms = 100};
   view.records["h"] = Record{.ceiling = high, .abandon_ms = 5000};
   auto planned = PlanInit(view, {"h", "g", "k"}, now, false);
-  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
-  const InitPlan& plan = std::get<InitPlan>(planned);
+  ASSERT_TRUE(planned.ok()) << planned.error().message;
+  const InitPlan& plan = planned.value();
   EXPECT_EQ(plan.guard, 7);
   std::map<std::string, std::string> puts(plan.write.puts.begin(),
                                           plan.write.puts.end());
@@ -355,14 +358,13 @@ TEST(PlanInit, AFirstMapOverOldRecordsMovesNamespaces) {
   view.records["g"] = Record{.ceiling = 9, .clean = true};
   view.campaigning = {"g"};
   auto refused = PlanInit(view, {"g"}, system_clock::now(), false);
-  ASSERT_TRUE(std::holds_alternative<std::string>(refused));
-  EXPECT_NE(std::get<std::string>(refused).find("every server"),
-            std::string::npos);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("every server"), std::string::npos);
   view.campaigning.clear();
   auto planned = PlanInit(view, {"g"}, system_clock::now(), false);
-  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
+  ASSERT_TRUE(planned.ok()) << planned.error().message;
   bool written = false;
-  for (const auto& [key, value] : std::get<InitPlan>(planned).write.puts) {
+  for (const auto& [key, value] : planned.value().write.puts) {
     if (key != RecordKey("g")) continue;
     written = true;
     EXPECT_FALSE(Decode(value)->clean);
@@ -379,8 +381,8 @@ TEST(PlanInit, StoppedGroupsLoseTheirCleanMarkRunningOnesKeepTheirRecord) {
   view.records["h"] = Record{.ceiling = 11, .clean = true};
   view.campaigning = {"h"};
   auto planned = PlanInit(view, {"g", "h"}, system_clock::now(), false);
-  ASSERT_TRUE(std::holds_alternative<InitPlan>(planned));
-  const auto& puts = std::get<InitPlan>(planned).write.puts;
+  ASSERT_TRUE(planned.ok()) << planned.error().message;
+  const auto& puts = planned.value().write.puts;
   ASSERT_EQ(puts.size(), 1u);
   EXPECT_EQ(puts[0].first, RecordKey("g"));
   EXPECT_EQ(Decode(puts[0].second), (Record{.ceiling = 9}));

@@ -40,19 +40,18 @@ using locktopus::testing::W;
 
 // The page `parse` reads from `text`; a failure if it reads none.
 template <class Page>
-Page Read(std::variant<Page, PageError> parsed, std::string_view text) {
-  if (const auto* error = std::get_if<PageError>(&parsed)) {
-    ADD_FAILURE() << error->what << "\nin " << text;
+Page Read(Result<Page> parsed, std::string_view text) {
+  if (!parsed.ok()) {
+    ADD_FAILURE() << parsed.error().message << "\nin " << text;
     return {};
   }
-  return std::get<Page>(std::move(parsed));
+  return std::move(parsed).value();
 }
 
 // What is wrong with `text`, as `parse` says; a failure if it reads a page.
 template <class Page>
-std::string ErrorOf(std::variant<Page, PageError> parsed,
-                    std::string_view text) {
-  if (const auto* error = std::get_if<PageError>(&parsed)) return error->what;
+std::string ErrorOf(Result<Page> parsed, std::string_view text) {
+  if (!parsed.ok()) return parsed.error().message;
   ADD_FAILURE() << "read: " << text;
   return "";
 }
@@ -385,8 +384,8 @@ RC_GTEST_PROP(PagesRoundTrip, Stats, ()) {
                                 rc::gen::set(&Stats::path_count))),
       rc::gen::set(&StatsPage::memory_bytes));
   const auto parsed = ParseStatsPage(FormatStatsPage(page));
-  RC_ASSERT(std::holds_alternative<StatsPage>(parsed));
-  RC_ASSERT(std::get<StatsPage>(parsed) == page);
+  RC_ASSERT(parsed.ok());
+  RC_ASSERT(parsed.value() == page);
 }
 
 RC_GTEST_PROP(PagesRoundTrip, Namespaces, ()) {
@@ -401,8 +400,8 @@ RC_GTEST_PROP(PagesRoundTrip, Namespaces, ()) {
                            rc::gen::set(&ListedNamespace::locks_pending)))),
       rc::gen::set(&NamespacesPage::more));
   const auto parsed = ParseNamespacesPage(FormatNamespacesPage(page));
-  RC_ASSERT(std::holds_alternative<NamespacesPage>(parsed));
-  RC_ASSERT(std::get<NamespacesPage>(parsed) == page);
+  RC_ASSERT(parsed.ok());
+  RC_ASSERT(parsed.value() == page);
 }
 
 RC_GTEST_PROP(PagesRoundTrip, Locks, ()) {
@@ -415,8 +414,8 @@ RC_GTEST_PROP(PagesRoundTrip, Locks, ()) {
           rc::gen::resize(
               12, rc::gen::container<std::vector<ListedLock>>(GenLock()))));
   const auto parsed = ParseLocksPage(FormatLocksPage(page));
-  RC_ASSERT(std::holds_alternative<LocksPage>(parsed));
-  RC_ASSERT(std::get<LocksPage>(parsed) == page);
+  RC_ASSERT(parsed.ok());
+  RC_ASSERT(parsed.value() == page);
 }
 
 }  // namespace

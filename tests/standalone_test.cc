@@ -31,12 +31,12 @@ class StandaloneTest : public ::testing::Test, public NodeIo {
 
   std::unique_ptr<StandaloneRole> Open() {
     auto opened = StateDir::Open(dir_, kAbandon, kBlock);
-    if (auto* error = std::get_if<std::string>(&opened)) {
-      ADD_FAILURE() << *error;
+    if (!opened.ok()) {
+      ADD_FAILURE() << opened.error().message;
       return nullptr;
     }
-    return std::make_unique<StandaloneRole>(
-        std::get<std::unique_ptr<StateDir>>(std::move(opened)), *this, gate_);
+    return std::make_unique<StandaloneRole>(std::move(opened).value(), *this,
+                                            gate_);
   }
   // Runs the timers due within `span` of the test's clock.
   void Run(Clock::duration span) {

@@ -124,18 +124,22 @@ const json::value& Required(const json::object& object, std::string_view key,
   return *value;
 }
 
+Error Bad(std::string what) {
+  return Error{Error::Code::kInvalidArgument, std::move(what)};
+}
+
 // `text` parsed as JSON, its object read by `read`, or what is wrong.
 template <class Page, class Read>
-std::variant<Page, PageError> ParsePage(std::string_view text, Read read) {
+Result<Page> ParsePage(std::string_view text, Read read) {
   json::parse_options options;
   options.allow_invalid_utf8 = true;  // names are bytes, as the server has them
   boost::system::error_code error;
   const json::value value = json::parse(text, error, {}, options);
-  if (error) return PageError{"not JSON: " + error.message()};
+  if (error) return Bad("not JSON: " + error.message());
   try {
     return read(AsObject(value, kAnswer));
   } catch (const BadPage& bad) {
-    return PageError{bad.what};
+    return Bad(bad.what);
   }
 }
 
@@ -266,7 +270,7 @@ std::string FormatStatsPage(const StatsPage& page) {
   return json::serialize(object);
 }
 
-std::variant<StatsPage, PageError> ParseStatsPage(std::string_view text) {
+Result<StatsPage> ParseStatsPage(std::string_view text) {
   return ParsePage<StatsPage>(text, [](const json::object& object) {
     StatsPage page;
     StatsFields(page, [&object](std::string_view key, std::uint64_t& field) {
@@ -290,8 +294,7 @@ std::string FormatNamespacesPage(const NamespacesPage& page) {
                                       {kMore, page.more}});
 }
 
-std::variant<NamespacesPage, PageError> ParseNamespacesPage(
-    std::string_view text) {
+Result<NamespacesPage> ParseNamespacesPage(std::string_view text) {
   return ParsePage<NamespacesPage>(text, [](const json::object& object) {
     NamespacesPage page{
         .open = AsCount(Required(object, kOpen, kAnswer), kOpen),
@@ -317,7 +320,7 @@ std::string FormatLocksPage(const LocksPage& page) {
                                       {kLocks, std::move(locks)}});
 }
 
-std::variant<LocksPage, PageError> ParseLocksPage(std::string_view text) {
+Result<LocksPage> ParseLocksPage(std::string_view text) {
   return ParsePage<LocksPage>(text, [](const json::object& object) {
     LocksPage page;
     if (const auto* v = object.if_contains(kNamespace)) {

@@ -13,9 +13,9 @@
 // server gave them, which clients read). Parse reads it back, and
 // Parse(Format(v)) == v for every value v. Parse ignores fields it does not
 // know, as a later server may add some; text that is not JSON, a known
-// field of the wrong type or a required one missing is a PageError saying
-// what is wrong. Strings are taken byte for byte: a namespace's name need
-// not be UTF-8. Parse takes any bytes.
+// field of the wrong type or a required one missing is an Error
+// (kInvalidArgument) saying what is wrong. Strings are taken byte for byte: a
+// namespace's name need not be UTF-8. Parse takes any bytes.
 //
 // Thread safety: pure functions.
 
@@ -26,18 +26,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "engine/types.h"
+#include "util/result.h"
 
 namespace locktopus::wire {
-
-// What is wrong with a page's text: "lock 5 has state \"held\"".
-struct PageError {
-  std::string what;
-  bool operator==(const PageError&) const = default;
-};
 
 // ---- GET /stats_v1 ---------------------------------------------------------
 
@@ -54,7 +48,7 @@ struct StatsPage {
 std::string FormatStatsPage(const StatsPage& page);
 
 // Every field is required.
-std::variant<StatsPage, PageError> ParseStatsPage(std::string_view text);
+Result<StatsPage> ParseStatsPage(std::string_view text);
 
 // ---- GET /namespaces_v1 ----------------------------------------------------
 
@@ -76,8 +70,7 @@ struct NamespacesPage {
 std::string FormatNamespacesPage(const NamespacesPage& page);
 
 // Every field is required.
-std::variant<NamespacesPage, PageError> ParseNamespacesPage(
-    std::string_view text);
+Result<NamespacesPage> ParseNamespacesPage(std::string_view text);
 
 // ---- GET /locks_v1 ---------------------------------------------------------
 
@@ -119,7 +112,7 @@ std::string FormatLocksPage(const LocksPage& page);
 // Only "locks", and each lock's "id", "state" and "resources" (each with
 // "type" and "path"), are required; a field absent takes the default above.
 // An ID may also be a number. "abandoned":true comes with "release_in_ms".
-std::variant<LocksPage, PageError> ParseLocksPage(std::string_view text);
+Result<LocksPage> ParseLocksPage(std::string_view text);
 
 }  // namespace locktopus::wire
 

@@ -224,12 +224,12 @@ int Fetch(const std::function<std::string()>& get) {
 // One /locks_v1 listing, read; ProtocolError if it cannot be.
 wire::LocksPage GetListing(const ServerAddress& address,
                            const LocksQuery& query) {
-  std::variant<wire::LocksPage, wire::PageError> parsed =
-      wire::ParseLocksPage(FetchLocks(address, address.ns, query));
-  if (const auto* error = std::get_if<wire::PageError>(&parsed)) {
-    throw ProtocolError("cannot read the answer of /locks_v1: " + error->what);
+  auto parsed = wire::ParseLocksPage(FetchLocks(address, address.ns, query));
+  if (!parsed.ok()) {
+    throw ProtocolError("cannot read the answer of /locks_v1: " +
+                        parsed.error().message);
   }
-  return std::get<wire::LocksPage>(std::move(parsed));
+  return std::move(parsed).value();
 }
 
 int ListLocks(const ServerAddress& address,

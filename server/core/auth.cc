@@ -57,14 +57,19 @@ Tokens ParseTokens(std::string_view text) {
   return tokens;
 }
 
-std::variant<Tokens, std::string> ReadTokenFile(const std::string& path) {
+Result<Tokens> ReadTokenFile(const std::string& path) {
+  const Error unreadable{Error::Code::kIo,
+                         "cannot read token file [" + path + "]"};
   std::ifstream file(path, std::ios::binary);
-  if (!file) return "cannot read token file [" + path + "]";
+  if (!file) return unreadable;
   std::ostringstream text;
   text << file.rdbuf();
-  if (file.bad()) return "cannot read token file [" + path + "]";
+  if (file.bad()) return unreadable;
   Tokens tokens = ParseTokens(text.str());
-  if (tokens.empty()) return "token file [" + path + "] lists no token";
+  if (tokens.empty()) {
+    return Error{Error::Code::kInvalidArgument,
+                 "token file [" + path + "] lists no token"};
+  }
   return tokens;
 }
 
@@ -94,19 +99,17 @@ Authenticator::Authenticator(std::string path, Tokens tokens)
     : path_(std::move(path)),
       tokens_(std::make_shared<const Tokens>(std::move(tokens))) {}
 
-std::variant<std::unique_ptr<Authenticator>, std::string> Authenticator::Load(
-    std::string path) {
-  auto read = ReadTokenFile(path);
-  if (auto* error = std::get_if<std::string>(&read)) return *error;
+Result<std::unique_ptr<Authenticator>> Authenticator::Load(std::string path) {
+  Result<Tokens> read = ReadTokenFile(path);
+  if (!read.ok()) return read.error();
   return std::unique_ptr<Authenticator>(
-      new Authenticator(std::move(path), std::get<Tokens>(std::move(read))));
+      new Authenticator(std::move(path), std::move(read).value()));
 }
 
-std::variant<std::size_t, std::string> Authenticator::Reload() {
-  auto read = ReadTokenFile(path_);
-  if (auto* error = std::get_if<std::string>(&read)) return *error;
-  auto tokens =
-      std::make_shared<const Tokens>(std::get<Tokens>(std::move(read)));
+Result<std::size_t> Authenticator::Reload() {
+  Result<Tokens> read = ReadTokenFile(path_);
+  if (!read.ok()) return read.error();
+  auto tokens = std::make_shared<const Tokens>(std::move(read).value());
   const std::size_t n = tokens->size();
   std::lock_guard lock(mu_);
   tokens_ = std::move(tokens);

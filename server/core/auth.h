@@ -21,8 +21,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
+
+#include "util/result.h"
 
 namespace locktopus::server {
 
@@ -32,8 +33,8 @@ using Tokens = std::vector<std::string>;
 Tokens ParseTokens(std::string_view text);
 
 // Reads and parses `path`. Returns the tokens, or an error when the file
-// cannot be read or lists no token.
-std::variant<Tokens, std::string> ReadTokenFile(const std::string& path);
+// cannot be read (kIo) or lists no token (kInvalidArgument).
+Result<Tokens> ReadTokenFile(const std::string& path);
 
 // Whether `candidate` equals one of `tokens`. Compares with every token to
 // its end, without an early exit, so that the time taken does not depend on
@@ -50,14 +51,14 @@ std::optional<std::string> RequestToken(
 
 class Authenticator {
  public:
-  // Loads the tokens of `path`, or returns why it could not.
-  static std::variant<std::unique_ptr<Authenticator>, std::string> Load(
-      std::string path);
+  // Loads the tokens of `path`, or returns why it could not
+  // (ReadTokenFile's error).
+  static Result<std::unique_ptr<Authenticator>> Load(std::string path);
 
   // Reads the file again. On success, the new tokens replace the old ones
   // and their number is returned; on failure the old tokens stay and the
   // error is returned.
-  std::variant<std::size_t, std::string> Reload();
+  Result<std::size_t> Reload();
 
   // Whether a request with this Authorization header (empty if absent) and
   // this `token` query parameter carries a listed token.

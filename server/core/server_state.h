@@ -72,7 +72,7 @@ struct ServerState {
   const Config config;
   // Which namespaces are this server's (ParseOptions checked the map).
   const ShardMap shard =
-      std::get<ShardMap>(ShardMap::Make(config.ha_groups, config.ha_group));
+      ShardMap::Make(config.ha_groups, config.ha_group).value();
   const std::shared_ptr<LockService> locks =
       std::make_shared<LockService>(config.max_lock_memory);
   std::atomic<std::size_t> connections{0};  // open WebSocket connections

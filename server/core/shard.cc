@@ -25,9 +25,12 @@ bool IsGroupName(std::string_view name) {
   return true;
 }
 
-std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
-                                                   std::string_view self) {
-  if (!IsGroupName(self)) return std::string(kBadGroupName);
+Result<ShardMap> ShardMap::Make(std::string_view groups,
+                                std::string_view self) {
+  auto bad = [](std::string message) {
+    return Error{Error::Code::kInvalidArgument, std::move(message)};
+  };
+  if (!IsGroupName(self)) return bad(std::string(kBadGroupName));
   ShardMap map;
   if (groups.empty()) {
     map.groups_.emplace_back(self);
@@ -36,10 +39,10 @@ std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
   for (std::size_t begin = 0;;) {
     const std::size_t end = groups.find(',', begin);
     const std::string_view name = groups.substr(begin, end - begin);
-    if (!IsGroupName(name)) return std::string(kBadGroupName);
+    if (!IsGroupName(name)) return bad(std::string(kBadGroupName));
     if (std::find(map.groups_.begin(), map.groups_.end(), name) !=
         map.groups_.end()) {
-      return "the group [" + std::string(name) + "] is listed twice";
+      return bad("the group [" + std::string(name) + "] is listed twice");
     }
     map.groups_.emplace_back(name);
     if (end == std::string_view::npos) break;
@@ -47,7 +50,7 @@ std::variant<ShardMap, std::string> ShardMap::Make(std::string_view groups,
   }
   const auto at = std::find(map.groups_.begin(), map.groups_.end(), self);
   if (at == map.groups_.end()) {
-    return "this server's group [" + std::string(self) + "] is not listed";
+    return bad("this server's group [" + std::string(self) + "] is not listed");
   }
   map.self_ = static_cast<std::size_t>(at - map.groups_.begin());
   return map;

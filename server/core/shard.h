@@ -15,8 +15,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
+
+#include "util/result.h"
 
 namespace locktopus::server {
 
@@ -24,9 +25,8 @@ class ShardMap {
  public:
   // The map of `groups` (comma-separated, in routing order; empty: `self`
   // alone) as seen by a server of group `self`, which must be one of them.
-  // Returns the map or what is wrong with the arguments.
-  static std::variant<ShardMap, std::string> Make(std::string_view groups,
-                                                  std::string_view self);
+  // Returns the map or what is wrong with the arguments (kInvalidArgument).
+  static Result<ShardMap> Make(std::string_view groups, std::string_view self);
 
   // The index of the group that `ns` belongs to.
   std::size_t Owner(std::string_view ns) const;

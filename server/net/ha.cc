@@ -3,12 +3,12 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/post.hpp>
 
+#include "etcd/client.h"
 #include "server/core/ha/cluster.h"
 #include "server/core/ha/node.h"
 #include "server/core/ha/standalone.h"
 #include "server/core/ha/state_dir.h"
 #include "server/core/log.h"
-#include "server/net/etcd_client.h"
 #include "server/net/streams.h"
 
 namespace locktopus::server {
@@ -19,10 +19,11 @@ namespace {
 constexpr std::uint64_t kTtlOverElection = 3;
 constexpr std::uint64_t kEtcdDefaultElectionMs = 1000;
 
-using ha::EtcdError;
 using ha::Reply;
 
-// The role logic's view of etcd (core/ha/etcd.h) over the gateway client.
+// The role logic's view of etcd (core/ha/etcd.h) over the gateway client:
+// its calls as ranges and transactions, a lease that is gone as false.
+// Values and errors pass through as the client gives them.
 class GatewayEtcd final : public ha::Etcd {
  public:
   GatewayEtcd(net::any_io_executor executor,
@@ -31,29 +32,27 @@ class GatewayEtcd final : public ha::Etcd {
       : client_(std::move(executor), std::move(endpoints), deadline) {}
 
   void Grant(std::chrono::seconds ttl, Reply<ha::LeaseId> reply) override {
-    client_.LeaseGrant(ttl.count(),
-                       [reply](etcd::Result<etcd::LeaseGrantResult> r) {
-                         if (!r.ok()) return reply(Fail(r.error()));
-                         reply(r.value().id);
-                       });
+    client_.LeaseGrant(ttl.count(), [reply](Result<etcd::LeaseGrantResult> r) {
+      if (!r.ok()) return reply(r.error());
+      reply(r.value().id);
+    });
   }
 
   void KeepAlive(ha::LeaseId lease, Reply<bool> reply) override {
     client_.LeaseKeepAlive(lease,
-                           [reply](etcd::Result<etcd::LeaseKeepAliveResult> r) {
+                           [reply](Result<etcd::LeaseKeepAliveResult> r) {
                              if (r.ok()) return reply(true);
                              if (Gone(r.error())) return reply(false);
-                             reply(Fail(r.error()));
+                             reply(r.error());
                            });
   }
 
   void Revoke(ha::LeaseId lease, Reply<bool> reply) override {
-    client_.LeaseRevoke(lease,
-                        [reply](etcd::Result<etcd::LeaseRevokeResult> r) {
-                          if (r.ok()) return reply(true);
-                          if (Gone(r.error())) return reply(false);
-                          reply(Fail(r.error()));
-                        });
+    client_.LeaseRevoke(lease, [reply](Result<etcd::LeaseRevokeResult> r) {
+      if (r.ok()) return reply(true);
+      if (Gone(r.error())) return reply(false);
+      reply(r.error());
+    });
   }
 
   void Create(const std::string& key, const std::string& value,
@@ -65,44 +64,39 @@ class GatewayEtcd final : public ha::Etcd {
         .success = {etcd::PutOp{.key = key, .value = value, .lease = lease},
                     etcd::RangeRequest{.key = key}},
         .failure = {etcd::RangeRequest{.key = key}}};
-    client_.Txn(std::move(txn), [reply, key](etcd::Result<etcd::TxnResult> r) {
-      if (!r.ok()) return reply(Fail(r.error()));
+    client_.Txn(std::move(txn), [reply, key](Result<etcd::TxnResult> r) {
+      if (!r.ok()) return reply(r.error());
       const auto& ranges = r.value().ranges;
       if (ranges.empty() || ranges.back().kvs.empty()) {
-        return reply(EtcdError{"etcd: the key " + key +
-                               " is gone right after its creation"});
+        return reply(Error{
+            Error::Code::kUnavailable,
+            "etcd: the key " + key + " is gone right after its creation"});
       }
-      reply(Convert(ranges.back().kvs.front()));
+      reply(ranges.back().kvs.front());
     });
   }
 
   void First(const std::string& prefix,
              Reply<std::optional<ha::KeyValue>> reply) override {
-    client_.Range(
-        {.key = prefix,
-         .range_end = etcd::PrefixEnd(prefix),
-         .sort = etcd::RangeRequest::Sort::kByCreateRevision,
-         .limit = 1},
-        [reply](etcd::Result<etcd::RangeResult> r) { Answer(r, reply); });
+    client_.Range({.key = prefix,
+                   .range_end = etcd::PrefixEnd(prefix),
+                   .sort = etcd::RangeRequest::Sort::kByCreateRevision,
+                   .limit = 1},
+                  [reply](Result<etcd::RangeResult> r) { Answer(r, reply); });
   }
 
   void Get(const std::string& key,
            Reply<std::optional<ha::KeyValue>> reply) override {
-    client_.Range({.key = key}, [reply](etcd::Result<etcd::RangeResult> r) {
-      Answer(r, reply);
-    });
+    client_.Range({.key = key},
+                  [reply](Result<etcd::RangeResult> r) { Answer(r, reply); });
   }
 
   void List(const std::string& prefix,
             Reply<std::vector<ha::KeyValue>> reply) override {
     client_.Range({.key = prefix, .range_end = etcd::PrefixEnd(prefix)},
-                  [reply](etcd::Result<etcd::RangeResult> r) {
-                    if (!r.ok()) return reply(Fail(r.error()));
-                    std::vector<ha::KeyValue> kvs;
-                    for (const auto& kv : r.value().kvs) {
-                      kvs.push_back(Convert(kv));
-                    }
-                    reply(std::move(kvs));
+                  [reply](Result<etcd::RangeResult> r) {
+                    if (!r.ok()) return reply(r.error());
+                    reply(std::move(r).value().kvs);
                   });
   }
 
@@ -116,30 +110,21 @@ class GatewayEtcd final : public ha::Etcd {
     for (const std::string& key : write.deletes) {
       txn.success.push_back(etcd::DeleteOp{.key = key});
     }
-    client_.Txn(std::move(txn), [reply](etcd::Result<etcd::TxnResult> r) {
-      if (!r.ok()) return reply(Fail(r.error()));
+    client_.Txn(std::move(txn), [reply](Result<etcd::TxnResult> r) {
+      if (!r.ok()) return reply(r.error());
       reply(r.value().succeeded);
     });
   }
 
  private:
-  static EtcdError Fail(const etcd::Error& error) {
-    return EtcdError{error.message};
+  static bool Gone(const Error& error) {
+    return error.code == Error::Code::kNotFound;
   }
-  static bool Gone(const etcd::Error& error) {
-    return error.code == etcd::Error::Code::kLeaseNotFound;
-  }
-  static ha::KeyValue Convert(const etcd::KeyValue& kv) {
-    return {.key = kv.key,
-            .value = kv.value,
-            .create_revision = kv.create_revision,
-            .lease = kv.lease};
-  }
-  static void Answer(const etcd::Result<etcd::RangeResult>& r,
+  static void Answer(const Result<etcd::RangeResult>& r,
                      const Reply<std::optional<ha::KeyValue>>& reply) {
-    if (!r.ok()) return reply(Fail(r.error()));
+    if (!r.ok()) return reply(r.error());
     if (r.value().kvs.empty()) return reply(std::nullopt);
-    reply(std::optional<ha::KeyValue>(Convert(r.value().kvs.front())));
+    reply(r.value().kvs.front());
   }
 
   etcd::Client client_;
@@ -222,7 +207,7 @@ class RoleDriver::Impl final : public ha::NodeIo {
 RoleDriver::RoleDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RoleDriver::~RoleDriver() = default;
 
-std::variant<std::unique_ptr<RoleDriver>, std::string> RoleDriver::Make(
+Result<std::unique_ptr<RoleDriver>> RoleDriver::Make(
     net::io_context& ioc, std::shared_ptr<ServerState> state, std::string name,
     Events events) {
   const Config& c = state->config;
@@ -231,17 +216,17 @@ std::variant<std::unique_ptr<RoleDriver>, std::string> RoleDriver::Make(
   if (!c.ha()) {
     auto opened =
         ha::StateDir::Open(c.state_dir, max_abandon, kStateDirIdBlock);
-    if (auto* error = std::get_if<std::string>(&opened)) return *error;
+    if (!opened.ok()) return opened.error();
     auto impl = std::make_unique<Impl>(
         ioc, std::move(state),
         "state dir [" + c.state_dir + "]: ", std::move(events));
-    impl->RunStandalone(
-        std::get<std::unique_ptr<ha::StateDir>>(std::move(opened)));
+    impl->RunStandalone(std::move(opened).value());
     return std::unique_ptr<RoleDriver>(new RoleDriver(std::move(impl)));
   }
   auto endpoints = etcd::ParseEndpoints(c.etcd_endpoints);
   if (!endpoints.ok()) {
-    return "--etcd-endpoints: " + endpoints.error().message;
+    return Error{endpoints.error().code,
+                 "--etcd-endpoints: " + endpoints.error().message};
   }
   ha::NodeSettings settings{.group = c.ha_group,
                             .groups = state->shard.Text(),
@@ -279,32 +264,30 @@ int RoleDriver::Init(const Config& c) {
     return 1;
   }
   const auto map = ShardMap::Make(c.ha_groups, c.ha_group);
-  const std::vector<std::string> groups = std::get<ShardMap>(map).groups();
+  const std::vector<std::string> groups = map.value().groups();
   net::io_context ioc;
   GatewayEtcd etcd(ioc.get_executor(), std::move(endpoints).value(),
                    std::chrono::milliseconds(5000));
   int code = 1;
   etcd.List(
-      std::string(ha::kRoot),
-      [&](std::variant<std::vector<ha::KeyValue>, EtcdError> listed) {
-        if (auto* error = std::get_if<EtcdError>(&listed)) {
-          return LogError("cannot initialise: " + error->what);
+      std::string(ha::kRoot), [&](Result<std::vector<ha::KeyValue>> listed) {
+        if (!listed.ok()) {
+          return LogError("cannot initialise: " + listed.error().message);
         }
-        const ha::ClusterView view =
-            ha::ReadCluster(std::get<std::vector<ha::KeyValue>>(listed));
+        const ha::ClusterView view = ha::ReadCluster(listed.value());
         auto planned = ha::PlanInit(
             view, groups, std::chrono::system_clock::now(), c.ha_new_cluster);
-        if (auto* why = std::get_if<std::string>(&planned)) {
-          return LogError("cannot initialise: " + *why);
+        if (!planned.ok()) {
+          return LogError("cannot initialise: " + planned.error().message);
         }
-        const ha::InitPlan plan = std::get<ha::InitPlan>(std::move(planned));
+        const ha::InitPlan plan = std::move(planned).value();
         etcd.Guarded(
             ha::MapKey(), plan.guard, plan.write,
-            [&code, plan](std::variant<bool, EtcdError> done) {
-              if (auto* error = std::get_if<EtcdError>(&done)) {
-                return LogError("cannot initialise: " + error->what);
+            [&code, plan](Result<bool> done) {
+              if (!done.ok()) {
+                return LogError("cannot initialise: " + done.error().message);
               }
-              if (!std::get<bool>(done)) {
+              if (!done.value()) {
                 return LogError(
                     "cannot initialise: the shard map changed meanwhile "
                     "(another --ha-init?); run it again");

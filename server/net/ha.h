@@ -1,5 +1,5 @@
 // The role logic's place in the server (server/core/ha/role.h): runs the HA
-// role (core/ha/node.h, with Asio timers and etcd's gateway, etcd_client.h)
+// role (core/ha/node.h, with Asio timers and etcd's gateway, etcd/client.h)
 // or the standalone role over --state-dir (core/ha/standalone.h) on a
 // strand of its own, and keeps the server's state in step with it: the
 // gate, the role that /readyz and the upgrades read (written here only),
@@ -16,9 +16,9 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <variant>
 
 #include "server/core/server_state.h"
+#include "util/result.h"
 
 namespace locktopus::server {
 
@@ -35,8 +35,8 @@ class RoleDriver {
   // For a server in HA mode or with --state-dir. `name` is how the
   // candidacy names this server (host:port). Makes the gate, and says the
   // role: standby until Start. Returns the driver, or why it cannot be made
-  // (the etcd endpoints; the state dir).
-  static std::variant<std::unique_ptr<RoleDriver>, std::string> Make(
+  // (the etcd endpoints: kInvalidArgument; the state dir).
+  static Result<std::unique_ptr<RoleDriver>> Make(
       boost::asio::io_context& ioc, std::shared_ptr<ServerState> state,
       std::string name, Events events);
   ~RoleDriver();

@@ -83,11 +83,11 @@ class Server {
     const std::string& path = state_->config.auth_token_file;
     if (path.empty()) return true;
     auto loaded = Authenticator::Load(path);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      LogError("cannot start: " + *error);
+    if (!loaded.ok()) {
+      LogError("cannot start: " + loaded.error().message);
       return false;
     }
-    state_->auth = std::get<std::unique_ptr<Authenticator>>(std::move(loaded));
+    state_->auth = std::move(loaded).value();
     LogInfo("authentication on: " + std::to_string(state_->auth->size()) +
             " tokens from [" + path + "]; SIGHUP reloads them");
     return true;
@@ -97,11 +97,11 @@ class Server {
     const Config& c = state_->config;
     if (!c.tls()) return true;
     auto loaded = LoadTlsContext(c.tls_cert, c.tls_key);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      LogError("cannot start: " + *error);
+    if (!loaded.ok()) {
+      LogError("cannot start: " + loaded.error().message);
       return false;
     }
-    tls_ = std::get<std::unique_ptr<net::ssl::context>>(std::move(loaded));
+    tls_ = std::move(loaded).value();
     LogInfo(
         "TLS on: https:// and wss:// only, TLS 1.2 or later, "
         "certificate [" +
@@ -122,11 +122,11 @@ class Server {
         ioc_, state_, host + ":" + std::to_string(port),
         {.fenced = [this](const std::string& why) { OnFenced(why); },
          .resigned = [this](bool clean) { OnResigned(clean); }});
-    if (auto* error = std::get_if<std::string>(&made)) {
-      LogError("cannot start: " + *error);
+    if (!made.ok()) {
+      LogError("cannot start: " + made.error().message);
       return false;
     }
-    role_ = std::get<std::unique_ptr<RoleDriver>>(std::move(made));
+    role_ = std::move(made).value();
     return true;
   }
 
@@ -161,12 +161,11 @@ class Server {
       if (ec) return;
       Authenticator& auth = *state_->auth;
       auto reloaded = auth.Reload();
-      if (auto* error = std::get_if<std::string>(&reloaded)) {
-        LogError("SIGHUP: " + *error + "; keeping the " +
+      if (!reloaded.ok()) {
+        LogError("SIGHUP: " + reloaded.error().message + "; keeping the " +
                  std::to_string(auth.size()) + " current tokens");
       } else {
-        LogInfo("SIGHUP: reloaded " +
-                std::to_string(std::get<std::size_t>(reloaded)) +
+        LogInfo("SIGHUP: reloaded " + std::to_string(reloaded.value()) +
                 " tokens from [" + auth.path() + "]");
       }
       WaitForHangup();

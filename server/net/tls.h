@@ -6,15 +6,16 @@
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <string>
-#include <variant>
+
+#include "util/result.h"
 
 namespace locktopus::server {
 
 // A server context for TLS 1.2 or later with the PEM certificate chain
 // `cert` and its private key `key`, checked against each other; or why it
-// cannot be made, naming the file.
-std::variant<std::unique_ptr<boost::asio::ssl::context>, std::string>
-LoadTlsContext(const std::string& cert, const std::string& key);
+// cannot be made (kInvalidArgument), naming the file.
+Result<std::unique_ptr<boost::asio::ssl::context>> LoadTlsContext(
+    const std::string& cert, const std::string& key);
 
 }  // namespace locktopus::server
 

@@ -17,12 +17,12 @@
 #include "server/core/ha/gate.h"
 #include "server/core/ha/node.h"
 #include "server/core/ha/record.h"
+#include "util/result.h"
 
 namespace locktopus::simulate {
 namespace {
 
 using server::ha::Clock;
-using server::ha::EtcdError;
 using server::ha::GrantGate;
 using server::ha::KeyValue;
 using server::ha::LeaseId;
@@ -49,7 +49,7 @@ class FakeEtcd {
  public:
   // Each operation at real time `now`, answered as the role logic reads it.
   template <class T>
-  using Answer = std::variant<T, EtcdError>;
+  using Answer = Result<T>;
 
   Answer<LeaseId> Grant(Us now, std::chrono::seconds ttl) {
     Expire(now);
@@ -74,7 +74,8 @@ class FakeEtcd {
                           const std::string& value, LeaseId lease) {
     Expire(now);
     if (leases_.count(lease) == 0) {
-      return EtcdError{"etcdserver: requested lease not found"};
+      return Error{Error::Code::kNotFound,
+                   "etcdserver: requested lease not found"};
     }
     auto it = kv_.find(key);
     if (it == kv_.end()) {
@@ -273,8 +274,7 @@ class Process final : public NodeIo, public server::ha::Etcd {
 
  private:
   template <class T>
-  void Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
-            const Reply<T>& reply);
+  void Call(std::function<Result<T>(FakeEtcd&, Us)> op, const Reply<T>& reply);
 
   class Waiter final : public locktopus::Waiter {
    public:
@@ -486,21 +486,22 @@ void Process::Waiter::Notify(LockId id) {
 }
 
 template <class T>
-void Process::Call(std::function<std::variant<T, EtcdError>(FakeEtcd&, Us)> op,
+void Process::Call(std::function<Result<T>(FakeEtcd&, Us)> op,
                    const Reply<T>& reply) {
   const Us sent = world.now();
   const Us slow = std::exchange(slow_next, 0);
   auto timeout = [this, sent, reply] {
-    Deliver(sent + kClientTimeout,
-            [reply] { reply(EtcdError{"timeout after 1000 ms"}); });
+    Deliver(sent + kClientTimeout, [reply] {
+      reply(Error{Error::Code::kUnavailable, "timeout after 1000 ms"});
+    });
   };
   if (sent < partitioned_until || world.Chance(0.005)) return timeout();
   const Us processing = sent + world.Hop() + slow;
   world.At(processing, [this, sent, processing, op, reply, timeout] {
-    std::variant<T, EtcdError> result =
-        world.EtcdDown(processing)
-            ? std::variant<T, EtcdError>(EtcdError{"etcdserver: no leader"})
-            : op(world.etcd(), processing);
+    Result<T> result = world.EtcdDown(processing)
+                           ? Result<T>(Error{Error::Code::kUnavailable,
+                                             "etcdserver: no leader"})
+                           : op(world.etcd(), processing);
     const Us back = processing + world.Hop();
     if (back < partitioned_until || world.Chance(0.005) ||
         back > sent + kClientTimeout) {
@@ -767,18 +768,18 @@ void World::Fault() {
 
 bool World::Initialise() {
   const auto listed = etcd_.List(now_, std::string(server::ha::kRoot));
-  const auto planned = server::ha::PlanInit(
-      server::ha::ReadCluster(std::get<std::vector<KeyValue>>(listed)), groups_,
-      Wall(), /*fresh=*/now_ == 0);
-  if (const auto* why = std::get_if<std::string>(&planned)) {
-    Log("--ha-init refused: " + *why);
+  const auto planned =
+      server::ha::PlanInit(server::ha::ReadCluster(listed.value()), groups_,
+                           Wall(), /*fresh=*/now_ == 0);
+  if (!planned.ok()) {
+    Log("--ha-init refused: " + planned.error().message);
     return false;
   }
-  const auto& plan = std::get<server::ha::InitPlan>(planned);
+  const auto& plan = planned.value();
   const auto done =
       etcd_.Guarded(now_, server::ha::MapKey(), plan.guard, plan.write);
   Log("--ha-init: " + plan.summary);
-  return std::get<bool>(done);
+  return done.value();
 }
 
 void World::Operate(Us delay, const std::string& what,
@@ -795,8 +796,7 @@ void World::Operate(Us delay, const std::string& what,
 // Once the stopped servers' candidacies have gone with their leases.
 void World::Reinitialise(std::function<void()> change) {
   const auto listed = etcd_.List(now_, std::string(server::ha::kRoot));
-  if (!server::ha::ReadCluster(std::get<std::vector<KeyValue>>(listed))
-           .campaigning.empty()) {
+  if (!server::ha::ReadCluster(listed.value()).campaigning.empty()) {
     return At(now_ + 500 * kMs, [this, change = std::move(change)]() mutable {
       Reinitialise(std::move(change));
     });

@@ -130,11 +130,11 @@ class CtlTest : public ::testing::Test {
   // The statistics of a /stats_v1 page's text (a failure if it is not one).
   static Stats ReadStats(const std::string& text) {
     auto page = wire::ParseStatsPage(text);
-    if (const auto* error = std::get_if<wire::PageError>(&page)) {
-      ADD_FAILURE() << "/stats_v1: " << error->what << " in " << text;
+    if (!page.ok()) {
+      ADD_FAILURE() << "/stats_v1: " << page.error().message << " in " << text;
       return {};
     }
-    return std::get<wire::StatsPage>(page).stats;
+    return page.value().stats;
   }
   // The statistics of namespace `ns`, from the server's /stats_v1.
   static Stats StatsOf(const ServerProcess& server,

@@ -74,19 +74,22 @@ LockId WallClockFloor(system_clock::time_point now) {
   return static_cast<LockId>(ms.count()) << kWallShift;
 }
 
-std::variant<InitPlan, std::string> PlanInit(
-    const ClusterView& view, const std::vector<std::string>& groups,
-    system_clock::time_point now, bool fresh) {
+Result<InitPlan> PlanInit(const ClusterView& view,
+                          const std::vector<std::string>& groups,
+                          system_clock::time_point now, bool fresh) {
+  auto refuse = [](std::string why) {
+    return Error{Error::Code::kRejected, std::move(why)};
+  };
   if (fresh &&
       (view.map || !view.records.empty() || !view.unreadable.empty())) {
-    return std::string(
-               "etcd already holds a cluster (a shard map or a record under ") +
-           std::string(kRoot) +
-           "): --ha-new-cluster is only for a cluster that never served";
+    return refuse(
+        "etcd already holds a cluster (a shard map or a record under " +
+        std::string(kRoot) +
+        "): --ha-new-cluster is only for a cluster that never served");
   }
   if (!view.unreadable.empty()) {
-    return "the record at " + view.unreadable.front() +
-           " cannot be read: fix or delete it first";
+    return refuse("the record at " + view.unreadable.front() +
+                  " cannot be read: fix or delete it first");
   }
   InitPlan plan{.guard = view.map_revision};
   const std::string map = MapText(groups);
@@ -96,11 +99,11 @@ std::variant<InitPlan, std::string> PlanInit(
   const bool moves = view.map ? *view.map != map : !view.records.empty();
   for (const std::string& group : view.campaigning) {
     if (moves || !view.records.contains(group)) {
-      return "servers of group [" + group +
-             "] are running (their candidacies are in etcd): stop " +
-             (moves ? std::string("every server of the cluster")
-                    : "the group's servers") +
-             " first";
+      return refuse(
+          "servers of group [" + group +
+          "] are running (their candidacies are in etcd): stop " +
+          (moves ? "every server of the cluster" : "the group's servers") +
+          " first");
     }
   }
   if (view.map != map) {

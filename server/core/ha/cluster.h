@@ -25,11 +25,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "server/core/ha/etcd.h"
 #include "server/core/ha/record.h"
+#include "util/result.h"
 
 namespace locktopus::server::ha {
 
@@ -67,9 +67,9 @@ ClusterView ReadCluster(const std::vector<KeyValue>& keys);
 LockId WallClockFloor(std::chrono::system_clock::time_point now);
 
 // The initialisation of a cluster of `groups` (its map and a record for
-// every group without one), or why it must not run: a group that would get
-// a record still has servers running, or the map changes (or a first map
-// comes over records written without one) while any server runs. `now` is
+// every group without one), or why it must not run (kRejected): a group that
+// would get a record still has servers running, or the map changes (or a first
+// map comes over records written without one) while any server runs. `now` is
 // the wall clock.
 //
 // A created record starts above every existing ceiling and above
@@ -91,9 +91,10 @@ struct InitPlan {
 // created clean (no grace at the first start). Their IDs still start above
 // WallClockFloor(now), so that even a wrong word (an etcd rebuilt under a
 // cluster that served) cannot make IDs go back.
-std::variant<InitPlan, std::string> PlanInit(
-    const ClusterView& view, const std::vector<std::string>& groups,
-    std::chrono::system_clock::time_point now, bool fresh);
+Result<InitPlan> PlanInit(const ClusterView& view,
+                          const std::vector<std::string>& groups,
+                          std::chrono::system_clock::time_point now,
+                          bool fresh);
 
 }  // namespace locktopus::server::ha
 

@@ -1,8 +1,8 @@
 // What the HA role logic (node.h) needs of etcd: leases, the first key of a
 // prefix, one key, every key of a prefix, and a write guarded by the writer
-// still holding its election key. The server implements it over etcd's v3
-// gateway (server/net/etcd_client.h); the role simulation (simulate/ha/) over
-// an in-memory etcd with delays and losses.
+// still holding its election key, over etcd/types.h's keys and leases. The
+// server implements it over etcd's v3 gateway (etcd/client.h); the role
+// simulation (simulate/ha/) over an in-memory etcd with delays and losses.
 //
 // Semantics are etcd's: every read is linearizable; a key put with a lease
 // goes away when the lease expires; a key's create revision grows with
@@ -17,34 +17,26 @@
 #define LOCKTOPUS_SERVER_CORE_HA_ETCD_H_
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
-#include <variant>
+#include <utility>
 #include <vector>
+
+#include "etcd/types.h"
+#include "util/result.h"
 
 namespace locktopus::server::ha {
 
-using LeaseId = std::int64_t;
-using Revision = std::int64_t;
+using etcd::KeyValue;
+using etcd::LeaseId;
+using etcd::Revision;
 
-struct KeyValue {
-  std::string key;
-  std::string value;
-  Revision create_revision = 0;
-  LeaseId lease = 0;
-  bool operator==(const KeyValue&) const = default;
-};
-
-// etcd could not be asked, or did not answer in time: it says which
-// endpoints were tried and what each said.
-struct EtcdError {
-  std::string what;
-};
-
+// Every call answers a Result: the value, or an Error when etcd could not be
+// asked or did not answer in time (its message says which endpoints were
+// tried and what each said).
 template <class T>
-using Reply = std::function<void(std::variant<T, EtcdError>)>;
+using Reply = std::function<void(Result<T>)>;
 
 // The writes of one guarded transaction.
 struct Write {

@@ -47,21 +47,19 @@ void Node::Campaign() {
       if (generation == generation_) Campaign();
     });
   };
-  etcd_.Grant(settings_.lease(), [this, generation,
-                                  again](std::variant<LeaseId, EtcdError> r) {
+  etcd_.Grant(settings_.lease(), [this, generation, again](Result<LeaseId> r) {
     if (generation != generation_ || role_ != Role::kStandby) return;
-    if (std::holds_alternative<EtcdError>(r)) return again();
-    lease_ = std::get<LeaseId>(r);
+    if (!r.ok()) return again();
+    lease_ = r.value();
     key_ = CandidacyPrefix() + Hex(lease_);
-    etcd_.Create(
-        key_, settings_.name, lease_,
-        [this, generation, again](std::variant<KeyValue, EtcdError> r) {
-          if (generation != generation_) return;
-          if (std::holds_alternative<EtcdError>(r)) return again();
-          revision_ = std::get<KeyValue>(r).create_revision;
-          KeepAlive();
-          Poll();
-        });
+    etcd_.Create(key_, settings_.name, lease_,
+                 [this, generation, again](Result<KeyValue> r) {
+                   if (generation != generation_) return;
+                   if (!r.ok()) return again();
+                   revision_ = r.value().create_revision;
+                   KeepAlive();
+                   Poll();
+                 });
   });
 }
 
@@ -74,14 +72,13 @@ void Node::KeepAlive() {
         role_ == Role::kResigned) {
       return;
     }
-    etcd_.KeepAlive(
-        lease_, [this, generation](std::variant<bool, EtcdError> r) {
-          if (generation != generation_) return;
-          if (const bool* alive = std::get_if<bool>(&r); alive && !*alive) {
-            if (Active()) return Fence("our lease expired");
-            if (role_ == Role::kStandby) return Campaign();
-          }
-        });
+    etcd_.KeepAlive(lease_, [this, generation](Result<bool> r) {
+      if (generation != generation_) return;
+      if (r.ok() && !r.value()) {
+        if (Active()) return Fence("our lease expired");
+        if (role_ == Role::kStandby) return Campaign();
+      }
+    });
     KeepAlive();
   });
 }
@@ -90,23 +87,21 @@ void Node::Poll() {
   if (role_ != Role::kStandby || resigning_) return;
   const std::uint64_t generation = generation_;
   const Time sent = io_.Now();
-  etcd_.First(
-      CandidacyPrefix(),
-      [this, generation,
-       sent](std::variant<std::optional<KeyValue>, EtcdError> r) {
-        if (generation != generation_ || role_ != Role::kStandby) return;
-        const auto* first = std::get_if<std::optional<KeyValue>>(&r);
-        if (first != nullptr && !first->has_value()) {
-          return Campaign();  // not even our own candidacy: the lease went
-        }
-        if (first != nullptr && (*first)->key == key_ &&
-            (*first)->create_revision == revision_) {
-          return Elected(sent, io_.Now());
-        }
-        io_.After(settings_.poll_interval(), [this, generation] {
-          if (generation == generation_) Poll();
-        });
-      });
+  etcd_.First(CandidacyPrefix(), [this, generation,
+                                  sent](Result<std::optional<KeyValue>> r) {
+    if (generation != generation_ || role_ != Role::kStandby) return;
+    const std::optional<KeyValue>* first = r.ok() ? &r.value() : nullptr;
+    if (first != nullptr && !first->has_value()) {
+      return Campaign();  // not even our own candidacy: the lease went
+    }
+    if (first != nullptr && (*first)->key == key_ &&
+        (*first)->create_revision == revision_) {
+      return Elected(sent, io_.Now());
+    }
+    io_.After(settings_.poll_interval(), [this, generation] {
+      if (generation == generation_) Poll();
+    });
+  });
 }
 
 // ---- taking over ---------------------------------------------------------
@@ -117,60 +112,55 @@ void Node::Poll() {
 // the grace counts from there).
 void Node::Elected(Time sent, Time observed) {
   const std::uint64_t generation = generation_;
-  etcd_.List(
-      std::string(kRoot),
-      [this, generation, sent,
-       observed](std::variant<std::vector<KeyValue>, EtcdError> r) {
-        if (generation != generation_ || role_ != Role::kStandby) return;
-        if (std::holds_alternative<EtcdError>(r)) {
-          // Look again, with fresh times.
-          return io_.After(settings_.poll_interval(), [this, generation] {
-            if (generation == generation_) Poll();
-          });
-        }
-        const ClusterView view =
-            ReadCluster(std::get<std::vector<KeyValue>>(r));
-        if (!view.unreadable.empty()) {
-          return Fence("the record at " + view.unreadable.front() +
-                       " cannot be read");
-        }
-        if (view.map != settings_.groups) {
-          return Fence(
-              (view.map ? "the shard map in etcd [" + *view.map + "]"
-                        : std::string("no shard map in etcd")) +
-              " is not this server's --ha-groups [" + settings_.groups +
-              "]: refusing to serve; initialise the cluster with locktopus "
-              "--ha-init, every server stopped");
-        }
-        const auto own = view.records.find(settings_.group);
-        if (own == view.records.end()) {
-          return Fence(
-              "no record of group [" + settings_.group + "] at " + RecordKey() +
-              ": refusing to serve, since a lost record would let IDs go "
-              "back and skip the grace; stop the group's servers and "
-              "run locktopus --ha-init");
-        }
-        const Record& last = own->second;
-        window_ms_ =
-            std::max<std::uint64_t>(settings_.window().count(), last.window_ms);
-        abandon_ms_ = std::max<std::uint64_t>(settings_.max_abandon.count(),
-                                              last.abandon_ms);
-        const Clock::duration grace =
-            last.clean
-                ? Clock::duration::zero()
-                : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
-                                  settings_.margin());
-        // Above our ceiling (--ha-init folded every group's into it when
-        // the map changed, so a namespace that moved here keeps its IDs
-        // going up), and above the wall-clock floor, so that a ceiling
-        // rolled back (etcd restored from a snapshot) cannot make IDs go
-        // back. Not above other groups' ceilings: takeovers across many
-        // groups would then ratchet every ceiling ahead of the line.
-        const LockId floor =
-            std::max(last.ceiling, WallClockFloor(io_.WallNow()));
-        TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
-                 observed);
+  etcd_.List(std::string(kRoot), [this, generation, sent,
+                                  observed](Result<std::vector<KeyValue>> r) {
+    if (generation != generation_ || role_ != Role::kStandby) return;
+    if (!r.ok()) {
+      // Look again, with fresh times.
+      return io_.After(settings_.poll_interval(), [this, generation] {
+        if (generation == generation_) Poll();
       });
+    }
+    const ClusterView view = ReadCluster(r.value());
+    if (!view.unreadable.empty()) {
+      return Fence("the record at " + view.unreadable.front() +
+                   " cannot be read");
+    }
+    if (view.map != settings_.groups) {
+      return Fence(
+          (view.map ? "the shard map in etcd [" + *view.map + "]"
+                    : std::string("no shard map in etcd")) +
+          " is not this server's --ha-groups [" + settings_.groups +
+          "]: refusing to serve; initialise the cluster with locktopus "
+          "--ha-init, every server stopped");
+    }
+    const auto own = view.records.find(settings_.group);
+    if (own == view.records.end()) {
+      return Fence("no record of group [" + settings_.group + "] at " +
+                   RecordKey() +
+                   ": refusing to serve, since a lost record would let IDs go "
+                   "back and skip the grace; stop the group's servers and "
+                   "run locktopus --ha-init");
+    }
+    const Record& last = own->second;
+    window_ms_ =
+        std::max<std::uint64_t>(settings_.window().count(), last.window_ms);
+    abandon_ms_ =
+        std::max<std::uint64_t>(settings_.max_abandon.count(), last.abandon_ms);
+    const Clock::duration grace =
+        last.clean ? Clock::duration::zero()
+                   : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
+                                     settings_.margin());
+    // Above our ceiling (--ha-init folded every group's into it when
+    // the map changed, so a namespace that moved here keeps its IDs
+    // going up), and above the wall-clock floor, so that a ceiling
+    // rolled back (etcd restored from a snapshot) cannot make IDs go
+    // back. Not above other groups' ceilings: takeovers across many
+    // groups would then ratchet every ceiling ahead of the line.
+    const LockId floor = std::max(last.ceiling, WallClockFloor(io_.WallNow()));
+    TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
+             observed);
+  });
 }
 
 void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
@@ -179,17 +169,16 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
   Write write{.puts = {{RecordKey(), Encode(record)}}};
   etcd_.Guarded(
       key_, revision_, write,
-      [this, generation, record, floor, grace, sent,
-       observed](std::variant<bool, EtcdError> r) {
+      [this, generation, record, floor, grace, sent, observed](Result<bool> r) {
         if (generation != generation_ || role_ != Role::kStandby) return;
-        if (std::holds_alternative<EtcdError>(r)) {
+        if (!r.ok()) {
           // Perhaps written: a new look reads our own record and takes over
           // above its ceiling, which is only higher.
           return io_.After(settings_.poll_interval(), [this, generation] {
             if (generation == generation_) Poll();
           });
         }
-        if (!std::get<bool>(r)) {
+        if (!r.value()) {
           return Fence("lost the election before taking over");
         }
         ceiling_ = record.ceiling;
@@ -230,11 +219,11 @@ void Node::Confirm() {
   if (!Active()) return;
   const std::uint64_t generation = generation_;
   const Time sent = io_.Now();
-  etcd_.Get(key_, [this, generation,
-                   sent](std::variant<std::optional<KeyValue>, EtcdError> r) {
+  etcd_.Get(key_, [this, generation, sent](Result<std::optional<KeyValue>> r) {
     if (generation != generation_ || !Active()) return;
-    if (const auto* kv = std::get_if<std::optional<KeyValue>>(&r)) {
-      if (!kv->has_value() || (*kv)->create_revision != revision_) {
+    if (r.ok()) {
+      const std::optional<KeyValue>& kv = r.value();
+      if (!kv.has_value() || kv->create_revision != revision_) {
         return Fence("our election key " + key_ + " is gone");
       }
       gate_.Extend(sent + settings_.window());
@@ -270,26 +259,21 @@ void Node::WriteRaise() {
   const std::uint64_t generation = generation_;
   const Record record = Next(ceiling_ + settings_.id_block, false);
   Write write{.puts = {{RecordKey(), Encode(record)}}};
-  etcd_.Guarded(key_, revision_, write,
-                [this, generation, record](std::variant<bool, EtcdError> r) {
-                  if (generation != generation_ || !Active()) return;
-                  if (std::holds_alternative<EtcdError>(r)) {
-                    return io_.After(settings_.confirm_interval(),
-                                     [this, generation] {
-                                       if (generation == generation_) {
-                                         WriteRaise();
-                                       }
-                                     });
-                  }
-                  if (!std::get<bool>(r)) {
-                    return Fence(
-                        "not the leader: the ID ceiling could not "
-                        "be raised");
-                  }
-                  ceiling_ = record.ceiling;
-                  raising_ = false;
-                  gate_.SetCeiling(ceiling_, settings_.id_block);
-                });
+  etcd_.Guarded(
+      key_, revision_, write, [this, generation, record](Result<bool> r) {
+        if (generation != generation_ || !Active()) return;
+        if (!r.ok()) {
+          return io_.After(settings_.confirm_interval(), [this, generation] {
+            if (generation == generation_) WriteRaise();
+          });
+        }
+        if (!r.value()) {
+          return Fence("not the leader: the ID ceiling could not be raised");
+        }
+        ceiling_ = record.ceiling;
+        raising_ = false;
+        gate_.SetCeiling(ceiling_, settings_.id_block);
+      });
 }
 
 // ---- leaving -------------------------------------------------------------
@@ -310,7 +294,7 @@ void Node::Resign(const std::function<bool()>& idle) {
   const LeaseId lease = lease_;
   auto revoke = [this, lease](bool clean_written) {
     if (lease == 0) return io_.Resigned(clean_written);
-    etcd_.Revoke(lease, [this, clean_written](std::variant<bool, EtcdError>) {
+    etcd_.Revoke(lease, [this, clean_written](Result<bool>) {
       io_.Resigned(clean_written);
     });
   };
@@ -319,11 +303,9 @@ void Node::Resign(const std::function<bool()>& idle) {
   // sees both or neither.
   Write write{.deletes = {key_}};
   if (clean) write.puts = {{RecordKey(), Encode(Next(ceiling_, true))}};
-  etcd_.Guarded(key_, revision_, write,
-                [clean, revoke](std::variant<bool, EtcdError> r) {
-                  const bool* done = std::get_if<bool>(&r);
-                  revoke(clean && done != nullptr && *done);
-                });
+  etcd_.Guarded(key_, revision_, write, [clean, revoke](Result<bool> r) {
+    revoke(clean && r.ok() && r.value());
+  });
 }
 
 void Node::Fence(const std::string& why) {

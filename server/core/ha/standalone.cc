@@ -34,8 +34,8 @@ void StandaloneRole::EndGrace() {
 void StandaloneRole::RaiseCeiling() {
   if (role_ == Role::kResigned || raising_) return;
   raising_ = true;
-  if (auto error = dir_->Raise()) {
-    io_.Warn("cannot raise the lock-ID ceiling: " + *error +
+  if (Status raised = dir_->Raise(); !raised.ok()) {
+    io_.Warn("cannot raise the lock-ID ceiling: " + raised.error().message +
              "; trying again in " + std::to_string(kRaiseRetry.count()) + " s");
     io_.After(kRaiseRetry, [this] {
       raising_ = false;
@@ -64,8 +64,8 @@ void StandaloneRole::Resign(const std::function<bool()>& idle) {
     why =
         "a lock was granted during the last look: the stop is not clean, "
         "the next start waits a grace";
-  } else if (auto error = dir_->MarkClean()) {
-    why = "cannot mark the stop clean: " + *error;
+  } else if (Status marked = dir_->MarkClean(); !marked.ok()) {
+    why = "cannot mark the stop clean: " + marked.error().message;
   } else {
     why = "stopped cleanly: the next start skips the grace";
     clean = true;

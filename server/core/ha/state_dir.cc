@@ -14,14 +14,15 @@ namespace {
 
 std::string Errno() { return std::strerror(errno); }
 
+Error Io(std::string message) { return {Error::Code::kIo, std::move(message)}; }
+
 // Writes `text` to `path` whole and durably: a scratch file, fsync'd, then
 // renamed over `path`, then the directory fsync'd so the rename survives.
-std::optional<std::string> WriteDurably(const std::string& dir,
-                                        const std::string& path,
-                                        const std::string& text) {
+Status WriteDurably(const std::string& dir, const std::string& path,
+                    const std::string& text) {
   const std::string scratch = path + ".tmp";
   const int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return "cannot write [" + scratch + "]: " + Errno();
+  if (fd < 0) return Io("cannot write [" + scratch + "]: " + Errno());
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -29,28 +30,28 @@ std::optional<std::string> WriteDurably(const std::string& dir,
     if (n < 0) {
       const std::string why = Errno();
       ::close(fd);
-      return "cannot write [" + scratch + "]: " + why;
+      return Io("cannot write [" + scratch + "]: " + why);
     }
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return "cannot sync [" + scratch + "]: " + Errno();
+    return Io("cannot sync [" + scratch + "]: " + Errno());
   }
   if (::rename(scratch.c_str(), path.c_str()) != 0) {
-    return "cannot rename [" + scratch + "] to [" + path + "]: " + Errno();
+    return Io("cannot rename [" + scratch + "] to [" + path + "]: " + Errno());
   }
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
     if (dir_fd >= 0) ::close(dir_fd);
-    return "cannot sync the directory [" + dir + "]: " + Errno();
+    return Io("cannot sync the directory [" + dir + "]: " + Errno());
   }
   ::close(dir_fd);
-  return std::nullopt;
+  return Status();
 }
 
 }  // namespace
 
-std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
+Result<std::unique_ptr<StateDir>> StateDir::Open(
     const std::string& dir, std::chrono::milliseconds max_abandon,
     LockId block) {
   std::unique_ptr<StateDir> state(new StateDir(dir, block));
@@ -59,11 +60,16 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
   const std::string lock_path = dir + "/lock";
   state->lock_fd_ =
       ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (state->lock_fd_ < 0) return "cannot open [" + lock_path + "]: " + Errno();
+  if (state->lock_fd_ < 0) {
+    return Io("cannot open [" + lock_path + "]: " + Errno());
+  }
   if (::flock(state->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return errno == EWOULDBLOCK ? "another server uses the state dir [" + dir +
-                                      "] (it holds [" + lock_path + "])"
-                                : "cannot lock [" + lock_path + "]: " + Errno();
+    if (errno != EWOULDBLOCK) {
+      return Io("cannot lock [" + lock_path + "]: " + Errno());
+    }
+    return Error{Error::Code::kRejected, "another server uses the state dir [" +
+                                             dir + "] (it holds [" + lock_path +
+                                             "])"};
   }
   std::optional<Record> last;
   {
@@ -73,11 +79,12 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
       text << in.rdbuf();
       last = Decode(text.str());
       if (!last) {
-        return "the record [" + state->Path() +
-               "] cannot be read: " + text.str();
+        return Error{
+            Error::Code::kInvalidArgument,
+            "the record [" + state->Path() + "] cannot be read: " + text.str()};
       }
     } else if (errno != ENOENT) {
-      return "cannot read [" + state->Path() + "]: " + Errno();
+      return Io("cannot read [" + state->Path() + "]: " + Errno());
     }
   }
   const auto abandon =
@@ -91,7 +98,9 @@ std::variant<std::unique_ptr<StateDir>, std::string> StateDir::Open(
                     .epoch = 0,
                     .window_ms = 0,
                     .abandon_ms = abandon};
-  if (auto error = state->Write(state->record_)) return *error;
+  if (Status written = state->Write(state->record_); !written.ok()) {
+    return written.error();
+  }
   return state;
 }
 
@@ -99,21 +108,21 @@ StateDir::~StateDir() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-std::optional<std::string> StateDir::Raise() {
+Status StateDir::Raise() {
   Record next = record_;
   next.ceiling += block_;
-  if (auto error = Write(next)) return error;
+  if (Status written = Write(next); !written.ok()) return written;
   record_ = next;
-  return std::nullopt;
+  return Status();
 }
 
-std::optional<std::string> StateDir::MarkClean() {
+Status StateDir::MarkClean() {
   Record clean = record_;
   clean.clean = true;
   return Write(clean);
 }
 
-std::optional<std::string> StateDir::Write(const Record& record) {
+Status StateDir::Write(const Record& record) {
   return WriteDurably(dir_, Path(), Encode(record) + "\n");
 }
 

@@ -21,12 +21,11 @@
 
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
-#include <variant>
 
 #include "server/core/ha/gate.h"
 #include "server/core/ha/record.h"
+#include "util/result.h"
 
 namespace locktopus::server::ha {
 
@@ -36,8 +35,10 @@ class StateDir {
   static constexpr std::chrono::seconds kMargin{1};
 
   // Reads DIR/record (none: a first start, floor 0), and writes the next
-  // record durably. Returns the state, or what went wrong (naming the file).
-  static std::variant<std::unique_ptr<StateDir>, std::string> Open(
+  // record durably. Returns the state, or what went wrong, naming the file:
+  // kIo, kInvalidArgument for a record that cannot be read, kRejected when
+  // another server holds DIR/lock.
+  static Result<std::unique_ptr<StateDir>> Open(
       const std::string& dir, std::chrono::milliseconds max_abandon,
       LockId block);
 
@@ -54,10 +55,10 @@ class StateDir {
   std::chrono::milliseconds grace() const { return grace_; }
   LockId block() const { return block_; }
 
-  // Raises the ceiling by a block, durably; an error names the file.
-  std::optional<std::string> Raise();
+  // Raises the ceiling by a block, durably; an error (kIo) names the file.
+  Status Raise();
   // A clean stop, with no lock live: the next start skips the grace.
-  std::optional<std::string> MarkClean();
+  Status MarkClean();
 
  private:
   StateDir(std::string dir, LockId block)
@@ -65,7 +66,7 @@ class StateDir {
   // Holds DIR/lock (flock) for as long as this lives, which in the server
   // is as long as the process runs.
   int lock_fd_ = -1;
-  std::optional<std::string> Write(const Record& record);
+  Status Write(const Record& record);
   std::string Path() const { return dir_ + "/record"; }
 
   const std::string dir_;

@@ -1,7 +1,7 @@
 // The JSON of etcd's v3 HTTP gateway (grpc-gateway in etcd 3.4): request
-// bodies made from etcd_client.h's types, and a member's answer (HTTP status
-// and body) turned back into them. No I/O: the Client moves the bytes, and
-// the tests feed the parsers answers as etcd gives them, including those
+// bodies made from types.h's requests, and a member's answer (HTTP status
+// and body) turned back into its results. No I/O: the Client moves the bytes,
+// and the tests feed the parsers answers as etcd gives them, including those
 // that are slow to provoke (a member without a leader).
 //
 // What the gateway does, and these functions rely on:
@@ -17,20 +17,23 @@
 //
 // Thread safety: plain functions of their arguments.
 
-#ifndef LOCKTOPUS_SERVER_NET_ETCD_CODEC_H_
-#define LOCKTOPUS_SERVER_NET_ETCD_CODEC_H_
+#ifndef LOCKTOPUS_ETCD_CODEC_H_
+#define LOCKTOPUS_ETCD_CODEC_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "server/net/etcd_client.h"
+#include "etcd/types.h"
+#include "util/result.h"
 
-namespace locktopus::server::etcd::codec {
+namespace locktopus::etcd::codec {
 
 std::string Base64Encode(std::string_view bytes);
-// Standard alphabet, padding optional; nullopt for anything else.
+// Standard alphabet, padding optional. The bytes, or nullopt for a text
+// that is not base64: a value or none, as the readers of an answer want it,
+// not an Error (util/result.h); they say what the field was.
 std::optional<std::string> Base64Decode(std::string_view text);
 
 // The gateway's paths, each POSTed with the matching body.
@@ -60,6 +63,6 @@ Result<LeaseRevokeResult> ParseLeaseRevoke(int http_status,
 Result<RangeResult> ParseRange(int http_status, std::string_view body);
 Result<TxnResult> ParseTxn(int http_status, std::string_view body);
 
-}  // namespace locktopus::server::etcd::codec
+}  // namespace locktopus::etcd::codec
 
-#endif  // LOCKTOPUS_SERVER_NET_ETCD_CODEC_H_
+#endif  // LOCKTOPUS_ETCD_CODEC_H_

@@ -1,4 +1,4 @@
-#include "server/net/etcd_codec.h"
+#include "etcd/codec.h"
 
 #include <array>
 #include <boost/json.hpp>
@@ -6,7 +6,7 @@
 #include <limits>
 #include <type_traits>
 
-namespace locktopus::server::etcd::codec {
+namespace locktopus::etcd::codec {
 namespace json = boost::json;
 namespace {
 
@@ -134,7 +134,7 @@ Error EtcdError(int http_status, std::string_view message) {
   // ErrGRPCLeaseNotFound, codes.NotFound: for a revoke, a put with the
   // lease, or a txn that runs one.
   if (message.find("lease not found") != std::string_view::npos) {
-    return {Error::Code::kLeaseNotFound, std::move(text)};
+    return {Error::Code::kNotFound, std::move(text)};
   }
   return {Error::Code::kRejected, std::move(text)};
 }
@@ -398,7 +398,7 @@ Result<LeaseKeepAliveResult> ParseLeaseKeepAlive(int http_status,
     // etcd answers a keep-alive of an expired, revoked or unknown lease
     // with 200 and a result without TTL (TTL 0 omitted).
     if (ttl <= 0) {
-      return Error{Error::Code::kLeaseNotFound,
+      return Error{Error::Code::kNotFound,
                    "lease " + std::to_string(ReadInt<std::int64_t>(r, "ID")) +
                        " not found (keep-alive answered TTL 0)"};
     }
@@ -433,4 +433,4 @@ Result<TxnResult> ParseTxn(int http_status, std::string_view body) {
   });
 }
 
-}  // namespace locktopus::server::etcd::codec
+}  // namespace locktopus::etcd::codec

@@ -1,13 +1,13 @@
 // The etcd client's I/O: one HTTP/1.1 POST per attempt, on a connection of
-// its own, with failover across the endpoints. etcd_codec.cc makes the
-// bodies and reads the answers.
+// its own, with failover across the endpoints. codec.cc makes the bodies
+// and reads the answers.
 //
 // Shape (after Beast's examples): each call is a Call object owned by the
 // handlers of its pending operations (shared_from_this). Each attempt owns
 // its socket and buffers in an Attempt object, so an attempt abandoned at
 // its timeout can finish cancelling while the next one runs.
 
-#include "server/net/etcd_client.h"
+#include "etcd/client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,9 +20,9 @@
 #include <charconv>
 #include <map>
 
-#include "server/net/etcd_codec.h"
+#include "etcd/codec.h"
 
-namespace locktopus::server::etcd {
+namespace locktopus::etcd {
 namespace {
 
 namespace net = boost::asio;
@@ -382,22 +382,6 @@ void StartCall(const std::shared_ptr<ClientImpl>& client, std::string_view path,
 
 }  // namespace
 
-std::string_view ToString(Error::Code code) {
-  switch (code) {
-    case Error::Code::kInvalidArgument:
-      return "invalid argument";
-    case Error::Code::kUnavailable:
-      return "unavailable";
-    case Error::Code::kLeaseNotFound:
-      return "lease not found";
-    case Error::Code::kRejected:
-      return "rejected";
-    case Error::Code::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
-}
-
 std::string Endpoint::ToString() const {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -425,50 +409,6 @@ Result<std::vector<Endpoint>> ParseEndpoints(std::string_view urls) {
     if (comma == std::string_view::npos) return endpoints;
     urls.remove_prefix(comma + 1);
   }
-}
-
-std::string PrefixEnd(std::string_view prefix) {
-  std::string end(prefix);
-  // Drop trailing 0xff bytes, which cannot be incremented, then increment
-  // the last byte.
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xff) {
-      end.back() =
-          static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  // etcd reads a range end of "\0" as "every key from the start key on".
-  return std::string(1, '\0');
-}
-
-Compare Compare::CreateRevision(std::string key, Op op, std::int64_t revision) {
-  return {.key = std::move(key),
-          .target = Target::kCreateRevision,
-          .op = op,
-          .number = revision};
-}
-
-Compare Compare::ModRevision(std::string key, Op op, std::int64_t revision) {
-  return {.key = std::move(key),
-          .target = Target::kModRevision,
-          .op = op,
-          .number = revision};
-}
-
-Compare Compare::Version(std::string key, Op op, std::int64_t version) {
-  return {.key = std::move(key),
-          .target = Target::kVersion,
-          .op = op,
-          .number = version};
-}
-
-Compare Compare::Value(std::string key, Op op, std::string value) {
-  return {.key = std::move(key),
-          .target = Target::kValue,
-          .op = op,
-          .value = std::move(value)};
 }
 
 Client::Client(boost::asio::any_io_executor executor,
@@ -517,4 +457,4 @@ Endpoint Client::current_endpoint() const {
   return impl_->endpoints[impl_->current];
 }
 
-}  // namespace locktopus::server::etcd
+}  // namespace locktopus::etcd
