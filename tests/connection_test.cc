@@ -124,16 +124,23 @@ TEST_F(ConnectionTest, QueuedAndCancelledLocksStillAskForARaise) {
   EXPECT_EQ(ns_->State(9), LockState::kNone);
 }
 
+// The gate tests' clock starts at kT0; their gate is in its grace until
+// kT0 + 5 s, grants until kT0 + 10 s, and announces no ID above 1000.
+constexpr ha::Time kT0{std::chrono::hours(1)};
+void EnterGrace(ha::GrantGate& gate) {
+  using std::chrono::seconds;
+  gate.SetCeiling(1000, 100);
+  gate.Enter(ha::GrantGate::Phase::kGrace, kT0 + seconds(5), kT0 + seconds(10));
+}
+
 // The gate path of an acquisition, on the connection's clock (ConnectionIo::
 // Now): in the grace a lock the engine grants is answered `enqueued` and
 // announced when the grace ends; past the window, or with the gate closed,
 // it is never announced; inside the window it is, through SendGrant.
 TEST_F(ConnectionTest, TheGateDecidesEveryAnnouncementOnTheConnectionsClock) {
   using std::chrono::seconds;
-  const ha::Time t0 = ha::Time(std::chrono::hours(1));
   ha::GrantGate gate;
-  gate.SetCeiling(1000, 100);
-  gate.Enter(ha::GrantGate::Phase::kGrace, t0 + seconds(5), t0 + seconds(10));
+  EnterGrace(gate);
   const auto connect = [&] {
     Client c = Connect();
     configs_.back()->gate = &gate;
@@ -141,16 +148,16 @@ TEST_F(ConnectionTest, TheGateDecidesEveryAnnouncementOnTheConnectionsClock) {
   };
 
   Client held = connect();  // in the grace: held
-  held.io->now = t0 + seconds(1);
+  held.io->now = kT0 + seconds(1);
   held.conn->OnFrame(kLockA);
   EXPECT_EQ(held.io->sent,
             std::vector<std::string>{
                 R"({"id":"1","action":"lock","state":"enqueued"})"});
   EXPECT_EQ(ns_->State(1), LockState::kAcquired);
   EXPECT_TRUE(held.io->notices.empty());
-  gate.EndGrace(t0 + seconds(5));
+  gate.EndGrace(kT0 + seconds(5));
   EXPECT_EQ(held.io->notices, std::vector<LockId>{1});
-  held.io->now = t0 + seconds(6);
+  held.io->now = kT0 + seconds(6);
   Deliver(held);
   EXPECT_EQ(held.io->sent.back(),
             R"({"id":"1","action":"lock","state":"acquired"})");
@@ -158,13 +165,13 @@ TEST_F(ConnectionTest, TheGateDecidesEveryAnnouncementOnTheConnectionsClock) {
   held.conn->OnFrame(kRelease);
 
   Client granted = connect();  // open, inside the window
-  granted.io->now = t0 + seconds(9);
+  granted.io->now = kT0 + seconds(9);
   granted.conn->OnFrame(kLockA);
   EXPECT_EQ(granted.io->grants, std::vector<std::size_t>{0});
   granted.conn->OnFrame(kRelease);
 
   Client late = connect();  // the window has passed: never announced
-  late.io->now = t0 + seconds(10);
+  late.io->now = kT0 + seconds(10);
   late.conn->OnFrame(kLockA);
   EXPECT_EQ(late.io->sent,
             std::vector<std::string>{
@@ -172,10 +179,10 @@ TEST_F(ConnectionTest, TheGateDecidesEveryAnnouncementOnTheConnectionsClock) {
   EXPECT_TRUE(late.io->notices.empty());
   late.conn->OnFrame(kRelease);
 
-  gate.Extend(t0 + seconds(20));
+  gate.Extend(kT0 + seconds(20));
   gate.Close();  // fenced: never announced, however wide the window
   Client closed = connect();
-  closed.io->now = t0 + seconds(11);
+  closed.io->now = kT0 + seconds(11);
   closed.conn->OnFrame(kLockA);
   EXPECT_TRUE(closed.io->grants.empty());
   EXPECT_TRUE(closed.io->notices.empty());
@@ -185,17 +192,15 @@ TEST_F(ConnectionTest, TheGateDecidesEveryAnnouncementOnTheConnectionsClock) {
 // window, refused past it and above the ceiling.
 TEST(GrantGate, AnnounceHoldsGrantsOrRefuses) {
   using std::chrono::seconds;
-  const ha::Time t0 = ha::Time(std::chrono::hours(1));
   ha::GrantGate gate;
-  gate.SetCeiling(1000, 100);
-  gate.Enter(ha::GrantGate::Phase::kGrace, t0 + seconds(5), t0 + seconds(10));
+  EnterGrace(gate);
   auto waiter = std::make_shared<FakeIo>();
-  EXPECT_FALSE(gate.Announce(t0, 1, waiter));  // held
-  gate.EndGrace(t0);
+  EXPECT_FALSE(gate.Announce(kT0, 1, waiter));  // held
+  gate.EndGrace(kT0);
   EXPECT_EQ(waiter->notices, std::vector<LockId>{1});
-  EXPECT_TRUE(gate.Announce(t0 + seconds(1), 2, waiter));
-  EXPECT_FALSE(gate.Announce(t0 + seconds(10), 3, waiter));  // window over
-  EXPECT_FALSE(gate.Announce(t0, 1001, waiter));  // above the ceiling
+  EXPECT_TRUE(gate.Announce(kT0 + seconds(1), 2, waiter));
+  EXPECT_FALSE(gate.Announce(kT0 + seconds(10), 3, waiter));  // window over
+  EXPECT_FALSE(gate.Announce(kT0, 1001, waiter));  // above the ceiling
   EXPECT_EQ(waiter->notices, std::vector<LockId>{1});
 }
 

@@ -17,6 +17,7 @@
 #include "server/core/handler.h"
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
+#include "tests/auth_support.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -177,14 +178,9 @@ TEST_F(DashboardHandlerTest, ThePageEscapesNamesAndStaysSmall) {
 }
 
 TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
-  char path[] = "/tmp/locktopus-dashboard-test-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
-  close(fd);
   auto state = std::make_shared<ServerState>(Config{});
-  state->auth = Authenticator::Load(path).value();
-  std::remove(path);
+  state->auth = testing::OneTokenAuthenticator("t0k3n");
+  ASSERT_NE(state->auth, nullptr);
   NamespaceHold held = state->locks->Open("ns");
 
   const HttpResponse js = Get(state, "/dashboard.js?v=1");

@@ -16,6 +16,7 @@
 #include "server/core/auth.h"
 #include "server/core/metrics.h"
 #include "server/core/server_state.h"
+#include "tests/auth_support.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -114,14 +115,9 @@ TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
 }
 
 TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
-  char path[] = "/tmp/locktopus-handler-test-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, "t0k3n\n", 6), 6);
-  close(fd);
   auto state = Make();
-  state->auth = Authenticator::Load(path).value();
-  std::remove(path);
+  state->auth = testing::OneTokenAuthenticator("t0k3n");
+  ASSERT_NE(state->auth, nullptr);
   const HttpResponse refused = Response(HandleRequest(Get("/"), state));
   EXPECT_EQ(refused.status, 401u);
   EXPECT_EQ(refused.www_authenticate, "Bearer");
