@@ -2,11 +2,19 @@
 include(GoogleTest)
 
 # locktopus_gtest(NAME SOURCES file... LIBRARIES lib... [SERVER]
-#                 [TIMEOUT seconds]): a GoogleTest program, its tests found
-# when CTest runs. SERVER: it starts this build's server, whose path it gets
-# as LOCKTOPUS_BIN (and which is built first).
+#                 [SINGLE_THREADED] [TIMEOUT seconds]): a GoogleTest program,
+# its tests found when CTest runs. SERVER: it starts this build's server,
+# whose path it gets as LOCKTOPUS_BIN (and which is built first).
+# SINGLE_THREADED: all it tests runs on one thread, so the tsan preset
+# leaves it out.
 function(locktopus_gtest name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "SERVER" "TIMEOUT" "SOURCES;LIBRARIES")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "SERVER;SINGLE_THREADED" "TIMEOUT"
+                        "SOURCES;LIBRARIES")
+  # ThreadSanitizer finds races between threads: a test of code that runs
+  # on one thread only is neither built nor run under it.
+  if(arg_SINGLE_THREADED AND LOCKTOPUS_SANITIZE MATCHES "thread")
+    return()
+  endif()
   add_executable(${name} ${arg_SOURCES})
   target_link_libraries(${name} ${arg_LIBRARIES})
   if(arg_SERVER)
