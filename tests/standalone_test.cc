@@ -29,6 +29,12 @@ class StandaloneTest : public ::testing::Test, public NodeIo {
   }
   ~StandaloneTest() override { std::filesystem::remove_all(dir_); }
 
+  // The process that ran a role has ended: its timers go with it.
+  void End(std::unique_ptr<StandaloneRole> role) {
+    role.reset();
+    timers_.clear();
+  }
+
   std::unique_ptr<StandaloneRole> Open() {
     auto opened = StateDir::Open(dir_, kAbandon, kBlock);
     if (!opened.ok()) {
@@ -99,7 +105,7 @@ TEST_F(StandaloneTest, AFirstStartServesAtOnceAndACleanStopSkipsTheNextGrace) {
 }
 
 TEST_F(StandaloneTest, AfterAnUncleanStopNothingIsGrantedForTheGrace) {
-  Open()->Start();  // never resigned: as after kill -9
+  End(Open());  // a run that never resigned: as after kill -9
   auto role = Open();
   role->Start();
   EXPECT_EQ(role->role(), Role::kGrace);
@@ -124,6 +130,7 @@ TEST_F(StandaloneTest, AStopInTheGraceOrWithALockLiveIsNotClean) {
     EXPECT_EQ(resigned_, false);
     EXPECT_FALSE(asked);
     EXPECT_NE(why_.find("stopped during the grace"), std::string::npos);
+    End(std::move(role));
   }
   {
     auto role = Open();
@@ -131,6 +138,7 @@ TEST_F(StandaloneTest, AStopInTheGraceOrWithALockLiveIsNotClean) {
     Run(kAbandon + StateDir::kMargin);
     role->Resign([] { return false; });
     EXPECT_EQ(resigned_, false);
+    End(std::move(role));
   }
   auto role = Open();
   role->Start();
