@@ -9,7 +9,7 @@ namespace locktopus::server {
 namespace {
 
 // Pause after a failed accept: out of file descriptors, accepting again at
-// once would fail again at once, and spin.
+// once would fail again at once, and busy-loop.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
 }  // namespace

@@ -2,7 +2,7 @@
 // etcd-elected group (node.h) and the standalone role over --state-dir
 // (standalone.h). Both keep the GrantGate (gate.h) and are driven through
 // NodeIo; the server runs whichever it has on one strand
-// (server/net/role_driver.h). A server with neither is always serving and
+// (server/net/ha.h). A server with neither is always serving and
 // has no gate.
 
 #ifndef LOCKTOPUS_SERVER_CORE_HA_ROLE_H_

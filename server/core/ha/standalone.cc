@@ -32,18 +32,14 @@ void StandaloneRole::EndGrace() {
 }
 
 void StandaloneRole::RaiseCeiling() {
-  if (role_ == Role::kResigned || raising_) return;
-  raising_ = true;
+  // The gate asks once per ceiling; a failed write asks again itself.
+  if (role_ == Role::kResigned) return;
   if (Status raised = dir_->Raise(); !raised.ok()) {
     io_.Warn("cannot raise the lock-ID ceiling: " + raised.error().message +
              "; trying again in " + std::to_string(kRaiseRetry.count()) + " s");
-    io_.After(kRaiseRetry, [this] {
-      raising_ = false;
-      RaiseCeiling();
-    });
+    io_.After(kRaiseRetry, [this] { RaiseCeiling(); });
     return;
   }
-  raising_ = false;
   gate_.SetCeiling(dir_->ceiling(), dir_->block());
 }
 

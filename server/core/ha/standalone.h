@@ -51,7 +51,6 @@ class StandaloneRole final : public RoleLogic {
   NodeIo& io_;
   GrantGate& gate_;
   Role role_ = Role::kStandby;
-  bool raising_ = false;
 };
 
 }  // namespace locktopus::server::ha

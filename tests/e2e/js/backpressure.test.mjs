@@ -1,7 +1,7 @@
 // Slow and greedy clients (README, Security and limits): a client that
 // floods requests without reading its answers is closed once its write
 // queue is full, while others go on; running out of file descriptors makes
-// the server pause accepting, not spin, and it accepts again once
+// the server pause accepting, not busy-loop, and it accepts again once
 // descriptors are free.
 
 import assert from 'node:assert/strict';
@@ -136,7 +136,7 @@ describe('running out of file descriptors', () => {
     }
     await server.waitForStderr(/accept: .*; retrying every/);
 
-    // A spin burns a core (still half of one on a loaded machine: about 50
+    // A busy loop burns a core (still half of one on a loaded machine: about 50
     // ticks of 10 ms in this second); a back-off costs next to nothing (0).
     const before = cpuTicks(server.proc.pid);
     await sleep(1000);
