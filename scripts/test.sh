@@ -40,7 +40,7 @@ for preset in "${presets[@]}"; do
   echo "== $preset: built $(since "$at")"
   at=$SECONDS
   echo "== $preset: test"
-  ctest --preset "$preset" -j"$jobs" --timeout 1500 >"$logs/test-$preset.log" 2>&1 || true
+  ctest --preset "$preset" -j"$jobs" --timeout 1500 --output-on-failure >"$logs/test-$preset.log" 2>&1 || true
   grep -Ev '^ *(Start|[0-9]+/[0-9]+ Test) ' "$logs/test-$preset.log" || true
   # "100% tests passed, 0 tests failed out of 40"
   line=$(grep -E 'tests? failed out of [0-9]+' "$logs/test-$preset.log" || true)

@@ -90,16 +90,7 @@ class WebSocketSession final
                    .peer = Peer(beast::get_lowest_layer(ws_))});
     connection_.emplace(state_->locks->Open(route_.ns), config_, *this,
                         weak_from_this());
-    // A peer silent for --keepalive-ms is pinged; if nothing at all comes
-    // back within another --keepalive-ms, the pending read fails with
-    // beast::error::timeout and the connection goes down the drop path.
-    const std::chrono::milliseconds keepalive(state_->config.keepalive_ms);
-    ws_.set_option(websocket::stream_base::timeout{
-        .handshake_timeout =
-            std::chrono::milliseconds(state_->config.handshake_timeout_ms),
-        .idle_timeout = 2 * keepalive,
-        .keep_alive_pings = true,
-    });
+    WatchIdle(true);
     ws_.set_option(
         websocket::stream_base::decorator([](websocket::response_type& res) {
           res.set(http::field::server, "locktopus");
@@ -229,10 +220,27 @@ class WebSocketSession final
     if (transport_ != Transport::kReading) return;  // closing, or gone
     if (queue_.size() >= state_->config.max_write_queue) {
       transport_ = Transport::kPaused;
+      WatchIdle(false);
       WatchStall();
     } else {
       DoRead();
     }
+  }
+
+  // While reading: a peer silent for --keepalive-ms is pinged; if nothing at
+  // all comes back within another --keepalive-ms, the pending read fails
+  // with beast::error::timeout and the connection goes down the drop path.
+  // While paused the server reads nothing by choice, so Beast's idle timeout
+  // would judge the server's silence, not the peer's, and race the stall
+  // watch below: it is off, and the stall watch alone judges the peer.
+  void WatchIdle(bool on) {
+    const std::chrono::milliseconds keepalive(state_->config.keepalive_ms);
+    ws_.set_option(websocket::stream_base::timeout{
+        .handshake_timeout =
+            std::chrono::milliseconds(state_->config.handshake_timeout_ms),
+        .idle_timeout = on ? 2 * keepalive : websocket::stream_base::none(),
+        .keep_alive_pings = true,
+    });
   }
 
   // Back-pressure (kPaused): no more requests are read until the client has
@@ -256,6 +264,7 @@ class WebSocketSession final
   void ResumeReading() {
     transport_ = Transport::kReading;
     stall_timer_.cancel();
+    WatchIdle(true);  // the read below arms it again
     DoRead();
   }
 
