@@ -1,14 +1,15 @@
 # How the tree declares its tests (included by the top-level CMakeLists.txt).
 include(GoogleTest)
 
-# locktopus_gtest(NAME SOURCES file... LIBRARIES lib... [SERVER]
+# locktopus_gtest(NAME SOURCES file... LIBRARIES lib... [SERVER] [IO]
 #                 [SINGLE_THREADED] [TIMEOUT seconds]): a GoogleTest program,
 # its tests found when CTest runs. SERVER: it starts this build's server,
 # whose path it gets as LOCKTOPUS_BIN (and which is built first).
+# IO: it drives sockets and processes (see locktopus_io_code).
 # SINGLE_THREADED: all it tests runs on one thread, so the tsan preset
 # leaves it out.
 function(locktopus_gtest name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "SERVER;SINGLE_THREADED" "TIMEOUT"
+  cmake_parse_arguments(PARSE_ARGV 1 arg "SERVER;IO;SINGLE_THREADED" "TIMEOUT"
                         "SOURCES;LIBRARIES")
   # ThreadSanitizer finds races between threads: a test of code that runs
   # on one thread only is neither built nor run under it.
@@ -17,6 +18,9 @@ function(locktopus_gtest name)
   endif()
   add_executable(${name} ${arg_SOURCES})
   target_link_libraries(${name} ${arg_LIBRARIES})
+  if(arg_IO)
+    locktopus_io_code(${name})
+  endif()
   if(arg_SERVER)
     target_compile_definitions(${name} PRIVATE
                                LOCKTOPUS_BIN="$<TARGET_FILE:locktopus>")
