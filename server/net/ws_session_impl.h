@@ -116,6 +116,15 @@ class WebSocketSession final
   ha::Time Now() override { return ha::Clock::now(); }
 
   void Close(std::uint16_t code, std::string_view reason) override {
+    // The queued frames, the close frame and the client's answer must get
+    // through within the handshake timeout.
+    CloseWithin(code, reason,
+                std::chrono::milliseconds(state_->config.handshake_timeout_ms));
+  }
+
+  // A client that does not complete the close within `within` is dropped.
+  void CloseWithin(std::uint16_t code, std::string_view reason,
+                   std::chrono::milliseconds within) {
     if (!Open()) return;
     transport_ = Transport::kClosing;
     // A close reason fits in a control frame: at most 123 bytes.
@@ -123,17 +132,13 @@ class WebSocketSession final
     const std::string_view fits =
         wire::TruncateUtf8(reason, close_reason_.reason.max_size());
     close_reason_.reason.assign(fits.data(), fits.size());
-    // The queued frames, the close frame and the client's answer must get
-    // through within the handshake timeout; a client that does not read
-    // them is dropped.
-    close_timer_.expires_after(
-        std::chrono::milliseconds(state_->config.handshake_timeout_ms));
-    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->transport_ == Transport::kEnded) return;
-      const auto ms = self->state_->config.handshake_timeout_ms;
-      self->Drop("the close did not complete within " + std::to_string(ms) +
-                 " ms");
-    });
+    close_timer_.expires_after(within);
+    close_timer_.async_wait(
+        [self = shared_from_this(), within](beast::error_code ec) {
+          if (ec || self->transport_ == Transport::kEnded) return;
+          self->Drop("the close did not complete within " +
+                     std::to_string(within.count()) + " ms");
+        });
     if (queue_.empty()) DoClose();
   }
 
@@ -269,8 +274,8 @@ class WebSocketSession final
   }
 
   // A paused client that does not read its answers. Its socket buffer is
-  // full, so the close frame most likely never gets out: the close timer (or
-  // the stream's own idle timeout) then drops the connection.
+  // full, so the close frame most likely never gets out: it has one more
+  // keep-alive interval to read its way to it, then it is dropped.
   void Stalled() {
     LogWarning(
         "client " + std::to_string(client_) + ": " +
@@ -278,8 +283,9 @@ class WebSocketSession final
         std::to_string(state_->config.max_write_queue) +
         ") and none read for " + std::to_string(state_->config.keepalive_ms) +
         " ms: it does not read its answers; closing it");
-    Close(kSlowClientCloseCode,
-          "write queue full: the client does not read its answers");
+    CloseWithin(kSlowClientCloseCode,
+                "write queue full: the client does not read its answers",
+                std::chrono::milliseconds(state_->config.keepalive_ms));
   }
 
   // A frame to write; `grant`: an `acquired` frame, written only while the
