@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up, builds the `fuzz` preset and runs libFuzzer harnesses, one after
-# the other, each for N seconds on a scratch copy of its seed corpus (the
+# Sets up, builds the `fuzz` preset and runs libFuzzer harnesses, as many at
+# once as there are cores, each for N seconds on a scratch copy of its seed corpus (the
 # committed corpus never grows) with its dictionary and its options
 # (fuzz/<name>.options: max_len). Prints one summary line per harness, and
 # for a crash the reproducer's path and how to replay it; exits non-zero if
@@ -44,37 +44,56 @@ fi
 scratch=$(mktemp -d /tmp/locktopus-fuzz.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
-status=0
-summary=()
-for name in "${harnesses[@]}"; do
-  binary="build/fuzz/bin/${name}_fuzzer"
-  log="$runs/$name.log"
+# One harness: its log, and its summary lines in $runs/<name>.summary.
+fuzz_one() {
+  local name=$1
+  local binary="build/fuzz/bin/${name}_fuzzer"
+  local log="$runs/$name.log"
+  local out="$runs/$name.summary"
   mkdir -p "$scratch/$name"
   cp fuzz/corpus/"$name"/* "$scratch/$name/"
-  flags=(-max_total_time="$seconds" -timeout=30 -print_final_stats=1
-         -artifact_prefix="$runs/$name-")
+  local flags=(-max_total_time="$seconds" -timeout=30 -print_final_stats=1
+               -artifact_prefix="$runs/$name-")
   [ -f "fuzz/$name.dict" ] && flags+=(-dict="fuzz/$name.dict")
+  local max_len
   max_len=$(sed -nE 's/^max_len *= *([0-9]+).*/\1/p' "fuzz/$name.options" 2>/dev/null || true)
   [ -n "$max_len" ] && flags+=(-max_len="$max_len")
 
-  echo "== fuzz: $name for $seconds s"
   if "$binary" "${flags[@]}" "$scratch/$name" >"$log" 2>&1; then
     # "#1234567 DONE   cov: 805 ft: 2965 corp: 707/56Kb ... exec/s: 43971 ..."
+    local done_line
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | tr -s ' \t' ' ' || true)
-    summary+=("$name: ok, ${done_line:-no DONE line in $log}")
-  else
-    status=1
-    reproducer=$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log" | tail -1)
-    grep -vE '^ +#[0-9]+ 0x|^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED|RELOAD)' "$log" |
-      tail -40 || true
-    summary+=("$name: FAILED, log $log")
-    if [ -n "$reproducer" ]; then
-      summary+=("  reproducer: $reproducer"
-                "  replay:     $binary $reproducer")
-    fi
+    echo "$name: ok, ${done_line:-no DONE line in $log}" >"$out"
+    return 0
   fi
+  local reproducer
+  reproducer=$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log" | tail -1)
+  grep -vE '^ +#[0-9]+ 0x|^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED|RELOAD)' "$log" |
+    tail -40 || true
+  echo "$name: FAILED, log $log" >"$out"
+  if [ -n "$reproducer" ]; then
+    printf '%s\n' "  reproducer: $reproducer" "  replay:     $binary $reproducer" >>"$out"
+  fi
+  return 1
+}
+
+# As many harnesses at once as there are cores.
+status=0
+running=0
+for name in "${harnesses[@]}"; do
+  if ((running >= $(nproc))); then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  echo "== fuzz: $name for $seconds s"
+  fuzz_one "$name" &
+  running=$((running + 1))
+done
+while ((running > 0)); do
+  wait -n || status=1
+  running=$((running - 1))
 done
 
 echo "== fuzz: summary ($seconds s each; logs in $runs)"
-printf '%s\n' "${summary[@]}"
+for name in "${harnesses[@]}"; do cat "$runs/$name.summary"; done
 exit "$status"
