@@ -5,7 +5,9 @@
 # while (scripts/fuzz.sh) and the OSS-Fuzz build is checked
 # (scripts/oss_fuzz_check.sh). Last, the clang-format check of the tree
 # (scripts/lint.sh --format-only).
-# Prints CTest's summary per preset and a total line at the end.
+# The next preset builds, at the lowest CPU priority, while the one before it
+# is tested. Prints each stage's elapsed time, CTest's summary per preset and
+# a total line at the end.
 #
 #   scripts/test.sh                              everything
 #   LOCKTOPUS_PRESETS="release" scripts/test.sh  one preset, no fuzzing
@@ -21,23 +23,54 @@ jobs=$(nproc)
 passed=0
 failed=0
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
 
 # Each stage's elapsed time, printed as it ends.
 started=$SECONDS
 since() { echo "($((SECONDS - $1)) s)"; }
 
-for preset in "${presets[@]}"; do
-  at=$SECONDS
-  echo "== $preset: configure and build"
-  if ! { cmake --preset "$preset" && cmake --build --preset "$preset" -- -j"$jobs"; } \
-    >"$logs/build-$preset.log" 2>&1; then
+# A preset's build runs in the background and leaves its status and elapsed
+# time in $logs. While one preset's tests run (mostly waiting on sockets and
+# timers), the next preset builds beside them at the lowest CPU priority, so
+# that the tests keep the CPU they ask for and the build takes the rest.
+start_build() {
+  local preset=$1 priority=$2
+  (
+    at=$SECONDS
+    status=0
+    { cmake --preset "$preset" && nice -n "$priority" cmake --build --preset "$preset" -- -j"$jobs"; } \
+      >"$logs/build-$preset.log" 2>&1 || status=$?
+    echo "$((SECONDS - at))" >"$logs/built-$preset"
+    exit "$status"
+  ) &
+  builder=$!
+}
+builder=
+# On the way out (a failed build, ^C), a background build goes too.
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+trap '[ -z "$builder" ] || kill_tree "$builder"; rm -rf "$logs"' EXIT
+
+echo "== ${presets[0]}: configure and build"
+start_build "${presets[0]}" 0
+for i in "${!presets[@]}"; do
+  preset=${presets[$i]}
+  if ! wait "$builder"; then
+    builder=
     grep -E "error|FAILED" -A5 "$logs/build-$preset.log" | head -60 || tail -40 "$logs/build-$preset.log"
     echo "== $preset: build failed"
     exit 1
   fi
+  builder=
+  echo "== $preset: built ($(cat "$logs/built-$preset") s)"
+  next=${presets[$((i + 1))]:-}
+  if [ -n "$next" ]; then
+    echo "== $next: configure and build, beside $preset's tests"
+    start_build "$next" 19
+  fi
 
-  echo "== $preset: built $(since "$at")"
   at=$SECONDS
   echo "== $preset: test"
   ctest --preset "$preset" -j"$jobs" --timeout 1500 --output-on-failure >"$logs/test-$preset.log" 2>&1 || true
