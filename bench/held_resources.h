@@ -1,6 +1,6 @@
 // The load generator's safety check: a shadow of the resources its clients
 // hold right now, from the moment an `acquired` answer is received to the
-// moment the `release` is sent. A lock that conflicts (SEMANTICS.md: paths
+// moment the `release` is sent. A lock that conflicts (docs/semantics.md: paths
 // overlap, one is a prefix of the other, and at least one side is a write)
 // with a resource another client holds is a violation of mutual exclusion.
 //
@@ -27,7 +27,7 @@ namespace locktopus::bench {
 
 // Resources, paths and lock IDs are the engine's plain value types, the ones
 // the wire codec reads and writes. The conflict check is the bench's own,
-// written from SEMANTICS.md: it must not share a bug with the engine's.
+// written from docs/semantics.md: it must not share a bug with the engine's.
 
 // True when one path is a prefix of the other (equal paths included).
 bool Overlap(std::span<const std::string> a, std::span<const std::string> b);

@@ -1,4 +1,4 @@
-// Client and Lock: the lock conversation of PROTOCOL.md over a Connection.
+// Client and Lock: the lock conversation of docs/protocol.md over a Connection.
 
 #include "locktopus/client.h"
 
@@ -103,7 +103,7 @@ struct Lock::Shared {
   }
 
   // Sends release and reads its answer. An enqueued lock's acquisition
-  // notice may cross the release on the wire (PROTOCOL.md): it arrives
+  // notice may cross the release on the wire (docs/protocol.md): it arrives
   // before the answer and is consumed here.
   void Release() {
     connection.Send(std::string(wire::FormatRelease()));

@@ -12,7 +12,8 @@ namespace ssl = boost::asio::ssl;
 
 std::unique_ptr<ssl::context> MakeTlsContext(const ServerAddress& address) {
   auto context = std::make_unique<ssl::context>(ssl::context::tls_client);
-  // The server refuses anything older too (README, Built-in TLS).
+  // The server refuses anything older too (docs/operations.md, Built-in
+  // TLS).
   SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
   boost::system::error_code error;
   if (address.ca_file.empty()) {

@@ -2,10 +2,10 @@
 // engine/id_marks.h (what freed namespaces leave behind), the only engine
 // headers the server, the tools and the tests include.
 //
-// Semantics: SEMANTICS.md. A live lock is acquired at the first moment at
+// Semantics: docs/semantics.md. A live lock is acquired at the first moment at
 // which no live lock with a smaller ID conflicts with it.
 //
-// Complexity (DESIGN.md), amortised over a lock's life:
+// Complexity (docs/internals.md, The engine), amortised over a lock's life:
 //   - Request: O(total path length of its resources), independent of how many
 //     locks are live elsewhere;
 //   - Release: O(its total path length) plus O(1) per lock it acquires;

@@ -1,7 +1,7 @@
 // What freed namespaces leave behind: a bounded summary of their last lock
 // IDs, so that a namespace freed while idle and opened again continues above
-// every ID it issued before (SEMANTICS.md, Lock ID). A fencing token must
-// never repeat or go back within a namespace.
+// every ID it issued before (docs/semantics.md, Namespaces and their IDs).
+// A fencing token must never repeat or go back within a namespace.
 //
 // Structure: a fixed table of kSets sets, chosen by a 64-bit hash of the
 // name. A set keeps up to kWays names (by hash) each with its own mark, the

@@ -1,6 +1,6 @@
 // The value types of the lock step interface, shared by the engine (engine/)
 // and the reference model (model/). Nothing here holds state or logic beyond
-// equality and printing; SEMANTICS.md defines what the values mean.
+// equality and printing; docs/semantics.md defines what the values mean.
 //
 // Thread safety: plain values; no shared state.
 
@@ -89,11 +89,12 @@ struct ReleaseResult {
   bool operator==(const ReleaseResult&) const = default;
 };
 
-// A snapshot of one lock space. Field names map to PROTOCOL.md's statistics:
-// LastGroupID, GroupsPending, GroupsAcquired, LocksPending, LocksAcquired,
-// PathCount. `resources_*` count a lock's resources as requested, duplicates
-// included. `path_count` is the number of distinct non-empty paths that are a
-// prefix of (or equal to) a resource path of a live lock.
+// A snapshot of one lock space. Field names map to the statistics of
+// docs/protocol.md: LastGroupID, GroupsPending, GroupsAcquired, LocksPending,
+// LocksAcquired, PathCount. `resources_*` count a lock's resources as
+// requested, duplicates included. `path_count` is the number of distinct
+// non-empty paths that are a prefix of (or equal to) a resource path of a
+// live lock.
 struct Stats {
   LockId last_id = 0;
   std::uint64_t locks_pending = 0;
@@ -104,7 +105,7 @@ struct Stats {
   bool operator==(const Stats&) const = default;
 };
 
-// What Inspect reports (SEMANTICS.md's grant rule, read back): the live
+// What Inspect reports (docs/semantics.md's grant rule, read back): the live
 // locks, ascending by ID, and for each enqueued one its direct blockers —
 // the live locks with a smaller ID that conflict with it.
 struct InspectQuery {

@@ -1,6 +1,6 @@
 // http_front_door: arbitrary bytes as an HTTP request target, into
 // RouteTarget. It must never crash (the sanitizers watch), and every answer
-// must be one PROTOCOL.md allows:
+// must be one docs/protocol.md allows:
 //   - a LockRoute, StatsRoute or LocksRoute names a non-empty namespace of at
 //   most
 //     max-namespace-bytes, and a LockRoute's abandon timeout, if any, is at

@@ -1,7 +1,7 @@
 // The check both limit harnesses make (request_parser, http_front_door): one
 // input read twice, under the default limits and under tighter ones picked by
-// a leading selector byte, and both answers held to PROTOCOL.md's rules, each
-// alone and the two against each other:
+// a leading selector byte, and both answers held to docs/protocol.md's rules,
+// each alone and the two against each other:
 //   - an accepted answer the limits bear on is within the limits it was
 //     read under;
 //   - a refusal under the defaults is a refusal under the tighter limits;
@@ -85,7 +85,7 @@ class LimitsCheck {
              std::string(Traits::kAnswer) + ": " + Traits::Describe(answer));
   }
 
-  // PROTOCOL.md's rules for one answer, read under `limits`.
+  // docs/protocol.md's rules for one answer, read under `limits`.
   void Alone(const Answer& answer, const Limits& limits) const {
     if (!Traits::Refused(answer) && Traits::Limited(answer)) {
       Require(Traits::WithinLimits(answer, input_, limits),

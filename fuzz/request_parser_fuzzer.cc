@@ -1,6 +1,6 @@
 // request_parser: arbitrary bytes as one client WebSocket frame, into
 // ParseClientMessage. It must never crash (the sanitizers watch), and
-// whatever it accepts must be what PROTOCOL.md allows:
+// whatever it accepts must be what docs/protocol.md allows:
 //   - the frame is within max-message-bytes;
 //   - a lock has a non-empty list of at most max-resources resources, each
 //     read or write, with a path of at most max-path-depth segments of at

@@ -8,10 +8,11 @@
 // client, that the script moves through its phases on a virtual clock that
 // the connections read (ConnectionIo::Now).
 //
-// The harness keeps PROTOCOL.md's view of every connection (ready, enqueued
-// or acquired; its lock ID; closed or not) and after every event checks that
-// the connection did exactly what the protocol says (what a frame means is
-// ParseClientMessage's to say; request_parser checks that), which covers:
+// The harness keeps docs/protocol.md's view of every connection (ready,
+// enqueued or acquired; its lock ID; closed or not) and after every event
+// checks that the connection did exactly what the protocol says (what a
+// frame means is ParseClientMessage's to say; request_parser checks that),
+// which covers:
 //   - a lock request gets exactly one immediate answer, `enqueued` or
 //     `acquired` with the namespace's next ID, matching the engine's state
 //     and the gate: `acquired` only if the engine holds the lock acquired
@@ -48,7 +49,7 @@
 //     it: it is freed;
 //   - after every event, the metrics the connections count (server::Metrics,
 //     with per-namespace counters on) equal the harness's own count of the
-//     same events as PROTOCOL.md's view sees them: requests, acquisitions
+//     same events as docs/protocol.md's view sees them: requests, acquisitions
 //     (immediate or by notice), releases, cancels (release while enqueued,
 //     drop while enqueued), abandonments (drop while acquired), and protocol
 //     errors by kind, and locks refused at the ID ceiling; the wait
@@ -127,7 +128,8 @@ constexpr std::uint8_t kGateOp = 0xC0;
 // The connection's state as the client knows it from the answers.
 enum class View { kReady, kEnqueued, kAcquired };
 
-// PROTOCOL.md's answer, spelled out here rather than taken from the server.
+// docs/protocol.md's answer, spelled out here rather than taken from the
+// server.
 constexpr std::string_view kAnswerHead = R"({"id":")";
 std::string Answer(LockId id, std::string_view action, std::string_view state) {
   return std::string(kAnswerHead) + std::to_string(id) + R"(","action":")" +
@@ -218,7 +220,7 @@ class Peer : public server::ConnectionIo, public Waiter {
   std::vector<std::string> frames;
   std::optional<std::uint16_t> close_code;
 
-  // What the client should believe (PROTOCOL.md's conversation).
+  // What the client should believe (docs/protocol.md's conversation).
   View view = View::kReady;
   LockId lock = 0;     // the lock of the last lock request
   bool ended = false;  // OnClosed was called, or the connection closed
@@ -711,7 +713,7 @@ class Conversation {
       std::string what = "client " + std::to_string(peer.number()) + " got";
       for (const std::string& frame : sent) what += "\n    " + frame;
       what += sent.empty() ? " nothing" : "";
-      what += "\n  but PROTOCOL.md says";
+      what += "\n  but docs/protocol.md says";
       for (const std::string& frame : expected) what += "\n    " + frame;
       what += expected.empty() ? " nothing" : "";
       Report(what);

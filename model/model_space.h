@@ -1,7 +1,8 @@
-// The reference model: SEMANTICS.md written as plainly as possible. A list of
-// live locks ordered by ID; after every step, one scan acquires each enqueued
-// lock that no earlier live lock conflicts with. Quadratic on purpose: it is
-// the oracle the engine is checked against and never serves clients.
+// The reference model: docs/semantics.md written as plainly as possible. A
+// list of live locks ordered by ID; after every step, one scan acquires each
+// enqueued lock that no earlier live lock conflicts with. Quadratic on
+// purpose: it is the oracle the engine is checked against and never serves
+// clients.
 //
 // It shares nothing with the engine but the value types of engine/types.h.
 //

@@ -12,7 +12,7 @@
 # installed here if missing), where the kernel allows io_uring; the load
 # generator stays the default build's.
 # Unless --no-ha, the one-client and distinct-path scenarios also run against
-# this tree's server in HA mode (README "Running more than one server"): one
+# this tree's server in HA mode (docs/ha.md): one
 # etcd member on loopback (scripts/etcd_cluster.sh -n 1, started once, its
 # data under the run's temporary directory, stopped when no scenario needs it
 # any more), initialised once as a new cluster of one group, "bench"

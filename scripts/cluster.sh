@@ -16,7 +16,7 @@
 #           a temporary directory, removed at exit)
 # Other arguments go to every server, e.g. --ha-ttl-ms 3000
 # --default-abandon-timeout 3000 (a TTL of at least 3 x etcd's election
-# timeout, 1000 ms here: README, "Why it is safe").
+# timeout, 1000 ms here: docs/ha.md, "Why it is safe").
 #
 # Each server runs under a small supervisor: a server that exits 3 (fenced:
 # it could no longer prove it was the active) or dies of a signal (kill -9

@@ -17,8 +17,8 @@
 #         default: free ports picked at random
 #     -k  keep the data directory on exit
 #
-# LOCKTOPUS_ETCD_BIN overrides the etcd on the PATH. Timing as in
-# HA-NOTES.md: --heartbeat-interval 100 --election-timeout 1000.
+# LOCKTOPUS_ETCD_BIN overrides the etcd on the PATH. Timing as docs/ha.md
+# assumes (Why it is safe): --heartbeat-interval 100 --election-timeout 1000.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 

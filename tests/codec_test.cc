@@ -1,4 +1,4 @@
-// The wire codec (PROTOCOL.md's frames): what clients send, parsed and
+// The wire codec (docs/protocol.md's frames): what clients send, parsed and
 // validated within the limits, and what the server answers, written and
 // read back.
 

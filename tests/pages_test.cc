@@ -173,8 +173,9 @@ TEST(NamespacesPageTest, SaysWhatIsWrong) {
 
 // ---- /locks_v1 --------------------------------------------------------------
 
-// The README's three locks, the first since abandoned by its connection
-// and the third from a client that gave no name.
+// The three locks of the inspector's examples (docs/protocol.md,
+// docs/clients.md), the first since abandoned by its connection and the
+// third from a client that gave no name.
 LocksPage ThreeLocks() {
   LocksPage page{.ns = "ns", .live = 3, .more = false};
   page.locks = {

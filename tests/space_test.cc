@@ -1,5 +1,5 @@
 // Behaviour tests of the step interface, run against both the engine's
-// LockSpace and the reference model: each scenario of SEMANTICS.md once.
+// LockSpace and the reference model: each scenario of docs/semantics.md once.
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// The lock protocol's messages (PROTOCOL.md) as values, and their one
+// The lock protocol's messages (docs/protocol.md) as values, and their one
 // codec: every program that writes or reads a lock protocol frame — the
 // server, the C++ client, locktopus-bench and the C++ end-to-end tests —
 // calls these. No I/O.

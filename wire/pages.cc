@@ -77,7 +77,7 @@ std::uint64_t AsCount(const json::value& value, std::string_view what) {
   throw BadPage{std::string(what) + " is not a number >= 0"};
 }
 
-// Lock IDs travel as decimal strings, as on /v1 (PROTOCOL.md).
+// Lock IDs travel as decimal strings, as on /v1 (docs/protocol.md).
 LockId AsId(const json::value& value, std::string_view what) {
   if (!value.is_string()) {
     if (value.is_number()) return AsCount(value, what);

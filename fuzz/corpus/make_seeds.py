@@ -50,8 +50,8 @@ def release_not_live(j):
 
 
 ENGINE_VS_MODEL = {
-    # README's example: the write on [a,b] blocks the read on [a], which
-    # blocks the later write on its sibling [a,c]; [b] is free.
+    # docs/semantics.md's example: the write on [a,b] blocks the read on [a],
+    # which blocks the later write on its sibling [a,c]; [b] is free.
     "readme-example": request("wab") + request("ra") + request("wac") +
     request("rb") + release_live(0) + release_live(0) + release_live(0) +
     release_live(0),

@@ -1,4 +1,4 @@
-// One client connection's protocol state machine (PROTOCOL.md's
+// One client connection's protocol state machine (docs/protocol.md's
 // conversation table), free of sockets: the transport feeds it frames and
 // events, and it answers through ConnectionIo. The fuzzers and unit tests
 // drive it with a fake transport.

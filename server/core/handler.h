@@ -1,4 +1,4 @@
-// Answers one HTTP request (PROTOCOL.md's endpoints), free of sockets: the
+// Answers one HTTP request (docs/protocol.md's endpoints), free of sockets: the
 // HTTP session reads a request, asks HandleRequest what to do, and either
 // writes the response or hands the connection to the lock protocol. The
 // shape of Beast's `handle_request`: the session moves bytes, a plain

@@ -1,5 +1,5 @@
-// Routes an HTTP request target (PROTOCOL.md's endpoints) and validates its
-// query parameters. No I/O; the server and the fuzzers call it.
+// Routes an HTTP request target (docs/protocol.md's endpoints) and validates
+// its query parameters. No I/O; the server and the fuzzers call it.
 //
 // Thread safety: pure function.
 

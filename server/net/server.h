@@ -1,8 +1,8 @@
-// The Locktopus server: listens, serves PROTOCOL.md, and shuts down as
-// SEMANTICS.md says (first SIGINT/SIGTERM: stop accepting and wait for live
-// locks; second: exit at once). Wires the core (server/core/) to the network
-// shell: the listener, the signals and the drain, the token file and its
-// reload on SIGHUP, the TLS context, and the statistics log.
+// The Locktopus server: listens, serves docs/protocol.md, and shuts down as
+// docs/semantics.md says (first SIGINT/SIGTERM: stop accepting and wait for
+// live locks; second: exit at once). Wires the core (server/core/) to the
+// network shell: the listener, the signals and the drain, the token file and
+// its reload on SIGHUP, the TLS context, and the statistics log.
 
 #ifndef LOCKTOPUS_SERVER_NET_SERVER_H_
 #define LOCKTOPUS_SERVER_NET_SERVER_H_

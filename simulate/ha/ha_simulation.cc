@@ -748,7 +748,7 @@ void World::Fault() {
         const std::string other = "other";
         // Ahead of the wall-clock floor too, as a group whose clock runs
         // ahead may be, within the half second that the servers' wall
-        // clocks are assumed to agree (README, "Fencing tokens").
+        // clocks are assumed to agree (docs/ha.md, "Fencing tokens").
         const LockId ceiling =
             std::max(max_granted_, server::ha::WallClockFloor(Wall())) +
             static_cast<LockId>(Uniform(1, 2048 * 500));

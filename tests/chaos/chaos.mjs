@@ -11,10 +11,10 @@
 //   rss         the server's VmRSS is back within a margin of its baseline
 //               (taken after start, before any load);
 //   server      still the same process, no ERROR line or sanitizer report on
-//               its stderr, clients got only the answers PROTOCOL.md allows
-//               (and, when --max-lock-memory is spent, the refusal with
-//               close 1013), no lock waited forever, and SIGTERM makes it
-//               exit 0.
+//               its stderr, clients got only the answers
+//               docs/protocol.md allows (and, when --max-lock-memory is
+//               spent, the refusal with close 1013), no lock waited
+//               forever, and SIGTERM makes it exit 0.
 //
 // One fault, flood, is the memory attack: connections at once each sending
 // the largest lock --max-message-bytes holds (paths of their own); they are

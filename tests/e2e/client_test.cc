@@ -181,7 +181,7 @@ TEST(ClientTest, WaitForReturnsTrueOnceAcquired) {
   EXPECT_TRUE(waiting.acquired());
 }
 
-// PROTOCOL.md: a client that releases an enqueued lock may receive the
+// docs/protocol.md: a client that releases an enqueued lock may receive the
 // acquisition notice before the release answer. Here the server has sent
 // the notice before the client's release leaves: the client consumes it,
 // takes the release answer, and can lock again.

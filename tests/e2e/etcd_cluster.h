@@ -7,9 +7,9 @@
 // and the failover test.
 //
 // Members run with --heartbeat-interval 100 --election-timeout 1000 by
-// default, as measured in HA-NOTES.md: a leader killed is replaced in about
-// a second, and a lease's TTL is at least 2 s (etcd raises shorter ones to
-// 1.5 election timeouts).
+// default (docs/ha.md, Why it is safe): a leader killed is replaced in
+// about a second, and a lease's TTL is at least 2 s (etcd raises shorter ones
+// to 1.5 election timeouts).
 //
 // Thread safety: none; use a cluster from one thread.
 

@@ -21,7 +21,7 @@
 //
 //   node tests/lib/cluster.mjs ha --bin PATH [--port 9009] [--dir DIR]
 //       [-- server flags...]
-//     scripts/cluster.sh's cluster (README, "A cluster on one machine").
+//     scripts/cluster.sh's cluster (docs/ha.md, "A cluster on one machine").
 //
 // Without --dir, data and logs go to a temporary directory, removed at the
 // end unless --keep. Ports: chosen at random below the kernel's ephemeral
@@ -32,7 +32,7 @@
 // in order; any still running when it exits are killed.
 //
 // Members run with --heartbeat-interval 100 --election-timeout 1000 by
-// default, as measured in HA-NOTES.md. $LOCKTOPUS_ETCD_BIN names etcd's
+// default (docs/ha.md, Why it is safe). $LOCKTOPUS_ETCD_BIN names etcd's
 // binary (else `etcd` on the PATH).
 
 import { spawn, spawnSync } from 'node:child_process';

@@ -124,7 +124,7 @@ struct LocksQuery {
 };
 
 // GET /locks_v1?namespace=NS[&path=P][&limit=N][&blockers=M]: the
-// namespace's live locks as JSON text (see the README for its fields).
+// namespace's live locks as JSON text (docs/protocol.md has its fields).
 // Throws HttpError (404 "Namespace not found" if it is not open now; 404
 // "Not found" from a server without the inspector) or ConnectionError.
 std::string FetchLocks(const ServerAddress& address, std::string_view ns,

@@ -1,5 +1,5 @@
 // The Locktopus client: take locks on a Locktopus server without knowing
-// its wire format (PROTOCOL.md).
+// its wire format (docs/protocol.md).
 //
 //   locktopus::client::Client
 //   client("ws://127.0.0.1:9009/v1?namespace=billing");

@@ -1,9 +1,8 @@
 // May this server tell a client, now, that its lock is acquired? The one
-// question the lock path asks of the HA role (README "Running more than one
-// server"). Kept by the role logic (role.h: node.h, standalone.h); read by
-// every Connection before it sends an `acquired` frame, with a few atomic loads
-// and no lock. A server without HA and without --state-dir has no gate and
-// always grants.
+// question the lock path asks of the HA role (docs/ha.md, Roles). Kept by the
+// role logic (role.h: node.h, standalone.h); read by every Connection before it
+// sends an `acquired` frame, with a few atomic loads and no lock. A server
+// without HA and without --state-dir has no gate and always grants.
 //
 //   closed   not elected (standby), or fenced: grant nothing
 //   grace    elected, but the predecessor's locks may still be in use until

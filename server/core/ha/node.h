@@ -1,9 +1,9 @@
 // One server's part in its group's active/standby set, elected in etcd
-// (README "Running more than one server"). Free of sockets and of etcd's
-// wire format: driven by etcd's answers (etcd.h) and timers (NodeIo), it
-// keeps the GrantGate (gate.h) that the lock path reads before announcing
-// any acquisition. The server runs it on a strand (server/net/ha.cc); the
-// role simulation (simulate/ha/) runs several against an in-memory etcd.
+// (docs/ha.md). Free of sockets and of etcd's wire format: driven by etcd's
+// answers (etcd.h) and timers (NodeIo), it keeps the GrantGate (gate.h) that
+// the lock path reads before announcing any acquisition. The server runs it on
+// a strand (server/net/ha.cc); the role simulation (simulate/ha/) runs several
+// against an in-memory etcd.
 //
 // The recipe, on the keys of group G under P = "/locktopus/G/":
 //   P "election/" LEASE   each server's candidacy, under its lease
@@ -38,13 +38,13 @@
 //             still in grace, when the predecessor's clients may be at work)
 //             the key just goes with the lease.
 //
-// Why at most one server grants at a time (the README has the argument in
-// full): a confirmation read that saw our key was processed while we were
-// the leader, after it was sent at s; a successor can only be elected after
-// that, and observes its election later still; it grants after grace G from
-// then, and G >= our window (ttl - margin) + every abandon timeout + margin.
-// We grant only before s + ttl - margin, on our clock, and our clients stop
-// at most an abandon timeout after we close their connections, which we do
+// Why at most one server grants at a time (docs/ha.md has the argument in full,
+// Why it is safe): a confirmation read that saw our key was processed while we
+// were the leader, after it was sent at s; a successor can only be elected
+// after that, and observes its election later still; it grants after grace G
+// from then, and G >= our window (ttl - margin) + every abandon timeout +
+// margin. We grant only before s + ttl - margin, on our clock, and our clients
+// stop at most an abandon timeout after we close their connections, which we do
 // at that time at the latest. Clocks need only a bounded *rate* drift.
 //
 // Thread safety: not thread-safe; every call, timer and etcd reply on one

@@ -1,8 +1,8 @@
-// Slow and greedy clients (README, Security and limits): a client that
-// floods requests without reading its answers is closed once its write
-// queue is full, while others go on; running out of file descriptors makes
-// the server pause accepting, not busy-loop, and it accepts again once
-// descriptors are free.
+// Slow and greedy clients (docs/operations.md, Security and limits): a client
+// that floods requests without reading its answers is closed once its write
+// queue is full, while others go on; running out of file descriptors makes the
+// server pause accepting, not busy-loop, and it accepts again once descriptors
+// are free.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';

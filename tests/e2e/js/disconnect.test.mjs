@@ -1,4 +1,4 @@
-// Connections that end while holding or waiting for a lock (SEMANTICS.md,
+// Connections that end while holding or waiting for a lock (docs/semantics.md,
 // Connections and abandonment): an enqueued lock is cancelled at once; an
 // acquired one stays live for the abandon timeout, then is released.
 

@@ -1,4 +1,4 @@
-// Protocol errors (PROTOCOL.md, Errors): one text frame
+// Protocol errors (docs/protocol.md, Errors): one text frame
 // `communication error: <reason>`, then close code 3000; nobody else is
 // affected, and the offender's own lock is handled as if it had dropped.
 

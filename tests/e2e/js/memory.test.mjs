@@ -28,10 +28,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
 const BUDGET = 32 * MiB;
 const THREADS = 2;
-// Fixed costs over the budget (README, Security and limits): a connection's
-// session with a read chunk of its message in flight, and per I/O thread
-// one message of --max-message-bytes being parsed (the frame, its JSON and
-// its resources).
+// Fixed costs over the budget (docs/operations.md, Security and limits): a
+// connection's session with a read chunk of its message in flight, and per I/O
+// thread one message of --max-message-bytes being parsed (the frame, its JSON
+// and its resources).
 const PER_CONNECTION = 72 * 1024;
 const PER_THREAD = 8 * MiB;
 const ATTACKERS = SANITIZERS.length ? 60 : 300;

@@ -1,6 +1,7 @@
-// The conversation of PROTOCOL.md, row by row, through raw WebSocket frames:
-// exact answers, decimal string IDs, binary frames, the accepted spellings of
-// `type`, ignored unknown fields, namespaces and their ID sequences.
+// The conversation of docs/protocol.md, row by row, through raw WebSocket
+// frames: exact answers, decimal string IDs, binary frames, the accepted
+// spellings of `type`, ignored unknown fields, namespaces and their ID
+// sequences.
 
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';

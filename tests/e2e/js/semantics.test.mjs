@@ -1,4 +1,4 @@
-// Lock semantics (SEMANTICS.md) observed through the wire: overlap of
+// Lock semantics (docs/semantics.md) observed through the wire: overlap of
 // hierarchical paths, readers and writers, the FIFO grant rule, cancellation,
 // and a release crossing an acquisition notice.
 
@@ -106,7 +106,7 @@ describe('lock semantics', () => {
     assert.deepEqual(await c.lock(w('y')), acquired(3));
   });
 
-  test('the README example, step by step', async () => {
+  test('the example of docs/semantics.md, step by step', async () => {
     const ns = uniqueNs();
     const [c1, c2, c3, c4] = await clients(ns, 4);
     assert.deepEqual(await c1.lock(w('users', '42')), acquired(1));
