@@ -6,12 +6,23 @@ include(GoogleTest)
 # its tests found when CTest runs. SERVER: it starts this build's server,
 # whose path it gets as LOCKTOPUS_BIN (and which is built first).
 # DRIVER: its own code only drives the code under test, which lives in the
-# libraries it links (through sockets, processes or canned input): it
-# compiles at -O0 in every preset, since what it finds does not depend on
-# its own speed, and its Beast, GoogleTest and RapidCheck instantiations
-# compile two to three times faster.
+# libraries it links (through their API, sockets, processes or canned
+# input): it compiles at -O0 in every preset, since what it finds does not
+# depend on its own speed, and its Beast, GoogleTest and RapidCheck
+# instantiations compile two to three times faster; and its files compile as
+# one unit (a unity build), since at -O0 most of a test file's compile time
+# is parsing the headers it shares with the others. Not drivers: the
+# property test (its generators are half its run time), a test that
+# compiles its code under test in itself, the heap accounting test.
 # SINGLE_THREADED: all it tests runs on one thread, so the tsan preset
 # leaves it out.
+# locktopus_test_driver(target): compiled as DRIVER says.
+function(locktopus_test_driver target)
+  target_compile_options(${target} PRIVATE -O0)
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON
+                        UNITY_BUILD_BATCH_SIZE 0)
+endfunction()
+
 function(locktopus_gtest name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "SERVER;DRIVER;SINGLE_THREADED" "TIMEOUT"
                         "SOURCES;LIBRARIES")
@@ -23,7 +34,7 @@ function(locktopus_gtest name)
   add_executable(${name} ${arg_SOURCES})
   target_link_libraries(${name} ${arg_LIBRARIES})
   if(arg_DRIVER)
-    target_compile_options(${name} PRIVATE -O0)
+    locktopus_test_driver(${name})
   endif()
   if(arg_SERVER)
     target_compile_definitions(${name} PRIVATE

@@ -6,7 +6,7 @@
 # (scripts/oss_fuzz_check.sh). Last, the clang-format check of the tree
 # (scripts/lint.sh --format-only).
 # The next preset builds, at the lowest CPU priority, while the one before it
-# is tested. Prints each stage's elapsed time, CTest's summary per preset and
+# is tested (and the OSS-Fuzz check builds beside the fuzz preset). Prints each stage's elapsed time, CTest's summary per preset and
 # a total line at the end.
 #
 #   scripts/test.sh                              everything
@@ -45,16 +45,34 @@ start_build() {
   builder=$!
 }
 builder=
-# On the way out (a failed build, ^C), a background build goes too.
+
+# The OSS-Fuzz build check (scripts/oss_fuzz_check.sh: its own build of the
+# harnesses, then their seeds) starts with the fuzz preset's build, at the
+# same priority, and is reported after the fuzzing.
+oss_check=
+start_oss_check() {
+  nice -n 19 scripts/oss_fuzz_check.sh >"$logs/oss-fuzz.log" 2>&1 &
+  oss_check=$!
+}
+finish_oss_check() {
+  local status=0
+  wait "$oss_check" || status=$?
+  oss_check=
+  cat "$logs/oss-fuzz.log"
+  return "$status"
+}
+
+# On the way out (a failed build, ^C), background work goes too.
 kill_tree() {
   local child
   for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
   kill "$1" 2>/dev/null || true
 }
-trap '[ -z "$builder" ] || kill_tree "$builder"; rm -rf "$logs"' EXIT
+trap 'for pid in $builder $oss_check; do kill_tree "$pid"; done; rm -rf "$logs"' EXIT
 
 echo "== ${presets[0]}: configure and build"
 start_build "${presets[0]}" 0
+[ "${presets[0]}" != fuzz ] || start_oss_check
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
   if ! wait "$builder"; then
@@ -69,6 +87,7 @@ for i in "${!presets[@]}"; do
   if [ -n "$next" ]; then
     echo "== $next: configure and build, beside $preset's tests"
     start_build "$next" 19
+    [ "$next" != fuzz ] || start_oss_check
   fi
 
   at=$SECONDS
@@ -97,7 +116,8 @@ stage() {
 if [[ " ${presets[*]} " == *" fuzz "* ]]; then
   stage "fuzz: every harness for ${LOCKTOPUS_FUZZ_SECONDS:-30} s" \
     scripts/fuzz.sh --seconds "${LOCKTOPUS_FUZZ_SECONDS:-30}"
-  stage "oss-fuzz: build.sh as OSS-Fuzz runs it" scripts/oss_fuzz_check.sh
+  stage "oss-fuzz: build.sh as OSS-Fuzz runs it (started with the fuzz build)" \
+    finish_oss_check
 fi
 
 stage "lint: clang-format over the tree" scripts/lint.sh --format-only

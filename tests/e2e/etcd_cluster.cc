@@ -26,7 +26,7 @@ namespace {
 
 // The harness bounds the start itself (20 s a try, 3 tries on ports taken
 // meanwhile); this only catches a harness that hangs.
-constexpr auto kStartPatience = std::chrono::seconds(90);
+constexpr auto kClusterStartPatience = std::chrono::seconds(90);
 constexpr auto kCommandPatience = std::chrono::seconds(30);
 constexpr auto kExitPatience = std::chrono::seconds(10);
 constexpr std::size_t kLogTailLines = 40;
@@ -105,7 +105,7 @@ EtcdCluster::EtcdCluster(Options options) {
   }
 
   try {
-    const json::object started = ParseObject(ReadLine(kStartPatience));
+    const json::object started = ParseObject(ReadLine(kClusterStartPatience));
     if (const json::value* error = started.if_contains("error")) {
       throw std::runtime_error(json::value_to<std::string>(*error));
     }

@@ -33,7 +33,7 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr auto kStartPatience = std::chrono::seconds(20);
+constexpr auto kServerStartPatience = std::chrono::seconds(20);
 
 // The port in the port file `path`; nullopt while there is none. The server
 // renames the file there complete, so a file that exists holds the port.
@@ -137,7 +137,7 @@ ServerProcess::ServerProcess(std::vector<std::string> flags) {
     close(fd);
   });
 
-  const auto deadline = std::chrono::steady_clock::now() + kStartPatience;
+  const auto deadline = std::chrono::steady_clock::now() + kServerStartPatience;
   std::optional<std::uint16_t> port = ReadPortFile(port_file);
   while (!port && exit_code_ < 0 &&
          std::chrono::steady_clock::now() < deadline) {
