@@ -1,13 +1,19 @@
-// locktopusctl's parts without I/O: the client names `lock` sends, and the
-// lock inspector on canned /locks_v1 answers (read by wire/pages.h, whose
-// own tests are pages_test.cc): the `locks` table and the `why` graph (odd
+// locktopusctl's parts without I/O: the client names `lock` sends, its
+// duration flags and how it keeps the token from CLI11, and the lock
+// inspector on canned /locks_v1 answers (read by wire/pages.h, whose own
+// tests are pages_test.cc): the `locks` table and the `why` graph (odd
 // names, long tables, cuts, cycles and repeats in waits_for).
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "client/ctl/client_name.h"
+#include "client/ctl/command_line.h"
 #include "client/ctl/inspect.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
@@ -495,6 +501,134 @@ TEST(ClientNameTest, CutToTheLimitWithoutSplittingACharacter) {
   EXPECT_EQ(name.size(), 128u);
   EXPECT_TRUE(name.starts_with("host:99 xxx"));
   EXPECT_EQ(FitClientName("fine ü"), "fine ü");
+}
+
+TEST(ClientNameTest, NeverHoldsTheToken) {
+  EXPECT_EQ(
+      DefaultClientName("h", 1, {"curl", "-H", "Bearer s3cret", "u"}, "s3cret"),
+      "h:1 curl -H <token> u");
+  // A command that is itself a locktopusctl, with a token of its own.
+  EXPECT_EQ(DefaultClientName("h", 1,
+                              {"locktopusctl", "--token", "other", "stats",
+                               "--token=more", "x"}),
+            "h:1 locktopusctl --token <token> stats --token=<token> x");
+  EXPECT_EQ(DefaultClientName("h", 1, {"echo", "x"}, ""), "h:1 echo x");
+}
+
+// ---- The command line ---------------------------------------------------
+
+// `args` (after the program's name) parsed by an app with --timeout and
+// --grace; CLI11's message if it refuses them.
+struct Durations {
+  std::optional<double> timeout;
+  double grace = 5;
+  std::string error;
+};
+Durations ParseDurations(std::vector<std::string> args) {
+  Durations d;
+  CLI::App app;
+  AddDurationOption(app, "--timeout", d.timeout, "");
+  AddDurationOption(app, "--grace", d.grace, "");
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    d.error = e.what();
+  }
+  return d;
+}
+
+TEST(DurationOptionTest, MillisecondsSecondsMinutesAndHours) {
+  const std::vector<std::pair<std::string, double>> good = {
+      {"500ms", 0.5},
+      {"10s", 10},
+      {"2m", 120},
+      {"5h", 18000},
+      {"1.5h", 5400},
+      {"7", 7},
+      {"0", 0},
+      {"2H", 7200},
+      {"3 m", 180},
+      {"0.25s", 0.25},
+      {"277777h", 277777.0 * 3600}};
+  for (const auto& [text, seconds] : good) {
+    const Durations d = ParseDurations({"--timeout", text, "--grace", text});
+    EXPECT_EQ(d.error, "") << text;
+    EXPECT_DOUBLE_EQ(d.timeout.value_or(-1), seconds) << text;
+    EXPECT_DOUBLE_EQ(d.grace, seconds) << text;
+  }
+  EXPECT_FALSE(ParseDurations({}).timeout.has_value());
+  EXPECT_EQ(ParseDurations({}).grace, 5);
+}
+
+TEST(DurationOptionTest, RefusedNamingTheFlag) {
+  for (const std::string text :
+       {"5x", "-1s", "nan", "inf", "1e10", "277778h", "h", ""}) {
+    const Durations d = ParseDurations({"--timeout", text});
+    EXPECT_TRUE(d.error.starts_with("--timeout: ")) << text << ": " << d.error;
+    EXPECT_LT(d.error.size(), 120u) << d.error;
+  }
+}
+
+TEST(HideTokensTest, CliElevenNeverSeesTheToken) {
+  const char* argv[] = {"locktopusctl", "--token", "x",  "--port",  "1",
+                        "--token=-y",   "status",  "--", "--token", "z"};
+  const HiddenTokens hidden = HideTokens(10, argv);
+  EXPECT_EQ(hidden.args,
+            (std::vector<std::string>{"locktopusctl", "--token", "<token>",
+                                      "--port", "1", "--token=<token>",
+                                      "status", "--", "--token", "z"}));
+  EXPECT_EQ(hidden.tokens, (std::vector<std::string>{"x", "-y"}));
+  // A token that looks like a flag is still the token.
+  const char* dashed[] = {"locktopusctl", "--token", "--port", "status"};
+  EXPECT_EQ(HideTokens(4, dashed).tokens, std::vector<std::string>{"--port"});
+  // --token last has no value: CLI11 says so.
+  const char* last[] = {"locktopusctl", "status", "--token"};
+  EXPECT_EQ(HideTokens(3, last).args,
+            (std::vector<std::string>{"locktopusctl", "status", "--token"}));
+  EXPECT_TRUE(HideTokens(3, last).tokens.empty());
+}
+
+// The message of parsing `args` with an app of --token, --token-file
+// (excluding it) and `status`, the token hidden first.
+std::string UsageOf(std::vector<const char*> args,
+                    const std::vector<std::string>& extra_secrets = {}) {
+  args.insert(args.begin(), "locktopusctl");
+  const HiddenTokens hidden =
+      HideTokens(static_cast<int>(args.size()), args.data());
+  std::vector<const char*> parsed;
+  for (const std::string& arg : hidden.args) parsed.push_back(arg.c_str());
+  CLI::App app;
+  app.fallthrough();
+  std::optional<std::string> token;
+  std::string file;
+  CLI::Option* token_flag = app.add_option("--token", token);
+  app.add_option("--token-file", file)->excludes(token_flag);
+  app.add_subcommand("status");
+  std::vector<std::string> secrets = hidden.tokens;
+  secrets.insert(secrets.end(), extra_secrets.begin(), extra_secrets.end());
+  try {
+    app.parse(static_cast<int>(parsed.size()), parsed.data());
+  } catch (const CLI::ParseError& e) {
+    return UsageMessage(e, app, secrets);
+  }
+  return "";
+}
+
+TEST(UsageMessageTest, QuotesTheOffendingArgumentsButNeverTheToken) {
+  EXPECT_EQ(UsageOf({"--token", "x", "--token-file", "f", "status"}),
+            "--token excludes --token-file");
+  EXPECT_EQ(UsageOf({"--token", "t0ken", "status", "t0ken", "extra"}),
+            "The following arguments were not expected: <token> extra");
+  EXPECT_EQ(UsageOf({"status", "s3cret"}, {"s3cret"}),
+            "The following argument was not expected: <token>");
+  EXPECT_EQ(UsageOf({"status", "other"}, {"s3cret"}),
+            "The following argument was not expected: other");
+  const std::string twice =
+      UsageOf({"--token", "a1", "--token", "b2", "status"});
+  EXPECT_NE(twice, "");
+  EXPECT_EQ(twice.find("a1"), std::string::npos) << twice;
+  EXPECT_EQ(twice.find("b2"), std::string::npos) << twice;
 }
 
 }  // namespace

@@ -13,21 +13,23 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <variant>
 
 #include "client/ctl/client_name.h"
+#include "client/ctl/command_line.h"
 #include "client/ctl/inspect.h"
 #include "client/ctl/run_locked.h"
 #include "locktopus/address.h"
 #include "locktopus/client.h"
+#include "util/cli_number.h"
 #include "wire/pages.h"
 
 namespace {
 using namespace locktopus::client;
 using namespace locktopus::ctl;
 namespace wire = locktopus::wire;
+using locktopus::NumberIn;
 
 constexpr const char* kFooter =
     R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
@@ -40,8 +42,9 @@ name the host. Token: --token (better LOCKTOPUS_TOKEN, which `ps` does not
 show) or --token-file FILE (its first line that is neither blank nor a
 #-comment), sent as "Authorization: Bearer"; it is never printed.
 
-`lock` names its connection "HOST:PID COMMAND ARGS..." (cut to 128 bytes)
-for the server's logs and lock listings; --client-name NAME names it
+`lock` names its connection "HOST:PID COMMAND ARGS..." (cut to 128 bytes;
+an argument holding the token, or following --token, written <token>) for
+the server's logs and lock listings; --client-name NAME names it
 otherwise.
 
 Paths: segments separated by '/', "%2F" for a '/' and "%25" for a '%'
@@ -136,33 +139,12 @@ ServerAddress Resolve(const AddressFlags& flags) {
   return address;
 }
 
-// `message` with every token the command line or the environment holds
-// replaced: CLI11 quotes arguments it did not expect, a token among them.
-std::string Redact(std::string message, int argc, char** argv) {
-  std::vector<std::string> secrets;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--token" && i + 1 < argc) secrets.emplace_back(argv[i + 1]);
-    if (arg.starts_with("--token=")) secrets.emplace_back(arg.substr(8));
-  }
-  if (const char* token = std::getenv("LOCKTOPUS_TOKEN")) {
-    secrets.emplace_back(token);
-  }
-  for (const std::string& secret : secrets) {
-    if (secret.empty()) continue;
-    for (std::size_t at = message.find(secret); at != std::string::npos;
-         at = message.find(secret, at)) {
-      message.replace(at, secret.size(), "<token>");
-    }
-  }
-  return message;
-}
-
 // The name `lock` gives its connection: --client-name, else the URL's
-// client=, else "HOST:PID COMMAND...".
+// client=, else "HOST:PID COMMAND..." (without `token`).
 std::string ClientName(const std::optional<std::string>& flag,
                        const std::string& from_url,
-                       const std::vector<std::string>& command) {
+                       const std::vector<std::string>& command,
+                       const std::string& token) {
   if (flag) {
     if (flag->empty() || FitClientName(*flag) != *flag) {
       throw std::invalid_argument(
@@ -174,7 +156,7 @@ std::string ClientName(const std::optional<std::string>& flag,
   if (!from_url.empty()) return from_url;
   char host[HOST_NAME_MAX + 1] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return DefaultClientName(host, static_cast<long>(getpid()), command);
+  return DefaultClientName(host, static_cast<long>(getpid()), command, token);
 }
 
 // `seconds` (as the duration flags give them) in milliseconds.
@@ -281,7 +263,8 @@ int main(int argc, char** argv) {
                  "TLS)")
       ->envname("LOCKTOPUS_URL");
   app.add_option("--host", flags.host, "Server host (overrides the URL's)");
-  app.add_option("--port", flags.port, "Server port (overrides the URL's)");
+  app.add_option("--port", flags.port, "Server port (overrides the URL's)")
+      ->check(NumberIn<std::uint16_t>());
   app.add_option("--namespace", flags.ns, "Namespace (overrides the URL's)");
   app.add_flag("--tls", flags.tls,
                "Speak TLS (wss://, https://), as a wss:// URL does");
@@ -312,27 +295,21 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   lock->add_option("-r,--read", reads, "PATH to lock for reading (repeatable)")
       ->allow_extra_args(false);
-  lock->add_option("--timeout", timeout_s,
-                   "Give up waiting for the lock after DUR (500ms, 10s, 2m; a "
-                   "plain number is seconds): cancel it and exit 3")
-      ->transform(CLI::AsNumberWithUnit(
-          std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
-      ->check(CLI::Range(0.0, 1e9));  // ~31 years: milliseconds fit int64
+  AddDurationOption(*lock, "--timeout", timeout_s,
+                    "Give up waiting for the lock after DUR (500ms, 10s, 2m, "
+                    "1h; a plain number is seconds): cancel it and exit 3");
   lock->add_option("--abandon-timeout", abandon_ms,
                    "Milliseconds the server keeps the lock if this connection "
                    "drops (default: the server's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberIn<std::uint64_t>());
   lock->add_flag("--kill-on-loss", kill_on_loss,
                  "Stop the job (SIGTERM to its process group, SIGKILL after "
                  "--kill-grace) if the connection to the server is lost while "
                  "it runs");
-  lock->add_option("--kill-grace", kill_grace_s,
-                   "Time the job has to end once asked to stop (a signal, "
-                   "--kill-on-loss) before SIGKILL (DUR as for --timeout; "
-                   "default 5s)")
-      ->transform(CLI::AsNumberWithUnit(
-          std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
-      ->check(CLI::Range(0.0, 1e9));
+  AddDurationOption(*lock, "--kill-grace", kill_grace_s,
+                    "Time the job has to end once asked to stop (a signal, "
+                    "--kill-on-loss) before SIGKILL (DUR as for --timeout; "
+                    "default 5s)");
   lock->add_flag("--lost-ok", lost_ok,
                  "Exit with COMMAND's code even if the lock was lost while "
                  "the job ran (else 5)");
@@ -360,9 +337,8 @@ int main(int argc, char** argv) {
                     "Only locks with a resource overlapping PATH");
   locks
       ->add_option("--limit", locks_limit,
-                   "List at most N locks (1..1000; default: the server's, "
-                   "100)")
-      ->check(CLI::Range(1u, 1000u));
+                   "List at most N locks (default: the server's, 100)")
+      ->check(NumberIn(1u, 1000u));
 
   CLI::App* why = app.add_subcommand(
       "why", "Show what lock ID waits for, down to the holders at the root");
@@ -373,18 +349,31 @@ int main(int argc, char** argv) {
                   "A path the lock holds or waits on, to find it among more "
                   "than 1000 live locks");
 
+  // CLI11 never sees the token, and so never quotes it.
+  const HiddenTokens hidden = HideTokens(argc, argv);
+  std::vector<std::string> secrets = hidden.tokens;
+  if (const char* token = std::getenv("LOCKTOPUS_TOKEN")) {
+    secrets.emplace_back(token);
+  }
+  std::vector<const char*> args;
+  for (const std::string& arg : hidden.args) args.push_back(arg.c_str());
+
   ServerAddress address;
   std::vector<Resource> resources;
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
+    // CLI11 took one --token at most, and had kHiddenToken for it.
+    if (flags.token && !hidden.tokens.empty()) {
+      flags.token = hidden.tokens.front();
+    }
     try {
       address = Resolve(flags);
       if (abandon_ms) address.abandon_timeout_ms = abandon_ms;
       for (const auto& p : writes) resources.push_back(Write(ParsePath(p)));
       for (const auto& p : reads) resources.push_back(Read(ParsePath(p)));
       if (lock->parsed()) {
-        address.client_name =
-            ClientName(client_name, address.client_name, command);
+        address.client_name = ClientName(client_name, address.client_name,
+                                         command, address.token);
       }
       // Parsed here too, so that a bad PATH is a usage error (exit 2).
       if (locks->parsed() && locks_path) ParsePath(*locks_path);
@@ -398,7 +387,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "locktopusctl: " << Redact(e.what(), argc, argv) << "\n"
+    std::cerr << "locktopusctl: " << UsageMessage(e, app, secrets) << "\n"
               << "Run with --help for the options.\n";
     return kExitUsage;
   }

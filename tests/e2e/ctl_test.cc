@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "locktopus/client.h"
@@ -157,6 +159,65 @@ TEST_F(CtlTest, UsageOfTheTokenTlsAndInspectorFlags) {
   unsetenv("LOCKTOPUS_CA_FILE");
 }
 
+// The messages quote what was wrong, never the token, and nothing else is
+// rewritten: a token of one letter leaves the words that hold it alone.
+TEST_F(CtlTest, UsageMessagesQuoteTheOffendingValueOnly) {
+  const std::string tokens = File("tokens");
+  std::ofstream(tokens) << "x\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--token", "x", "--token-file", tokens, "status"},
+       "locktopusctl: --token excludes --token-file\n"},
+      {{"--token=e", "--port", "abc", "status"},
+       "locktopusctl: --port: abc is not a number in 0..65535\n"},
+      {{"--token", "-9", "--port", "70000", "status"},
+       "locktopusctl: --port: 70000 is not a number in 0..65535\n"},
+      {{"--token", "s", "locks", "--limit", "1001"},
+       "locktopusctl: --limit: 1001 is not a number in 1..1000\n"},
+      {{"--token", "t", "lock", "--abandon-timeout", "-1", "-w", "a", "--",
+        "true"},
+       "locktopusctl: --abandon-timeout: -1 is not a number of 0 or more\n"},
+      {{"--token", "s3cret", "status", "s3cret", "extra"},
+       "locktopusctl: The following arguments were not expected: <token> "
+       "extra\n"},
+  };
+  // Bounded: a token found again in what replaces it made a search loop.
+  const auto run_briefly = [&](const std::vector<std::string>& args) {
+    return WaitWithin(Start(args), std::chrono::seconds(30));
+  };
+  for (const auto& [args, message] : cases) {
+    const int run = runs_;
+    EXPECT_EQ(run_briefly(args), 2) << Err(run);
+    EXPECT_TRUE(Err(run).starts_with(message)) << Err(run);
+  }
+  setenv("LOCKTOPUS_TOKEN", "e", 1);
+  const int run = runs_;
+  EXPECT_EQ(run_briefly({"--port", "abc", "status"}), 2);
+  unsetenv("LOCKTOPUS_TOKEN");
+  EXPECT_TRUE(Err(run).starts_with(
+      "locktopusctl: --port: abc is not a number in 0..65535\n"))
+      << Err(run);
+}
+
+// A token that starts with '-' is a token, not a flag; and `lock` names its
+// connection without the token, even when its command holds it.
+TEST_F(CtlTest, TokensReachTheServerButNoName) {
+  const std::string token = "-dash-token-1";
+  const std::string tokens = File("tokens");
+  std::ofstream(tokens) << token << "\n";
+  ServerProcess server({"--auth-token-file", tokens});
+  const std::string port = std::to_string(server.port());
+  EXPECT_EQ(Run({"--port", port, "--token", token, "status"}), 0) << Err(0);
+  EXPECT_EQ(Run({"--port", port, "--token", token, "--namespace", "named",
+                 "lock", "-w", "a", "--", LOCKTOPUSCTL_BIN, "--token", token,
+                 "--port", port, "--namespace", "named", "why", "1"}),
+            0)
+      << Err(1);
+  EXPECT_NE(Out(1).find(" " LOCKTOPUSCTL_BIN " --token <token> --port "),
+            std::string::npos)
+      << Out(1);
+  EXPECT_EQ(Out(1).find(token), std::string::npos) << Out(1);
+}
+
 TEST_F(CtlTest, UsageAndServerErrors) {
   ServerProcess server;
   const auto at = At(server);
@@ -186,6 +247,29 @@ TEST_F(CtlTest, UsageAndServerErrors) {
             4);
   EXPECT_EQ(Run({"--port", std::to_string(dead_port), "status"}), 4);
   EXPECT_FALSE(fs::exists(ran));
+}
+
+// Durations take hours beside ms, s and m; one over the range says so
+// briefly.
+TEST_F(CtlTest, DurationsTakeHours) {
+  ServerProcess server;
+  const auto at = At(server);
+  EXPECT_EQ(Run(Join(at, {"lock", "--timeout", "5h", "--kill-grace", "1h", "-w",
+                          "a", "--", "true"})),
+            0)
+      << Err(0);
+  EXPECT_EQ(Run(Join(at, {"lock", "--timeout", "1.5h", "--kill-grace", "250ms",
+                          "-w", "a", "--", "true"})),
+            0)
+      << Err(1);
+  EXPECT_EQ(
+      Run(Join(at, {"lock", "--timeout", "277778h", "-w", "a", "--", "true"})),
+      2);
+  EXPECT_TRUE(Err(2).starts_with("locktopusctl: --timeout: ")) << Err(2);
+  EXPECT_LT(Err(2).size(), 150u) << Err(2);
+  EXPECT_EQ(
+      Run(Join(at, {"lock", "--kill-grace", "2d", "-w", "a", "--", "true"})),
+      2);
 }
 
 }  // namespace
