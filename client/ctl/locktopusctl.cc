@@ -34,7 +34,8 @@ using locktopus::NumberIn;
 constexpr const char* kFooter =
     R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
 then --host, --port and --namespace override its parts. Defaults:
-127.0.0.1, 9009, namespace "default".
+127.0.0.1, 9009, namespace "default". Every subcommand works in that
+namespace (`stats NAMESPACE` also names it, as it always has).
 
 TLS: a wss:// (or https://) URL, or --tls. The server's certificate must
 chain to the system's trust store or to --ca-file (LOCKTOPUS_CA_FILE), and
@@ -76,10 +77,12 @@ connect, handshake refused, protocol error or connection lost before the
 command started; 5 the lock was lost while the job ran (the connection
 dropped), whether --kill-on-loss stopped the job or it ran to its end,
 unless --lost-ok asks for the command's code; 126 command not executable;
-127 command not found. `stats`, `status`, `locks` and `why`: 0 printed, 1
-if the server answered an error (e.g. namespace not found, or 401 for a
-missing token), 4 if it cannot be reached (TLS refused included) or its
-answer cannot be read.)";
+127 command not found. `stats`, `status`, `locks` and `why`: 0 printed (an
+empty listing prints nothing on stdout and a line saying so on stderr;
+`locks` of a namespace that is not open lists no lock), 1 if the server
+answered an error (e.g. `stats` of a namespace that is not open, or 401
+for a missing token), 4 if it cannot be reached (TLS refused included) or
+its answer cannot be read.)";
 
 // Locks per listing that `why` asks for: the most the server lists.
 constexpr unsigned kWhyListingLimit = 1000;
@@ -188,11 +191,12 @@ int LockAndRun(const ServerAddress& address,
   }
 }
 
-// Prints what `get` returns; exit 1 if the server said no, 4 if it cannot
-// be reached or its answer cannot be read.
-int Fetch(const std::function<std::string()>& get) {
+// Runs `print`, which asks the server and prints what it answered: exit 0,
+// 1 if the server said no, 4 if it cannot be reached or its answer cannot
+// be read.
+int Fetch(const std::function<void()>& print) {
   try {
-    std::cout << get() << "\n";
+    print();
     return 0;
   } catch (const HttpError& e) {
     std::cerr << "locktopusctl: " << e.what() << "\n";
@@ -203,10 +207,32 @@ int Fetch(const std::function<std::string()>& get) {
   }
 }
 
-// One /locks_v1 listing, read; ProtocolError if it cannot be.
+// A listing's text: on stdout; or, when nothing is listed, nothing there
+// and the sentence saying so on stderr, so that a script reading stdout
+// sees no line.
+void PrintListing(const std::string& text, bool empty) {
+  (empty ? std::cerr : std::cout) << text;
+}
+
+// Whether `e` is the server's answer for a namespace that is not open:
+// nobody holds a lock in it (or ever did), so it has no live lock. A
+// server without the inspector answers 404 "Not found" instead.
+bool NamespaceNotOpen(const HttpError& e) {
+  return e.status() == 404 && e.body() == "Namespace not found";
+}
+
+// One /locks_v1 listing, read; that of a namespace that is not open is
+// empty. ProtocolError if it cannot be read.
 wire::LocksPage GetListing(const ServerAddress& address,
                            const LocksQuery& query) {
-  auto parsed = wire::ParseLocksPage(FetchLocks(address, address.ns, query));
+  std::string text;
+  try {
+    text = FetchLocks(address, address.ns, query);
+  } catch (const HttpError& e) {
+    if (!NamespaceNotOpen(e)) throw;
+    return wire::LocksPage{.ns = address.ns};
+  }
+  auto parsed = wire::ParseLocksPage(text);
   if (!parsed.ok()) {
     throw ProtocolError("cannot read the answer of /locks_v1: " +
                         parsed.error().message);
@@ -221,9 +247,8 @@ int ListLocks(const ServerAddress& address,
     LocksQuery query;
     if (path_text) query.path = ParsePath(*path_text);
     query.limit = limit;
-    std::string table = RenderLockTable(GetListing(address, query), path_text);
-    table.pop_back();  // Fetch ends the line
-    return table;
+    const wire::LocksPage listing = GetListing(address, query);
+    PrintListing(RenderLockTable(listing, path_text), listing.locks.empty());
   });
 }
 
@@ -239,9 +264,7 @@ int Why(const ServerAddress& address, std::uint64_t id,
                                                  .limit = kWhyListingLimit,
                                                  .blockers = std::nullopt});
                    });
-    std::string text = RenderWhy(graph);
-    text.pop_back();  // Fetch ends the line
-    return text;
+    std::cout << RenderWhy(graph);
   });
 }
 
@@ -320,9 +343,11 @@ int main(int argc, char** argv) {
   lock->add_option("command", command, "-- COMMAND [ARGS...]")->required();
 
   CLI::App* stats = app.add_subcommand(
-      "stats", "Print a namespace's statistics (JSON of /stats_v1)");
-  std::string stats_ns;
-  stats->add_option("NAMESPACE", stats_ns, "Namespace")->required();
+      "stats", "Print the namespace's statistics (JSON of /stats_v1)");
+  std::optional<std::string> stats_ns;
+  stats->add_option("NAMESPACE", stats_ns,
+                    "The namespace, as --namespace names it (kept for "
+                    "compatibility; overrides --namespace)");
 
   CLI::App* status =
       app.add_subcommand("status", "Print the server's status page (/)");
@@ -366,6 +391,7 @@ int main(int argc, char** argv) {
     if (flags.token && !hidden.tokens.empty()) {
       flags.token = hidden.tokens.front();
     }
+    if (stats_ns) flags.ns = *stats_ns;
     try {
       address = Resolve(flags);
       if (abandon_ms) address.abandon_timeout_ms = abandon_ms;
@@ -406,10 +432,10 @@ int main(int argc, char** argv) {
                        .lost_ok = lost_ok});
   }
   if (stats->parsed()) {
-    return Fetch([&] { return FetchStats(address, stats_ns); });
+    return Fetch([&] { std::cout << FetchStats(address, address.ns) << "\n"; });
   }
   if (status->parsed()) {
-    return Fetch([&] { return FetchStatus(address); });
+    return Fetch([&] { std::cout << FetchStatus(address) << "\n"; });
   }
   if (locks->parsed()) return ListLocks(address, locks_path, locks_limit);
   if (why->parsed()) return Why(address, why_id, why_path);

@@ -55,6 +55,31 @@ TEST_F(CtlTest, StatsAndStatus) {
   EXPECT_NE(Out(2).find("Locktopus"), std::string::npos);
 }
 
+// `stats` takes its namespace as the other commands do: --namespace, or the
+// URL's (LOCKTOPUS_URL's too); NAMESPACE still names it and comes first.
+TEST_F(CtlTest, StatsOfTheNamespaceOfTheAddress) {
+  ServerProcess server;
+  Client one("127.0.0.1", server.port(), "one");
+  Lock held = one.lock({Write({"x"}), Write({"y"})});
+  Client two("127.0.0.1", server.port(), "two");
+  const std::string port = std::to_string(server.port());
+  const std::string url = "ws://127.0.0.1:" + port + "/v1?namespace=two";
+  ASSERT_EQ(Run(Join(At(server, "one"), {"stats"})), 0) << Err(0);
+  EXPECT_EQ(ReadStats(Out(0)).resources_acquired, 2u) << Out(0);
+  ASSERT_EQ(Run({"--port", port, "stats", "--namespace", "one"}), 0) << Err(1);
+  EXPECT_EQ(ReadStats(Out(1)).resources_acquired, 2u) << Out(1);
+  ASSERT_EQ(Run({"--url", url, "stats"}), 0) << Err(2);
+  EXPECT_EQ(ReadStats(Out(2)).locks_acquired, 0u) << Out(2);
+  setenv("LOCKTOPUS_URL", url.c_str(), 1);
+  EXPECT_EQ(Run({"stats"}), 0) << Err(3);
+  EXPECT_EQ(Run({"stats", "one"}), 0) << Err(4);
+  EXPECT_EQ(Run({"--namespace", "nobody", "stats"}), 1);
+  unsetenv("LOCKTOPUS_URL");
+  EXPECT_EQ(ReadStats(Out(3)).locks_acquired, 0u) << Out(3);
+  EXPECT_EQ(ReadStats(Out(4)).resources_acquired, 2u) << Out(4);
+  EXPECT_NE(Err(5).find("Namespace not found"), std::string::npos) << Err(5);
+}
+
 // A server with --tls-cert and --auth-token-file: lock, stats and status
 // reach it given the CA and the token, from flags, the environment or a
 // token file; without the token the server says 401, without the CA the
