@@ -1,8 +1,9 @@
 // locktopusctl's parts without I/O: the client names `lock` sends, its
-// duration flags and how it keeps the token from CLI11, and the lock
-// inspector on canned /locks_v1 answers (read by wire/pages.h, whose own
-// tests are pages_test.cc): the `locks` table and the `why` graph (odd
-// names, long tables, cuts, cycles and repeats in waits_for).
+// duration flags and how it keeps the token from CLI11, the lock inspector
+// on canned /locks_v1 answers (read by wire/pages.h, whose own tests are
+// pages_test.cc): the `locks` table and the `why` graph (odd names, long
+// tables, cuts, cycles and repeats in waits_for), the `namespaces` table,
+// and `status` from canned /metrics.
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include "client/ctl/client_name.h"
 #include "client/ctl/command_line.h"
 #include "client/ctl/inspect.h"
+#include "client/ctl/status.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -159,6 +161,39 @@ TEST(RenderLockTableTest, EmptyAndNarrowed) {
                        "More match: raise --limit (up to 1000).\n"),
             std::string::npos)
       << table;
+}
+
+// ---- namespaces ---------------------------------------------------------
+
+TEST(RenderNamespaceTableTest, BusiestFirstNamesLast) {
+  wire::NamespacesPage page{
+      .open = 3,
+      .opened = 7,
+      .namespaces = {{.name = "billing",
+                      .locks_acquired = 12,
+                      .locks_pending = 3},
+                     {.name = "a\nb", .locks_acquired = 1},
+                     {.name = "日本"}},
+  };
+  EXPECT_EQ(RenderNamespaceTable(page, ""),
+            "ACQUIRED  ENQUEUED  NAMESPACE\n"
+            "12        3         billing\n"
+            "1         0         a\\nb\n"
+            "0         0         日本\n"
+            "\n"
+            "3 listed, 3 open now, 7 opened since the start.\n");
+  page.namespaces.resize(1);
+  page.more = true;
+  EXPECT_EQ(Lines(RenderNamespaceTable(page, "bill")).back(),
+            "1 listed containing \"bill\", 3 open now, 7 opened since the "
+            "start. More match: raise --limit (up to 1000).");
+  page.namespaces.clear();
+  page.more = false;
+  EXPECT_EQ(RenderNamespaceTable(page, "x"),
+            "No open namespace containing \"x\" (3 open now, 7 opened since "
+            "the start).\n");
+  EXPECT_EQ(RenderNamespaceTable({}, ""),
+            "No open namespace (0 open now, 0 opened since the start).\n");
 }
 
 // Names with controls, Unicode of both widths, a lock of many resources,
@@ -629,6 +664,92 @@ TEST(UsageMessageTest, QuotesTheOffendingArgumentsButNeverTheToken) {
   EXPECT_NE(twice, "");
   EXPECT_EQ(twice.find("a1"), std::string::npos) << twice;
   EXPECT_EQ(twice.find("b2"), std::string::npos) << twice;
+}
+
+// ---- status -------------------------------------------------------------
+
+constexpr const char* kMetrics =
+    R"(# HELP locktopus_connections_open Open WebSocket connections.
+# TYPE locktopus_connections_open gauge
+locktopus_connections_open 3
+locktopus_namespaces 2
+locktopus_namespaces_opened_total 5
+locktopus_pending_locks 1
+locktopus_acquired_locks 4
+locktopus_lock_memory_bytes 12345
+locktopus_lock_memory_limit_bytes 1073741824
+locktopus_protocol_errors_total{reason="bad_json"} 9
+locktopus_oldest_enqueued_lock_seconds 4.25
+locktopus_oldest_acquired_lock_seconds 125
+)";
+
+TEST(StatusTest, ReadFromMetrics) {
+  ServerStatus status;
+  ASSERT_TRUE(ReadMetrics(kMetrics, &status).ok());
+  EXPECT_EQ(status, (ServerStatus{.connections_open = 3,
+                                  .namespaces_open = 2,
+                                  .namespaces_opened = 5,
+                                  .locks_acquired = 4,
+                                  .locks_pending = 1,
+                                  .oldest_enqueued_ms = 4250,
+                                  .oldest_acquired_ms = 125000,
+                                  .lock_memory_bytes = 12345,
+                                  .lock_memory_limit_bytes = 1073741824}));
+  const std::string text = kMetrics;
+  const auto without = [&](const std::string& line) {
+    std::string cut = text;
+    cut.erase(cut.find(line), line.size());
+    return cut;
+  };
+  for (const std::string line :
+       {"locktopus_namespaces 2\n", "locktopus_pending_locks 1\n",
+        "locktopus_oldest_acquired_lock_seconds 125\n"}) {
+    const Status read = ReadMetrics(without(line), &status);
+    ASSERT_FALSE(read.ok()) << line;
+    EXPECT_EQ(read.error().message,
+              "no readable " + line.substr(0, line.find(' ')));
+  }
+  std::string garbled = text;
+  garbled.replace(garbled.find(" 12345"), 6, " 12x45");
+  EXPECT_FALSE(ReadMetrics(garbled, &status).ok());
+  EXPECT_FALSE(ReadMetrics("<html>", &status).ok());
+}
+
+TEST(StatusTest, TextAndJson) {
+  ServerStatus status{
+      .server = "127.0.0.1:9009", .ready = true, .state = "ready"};
+  ASSERT_TRUE(ReadMetrics(kMetrics, &status).ok());
+  EXPECT_EQ(RenderStatus(status),
+            "Server:       127.0.0.1:9009\n"
+            "State:        ready (takes clients)\n"
+            "Connections:  3 open\n"
+            "Namespaces:   2 open, 5 opened since the start\n"
+            "Locks:        4 acquired (held longest 2m05s), 1 enqueued "
+            "(waiting longest 4s)\n"
+            "Lock memory:  12345 of 1073741824 bytes (--max-lock-memory)\n");
+  EXPECT_EQ(
+      StatusJson(status),
+      R"({"server":"127.0.0.1:9009","tls":false,"ready":true,)"
+      R"("state":"ready","connections_open":3,"namespaces_open":2,)"
+      R"("namespaces_opened":5,"locks_acquired":4,"locks_pending":1,)"
+      R"("oldest_enqueued_lock_ms":4250,"oldest_acquired_lock_ms":125000,)"
+      R"("lock_memory_bytes":12345,"lock_memory_limit_bytes":1073741824})"
+      "\n");
+
+  ServerStatus idle{.server = "h:1", .tls = true, .state = "standby"};
+  const std::vector<std::string> lines = Lines(RenderStatus(idle));
+  EXPECT_EQ(lines[0], "Server:       h:1 (TLS)");
+  EXPECT_EQ(lines[1],
+            "State:        standby (not its HA group's active: refuses "
+            "clients)");
+  EXPECT_EQ(lines[4], "Locks:        0 acquired, 0 enqueued");
+  idle.state = "draining\x1b[2J";
+  EXPECT_EQ(Lines(RenderStatus(idle))[1],
+            "State:        draining\\x1b[2J (not its HA group's active: "
+            "refuses clients)");
+  idle.state = "draining";
+  EXPECT_EQ(Lines(RenderStatus(idle))[1],
+            "State:        draining (shutting down: refuses new clients)");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // locktopusctl: take a Locktopus lock from the shell and run a command while
-// holding it; read a server's statistics and status page; list its live
-// locks and say what a waiting lock waits for.
+// holding it; read a server's status, namespaces and statistics; list its
+// live locks and say what a waiting lock waits for.
 
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 #include "client/ctl/command_line.h"
 #include "client/ctl/inspect.h"
 #include "client/ctl/run_locked.h"
+#include "client/ctl/status.h"
 #include "locktopus/address.h"
 #include "locktopus/client.h"
 #include "util/cli_number.h"
@@ -77,12 +78,12 @@ connect, handshake refused, protocol error or connection lost before the
 command started; 5 the lock was lost while the job ran (the connection
 dropped), whether --kill-on-loss stopped the job or it ran to its end,
 unless --lost-ok asks for the command's code; 126 command not executable;
-127 command not found. `stats`, `status`, `locks` and `why`: 0 printed (an
-empty listing prints nothing on stdout and a line saying so on stderr;
-`locks` of a namespace that is not open lists no lock), 1 if the server
-answered an error (e.g. `stats` of a namespace that is not open, or 401
-for a missing token), 4 if it cannot be reached (TLS refused included) or
-its answer cannot be read.)";
+127 command not found. `stats`, `status`, `namespaces`, `locks` and `why`:
+0 printed (an empty listing prints nothing on stdout and a line saying so
+on stderr; `locks` of a namespace that is not open lists no lock), 1 if
+the server answered an error (e.g. `stats` of a namespace that is not
+open, or 401 for a missing token), 4 if it cannot be reached (TLS refused
+included) or its answer cannot be read.)";
 
 // Locks per listing that `why` asks for: the most the server lists.
 constexpr unsigned kWhyListingLimit = 1000;
@@ -252,6 +253,45 @@ int ListLocks(const ServerAddress& address,
   });
 }
 
+int ListNamespaces(const ServerAddress& address, const std::string& filter,
+                   std::optional<unsigned> limit, bool json) {
+  return Fetch([&] {
+    const std::string text = FetchNamespaces(address, filter, limit);
+    auto parsed = wire::ParseNamespacesPage(text);
+    if (!parsed.ok()) {
+      throw ProtocolError("cannot read the answer of /namespaces_v1: " +
+                          parsed.error().message);
+    }
+    if (json) {
+      std::cout << text << "\n";
+      return;
+    }
+    PrintListing(RenderNamespaceTable(parsed.value(), filter),
+                 parsed.value().namespaces.empty());
+  });
+}
+
+int PrintStatus(const ServerAddress& address, bool json) {
+  return Fetch([&] {
+    ServerStatus status;
+    status.server = address.host + ":" + std::to_string(address.port);
+    status.tls = address.tls;
+    try {
+      status.state = FetchReadiness(address);
+      status.ready = true;
+    } catch (const HttpError& e) {
+      if (e.status() != 503) throw;
+      status.state = e.body();
+    }
+    if (locktopus::Status read = ReadMetrics(FetchMetrics(address), &status);
+        !read.ok()) {
+      throw ProtocolError("cannot read the answer of /metrics: " +
+                          read.error().message);
+    }
+    std::cout << (json ? StatusJson(status) : RenderStatus(status));
+  });
+}
+
 int Why(const ServerAddress& address, std::uint64_t id,
         const std::optional<std::string>& path_text) {
   return Fetch([&] {
@@ -273,7 +313,7 @@ int Why(const ServerAddress& address, std::uint64_t id,
 int main(int argc, char** argv) {
   CLI::App app{
       "locktopusctl: run commands under Locktopus locks, read a "
-      "server's statistics and status, inspect its live locks",
+      "server's status, namespaces and statistics, inspect its live locks",
       "locktopusctl"};
   app.get_formatter()->column_width(30);
   app.footer(kFooter);
@@ -349,8 +389,34 @@ int main(int argc, char** argv) {
                     "The namespace, as --namespace names it (kept for "
                     "compatibility; overrides --namespace)");
 
-  CLI::App* status =
-      app.add_subcommand("status", "Print the server's status page (/)");
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Print whether the server takes clients, and its connections, "
+      "namespaces, locks and lock memory (/readyz, /metrics)");
+  bool status_json = false;
+  status->add_flag("--json", status_json, "Print one JSON object instead");
+
+  CLI::App* namespaces = app.add_subcommand(
+      "namespaces",
+      "List the busiest open namespaces, with their acquired and enqueued "
+      "locks (/namespaces_v1)");
+  std::string namespaces_filter;
+  std::optional<unsigned> namespaces_limit;
+  bool namespaces_json = false;
+  namespaces->add_option("--filter", namespaces_filter,
+                         "Only namespaces whose name contains TEXT");
+  // The --limit of a listing: 1..1000, as the server takes it.
+  const auto add_limit = [](CLI::App* listing, std::optional<unsigned>& limit,
+                            const std::string& what, unsigned fallback) {
+    listing
+        ->add_option("--limit", limit,
+                     "List at most N " + what + " (default: the server's, " +
+                         std::to_string(fallback) + ")")
+        ->check(NumberIn(1u, 1000u));
+  };
+  add_limit(namespaces, namespaces_limit, "namespaces", 20);
+  namespaces->add_flag("--json", namespaces_json,
+                       "Print the server's JSON instead");
 
   CLI::App* locks = app.add_subcommand(
       "locks",
@@ -360,10 +426,7 @@ int main(int argc, char** argv) {
   std::optional<unsigned> locks_limit;
   locks->add_option("PATH", locks_path,
                     "Only locks with a resource overlapping PATH");
-  locks
-      ->add_option("--limit", locks_limit,
-                   "List at most N locks (default: the server's, 100)")
-      ->check(NumberIn(1u, 1000u));
+  add_limit(locks, locks_limit, "locks", 100);
 
   CLI::App* why = app.add_subcommand(
       "why", "Show what lock ID waits for, down to the holders at the root");
@@ -434,8 +497,10 @@ int main(int argc, char** argv) {
   if (stats->parsed()) {
     return Fetch([&] { std::cout << FetchStats(address, address.ns) << "\n"; });
   }
-  if (status->parsed()) {
-    return Fetch([&] { std::cout << FetchStatus(address) << "\n"; });
+  if (status->parsed()) return PrintStatus(address, status_json);
+  if (namespaces->parsed()) {
+    return ListNamespaces(address, namespaces_filter, namespaces_limit,
+                          namespaces_json);
   }
   if (locks->parsed()) return ListLocks(address, locks_path, locks_limit);
   if (why->parsed()) return Why(address, why_id, why_path);
