@@ -1,4 +1,4 @@
-// FetchStats, FetchStatus and FetchLocks: one HTTP GET each, over TLS when
+// The Fetch* functions of address.h: one HTTP GET each, over TLS when
 // the address says so, with the bearer token if there is one. The whole
 // exchange is bounded by connect_timeout.
 
@@ -117,6 +117,27 @@ std::string FetchStats(const ServerAddress& address, std::string_view ns) {
 
 std::string FetchStatus(const ServerAddress& address) {
   return Get(address, "/");
+}
+
+std::string FetchReadiness(const ServerAddress& address) {
+  return Get(address, "/readyz");
+}
+
+std::string FetchMetrics(const ServerAddress& address) {
+  return Get(address, "/metrics");
+}
+
+std::string FetchNamespaces(const ServerAddress& address,
+                            std::string_view filter,
+                            std::optional<unsigned> limit) {
+  std::string target = "/namespaces_v1";
+  char separator = '?';
+  if (!filter.empty()) {
+    target += "?filter=" + Encode(filter);
+    separator = '&';
+  }
+  if (limit) target += separator + ("limit=" + std::to_string(*limit));
+  return Get(address, target);
 }
 
 std::string FetchLocks(const ServerAddress& address, std::string_view ns,

@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <type_traits>
 
 #include "server/core/shard.h"
+#include "util/cli_number.h"
 
 namespace locktopus::server {
 namespace {
@@ -23,6 +25,12 @@ constexpr std::uint64_t kDurableMaxAbandonMs = 60'000;
 
 // The default --max-lock-memory's ceiling.
 constexpr std::uint64_t kMaxDefaultLockMemory = std::uint64_t{1} << 30;
+
+// The values an integer flag takes: its type's, unless narrowed.
+struct Bounds {
+  std::uint64_t low = 0;
+  std::uint64_t high = std::numeric_limits<std::uint64_t>::max();
+};
 
 }  // namespace
 
@@ -46,16 +54,22 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
   CLI::App app{"Locktopus: a lock server for distributed systems", "locktopus"};
   app.get_formatter()->column_width(36);
 
-  // Every option may also come from LOCKTOPUS_<NAME>.
+  // Every option may also come from LOCKTOPUS_<NAME>. An integer one takes
+  // the values of `bounds` that its type holds, and a value out of them is
+  // refused naming the range (NumberIn): CLI11 alone would wrap "-5" into a
+  // huge unsigned value.
   auto add = [&app](const std::string& names, auto& value,
-                    const std::string& env, const std::string& help) {
+                    const std::string& env, const std::string& help,
+                    Bounds bounds = {}) {
     CLI::Option* option = app.add_option(names, value, help)
                               ->envname("LOCKTOPUS_" + env)
                               ->capture_default_str();
-    // CLI11 would wrap "-5" into a huge unsigned value: refuse it instead.
     using T = std::decay_t<decltype(value)>;
-    if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
-      option->check(CLI::NonNegativeNumber);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      option->check(
+          NumberIn<T>(static_cast<T>(bounds.low),
+                      static_cast<T>(std::min<std::uint64_t>(
+                          bounds.high, std::numeric_limits<T>::max()))));
     }
     return option;
   };
@@ -76,24 +90,24 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       "unless the client asks otherwise");
   add("--threads", o.threads, "THREADS", "I/O threads (0: one per core)");
   add("--max-connections", o.max_connections, "MAX_CONNECTIONS",
-      "Open WebSocket connections at most; more are refused with 503")
-      ->check(CLI::PositiveNumber);
+      "Open WebSocket connections at most; more are refused with 503",
+      {.low = 1});
   add("--metrics-namespace-labels", o.metrics_namespace_labels,
       "METRICS_NAMESPACE_LABELS",
       "Also serve per-namespace lock series on /metrics, labelled with the "
       "namespace (one set per namespace ever opened) (true/false)");
   add("--keepalive-ms", o.keepalive_ms, "KEEPALIVE_MS",
       "Ping a WebSocket peer silent this long; drop it when silent twice "
-      "as long")
-      ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
+      "as long",
+      {.low = 1, .high = kMaxTimeoutMs});
   add("--handshake-timeout-ms", o.handshake_timeout_ms, "HANDSHAKE_TIMEOUT_MS",
       "Time limit of reading an HTTP request and of the WebSocket opening "
-      "and closing handshakes")
-      ->check(CLI::Range(std::uint64_t{1}, kMaxTimeoutMs));
+      "and closing handshakes",
+      {.low = 1, .high = kMaxTimeoutMs});
   add("--max-write-queue", o.max_write_queue, "MAX_WRITE_QUEUE",
       "Answers queued for one client; at the limit its requests are not "
-      "read until half are sent, and it is closed if it reads none")
-      ->check(CLI::PositiveNumber);
+      "read until half are sent, and it is closed if it reads none",
+      {.low = 1});
   add("--auth-token-file", o.auth_token_file, "AUTH_TOKEN_FILE",
       "Require a bearer token listed in FILE (one per line; SIGHUP "
       "reloads it) on every request but /healthz and /readyz");
@@ -131,20 +145,17 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
                "of its keys), so its first actives need not wait a grace");
   add("--ha-ttl-ms", o.ha_ttl_ms, "HA_TTL_MS",
       "HA mode: the lease TTL; an active that cannot confirm its leadership "
-      "for four fifths of it stops granting and closes its connections")
-      ->check(CLI::Range(std::uint64_t{1000}, kMaxTimeoutMs));
+      "for four fifths of it stops granting and closes its connections",
+      {.low = 1000, .high = kMaxTimeoutMs});
   add("--state-dir", o.state_dir, "STATE_DIR",
       "Standalone: keep the lock-ID ceiling in DIR so that IDs never go back "
       "across restarts (and grant nothing for a grace after a crash)");
   add("--max-namespace-bytes", o.route_limits.max_namespace_bytes,
-      "MAX_NAMESPACE_BYTES", "Longest namespace name")
-      ->check(CLI::PositiveNumber);
+      "MAX_NAMESPACE_BYTES", "Longest namespace name", {.low = 1});
   add("--max-message-bytes", o.message_limits.max_message_bytes,
-      "MAX_MESSAGE_BYTES", "Largest client message")
-      ->check(CLI::PositiveNumber);
+      "MAX_MESSAGE_BYTES", "Largest client message", {.low = 1});
   add("--max-resources", o.message_limits.max_resources, "MAX_RESOURCES",
-      "Most resources in one lock")
-      ->check(CLI::PositiveNumber);
+      "Most resources in one lock", {.low = 1});
   add("--max-path-depth", o.message_limits.max_path_depth, "MAX_PATH_DEPTH",
       "Most segments in one path");
   o.max_lock_memory = DefaultLockMemory();
@@ -157,7 +168,7 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       ->envname("LOCKTOPUS_MAX_LOCK_MEMORY")
       ->capture_default_str()
       ->transform(CLI::AsSizeValue(true))
-      ->check(CLI::PositiveNumber);
+      ->check(NumberIn<std::uint64_t>(1));
   add("--max-segment-bytes", o.message_limits.max_segment_bytes,
       "MAX_SEGMENT_BYTES", "Longest path segment");
   add("--max-lock-segments", o.message_limits.max_lock_segments,

@@ -1,14 +1,22 @@
-// locktopusctl's parts without I/O: the client names `lock` sends, and the
-// lock inspector on canned /locks_v1 answers (read by wire/pages.h, whose
-// own tests are pages_test.cc): the `locks` table and the `why` graph (odd
-// names, long tables, cuts, cycles and repeats in waits_for).
+// locktopusctl's parts without I/O: the client names `lock` sends, its
+// duration flags and how it keeps the token from CLI11, the lock inspector
+// on canned /locks_v1 answers (read by wire/pages.h, whose own tests are
+// pages_test.cc): the `locks` table and the `why` graph (odd names, long
+// tables, cuts, cycles and repeats in waits_for), the `namespaces` table,
+// and `status` from canned /metrics.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "client/ctl/client_name.h"
+#include "client/ctl/command_line.h"
 #include "client/ctl/inspect.h"
+#include "client/ctl/status.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -153,6 +161,39 @@ TEST(RenderLockTableTest, EmptyAndNarrowed) {
                        "More match: raise --limit (up to 1000).\n"),
             std::string::npos)
       << table;
+}
+
+// ---- namespaces ---------------------------------------------------------
+
+TEST(RenderNamespaceTableTest, BusiestFirstNamesLast) {
+  wire::NamespacesPage page{
+      .open = 3,
+      .opened = 7,
+      .namespaces = {{.name = "billing",
+                      .locks_acquired = 12,
+                      .locks_pending = 3},
+                     {.name = "a\nb", .locks_acquired = 1},
+                     {.name = "日本"}},
+  };
+  EXPECT_EQ(RenderNamespaceTable(page, ""),
+            "ACQUIRED  ENQUEUED  NAMESPACE\n"
+            "12        3         billing\n"
+            "1         0         a\\nb\n"
+            "0         0         日本\n"
+            "\n"
+            "3 listed, 3 open now, 7 opened since the start.\n");
+  page.namespaces.resize(1);
+  page.more = true;
+  EXPECT_EQ(Lines(RenderNamespaceTable(page, "bill")).back(),
+            "1 listed containing \"bill\", 3 open now, 7 opened since the "
+            "start. More match: raise --limit (up to 1000).");
+  page.namespaces.clear();
+  page.more = false;
+  EXPECT_EQ(RenderNamespaceTable(page, "x"),
+            "No open namespace containing \"x\" (3 open now, 7 opened since "
+            "the start).\n");
+  EXPECT_EQ(RenderNamespaceTable({}, ""),
+            "No open namespace (0 open now, 0 opened since the start).\n");
 }
 
 // Names with controls, Unicode of both widths, a lock of many resources,
@@ -495,6 +536,220 @@ TEST(ClientNameTest, CutToTheLimitWithoutSplittingACharacter) {
   EXPECT_EQ(name.size(), 128u);
   EXPECT_TRUE(name.starts_with("host:99 xxx"));
   EXPECT_EQ(FitClientName("fine ü"), "fine ü");
+}
+
+TEST(ClientNameTest, NeverHoldsTheToken) {
+  EXPECT_EQ(
+      DefaultClientName("h", 1, {"curl", "-H", "Bearer s3cret", "u"}, "s3cret"),
+      "h:1 curl -H <token> u");
+  // A command that is itself a locktopusctl, with a token of its own.
+  EXPECT_EQ(DefaultClientName("h", 1,
+                              {"locktopusctl", "--token", "other", "stats",
+                               "--token=more", "x"}),
+            "h:1 locktopusctl --token <token> stats --token=<token> x");
+  EXPECT_EQ(DefaultClientName("h", 1, {"echo", "x"}, ""), "h:1 echo x");
+}
+
+// ---- The command line ---------------------------------------------------
+
+// `args` (after the program's name) parsed by an app with --timeout and
+// --grace; CLI11's message if it refuses them.
+struct Durations {
+  std::optional<double> timeout;
+  double grace = 5;
+  std::string error;
+};
+Durations ParseDurations(std::vector<std::string> args) {
+  Durations d;
+  CLI::App app;
+  AddDurationOption(app, "--timeout", d.timeout, "");
+  AddDurationOption(app, "--grace", d.grace, "");
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    d.error = e.what();
+  }
+  return d;
+}
+
+TEST(DurationOptionTest, MillisecondsSecondsMinutesAndHours) {
+  const std::vector<std::pair<std::string, double>> good = {
+      {"500ms", 0.5},
+      {"10s", 10},
+      {"2m", 120},
+      {"5h", 18000},
+      {"1.5h", 5400},
+      {"7", 7},
+      {"0", 0},
+      {"2H", 7200},
+      {"3 m", 180},
+      {"0.25s", 0.25},
+      {"277777h", 277777.0 * 3600}};
+  for (const auto& [text, seconds] : good) {
+    const Durations d = ParseDurations({"--timeout", text, "--grace", text});
+    EXPECT_EQ(d.error, "") << text;
+    EXPECT_DOUBLE_EQ(d.timeout.value_or(-1), seconds) << text;
+    EXPECT_DOUBLE_EQ(d.grace, seconds) << text;
+  }
+  EXPECT_FALSE(ParseDurations({}).timeout.has_value());
+  EXPECT_EQ(ParseDurations({}).grace, 5);
+}
+
+TEST(DurationOptionTest, RefusedNamingTheFlag) {
+  for (const std::string text :
+       {"5x", "-1s", "nan", "inf", "1e10", "277778h", "h", ""}) {
+    const Durations d = ParseDurations({"--timeout", text});
+    EXPECT_TRUE(d.error.starts_with("--timeout: ")) << text << ": " << d.error;
+    EXPECT_LT(d.error.size(), 120u) << d.error;
+  }
+}
+
+TEST(HideTokensTest, CliElevenNeverSeesTheToken) {
+  const char* argv[] = {"locktopusctl", "--token", "x",  "--port",  "1",
+                        "--token=-y",   "status",  "--", "--token", "z"};
+  const HiddenTokens hidden = HideTokens(10, argv);
+  EXPECT_EQ(hidden.args,
+            (std::vector<std::string>{"locktopusctl", "--token", "<token>",
+                                      "--port", "1", "--token=<token>",
+                                      "status", "--", "--token", "z"}));
+  EXPECT_EQ(hidden.tokens, (std::vector<std::string>{"x", "-y"}));
+  // A token that looks like a flag is still the token.
+  const char* dashed[] = {"locktopusctl", "--token", "--port", "status"};
+  EXPECT_EQ(HideTokens(4, dashed).tokens, std::vector<std::string>{"--port"});
+  // --token last has no value: CLI11 says so.
+  const char* last[] = {"locktopusctl", "status", "--token"};
+  EXPECT_EQ(HideTokens(3, last).args,
+            (std::vector<std::string>{"locktopusctl", "status", "--token"}));
+  EXPECT_TRUE(HideTokens(3, last).tokens.empty());
+}
+
+// The message of parsing `args` with an app of --token, --token-file
+// (excluding it) and `status`, the token hidden first.
+std::string UsageOf(std::vector<const char*> args,
+                    const std::vector<std::string>& extra_secrets = {}) {
+  args.insert(args.begin(), "locktopusctl");
+  const HiddenTokens hidden =
+      HideTokens(static_cast<int>(args.size()), args.data());
+  std::vector<const char*> parsed;
+  for (const std::string& arg : hidden.args) parsed.push_back(arg.c_str());
+  CLI::App app;
+  app.fallthrough();
+  std::optional<std::string> token;
+  std::string file;
+  CLI::Option* token_flag = app.add_option("--token", token);
+  app.add_option("--token-file", file)->excludes(token_flag);
+  app.add_subcommand("status");
+  std::vector<std::string> secrets = hidden.tokens;
+  secrets.insert(secrets.end(), extra_secrets.begin(), extra_secrets.end());
+  try {
+    app.parse(static_cast<int>(parsed.size()), parsed.data());
+  } catch (const CLI::ParseError& e) {
+    return UsageMessage(e, app, secrets);
+  }
+  return "";
+}
+
+TEST(UsageMessageTest, QuotesTheOffendingArgumentsButNeverTheToken) {
+  EXPECT_EQ(UsageOf({"--token", "x", "--token-file", "f", "status"}),
+            "--token excludes --token-file");
+  EXPECT_EQ(UsageOf({"--token", "t0ken", "status", "t0ken", "extra"}),
+            "The following arguments were not expected: <token> extra");
+  EXPECT_EQ(UsageOf({"status", "s3cret"}, {"s3cret"}),
+            "The following argument was not expected: <token>");
+  EXPECT_EQ(UsageOf({"status", "other"}, {"s3cret"}),
+            "The following argument was not expected: other");
+  const std::string twice =
+      UsageOf({"--token", "a1", "--token", "b2", "status"});
+  EXPECT_NE(twice, "");
+  EXPECT_EQ(twice.find("a1"), std::string::npos) << twice;
+  EXPECT_EQ(twice.find("b2"), std::string::npos) << twice;
+}
+
+// ---- status -------------------------------------------------------------
+
+constexpr const char* kMetrics =
+    R"(# HELP locktopus_connections_open Open WebSocket connections.
+# TYPE locktopus_connections_open gauge
+locktopus_connections_open 3
+locktopus_namespaces 2
+locktopus_namespaces_opened_total 5
+locktopus_pending_locks 1
+locktopus_acquired_locks 4
+locktopus_lock_memory_bytes 12345
+locktopus_lock_memory_limit_bytes 1073741824
+locktopus_protocol_errors_total{reason="bad_json"} 9
+locktopus_oldest_enqueued_lock_seconds 4.25
+locktopus_oldest_acquired_lock_seconds 125
+)";
+
+TEST(StatusTest, ReadFromMetrics) {
+  ServerStatus status;
+  ASSERT_TRUE(ReadMetrics(kMetrics, &status).ok());
+  EXPECT_EQ(status, (ServerStatus{.connections_open = 3,
+                                  .namespaces_open = 2,
+                                  .namespaces_opened = 5,
+                                  .locks_acquired = 4,
+                                  .locks_pending = 1,
+                                  .oldest_enqueued_ms = 4250,
+                                  .oldest_acquired_ms = 125000,
+                                  .lock_memory_bytes = 12345,
+                                  .lock_memory_limit_bytes = 1073741824}));
+  const std::string text = kMetrics;
+  const auto without = [&](const std::string& line) {
+    std::string cut = text;
+    cut.erase(cut.find(line), line.size());
+    return cut;
+  };
+  for (const std::string line :
+       {"locktopus_namespaces 2\n", "locktopus_pending_locks 1\n",
+        "locktopus_oldest_acquired_lock_seconds 125\n"}) {
+    const Status read = ReadMetrics(without(line), &status);
+    ASSERT_FALSE(read.ok()) << line;
+    EXPECT_EQ(read.error().message,
+              "no readable " + line.substr(0, line.find(' ')));
+  }
+  std::string garbled = text;
+  garbled.replace(garbled.find(" 12345"), 6, " 12x45");
+  EXPECT_FALSE(ReadMetrics(garbled, &status).ok());
+  EXPECT_FALSE(ReadMetrics("<html>", &status).ok());
+}
+
+TEST(StatusTest, TextAndJson) {
+  ServerStatus status{
+      .server = "127.0.0.1:9009", .ready = true, .state = "ready"};
+  ASSERT_TRUE(ReadMetrics(kMetrics, &status).ok());
+  EXPECT_EQ(RenderStatus(status),
+            "Server:       127.0.0.1:9009\n"
+            "State:        ready (takes clients)\n"
+            "Connections:  3 open\n"
+            "Namespaces:   2 open, 5 opened since the start\n"
+            "Locks:        4 acquired (held longest 2m05s), 1 enqueued "
+            "(waiting longest 4s)\n"
+            "Lock memory:  12345 of 1073741824 bytes (--max-lock-memory)\n");
+  EXPECT_EQ(
+      StatusJson(status),
+      R"({"server":"127.0.0.1:9009","tls":false,"ready":true,)"
+      R"("state":"ready","connections_open":3,"namespaces_open":2,)"
+      R"("namespaces_opened":5,"locks_acquired":4,"locks_pending":1,)"
+      R"("oldest_enqueued_lock_ms":4250,"oldest_acquired_lock_ms":125000,)"
+      R"("lock_memory_bytes":12345,"lock_memory_limit_bytes":1073741824})"
+      "\n");
+
+  ServerStatus idle{.server = "h:1", .tls = true, .state = "standby"};
+  const std::vector<std::string> lines = Lines(RenderStatus(idle));
+  EXPECT_EQ(lines[0], "Server:       h:1 (TLS)");
+  EXPECT_EQ(lines[1],
+            "State:        standby (not its HA group's active: refuses "
+            "clients)");
+  EXPECT_EQ(lines[4], "Locks:        0 acquired, 0 enqueued");
+  idle.state = "draining\x1b[2J";
+  EXPECT_EQ(Lines(RenderStatus(idle))[1],
+            "State:        draining\\x1b[2J (not its HA group's active: "
+            "refuses clients)");
+  idle.state = "draining";
+  EXPECT_EQ(Lines(RenderStatus(idle))[1],
+            "State:        draining (shutting down: refuses new clients)");
 }
 
 }  // namespace

@@ -27,9 +27,21 @@ std::string FitClientName(std::string_view text, std::size_t max_bytes) {
 }
 
 std::string DefaultClientName(std::string_view host, long pid,
-                              const std::vector<std::string>& command) {
+                              const std::vector<std::string>& command,
+                              std::string_view token) {
   std::string name = std::string(host) + ":" + std::to_string(pid);
-  for (const std::string& arg : command) name += " " + arg;
+  bool after_token_flag = false;
+  for (const std::string& arg : command) {
+    if (arg.starts_with("--token=")) {
+      name += " --token=<token>";
+    } else if (after_token_flag ||
+               (!token.empty() && arg.find(token) != std::string::npos)) {
+      name += " <token>";
+    } else {
+      name += " " + arg;
+    }
+    after_token_flag = arg == "--token";
+  }
   return FitClientName(name);
 }
 

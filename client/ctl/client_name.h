@@ -29,8 +29,13 @@ std::string FitClientName(std::string_view text,
                           std::size_t max_bytes = kMaxClientNameBytes);
 
 // "HOST:PID COMMAND ARGS..." (arguments joined by single spaces), fitted.
+// The name goes to the server's logs and lock listings, so no token goes
+// with it: an argument holding `token` (if not empty), one that follows
+// "--token" and one that starts with "--token=" are written "<token>" (as
+// a command that is itself a locktopusctl would have them).
 std::string DefaultClientName(std::string_view host, long pid,
-                              const std::vector<std::string>& command);
+                              const std::vector<std::string>& command,
+                              std::string_view token = {});
 
 }  // namespace locktopus::ctl
 

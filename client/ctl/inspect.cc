@@ -162,6 +162,28 @@ std::vector<Row> TableRows(const wire::LocksPage& listing) {
   return rows;
 }
 
+// `rows` as lines of columns two spaces apart, each as wide as its widest
+// cell; the last column is not padded.
+template <std::size_t N>
+std::string Columns(const std::vector<std::array<std::string, N>>& rows) {
+  std::array<std::size_t, N> widths{};
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < N; ++c) {
+      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < N; ++c) {
+      line += c + 1 < N ? Pad(row[c], widths[c]) + "  " : row[c];
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
 // ---- why --------------------------------------------------------------
 
 constexpr std::size_t kResourcesPerLine = 3;
@@ -445,28 +467,36 @@ std::string RenderLockTable(const wire::LocksPage& listing,
     return "No live locks" + on + " in " + in + " (" +
            std::to_string(listing.live) + " live in all).\n";
   }
-  const std::vector<Row> rows = TableRows(listing);
-  std::array<std::size_t, kColumns> widths{};
-  for (const Row& row : rows) {
-    for (int c = 0; c < kColumns; ++c) {
-      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
-    }
-  }
-  std::string out;
-  for (const Row& row : rows) {
-    std::string line;
-    for (int c = 0; c < kColumns; ++c) {
-      line += c + 1 < kColumns ? Pad(row[c], widths[c]) + "  " : row[c];
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
+  std::string out = Columns(TableRows(listing));
   out += "\n" + std::to_string(listing.locks.size()) + " listed" + on + ", " +
          std::to_string(listing.live) + " live in " + in + ".";
   if (listing.more) {
     out += " More match: raise --limit (up to 1000)" +
            std::string(path ? "" : " or name a PATH") + ".";
   }
+  return out + "\n";
+}
+
+std::string RenderNamespaceTable(const wire::NamespacesPage& page,
+                                 const std::string& filter) {
+  const std::string containing =
+      filter.empty() ? "" : " containing " + Quoted(filter);
+  const std::string counts = std::to_string(page.open) + " open now, " +
+                             std::to_string(page.opened) +
+                             " opened since the start";
+  if (page.namespaces.empty()) {
+    return "No open namespace" + containing + " (" + counts + ").\n";
+  }
+  std::vector<std::array<std::string, 3>> rows = {
+      {"ACQUIRED", "ENQUEUED", "NAMESPACE"}};
+  for (const wire::ListedNamespace& ns : page.namespaces) {
+    rows.push_back({std::to_string(ns.locks_acquired),
+                    std::to_string(ns.locks_pending), Printable(ns.name)});
+  }
+  std::string out = Columns(rows);
+  out += "\n" + std::to_string(page.namespaces.size()) + " listed" +
+         containing + ", " + counts + ".";
+  if (page.more) out += " More match: raise --limit (up to 1000).";
   return out + "\n";
 }
 

@@ -1,7 +1,8 @@
 // locktopusctl's lock inspector: what `locktopusctl locks` and
 // `locktopusctl why` print from GET /locks_v1's pages (read by
 // wire::ParseLocksPage): a table of live locks, and the waits-for graph from
-// one waiting lock to the holders at its root.
+// one waiting lock to the holders at its root; and what `locktopusctl
+// namespaces` prints from GET /namespaces_v1's (wire::ParseNamespacesPage).
 //
 // Everything here is pure, without I/O or a clock, so that the output is
 // tested on canned listings: CollectWhy asks for listings through the
@@ -60,6 +61,16 @@ std::string DescribeResource(const Resource& resource);
 // asked about, as typed.
 std::string RenderLockTable(const wire::LocksPage& listing,
                             const std::optional<std::string>& path);
+
+// The table of `locktopusctl namespaces`: ACQUIRED and ENQUEUED (its
+// acquired and enqueued locks, /stats_v1's GroupsAcquired and
+// GroupsPending) and NAMESPACE, the busiest first as the server lists them;
+// names are Printable and never cut, last so that a long one does not widen the
+// others. Then a line with the count listed, open and opened, saying how to
+// see the rest when `more`. `filter` is the --filter asked with (empty:
+// none). An empty listing is one line saying so.
+std::string RenderNamespaceTable(const wire::NamespacesPage& page,
+                                 const std::string& filter);
 
 // Bounds on `why`: requests made, locks shown, depth of the graph.
 struct WhyLimits {

@@ -1,6 +1,6 @@
 // locktopusctl: take a Locktopus lock from the shell and run a command while
-// holding it; read a server's statistics and status page; list its live
-// locks and say what a waiting lock waits for.
+// holding it; read a server's status, namespaces and statistics; list its
+// live locks and say what a waiting lock waits for.
 
 #include <unistd.h>
 
@@ -13,26 +13,30 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <variant>
 
 #include "client/ctl/client_name.h"
+#include "client/ctl/command_line.h"
 #include "client/ctl/inspect.h"
 #include "client/ctl/run_locked.h"
+#include "client/ctl/status.h"
 #include "locktopus/address.h"
 #include "locktopus/client.h"
+#include "util/cli_number.h"
 #include "wire/pages.h"
 
 namespace {
 using namespace locktopus::client;
 using namespace locktopus::ctl;
 namespace wire = locktopus::wire;
+using locktopus::NumberIn;
 
 constexpr const char* kFooter =
     R"(Server address: --url ws://HOST:PORT/v1?namespace=NS (or LOCKTOPUS_URL),
 then --host, --port and --namespace override its parts. Defaults:
-127.0.0.1, 9009, namespace "default".
+127.0.0.1, 9009, namespace "default". Every subcommand works in that
+namespace (`stats NAMESPACE` also names it, as it always has).
 
 TLS: a wss:// (or https://) URL, or --tls. The server's certificate must
 chain to the system's trust store or to --ca-file (LOCKTOPUS_CA_FILE), and
@@ -40,8 +44,9 @@ name the host. Token: --token (better LOCKTOPUS_TOKEN, which `ps` does not
 show) or --token-file FILE (its first line that is neither blank nor a
 #-comment), sent as "Authorization: Bearer"; it is never printed.
 
-`lock` names its connection "HOST:PID COMMAND ARGS..." (cut to 128 bytes)
-for the server's logs and lock listings; --client-name NAME names it
+`lock` names its connection "HOST:PID COMMAND ARGS..." (cut to 128 bytes;
+an argument holding the token, or following --token, written <token>) for
+the server's logs and lock listings; --client-name NAME names it
 otherwise.
 
 Paths: segments separated by '/', "%2F" for a '/' and "%25" for a '%'
@@ -73,10 +78,12 @@ connect, handshake refused, protocol error or connection lost before the
 command started; 5 the lock was lost while the job ran (the connection
 dropped), whether --kill-on-loss stopped the job or it ran to its end,
 unless --lost-ok asks for the command's code; 126 command not executable;
-127 command not found. `stats`, `status`, `locks` and `why`: 0 printed, 1
-if the server answered an error (e.g. namespace not found, or 401 for a
-missing token), 4 if it cannot be reached (TLS refused included) or its
-answer cannot be read.)";
+127 command not found. `stats`, `status`, `namespaces`, `locks` and `why`:
+0 printed (an empty listing prints nothing on stdout and a line saying so
+on stderr; `locks` of a namespace that is not open lists no lock), 1 if
+the server answered an error (e.g. `stats` of a namespace that is not
+open, or 401 for a missing token), 4 if it cannot be reached (TLS refused
+included) or its answer cannot be read.)";
 
 // Locks per listing that `why` asks for: the most the server lists.
 constexpr unsigned kWhyListingLimit = 1000;
@@ -136,33 +143,12 @@ ServerAddress Resolve(const AddressFlags& flags) {
   return address;
 }
 
-// `message` with every token the command line or the environment holds
-// replaced: CLI11 quotes arguments it did not expect, a token among them.
-std::string Redact(std::string message, int argc, char** argv) {
-  std::vector<std::string> secrets;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--token" && i + 1 < argc) secrets.emplace_back(argv[i + 1]);
-    if (arg.starts_with("--token=")) secrets.emplace_back(arg.substr(8));
-  }
-  if (const char* token = std::getenv("LOCKTOPUS_TOKEN")) {
-    secrets.emplace_back(token);
-  }
-  for (const std::string& secret : secrets) {
-    if (secret.empty()) continue;
-    for (std::size_t at = message.find(secret); at != std::string::npos;
-         at = message.find(secret, at)) {
-      message.replace(at, secret.size(), "<token>");
-    }
-  }
-  return message;
-}
-
 // The name `lock` gives its connection: --client-name, else the URL's
-// client=, else "HOST:PID COMMAND...".
+// client=, else "HOST:PID COMMAND..." (without `token`).
 std::string ClientName(const std::optional<std::string>& flag,
                        const std::string& from_url,
-                       const std::vector<std::string>& command) {
+                       const std::vector<std::string>& command,
+                       const std::string& token) {
   if (flag) {
     if (flag->empty() || FitClientName(*flag) != *flag) {
       throw std::invalid_argument(
@@ -174,7 +160,7 @@ std::string ClientName(const std::optional<std::string>& flag,
   if (!from_url.empty()) return from_url;
   char host[HOST_NAME_MAX + 1] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return DefaultClientName(host, static_cast<long>(getpid()), command);
+  return DefaultClientName(host, static_cast<long>(getpid()), command, token);
 }
 
 // `seconds` (as the duration flags give them) in milliseconds.
@@ -206,11 +192,12 @@ int LockAndRun(const ServerAddress& address,
   }
 }
 
-// Prints what `get` returns; exit 1 if the server said no, 4 if it cannot
-// be reached or its answer cannot be read.
-int Fetch(const std::function<std::string()>& get) {
+// Runs `print`, which asks the server and prints what it answered: exit 0,
+// 1 if the server said no, 4 if it cannot be reached or its answer cannot
+// be read.
+int Fetch(const std::function<void()>& print) {
   try {
-    std::cout << get() << "\n";
+    print();
     return 0;
   } catch (const HttpError& e) {
     std::cerr << "locktopusctl: " << e.what() << "\n";
@@ -221,10 +208,32 @@ int Fetch(const std::function<std::string()>& get) {
   }
 }
 
-// One /locks_v1 listing, read; ProtocolError if it cannot be.
+// A listing's text: on stdout; or, when nothing is listed, nothing there
+// and the sentence saying so on stderr, so that a script reading stdout
+// sees no line.
+void PrintListing(const std::string& text, bool empty) {
+  (empty ? std::cerr : std::cout) << text;
+}
+
+// Whether `e` is the server's answer for a namespace that is not open:
+// nobody holds a lock in it (or ever did), so it has no live lock. A
+// server without the inspector answers 404 "Not found" instead.
+bool NamespaceNotOpen(const HttpError& e) {
+  return e.status() == 404 && e.body() == "Namespace not found";
+}
+
+// One /locks_v1 listing, read; that of a namespace that is not open is
+// empty. ProtocolError if it cannot be read.
 wire::LocksPage GetListing(const ServerAddress& address,
                            const LocksQuery& query) {
-  auto parsed = wire::ParseLocksPage(FetchLocks(address, address.ns, query));
+  std::string text;
+  try {
+    text = FetchLocks(address, address.ns, query);
+  } catch (const HttpError& e) {
+    if (!NamespaceNotOpen(e)) throw;
+    return wire::LocksPage{.ns = address.ns};
+  }
+  auto parsed = wire::ParseLocksPage(text);
   if (!parsed.ok()) {
     throw ProtocolError("cannot read the answer of /locks_v1: " +
                         parsed.error().message);
@@ -239,9 +248,47 @@ int ListLocks(const ServerAddress& address,
     LocksQuery query;
     if (path_text) query.path = ParsePath(*path_text);
     query.limit = limit;
-    std::string table = RenderLockTable(GetListing(address, query), path_text);
-    table.pop_back();  // Fetch ends the line
-    return table;
+    const wire::LocksPage listing = GetListing(address, query);
+    PrintListing(RenderLockTable(listing, path_text), listing.locks.empty());
+  });
+}
+
+int ListNamespaces(const ServerAddress& address, const std::string& filter,
+                   std::optional<unsigned> limit, bool json) {
+  return Fetch([&] {
+    const std::string text = FetchNamespaces(address, filter, limit);
+    auto parsed = wire::ParseNamespacesPage(text);
+    if (!parsed.ok()) {
+      throw ProtocolError("cannot read the answer of /namespaces_v1: " +
+                          parsed.error().message);
+    }
+    if (json) {
+      std::cout << text << "\n";
+      return;
+    }
+    PrintListing(RenderNamespaceTable(parsed.value(), filter),
+                 parsed.value().namespaces.empty());
+  });
+}
+
+int PrintStatus(const ServerAddress& address, bool json) {
+  return Fetch([&] {
+    ServerStatus status;
+    status.server = address.host + ":" + std::to_string(address.port);
+    status.tls = address.tls;
+    try {
+      status.state = FetchReadiness(address);
+      status.ready = true;
+    } catch (const HttpError& e) {
+      if (e.status() != 503) throw;
+      status.state = e.body();
+    }
+    if (locktopus::Status read = ReadMetrics(FetchMetrics(address), &status);
+        !read.ok()) {
+      throw ProtocolError("cannot read the answer of /metrics: " +
+                          read.error().message);
+    }
+    std::cout << (json ? StatusJson(status) : RenderStatus(status));
   });
 }
 
@@ -257,9 +304,7 @@ int Why(const ServerAddress& address, std::uint64_t id,
                                                  .limit = kWhyListingLimit,
                                                  .blockers = std::nullopt});
                    });
-    std::string text = RenderWhy(graph);
-    text.pop_back();  // Fetch ends the line
-    return text;
+    std::cout << RenderWhy(graph);
   });
 }
 
@@ -268,7 +313,7 @@ int Why(const ServerAddress& address, std::uint64_t id,
 int main(int argc, char** argv) {
   CLI::App app{
       "locktopusctl: run commands under Locktopus locks, read a "
-      "server's statistics and status, inspect its live locks",
+      "server's status, namespaces and statistics, inspect its live locks",
       "locktopusctl"};
   app.get_formatter()->column_width(30);
   app.footer(kFooter);
@@ -281,7 +326,8 @@ int main(int argc, char** argv) {
                  "TLS)")
       ->envname("LOCKTOPUS_URL");
   app.add_option("--host", flags.host, "Server host (overrides the URL's)");
-  app.add_option("--port", flags.port, "Server port (overrides the URL's)");
+  app.add_option("--port", flags.port, "Server port (overrides the URL's)")
+      ->check(NumberIn<std::uint16_t>());
   app.add_option("--namespace", flags.ns, "Namespace (overrides the URL's)");
   app.add_flag("--tls", flags.tls,
                "Speak TLS (wss://, https://), as a wss:// URL does");
@@ -312,27 +358,21 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   lock->add_option("-r,--read", reads, "PATH to lock for reading (repeatable)")
       ->allow_extra_args(false);
-  lock->add_option("--timeout", timeout_s,
-                   "Give up waiting for the lock after DUR (500ms, 10s, 2m; a "
-                   "plain number is seconds): cancel it and exit 3")
-      ->transform(CLI::AsNumberWithUnit(
-          std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
-      ->check(CLI::Range(0.0, 1e9));  // ~31 years: milliseconds fit int64
+  AddDurationOption(*lock, "--timeout", timeout_s,
+                    "Give up waiting for the lock after DUR (500ms, 10s, 2m, "
+                    "1h; a plain number is seconds): cancel it and exit 3");
   lock->add_option("--abandon-timeout", abandon_ms,
                    "Milliseconds the server keeps the lock if this connection "
                    "drops (default: the server's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberIn<std::uint64_t>());
   lock->add_flag("--kill-on-loss", kill_on_loss,
                  "Stop the job (SIGTERM to its process group, SIGKILL after "
                  "--kill-grace) if the connection to the server is lost while "
                  "it runs");
-  lock->add_option("--kill-grace", kill_grace_s,
-                   "Time the job has to end once asked to stop (a signal, "
-                   "--kill-on-loss) before SIGKILL (DUR as for --timeout; "
-                   "default 5s)")
-      ->transform(CLI::AsNumberWithUnit(
-          std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}}))
-      ->check(CLI::Range(0.0, 1e9));
+  AddDurationOption(*lock, "--kill-grace", kill_grace_s,
+                    "Time the job has to end once asked to stop (a signal, "
+                    "--kill-on-loss) before SIGKILL (DUR as for --timeout; "
+                    "default 5s)");
   lock->add_flag("--lost-ok", lost_ok,
                  "Exit with COMMAND's code even if the lock was lost while "
                  "the job ran (else 5)");
@@ -343,12 +383,40 @@ int main(int argc, char** argv) {
   lock->add_option("command", command, "-- COMMAND [ARGS...]")->required();
 
   CLI::App* stats = app.add_subcommand(
-      "stats", "Print a namespace's statistics (JSON of /stats_v1)");
-  std::string stats_ns;
-  stats->add_option("NAMESPACE", stats_ns, "Namespace")->required();
+      "stats", "Print the namespace's statistics (JSON of /stats_v1)");
+  std::optional<std::string> stats_ns;
+  stats->add_option("NAMESPACE", stats_ns,
+                    "The namespace, as --namespace names it (kept for "
+                    "compatibility; overrides --namespace)");
 
-  CLI::App* status =
-      app.add_subcommand("status", "Print the server's status page (/)");
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Print whether the server takes clients, and its connections, "
+      "namespaces, locks and lock memory (/readyz, /metrics)");
+  bool status_json = false;
+  status->add_flag("--json", status_json, "Print one JSON object instead");
+
+  CLI::App* namespaces = app.add_subcommand(
+      "namespaces",
+      "List the busiest open namespaces, with their acquired and enqueued "
+      "locks (/namespaces_v1)");
+  std::string namespaces_filter;
+  std::optional<unsigned> namespaces_limit;
+  bool namespaces_json = false;
+  namespaces->add_option("--filter", namespaces_filter,
+                         "Only namespaces whose name contains TEXT");
+  // The --limit of a listing: 1..1000, as the server takes it.
+  const auto add_limit = [](CLI::App* listing, std::optional<unsigned>& limit,
+                            const std::string& what, unsigned fallback) {
+    listing
+        ->add_option("--limit", limit,
+                     "List at most N " + what + " (default: the server's, " +
+                         std::to_string(fallback) + ")")
+        ->check(NumberIn(1u, 1000u));
+  };
+  add_limit(namespaces, namespaces_limit, "namespaces", 20);
+  namespaces->add_flag("--json", namespaces_json,
+                       "Print the server's JSON instead");
 
   CLI::App* locks = app.add_subcommand(
       "locks",
@@ -358,11 +426,7 @@ int main(int argc, char** argv) {
   std::optional<unsigned> locks_limit;
   locks->add_option("PATH", locks_path,
                     "Only locks with a resource overlapping PATH");
-  locks
-      ->add_option("--limit", locks_limit,
-                   "List at most N locks (1..1000; default: the server's, "
-                   "100)")
-      ->check(CLI::Range(1u, 1000u));
+  add_limit(locks, locks_limit, "locks", 100);
 
   CLI::App* why = app.add_subcommand(
       "why", "Show what lock ID waits for, down to the holders at the root");
@@ -373,18 +437,32 @@ int main(int argc, char** argv) {
                   "A path the lock holds or waits on, to find it among more "
                   "than 1000 live locks");
 
+  // CLI11 never sees the token, and so never quotes it.
+  const HiddenTokens hidden = HideTokens(argc, argv);
+  std::vector<std::string> secrets = hidden.tokens;
+  if (const char* token = std::getenv("LOCKTOPUS_TOKEN")) {
+    secrets.emplace_back(token);
+  }
+  std::vector<const char*> args;
+  for (const std::string& arg : hidden.args) args.push_back(arg.c_str());
+
   ServerAddress address;
   std::vector<Resource> resources;
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
+    // CLI11 took one --token at most, and had kHiddenToken for it.
+    if (flags.token && !hidden.tokens.empty()) {
+      flags.token = hidden.tokens.front();
+    }
+    if (stats_ns) flags.ns = *stats_ns;
     try {
       address = Resolve(flags);
       if (abandon_ms) address.abandon_timeout_ms = abandon_ms;
       for (const auto& p : writes) resources.push_back(Write(ParsePath(p)));
       for (const auto& p : reads) resources.push_back(Read(ParsePath(p)));
       if (lock->parsed()) {
-        address.client_name =
-            ClientName(client_name, address.client_name, command);
+        address.client_name = ClientName(client_name, address.client_name,
+                                         command, address.token);
       }
       // Parsed here too, so that a bad PATH is a usage error (exit 2).
       if (locks->parsed() && locks_path) ParsePath(*locks_path);
@@ -398,7 +476,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "locktopusctl: " << Redact(e.what(), argc, argv) << "\n"
+    std::cerr << "locktopusctl: " << UsageMessage(e, app, secrets) << "\n"
               << "Run with --help for the options.\n";
     return kExitUsage;
   }
@@ -417,10 +495,12 @@ int main(int argc, char** argv) {
                        .lost_ok = lost_ok});
   }
   if (stats->parsed()) {
-    return Fetch([&] { return FetchStats(address, stats_ns); });
+    return Fetch([&] { std::cout << FetchStats(address, address.ns) << "\n"; });
   }
-  if (status->parsed()) {
-    return Fetch([&] { return FetchStatus(address); });
+  if (status->parsed()) return PrintStatus(address, status_json);
+  if (namespaces->parsed()) {
+    return ListNamespaces(address, namespaces_filter, namespaces_limit,
+                          namespaces_json);
   }
   if (locks->parsed()) return ListLocks(address, locks_path, locks_limit);
   if (why->parsed()) return Why(address, why_id, why_path);

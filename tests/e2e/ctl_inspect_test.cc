@@ -28,7 +28,8 @@ using e2e::ServerProcess;
 // `locks` and `why` against the server's /locks_v1, with a holder of
 // write a/b (job-1), a waiter read a (job-2) and a waiter write a/b/c
 // (job-3, waiting for both). A namespace nobody opened is 404 "Namespace
-// not found", not the 404 "Not found" of a path the server does not know.
+// not found", not the 404 "Not found" of a path the server does not know:
+// it has no live lock, which `locks` and `why` say as of an open one.
 TEST_F(CtlTest, LocksAndWhy) {
   ServerProcess server;
   const e2e::HttpReply probe =
@@ -89,15 +90,21 @@ TEST_F(CtlTest, LocksAndWhy) {
             std::string::npos)
       << Out(2);
   EXPECT_EQ(Run(Join(At(server), {"locks", "z"})), 0);
-  EXPECT_NE(Out(3).find("No live locks overlapping z"), std::string::npos)
-      << Out(3);
+  EXPECT_EQ(Out(3), "");
+  EXPECT_EQ(Err(3),
+            "No live locks overlapping z in namespace \"ns\" (3 live in "
+            "all).\n");
   EXPECT_EQ(Run(Join(At(server), {"why", "1"})), 0);
   EXPECT_NE(Out(4).find("waits for nothing"), std::string::npos) << Out(4);
   EXPECT_EQ(Run(Join(At(server), {"why", "99"})), 0);
   EXPECT_NE(Out(5).find("lock 99 is not live"), std::string::npos) << Out(5);
-  EXPECT_EQ(Run(Join(At(server, "never"), {"locks"})), 1);
-  EXPECT_NE(Err(6).find("Namespace not found"), std::string::npos) << Err(6);
-  EXPECT_EQ(Run(Join(At(server, "never"), {"why", "1"})), 1);
+  EXPECT_EQ(Run(Join(At(server, "never"), {"locks"})), 0) << Err(6);
+  EXPECT_EQ(Out(6), "");
+  EXPECT_EQ(Err(6), "No live locks in namespace \"never\" (0 live in all).\n");
+  EXPECT_EQ(Run(Join(At(server, "never"), {"why", "1"})), 0) << Err(7);
+  EXPECT_EQ(Out(7),
+            "lock 1 is not live in namespace \"never\" (released, cancelled, "
+            "or never taken).\n");
 
   // `lock` names itself HOST:PID COMMAND...: seen by its own command.
   char host[256] = {};
@@ -188,6 +195,9 @@ TEST_F(CtlTest, LocksAndWhyAskTheInspector) {
         if (target.find("namespace=gone") != std::string::npos) {
           return {404, "Namespace not found"};
         }
+        if (target.find("namespace=old") != std::string::npos) {
+          return {404, "Not found"};  // a server without the inspector
+        }
         if (target.find("namespace=garbled") != std::string::npos) {
           return {200, "{\"locks\":[{\"id\":\"1\"}]}"};
         }
@@ -220,9 +230,9 @@ TEST_F(CtlTest, LocksAndWhyAskTheInspector) {
             "/locks_v1?namespace=n%20s%2B&path=a&limit=1000");
 
   const std::string port = std::to_string(server.port());
-  EXPECT_EQ(Run({"--port", port, "--namespace", "gone", "locks"}), 1);
-  EXPECT_NE(Err(3).find("HTTP 404: Namespace not found"), std::string::npos)
-      << Err(3);
+  EXPECT_EQ(Run({"--port", port, "--namespace", "gone", "locks"}), 0);
+  EXPECT_EQ(Out(3), "");
+  EXPECT_EQ(Err(3), "No live locks in namespace \"gone\" (0 live in all).\n");
   EXPECT_EQ(Run({"--port", port, "--namespace", "locked", "why", "1"}), 1);
   EXPECT_NE(Err(4).find("HTTP 401"), std::string::npos) << Err(4);
   EXPECT_EQ(Run({"--port", port, "--namespace", "garbled", "locks"}), 4);
@@ -230,6 +240,8 @@ TEST_F(CtlTest, LocksAndWhyAskTheInspector) {
                         "\"state\""),
             std::string::npos)
       << Err(5);
+  EXPECT_EQ(Run({"--port", port, "--namespace", "old", "locks"}), 1);
+  EXPECT_NE(Err(6).find("HTTP 404: Not found"), std::string::npos) << Err(6);
 }
 
 }  // namespace

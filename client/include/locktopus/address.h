@@ -109,8 +109,27 @@ std::string FormatPath(const std::vector<std::string>& path);
 // ConnectionError.
 std::string FetchStats(const ServerAddress& address, std::string_view ns);
 
-// GET /: the server's status page. Throws HttpError or ConnectionError.
+// GET /: the server's status page (the dashboard's HTML). Throws HttpError
+// or ConnectionError.
 std::string FetchStatus(const ServerAddress& address);
+
+// GET /readyz: "ready" while the server takes clients. Throws HttpError 503
+// with what it is instead as body() ("draining" once it shuts down, or its
+// HA role: "standby", "fenced", "resigned"), or ConnectionError. Needs no
+// token.
+std::string FetchReadiness(const ServerAddress& address);
+
+// GET /metrics: the Prometheus text exposition (docs/operations.md lists
+// its series). Throws HttpError or ConnectionError.
+std::string FetchMetrics(const ServerAddress& address);
+
+// GET /namespaces_v1[?filter=TEXT][&limit=N]: the busiest open namespaces
+// whose name contains `filter` (all when empty), at most `limit` (1..1000;
+// nullopt: the server's default, 20), as JSON text (docs/protocol.md has
+// its fields). Throws HttpError (400 for a bad limit) or ConnectionError.
+std::string FetchNamespaces(const ServerAddress& address,
+                            std::string_view filter = {},
+                            std::optional<unsigned> limit = std::nullopt);
 
 // What GET /locks_v1 lists: the live locks of one namespace.
 struct LocksQuery {

@@ -84,6 +84,31 @@ describe('command line', () => {
     });
   }
 
+  // A value out of an integer flag's range is named with the range, which
+  // is short: never DBL_MAX written out (309 digits), as CLI11's own
+  // NonNegativeNumber and PositiveNumber wrote it.
+  for (const [args, env, message] of [
+    [['--port', 'abc'], null, '--port: abc is not a number in 0..65535'],
+    [[], { LOCKTOPUS_PORT: 'abc' }, '--port: abc is not a number in 0..65535'],
+    [['--port', '70000'], null, '--port: 70000 is not a number in 0..65535'],
+    [['--port', '-1'], null, '--port: -1 is not a number in 0..65535'],
+    [['--threads', 'x'], null, '--threads: x is not a number in 0..4294967295'],
+    [['--default-abandon-timeout', '-5'], null, '--default-abandon-timeout: -5 is not a number of 0 or more'],
+    [['--max-connections', '0'], null, '--max-connections: 0 is not a number of 1 or more'],
+    [['--max-connections', '1.5'], null, '--max-connections: 1.5 is not a number of 1 or more'],
+    [['--keepalive-ms', '3600001'], null, '--keepalive-ms: 3600001 is not a number in 1..3600000'],
+    [['--ha-ttl-ms', '999'], null, '--ha-ttl-ms: 999 is not a number in 1000..3600000'],
+    [['--max-lock-memory', '0'], null, '--max-lock-memory: 0 is not a number of 1 or more'],
+  ]) {
+    const what = [...Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`), ...args].join(' ');
+    test(`an out-of-range value (${what}) is named with its range`, async () => {
+      const res = await runServerCli(['-H', '127.0.0.1', ...(env ? [] : ['-p', '0']), ...args], { env: env ?? {} });
+      assert.equal(res.code, 2, `exit code; stderr: ${res.stderr}`);
+      assert.ok(res.stderr.includes(`locktopus: ${message}\n`), res.stderr);
+      assert.doesNotMatch(res.stderr, /\d{21}/);
+    });
+  }
+
   test('LOCKTOPUS_KEEPALIVE_MS, LOCKTOPUS_HANDSHAKE_TIMEOUT_MS and LOCKTOPUS_MAX_WRITE_QUEUE are read', async () => {
     const server = await startServer({
       env: { LOCKTOPUS_KEEPALIVE_MS: '4321', LOCKTOPUS_HANDSHAKE_TIMEOUT_MS: '5432', LOCKTOPUS_MAX_WRITE_QUEUE: '65' },
