@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Sets up, configures, builds and runs every test through CTest, under each
-# preset in turn: release, the asan and tsan sanitizer builds, and fuzz
-# (each harness over its seed corpus). Then each fuzz harness runs for a
-# while (scripts/fuzz.sh) and the OSS-Fuzz build is checked
-# (scripts/oss_fuzz_check.sh). Last, the clang-format check of the tree
+# preset in turn: release, then the asan and tsan sanitizer builds. Then the
+# fuzz harnesses, built the way OSS-Fuzz builds them, run for a while each
+# (scripts/fuzz.sh), and last comes the clang-format check of the tree
 # (scripts/lint.sh --format-only).
-# The next preset builds, at the lowest CPU priority, while the one before it
-# is tested (and the OSS-Fuzz check builds beside the fuzz preset). Prints each stage's elapsed time, CTest's summary per preset and
-# a total line at the end.
+# The next build (a preset, or the fuzz harnesses) runs at the lowest CPU
+# priority while the preset before it is tested. Prints each stage's elapsed
+# time, CTest's summary per preset and a total line at the end.
 #
 #   scripts/test.sh                              everything
 #   LOCKTOPUS_PRESETS="release" scripts/test.sh  one preset, no fuzzing
@@ -37,8 +36,11 @@ start_build() {
   (
     at=$SECONDS
     status=0
-    { cmake --preset "$preset" && nice -n "$priority" cmake --build --preset "$preset" -- -j"$jobs"; } \
-      >"$logs/build-$preset.log" 2>&1 || status=$?
+    if [ "$preset" = fuzz ]; then
+      nice -n "$priority" scripts/fuzz.sh --build-only
+    else
+      cmake --preset "$preset" && nice -n "$priority" cmake --build --preset "$preset" -- -j"$jobs"
+    fi >"$logs/build-$preset.log" 2>&1 || status=$?
     echo "$((SECONDS - at))" >"$logs/built-$preset"
     exit "$status"
   ) &
@@ -46,33 +48,16 @@ start_build() {
 }
 builder=
 
-# The OSS-Fuzz build check (scripts/oss_fuzz_check.sh: its own build of the
-# harnesses, then their seeds) starts with the fuzz preset's build, at the
-# same priority, and is reported after the fuzzing.
-oss_check=
-start_oss_check() {
-  nice -n 19 scripts/oss_fuzz_check.sh >"$logs/oss-fuzz.log" 2>&1 &
-  oss_check=$!
-}
-finish_oss_check() {
-  local status=0
-  wait "$oss_check" || status=$?
-  oss_check=
-  cat "$logs/oss-fuzz.log"
-  return "$status"
-}
-
 # On the way out (a failed build, ^C), background work goes too.
 kill_tree() {
   local child
   for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
   kill "$1" 2>/dev/null || true
 }
-trap 'for pid in $builder $oss_check; do kill_tree "$pid"; done; rm -rf "$logs"' EXIT
+trap '[ -z "$builder" ] || kill_tree "$builder"; rm -rf "$logs"' EXIT
 
 echo "== ${presets[0]}: configure and build"
 start_build "${presets[0]}" 0
-[ "${presets[0]}" != fuzz ] || start_oss_check
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
   if ! wait "$builder"; then
@@ -87,8 +72,11 @@ for i in "${!presets[@]}"; do
   if [ -n "$next" ]; then
     echo "== $next: configure and build, beside $preset's tests"
     start_build "$next" 19
-    [ "$next" != fuzz ] || start_oss_check
   fi
+  # The fuzz harnesses have no CTest run of their own: scripts/fuzz.sh runs
+  # every seed, then fuzzes (below). Their seeds also run under CTest in
+  # every other preset but tsan (fuzz_<harness>_corpus).
+  [ "$preset" != fuzz ] || continue
 
   at=$SECONDS
   echo "== $preset: test"
@@ -114,10 +102,8 @@ stage() {
   echo "== done $(since "$at")"
 }
 if [[ " ${presets[*]} " == *" fuzz "* ]]; then
-  stage "fuzz: every harness for ${LOCKTOPUS_FUZZ_SECONDS:-30} s" \
+  stage "fuzz: every harness, as OSS-Fuzz builds it, for ${LOCKTOPUS_FUZZ_SECONDS:-30} s" \
     scripts/fuzz.sh --seconds "${LOCKTOPUS_FUZZ_SECONDS:-30}"
-  stage "oss-fuzz: build.sh as OSS-Fuzz runs it (started with the fuzz build)" \
-    finish_oss_check
 fi
 
 stage "lint: clang-format over the tree" scripts/lint.sh --format-only

@@ -15,7 +15,7 @@
 #   CXX=clang++ CXXFLAGS="-fsanitize=address,fuzzer-no-link" \
 #   LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=$(mktemp -d) WORK=$(mktemp -d) \
 #   SRC=/tmp bash fuzz/oss-fuzz/build.sh
-# (scripts/oss_fuzz_check.sh does this and runs the result).
+# (scripts/fuzz.sh does this, with UBSan too, and fuzzes the result).
 
 set -eu
 
