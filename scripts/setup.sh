@@ -13,6 +13,10 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
   libssl-dev openssl
   zip unzip
+  # The packaged unit's checks: systemd-analyze (verify, security; the
+  # package is installed for the tool, not to run as init) and strace, which
+  # records the server's system calls under the unit's sandbox.
+  systemd strace
   # The HA mode's etcd and the proxy in front of groups: the tests and
   # scripts/cluster.sh start their own etcd members and HAProxy (2.6, with
   # Lua); the packaged services need not run. etcdctl for the HA test.
