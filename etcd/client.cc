@@ -130,6 +130,11 @@ class ClientImpl {
   // Index in `endpoints` of the last member that answered: where the next
   // call starts.
   std::size_t current = 0;
+  // The etcd cluster of the first member that answered. A member of another
+  // cluster is taken for a dead one: its keys and leases are not ours (an
+  // endpoint listed by mistake, or a port a new process took after its
+  // member died).
+  std::uint64_t cluster_id = 0;
   bool closed = false;             // the Client is destroyed
   std::uint64_t next_call_id = 1;  // 0: a call not registered
   std::map<std::uint64_t, std::weak_ptr<PendingCall>> pending;
@@ -303,6 +308,12 @@ class Call : public PendingCall, public std::enable_shared_from_this<Call<T>> {
     const auto& response = a->parser.get();
     Result<T> result = parse_(response.result_int(), response.body());
     Abandon();
+    if (result.ok() && !SameCluster(result.value().header.cluster_id)) {
+      result = Error{Error::Code::kUnavailable,
+                     "a member of another etcd cluster (id " +
+                         HexId(result.value().header.cluster_id) + ", not " +
+                         HexId(client_->cluster_id) + ")"};
+    }
     if (!result.ok() && result.error().code == Error::Code::kUnavailable) {
       Note(a->endpoint, result.error().message);
       NextAttempt();
@@ -316,6 +327,14 @@ class Call : public PendingCall, public std::enable_shared_from_this<Call<T>> {
       return;
     }
     Finish(std::move(result));
+  }
+
+  // Whether an answer from cluster `id` is one of ours; the first answer
+  // that names its cluster decides which that is.
+  bool SameCluster(std::uint64_t id) {
+    if (id == 0) return true;
+    if (client_->cluster_id == 0) client_->cluster_id = id;
+    return id == client_->cluster_id;
   }
 
   // The attempt in flight failed with `what`: on to the next endpoint.

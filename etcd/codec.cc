@@ -98,6 +98,7 @@ const json::object& AsObject(const json::value& v, std::string_view what) {
 ResponseHeader ReadHeader(const json::object& answer) {
   const json::object& h = ReadObject(answer, "header");
   return {.revision = ReadInt<std::int64_t>(h, "revision"),
+          .cluster_id = ReadInt<std::uint64_t>(h, "cluster_id"),
           .member_id = ReadInt<std::uint64_t>(h, "member_id"),
           .raft_term = ReadInt<std::uint64_t>(h, "raft_term")};
 }

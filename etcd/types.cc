@@ -1,8 +1,16 @@
 #include "etcd/types.h"
 
+#include <cinttypes>
+#include <cstdio>
 #include <utility>
 
 namespace locktopus::etcd {
+
+std::string HexId(std::uint64_t id) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016" PRIx64, id);
+  return text;
+}
 
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);

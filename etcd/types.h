@@ -22,6 +22,10 @@ using LeaseId = std::int64_t;
 // A revision of the store: every change of the cluster's keys adds one.
 using Revision = std::int64_t;
 
+// An etcd ID (a lease's, a cluster's, a member's) as etcdctl writes it: 16
+// lowercase hex digits.
+std::string HexId(std::uint64_t id);
+
 // The range end that, with `prefix` as the key, spans every key starting
 // with `prefix` (etcd's GetPrefixRangeEnd). Every key when `prefix` is
 // empty or all 0xff bytes.
@@ -29,7 +33,8 @@ std::string PrefixEnd(std::string_view prefix);
 
 // Every answer's header.
 struct ResponseHeader {
-  Revision revision = 0;  // of the store when the member answered
+  Revision revision = 0;         // of the store when the member answered
+  std::uint64_t cluster_id = 0;  // 0: not said
   std::uint64_t member_id = 0;
   std::uint64_t raft_term = 0;
 };

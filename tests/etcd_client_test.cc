@@ -455,6 +455,36 @@ TEST_F(EtcdClientNoMemberTest, DestroyingTheClientCancelsItsCalls) {
   EXPECT_LT(Since(start), milliseconds(500));
 }
 
+// A member of another etcd cluster is passed over as a dead one, once a
+// member of the client's own has answered: after the only member of the
+// first cluster dies, the second cluster's member answers nothing for it
+// (its keys and leases are not the client's; the same happens when a
+// process takes the port of a member that died).
+TEST_F(EtcdClientTest, AMemberOfAnotherClusterIsNotAsked) {
+  EtcdCluster ours(1);
+  EtcdCluster other(1);
+  auto client = MakeClient(ours.ClientUrls() + "," + other.ClientUrls());
+  auto grant = Grant(*client, 10);
+  ASSERT_TRUE(grant.ok()) << Describe(grant.error());
+  ASSERT_EQ(client->current_endpoint().port, ours.client_port(0));
+  ASSERT_TRUE(Put(*client, "/ours", "v", grant.value().id).ok());
+
+  ours.Kill(0);
+  auto r = Range(*client, {.key = "/ours"});
+  ASSERT_FALSE(r.ok()) << "answered by another cluster: "
+                       << r.value().kvs.size() << " keys";
+  EXPECT_EQ(r.error().code, Code::kUnavailable);
+  EXPECT_NE(r.error().message.find(
+                "127.0.0.1:" + std::to_string(other.client_port(0)) +
+                ": a member of another etcd cluster (id "),
+            std::string::npos)
+      << r.error().message;
+
+  // A client that first hears from the other cluster takes that one.
+  auto theirs = MakeClient(other.ClientUrls());
+  EXPECT_TRUE(Range(*theirs, {.key = "/ours"}).ok());
+}
+
 TEST_F(EtcdClientTest, KillingTheLeaderOfThreeMembers) {
   EtcdCluster etcd(3);
   const std::optional<int> leader =

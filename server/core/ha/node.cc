@@ -1,17 +1,9 @@
 #include "server/core/ha/node.h"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace locktopus::server::ha {
 namespace {
-
-std::string Hex(LeaseId lease) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx",
-                static_cast<unsigned long long>(lease));
-  return text;
-}
 
 std::string Millis(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) +
@@ -51,7 +43,7 @@ void Node::Campaign() {
     if (generation != generation_ || role_ != Role::kStandby) return;
     if (!r.ok()) return again();
     lease_ = r.value();
-    key_ = CandidacyPrefix() + Hex(lease_);
+    key_ = CandidacyPrefix() + etcd::HexId(static_cast<std::uint64_t>(lease_));
     etcd_.Create(key_, settings_.name, lease_,
                  [this, generation, again](Result<KeyValue> r) {
                    if (generation != generation_) return;
