@@ -136,6 +136,37 @@ TEST(Dashboard, RenderLocksHtmlEscapesEverythingFromClients) {
   EXPECT_TRUE(Has(html, "3 live; 2 listed, more not shown.")) << html;
 }
 
+TEST(Dashboard, LocksListTheLongestWaitsFirstThenTheLongestHeld) {
+  wire::LocksPage page{.ns = "ns", .live = 6};
+  auto lock = [&page](std::uint64_t id, LockState state,
+                      std::uint64_t since_ms) {
+    page.locks.push_back(wire::ListedLock{.id = id,
+                                          .state = state,
+                                          .resources = {W({"a"})},
+                                          .since_ms = since_ms});
+  };
+  lock(1, LockState::kAcquired, 900);
+  lock(2, LockState::kAcquired, 90'000);
+  lock(3, LockState::kEnqueued, 5'000);
+  lock(4, LockState::kEnqueued, 125'000);
+  lock(5, LockState::kEnqueued, 5'000);
+  lock(6, LockState::kEnqueued, 250);
+  const std::string html = RenderLocksHtml(page);
+  std::vector<std::string> ids;
+  for (std::size_t at = html.find("data-id=\""); at != std::string::npos;
+       at = html.find("data-id=\"", at + 1)) {
+    const std::size_t from = at + 9;
+    ids.push_back(html.substr(from, html.find('"', from) - from));
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"4", "3", "5", "6", "2", "1"}));
+  EXPECT_TRUE(Has(html,
+                  "6 live; 6 listed. The longest waits first, then the "
+                  "longest held.</p>"))
+      << html;
+  EXPECT_TRUE(Has(RenderLocksHtml(wire::LocksPage{.ns = "ns"}),
+                  "0 live; 0 listed.</p>"));
+}
+
 class DashboardHandlerTest : public ::testing::Test {
  protected:
   static HttpResponse Get(const std::shared_ptr<ServerState>& state,

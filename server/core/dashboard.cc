@@ -71,6 +71,20 @@ std::string Duration(std::uint64_t ms) {
   return std::to_string(s / 3600) + "h " + std::to_string(s / 60 % 60) + "m";
 }
 
+// The order of the locks table, as the page states it under the table's
+// count and the script sorts it too: the waiting locks first, the longest
+// wait first, then the held ones, the longest held first; ties by ID.
+constexpr std::string_view kLocksOrder =
+    "The longest waits first, then the longest held.";
+
+bool ListedBefore(const wire::ListedLock& a, const wire::ListedLock& b) {
+  const bool a_waits = a.state == LockState::kEnqueued;
+  const bool b_waits = b.state == LockState::kEnqueued;
+  if (a_waits != b_waits) return a_waits;
+  if (a.since_ms != b.since_ms) return a.since_ms > b.since_ms;
+  return a.id < b.id;
+}
+
 std::string_view StateName(LockState state) {
   switch (state) {
     case LockState::kAcquired:
@@ -300,15 +314,24 @@ wire::NamespacesPage ToNamespacesPage(const NamespaceList& list) {
 }
 
 std::string RenderLocksHtml(const wire::LocksPage& page) {
-  std::string html = "<p id=\"locks-note\" class=\"note\">" +
-                     std::to_string(page.live) + " live; " +
-                     std::to_string(page.locks.size()) + " listed" +
-                     (page.more ? ", more not shown" : "") + ".</p>\n";
+  std::string html =
+      "<p id=\"locks-note\" class=\"note\">" + std::to_string(page.live) +
+      " live; " + std::to_string(page.locks.size()) + " listed" +
+      (page.more ? ", more not shown" : "") + "." +
+      (page.locks.empty() ? "" : " " + std::string(kLocksOrder)) + "</p>\n";
   html +=
       "<table id=\"locks-table\" class=\"locks\"><thead><tr><th>id</th>"
       "<th>state</th><th>resources</th><th>client</th><th>connection</th>"
       "<th>peer</th><th>for</th><th>waits for</th></tr></thead><tbody>\n";
-  for (const wire::ListedLock& lock : page.locks) {
+  std::vector<const wire::ListedLock*> sorted;
+  sorted.reserve(page.locks.size());
+  for (const wire::ListedLock& lock : page.locks) sorted.push_back(&lock);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const wire::ListedLock* a, const wire::ListedLock* b) {
+              return ListedBefore(*a, *b);
+            });
+  for (const wire::ListedLock* listed : sorted) {
+    const wire::ListedLock& lock = *listed;
     const std::string id = std::to_string(lock.id);
     const std::string_view state = StateName(lock.state);
     html += "<tr data-id=\"" + id + "\" class=\"" + std::string(state) +

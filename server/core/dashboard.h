@@ -56,8 +56,10 @@ NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
 // What GET /namespaces_v1 lists of `list` (wire/pages.h).
 wire::NamespacesPage ToNamespacesPage(const NamespaceList& list);
 
-// The locks table of a namespace (its <table> and a note when it is cut),
-// as the script renders it too: one row per lock, its cells escaped.
+// The locks table of a namespace (its <table> and a note with the count and
+// the order), as the script renders it too: one row per lock, its cells
+// escaped, the waiting locks first, the longest wait first, then the held
+// ones, the longest held first.
 std::string RenderLocksHtml(const wire::LocksPage& page);
 
 // GET /: the whole page.

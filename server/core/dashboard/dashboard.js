@@ -16,6 +16,8 @@
   const BLOCKERS = 10;
   // Past this many locks the graph draws dots without labels (hover tells).
   const LABELLED_NODES = 150;
+  // The order of the locks table, as the server renders it (dashboard.cc).
+  const LOCKS_ORDER = 'The longest waits first, then the longest held.';
   // Edges drawn at most; a note says when some are left out.
   const MAX_EDGES = 5000;
   const SVG = 'http://www.w3.org/2000/svg';
@@ -200,13 +202,32 @@
     });
   }
 
+  // Lock IDs are decimal strings of up to 64 bits: compared as BigInts.
+  function byId(a, b) {
+    const x = BigInt(a.id);
+    const y = BigInt(b.id);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
+  // The waiting locks first, the longest wait first, then the held ones,
+  // the longest held first; ties by ID (as dashboard.cc's ListedBefore).
+  function listedBefore(a, b) {
+    const aw = a.state === 'enqueued';
+    const bw = b.state === 'enqueued';
+    if (aw !== bw) return aw ? -1 : 1;
+    const as = Number(a.since_ms) || 0;
+    const bs = Number(b.since_ms) || 0;
+    if (as !== bs) return bs - as;
+    return byId(a, b);
+  }
+
   function renderLocks(data) {
     const tbody = locksBody();
     const note = document.getElementById('locks-note');
-    const locks = Array.isArray(data.locks) ? data.locks : [];
+    const locks = (Array.isArray(data.locks) ? data.locks : []).slice().sort(listedBefore);
     if (note) {
       note.textContent = data.live + ' live; ' + locks.length + ' listed' +
-        (data.more ? ', more not shown' : '') + '.';
+        (data.more ? ', more not shown' : '') + '.' + (locks.length ? ' ' + LOCKS_ORDER : '');
     }
     const seen = new Set();
     let previous = null;
@@ -265,11 +286,7 @@
   // smaller IDs, so one pass in ID order settles every depth.
   function layers(locks) {
     const depth = new Map();
-    const sorted = locks.slice().sort((a, b) => {
-      const x = BigInt(a.id);
-      const y = BigInt(b.id);
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
+    const sorted = locks.slice().sort(byId);
     for (const lock of sorted) {
       let d = 0;
       for (const b of lock.waits_for || []) {

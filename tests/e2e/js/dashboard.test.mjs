@@ -197,7 +197,7 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
     const took = Date.now() - start;
     assert.ok(took < TIMEOUT, `rendered in ${took} ms`);
     const note = await page.$eval('#locks-note', (p) => p.textContent);
-    assert.equal(note, '1500 live; 1000 listed, more not shown.');
+    assert.equal(note, '1500 live; 1000 listed, more not shown. The longest waits first, then the longest held.');
     // Polling the same answer again touches nothing.
     await page.evaluate(() => {
       window.mutations = 0;
