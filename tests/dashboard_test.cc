@@ -208,6 +208,37 @@ TEST_F(DashboardHandlerTest, ThePageEscapesNamesAndStaysSmall) {
   EXPECT_LT(all.size(), 16'384u);
 }
 
+// Durations and sizes in units, the exact value in the cell's tooltip.
+TEST_F(DashboardHandlerTest, ParametersAreInUnitsTheExactValueInATooltip) {
+  Config config;
+  config.default_abandon_timeout_ms = 60'000;
+  config.route_limits.max_abandon_timeout_ms = 86'400'000;
+  config.keepalive_ms = 250;
+  config.handshake_timeout_ms = 7'199'999;  // 1.99999 h rounds up to 2 h
+  config.message_limits.max_message_bytes = 32u << 20;
+  config.message_limits.max_segment_bytes = 255;
+  config.route_limits.max_namespace_bytes = 1536;
+  config.max_lock_memory = std::uint64_t{1} << 30;
+  auto state = std::make_shared<ServerState>(config);
+  const std::string page = Get(state, "/").body;
+  for (const char* row : {
+           "<th>default abandon timeout</th><td title=\"60000 ms\">60 s</td>",
+           "<th>max abandon timeout</th><td title=\"86400000 ms\">1 d</td>",
+           "<th>keep-alive interval</th><td title=\"250 ms\">250 ms</td>",
+           "<th>handshake timeout</th><td title=\"7199999 ms\">2 h</td>",
+           "<th>max message bytes</th><td title=\"33554432 bytes\">32 "
+           "MiB</td>",
+           "<th>max segment bytes</th><td title=\"255 bytes\">255 B</td>",
+           "<th>max namespace bytes</th><td title=\"1536 bytes\">1.5 "
+           "KiB</td>",
+           "<th>max lock memory</th><td title=\"1073741824 bytes\">1 "
+           "GiB</td>",
+           "<th>max connections</th><td>100000</td>",
+       }) {
+    EXPECT_TRUE(Has(page, row)) << row << "\n" << page;
+  }
+}
+
 TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
   auto state = std::make_shared<ServerState>(Config{});
   state->auth = testing::OneTokenAuthenticator("t0k3n");

@@ -4,6 +4,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <map>
+#include <span>
 
 #include "server/core/pages.h"
 
@@ -69,6 +70,56 @@ std::string Duration(std::uint64_t ms) {
     return std::to_string(s / 60) + "m " + std::to_string(s % 60) + "s";
   }
   return std::to_string(s / 3600) + "h " + std::to_string(s / 60 % 60) + "m";
+}
+
+// A unit of HumanUnits: its name, its size, and the smallest value written
+// in it.
+struct Unit {
+  std::string_view name;
+  std::uint64_t size;
+  std::uint64_t from;
+};
+
+// Durations in ms: seconds up to 2 min, so that the usual timeouts read as
+// they are set (60 s, 90 s, 1 d).
+constexpr Unit kDurationUnits[] = {{"d", 86'400'000, 86'400'000},
+                                   {"h", 3'600'000, 3'600'000},
+                                   {"min", 60'000, 120'000},
+                                   {"s", 1000, 1000},
+                                   {"ms", 1, 0}};
+
+// Sizes in bytes, in powers of 1024.
+constexpr Unit kSizeUnits[] = {
+    {"TiB", std::uint64_t{1} << 40, std::uint64_t{1} << 40},
+    {"GiB", 1 << 30, 1 << 30},
+    {"MiB", 1 << 20, 1 << 20},
+    {"KiB", 1 << 10, 1 << 10},
+    {"B", 1, 0}};
+
+// `value` in the first of `units` (largest first) it reaches, rounded to two
+// decimals, trailing zeros dropped: "1 d", "1.5 s", "250 ms", "32 MiB".
+std::string HumanUnits(std::uint64_t value, std::span<const Unit> units) {
+  const Unit* unit = &units.back();
+  for (const Unit& u : units) {
+    if (value >= u.from) {
+      unit = &u;
+      break;
+    }
+  }
+  std::uint64_t whole = value / unit->size;
+  std::uint64_t hundredths =
+      (value % unit->size * 100 + unit->size / 2) / unit->size;
+  if (hundredths == 100) {
+    ++whole;
+    hundredths = 0;
+  }
+  std::string out = std::to_string(whole);
+  if (hundredths != 0) {
+    out += '.';
+    out += static_cast<char>('0' + hundredths / 10);
+    if (hundredths % 10 != 0) out += static_cast<char>('0' + hundredths % 10);
+  }
+  return out + " " + std::string(unit->name);
 }
 
 // The order of the locks table, as the page states it under the table's
@@ -145,6 +196,19 @@ std::string ServerSection(const ServerState& state,
   auto number = [&row](std::string_view name, auto value) {
     row(name, std::to_string(value));
   };
+  // In human units, the exact value in the cell's tooltip.
+  auto human = [&html](std::string_view name, std::uint64_t value,
+                       std::span<const Unit> units, std::string_view raw_unit) {
+    html += "<tr><th>" + std::string(name) + "</th><td title=\"" +
+            std::to_string(value) + " " + std::string(raw_unit) + "\">" +
+            HumanUnits(value, units) + "</td></tr>\n";
+  };
+  auto duration = [&human](std::string_view name, std::uint64_t ms) {
+    human(name, ms, kDurationUnits, "ms");
+  };
+  auto size = [&human](std::string_view name, std::uint64_t bytes) {
+    human(name, bytes, kSizeUnits, "bytes");
+  };
   row("listen", "<code>" + HtmlEscape(c.host) + ":" +
                     (c.port == 0 ? std::string("any free port")
                                  : std::to_string(c.port)) +
@@ -160,19 +224,19 @@ std::string ServerSection(const ServerState& state,
   }
   number("open connections", state.connections.load());
   number("max connections", c.max_connections);
-  number("default abandon timeout (ms)", c.default_abandon_timeout_ms);
-  number("max abandon timeout (ms)", c.route_limits.max_abandon_timeout_ms);
-  number("keep-alive interval (ms)", c.keepalive_ms);
-  number("handshake timeout (ms)", c.handshake_timeout_ms);
+  duration("default abandon timeout", c.default_abandon_timeout_ms);
+  duration("max abandon timeout", c.route_limits.max_abandon_timeout_ms);
+  duration("keep-alive interval", c.keepalive_ms);
+  duration("handshake timeout", c.handshake_timeout_ms);
   number("max write queue (answers)", c.max_write_queue);
-  number("max message bytes", c.message_limits.max_message_bytes);
+  size("max message bytes", c.message_limits.max_message_bytes);
   number("max resources per lock", c.message_limits.max_resources);
   number("max path depth", c.message_limits.max_path_depth);
-  number("max segment bytes", c.message_limits.max_segment_bytes);
+  size("max segment bytes", c.message_limits.max_segment_bytes);
   number("max path segments per lock", c.message_limits.max_lock_segments);
-  number("max namespace bytes", c.route_limits.max_namespace_bytes);
-  number("lock memory in use (bytes)", state.locks->memory().used());
-  number("max lock memory (bytes)", c.max_lock_memory);
+  size("max namespace bytes", c.route_limits.max_namespace_bytes);
+  size("lock memory in use", state.locks->memory().used());
+  size("max lock memory", c.max_lock_memory);
   html += "</table>\n";
   const std::string suffix =
       query.token ? "?token=" + HtmlEscape(UrlEncode(*query.token)) : "";
