@@ -239,6 +239,26 @@ TEST_F(DashboardHandlerTest, ParametersAreInUnitsTheExactValueInATooltip) {
   }
 }
 
+// The namespaces and the locks come first; the server follows, what it is
+// doing in view, its parameters folded.
+TEST_F(DashboardHandlerTest, TheConfigurationIsFoldedAfterTheLocks) {
+  auto state = std::make_shared<ServerState>(Config{});
+  const std::string page = Get(state, "/?namespace=ns").body;
+  const std::size_t namespaces = page.find("<section id=\"namespaces\">");
+  const std::size_t locks = page.find("<section id=\"locks\"");
+  const std::size_t server = page.find("<section id=\"server\">");
+  const std::size_t connections = page.find("<th>open connections</th>");
+  const std::size_t folded =
+      page.find("<details id=\"config\" class=\"config\"><summary>");
+  const std::size_t limits = page.find("<th>max connections</th>");
+  ASSERT_NE(folded, std::string::npos) << page;
+  EXPECT_LT(namespaces, locks);
+  EXPECT_LT(locks, server);
+  EXPECT_LT(server, connections);
+  EXPECT_LT(connections, folded);
+  EXPECT_LT(folded, limits);
+}
+
 TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
   auto state = std::make_shared<ServerState>(Config{});
   state->auth = testing::OneTokenAuthenticator("t0k3n");

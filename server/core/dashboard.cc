@@ -223,6 +223,10 @@ std::string ServerSection(const ServerState& state,
                          std::string(ha::Name(role)));
   }
   number("open connections", state.connections.load());
+  // The parameters and limits, folded: an operator comes for the locks.
+  html +=
+      "</table>\n<details id=\"config\" class=\"config\"><summary>"
+      "Configuration</summary>\n<table class=\"params\">\n";
   number("max connections", c.max_connections);
   duration("default abandon timeout", c.default_abandon_timeout_ms);
   duration("max abandon timeout", c.route_limits.max_abandon_timeout_ms);
@@ -237,7 +241,7 @@ std::string ServerSection(const ServerState& state,
   size("max namespace bytes", c.route_limits.max_namespace_bytes);
   size("lock memory in use", state.locks->memory().used());
   size("max lock memory", c.max_lock_memory);
-  html += "</table>\n";
+  html += "</table></details>\n";
   const std::string suffix =
       query.token ? "?token=" + HtmlEscape(UrlEncode(*query.token)) : "";
   html +=
@@ -310,8 +314,7 @@ std::string LocksSection(const ServerState& state,
     return "<p class=\"note\">Choose a namespace to see its locks.</p>\n";
   }
   std::string html = "<h2>Locks of <code>" + HtmlEscape(query.ns) +
-                     "</code></h2>\n<div id=\"graph\" class=\"graph\"></div>\n"
-                     "<div id=\"locks-body\">";
+                     "</code></h2>\n<div id=\"locks-body\">";
   const std::optional<wire::LocksPage> page =
       InspectLocks(*state.locks, query.ns,
                    InspectQuery{.path = {},
@@ -324,7 +327,9 @@ std::string LocksSection(const ServerState& state,
         "<p id=\"locks-note\" class=\"note\">Namespace not open: no "
         "live lock and no client.</p>\n";
   }
-  return html + "</div>\n";
+  // The graph under the table: the table, the longest waits first, is what
+  // must fit on the screen.
+  return html + "</div>\n<div id=\"graph\" class=\"graph\"></div>\n";
 }
 
 }  // namespace

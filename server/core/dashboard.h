@@ -1,5 +1,6 @@
-// The dashboard at GET /: the server's parameters and health, the busiest
-// namespaces (bounded, filtered), and one namespace's live locks, rendered
+// The dashboard at GET /: the busiest namespaces (bounded, filtered), one
+// namespace's live locks, the longest waits first, and the server's health
+// with its parameters folded below them (in units: 60 s, 1 GiB), rendered
 // on the server as plain HTML that needs no script; the script
 // (core/dashboard/dashboard.js, compiled in) then keeps it live by polling
 // /namespaces_v1 and /locks_v1, and draws the waits-for graph. No sockets.
