@@ -136,6 +136,37 @@ TEST(Dashboard, RenderLocksHtmlEscapesEverythingFromClients) {
   EXPECT_TRUE(Has(html, "3 live; 2 listed, more not shown.")) << html;
 }
 
+TEST(Dashboard, LocksListTheLongestWaitsFirstThenTheLongestHeld) {
+  wire::LocksPage page{.ns = "ns", .live = 6};
+  auto lock = [&page](std::uint64_t id, LockState state,
+                      std::uint64_t since_ms) {
+    page.locks.push_back(wire::ListedLock{.id = id,
+                                          .state = state,
+                                          .resources = {W({"a"})},
+                                          .since_ms = since_ms});
+  };
+  lock(1, LockState::kAcquired, 900);
+  lock(2, LockState::kAcquired, 90'000);
+  lock(3, LockState::kEnqueued, 5'000);
+  lock(4, LockState::kEnqueued, 125'000);
+  lock(5, LockState::kEnqueued, 5'000);
+  lock(6, LockState::kEnqueued, 250);
+  const std::string html = RenderLocksHtml(page);
+  std::vector<std::string> ids;
+  for (std::size_t at = html.find("data-id=\""); at != std::string::npos;
+       at = html.find("data-id=\"", at + 1)) {
+    const std::size_t from = at + 9;
+    ids.push_back(html.substr(from, html.find('"', from) - from));
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"4", "3", "5", "6", "2", "1"}));
+  EXPECT_TRUE(Has(html,
+                  "6 live; 6 listed. The longest waits first, then the "
+                  "longest held.</p>"))
+      << html;
+  EXPECT_TRUE(Has(RenderLocksHtml(wire::LocksPage{.ns = "ns"}),
+                  "0 live; 0 listed.</p>"));
+}
+
 class DashboardHandlerTest : public ::testing::Test {
  protected:
   static HttpResponse Get(const std::shared_ptr<ServerState>& state,
@@ -175,6 +206,57 @@ TEST_F(DashboardHandlerTest, ThePageEscapesNamesAndStaysSmall) {
   EXPECT_TRUE(Has(all, "501 open now"));
   EXPECT_TRUE(Has(all, "The 20 busiest of 501 matching."));
   EXPECT_LT(all.size(), 16'384u);
+}
+
+// Durations and sizes in units, the exact value in the cell's tooltip.
+TEST_F(DashboardHandlerTest, ParametersAreInUnitsTheExactValueInATooltip) {
+  Config config;
+  config.default_abandon_timeout_ms = 60'000;
+  config.route_limits.max_abandon_timeout_ms = 86'400'000;
+  config.keepalive_ms = 250;
+  config.handshake_timeout_ms = 7'199'999;  // 1.99999 h rounds up to 2 h
+  config.message_limits.max_message_bytes = 32u << 20;
+  config.message_limits.max_segment_bytes = 255;
+  config.route_limits.max_namespace_bytes = 1536;
+  config.max_lock_memory = std::uint64_t{1} << 30;
+  auto state = std::make_shared<ServerState>(config);
+  const std::string page = Get(state, "/").body;
+  for (const char* row : {
+           "<th>default abandon timeout</th><td title=\"60000 ms\">60 s</td>",
+           "<th>max abandon timeout</th><td title=\"86400000 ms\">1 d</td>",
+           "<th>keep-alive interval</th><td title=\"250 ms\">250 ms</td>",
+           "<th>handshake timeout</th><td title=\"7199999 ms\">2 h</td>",
+           "<th>max message bytes</th><td title=\"33554432 bytes\">32 "
+           "MiB</td>",
+           "<th>max segment bytes</th><td title=\"255 bytes\">255 B</td>",
+           "<th>max namespace bytes</th><td title=\"1536 bytes\">1.5 "
+           "KiB</td>",
+           "<th>max lock memory</th><td title=\"1073741824 bytes\">1 "
+           "GiB</td>",
+           "<th>max connections</th><td>100000</td>",
+       }) {
+    EXPECT_TRUE(Has(page, row)) << row << "\n" << page;
+  }
+}
+
+// The namespaces and the locks come first; the server follows, what it is
+// doing in view, its parameters folded.
+TEST_F(DashboardHandlerTest, TheConfigurationIsFoldedAfterTheLocks) {
+  auto state = std::make_shared<ServerState>(Config{});
+  const std::string page = Get(state, "/?namespace=ns").body;
+  const std::size_t namespaces = page.find("<section id=\"namespaces\">");
+  const std::size_t locks = page.find("<section id=\"locks\"");
+  const std::size_t server = page.find("<section id=\"server\">");
+  const std::size_t connections = page.find("<th>open connections</th>");
+  const std::size_t folded =
+      page.find("<details id=\"config\" class=\"config\"><summary>");
+  const std::size_t limits = page.find("<th>max connections</th>");
+  ASSERT_NE(folded, std::string::npos) << page;
+  EXPECT_LT(namespaces, locks);
+  EXPECT_LT(locks, server);
+  EXPECT_LT(server, connections);
+  EXPECT_LT(connections, folded);
+  EXPECT_LT(folded, limits);
 }
 
 TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {

@@ -4,6 +4,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <map>
+#include <span>
 
 #include "server/core/pages.h"
 
@@ -71,6 +72,70 @@ std::string Duration(std::uint64_t ms) {
   return std::to_string(s / 3600) + "h " + std::to_string(s / 60 % 60) + "m";
 }
 
+// A unit of HumanUnits: its name, its size, and the smallest value written
+// in it.
+struct Unit {
+  std::string_view name;
+  std::uint64_t size;
+  std::uint64_t from;
+};
+
+// Durations in ms: seconds up to 2 min, so that the usual timeouts read as
+// they are set (60 s, 90 s, 1 d).
+constexpr Unit kDurationUnits[] = {{"d", 86'400'000, 86'400'000},
+                                   {"h", 3'600'000, 3'600'000},
+                                   {"min", 60'000, 120'000},
+                                   {"s", 1000, 1000},
+                                   {"ms", 1, 0}};
+
+// Sizes in bytes, in powers of 1024.
+constexpr Unit kSizeUnits[] = {
+    {"TiB", std::uint64_t{1} << 40, std::uint64_t{1} << 40},
+    {"GiB", 1 << 30, 1 << 30},
+    {"MiB", 1 << 20, 1 << 20},
+    {"KiB", 1 << 10, 1 << 10},
+    {"B", 1, 0}};
+
+// `value` in the first of `units` (largest first) it reaches, rounded to two
+// decimals, trailing zeros dropped: "1 d", "1.5 s", "250 ms", "32 MiB".
+std::string HumanUnits(std::uint64_t value, std::span<const Unit> units) {
+  const Unit* unit = &units.back();
+  for (const Unit& u : units) {
+    if (value >= u.from) {
+      unit = &u;
+      break;
+    }
+  }
+  std::uint64_t whole = value / unit->size;
+  std::uint64_t hundredths =
+      (value % unit->size * 100 + unit->size / 2) / unit->size;
+  if (hundredths == 100) {
+    ++whole;
+    hundredths = 0;
+  }
+  std::string out = std::to_string(whole);
+  if (hundredths != 0) {
+    out += '.';
+    out += static_cast<char>('0' + hundredths / 10);
+    if (hundredths % 10 != 0) out += static_cast<char>('0' + hundredths % 10);
+  }
+  return out + " " + std::string(unit->name);
+}
+
+// The order of the locks table, as the page states it under the table's
+// count and the script sorts it too: the waiting locks first, the longest
+// wait first, then the held ones, the longest held first; ties by ID.
+constexpr std::string_view kLocksOrder =
+    "The longest waits first, then the longest held.";
+
+bool ListedBefore(const wire::ListedLock& a, const wire::ListedLock& b) {
+  const bool a_waits = a.state == LockState::kEnqueued;
+  const bool b_waits = b.state == LockState::kEnqueued;
+  if (a_waits != b_waits) return a_waits;
+  if (a.since_ms != b.since_ms) return a.since_ms > b.since_ms;
+  return a.id < b.id;
+}
+
 std::string_view StateName(LockState state) {
   switch (state) {
     case LockState::kAcquired:
@@ -131,6 +196,19 @@ std::string ServerSection(const ServerState& state,
   auto number = [&row](std::string_view name, auto value) {
     row(name, std::to_string(value));
   };
+  // In human units, the exact value in the cell's tooltip.
+  auto human = [&html](std::string_view name, std::uint64_t value,
+                       std::span<const Unit> units, std::string_view raw_unit) {
+    html += "<tr><th>" + std::string(name) + "</th><td title=\"" +
+            std::to_string(value) + " " + std::string(raw_unit) + "\">" +
+            HumanUnits(value, units) + "</td></tr>\n";
+  };
+  auto duration = [&human](std::string_view name, std::uint64_t ms) {
+    human(name, ms, kDurationUnits, "ms");
+  };
+  auto size = [&human](std::string_view name, std::uint64_t bytes) {
+    human(name, bytes, kSizeUnits, "bytes");
+  };
   row("listen", "<code>" + HtmlEscape(c.host) + ":" +
                     (c.port == 0 ? std::string("any free port")
                                  : std::to_string(c.port)) +
@@ -145,21 +223,25 @@ std::string ServerSection(const ServerState& state,
                          std::string(ha::Name(role)));
   }
   number("open connections", state.connections.load());
+  // The parameters and limits, folded: an operator comes for the locks.
+  html +=
+      "</table>\n<details id=\"config\" class=\"config\"><summary>"
+      "Configuration</summary>\n<table class=\"params\">\n";
   number("max connections", c.max_connections);
-  number("default abandon timeout (ms)", c.default_abandon_timeout_ms);
-  number("max abandon timeout (ms)", c.route_limits.max_abandon_timeout_ms);
-  number("keep-alive interval (ms)", c.keepalive_ms);
-  number("handshake timeout (ms)", c.handshake_timeout_ms);
+  duration("default abandon timeout", c.default_abandon_timeout_ms);
+  duration("max abandon timeout", c.route_limits.max_abandon_timeout_ms);
+  duration("keep-alive interval", c.keepalive_ms);
+  duration("handshake timeout", c.handshake_timeout_ms);
   number("max write queue (answers)", c.max_write_queue);
-  number("max message bytes", c.message_limits.max_message_bytes);
+  size("max message bytes", c.message_limits.max_message_bytes);
   number("max resources per lock", c.message_limits.max_resources);
   number("max path depth", c.message_limits.max_path_depth);
-  number("max segment bytes", c.message_limits.max_segment_bytes);
+  size("max segment bytes", c.message_limits.max_segment_bytes);
   number("max path segments per lock", c.message_limits.max_lock_segments);
-  number("max namespace bytes", c.route_limits.max_namespace_bytes);
-  number("lock memory in use (bytes)", state.locks->memory().used());
-  number("max lock memory (bytes)", c.max_lock_memory);
-  html += "</table>\n";
+  size("max namespace bytes", c.route_limits.max_namespace_bytes);
+  size("lock memory in use", state.locks->memory().used());
+  size("max lock memory", c.max_lock_memory);
+  html += "</table></details>\n";
   const std::string suffix =
       query.token ? "?token=" + HtmlEscape(UrlEncode(*query.token)) : "";
   html +=
@@ -232,8 +314,7 @@ std::string LocksSection(const ServerState& state,
     return "<p class=\"note\">Choose a namespace to see its locks.</p>\n";
   }
   std::string html = "<h2>Locks of <code>" + HtmlEscape(query.ns) +
-                     "</code></h2>\n<div id=\"graph\" class=\"graph\"></div>\n"
-                     "<div id=\"locks-body\">";
+                     "</code></h2>\n<div id=\"locks-body\">";
   const std::optional<wire::LocksPage> page =
       InspectLocks(*state.locks, query.ns,
                    InspectQuery{.path = {},
@@ -246,7 +327,9 @@ std::string LocksSection(const ServerState& state,
         "<p id=\"locks-note\" class=\"note\">Namespace not open: no "
         "live lock and no client.</p>\n";
   }
-  return html + "</div>\n";
+  // The graph under the table: the table, the longest waits first, is what
+  // must fit on the screen.
+  return html + "</div>\n<div id=\"graph\" class=\"graph\"></div>\n";
 }
 
 }  // namespace
@@ -300,15 +383,24 @@ wire::NamespacesPage ToNamespacesPage(const NamespaceList& list) {
 }
 
 std::string RenderLocksHtml(const wire::LocksPage& page) {
-  std::string html = "<p id=\"locks-note\" class=\"note\">" +
-                     std::to_string(page.live) + " live; " +
-                     std::to_string(page.locks.size()) + " listed" +
-                     (page.more ? ", more not shown" : "") + ".</p>\n";
+  std::string html =
+      "<p id=\"locks-note\" class=\"note\">" + std::to_string(page.live) +
+      " live; " + std::to_string(page.locks.size()) + " listed" +
+      (page.more ? ", more not shown" : "") + "." +
+      (page.locks.empty() ? "" : " " + std::string(kLocksOrder)) + "</p>\n";
   html +=
       "<table id=\"locks-table\" class=\"locks\"><thead><tr><th>id</th>"
       "<th>state</th><th>resources</th><th>client</th><th>connection</th>"
       "<th>peer</th><th>for</th><th>waits for</th></tr></thead><tbody>\n";
-  for (const wire::ListedLock& lock : page.locks) {
+  std::vector<const wire::ListedLock*> sorted;
+  sorted.reserve(page.locks.size());
+  for (const wire::ListedLock& lock : page.locks) sorted.push_back(&lock);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const wire::ListedLock* a, const wire::ListedLock* b) {
+              return ListedBefore(*a, *b);
+            });
+  for (const wire::ListedLock* listed : sorted) {
+    const wire::ListedLock& lock = *listed;
     const std::string id = std::to_string(lock.id);
     const std::string_view state = StateName(lock.state);
     html += "<tr data-id=\"" + id + "\" class=\"" + std::string(state) +

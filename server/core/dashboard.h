@@ -1,5 +1,6 @@
-// The dashboard at GET /: the server's parameters and health, the busiest
-// namespaces (bounded, filtered), and one namespace's live locks, rendered
+// The dashboard at GET /: the busiest namespaces (bounded, filtered), one
+// namespace's live locks, the longest waits first, and the server's health
+// with its parameters folded below them (in units: 60 s, 1 GiB), rendered
 // on the server as plain HTML that needs no script; the script
 // (core/dashboard/dashboard.js, compiled in) then keeps it live by polling
 // /namespaces_v1 and /locks_v1, and draws the waits-for graph. No sockets.
@@ -56,8 +57,10 @@ NamespaceList BusiestMatching(const LockService& locks, std::string_view filter,
 // What GET /namespaces_v1 lists of `list` (wire/pages.h).
 wire::NamespacesPage ToNamespacesPage(const NamespaceList& list);
 
-// The locks table of a namespace (its <table> and a note when it is cut),
-// as the script renders it too: one row per lock, its cells escaped.
+// The locks table of a namespace (its <table> and a note with the count and
+// the order), as the script renders it too: one row per lock, its cells
+// escaped, the waiting locks first, the longest wait first, then the held
+// ones, the longest held first.
 std::string RenderLocksHtml(const wire::LocksPage& page);
 
 // GET /: the whole page.

@@ -16,6 +16,14 @@
   const BLOCKERS = 10;
   // Past this many locks the graph draws dots without labels (hover tells).
   const LABELLED_NODES = 150;
+  // A node is as wide as its longest label needs (11px monospace: 0.6em a
+  // character), within these bounds; a longer label is cut, and its node's
+  // tooltip says it whole.
+  const CHAR_PX = 6.7;
+  const MIN_NODE_PX = 120;
+  const MAX_NODE_PX = 360;
+  // The order of the locks table, as the server renders it (dashboard.cc).
+  const LOCKS_ORDER = 'The longest waits first, then the longest held.';
   // Edges drawn at most; a note says when some are left out.
   const MAX_EDGES = 5000;
   const SVG = 'http://www.w3.org/2000/svg';
@@ -200,13 +208,32 @@
     });
   }
 
+  // Lock IDs are decimal strings of up to 64 bits: compared as BigInts.
+  function byId(a, b) {
+    const x = BigInt(a.id);
+    const y = BigInt(b.id);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
+  // The waiting locks first, the longest wait first, then the held ones,
+  // the longest held first; ties by ID (as dashboard.cc's ListedBefore).
+  function listedBefore(a, b) {
+    const aw = a.state === 'enqueued';
+    const bw = b.state === 'enqueued';
+    if (aw !== bw) return aw ? -1 : 1;
+    const as = Number(a.since_ms) || 0;
+    const bs = Number(b.since_ms) || 0;
+    if (as !== bs) return bs - as;
+    return byId(a, b);
+  }
+
   function renderLocks(data) {
     const tbody = locksBody();
     const note = document.getElementById('locks-note');
-    const locks = Array.isArray(data.locks) ? data.locks : [];
+    const locks = (Array.isArray(data.locks) ? data.locks : []).slice().sort(listedBefore);
     if (note) {
       note.textContent = data.live + ' live; ' + locks.length + ' listed' +
-        (data.more ? ', more not shown' : '') + '.';
+        (data.more ? ', more not shown' : '') + '.' + (locks.length ? ' ' + LOCKS_ORDER : '');
     }
     const seen = new Set();
     let previous = null;
@@ -265,11 +292,7 @@
   // smaller IDs, so one pass in ID order settles every depth.
   function layers(locks) {
     const depth = new Map();
-    const sorted = locks.slice().sort((a, b) => {
-      const x = BigInt(a.id);
-      const y = BigInt(b.id);
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
+    const sorted = locks.slice().sort(byId);
     for (const lock of sorted) {
       let d = 0;
       for (const b of lock.waits_for || []) {
@@ -296,7 +319,12 @@
     if (locks.length === 0) return;
 
     const labelled = locks.length <= LABELLED_NODES;
-    const nodeW = labelled ? 120 : 10;
+    const label = (lock) => String(lock.id) + (lock.client_name ? ' ' + lock.client_name : '');
+    const longest = labelled ? Math.max(...locks.map((l) => label(l).length)) : 0;
+    // The text starts 4px in, and keeps 4px clear of the right edge.
+    const nodeW = labelled
+      ? Math.min(MAX_NODE_PX, Math.max(MIN_NODE_PX, Math.ceil(longest * CHAR_PX) + 8)) : 10;
+    const fits = Math.floor((nodeW - 8) / CHAR_PX);
     const nodeH = labelled ? 20 : 10;
     const gapX = labelled ? 60 : 40;
     const gapY = labelled ? 8 : 4;
@@ -384,8 +412,8 @@
       if (labelled) {
         g.appendChild(svg('rect', { width: String(nodeW), height: String(nodeH), rx: '3' }));
         const t = svg('text', { x: '4', y: '14' });
-        const label = id + (lock.client_name ? ' ' + lock.client_name : '');
-        t.textContent = label.length > 18 ? label.slice(0, 17) + '\u2026' : label;
+        const text = label(lock);
+        t.textContent = text.length > fits ? text.slice(0, fits - 1) + '\u2026' : text;
         g.appendChild(t);
       } else {
         g.appendChild(svg('circle', { cx: String(nodeW / 2), cy: String(nodeH / 2), r: String(nodeW / 2) }));

@@ -114,8 +114,8 @@ describe('command line', () => {
       env: { LOCKTOPUS_KEEPALIVE_MS: '4321', LOCKTOPUS_HANDSHAKE_TIMEOUT_MS: '5432', LOCKTOPUS_MAX_WRITE_QUEUE: '65' },
     });
     const page = (await server.get('/')).body;
-    assert.match(page, /<th>keep-alive interval \(ms\)<\/th><td>4321<\/td>/);
-    assert.match(page, /<th>handshake timeout \(ms\)<\/th><td>5432<\/td>/);
+    assert.match(page, /<th>keep-alive interval<\/th><td title="4321 ms">4.32 s<\/td>/);
+    assert.match(page, /<th>handshake timeout<\/th><td title="5432 ms">5.43 s<\/td>/);
     assert.match(page, /<th>max write queue \(answers\)<\/th><td>65<\/td>/);
   });
 
@@ -187,12 +187,12 @@ describe('command line', () => {
   test('--state-dir and --etcd-endpoints make --max-abandon-timeout default to 60000', () => inTempDir(async (dir) => {
     const server = await startServer({ args: ['--state-dir', dir] });
     const page = (await server.get('/')).body;
-    assert.match(page, /<th>max abandon timeout \(ms\)<\/th><td>60000<\/td>/);
+    assert.match(page, /<th>max abandon timeout<\/th><td title="60000 ms">60 s<\/td>/);
     assert.match(page, /<th>state dir<\/th><td><code>/);
     const other = path.join(dir, 'other');
     fs.mkdirSync(other);
     const given = await startServer({ args: ['--state-dir', other, '--max-abandon-timeout', '90000'] });
-    assert.match((await given.get('/')).body, /<th>max abandon timeout \(ms\)<\/th><td>90000<\/td>/);
+    assert.match((await given.get('/')).body, /<th>max abandon timeout<\/th><td title="90000 ms">90 s<\/td>/);
   }));
 
   test('an unreadable --state-dir record stops the server with exit code 1, naming the file', () => inTempDir(async (dir) => {

@@ -1,9 +1,11 @@
 // The dashboard at / in a real browser: Debian's chromium, headless, driven
 // by puppeteer-core (no browser download). The page lists the namespaces
 // and filters them live, shows a chosen namespace's locks and their
-// waits-for graph and follows a release, renders a thousand locks, works
-// with scripts off, and with a token given as ?token=. A screenshot goes to
-// the build directory (dashboard.png) for a human to look at.
+// waits-for graph and follows a release, renders a thousand locks, shows
+// eight locks above the fold of a 1280x800 window (the longest waits first,
+// no address wrapped, no label cut), works with scripts off, and with a
+// token given as ?token=. Screenshots go to the build directory
+// (dashboard.png, dashboard-fold.png) for a human to look at.
 //
 // Skipped, saying why, when chromium or puppeteer-core is missing. The
 // parts that need the server's lock inspector (/locks_v1) are skipped on a
@@ -30,9 +32,21 @@ const noBrowser = !CHROMIUM
   ? 'chromium is not installed (scripts/setup.sh installs it)'
   : !puppeteer ? 'puppeteer-core is not installed (npm ci --prefix tests)' : false;
 
-// The build directory: the binary is its bin/locktopus.
-function screenshotPath() {
-  return path.join(path.dirname(path.dirname(serverBinary())), 'dashboard.png');
+// A file in the build directory: the binary is its bin/locktopus.
+function screenshotPath(name = 'dashboard.png') {
+  return path.join(path.dirname(path.dirname(serverBinary())), name);
+}
+
+// Answers /locks_v1 of `page` with `body`, whatever the server holds.
+async function cannedLocks(page, body) {
+  await page.setRequestInterception(true);
+  page.on('request', (req) => {
+    if (new URL(req.url()).pathname === '/locks_v1') {
+      req.respond({ status: 200, contentType: 'application/json', body });
+    } else {
+      req.continue();
+    }
+  });
 }
 
 async function launch() {
@@ -180,16 +194,8 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
         waits_for_more: false,
       });
     }
-    const body = JSON.stringify({ namespace: ns, live: 1500, more: true, locks });
     const page = await browser.newPage();
-    await page.setRequestInterception(true);
-    page.on('request', (req) => {
-      if (new URL(req.url()).pathname === '/locks_v1') {
-        req.respond({ status: 200, contentType: 'application/json', body });
-      } else {
-        req.continue();
-      }
-    });
+    await cannedLocks(page, JSON.stringify({ namespace: ns, live: 1500, more: true, locks }));
     const start = Date.now();
     await page.goto(`http://${server.base}/?namespace=${encodeURIComponent(ns)}`);
     await waitForPage(page, () => document.querySelectorAll('#locks-table tbody tr').length === 1000 &&
@@ -197,7 +203,7 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
     const took = Date.now() - start;
     assert.ok(took < TIMEOUT, `rendered in ${took} ms`);
     const note = await page.$eval('#locks-note', (p) => p.textContent);
-    assert.equal(note, '1500 live; 1000 listed, more not shown.');
+    assert.equal(note, '1500 live; 1000 listed, more not shown. The longest waits first, then the longest held.');
     // Polling the same answer again touches nothing.
     await page.evaluate(() => {
       window.mutations = 0;
@@ -207,6 +213,95 @@ describe('dashboard', { skip: noBrowser || needsOwnServer('reads its pages in a 
     await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.equal(await page.evaluate(() => window.mutations), 0);
     await page.close();
+  });
+
+  test('at 1280x800 eight locks fit above the fold, the longest waits first, nothing cut or wrapped', async () => {
+    ns = uniqueNs('dash-fold');
+    const client = await server.connect(ns, 'client=cron-acme-migrations-nightly');
+    // A canned /locks_v1 answer: three holders (one abandoned) and five
+    // waiters, with long paths, long client names and IPv6 peers.
+    const lock = (id, state, since, client_name, peer, resources, waits = [], extra = {}) => ({
+      id: String(id), state, resources, client_name, connection: 100 + id, peer, since_ms: since,
+      waits_for: waits.map(String), waits_for_more: false, ...extra,
+    });
+    const acme = ['tenants', 'acme-corp', 'billing', 'invoices', '2026-11', 'ledger-reconciliation'];
+    const locks = [
+      lock(1, 'acquired', 3_725_000, 'cron-acme-migrations-nightly',
+        '[2001:db8:85a3:8d3:1319:8a2e:370:7348]:51234', [w(...acme)]),
+      lock(2, 'acquired', 48_000, 'catalog-indexer-eu-west-1', '203.0.113.254:61999',
+        [r('tenants', 'acme-corp', 'catalog', 'products', 'by-region', 'eu-west-1')]),
+      lock(3, 'acquired', 9_000, 'report-builder-7f9c2d', '[fd12:3456:789a:1::42]:40001',
+        [w('tenants', 'globex', 'reports', 'quarterly', '2026-q3', 'rollup'),
+          r('tenants', 'globex', 'reports', 'templates')], [], { abandoned: true, release_in_ms: 51_000 }),
+      lock(4, 'enqueued', 5_000, 'cron-acme-migrations-weekly', '198.51.100.17:52011', [w(...acme)], [1]),
+      lock(5, 'enqueued', 125_000, 'billing-api-7d9f8c6b5-x2k4q', '[2001:db8:0:42::1d]:33012',
+        [r('tenants', 'acme-corp', 'billing', 'invoices')], [1]),
+      lock(6, 'enqueued', 3_000, 'catalog-writer', '10.240.17.203:51234',
+        [w('tenants', 'acme-corp', 'catalog', 'products', 'by-region', 'eu-west-1', 'sku-99812')], [2]),
+      lock(7, 'enqueued', 61_000, 'cron-globex-quarterly-close', '[2001:db8:85a3::8a2e:370:7334]:60123',
+        [w('tenants', 'globex', 'reports', 'quarterly', '2026-q3')], [3]),
+      lock(8, 'enqueued', 250, 'billing-api-7d9f8c6b5-m8n3z', '198.51.100.23:49152',
+        [w('tenants', 'acme-corp', 'billing')], [1, 4, 5]),
+    ];
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+    await cannedLocks(page, JSON.stringify({ namespace: ns, live: 8, more: false, locks }));
+    await page.goto(`http://${server.base}/?namespace=${encodeURIComponent(ns)}`);
+    await waitForPage(page, () => document.querySelectorAll('#locks-table tbody tr').length === 8 &&
+      document.querySelectorAll('#graph g.node').length === 8, 'eight rows and nodes');
+    const seen = await page.evaluate(() => {
+      // One client rect per line box a cell's text takes.
+      const lines = (node) => {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        return range.getClientRects().length;
+      };
+      const config = document.getElementById('config');
+      return {
+        scrollY: window.scrollY,
+        width: window.innerWidth,
+        height: window.innerHeight,
+        rows: Array.from(document.querySelectorAll('#locks-table tbody tr')).map((tr) => ({
+          id: tr.getAttribute('data-id'), bottom: tr.getBoundingClientRect().bottom,
+        })),
+        peers: Array.from(document.querySelectorAll('#locks-table td.peer')).map((td) => ({
+          text: td.textContent, lines: lines(td), right: td.getBoundingClientRect().right,
+        })),
+        labels: Array.from(document.querySelectorAll('#graph g.node')).map((g) => ({
+          id: g.getAttribute('data-id'),
+          text: g.querySelector('text').textContent,
+          length: g.querySelector('text').getComputedTextLength(),
+          width: Number(g.querySelector('rect').getAttribute('width')),
+        })),
+        configOpen: config ? config.open : null,
+        configTop: config ? config.getBoundingClientRect().top : null,
+        namespacesTop: document.getElementById('namespaces').getBoundingClientRect().top,
+      };
+    });
+    await page.screenshot({ path: screenshotPath('dashboard-fold.png') });
+    assert.equal(seen.width, 1280);
+    assert.equal(seen.height, 800);
+    assert.equal(seen.scrollY, 0);
+    for (const row of seen.rows) {
+      assert.ok(row.bottom <= seen.height, `lock ${row.id} ends at ${row.bottom}, below the fold`);
+    }
+    for (const peer of seen.peers) {
+      assert.equal(peer.lines, 1, `${peer.text} takes ${peer.lines} lines`);
+      assert.ok(peer.right <= seen.width, `${peer.text} ends at ${peer.right}, off the page`);
+    }
+    assert.deepEqual(seen.peers.map((p) => p.text).sort(), locks.map((l) => l.peer).sort());
+    for (const label of seen.labels) {
+      const want = locks.find((l) => l.id === label.id);
+      assert.equal(label.text, `${want.id} ${want.client_name}`);
+      assert.ok(label.length + 4 <= label.width, `label ${label.text} overflows its box`);
+    }
+    // The waiters first, the longest wait first; then the holders, the
+    // longest held first.
+    assert.deepEqual(seen.rows.map((row) => row.id), ['5', '7', '4', '6', '8', '1', '2', '3']);
+    assert.equal(seen.configOpen, false, 'the configuration is folded');
+    assert.ok(seen.configTop > seen.namespacesTop, 'the configuration comes after the namespaces');
+    await page.close();
+    client.terminate();
   });
 
   test('works with scripts off: everything is in the HTML', async () => {
