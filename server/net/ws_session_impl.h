@@ -57,7 +57,7 @@ enum class Transport { kReading, kPaused, kClosing, kDropped, kEnded };
 // S is PlainSocket or TlsStream (its handshake done).
 template <class S>
 class WebSocketSession final
-    : public Waiter,
+    : public LockHolder,
       public ConnectionIo,
       public Closable,
       public std::enable_shared_from_this<WebSocketSession<S>> {
@@ -103,10 +103,15 @@ class WebSocketSession final
                      });
   }
 
-  // Waiter: called on any thread, outside every mutex.
+  // LockHolder: called on any thread, outside every mutex.
   void Notify(LockId id) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), id] {
       self->connection_->OnAcquired(id);
+    });
+  }
+  void ForceReleased(LockId id) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), id] {
+      self->connection_->OnForceReleased(id);
     });
   }
 
