@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "server/core/auth.h"
+#include "server/core/connection.h"
 #include "server/core/metrics.h"
 #include "server/core/server_state.h"
 #include "tests/auth_support.h"
+#include "tests/fake_io.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -138,6 +140,92 @@ TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
   HttpRequest preflight = Get("/v1?namespace=x");
   preflight.method = HttpRequest::Method::kOptions;
   EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
+}
+
+// DELETE /locks_v1 through the handler: the lock ends, its waiter is
+// acquired, its holder is told (and closes with 4000 once told); a lock
+// that is not live is 404, a bad ID 400; every other target answers DELETE
+// as before, 405.
+TEST_F(HandlerTest, ForceReleasesALiveLock) {
+  auto state = Make();
+  ConnectionConfig config{.metrics = &state->metrics};
+  const auto holder = std::make_shared<testing::FakeIo>();
+  const auto waiter = std::make_shared<testing::FakeIo>();
+  Connection a(state->locks->Open("ns"), config, *holder, holder);
+  Connection b(state->locks->Open("ns"), config, *waiter, waiter);
+  a.OnFrame(testing::kLockA);
+  b.OnFrame(testing::kLockA);
+  ASSERT_EQ(b.state(), wire::ConnState::kEnqueued);
+
+  const auto del = [&state](std::string_view target) {
+    HttpRequest request = Get(target);
+    request.method = HttpRequest::Method::kDelete;
+    request.peer = "10.1.2.3:4567";
+    return Response(HandleRequest(request, state));
+  };
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"),
+            (HttpResponse{.status = 200,
+                          .body = "Released lock 1 of namespace [ns]: it was "
+                                  "acquired"}));
+  EXPECT_EQ(state->metrics.locks_force_released.load(), 1u);
+  EXPECT_EQ(waiter->notices, std::vector<LockId>{2});
+  EXPECT_EQ(holder->force_released, std::vector<LockId>{1});
+  testing::Deliver(*holder, a);
+  EXPECT_EQ(holder->sent.back(),
+            "communication error: lock released by an operator");
+  EXPECT_EQ(holder->closed_with, 4000);
+  testing::Deliver(*waiter, b);
+  EXPECT_EQ(b.state(), wire::ConnState::kAcquired);
+
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"),
+            (HttpResponse{.status = 404,
+                          .body = "Lock not found: no live lock 1 of "
+                                  "namespace [ns]"}));
+  EXPECT_EQ(del("/locks_v1?namespace=never&id=1").status, 404u);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=two").status, 400u);
+  EXPECT_EQ(del("/locks_v1?namespace=ns").status, 400u);
+  EXPECT_EQ(state->metrics.locks_force_released.load(), 1u);
+  EXPECT_EQ(state->locks->HoldIfOpen("ns")->State(2), LockState::kAcquired);
+  EXPECT_EQ(del("/stats_v1?namespace=ns"),
+            (HttpResponse{.status = 405, .body = "Method not allowed"}));
+  EXPECT_EQ(del("/nowhere").status, 405u);
+  EXPECT_EQ(
+      Response(HandleRequest(Get("/locks_v1?namespace=ns&id=2"), state)).status,
+      200u);  // GET lists, whatever `id` says
+}
+
+// Refused without a token exactly as every protected endpoint is; and a
+// standby (or a fenced server) releases nothing, as it takes no client.
+TEST_F(HandlerTest, AForceReleaseNeedsTheTokenAndTheActiveServer) {
+  auto state = Make();
+  state->auth = testing::OneTokenAuthenticator("t0k3n");
+  ASSERT_NE(state->auth, nullptr);
+  NamespaceHold ns = state->locks->Open("ns");
+  ns->Request(std::vector{W({"a"})});
+  const auto del = [&state](std::string_view target,
+                            std::string_view authorization = "") {
+    HttpRequest request = Get(target, authorization);
+    request.method = HttpRequest::Method::kDelete;
+    return Response(HandleRequest(request, state));
+  };
+  const HttpResponse unauthorized = Response(HandleRequest(Get("/"), state));
+  ASSERT_EQ(unauthorized.status, 401u);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"), unauthorized);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1", "Bearer wrong"), unauthorized);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1&token=wrong"), unauthorized);
+  EXPECT_EQ(ns->State(1), LockState::kAcquired);
+
+  for (const ha::Role role : {ha::Role::kStandby, ha::Role::kFenced}) {
+    state->role = role;
+    EXPECT_EQ(del("/locks_v1?namespace=ns&id=1", "Bearer t0k3n"),
+              (HttpResponse{.status = 503,
+                            .body = "Not the active server of its group (" +
+                                    std::string(ha::Name(role)) + ")"}));
+    EXPECT_EQ(ns->State(1), LockState::kAcquired);
+  }
+  state->role = ha::Role::kServing;
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1&token=t0k3n").status, 200u);
+  EXPECT_EQ(ns->State(1), LockState::kNone);
 }
 
 }  // namespace

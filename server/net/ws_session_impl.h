@@ -32,15 +32,6 @@ constexpr std::uint16_t kSlowClientCloseCode = 1008;
 constexpr std::size_t kFirstRead = 256;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
-// `lowest` is the session's PlainSocket or Stream.
-template <class L>
-std::string Peer(const L& lowest) {
-  beast::error_code ec;
-  auto endpoint = lowest.socket().remote_endpoint(ec);
-  if (ec) return "?";
-  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-}
-
 // Where the transport is. One at a time:
 //   kReading  a read is pending (or a frame is being handled); frames may be
 //             written.
