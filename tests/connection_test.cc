@@ -35,17 +35,12 @@ using wire::ProtocolErrorKind;
 
 class ConnectionTest : public ::testing::Test {
  protected:
-  struct Client {
-    std::shared_ptr<FakeIo> io = std::make_shared<FakeIo>();
-    std::unique_ptr<Connection> conn;
-  };
+  using Client = locktopus::testing::FakeClient;
 
   Client Connect(std::chrono::milliseconds abandon = std::chrono::seconds(60)) {
     configs_.push_back(std::make_unique<ConnectionConfig>());
     configs_.back()->abandon_timeout = abandon;
-    Client c;
-    c.conn = std::make_unique<Connection>(ns_, *configs_.back(), *c.io, c.io);
-    return c;
+    return Client(ns_, *configs_.back());
   }
 
   // Delivers every notice a fake received, as the transport would.

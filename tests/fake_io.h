@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,7 @@
 
 #include "server/core/connection.h"
 #include "server/core/inspect.h"
+#include "server/core/lock_service.h"
 
 namespace locktopus::testing {
 
@@ -66,6 +68,16 @@ inline void Deliver(FakeIo& io, server::Connection& connection) {
     connection.OnForceReleased(id);
   }
 }
+
+// One client: a Connection to `ns` over a FakeIo of its own, which is also
+// the waiter told of its locks. `config` must outlive it.
+struct FakeClient {
+  FakeClient(server::NamespaceHold ns, const server::ConnectionConfig& config)
+      : conn(std::make_unique<server::Connection>(std::move(ns), config, *io,
+                                                  io)) {}
+  std::shared_ptr<FakeIo> io = std::make_shared<FakeIo>();
+  std::unique_ptr<server::Connection> conn;
+};
 
 }  // namespace locktopus::testing
 

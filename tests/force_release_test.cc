@@ -25,25 +25,18 @@ namespace locktopus::server {
 namespace {
 
 using locktopus::testing::Deliver;
-using locktopus::testing::FakeIo;
 using locktopus::testing::kLockA;
 using locktopus::testing::kRelease;
 using wire::ConnState;
 
 class ForceReleaseTest : public ::testing::Test {
  protected:
-  struct Client {
-    std::shared_ptr<FakeIo> io = std::make_shared<FakeIo>();
-    std::unique_ptr<Connection> conn;
-  };
+  using Client = locktopus::testing::FakeClient;
 
   Client Connect(std::chrono::milliseconds abandon = std::chrono::seconds(60)) {
     configs_.push_back(std::make_unique<ConnectionConfig>(
         ConnectionConfig{.abandon_timeout = abandon, .metrics = &metrics_}));
-    Client c;
-    c.conn = std::make_unique<Connection>(service_->Open("ns"),
-                                          *configs_.back(), *c.io, c.io);
-    return c;
+    return Client(service_->Open("ns"), *configs_.back());
   }
 
   std::optional<ForcedRelease> Force(LockId id) {

@@ -149,13 +149,11 @@ TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
 TEST_F(HandlerTest, ForceReleasesALiveLock) {
   auto state = Make();
   ConnectionConfig config{.metrics = &state->metrics};
-  const auto holder = std::make_shared<testing::FakeIo>();
-  const auto waiter = std::make_shared<testing::FakeIo>();
-  Connection a(state->locks->Open("ns"), config, *holder, holder);
-  Connection b(state->locks->Open("ns"), config, *waiter, waiter);
-  a.OnFrame(testing::kLockA);
-  b.OnFrame(testing::kLockA);
-  ASSERT_EQ(b.state(), wire::ConnState::kEnqueued);
+  testing::FakeClient a(state->locks->Open("ns"), config);
+  testing::FakeClient b(state->locks->Open("ns"), config);
+  a.conn->OnFrame(testing::kLockA);
+  b.conn->OnFrame(testing::kLockA);
+  ASSERT_EQ(b.conn->state(), wire::ConnState::kEnqueued);
 
   const auto del = [&state](std::string_view target) {
     HttpRequest request = Get(target);
@@ -168,14 +166,14 @@ TEST_F(HandlerTest, ForceReleasesALiveLock) {
                           .body = "Released lock 1 of namespace [ns]: it was "
                                   "acquired"}));
   EXPECT_EQ(state->metrics.locks_force_released.load(), 1u);
-  EXPECT_EQ(waiter->notices, std::vector<LockId>{2});
-  EXPECT_EQ(holder->force_released, std::vector<LockId>{1});
-  testing::Deliver(*holder, a);
-  EXPECT_EQ(holder->sent.back(),
+  EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
+  EXPECT_EQ(a.io->force_released, std::vector<LockId>{1});
+  testing::Deliver(*a.io, *a.conn);
+  EXPECT_EQ(a.io->sent.back(),
             "communication error: lock released by an operator");
-  EXPECT_EQ(holder->closed_with, 4000);
-  testing::Deliver(*waiter, b);
-  EXPECT_EQ(b.state(), wire::ConnState::kAcquired);
+  EXPECT_EQ(a.io->closed_with, 4000);
+  testing::Deliver(*b.io, *b.conn);
+  EXPECT_EQ(b.conn->state(), wire::ConnState::kAcquired);
 
   EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"),
             (HttpResponse{.status = 404,
