@@ -1,6 +1,6 @@
-// The Fetch* functions of address.h: one HTTP GET each, over TLS when
-// the address says so, with the bearer token if there is one. The whole
-// exchange is bounded by connect_timeout.
+// The Fetch* functions of address.h, one HTTP GET each, and ForceRelease,
+// one DELETE: over TLS when the address says so, with the bearer token if
+// there is one. The whole exchange is bounded by connect_timeout.
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -42,7 +42,9 @@ std::string Encode(std::string_view value) {
   return boost::urls::encode(value, boost::urls::unreserved_chars);
 }
 
-std::string Get(const ServerAddress& address, const std::string& target) {
+// One request of `verb` for `target`; the body of a 200 answer.
+std::string Ask(const ServerAddress& address, http::verb verb,
+                const std::string& target) {
   const std::string where = address.host + ":" + std::to_string(address.port);
   std::string tls_failure;  // set when the TLS handshake failed
   try {
@@ -70,7 +72,7 @@ std::string Get(const ServerAddress& address, const std::string& target) {
           throw;
         }
       }
-      http::request<http::empty_body> request{http::verb::get, target, 11};
+      http::request<http::empty_body> request{verb, target, 11};
       request.set(http::field::host, where);
       if (!address.token.empty()) {
         request.set(http::field::authorization, "Bearer " + address.token);
@@ -104,9 +106,13 @@ std::string Get(const ServerAddress& address, const std::string& target) {
                          e.code() == net::error::eof)) {
       why += " (a server run with --tls-cert answers only TLS: use https://)";
     }
-    throw ConnectionError("cannot GET " + target + " from " + where + ": " +
-                          why);
+    throw ConnectionError("cannot " + std::string(http::to_string(verb)) + " " +
+                          target + " from " + where + ": " + why);
   }
+}
+
+std::string Get(const ServerAddress& address, const std::string& target) {
+  return Ask(address, http::verb::get, target);
 }
 
 }  // namespace
@@ -138,6 +144,12 @@ std::string FetchNamespaces(const ServerAddress& address,
   }
   if (limit) target += separator + ("limit=" + std::to_string(*limit));
   return Get(address, target);
+}
+
+std::string ForceRelease(const ServerAddress& address, std::string_view ns,
+                         std::uint64_t id) {
+  return Ask(address, http::verb::delete_,
+             "/locks_v1?namespace=" + Encode(ns) + "&id=" + std::to_string(id));
 }
 
 std::string FetchLocks(const ServerAddress& address, std::string_view ns,

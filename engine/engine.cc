@@ -63,6 +63,11 @@ LockState LockSpace::State(LockId id) const {
   return table_->State(id);
 }
 
+WaiterRef LockSpace::WaiterOf(LockId id) const {
+  MutexLock lock(mu_);
+  return table_->WaiterOf(id);
+}
+
 Inspection LockSpace::Inspect(const InspectQuery& query) const {
   MutexLock lock(mu_);
   return table_->Inspect(query);

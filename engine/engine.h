@@ -116,6 +116,11 @@ class LockSpace {
   ReleaseResult Release(LockId id) EXCLUDES(mu_);
 
   LockState State(LockId id) const EXCLUDES(mu_);
+  // The waiter that lock `id`'s request named, while the lock is live;
+  // empty otherwise (or if the request named none). O(1); never part of a
+  // step. Since IDs are never reused, a caller that reads it and then ends
+  // the lock (Release found it) has the waiter of the lock it ended.
+  WaiterRef WaiterOf(LockId id) const EXCLUDES(mu_);
   Stats GetStats() const EXCLUDES(mu_);
 
   // The live locks that `query` asks for (InspectQuery). Never part of a

@@ -454,6 +454,12 @@ LockState LockTable::State(LockId id) const {
   return lock->pending == 0 ? LockState::kAcquired : LockState::kEnqueued;
 }
 
+WaiterRef LockTable::WaiterOf(LockId id) const {
+  const Lock* lock = locks_.Find(LockHash::HashId(id),
+                                 [id](const Lock& l) { return l.id == id; });
+  return lock == nullptr ? WaiterRef() : lock->waiter;
+}
+
 // Merges lists of entries, each ascending by lock ID and read from the
 // entry it is added with while IDs stay below `below`, into their distinct
 // locks, ascending. One lock may have several entries in one list and in

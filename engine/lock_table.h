@@ -111,6 +111,7 @@ class LockTable {
                                        const WaiterRef& waiter, bool refusable);
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
+  WaiterRef WaiterOf(LockId id) const;
   // As LockSpace's. Changes nothing but Work().
   Inspection Inspect(const InspectQuery& query) const;
   OldestLocks Oldest() const;

@@ -16,6 +16,11 @@
 // a route over a small limit is a 400 whose body names it ("over max-...");
 // a 400 under the defaults stays a 400 (fuzz/limits_check.h).
 //
+// Routed for DELETE, the target must give a ReleaseRoute (a non-empty
+// namespace within the limits and an ID of 1 or more, which round-trips
+// through its canonical target), a 400, or what a read gives, its refusal
+// turned 405.
+//
 // The same bytes are also read as the body of each JSON page the server
 // answers (/stats_v1, /namespaces_v1, /locks_v1) by its wire/pages.h
 // Parse, which must take anything: a page it reads, written by its Format
@@ -160,6 +165,10 @@ struct HttpFrontDoor {
     if (const auto* asset = std::get_if<server::AssetRoute>(&route)) {
       return "asset " + Quoted(asset->path);
     }
+    if (const auto* release = std::get_if<server::ReleaseRoute>(&route)) {
+      return "force release namespace " + Quoted(release->ns) + " lock " +
+             std::to_string(release->id);
+    }
     const auto& error = std::get<HttpError>(route);
     return "HTTP " + std::to_string(error.status) + " " + Quoted(error.body);
   }
@@ -225,6 +234,35 @@ void CheckPage(std::string_view text, Result<Page> (*parse)(std::string_view),
   }
 }
 
+// The DELETE routing of `target` (see the file comment).
+void CheckDelete(std::string_view target) {
+  const RouteLimits limits;
+  const auto del = [&limits](std::string_view t) {
+    return server::RouteTarget(t, limits, nullptr, server::RouteVerb::kDelete);
+  };
+  const Route route = del(target);
+  const auto fail = [&](const std::string& what) {
+    Fail("http_front_door", what + "\ntarget: " + Quoted(target) +
+                                "\nroute:  " + HttpFrontDoor::Describe(route));
+  };
+  if (const auto* release = std::get_if<server::ReleaseRoute>(&route)) {
+    if (release->ns.empty() ||
+        release->ns.size() > limits.max_namespace_bytes || release->id == 0) {
+      fail("DELETE routed to a bad force release");
+    }
+    const std::string canonical =
+        "/locks_v1?namespace=" + PercentEncode(release->ns) +
+        "&id=" + std::to_string(release->id);
+    if (del(canonical) != route)
+      fail("a force release that does not round-trip");
+    return;
+  }
+  if (IsStatus(route, 400) || IsStatus(route, 405)) return;
+  if (route != server::RouteTarget(target, limits)) {
+    fail("DELETE routed elsewhere than a read");
+  }
+}
+
 }  // namespace
 }  // namespace locktopus::fuzz
 
@@ -232,10 +270,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
   using namespace locktopus::fuzz;
   LimitsCheck<HttpFrontDoor>::Run(data, size);
-  // The target, the bytes after the limits' byte, as each JSON page too.
+  // The target, the bytes after the limits' byte, for DELETE and as each
+  // JSON page too.
   ByteReader in(data, size);
   in.Byte();
   const std::string_view target = in.Rest();
+  CheckDelete(target);
   CheckPage(target, &locktopus::wire::ParseStatsPage,
             &locktopus::wire::FormatStatsPage, "/stats_v1");
   CheckPage(target, &locktopus::wire::ParseNamespacesPage,

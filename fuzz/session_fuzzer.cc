@@ -109,6 +109,7 @@
 #include "fuzz/report.h"
 #include "server/core/connection.h"
 #include "server/core/ha/gate.h"
+#include "server/core/inspect.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
 #include "wire/codec.h"
@@ -190,7 +191,7 @@ class Conversation;
 
 // One client: the fake transport the Connection talks to, the Connection,
 // and what the client should believe.
-class Peer : public server::ConnectionIo, public Waiter {
+class Peer : public server::ConnectionIo, public server::LockHolder {
  public:
   Peer(Conversation& conversation, int number, milliseconds abandon)
       : conversation_(conversation), number_(number) {
@@ -206,6 +207,8 @@ class Peer : public server::ConnectionIo, public Waiter {
   Time Now() override;
   void After(milliseconds delay, std::function<void()> fn) override;
   void Notify(LockId id) override;
+  // No event of the script force-releases a lock.
+  void ForceReleased(LockId id) override;
 
   int number() const { return number_; }
   const server::ConnectionConfig& config() const { return config_; }
@@ -408,7 +411,7 @@ class Conversation {
     peer->set_metrics(&metrics_);
     peer->set_gate(gate_.get());
     peer->set_connection(std::make_unique<server::Connection>(
-        ns_, peer->config(), *peer, WaiterRef(peer)));
+        ns_, peer->config(), *peer, server::LockHolderRef(peer)));
     Begin(nullptr, "client " + std::to_string(peer->number()) +
                        " connects (k=" + std::to_string(k) +
                        ", abandon timeout " + std::to_string(abandon.count()) +
@@ -819,6 +822,12 @@ void Peer::After(milliseconds delay, std::function<void()> fn) {
 }
 
 void Peer::Notify(LockId id) { conversation_.Notified(*this, id); }
+
+void Peer::ForceReleased(LockId id) {
+  conversation_.Require(false, "client " + std::to_string(number_) +
+                                   " was told that lock " + std::to_string(id) +
+                                   " was force-released, which no event does");
+}
 
 Time Peer::Now() { return conversation_.clock(); }
 

@@ -93,6 +93,13 @@ LockState ModelSpace::State(LockId id) const {
   return LockState::kNone;
 }
 
+WaiterRef ModelSpace::WaiterOf(LockId id) const {
+  for (const Lock& lock : live_) {
+    if (lock.id == id) return lock.waiter;
+  }
+  return {};
+}
+
 Stats ModelSpace::GetStats() const {
   Stats stats{.last_id = last_id_};
   std::vector<Path> paths;  // every non-empty prefix of a live resource path

@@ -42,6 +42,8 @@ class ModelSpace {
                         const WaiterRef& waiter = {});
   ReleaseResult Release(LockId id);
   LockState State(LockId id) const;
+  // The waiter a live lock's request named; empty if `id` is not live.
+  WaiterRef WaiterOf(LockId id) const;
   Stats GetStats() const;
   // Filters Live() by the definition: no index, no early exit.
   Inspection Inspect(const InspectQuery& query) const;

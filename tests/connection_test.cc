@@ -19,70 +19,33 @@
 
 #include "server/core/inspect.h"
 #include "server/core/lock_service.h"
+#include "tests/fake_io.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
 namespace locktopus::server {
 namespace {
 
+using locktopus::testing::FakeIo;
+using locktopus::testing::kLockA;
+using locktopus::testing::kRelease;
 using locktopus::testing::W;
 using wire::ConnState;
 using wire::ProtocolErrorKind;
 
-// Records what the connection sends, and runs timers when told to.
-class FakeIo : public ConnectionIo, public Waiter {
- public:
-  void Send(std::string text) override { sent.push_back(std::move(text)); }
-  // An `acquired` frame: its index in `sent` is kept too.
-  void SendGrant(std::string text) override {
-    grants.push_back(sent.size());
-    sent.push_back(std::move(text));
-  }
-  void Close(std::uint16_t code, std::string_view reason) override {
-    closed_with = code;
-    close_reason = reason;
-  }
-  ha::Time Now() override { return now; }
-  void After(std::chrono::milliseconds delay,
-             std::function<void()> fn) override {
-    timers.emplace_back(delay, std::move(fn));
-  }
-  void Notify(LockId id) override { notices.push_back(id); }
-
-  ha::Time now{};  // the gate's clock
-
-  std::vector<std::string> sent;
-  std::vector<std::size_t> grants;
-  int closed_with = 0;
-  std::string close_reason;
-  std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>>
-      timers;
-  std::vector<LockId> notices;
-};
-
-constexpr std::string_view kLockA =
-    R"({"action":"lock","resources":[{"type":"write","path":["a"]}]})";
-constexpr std::string_view kRelease = R"({"action":"release"})";
-
 class ConnectionTest : public ::testing::Test {
  protected:
-  struct Client {
-    std::shared_ptr<FakeIo> io = std::make_shared<FakeIo>();
-    std::unique_ptr<Connection> conn;
-  };
+  using Client = locktopus::testing::FakeClient;
 
   Client Connect(std::chrono::milliseconds abandon = std::chrono::seconds(60)) {
     configs_.push_back(std::make_unique<ConnectionConfig>());
     configs_.back()->abandon_timeout = abandon;
-    Client c;
-    c.conn = std::make_unique<Connection>(ns_, *configs_.back(), *c.io, c.io);
-    return c;
+    return Client(ns_, *configs_.back());
   }
 
   // Delivers every notice a fake received, as the transport would.
   static void Deliver(Client& c) {
-    auto notices = std::exchange(c.io->notices, {});
-    for (LockId id : notices) c.conn->OnAcquired(id);
+    locktopus::testing::Deliver(*c.io, *c.conn);
   }
 
   const std::shared_ptr<LockService> service_ = std::make_shared<LockService>();
@@ -570,7 +533,7 @@ TEST(LockBudget,
   Metrics metrics;
   ConnectionConfig config{.metrics = &metrics};
   auto connect = [&](FakeIo& io) {
-    return std::make_unique<Connection>(ns, config, io, WaiterRef());
+    return std::make_unique<Connection>(ns, config, io, LockHolderRef());
   };
   FakeIo a_io, b_io, c_io;
   auto a = connect(a_io), b = connect(b_io), c = connect(c_io);

@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "server/core/auth.h"
+#include "server/core/connection.h"
 #include "server/core/metrics.h"
 #include "server/core/server_state.h"
 #include "tests/auth_support.h"
+#include "tests/fake_io.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -138,6 +140,90 @@ TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {
   HttpRequest preflight = Get("/v1?namespace=x");
   preflight.method = HttpRequest::Method::kOptions;
   EXPECT_EQ(Response(HandleRequest(preflight, state)).status, 204u);
+}
+
+// DELETE /locks_v1 through the handler: the lock ends, its waiter is
+// acquired, its holder is told (and closes with 4000 once told); a lock
+// that is not live is 404, a bad ID 400; every other target answers DELETE
+// as before, 405.
+TEST_F(HandlerTest, ForceReleasesALiveLock) {
+  auto state = Make();
+  ConnectionConfig config{.metrics = &state->metrics};
+  testing::FakeClient a(state->locks->Open("ns"), config);
+  testing::FakeClient b(state->locks->Open("ns"), config);
+  a.conn->OnFrame(testing::kLockA);
+  b.conn->OnFrame(testing::kLockA);
+  ASSERT_EQ(b.conn->state(), wire::ConnState::kEnqueued);
+
+  const auto del = [&state](std::string_view target) {
+    HttpRequest request = Get(target);
+    request.method = HttpRequest::Method::kDelete;
+    request.peer = "10.1.2.3:4567";
+    return Response(HandleRequest(request, state));
+  };
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"),
+            (HttpResponse{.status = 200,
+                          .body = "Released lock 1 of namespace [ns]: it was "
+                                  "acquired"}));
+  EXPECT_EQ(state->metrics.locks_force_released.load(), 1u);
+  EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
+  EXPECT_EQ(a.io->force_released, std::vector<LockId>{1});
+  testing::Deliver(*a.io, *a.conn);
+  EXPECT_EQ(a.io->sent.back(),
+            "communication error: lock released by an operator");
+  EXPECT_EQ(a.io->closed_with, 4000);
+  testing::Deliver(*b.io, *b.conn);
+  EXPECT_EQ(b.conn->state(), wire::ConnState::kAcquired);
+
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"),
+            (HttpResponse{.status = 404,
+                          .body = "Lock not found: no live lock 1 of "
+                                  "namespace [ns]"}));
+  EXPECT_EQ(del("/locks_v1?namespace=never&id=1").status, 404u);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=two").status, 400u);
+  EXPECT_EQ(del("/locks_v1?namespace=ns").status, 400u);
+  EXPECT_EQ(state->metrics.locks_force_released.load(), 1u);
+  EXPECT_EQ(state->locks->HoldIfOpen("ns")->State(2), LockState::kAcquired);
+  EXPECT_EQ(del("/stats_v1?namespace=ns"),
+            (HttpResponse{.status = 405, .body = "Method not allowed"}));
+  EXPECT_EQ(del("/nowhere").status, 405u);
+  EXPECT_EQ(
+      Response(HandleRequest(Get("/locks_v1?namespace=ns&id=2"), state)).status,
+      200u);  // GET lists, whatever `id` says
+}
+
+// Refused without a token exactly as every protected endpoint is; and a
+// standby (or a fenced server) releases nothing, as it takes no client.
+TEST_F(HandlerTest, AForceReleaseNeedsTheTokenAndTheActiveServer) {
+  auto state = Make();
+  state->auth = testing::OneTokenAuthenticator("t0k3n");
+  ASSERT_NE(state->auth, nullptr);
+  NamespaceHold ns = state->locks->Open("ns");
+  ns->Request(std::vector{W({"a"})});
+  const auto del = [&state](std::string_view target,
+                            std::string_view authorization = "") {
+    HttpRequest request = Get(target, authorization);
+    request.method = HttpRequest::Method::kDelete;
+    return Response(HandleRequest(request, state));
+  };
+  const HttpResponse unauthorized = Response(HandleRequest(Get("/"), state));
+  ASSERT_EQ(unauthorized.status, 401u);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1"), unauthorized);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1", "Bearer wrong"), unauthorized);
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1&token=wrong"), unauthorized);
+  EXPECT_EQ(ns->State(1), LockState::kAcquired);
+
+  for (const ha::Role role : {ha::Role::kStandby, ha::Role::kFenced}) {
+    state->role = role;
+    EXPECT_EQ(del("/locks_v1?namespace=ns&id=1", "Bearer t0k3n"),
+              (HttpResponse{.status = 503,
+                            .body = "Not the active server of its group (" +
+                                    std::string(ha::Name(role)) + ")"}));
+    EXPECT_EQ(ns->State(1), LockState::kAcquired);
+  }
+  state->role = ha::Role::kServing;
+  EXPECT_EQ(del("/locks_v1?namespace=ns&id=1&token=t0k3n").status, 200u);
+  EXPECT_EQ(ns->State(1), LockState::kNone);
 }
 
 }  // namespace

@@ -87,6 +87,7 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
   m.hold.Observe(nanoseconds(1'500'000'001));
   m.hold.Observe(seconds(2));
   Increment(m.locks_refused_lock_memory);
+  Increment(m.locks_force_released);
   const ScrapeSample sample{
       .open_connections = 3,
       .namespaces_open = 2,
@@ -145,6 +146,11 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "# TYPE locktopus_locks_refused_total counter\n"
             "locktopus_locks_refused_total{reason=\"lock_memory\"} 1\n"
             "locktopus_locks_refused_total{reason=\"id_ceiling\"} 0\n"
+            "# HELP locktopus_locks_force_released_total Live locks ended by "
+            "an operator (DELETE /locks_v1); each is also counted as its "
+            "connection saw its end.\n"
+            "# TYPE locktopus_locks_force_released_total counter\n"
+            "locktopus_locks_force_released_total 1\n"
             "# HELP locktopus_unknown_query_parameters_total Lock connections "
             "(/v1) whose URL named a parameter the server does not know (a "
             "typo such as abandonTimeout= falls back to the default); the "

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -107,6 +108,42 @@ TEST(Routes, RoutesMetricsHealthAndReadiness) {
     EXPECT_EQ(RouteTarget(other, limits), Route(HttpError{404, "Not found"}))
         << other;
   }
+}
+
+// DELETE reaches /locks_v1's force release alone; on any other target it
+// routes as a read whose refusal is 405, so that the handler answers every
+// target but /locks_v1 as it always has.
+TEST(Routes, DeleteRoutesTheForceReleaseOnly) {
+  RouteLimits limits{.max_namespace_bytes = 4};
+  const auto del = [&limits](std::string_view target) {
+    return RouteTarget(target, limits, nullptr, RouteVerb::kDelete);
+  };
+  EXPECT_EQ(del("/locks_v1?namespace=n&id=17"), Route(ReleaseRoute{"n", 17}));
+  EXPECT_EQ(del("/locks_v1?id=18446744073709551615&namespace=a%20b"),
+            Route(ReleaseRoute{"a b", 18446744073709551615u}));
+  EXPECT_EQ(del("/locks_v1?id=1"),
+            Route(HttpError{400, "URL parameter 'namespace' is required"}));
+  EXPECT_EQ(std::get<HttpError>(del("/locks_v1?namespace=abcde&id=1")).status,
+            400u);
+  for (const char* bad : {"", "&id=", "&id=0", "&id=-1", "&id=x", "&id=1.5",
+                          "&id=%201", "&id=+1", "&id=18446744073709551616"}) {
+    EXPECT_EQ(del(std::string("/locks_v1?namespace=n") + bad),
+              Route(HttpError{400,
+                              "URL parameter 'id' should be a lock ID, an "
+                              "integer from 1 to 18446744073709551615"}))
+        << bad;
+  }
+  const HttpError not_allowed{405, "Method not allowed"};
+  EXPECT_EQ(del("/stats_v1?namespace=n"), Route(StatsRoute{"n"}));
+  EXPECT_EQ(del("/healthz"), Route(HealthRoute{}));
+  for (const char* other : {"/nowhere", "/stats_v1", "/v1?namespace=abcde",
+                            "not a target", "/locks_v2?namespace=n&id=1"}) {
+    EXPECT_EQ(del(other), Route(not_allowed)) << other;
+  }
+  std::optional<std::string> token;
+  RouteTarget("/locks_v1?namespace=n&id=1&token=t", limits, &token,
+              RouteVerb::kDelete);
+  EXPECT_EQ(token, "t");
 }
 
 TEST(Routes, RefusesBadParameters) {

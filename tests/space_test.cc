@@ -231,6 +231,27 @@ TYPED_TEST(SpaceTest, AcquisitionsComeBackWithTheirWaiters) {
   EXPECT_EQ(s.Release(3).acquired, (std::vector<Acquisition>{{4, {}}}));
 }
 
+// A live lock, enqueued or acquired, keeps the waiter its request named;
+// once it is released, or for an ID never issued, there is none.
+TYPED_TEST(SpaceTest, WaiterOfNamesALiveLocksWaiter) {
+  auto& s = this->space_;
+  auto holder = std::make_shared<CountingWaiter>();
+  auto waiter = std::make_shared<CountingWaiter>();
+  const auto same = [](const WaiterRef& a, const WaiterRef& b) {
+    return !a.owner_before(b) && !b.owner_before(a);
+  };
+  EXPECT_TRUE(s.Request(std::vector{W({"a"})}, holder).acquired);
+  EXPECT_FALSE(s.Request(std::vector{W({"a"})}, waiter).acquired);
+  EXPECT_TRUE(same(s.WaiterOf(1), holder));
+  EXPECT_TRUE(same(s.WaiterOf(2), waiter));
+  EXPECT_TRUE(same(s.WaiterOf(3), {}));
+  s.Release(1);
+  EXPECT_TRUE(same(s.WaiterOf(1), {}));
+  EXPECT_TRUE(same(s.WaiterOf(2), waiter));  // acquired now
+  s.Release(2);
+  EXPECT_TRUE(same(s.WaiterOf(2), {}));
+}
+
 TYPED_TEST(SpaceTest, StatsCountLocksResourcesAndPaths) {
   auto& s = this->space_;
   EXPECT_EQ(s.GetStats(), Stats{});

@@ -1,6 +1,7 @@
 // locktopusctl: take a Locktopus lock from the shell and run a command while
 // holding it; read a server's status, namespaces and statistics; list its
-// live locks and say what a waiting lock waits for.
+// live locks and say what a waiting lock waits for; end another client's
+// lock as an operator.
 
 #include <unistd.h>
 
@@ -78,12 +79,13 @@ connect, handshake refused, protocol error or connection lost before the
 command started; 5 the lock was lost while the job ran (the connection
 dropped), whether --kill-on-loss stopped the job or it ran to its end,
 unless --lost-ok asks for the command's code; 126 command not executable;
-127 command not found. `stats`, `status`, `namespaces`, `locks` and `why`:
-0 printed (an empty listing prints nothing on stdout and a line saying so
-on stderr; `locks` of a namespace that is not open lists no lock), 1 if
-the server answered an error (e.g. `stats` of a namespace that is not
-open, or 401 for a missing token), 4 if it cannot be reached (TLS refused
-included) or its answer cannot be read.)";
+127 command not found. `stats`, `status`, `namespaces`, `locks`, `why` and
+`release`: 0 printed (an empty listing prints nothing on stdout and a line
+saying so on stderr; `locks` of a namespace that is not open lists no
+lock), 1 if the server answered an error (e.g. `stats` of a namespace that
+is not open, `release` of a lock that is not live, or 401 for a missing
+token), 4 if it cannot be reached (TLS refused included) or its answer
+cannot be read.)";
 
 // Locks per listing that `why` asks for: the most the server lists.
 constexpr unsigned kWhyListingLimit = 1000;
@@ -313,7 +315,8 @@ int Why(const ServerAddress& address, std::uint64_t id,
 int main(int argc, char** argv) {
   CLI::App app{
       "locktopusctl: run commands under Locktopus locks, read a "
-      "server's status, namespaces and statistics, inspect its live locks",
+      "server's status, namespaces and statistics, inspect its live locks, "
+      "end one as an operator",
       "locktopusctl"};
   app.get_formatter()->column_width(30);
   app.footer(kFooter);
@@ -437,6 +440,20 @@ int main(int argc, char** argv) {
                   "A path the lock holds or waits on, to find it among more "
                   "than 1000 live locks");
 
+  CLI::App* release = app.add_subcommand(
+      "release",
+      "End the live lock ID of another client, as an operator: it is "
+      "released (cancelled if enqueued), its waiters move on, and its "
+      "holder's connection is closed with code 4000 (DELETE /locks_v1)");
+  bool release_force = false;
+  std::uint64_t release_id = 0;
+  release->add_flag("--force", release_force,
+                    "Required: say that you mean to end a lock this command "
+                    "does not hold");
+  release->add_option("ID", release_id, "Lock ID")
+      ->required()
+      ->check(NumberIn<std::uint64_t>(1));
+
   // CLI11 never sees the token, and so never quotes it.
   const HiddenTokens hidden = HideTokens(argc, argv);
   std::vector<std::string> secrets = hidden.tokens;
@@ -473,6 +490,11 @@ int main(int argc, char** argv) {
     if (lock->parsed() && resources.empty()) {
       throw CLI::ValidationError("lock needs at least one -w or -r PATH");
     }
+    if (release->parsed() && !release_force) {
+      throw CLI::ValidationError(
+          "release ends a lock another client holds or waits for: ask for it "
+          "with --force");
+    }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -504,5 +526,10 @@ int main(int argc, char** argv) {
   }
   if (locks->parsed()) return ListLocks(address, locks_path, locks_limit);
   if (why->parsed()) return Why(address, why_id, why_path);
+  if (release->parsed()) {
+    return Fetch([&] {
+      std::cout << ForceRelease(address, address.ns, release_id) << "\n";
+    });
+  }
   return kExitUsage;
 }

@@ -237,6 +237,7 @@ HTTP_FRONT_DOOR = {
     "lock-abandon": (0x17, "/v1?namespace=n&abandon-timeout-ms=1000"),
     "lock-abandon-over": (0x0F, "/v1?abandon-timeout-ms=86400001&namespace=n"),
     "stats": (0x07, "/stats_v1?namespace=n%2Fm"),
+    "release": (0x07, "/locks_v1?namespace=n%2Fm&id=17"),
     "stats-alias": (0x07, "/stats?namespace=users"),
     "status": (0x00, "/"),
     "metrics": (0x00, "/metrics"),

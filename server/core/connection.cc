@@ -9,7 +9,7 @@ using wire::ConnState;
 using wire::ProtocolErrorKind;
 
 Connection::Connection(NamespaceHold ns, const ConnectionConfig& config,
-                       ConnectionIo& io, WaiterRef self)
+                       ConnectionIo& io, LockHolderRef self)
     : ns_(std::move(ns)), config_(config), io_(io), self_(std::move(self)) {}
 
 Connection::~Connection() {
@@ -142,6 +142,22 @@ void Connection::OnAcquired(LockId id) {
   }
 }
 
+void Connection::OnForceReleased(LockId id) {
+  if (closed_ || state_ == ConnState::kReady || id != lock_id_) return;
+  // Counted as the end its client would have seen, had it released.
+  if (state_ == ConnState::kEnqueued) {
+    Count(&LockCounters::cancelled);
+  } else {
+    CountReleased();
+  }
+  state_ = ConnState::kReady;  // nothing left to release or abandon
+  record_.reset();
+  if (config_.log_locks) Log("released by an operator");
+  io_.Send(wire::FormatError(kForceReleasedReason));
+  io_.Close(kForceReleasedCloseCode, kForceReleasedReason);
+  OnClosed();
+}
+
 bool Connection::MayAnnounce() {
   return config_.gate == nullptr ||
          config_.gate->Announce(io_.Now(), lock_id_, self_);
@@ -180,18 +196,21 @@ void Connection::OnClosed() {
     if (timeout.count() == 0) {
       ns_->Release(lock_id_);
     } else {
-      if (record_ != nullptr) record_->SetAbandoned(Clock::now() + timeout);
-      // Holds the namespace (and the lock's record) until the lock is
-      // released; captures nothing of the connection, which may be gone by
-      // then.
-      io_.After(timeout, [ns = ns_, id = lock_id_, log = config_.log_locks,
-                          record = record_] {
-        ns->Release(id);
-        if (log) {
-          LogInfo("namespace [" + ns->name() + "] lock " + std::to_string(id) +
-                  " released: abandon timeout passed");
-        }
-      });
+      // The record holds the namespace until the lock is released, by this
+      // timer or by an operator first (LockRecord::ForceReleased), and the
+      // timer holds the record; it captures nothing of the connection,
+      // which may be gone by then.
+      record_->Abandon(Clock::now() + timeout, ns_);
+      io_.After(
+          timeout, [id = lock_id_, log = config_.log_locks, record = record_] {
+            const NamespaceHold ns = record->EndAbandonment();
+            if (!ns) return;  // released by an operator meanwhile
+            ns->Release(id);
+            if (log) {
+              LogInfo("namespace [" + ns->name() + "] lock " +
+                      std::to_string(id) + " released: abandon timeout passed");
+            }
+          });
     }
   }
   state_ = ConnState::kReady;

@@ -5,7 +5,9 @@
 //
 // Thread safety: not thread-safe; the transport calls every method on the
 // connection's own strand. Notices from other connections reach it through
-// Waiter::Notify, which the transport posts to that strand as OnAcquired.
+// Waiter::Notify, which the transport posts to that strand as OnAcquired;
+// an operator's force release through LockHolder::ForceReleased, posted as
+// OnForceReleased.
 //
 // The connection holds its namespace open until it has ended (OnClosed);
 // an abandoned lock's timer holds it until the timer has released the lock.
@@ -53,6 +55,10 @@ class ConnectionIo {
 inline constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 // RFC 6455 "try again later": a lock refused through no fault of the client.
 inline constexpr std::uint16_t kTryAgainLaterCloseCode = 1013;
+// The connection's lock was ended by an operator (force_release.h).
+inline constexpr std::uint16_t kForceReleasedCloseCode = 4000;
+inline constexpr std::string_view kForceReleasedReason =
+    "lock released by an operator";
 
 struct ConnectionConfig {
   std::chrono::milliseconds abandon_timeout{60'000};
@@ -72,11 +78,11 @@ struct ConnectionConfig {
 
 class Connection {
  public:
-  // `self` is the waiter told of this connection's acquisitions (through
-  // each lock's LockRecord): the transport, which posts them back here as
-  // OnAcquired.
+  // `self` is told of this connection's acquisitions and force releases
+  // (through each lock's LockRecord): the transport, which posts them back
+  // here as OnAcquired and OnForceReleased.
   Connection(NamespaceHold ns, const ConnectionConfig& config, ConnectionIo& io,
-             WaiterRef self);
+             LockHolderRef self);
   // Runs OnClosed if nothing has; `io` must still be usable.
   ~Connection();
   Connection(const Connection&) = delete;
@@ -92,6 +98,12 @@ class Connection {
   // a lock this connection released meanwhile or after it ended, are
   // ignored.
   void OnAcquired(LockId id);
+
+  // Lock `id` was ended by an operator: it is no longer live. If it is this
+  // connection's current lock, the client gets the reason frame and close
+  // code 4000, and the connection ends without a release of its own; a
+  // notice for a lock it no longer has is ignored.
+  void OnForceReleased(LockId id);
 
   // The transport has ended, for any reason. The lock is cancelled if
   // enqueued, abandoned for the abandon timeout if acquired; then the
@@ -124,7 +136,7 @@ class Connection {
   NamespaceHold ns_;  // empty once closed
   const ConnectionConfig& config_;
   ConnectionIo& io_;
-  const WaiterRef self_;
+  const LockHolderRef self_;
   wire::ConnState state_ = wire::ConnState::kReady;
   LockId lock_id_ = 0;
   // The current lock's waiter, which the engine keeps weakly; reset when

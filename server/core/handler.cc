@@ -1,6 +1,7 @@
 #include "server/core/handler.h"
 
 #include "server/core/dashboard.h"
+#include "server/core/force_release.h"
 #include "server/core/inspect.h"
 #include "server/core/log.h"
 #include "server/core/pages.h"
@@ -19,7 +20,48 @@ const std::string* NamespaceOf(const Route& route) {
   if (const auto* lock = std::get_if<LockRoute>(&route)) return &lock->ns;
   if (const auto* stats = std::get_if<StatsRoute>(&route)) return &stats->ns;
   if (const auto* locks = std::get_if<LocksRoute>(&route)) return &locks->ns;
+  if (const auto* release = std::get_if<ReleaseRoute>(&route)) {
+    return &release->ns;
+  }
   return nullptr;
+}
+
+// 503 unless the server is its group's active, which alone takes clients
+// and changes lock state (ha/role.h).
+std::optional<HttpResponse> NotActive(const ServerState& state) {
+  const ha::Role role = state.role.load();
+  if (ha::TakesClients(role)) return std::nullopt;
+  return Text(503, "Not the active server of its group (" +
+                       std::string(ha::Name(role)) + ")");
+}
+
+// DELETE /locks_v1: ends the lock, logs who asked, counts it.
+HttpResponse ForceReleaseAnswer(const ReleaseRoute& route,
+                                std::string_view peer, ServerState& state) {
+  if (auto refused = NotActive(state)) return *refused;
+  const std::string lock =
+      "lock " + std::to_string(route.id) + " of namespace [" + route.ns + "]";
+  const std::optional<ForcedRelease> released =
+      ForceRelease(*state.locks, route.ns, route.id);
+  if (!released) {
+    return Text(404, "Lock not found: no live " + lock);
+  }
+  Increment(state.metrics.locks_force_released);
+  const std::string was = released->state == LockState::kEnqueued ? "enqueued"
+                          : released->abandoned ? "abandoned by its connection"
+                                                : "acquired";
+  std::string holder;
+  if (const HolderInfo* info = released->holder.get()) {
+    holder = ", held by client " + std::to_string(info->connection) +
+             (info->client_name.empty()
+                  ? ""
+                  : " (client name \"" + info->client_name + "\")") +
+             " from " + info->peer;
+  }
+  LogWarning(lock + " released by an operator from " +
+             (peer.empty() ? std::string("?") : std::string(peer)) +
+             ": it was " + was + holder);
+  return Text(200, "Released " + lock + ": it was " + was);
 }
 
 // 421 Misdirected Request for a namespace of another group (shard.h).
@@ -45,7 +87,9 @@ Handled HandleRequest(const HttpRequest& request,
 
   std::optional<std::string> token;
   const Route route =
-      RouteTarget(request.target, state->config.route_limits, &token);
+      RouteTarget(request.target, state->config.route_limits, &token,
+                  request.method == Method::kDelete ? RouteVerb::kDelete
+                                                    : RouteVerb::kRead);
   if (state->auth != nullptr && !IsOpen(route) &&
       !state->auth->Allows(request.authorization, token)) {
     HttpResponse response =
@@ -63,10 +107,7 @@ Handled HandleRequest(const HttpRequest& request,
   if (const auto* lock = std::get_if<LockRoute>(&route);
       lock != nullptr && request.websocket_upgrade) {
     if (state->draining.load()) return Text(503, "Shutting down");
-    if (const ha::Role role = state->role.load(); !ha::TakesClients(role)) {
-      return Text(503, "Not the active server of its group (" +
-                           std::string(ha::Name(role)) + ")");
-    }
+    if (auto refused = NotActive(*state)) return *refused;
     if (!lock->unknown.empty()) {
       Increment(state->metrics.unknown_query_parameters);
       for (const std::string& name : lock->unknown) {
@@ -87,6 +128,15 @@ Handled HandleRequest(const HttpRequest& request,
     return Upgrade{*lock, std::move(slot)};
   }
 
+  if (const auto* release = std::get_if<ReleaseRoute>(&route)) {
+    return ForceReleaseAnswer(*release, request.peer, *state);
+  }
+  if (request.method == Method::kDelete) {
+    // DELETE /locks_v1's refusal, or the 405 of every other target.
+    if (const auto* error = std::get_if<HttpError>(&route)) {
+      return Text(error->status, error->body);
+    }
+  }
   if (request.method != Method::kGet && request.method != Method::kHead) {
     return Text(405, "Method not allowed");
   }

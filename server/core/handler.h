@@ -21,11 +21,14 @@ namespace locktopus::server {
 
 // What the handler needs of a request.
 struct HttpRequest {
-  enum class Method { kGet, kHead, kOptions, kOther };
+  enum class Method { kGet, kHead, kOptions, kDelete, kOther };
   Method method = Method::kGet;
   std::string_view target;         // origin form: path and query
   std::string_view authorization;  // the header; empty if absent
   bool websocket_upgrade = false;
+  // The client's address:port, for the log of a force release; may be
+  // empty for the other methods (the transport need not look it up).
+  std::string_view peer;
 };
 
 struct HttpResponse {
@@ -49,8 +52,10 @@ using Handled = std::variant<HttpResponse, Upgrade>;
 // The answer to `request`: with --auth-token-file, 401 unless it carries a
 // listed token (but for /healthz, /readyz and CORS preflights); an upgrade
 // to /v1 unless the server drains, is not its group's active (standby,
-// fenced: ha/role.h), or is full (503 each); else the page,
-// statistics, metrics or probe the route names, or the route's error.
+// fenced: ha/role.h), or is full (503 each); a force release for DELETE
+// /locks_v1 (force_release.h) unless the server is not its group's active
+// (503), logged as a warning and counted; else the page, statistics,
+// metrics or probe the route names, or the route's error.
 Handled HandleRequest(const HttpRequest& request,
                       const std::shared_ptr<ServerState>& state);
 

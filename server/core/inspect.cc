@@ -1,8 +1,7 @@
 #include "server/core/inspect.h"
 
 #include <algorithm>
-
-#include "server/core/lock_service.h"
+#include <utility>
 
 namespace locktopus::server {
 namespace {
@@ -39,6 +38,23 @@ wire::ListedLock Listed(LockInfo&& info, LockRecord::Clock::time_point now) {
 }
 
 }  // namespace
+
+void LockRecord::ForceReleased(LockId id) {
+  EndAbandonment();
+  if (auto transport = transport_.lock()) transport->ForceReleased(id);
+}
+
+void LockRecord::Abandon(Clock::time_point release_at, NamespaceHold ns) {
+  Store(released_at_, release_at);
+  MutexLock lock(mu_);
+  if (!ended_) abandoned_ = std::move(ns);
+}
+
+NamespaceHold LockRecord::EndAbandonment() {
+  MutexLock lock(mu_);
+  ended_ = true;
+  return std::exchange(abandoned_, NamespaceHold());
+}
 
 OldestAges AgesOf(const OldestLocks& oldest,
                   LockRecord::Clock::time_point now) {

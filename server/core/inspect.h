@@ -23,11 +23,10 @@
 #include <vector>
 
 #include "engine/types.h"
+#include "server/core/lock_service.h"
 #include "wire/pages.h"
 
 namespace locktopus::server {
-
-class LockService;
 
 // Who asked for a lock, as its connection knew it. The record outlives the
 // connection while an abandoned lock waits for its timer.
@@ -37,19 +36,33 @@ struct HolderInfo {
   std::string peer;              // address:port of the connection
 };
 
+// The transport of one connection, as the records of its locks know it:
+// told that a lock was acquired (Waiter::Notify) or ended by an operator
+// (ForceReleased), from any thread; it passes both on to its Connection on
+// the connection's own strand.
+class LockHolder : public Waiter {
+ public:
+  // Lock `id`, requested through this transport, is no longer live: an
+  // operator ended it (force_release.h). Must not block.
+  virtual void ForceReleased(LockId id) = 0;
+};
+using LockHolderRef = std::weak_ptr<LockHolder>;
+
 // The waiter of one lock a connection requests (engine/types.h's Waiter):
 // passes its acquisition notice on to the connection's transport, and keeps
 // what the inspector shows of it. The connection owns it while the lock is
-// its own; an abandoned lock's timer owns it until the lock is released.
+// its own; an abandoned lock's timer owns it until the lock is released,
+// and it holds the lock's namespace open until then (Abandon).
 // The engine keeps it, weakly, for the lock's life.
 //
-// Thread safety: Notify and the readers may run on any thread; the times
-// are atomics, the rest is set before the lock is requested.
+// Thread safety: Notify, ForceReleased and the readers may run on any
+// thread; the times are atomics, the abandonment's hold is under a mutex,
+// the rest is set before the lock is requested.
 class LockRecord final : public Waiter {
  public:
   using Clock = std::chrono::steady_clock;
 
-  LockRecord(WaiterRef transport, std::shared_ptr<const HolderInfo> holder,
+  LockRecord(LockHolderRef transport, std::shared_ptr<const HolderInfo> holder,
              Clock::time_point requested_at)
       : transport_(std::move(transport)),
         holder_(std::move(holder)),
@@ -59,8 +72,16 @@ class LockRecord final : public Waiter {
     if (auto transport = transport_.lock()) transport->Notify(id);
   }
 
+  // An operator has ended lock `id`, this record's (it is no longer live):
+  // an abandonment ends without a release of its own (EndAbandonment), and
+  // the transport, if it is still there, is told.
+  void ForceReleased(LockId id);
+
   // The connection's, or null (a connection made without one: tests).
   const HolderInfo* holder() const { return holder_.get(); }
+  const std::shared_ptr<const HolderInfo>& shared_holder() const {
+    return holder_;
+  }
   Clock::time_point requested_at() const { return requested_at_; }
   // When its client was told it is acquired; nullopt before.
   std::optional<Clock::time_point> acquired_at() const {
@@ -72,9 +93,14 @@ class LockRecord final : public Waiter {
   std::optional<Clock::time_point> released_at() const {
     return Load(released_at_);
   }
-  void SetAbandoned(Clock::time_point release_at) {
-    Store(released_at_, release_at);
-  }
+  // Its connection has ended while it was acquired: it is to be released at
+  // `release_at`, and `ns`, its namespace, is held until then (unless the
+  // abandonment has ended already: an operator was first).
+  void Abandon(Clock::time_point release_at, NamespaceHold ns) EXCLUDES(mu_);
+  // Ends the abandonment for good: its namespace's hold, through which the
+  // caller releases the lock; empty if it has ended already (an operator
+  // released the lock) or never began.
+  NamespaceHold EndAbandonment() EXCLUDES(mu_);
 
  private:
   static constexpr Clock::rep kUnset = std::numeric_limits<Clock::rep>::min();
@@ -88,11 +114,14 @@ class LockRecord final : public Waiter {
     at.store(value.time_since_epoch().count(), std::memory_order_release);
   }
 
-  const WaiterRef transport_;
+  const LockHolderRef transport_;
   const std::shared_ptr<const HolderInfo> holder_;
   const Clock::time_point requested_at_;
   std::atomic<Clock::rep> acquired_at_{kUnset};
   std::atomic<Clock::rep> released_at_{kUnset};
+  Mutex mu_;
+  NamespaceHold abandoned_ GUARDED_BY(mu_);
+  bool ended_ GUARDED_BY(mu_) = false;  // EndAbandonment has run
 };
 
 // The live locks of namespace `ns` that `query` asks for, as /locks_v1

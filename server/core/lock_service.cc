@@ -46,6 +46,14 @@ NamespaceHold LockService::Open(std::string_view name) {
   return NamespaceHold(shared_from_this(), &it->second->ns);
 }
 
+NamespaceHold LockService::HoldIfOpen(std::string_view name) {
+  MutexLock lock(mu_);
+  auto it = namespaces_.find(name);
+  if (it == namespaces_.end()) return {};
+  ++it->second->holds;
+  return NamespaceHold(shared_from_this(), &it->second->ns);
+}
+
 void LockService::AddHold(Namespace* ns) {
   MutexLock lock(mu_);
   ++namespaces_.at(ns->name())->holds;

@@ -74,6 +74,7 @@ class Namespace {
   ReleaseResult Release(LockId id);
 
   LockState State(LockId id) const { return space_.State(id); }
+  WaiterRef WaiterOf(LockId id) const { return space_.WaiterOf(id); }
   Stats GetStats() const { return space_.GetStats(); }
   Inspection Inspect(const InspectQuery& query) const {
     return space_.Inspect(query);
@@ -144,6 +145,9 @@ class LockService : public std::enable_shared_from_this<LockService> {
   // Holds the namespace `name`, opening it first if it is not open: its
   // first ID is then above IdMarks's floor for the name.
   NamespaceHold Open(std::string_view name) EXCLUDES(mu_);
+  // Holds the namespace `name` if it is open now; an empty hold if not.
+  // Never opens one.
+  NamespaceHold HoldIfOpen(std::string_view name) EXCLUDES(mu_);
 
   // Every namespace opened from now on starts its IDs above `floor` (the
   // group's ID ceiling when this server became its active, ha/node.h).

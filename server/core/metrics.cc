@@ -162,6 +162,11 @@ std::string RenderPrometheus(const Metrics& metrics,
            std::to_string(Load(metrics.locks_refused_lock_memory)));
   w.Sample("locktopus_locks_refused_total", "reason", "id_ceiling",
            std::to_string(Load(metrics.locks_refused_id_ceiling)));
+  w.Family("locktopus_locks_force_released_total", "counter",
+           "Live locks ended by an operator (DELETE /locks_v1); each is "
+           "also counted as its connection saw its end.");
+  w.Sample("locktopus_locks_force_released_total",
+           Load(metrics.locks_force_released));
   w.Family("locktopus_unknown_query_parameters_total", "counter",
            "Lock connections (/v1) whose URL named a parameter the server "
            "does not know (a typo such as abandonTimeout= falls back to the "

@@ -99,6 +99,8 @@ struct Metrics {
   // Locks refused because their ID would be above the durable ceiling,
   // which could not be raised in time (HA mode, --state-dir).
   Counter locks_refused_id_ceiling{0};
+  // Live locks an operator ended (DELETE /locks_v1, force_release.h).
+  Counter locks_force_released{0};
   // WebSocket upgrades (/v1) that named a query parameter the server does
   // not know: a typo falls back to a default without a word otherwise.
   Counter unknown_query_parameters{0};

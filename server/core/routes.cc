@@ -99,6 +99,26 @@ bool IsPrintableUtf8(std::string_view name) {
   return true;
 }
 
+// DELETE /locks_v1's route, or its refusal.
+Route ReleaseTarget(const boost::urls::url_view& url,
+                    const RouteLimits& limits) {
+  auto ns = Namespace(url, limits);
+  if (auto* error = std::get_if<HttpError>(&ns)) return *error;
+  const std::optional<std::string> text = Param(url, "id");
+  std::uint64_t id = 0;
+  if (text) {
+    const char* end = text->data() + text->size();
+    auto [ptr, ec] = std::from_chars(text->data(), end, id);
+    if (text->empty() || ec != std::errc() || ptr != end) id = 0;
+  }
+  if (id == 0) {
+    return HttpError{400,
+                     "URL parameter 'id' should be a lock ID, an integer "
+                     "from 1 to 18446744073709551615"};
+  }
+  return ReleaseRoute{std::get<std::string>(std::move(ns)), id};
+}
+
 }  // namespace
 
 bool IsOpen(const Route& route) {
@@ -108,12 +128,22 @@ bool IsOpen(const Route& route) {
 }
 
 Route RouteTarget(std::string_view target, const RouteLimits& limits,
-                  std::optional<std::string>* token) {
+                  std::optional<std::string>* token, RouteVerb verb) {
+  const HttpError not_allowed{405, "Method not allowed"};
   auto parsed = boost::urls::parse_origin_form(target);
-  if (!parsed) return HttpError{400, "Malformed request target"};
+  if (!parsed) {
+    if (verb == RouteVerb::kDelete) return not_allowed;
+    return HttpError{400, "Malformed request target"};
+  }
   const boost::urls::url_view& url = *parsed;
   if (token != nullptr) *token = Param(url, "token");
   const std::string path = url.path();
+  if (verb == RouteVerb::kDelete) {
+    if (path == "/locks_v1") return ReleaseTarget(url, limits);
+    Route route = RouteTarget(target, limits);
+    if (std::holds_alternative<HttpError>(route)) return not_allowed;
+    return route;
+  }
 
   if (path == "/") {
     return StatusRoute{Param(url, "filter").value_or(""),

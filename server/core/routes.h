@@ -58,6 +58,14 @@ struct LocksRoute {
   bool operator==(const LocksRoute&) const = default;
 };
 
+// DELETE /locks_v1?namespace=NS&id=ID: an operator's force release of the
+// live lock ID (server/core/force_release.h). ID is a lock ID, 1 or more.
+struct ReleaseRoute {
+  std::string ns;
+  std::uint64_t id = 0;
+  bool operator==(const ReleaseRoute&) const = default;
+};
+
 // GET /stats_v1?namespace=NS (alias /stats).
 struct StatsRoute {
   std::string ns;
@@ -114,17 +122,26 @@ struct HttpError {
   bool operator==(const HttpError&) const = default;
 };
 
-using Route = std::variant<LockRoute, StatsRoute, LocksRoute, StatusRoute,
-                           MetricsRoute, HealthRoute, ReadyRoute,
-                           NamespacesRoute, AssetRoute, HttpError>;
+using Route =
+    std::variant<LockRoute, StatsRoute, LocksRoute, StatusRoute, MetricsRoute,
+                 HealthRoute, ReadyRoute, NamespacesRoute, AssetRoute,
+                 ReleaseRoute, HttpError>;
+
+// What the request asks of its target: to read it (GET, HEAD and every
+// other method) or to delete it (DELETE).
+enum class RouteVerb { kRead, kDelete };
 
 // Routes `target` (origin form: path and query), parsing it once. Query
 // values are URL-decoded; the query of /metrics, /healthz, /readyz and the
 // assets is ignored, and so are unknown parameters. When `token` is given,
 // it receives the decoded value of the first `token` parameter (bearer
-// authentication), if any. Never throws.
+// authentication), if any. With kDelete, /locks_v1 routes to a
+// ReleaseRoute (or its 400); any other target routes as with kRead, but
+// its refusal is 405 `Method not allowed`, since no other path takes
+// DELETE. Never throws.
 Route RouteTarget(std::string_view target, const RouteLimits& limits,
-                  std::optional<std::string>* token = nullptr);
+                  std::optional<std::string>* token = nullptr,
+                  RouteVerb verb = RouteVerb::kRead);
 
 // Whether the route is served without a token under --auth-token-file: the
 // probes /healthz and /readyz, which tell only whether the server serves,

@@ -28,6 +28,8 @@ inline HttpRequest::Method MethodOf(const Request& request) {
       return HttpRequest::Method::kHead;
     case http::verb::options:
       return HttpRequest::Method::kOptions;
+    case http::verb::delete_:
+      return HttpRequest::Method::kDelete;
     default:
       return HttpRequest::Method::kOther;
   }
@@ -80,11 +82,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
     }
     if (ec) return;  // timeout, reset, or a malformed request: just close
     Request request = parser_->release();
+    const HttpRequest::Method method = MethodOf(request);
+    // Only a force release logs its caller: no look-up for the others.
+    const std::string peer = method == HttpRequest::Method::kDelete
+                                 ? Peer(beast::get_lowest_layer(stream_))
+                                 : std::string();
     Handled handled = HandleRequest(
-        {.method = MethodOf(request),
+        {.method = method,
          .target = request.target(),
          .authorization = request[http::field::authorization],
-         .websocket_upgrade = beast::websocket::is_upgrade(request)},
+         .websocket_upgrade = beast::websocket::is_upgrade(request),
+         .peer = peer},
         state_);
     if (auto* upgrade = std::get_if<Upgrade>(&handled)) {
       // the WebSocket keeps its own timeouts

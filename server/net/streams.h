@@ -25,6 +25,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+#include <string>
 
 namespace locktopus::server {
 
@@ -73,6 +74,16 @@ class PlainSocket : public Socket {
     return Socket::async_read_some(first, std::forward<ReadHandler>(handler));
   }
 };
+
+// The address:port of the peer of `lowest`, a session's PlainSocket or
+// Stream; "?" if it cannot be read (the connection is gone).
+template <class L>
+std::string Peer(const L& lowest) {
+  beast::error_code ec;
+  auto endpoint = lowest.socket().remote_endpoint(ec);
+  if (ec) return "?";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
 
 // How a WebSocket closes a PlainSocket (Beast's customization point, found
 // by argument-dependent lookup): as the socket it is.

@@ -32,15 +32,6 @@ constexpr std::uint16_t kSlowClientCloseCode = 1008;
 constexpr std::size_t kFirstRead = 256;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
-// `lowest` is the session's PlainSocket or Stream.
-template <class L>
-std::string Peer(const L& lowest) {
-  beast::error_code ec;
-  auto endpoint = lowest.socket().remote_endpoint(ec);
-  if (ec) return "?";
-  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-}
-
 // Where the transport is. One at a time:
 //   kReading  a read is pending (or a frame is being handled); frames may be
 //             written.
@@ -57,7 +48,7 @@ enum class Transport { kReading, kPaused, kClosing, kDropped, kEnded };
 // S is PlainSocket or TlsStream (its handshake done).
 template <class S>
 class WebSocketSession final
-    : public Waiter,
+    : public LockHolder,
       public ConnectionIo,
       public Closable,
       public std::enable_shared_from_this<WebSocketSession<S>> {
@@ -103,10 +94,15 @@ class WebSocketSession final
                      });
   }
 
-  // Waiter: called on any thread, outside every mutex.
+  // LockHolder: called on any thread, outside every mutex.
   void Notify(LockId id) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), id] {
       self->connection_->OnAcquired(id);
+    });
+  }
+  void ForceReleased(LockId id) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), id] {
+      self->connection_->OnForceReleased(id);
     });
   }
 

@@ -149,6 +149,15 @@ struct LocksQuery {
 std::string FetchLocks(const ServerAddress& address, std::string_view ns,
                        const LocksQuery& query = {});
 
+// DELETE /locks_v1?namespace=NS&id=ID: ends live lock `id` of namespace
+// `ns` as an operator (docs/protocol.md, Force release); its holder, if
+// connected, is closed with code 4000. Returns the server's sentence
+// saying what it released. Throws HttpError (404 if the lock is not live,
+// 401 without a valid token, 503 from a server that is not its group's
+// active) or ConnectionError.
+std::string ForceRelease(const ServerAddress& address, std::string_view ns,
+                         std::uint64_t id);
+
 }  // namespace locktopus::client
 
 #endif  // LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_ADDRESS_H_

@@ -24,6 +24,7 @@ const FAMILIES = {
   locktopus_locks_abandoned_total: 'counter',
   locktopus_protocol_errors_total: 'counter',
   locktopus_locks_refused_total: 'counter',
+  locktopus_locks_force_released_total: 'counter',
   locktopus_unknown_query_parameters_total: 'counter',
   locktopus_tcp_connections_accepted_total: 'counter',
   locktopus_connections_accepted_total: 'counter',
