@@ -24,6 +24,7 @@
 #include "locktopus/address.h"
 #include "locktopus/client.h"
 #include "util/cli_number.h"
+#include "util/version.h"
 #include "wire/pages.h"
 
 namespace {
@@ -319,6 +320,9 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   app.require_subcommand(1);
   app.fallthrough();
+  app.set_version_flag("--version",
+                       "locktopusctl " + std::string(locktopus::kVersion),
+                       "Print the version and exit");
 
   AddressFlags flags;
   app.add_option("--url", flags.url,
@@ -473,7 +477,7 @@ int main(int argc, char** argv) {
     if (lock->parsed() && resources.empty()) {
       throw CLI::ValidationError("lock needs at least one -w or -r PATH");
     }
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "locktopusctl: " << UsageMessage(e, app, secrets) << "\n"

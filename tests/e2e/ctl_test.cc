@@ -21,6 +21,7 @@
 #include "tests/e2e/ctl_fixture.h"
 #include "tests/e2e/server_process.h"
 #include "tests/e2e/test_certs.h"
+#include "util/version.h"
 
 namespace locktopus {
 namespace {
@@ -43,6 +44,16 @@ TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
   unsetenv("LOCKTOPUS_URL");
   EXPECT_EQ(StatsOf(server, "from-url").last_id, 2u);
   EXPECT_EQ(StatsOf(server, "other").last_id, 1u);
+}
+
+// --version prints the project's version (CMake's, as util/version.h has
+// it) and exits 0, whatever else the command line says.
+TEST_F(CtlTest, Version) {
+  EXPECT_EQ(Run({"--version"}), 0) << Err(0);
+  EXPECT_EQ(Out(0), "locktopusctl " + std::string(kVersion) + "\n");
+  EXPECT_EQ(Run({"--port", "1", "--version", "status"}), 0) << Err(1);
+  EXPECT_EQ(Out(1), Out(0));
+  EXPECT_EQ(Err(1), "");
 }
 
 TEST_F(CtlTest, StatsAndStatus) {
