@@ -177,6 +177,25 @@ TEST_F(DashboardHandlerTest, ThePageEscapesNamesAndStaysSmall) {
   EXPECT_LT(all.size(), 16'384u);
 }
 
+// In the grace after a takeover the page says how much is left, where it
+// shows the role.
+TEST_F(DashboardHandlerTest, TheRoleShowsTheGraceLeft) {
+  auto state = std::make_shared<ServerState>(Config{.state_dir = "/var/x"});
+  state->gate = std::make_unique<ha::GrantGate>();
+  const ha::Time now = ha::Clock::now();
+  state->gate->Enter(ha::GrantGate::Phase::kGrace,
+                     now + std::chrono::milliseconds(2500),
+                     now + std::chrono::hours(1));
+  state->role = ha::Role::kGrace;
+  const std::string page = Get(state, "/").body;
+  EXPECT_TRUE(Has(page, "<code>/var/x</code>, role grace: 3 s left")) << page;
+  EXPECT_TRUE(Has(page, "class=\"health ok\">grace: 3 s left<")) << page;
+  state->role = ha::Role::kServing;
+  const std::string serving = Get(state, "/").body;
+  EXPECT_TRUE(Has(serving, "<code>/var/x</code>, role serving<")) << serving;
+  EXPECT_TRUE(Has(serving, "class=\"health ok\">serving<")) << serving;
+}
+
 TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {
   auto state = std::make_shared<ServerState>(Config{});
   state->auth = testing::OneTokenAuthenticator("t0k3n");

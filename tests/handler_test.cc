@@ -76,7 +76,7 @@ TEST_F(HandlerTest, AnswersEveryRoute) {
   EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)),
             (HttpResponse{.status = 200, .body = "ok"}));
   EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
-            (HttpResponse{.status = 200, .body = "ready"}));
+            (HttpResponse{.status = 200, .body = "serving"}));
   EXPECT_EQ(Response(HandleRequest(Get("/v1?namespace=ns"), state)).status,
             426u);
   EXPECT_EQ(Response(HandleRequest(Get("/nowhere"), state)).status, 404u);
@@ -112,6 +112,37 @@ TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
   EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
             (HttpResponse{.status = 503, .body = "draining"}));
   EXPECT_EQ(state->connections.load(), 0u);
+}
+
+// /readyz names what the server does: 200 "serving", or in the grace after
+// a takeover "grace: N s left" (rounded up); 503 with the role that takes
+// no clients.
+TEST_F(HandlerTest, ReadinessSaysTheGraceLeftAndTheRole) {
+  auto state = Make();
+  state->gate = std::make_unique<ha::GrantGate>();
+  const ha::Time now = ha::Clock::now();
+  state->gate->Enter(ha::GrantGate::Phase::kGrace,
+                     now + std::chrono::milliseconds(3500),
+                     now + std::chrono::hours(1));
+  state->role = ha::Role::kGrace;
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 200, .body = "grace: 4 s left"}));
+  EXPECT_EQ(GraceLeft(*state, now + std::chrono::seconds(1)),
+            std::chrono::milliseconds(2500));
+  EXPECT_EQ(ServingText(*state, now + std::chrono::seconds(3)),
+            "grace: 1 s left");
+  // Past grace_until, before the role logic ends it: nothing left.
+  EXPECT_EQ(GraceLeft(*state, now + std::chrono::seconds(4)),
+            ha::Clock::duration::zero());
+  EXPECT_EQ(ServingText(*state, now + std::chrono::seconds(4)),
+            "grace: 0 s left");
+  state->role = ha::Role::kServing;
+  EXPECT_EQ(GraceLeft(*state, now), ha::Clock::duration::zero());
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 200, .body = "serving"}));
+  state->role = ha::Role::kStandby;
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 503, .body = "standby"}));
 }
 
 TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {

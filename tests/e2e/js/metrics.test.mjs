@@ -436,7 +436,7 @@ describe('/metrics', () => {
 describe('/healthz and /readyz', () => {
   test('both answer 200 while serving, with any query', async () => {
     const server = await startServer();
-    for (const [path, text] of [['/healthz', 'ok'], ['/readyz', 'ready'], ['/readyz?verbose', 'ready']]) {
+    for (const [path, text] of [['/healthz', 'ok'], ['/readyz', 'serving'], ['/readyz?verbose', 'serving']]) {
       const res = await get(server, path);
       assert.equal(res.status, 200, path);
       assert.equal(res.raw.toString().trim(), text, path);
@@ -459,7 +459,7 @@ describe('/healthz and /readyz', () => {
     try {
       const before = await get(server, '/readyz', agent);
       assert.equal(before.status, 200);
-      assert.equal(before.raw.toString(), 'ready');
+      assert.equal(before.raw.toString(), 'serving');
 
       server.signal('SIGTERM');
       await server.waitForStderr(/waiting/);
