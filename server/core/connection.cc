@@ -172,26 +172,39 @@ void Connection::OnClosed() {
     Count(&LockCounters::cancelled);
     if (config_.log_locks) Log("cancelled by disconnect");
   } else if (state_ == ConnState::kAcquired) {
-    Count(&LockCounters::abandoned);
     const auto timeout = config_.abandon_timeout;
-    if (config_.log_locks) {
-      Log("abandoned for " + std::to_string(timeout.count()) + " ms");
-    }
-    if (timeout.count() == 0) {
-      ns_->Release(lock_id_);
-    } else {
-      if (record_ != nullptr) record_->SetAbandoned(Clock::now() + timeout);
-      // Holds the namespace (and the lock's record) until the lock is
-      // released; captures nothing of the connection, which may be gone by
-      // then.
-      io_.After(timeout, [ns = ns_, id = lock_id_, log = config_.log_locks,
-                          record = record_] {
-        ns->Release(id);
-        if (log) {
-          LogInfo("namespace [" + ns->name() + "] lock " + std::to_string(id) +
-                  " released: abandon timeout passed");
-        }
-      });
+    const bool timed = timeout.count() != 0;
+    // Abandoned now until its timer has released it (or could not be set):
+    // counted before the total, so that a scrape that sees the total sees
+    // this too.
+    Counter& abandoned = ns_->abandoned();
+    if (timed) Increment(abandoned);
+    try {
+      Count(&LockCounters::abandoned);
+      if (config_.log_locks) {
+        Log("abandoned for " + std::to_string(timeout.count()) + " ms");
+      }
+      if (!timed) {
+        ns_->Release(lock_id_);
+      } else {
+        if (record_ != nullptr) record_->SetAbandoned(Clock::now() + timeout);
+        // Holds the namespace (and the lock's record) until the lock is
+        // released; captures nothing of the connection, which may be gone
+        // by then.
+        io_.After(timeout, [ns = ns_, id = lock_id_, log = config_.log_locks,
+                            record = record_] {
+          // Down first: never more abandoned than acquired locks.
+          ns->abandoned().fetch_sub(1, std::memory_order_relaxed);
+          ns->Release(id);
+          if (log) {
+            LogInfo("namespace [" + ns->name() + "] lock " +
+                    std::to_string(id) + " released: abandon timeout passed");
+          }
+        });
+      }
+    } catch (...) {
+      if (timed) abandoned.fetch_sub(1, std::memory_order_relaxed);
+      throw;
     }
   }
   state_ = ConnState::kReady;
