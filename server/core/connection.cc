@@ -149,7 +149,20 @@ bool Connection::MayAnnounce() {
 
 void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
   if (config_.metrics != nullptr) config_.metrics->CountProtocolError(kind);
-  io_.Send(wire::FormatError(reason));
+  std::string frame = wire::FormatError(reason);
+  // Always logged: the client is told, and its operator may never look.
+  std::string who = "a client";
+  if (const HolderInfo* holder = config_.holder.get()) {
+    who = "client " + std::to_string(holder->connection) +
+          (holder->client_name.empty()
+               ? ""
+               : " (client name \"" + holder->client_name + "\")") +
+          " from " + holder->peer;
+  }
+  LogWarning(who + ": protocol error [" + std::string(wire::Name(kind)) +
+             "], closing it with " + std::to_string(kProtocolErrorCloseCode) +
+             ": " + LogSafe(frame));
+  io_.Send(std::move(frame));
   io_.Close(kProtocolErrorCloseCode, reason);
   OnClosed();
 }
