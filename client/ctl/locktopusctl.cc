@@ -170,6 +170,27 @@ std::chrono::milliseconds Milliseconds(double seconds) {
       static_cast<std::int64_t>(std::llround(seconds * 1000)));
 }
 
+// Says on stderr that the server holds every acquisition for the grace
+// after a takeover (docs/ha.md), when its /readyz says it is in one: a lock
+// enqueued then may wait for the grace, not for another holder. Asked only
+// of a lock that was enqueued, within a few seconds; a server that cannot
+// say is left alone.
+void SayIfInGrace(ServerAddress address) {
+  constexpr std::string_view kGrace = "grace: ";
+  address.connect_timeout =
+      std::min(address.connect_timeout, std::chrono::milliseconds(2000));
+  std::string readiness;
+  try {
+    readiness = FetchReadiness(address);
+  } catch (const Error&) {
+    return;
+  }
+  if (!readiness.starts_with(kGrace)) return;
+  std::cerr << "locktopusctl: waiting: the server is in its grace after a "
+               "failover or restart, "
+            << Printable(readiness.substr(kGrace.size())) << "\n";
+}
+
 int LockAndRun(const ServerAddress& address,
                const std::vector<Resource>& resources,
                std::optional<double> timeout_s,
@@ -496,7 +517,8 @@ int main(int argc, char** argv) {
                       {.kill_on_loss = kill_on_loss,
                        .kill_grace = Milliseconds(kill_grace_s),
                        .abandon_timeout = abandon,
-                       .lost_ok = lost_ok});
+                       .lost_ok = lost_ok,
+                       .on_enqueued = [&address] { SayIfInGrace(address); }});
   }
   if (stats->parsed()) {
     return Fetch([&] { std::cout << FetchStats(address, address.ns) << "\n"; });
