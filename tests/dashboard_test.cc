@@ -18,6 +18,7 @@
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
 #include "tests/auth_support.h"
+#include "tests/grace_support.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -181,12 +182,7 @@ TEST_F(DashboardHandlerTest, ThePageEscapesNamesAndStaysSmall) {
 // shows the role.
 TEST_F(DashboardHandlerTest, TheRoleShowsTheGraceLeft) {
   auto state = std::make_shared<ServerState>(Config{.state_dir = "/var/x"});
-  state->gate = std::make_unique<ha::GrantGate>();
-  const ha::Time now = ha::Clock::now();
-  state->gate->Enter(ha::GrantGate::Phase::kGrace,
-                     now + std::chrono::milliseconds(2500),
-                     now + std::chrono::hours(1));
-  state->role = ha::Role::kGrace;
+  testing::EnterGrace(*state, std::chrono::milliseconds(2500));
   const std::string page = Get(state, "/").body;
   EXPECT_TRUE(Has(page, "<code>/var/x</code>, role grace: 3 s left")) << page;
   EXPECT_TRUE(Has(page, "class=\"health ok\">grace: 3 s left<")) << page;

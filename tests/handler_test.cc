@@ -17,6 +17,7 @@
 #include "server/core/metrics.h"
 #include "server/core/server_state.h"
 #include "tests/auth_support.h"
+#include "tests/grace_support.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -119,12 +120,8 @@ TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
 // no clients.
 TEST_F(HandlerTest, ReadinessSaysTheGraceLeftAndTheRole) {
   auto state = Make();
-  state->gate = std::make_unique<ha::GrantGate>();
-  const ha::Time now = ha::Clock::now();
-  state->gate->Enter(ha::GrantGate::Phase::kGrace,
-                     now + std::chrono::milliseconds(3500),
-                     now + std::chrono::hours(1));
-  state->role = ha::Role::kGrace;
+  const ha::Time now =
+      testing::EnterGrace(*state, std::chrono::milliseconds(3500));
   EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
             (HttpResponse{.status = 200, .body = "grace: 4 s left"}));
   EXPECT_EQ(GraceLeft(*state, now + std::chrono::seconds(1)),

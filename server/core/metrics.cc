@@ -55,6 +55,17 @@ class Writer {
     Sample(name, "", "", std::to_string(number));
   }
 
+  // A family of one unlabelled sample.
+  void Single(std::string_view name, std::string_view type,
+              std::string_view help, std::string_view number) {
+    Family(name, type, help);
+    Sample(name, "", "", number);
+  }
+  void Single(std::string_view name, std::string_view type,
+              std::string_view help, std::uint64_t number) {
+    Single(name, type, help, std::to_string(number));
+  }
+
   void Histogram(std::string_view name, std::string_view help,
                  const Histogram::Snapshot& h) {
     Family(name, "histogram", help);
@@ -202,11 +213,11 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Family("locktopus_acquired_locks", "gauge",
            "Locks acquired now, abandoned ones included.");
   w.Sample("locktopus_acquired_locks", sample.locks_acquired);
-  w.Family("locktopus_abandoned_locks", "gauge",
+  w.Single("locktopus_abandoned_locks", "gauge",
            "Acquired locks whose connection ended, held now until their "
            "abandon timeout passes (also counted in "
-           "locktopus_acquired_locks).");
-  w.Sample("locktopus_abandoned_locks", sample.locks_abandoned);
+           "locktopus_acquired_locks).",
+           sample.locks_abandoned);
   w.Family("locktopus_lock_memory_bytes", "gauge",
            "Heap bytes of the lock state of every namespace (trie nodes, "
            "entries, locks, indexes), as charged to --max-lock-memory.");
@@ -241,11 +252,10 @@ std::string RenderPrometheus(const Metrics& metrics,
     w.Sample("locktopus_ha_role", "role", role,
              role == sample.role ? "1" : "0");
   }
-  w.Family("locktopus_ha_grace_remaining_seconds", "gauge",
+  w.Single("locktopus_ha_grace_remaining_seconds", "gauge",
            "What is left of the grace after a takeover, or after an unclean "
            "stop with --state-dir, while acquisitions are held; 0 in every "
-           "other role.");
-  w.Sample("locktopus_ha_grace_remaining_seconds", "", "",
+           "other role.",
            Seconds(sample.grace_left_nanos));
   w.Family("locktopus_build_info", "gauge",
            "The server's version, compiler and build type, as labels; "
@@ -258,23 +268,19 @@ std::string RenderPrometheus(const Metrics& metrics,
              "1");
 
   if (const std::optional<ProcessSample>& p = sample.process) {
-    w.Family("process_cpu_seconds_total", "counter",
-             "Total user and system CPU time spent in seconds.");
-    w.Sample("process_cpu_seconds_total", "", "", Seconds(p->cpu_nanos));
-    w.Family("process_open_fds", "gauge", "Number of open file descriptors.");
-    w.Sample("process_open_fds", p->open_fds);
-    w.Family("process_max_fds", "gauge",
-             "Maximum number of open file descriptors.");
-    w.Sample("process_max_fds", p->max_fds);
-    w.Family("process_virtual_memory_bytes", "gauge",
-             "Virtual memory size in bytes.");
-    w.Sample("process_virtual_memory_bytes", p->virtual_bytes);
-    w.Family("process_resident_memory_bytes", "gauge",
-             "Resident memory size in bytes.");
-    w.Sample("process_resident_memory_bytes", p->resident_bytes);
-    w.Family("process_start_time_seconds", "gauge",
-             "Start time of the process since unix epoch in seconds.");
-    w.Sample("process_start_time_seconds", "", "",
+    w.Single("process_cpu_seconds_total", "counter",
+             "Total user and system CPU time spent in seconds.",
+             Seconds(p->cpu_nanos));
+    w.Single("process_open_fds", "gauge", "Number of open file descriptors.",
+             p->open_fds);
+    w.Single("process_max_fds", "gauge",
+             "Maximum number of open file descriptors.", p->max_fds);
+    w.Single("process_virtual_memory_bytes", "gauge",
+             "Virtual memory size in bytes.", p->virtual_bytes);
+    w.Single("process_resident_memory_bytes", "gauge",
+             "Resident memory size in bytes.", p->resident_bytes);
+    w.Single("process_start_time_seconds", "gauge",
+             "Start time of the process since unix epoch in seconds.",
              Seconds(p->start_time_nanos));
   }
 
