@@ -19,7 +19,7 @@
 # (locktopus --ha-init --ha-new-cluster: no grace at its first start), and
 # each run's server that group's only server; it stops cleanly, so the next
 # run's is elected at once without a grace either; measured
-# once /readyz answers 200 "ready", that is once it is the group's active and
+# once /readyz answers 200 "serving", that is once it is the group's active and
 # grants. As the lock path never touches etcd, a cycle should cost the active
 # what it costs a standalone server: "HA / standalone" is its server CPU per
 # cycle over the standalone server's, each HA run right after the standalone
@@ -280,7 +280,7 @@ readyz() {
 # serializing floor), `baseline` or `redis` on a free port: sets server_pid
 # and server_port. The first five write the port to a fresh port file once
 # they listen; `ha` is started only once it is active (/readyz 200
-# "ready"), after its election. The baseline may be
+# "serving"), after its election. The baseline may be
 # a build from before --port-file: it is found by the socket it listens on
 # instead (listening_port), which depends neither on the wording of its log
 # nor on a port picked here beforehand staying free until it binds.
@@ -341,7 +341,7 @@ start_server() {
   local reply=""
   for _ in $(seq 200); do
     reply=$(readyz "$server_port")
-    [[ $reply == "HTTP/1."?" 200 "* && ${reply##*$'\n'} == ready ]] && return 0
+    [[ $reply == "HTTP/1."?" 200 "* && ${reply##*$'\n'} == serving ]] && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done

@@ -12,6 +12,7 @@
 
 #include "server/core/shard.h"
 #include "util/cli_number.h"
+#include "util/version.h"
 
 namespace locktopus::server {
 namespace {
@@ -53,6 +54,8 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
   Config o;
   CLI::App app{"Locktopus: a lock server for distributed systems", "locktopus"};
   app.get_formatter()->column_width(36);
+  app.set_version_flag("--version", "locktopus " + std::string(kVersion),
+                       "Print the version and exit");
 
   // Every option may also come from LOCKTOPUS_<NAME>. An integer one takes
   // the values of `bounds` that its type holds, and a value out of them is
@@ -210,7 +213,7 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
                                      (cert ? "--tls-key" : "--tls-cert") +
                                      " too (give both or neither)");
     }
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "locktopus: " << e.what() << "\n"

@@ -303,9 +303,11 @@ TEST_F(ConnectionTest, DropKeepsAcquiredLockForTheAbandonTimeout) {
   ASSERT_EQ(a.io->timers.size(), 1u);
   EXPECT_EQ(a.io->timers[0].first, std::chrono::milliseconds(1234));
   EXPECT_EQ(ns_->State(1), LockState::kAcquired);
+  EXPECT_EQ(ns_->abandoned().load(), 1u);  // the timer runs
   EXPECT_TRUE(b.io->notices.empty());
   a.io->timers[0].second();  // the abandon timeout passes
   EXPECT_EQ(ns_->State(1), LockState::kNone);
+  EXPECT_EQ(ns_->abandoned().load(), 0u);
   EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
 }
 
@@ -315,6 +317,7 @@ TEST_F(ConnectionTest, ZeroAbandonTimeoutReleasesAtOnce) {
   a.conn->OnClosed();
   EXPECT_TRUE(a.io->timers.empty());
   EXPECT_EQ(ns_->State(1), LockState::kNone);
+  EXPECT_EQ(ns_->abandoned().load(), 0u);
 }
 
 TEST_F(ConnectionTest, ProtocolErrorWhileAcquiredAbandonsTheLock) {

@@ -717,11 +717,11 @@ TEST(StatusTest, ReadFromMetrics) {
 
 TEST(StatusTest, TextAndJson) {
   ServerStatus status{
-      .server = "127.0.0.1:9009", .ready = true, .state = "ready"};
+      .server = "127.0.0.1:9009", .ready = true, .state = "serving"};
   ASSERT_TRUE(ReadMetrics(kMetrics, &status).ok());
   EXPECT_EQ(RenderStatus(status),
             "Server:       127.0.0.1:9009\n"
-            "State:        ready (takes clients)\n"
+            "State:        serving (takes clients)\n"
             "Connections:  3 open\n"
             "Namespaces:   2 open, 5 opened since the start\n"
             "Locks:        4 acquired (held longest 2m05s), 1 enqueued "
@@ -730,11 +730,15 @@ TEST(StatusTest, TextAndJson) {
   EXPECT_EQ(
       StatusJson(status),
       R"({"server":"127.0.0.1:9009","tls":false,"ready":true,)"
-      R"("state":"ready","connections_open":3,"namespaces_open":2,)"
+      R"("state":"serving","connections_open":3,"namespaces_open":2,)"
       R"("namespaces_opened":5,"locks_acquired":4,"locks_pending":1,)"
       R"("oldest_enqueued_lock_ms":4250,"oldest_acquired_lock_ms":125000,)"
       R"("lock_memory_bytes":12345,"lock_memory_limit_bytes":1073741824})"
       "\n");
+
+  status.state = "grace: 12 s left";
+  EXPECT_EQ(Lines(RenderStatus(status))[1],
+            "State:        grace: 12 s left (takes clients)");
 
   ServerStatus idle{.server = "h:1", .tls = true, .state = "standby"};
   const std::vector<std::string> lines = Lines(RenderStatus(idle));

@@ -18,6 +18,7 @@
 #include "server/core/lock_service.h"
 #include "server/core/routes.h"
 #include "tests/auth_support.h"
+#include "tests/grace_support.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -257,6 +258,20 @@ TEST_F(DashboardHandlerTest, TheConfigurationIsFoldedAfterTheLocks) {
   EXPECT_LT(server, connections);
   EXPECT_LT(connections, folded);
   EXPECT_LT(folded, limits);
+}
+
+// In the grace after a takeover the page says how much is left, where it
+// shows the role.
+TEST_F(DashboardHandlerTest, TheRoleShowsTheGraceLeft) {
+  auto state = std::make_shared<ServerState>(Config{.state_dir = "/var/x"});
+  testing::EnterGrace(*state, std::chrono::milliseconds(2500));
+  const std::string page = Get(state, "/").body;
+  EXPECT_TRUE(Has(page, "<code>/var/x</code>, role grace: 3 s left")) << page;
+  EXPECT_TRUE(Has(page, "class=\"health ok\">grace: 3 s left<")) << page;
+  state->role = ha::Role::kServing;
+  const std::string serving = Get(state, "/").body;
+  EXPECT_TRUE(Has(serving, "<code>/var/x</code>, role serving<")) << serving;
+  EXPECT_TRUE(Has(serving, "class=\"health ok\">serving<")) << serving;
 }
 
 TEST_F(DashboardHandlerTest, AssetsAreOpenAndCachedTheDataIsNot) {

@@ -134,10 +134,13 @@ TEST_F(ForceReleaseTest, AnAbandonedLockEndsAtOnceAndItsTimerReleasesNothing) {
   a.conn->OnClosed();
   a.conn.reset();
   ASSERT_EQ(a.io->timers.size(), 1u);
+  EXPECT_EQ(service_->HoldIfOpen("ns")->abandoned().load(), 1u);
 
   const std::optional<ForcedRelease> released = Force(1);
   ASSERT_TRUE(released.has_value());
   EXPECT_TRUE(released->abandoned);
+  // Abandoned no more: the gauge of /metrics is down at once.
+  EXPECT_EQ(service_->HoldIfOpen("ns")->abandoned().load(), 0u);
   EXPECT_EQ(b.io->notices, std::vector<LockId>{2});
   Deliver(*b.io, *b.conn);
   b.conn->OnFrame(kRelease);

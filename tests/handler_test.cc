@@ -19,6 +19,7 @@
 #include "server/core/server_state.h"
 #include "tests/auth_support.h"
 #include "tests/fake_io.h"
+#include "tests/grace_support.h"
 #include "tests/test_support.h"
 #include "wire/pages.h"
 
@@ -78,7 +79,7 @@ TEST_F(HandlerTest, AnswersEveryRoute) {
   EXPECT_EQ(Response(HandleRequest(Get("/healthz"), state)),
             (HttpResponse{.status = 200, .body = "ok"}));
   EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
-            (HttpResponse{.status = 200, .body = "ready"}));
+            (HttpResponse{.status = 200, .body = "serving"}));
   EXPECT_EQ(Response(HandleRequest(Get("/v1?namespace=ns"), state)).status,
             426u);
   EXPECT_EQ(Response(HandleRequest(Get("/nowhere"), state)).status, 404u);
@@ -114,6 +115,33 @@ TEST_F(HandlerTest, UpgradesUnlessDrainingOrFull) {
   EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
             (HttpResponse{.status = 503, .body = "draining"}));
   EXPECT_EQ(state->connections.load(), 0u);
+}
+
+// /readyz names what the server does: 200 "serving", or in the grace after
+// a takeover "grace: N s left" (rounded up); 503 with the role that takes
+// no clients.
+TEST_F(HandlerTest, ReadinessSaysTheGraceLeftAndTheRole) {
+  auto state = Make();
+  const ha::Time now =
+      testing::EnterGrace(*state, std::chrono::milliseconds(3500));
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 200, .body = "grace: 4 s left"}));
+  EXPECT_EQ(GraceLeft(*state, now + std::chrono::seconds(1)),
+            std::chrono::milliseconds(2500));
+  EXPECT_EQ(ServingText(*state, now + std::chrono::seconds(3)),
+            "grace: 1 s left");
+  // Past grace_until, before the role logic ends it: nothing left.
+  EXPECT_EQ(GraceLeft(*state, now + std::chrono::seconds(4)),
+            ha::Clock::duration::zero());
+  EXPECT_EQ(ServingText(*state, now + std::chrono::seconds(4)),
+            "grace: 0 s left");
+  state->role = ha::Role::kServing;
+  EXPECT_EQ(GraceLeft(*state, now), ha::Clock::duration::zero());
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 200, .body = "serving"}));
+  state->role = ha::Role::kStandby;
+  EXPECT_EQ(Response(HandleRequest(Get("/readyz"), state)),
+            (HttpResponse{.status = 503, .body = "standby"}));
 }
 
 TEST_F(HandlerTest, WithTokensOnlyTheProbesAndPreflightsAreOpen) {

@@ -1,5 +1,6 @@
 // The metrics registry and its Prometheus text rendering: histogram
-// buckets, label values, and the exact exposition of a small known state.
+// buckets, label values, and the exact exposition of a small known state;
+// the process_* series read from /proc.
 
 #include "server/core/metrics.h"
 
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <string>
 
+#include "server/core/process_metrics.h"
+
 namespace locktopus::server {
 namespace {
 
@@ -15,6 +18,11 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
+
+// Three roles, as a server names them (ha::kRoleNames has them all).
+constexpr std::string_view kRoleNamesForTest[] = {"standby", "grace",
+                                                  "serving"};
+constexpr std::span<const std::string_view> kRoles(kRoleNamesForTest);
 
 TEST(Histogram, BucketUpperBoundsAreInclusive) {
   Histogram h;
@@ -94,10 +102,23 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
       .namespaces_opened = 5,
       .locks_pending = 1,
       .locks_acquired = 3,
+      .locks_abandoned = 2,
       .lock_memory_bytes = 4096,
       .lock_memory_limit = 1 << 20,
       .oldest_enqueued_nanos = 301'500'000'000,
       .oldest_acquired_nanos = 7'000'000,
+      .roles = kRoles,
+      .role = "grace",
+      .grace_left_nanos = 12'250'000'000,
+      .build = {.version = "1.2.3",
+                .compiler = "GNU 12.2.0",
+                .build_type = "Release"},
+      .process = ProcessSample{.cpu_nanos = 1'230'000'000,
+                               .start_time_nanos = 1'700'000'000'500'000'000,
+                               .resident_bytes = 8'192'000,
+                               .virtual_bytes = 65'536'000,
+                               .open_fds = 17,
+                               .max_fds = 1024},
       // per-namespace series are off: not rendered
       .namespaces = {{.name = "a", .locks_pending = 1, .locks_acquired = 2}}};
 
@@ -184,6 +205,11 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "ones included.\n"
             "# TYPE locktopus_acquired_locks gauge\n"
             "locktopus_acquired_locks 3\n"
+            "# HELP locktopus_abandoned_locks Acquired locks whose connection "
+            "ended, held now until their abandon timeout passes (also "
+            "counted in locktopus_acquired_locks).\n"
+            "# TYPE locktopus_abandoned_locks gauge\n"
+            "locktopus_abandoned_locks 2\n"
             "# HELP locktopus_lock_memory_bytes Heap bytes of the lock state "
             "of every namespace (trie nodes, entries, locks, indexes), as "
             "charged to --max-lock-memory.\n"
@@ -216,7 +242,103 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
                 hold_buckets +
                 "locktopus_lock_hold_seconds_bucket{le=\"+Inf\"} 2\n"
                 "locktopus_lock_hold_seconds_sum 3.500000001\n"
-                "locktopus_lock_hold_seconds_count 2\n");
+                "locktopus_lock_hold_seconds_count 2\n"
+                "# HELP locktopus_ha_role The server's role, one series per "
+                "role: 1 for the role it has, 0 for the others (always "
+                "serving without HA or --state-dir).\n"
+                "# TYPE locktopus_ha_role gauge\n"
+                "locktopus_ha_role{role=\"standby\"} 0\n"
+                "locktopus_ha_role{role=\"grace\"} 1\n"
+                "locktopus_ha_role{role=\"serving\"} 0\n"
+                "# HELP locktopus_ha_grace_remaining_seconds What is left of "
+                "the grace after a takeover, or after an unclean stop with "
+                "--state-dir, while acquisitions are held; 0 in every other "
+                "role.\n"
+                "# TYPE locktopus_ha_grace_remaining_seconds gauge\n"
+                "locktopus_ha_grace_remaining_seconds 12.25\n"
+                "# HELP locktopus_build_info The server's version, compiler "
+                "and build type, as labels; always 1.\n"
+                "# TYPE locktopus_build_info gauge\n"
+                "locktopus_build_info{version=\"1.2.3\",compiler=\"GNU "
+                "12.2.0\",build_type=\"Release\"} 1\n"
+                "# HELP process_cpu_seconds_total Total user and system CPU "
+                "time spent in seconds.\n"
+                "# TYPE process_cpu_seconds_total counter\n"
+                "process_cpu_seconds_total 1.23\n"
+                "# HELP process_open_fds Number of open file descriptors.\n"
+                "# TYPE process_open_fds gauge\n"
+                "process_open_fds 17\n"
+                "# HELP process_max_fds Maximum number of open file "
+                "descriptors.\n"
+                "# TYPE process_max_fds gauge\n"
+                "process_max_fds 1024\n"
+                "# HELP process_virtual_memory_bytes Virtual memory size in "
+                "bytes.\n"
+                "# TYPE process_virtual_memory_bytes gauge\n"
+                "process_virtual_memory_bytes 65536000\n"
+                "# HELP process_resident_memory_bytes Resident memory size in "
+                "bytes.\n"
+                "# TYPE process_resident_memory_bytes gauge\n"
+                "process_resident_memory_bytes 8192000\n"
+                "# HELP process_start_time_seconds Start time of the process "
+                "since unix epoch in seconds.\n"
+                "# TYPE process_start_time_seconds gauge\n"
+                "process_start_time_seconds 1700000000.5\n");
+}
+
+// Where /proc cannot be read there is no process_* series; the others stay.
+TEST(RenderPrometheus, NoProcessSeriesWithoutAProcessSample) {
+  const ScrapeSample sample{.roles = kRoles, .role = "serving"};
+  const std::string text = RenderPrometheus(Metrics(), sample);
+  EXPECT_EQ(text.find("process_"), std::string::npos) << text;
+  EXPECT_NE(text.find("locktopus_ha_role{role=\"serving\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("locktopus_ha_grace_remaining_seconds 0\n"),
+            std::string::npos);
+}
+
+TEST(ProcessMetrics, ParsesProcStatPastACommandNameWithParentheses) {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt
+  // majflt cmajflt utime stime cutime cstime priority nice threads
+  // itrealvalue starttime vsize rss ...
+  const std::string_view text =
+      "4242 (lock (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 123 77 5 6 20 "
+      "0 3 0 555000 26542080 2177 18446744073709551615 1 1 0 0 0 0 0 4096 "
+      "0 0 0 17 1 0 0 0 0 0\n";
+  const std::optional<ProcStat> stat = ParseProcStat(text);
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->cpu_ticks, 200u);  // utime + stime, not the children's
+  EXPECT_EQ(stat->start_ticks, 555000u);
+  EXPECT_EQ(stat->virtual_bytes, 26542080u);
+  EXPECT_EQ(stat->resident_pages, 2177u);
+  EXPECT_EQ(ParseProcStat("4242 (short) S 1 2 3"), std::nullopt);
+  EXPECT_EQ(ParseProcStat("no parenthesis"), std::nullopt);
+}
+
+TEST(ProcessMetrics, ConvertsUnits) {
+  const ProcessSample sample =
+      ToProcessSample({.cpu_ticks = 250,
+                       .start_ticks = 1234,
+                       .virtual_bytes = 99,
+                       .resident_pages = 3},
+                      100, 4096, 1'700'000'000'000'000'000);
+  EXPECT_EQ(sample.cpu_nanos, 2'500'000'000u);
+  EXPECT_EQ(sample.start_time_nanos, 1'700'000'012'340'000'000u);
+  EXPECT_EQ(sample.resident_bytes, 3u * 4096);
+  EXPECT_EQ(sample.virtual_bytes, 99u);
+}
+
+TEST(ProcessMetrics, ReadsThisProcess) {
+  const std::optional<ProcessSample> sample = ReadProcessSample();
+  ASSERT_TRUE(sample.has_value());
+  EXPECT_GT(sample->resident_bytes, 0u);
+  EXPECT_GE(sample->virtual_bytes, sample->resident_bytes);
+  EXPECT_GT(sample->open_fds, 2u);  // stdin, stdout, stderr at least
+  EXPECT_GE(sample->max_fds, sample->open_fds);
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto started = std::chrono::nanoseconds(sample->start_time_nanos);
+  EXPECT_LE(started, now + seconds(2));
+  EXPECT_GT(started, now - std::chrono::hours(1));
 }
 
 TEST(RenderPrometheus, NamespaceSeriesOnlyWhenAskedFor) {

@@ -25,6 +25,7 @@
 #include "locktopus/address.h"
 #include "locktopus/client.h"
 #include "util/cli_number.h"
+#include "util/version.h"
 #include "wire/pages.h"
 
 namespace {
@@ -169,6 +170,27 @@ std::string ClientName(const std::optional<std::string>& flag,
 std::chrono::milliseconds Milliseconds(double seconds) {
   return std::chrono::milliseconds(
       static_cast<std::int64_t>(std::llround(seconds * 1000)));
+}
+
+// Says on stderr that the server holds every acquisition for the grace
+// after a takeover (docs/ha.md), when its /readyz says it is in one: a lock
+// enqueued then may wait for the grace, not for another holder. Asked only
+// of a lock that was enqueued, within a few seconds; a server that cannot
+// say is left alone.
+void SayIfInGrace(ServerAddress address) {
+  constexpr std::string_view kGrace = "grace: ";
+  address.connect_timeout =
+      std::min(address.connect_timeout, std::chrono::milliseconds(2000));
+  std::string readiness;
+  try {
+    readiness = FetchReadiness(address);
+  } catch (const Error&) {
+    return;
+  }
+  if (!readiness.starts_with(kGrace)) return;
+  std::cerr << "locktopusctl: waiting: the server is in its grace after a "
+               "failover or restart, "
+            << Printable(readiness.substr(kGrace.size())) << "\n";
 }
 
 int LockAndRun(const ServerAddress& address,
@@ -322,6 +344,9 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   app.require_subcommand(1);
   app.fallthrough();
+  app.set_version_flag("--version",
+                       "locktopusctl " + std::string(locktopus::kVersion),
+                       "Print the version and exit");
 
   AddressFlags flags;
   app.add_option("--url", flags.url,
@@ -495,7 +520,7 @@ int main(int argc, char** argv) {
           "release ends a lock another client holds or waits for: ask for it "
           "with --force");
     }
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "locktopusctl: " << UsageMessage(e, app, secrets) << "\n"
@@ -514,7 +539,8 @@ int main(int argc, char** argv) {
                       {.kill_on_loss = kill_on_loss,
                        .kill_grace = Milliseconds(kill_grace_s),
                        .abandon_timeout = abandon,
-                       .lost_ok = lost_ok});
+                       .lost_ok = lost_ok,
+                       .on_enqueued = [&address] { SayIfInGrace(address); }});
   }
   if (stats->parsed()) {
     return Fetch([&] { std::cout << FetchStats(address, address.ns) << "\n"; });

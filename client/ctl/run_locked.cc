@@ -93,10 +93,13 @@ void Release(Lock& lock) {
 
 // Waits for `lock`. Returns nullopt once it is acquired; otherwise it has
 // been released (cancelled) and the exit code is returned: kExitTimeout
-// after `timeout`, 128+N on signal N.
+// after `timeout`, 128+N on signal N. `on_enqueued`, if set, runs first if
+// the lock was not acquired at once.
 std::optional<int> AwaitLock(Client& client, Lock& lock,
-                             std::optional<milliseconds> timeout) {
+                             std::optional<milliseconds> timeout,
+                             const std::function<void()>& on_enqueued) {
   const auto start = Clock::now();
+  if (on_enqueued && !lock.acquired_at_once()) on_enqueued();
   for (;;) {
     // Reads the acquisition notice, if it came.
     if (!client.alive()) {
@@ -237,7 +240,8 @@ int RunLocked(Client& client, Lock& lock,
               std::optional<std::chrono::milliseconds> timeout,
               const std::vector<std::string>& command,
               const JobOptions& options) {
-  if (const std::optional<int> stop = AwaitLock(client, lock, timeout)) {
+  if (const std::optional<int> stop =
+          AwaitLock(client, lock, timeout, options.on_enqueued)) {
     return *stop;
   }
   // Acquired; a signal from here on reaches the job unless it comes before

@@ -52,6 +52,7 @@
 #define LOCKTOPUS_CLIENT_CTL_RUN_LOCKED_H_
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,6 +100,9 @@ struct JobOptions {
   std::optional<std::chrono::milliseconds> abandon_timeout;
   // Exit with the command's code even when the lock was lost meanwhile.
   bool lost_ok = false;
+  // Called once if the lock is enqueued (not acquired at once), before the
+  // wait: to say why it may wait. Null: nothing.
+  std::function<void()> on_enqueued;
 };
 
 // Waits until `lock` (as Client::lock returned it) is acquired, for at most

@@ -23,9 +23,10 @@ namespace locktopus::ctl {
 struct ServerStatus {
   std::string server;  // "HOST:PORT", as locktopusctl reached it
   bool tls = false;
-  // /readyz: 200 "ready" while the server takes clients; else 503 with
-  // "draining" (shutting down) or its HA role ("standby", "fenced",
-  // "resigned"), which `state` holds.
+  // /readyz: 200 while the server takes clients, with "serving" or, in the
+  // grace after a takeover, "grace: N s left"; else 503 with "draining"
+  // (shutting down) or its HA role ("standby", "fenced", "resigned").
+  // `state` holds the text.
   bool ready = false;
   std::string state;
   // From /metrics.

@@ -165,7 +165,20 @@ bool Connection::MayAnnounce() {
 
 void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
   if (config_.metrics != nullptr) config_.metrics->CountProtocolError(kind);
-  io_.Send(wire::FormatError(reason));
+  std::string frame = wire::FormatError(reason);
+  // Always logged: the client is told, and its operator may never look.
+  std::string who = "a client";
+  if (const HolderInfo* holder = config_.holder.get()) {
+    who = "client " + std::to_string(holder->connection) +
+          (holder->client_name.empty()
+               ? ""
+               : " (client name \"" + holder->client_name + "\")") +
+          " from " + holder->peer;
+  }
+  LogWarning(who + ": protocol error [" + std::string(wire::Name(kind)) +
+             "], closing it with " + std::to_string(kProtocolErrorCloseCode) +
+             ": " + LogSafe(frame));
+  io_.Send(std::move(frame));
   io_.Close(kProtocolErrorCloseCode, reason);
   OnClosed();
 }
@@ -188,19 +201,21 @@ void Connection::OnClosed() {
     Count(&LockCounters::cancelled);
     if (config_.log_locks) Log("cancelled by disconnect");
   } else if (state_ == ConnState::kAcquired) {
-    Count(&LockCounters::abandoned);
     const auto timeout = config_.abandon_timeout;
     if (config_.log_locks) {
       Log("abandoned for " + std::to_string(timeout.count()) + " ms");
     }
     if (timeout.count() == 0) {
+      Count(&LockCounters::abandoned);
       ns_->Release(lock_id_);
     } else {
       // The record holds the namespace until the lock is released, by this
       // timer or by an operator first (LockRecord::ForceReleased), and the
       // timer holds the record; it captures nothing of the connection,
-      // which may be gone by then.
+      // which may be gone by then. Abandoned now (the gauge) before the
+      // total: a scrape that sees the total sees this too.
       record_->Abandon(Clock::now() + timeout, ns_);
+      Count(&LockCounters::abandoned);
       io_.After(
           timeout, [id = lock_id_, log = config_.log_locks, record = record_] {
             const NamespaceHold ns = record->EndAbandonment();

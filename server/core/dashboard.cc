@@ -177,6 +177,10 @@ std::string ServerSection(const ServerState& state,
                           const DashboardQuery& query) {
   const Config& c = state.config;
   const ha::Role role = state.role.load();
+  // "serving", or in its grace "grace: N s left", as /readyz says it.
+  const std::string serving = ServingText(state, ha::Clock::now());
+  const std::string role_text =
+      role == ha::Role::kGrace ? serving : std::string(ha::Name(role));
   std::string html = "<h2>Server</h2>\n";
   if (state.draining.load()) {
     html +=
@@ -186,7 +190,7 @@ std::string ServerSection(const ServerState& state,
     html += "<p id=\"health\" class=\"health bad\">not taking clients (" +
             std::string(ha::Name(role)) + ")</p>\n";
   } else {
-    html += "<p id=\"health\" class=\"health ok\">serving</p>\n";
+    html += "<p id=\"health\" class=\"health ok\">" + serving + "</p>\n";
   }
   html += "<table class=\"params\">\n";
   auto row = [&html](std::string_view name, const std::string& value) {
@@ -216,11 +220,11 @@ std::string ServerSection(const ServerState& state,
                     (state.auth != nullptr ? ", tokens required" : ""));
   if (c.ha()) {
     row("HA", "group <code>" + HtmlEscape(c.ha_group) + "</code>, role " +
-                  std::string(ha::Name(role)) + ", lease TTL " +
-                  std::to_string(c.ha_ttl_ms) + " ms");
+                  role_text + ", lease TTL " + std::to_string(c.ha_ttl_ms) +
+                  " ms");
   } else if (!c.state_dir.empty()) {
-    row("state dir", "<code>" + HtmlEscape(c.state_dir) + "</code>, role " +
-                         std::string(ha::Name(role)));
+    row("state dir",
+        "<code>" + HtmlEscape(c.state_dir) + "</code>, role " + role_text);
   }
   number("open connections", state.connections.load());
   // The parameters and limits, folded: an operator comes for the locks.

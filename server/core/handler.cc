@@ -172,8 +172,9 @@ Handled HandleRequest(const HttpRequest& request,
   if (std::holds_alternative<ReadyRoute>(route)) {
     if (state->draining.load()) return Text(503, "draining");
     const ha::Role role = state->role.load();
-    return ha::TakesClients(role) ? Text(200, "ready")
-                                  : Text(503, std::string(ha::Name(role)));
+    return ha::TakesClients(role)
+               ? Text(200, ServingText(*state, ha::Clock::now()))
+               : Text(503, std::string(ha::Name(role)));
   }
   if (const auto* list = std::get_if<NamespacesRoute>(&route)) {
     return HttpResponse{

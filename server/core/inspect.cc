@@ -47,13 +47,18 @@ void LockRecord::ForceReleased(LockId id) {
 void LockRecord::Abandon(Clock::time_point release_at, NamespaceHold ns) {
   Store(released_at_, release_at);
   MutexLock lock(mu_);
-  if (!ended_) abandoned_ = std::move(ns);
+  if (ended_ || !ns) return;
+  abandoned_ = std::move(ns);
+  abandoned_->abandoned().fetch_add(1, std::memory_order_relaxed);
 }
 
 NamespaceHold LockRecord::EndAbandonment() {
   MutexLock lock(mu_);
   ended_ = true;
-  return std::exchange(abandoned_, NamespaceHold());
+  NamespaceHold ns = std::exchange(abandoned_, NamespaceHold());
+  // Down before the caller releases: never more abandoned than acquired.
+  if (ns) ns->abandoned().fetch_sub(1, std::memory_order_relaxed);
+  return ns;
 }
 
 OldestAges AgesOf(const OldestLocks& oldest,

@@ -90,11 +90,19 @@ class Namespace {
   LockCounters& counters() { return counters_; }
   const LockCounters& counters() const { return counters_; }
 
+  // Acquired locks whose connection ended and whose abandon timer has not
+  // released them yet: counted up when the abandonment begins and down when
+  // it ends, by its timer or by an operator's release (LockRecord::Abandon,
+  // LockRecord::EndAbandonment). Atomic; read by /metrics.
+  Counter& abandoned() { return abandoned_; }
+  const Counter& abandoned() const { return abandoned_; }
+
  private:
   const std::string name_;
   MemoryBudget* const budget_;
   LockSpace space_;
   LockCounters counters_;
+  Counter abandoned_{0};
 };
 
 static_assert(InspectInterface<Namespace>);

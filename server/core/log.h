@@ -5,6 +5,7 @@
 #ifndef LOCKTOPUS_SERVER_CORE_LOG_H_
 #define LOCKTOPUS_SERVER_CORE_LOG_H_
 
+#include <string>
 #include <string_view>
 
 namespace locktopus::server {
@@ -19,6 +20,10 @@ inline void LogWarning(std::string_view message) {
 inline void LogError(std::string_view message) {
   Log(LogLevel::kError, message);
 }
+
+// `text` from a client, fit for one log line: every control character
+// (line feeds included, so that it cannot forge a line) as \xNN.
+std::string LogSafe(std::string_view text);
 
 }  // namespace locktopus::server
 

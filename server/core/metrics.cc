@@ -32,18 +32,38 @@ class Writer {
     out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
   }
 
+  // name{labels} number, `labels` written as label="value",...; empty: no
+  // labels.
+  void Labelled(std::string_view name, std::string_view labels,
+                std::string_view number) {
+    out_.append(name);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    out_.append(" ").append(number).append("\n");
+  }
+
   // name{label="value"} number; `label` empty: no labels.
   void Sample(std::string_view name, std::string_view label,
               std::string_view value, std::string_view number) {
-    out_.append(name);
-    if (!label.empty()) {
-      out_.append("{").append(label).append("=\"").append(value).append("\"}");
-    }
-    out_.append(" ").append(number).append("\n");
+    Labelled(name,
+             label.empty()
+                 ? std::string()
+                 : std::string(label) + "=\"" + std::string(value) + "\"",
+             number);
   }
 
   void Sample(std::string_view name, std::uint64_t number) {
     Sample(name, "", "", std::to_string(number));
+  }
+
+  // A family of one unlabelled sample.
+  void Single(std::string_view name, std::string_view type,
+              std::string_view help, std::string_view number) {
+    Family(name, type, help);
+    Sample(name, "", "", number);
+  }
+  void Single(std::string_view name, std::string_view type,
+              std::string_view help, std::uint64_t number) {
+    Single(name, type, help, std::to_string(number));
   }
 
   void Histogram(std::string_view name, std::string_view help,
@@ -198,6 +218,11 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Family("locktopus_acquired_locks", "gauge",
            "Locks acquired now, abandoned ones included.");
   w.Sample("locktopus_acquired_locks", sample.locks_acquired);
+  w.Single("locktopus_abandoned_locks", "gauge",
+           "Acquired locks whose connection ended, held now until their "
+           "abandon timeout passes (also counted in "
+           "locktopus_acquired_locks).",
+           sample.locks_abandoned);
   w.Family("locktopus_lock_memory_bytes", "gauge",
            "Heap bytes of the lock state of every namespace (trie nodes, "
            "entries, locks, indexes), as charged to --max-lock-memory.");
@@ -224,6 +249,45 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Histogram("locktopus_lock_hold_seconds",
               "Time from a lock's acquisition to its release by its client.",
               metrics.hold.Read());
+
+  w.Family("locktopus_ha_role", "gauge",
+           "The server's role, one series per role: 1 for the role it has, "
+           "0 for the others (always serving without HA or --state-dir).");
+  for (const std::string_view role : sample.roles) {
+    w.Sample("locktopus_ha_role", "role", role,
+             role == sample.role ? "1" : "0");
+  }
+  w.Single("locktopus_ha_grace_remaining_seconds", "gauge",
+           "What is left of the grace after a takeover, or after an unclean "
+           "stop with --state-dir, while acquisitions are held; 0 in every "
+           "other role.",
+           Seconds(sample.grace_left_nanos));
+  w.Family("locktopus_build_info", "gauge",
+           "The server's version, compiler and build type, as labels; "
+           "always 1.");
+  w.Labelled("locktopus_build_info",
+             "version=\"" + LabelValue(sample.build.version) +
+                 "\",compiler=\"" + LabelValue(sample.build.compiler) +
+                 "\",build_type=\"" + LabelValue(sample.build.build_type) +
+                 "\"",
+             "1");
+
+  if (const std::optional<ProcessSample>& p = sample.process) {
+    w.Single("process_cpu_seconds_total", "counter",
+             "Total user and system CPU time spent in seconds.",
+             Seconds(p->cpu_nanos));
+    w.Single("process_open_fds", "gauge", "Number of open file descriptors.",
+             p->open_fds);
+    w.Single("process_max_fds", "gauge",
+             "Maximum number of open file descriptors.", p->max_fds);
+    w.Single("process_virtual_memory_bytes", "gauge",
+             "Virtual memory size in bytes.", p->virtual_bytes);
+    w.Single("process_resident_memory_bytes", "gauge",
+             "Resident memory size in bytes.", p->resident_bytes);
+    w.Single("process_start_time_seconds", "gauge",
+             "Start time of the process since unix epoch in seconds.",
+             Seconds(p->start_time_nanos));
+  }
 
   if (!metrics.per_namespace) return out;
   std::vector<std::string> labels;

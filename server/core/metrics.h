@@ -17,6 +17,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +124,25 @@ struct NamespaceSample {
   LockCounts counts;
 };
 
+// The process as /proc/self shows it at scrape time (process_metrics.h):
+// the process_* series every Prometheus client library exports, under
+// their standard names.
+struct ProcessSample {
+  std::uint64_t cpu_nanos = 0;         // user + system CPU time
+  std::uint64_t start_time_nanos = 0;  // since the Unix epoch
+  std::uint64_t resident_bytes = 0;
+  std::uint64_t virtual_bytes = 0;
+  std::uint64_t open_fds = 0;
+  std::uint64_t max_fds = 0;  // the soft RLIMIT_NOFILE
+};
+
+// What locktopus_build_info's labels say (util/version.h).
+struct BuildInfo {
+  std::string_view version;
+  std::string_view compiler;
+  std::string_view build_type;
+};
+
 // The gauges of one scrape.
 struct ScrapeSample {
   std::uint64_t open_connections = 0;
@@ -129,11 +150,23 @@ struct ScrapeSample {
   std::uint64_t namespaces_opened = 0;  // since the start
   std::uint64_t locks_pending = 0;      // in every namespace
   std::uint64_t locks_acquired = 0;
+  // Acquired locks whose connection ended, waiting for their abandon timer.
+  std::uint64_t locks_abandoned = 0;
   std::uint64_t lock_memory_bytes = 0;  // charged to the budget now
   std::uint64_t lock_memory_limit = 0;  // --max-lock-memory
   // The largest of any namespace's (NamespaceSample).
   std::uint64_t oldest_enqueued_nanos = 0;
   std::uint64_t oldest_acquired_nanos = 0;
+  // Every role the server may have (ha::kRoleNames), and the one it has:
+  // one locktopus_ha_role series per role, 1 for `role` and 0 for the
+  // others.
+  std::span<const std::string_view> roles;
+  std::string_view role;
+  // What is left of the grace after a takeover; 0 in every other role.
+  std::uint64_t grace_left_nanos = 0;
+  BuildInfo build;
+  // Unset where /proc/self cannot be read: no process_* series then.
+  std::optional<ProcessSample> process;
   // Every open namespace, when Metrics::per_namespace; empty otherwise.
   std::vector<NamespaceSample> namespaces;
 };

@@ -2,15 +2,26 @@
 
 #include "server/core/inspect.h"
 #include "server/core/log.h"
+#include "server/core/process_metrics.h"
+#include "util/version.h"
 
 namespace locktopus::server {
 
 std::string MetricsText(const ServerState& state) {
   const LockService& locks = *state.locks;
-  ScrapeSample sample{.open_connections = state.connections.load(),
-                      .namespaces_opened = locks.opened(),
-                      .lock_memory_bytes = locks.memory().used(),
-                      .lock_memory_limit = locks.memory().limit()};
+  ScrapeSample sample{
+      .open_connections = state.connections.load(),
+      .namespaces_opened = locks.opened(),
+      .lock_memory_bytes = locks.memory().used(),
+      .lock_memory_limit = locks.memory().limit(),
+      .roles = ha::kRoleNames,
+      .role = ha::Name(state.role.load()),
+      .grace_left_nanos = static_cast<std::uint64_t>(
+          std::chrono::nanoseconds(GraceLeft(state, ha::Clock::now())).count()),
+      .build = {.version = kVersion,
+                .compiler = kCompiler,
+                .build_type = kBuildType},
+      .process = ReadProcessSample()};
   const bool per_namespace = state.metrics.per_namespace;
   const auto now = LockRecord::Clock::now();
   locks.ForEach([&](const Namespace& ns) {
@@ -21,6 +32,7 @@ std::string MetricsText(const ServerState& state) {
     ++sample.namespaces_open;
     sample.locks_pending += s.locks_pending;
     sample.locks_acquired += s.locks_acquired;
+    sample.locks_abandoned += ns.abandoned().load(std::memory_order_relaxed);
     sample.oldest_enqueued_nanos =
         std::max(sample.oldest_enqueued_nanos, enqueued);
     sample.oldest_acquired_nanos =

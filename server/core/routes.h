@@ -110,7 +110,9 @@ struct HealthRoute {
   bool operator==(const HealthRoute&) const = default;
 };
 
-// GET /readyz: 200 while the server takes new clients, 503 while draining.
+// GET /readyz: 200 while the server takes new clients ("serving", or
+// "grace: N s left" after a takeover), 503 while draining ("draining") or
+// while its role takes none (the role's name).
 struct ReadyRoute {
   bool operator==(const ReadyRoute&) const = default;
 };

@@ -1,8 +1,23 @@
 #include "server/core/server_state.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace locktopus::server {
+
+ha::Clock::duration GraceLeft(const ServerState& state, ha::Time now) {
+  if (state.role.load() != ha::Role::kGrace || state.gate == nullptr) {
+    return ha::Clock::duration::zero();
+  }
+  return std::max(state.gate->grace_until() - now, ha::Clock::duration::zero());
+}
+
+std::string ServingText(const ServerState& state, ha::Time now) {
+  if (state.role.load() != ha::Role::kGrace) return "serving";
+  const auto left =
+      std::chrono::ceil<std::chrono::seconds>(GraceLeft(state, now));
+  return "grace: " + std::to_string(left.count()) + " s left";
+}
 
 std::unique_ptr<ConnectionSlot> ConnectionSlot::Take(
     std::shared_ptr<ServerState> state) {

@@ -95,6 +95,15 @@ struct ServerState {
   UnknownParams unknown_params;
 };
 
+// How much of the grace (ha/gate.h) is left at `now`: until the gate's
+// grace_until while the role is grace; zero in every other role, and once
+// it has passed.
+ha::Clock::duration GraceLeft(const ServerState& state, ha::Time now);
+
+// What a server that takes clients is doing, as /readyz's 200 and the
+// dashboard say it: "serving", or "grace: N s left" (N rounded up).
+std::string ServingText(const ServerState& state, ha::Time now);
+
 // Holds one of the --max-connections places while it lives. Owns a share of
 // the state it counts in, so it can never outlive it.
 class ConnectionSlot {

@@ -260,6 +260,8 @@ TEST_F(CtlTest, TimeoutExitsThreeAndLeavesNoLock) {
                                   "touch", ran})),
             3);
   EXPECT_NE(Err(0).find("cancelled"), std::string::npos) << Err(0);
+  // It waited for a holder, not for a grace: nothing says otherwise.
+  EXPECT_EQ(Err(0).find("grace"), std::string::npos) << Err(0);
   EXPECT_FALSE(fs::exists(ran));
   EXPECT_TRUE(e2e::WaitForHttp(server, "/stats_v1?namespace=ns",
                                "\"GroupsPending\":0,\"GroupsAcquired\":1,",
@@ -270,6 +272,40 @@ TEST_F(CtlTest, TimeoutExitsThreeAndLeavesNoLock) {
                                   "touch", ran})),
             0);
   EXPECT_TRUE(fs::exists(ran));
+}
+
+// A server restarted on its --state-dir after a crash holds every
+// acquisition for a grace (its largest abandon timeout + 1 s): `lock` says
+// on stderr that it waits for that, and how long is left, then runs.
+TEST_F(CtlTest, WaitingForTheGraceIsSaid) {
+  const fs::path state = dir_ / "state";
+  ASSERT_TRUE(fs::create_directory(state));
+  const std::vector<std::string> flags = {"--state-dir",
+                                          state.string(),
+                                          "--max-abandon-timeout",
+                                          "2000",
+                                          "--default-abandon-timeout",
+                                          "1000"};
+  {
+    ServerProcess crashed(flags);
+    crashed.Signal(SIGKILL);
+    crashed.WaitExit(seconds(5));
+  }
+  ServerProcess server(flags);
+  const std::string ran = File("ran");
+  EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "touch", ran})), 0)
+      << Err(0);
+  EXPECT_TRUE(fs::exists(ran));
+  const std::string said =
+      "locktopusctl: waiting: the server is in its grace after a failover or "
+      "restart, ";
+  const std::size_t at = Err(0).find(said);
+  ASSERT_NE(at, std::string::npos) << Err(0);
+  const std::string left = Err(0).substr(at + said.size());
+  EXPECT_TRUE(left == "3 s left\n" || left == "2 s left\n") << Err(0);
+  // Past the grace, a lock that is free says nothing.
+  EXPECT_EQ(Run(Join(At(server), {"lock", "-w", "a", "--", "true"})), 0);
+  EXPECT_EQ(Err(1), "");
 }
 
 TEST_F(CtlTest, CommandSeesItsFencingToken) {

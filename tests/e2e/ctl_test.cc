@@ -21,6 +21,7 @@
 #include "tests/e2e/ctl_fixture.h"
 #include "tests/e2e/server_process.h"
 #include "tests/e2e/test_certs.h"
+#include "util/version.h"
 
 namespace locktopus {
 namespace {
@@ -45,6 +46,16 @@ TEST_F(CtlTest, AddressFromUrlOrEnvironment) {
   EXPECT_EQ(StatsOf(server, "other").last_id, 1u);
 }
 
+// --version prints the project's version (CMake's, as util/version.h has
+// it) and exits 0, whatever else the command line says.
+TEST_F(CtlTest, Version) {
+  EXPECT_EQ(Run({"--version"}), 0) << Err(0);
+  EXPECT_EQ(Out(0), "locktopusctl " + std::string(kVersion) + "\n");
+  EXPECT_EQ(Run({"--port", "1", "--version", "status"}), 0) << Err(1);
+  EXPECT_EQ(Out(1), Out(0));
+  EXPECT_EQ(Err(1), "");
+}
+
 TEST_F(CtlTest, StatsAndStatus) {
   ServerProcess server;
   Client client("127.0.0.1", server.port(), "seen");
@@ -60,7 +71,7 @@ TEST_F(CtlTest, StatsAndStatus) {
   for (std::string line; std::getline(text, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 6u) << Out(2);
   EXPECT_EQ(lines[0], "Server:       127.0.0.1:" + port);
-  EXPECT_EQ(lines[1], "State:        ready (takes clients)");
+  EXPECT_EQ(lines[1], "State:        serving (takes clients)");
   EXPECT_EQ(lines[2], "Connections:  1 open");
   EXPECT_EQ(lines[3], "Namespaces:   1 open, 1 opened since the start");
   EXPECT_TRUE(lines[4].starts_with("Locks:        1 acquired (held longest "))
@@ -72,7 +83,7 @@ TEST_F(CtlTest, StatsAndStatus) {
   EXPECT_EQ(Run(Join(At(server), {"status", "--json"})), 0) << Err(3);
   for (const std::string& field : std::vector<std::string>{
            "{\"server\":\"127.0.0.1:" + port + "\",\"tls\":false,",
-           "\"ready\":true,\"state\":\"ready\",\"connections_open\":1,",
+           "\"ready\":true,\"state\":\"serving\",\"connections_open\":1,",
            "\"namespaces_open\":1,\"namespaces_opened\":1,",
            "\"locks_acquired\":1,\"locks_pending\":0,"}) {
     EXPECT_NE(Out(3).find(field), std::string::npos) << field << Out(3);

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -47,6 +48,34 @@ bool AwaitReady(const ServerProcess& server, int status,
     std::this_thread::sleep_for(milliseconds(20));
   }
   return false;
+}
+
+// N of a /readyz body "grace: N s left"; -1 for any other body.
+int GraceSeconds(const std::string& body) {
+  const std::string prefix = "grace: ", suffix = " s left";
+  if (!body.starts_with(prefix) || !body.ends_with(suffix)) return -1;
+  return std::stoi(body.substr(prefix.size()));
+}
+
+// Whether `metrics` (a /metrics page) gives the role grace, alone, with
+// between `low` and `high` seconds of it left.
+bool HasGraceMetrics(const std::string& metrics, double low, double high) {
+  for (const std::string_view role :
+       {"standby", "grace", "serving", "fenced", "resigned"}) {
+    const std::string series = "locktopus_ha_role{role=\"" + std::string(role) +
+                               "\"} " + (role == "grace" ? "1" : "0") + "\n";
+    if (metrics.find(series) == std::string::npos) {
+      ADD_FAILURE() << "no " << series << " in " << metrics;
+      return false;
+    }
+  }
+  const std::string name = "\nlocktopus_ha_grace_remaining_seconds ";
+  const std::size_t at = metrics.find(name);
+  if (at == std::string::npos) return false;
+  const double left = std::stod(metrics.substr(at + name.size()));
+  EXPECT_GE(left, low);
+  EXPECT_LE(left, high);
+  return low <= left && left <= high;
 }
 
 // The ID in an answer ({"id":"N",...}).
@@ -115,6 +144,7 @@ TEST_F(HaTest, OnlyTheActiveTakesClients) {
   const HttpReply ready = HttpGet(standby, "/readyz");
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(ready.body, "standby");
+  EXPECT_EQ(HttpGet(active, "/readyz").body, "serving");
   EXPECT_ANY_THROW(Client(standby, "ns"));
   // The first active of a group never had a predecessor: no grace.
   Client c(active, "ns");
@@ -149,6 +179,12 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   const auto killed = Clock::now();
   ASSERT_TRUE(AwaitReady(second, 200, seconds(10))) << second.Log();
   const double elected = Since(killed);
+  // /readyz and /metrics say the grace, and how much of it is left.
+  const HttpReply ready = HttpGet(second, "/readyz");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_GE(GraceSeconds(ready.body), 2) << ready.body;
+  EXPECT_LE(GraceSeconds(ready.body), 4) << ready.body;
+  EXPECT_TRUE(HasGraceMetrics(HttpGet(second, "/metrics").body, 1.0, 4.0));
   Client next(second, "ns");
   next.Lock({Write({"a"})});
   // Above the old active's ceiling (and the wall-clock floor).
@@ -336,11 +372,22 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
   {
     ServerProcess server(flags);  // after a crash: the grace (2 + 1 s)
     const auto started = Clock::now();
+    const HttpReply ready = HttpGet(server, "/readyz");
+    EXPECT_EQ(ready.status, 200);
+    EXPECT_GE(GraceSeconds(ready.body), 2) << ready.body;
+    EXPECT_LE(GraceSeconds(ready.body), 3) << ready.body;
+    EXPECT_TRUE(HasGraceMetrics(HttpGet(server, "/metrics").body, 1.0, 3.0));
     Client c(server, "ns");
     c.Lock({Write({"a"})});
     EXPECT_EQ(c.Read(), Enqueued(2 * kBlock + 1));
     EXPECT_EQ(c.Read(), Acquired(2 * kBlock + 1));
     EXPECT_GE(Since(started), 2.5);
+    EXPECT_EQ(HttpGet(server, "/readyz").body, "serving");
+    const std::string metrics = HttpGet(server, "/metrics").body;
+    EXPECT_NE(metrics.find("locktopus_ha_role{role=\"serving\"} 1\n"),
+              std::string::npos);
+    EXPECT_NE(metrics.find("\nlocktopus_ha_grace_remaining_seconds 0\n"),
+              std::string::npos);
     EXPECT_NE(server.Log().find("did not stop cleanly"), std::string::npos);
   }
   std::filesystem::remove_all(dir);

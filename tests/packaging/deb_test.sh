@@ -31,5 +31,5 @@ head -1 <<<"$reply"
 grep -q "^HTTP/1.1 200" <<<"$reply"
 grep -q "Locktopus" <<<"$reply"
 status=$("$tmp/root/usr/bin/locktopusctl" --port "$server_port" status)
-grep -q "^State: *ready (takes clients)" <<<"$status"
+grep -q "^State: *serving (takes clients)" <<<"$status"
 echo "deb test passed"

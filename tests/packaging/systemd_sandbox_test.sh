@@ -104,7 +104,7 @@ server_pid=$(pgrep -u "$uid" -f -- "--port-file $tmp/state/port")
 export LOCKTOPUS_TOKEN=sandbox-token LOCKTOPUS_CA_FILE=$tmp/ca.pem
 out=$("$ctl" --tls --port "$port" lock -w sandbox/a -- echo held)
 grep -qx held <<<"$out"
-"$ctl" --tls --port "$port" status | grep -q "^State: *ready"
+"$ctl" --tls --port "$port" status | grep -q "^State: *serving"
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do
   grep -q "SIGHUP: reloaded 1 tokens" "$tmp/server.log" && break

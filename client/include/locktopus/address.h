@@ -113,10 +113,11 @@ std::string FetchStats(const ServerAddress& address, std::string_view ns);
 // or ConnectionError.
 std::string FetchStatus(const ServerAddress& address);
 
-// GET /readyz: "ready" while the server takes clients. Throws HttpError 503
-// with what it is instead as body() ("draining" once it shuts down, or its
-// HA role: "standby", "fenced", "resigned"), or ConnectionError. Needs no
-// token.
+// GET /readyz: "serving" while the server takes clients, or "grace: N s
+// left" in the grace after a takeover, while it holds acquisitions. Throws
+// HttpError 503 with what it is instead as body() ("draining" once it shuts
+// down, or its HA role: "standby", "fenced", "resigned"), or
+// ConnectionError. Needs no token.
 std::string FetchReadiness(const ServerAddress& address);
 
 // GET /metrics: the Prometheus text exposition (docs/operations.md lists

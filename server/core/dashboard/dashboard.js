@@ -454,7 +454,8 @@
     const res = await fetch('/readyz', { cache: 'no-store' });
     const text = (await res.text()).trim();
     const ok = res.status === 200;
-    const want = ok ? 'serving' : 'not taking clients (' + text + ')';
+    // 200: "serving", or "grace: N s left" after a takeover.
+    const want = ok ? text : 'not taking clients (' + text + ')';
     if (health.textContent !== want) health.textContent = want;
     health.className = 'health ' + (ok ? 'ok' : 'bad');
   }

@@ -2,12 +2,6 @@
 
 namespace locktopus::server::ha {
 
-std::string_view Name(Role role) {
-  static constexpr std::string_view kNames[] = {"standby", "grace", "serving",
-                                                "fenced", "resigned"};
-  return kNames[static_cast<int>(role)];
-}
-
 Role StartGranting(const GrantStart& start, Time now, GrantGate& gate,
                    NodeIo& io) {
   io.SetIdFloor(start.floor);

@@ -8,6 +8,7 @@
 #ifndef LOCKTOPUS_SERVER_CORE_HA_ROLE_H_
 #define LOCKTOPUS_SERVER_CORE_HA_ROLE_H_
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -20,7 +21,14 @@ namespace locktopus::server::ha {
 
 enum class Role { kStandby, kGrace, kServing, kFenced, kResigned };
 
-std::string_view Name(Role role);
+// Every role's name, in the enumerators' order: what /readyz, the logs,
+// the dashboard and locktopus_ha_role call it.
+inline constexpr std::array<std::string_view, 5> kRoleNames = {
+    "standby", "grace", "serving", "fenced", "resigned"};
+
+inline std::string_view Name(Role role) {
+  return kRoleNames[static_cast<std::size_t>(role)];
+}
 
 // Grace and serving take clients; the others refuse them.
 inline bool TakesClients(Role role) {

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-  ABANDON, EARLY, TIMEOUT, acquired, enqueued, expectProtocolError, ready, sharedServer, test, uniqueNs, w,
+  ABANDON, EARLY, TIMEOUT, acquired, enqueued, expectProtocolError, needsOwnServer, ready, sharedServer, startServer,
+  test, uniqueNs, w,
 } from './harness.mjs';
 
 const bad = (resources) => JSON.stringify({ action: 'lock', resources });
@@ -150,5 +151,21 @@ describe('protocol errors', () => {
     const start = Date.now();
     await expectProtocolError(offender, 'invalid action [lock] in state [acquired]');
     assert.ok(Date.now() - start < 30_000, `error took ${Date.now() - start} ms`);
+  });
+});
+
+describe('the server log', () => {
+  test('names the client, its peer and the reason it was sent, at warning level, on one line', {
+    skip: needsOwnServer('reads the server log'),
+  }, async () => {
+    const server = await startServer(); // without --log-clients
+    const offender = await server.connect(uniqueNs(), 'client=job-7');
+    // A reason quoting what the client sent, a line feed included.
+    offender.send('{"action":"un\\nlock"}');
+    const text = await expectProtocolError(offender, 'unknown action [un\nlock]');
+    assert.equal(text, 'communication error: unknown action [un\nlock]');
+    // The whole line, up to its line feed.
+    const [line] = await server.waitForStderr(/^.* WARN client \d+ .*\n/m);
+    assert.match(line, /^\S+ WARN client \d+ \(client name "job-7"\) from 127\.0\.0\.1:\d+: protocol error \[bad_message\], closing it with 3000: communication error: unknown action \[un\\x0alock\]\n$/);
   });
 });

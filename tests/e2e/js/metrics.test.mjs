@@ -1,7 +1,8 @@
 // /metrics, /healthz and /readyz: the exposition is well-formed (a strict
 // checker, and promtool when installed), every counter, gauge and histogram
 // count moves exactly as a conversation makes it, per-namespace series only
-// behind --metrics-namespace-labels, and /readyz turns 503 while draining.
+// behind --metrics-namespace-labels, the role, build and process series,
+// and /readyz says "serving", turning 503 while draining.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -37,9 +38,20 @@ const FAMILIES = {
   locktopus_lock_memory_limit_bytes: 'gauge',
   locktopus_oldest_enqueued_lock_seconds: 'gauge',
   locktopus_oldest_acquired_lock_seconds: 'gauge',
+  locktopus_abandoned_locks: 'gauge',
   locktopus_lock_wait_seconds: 'histogram',
   locktopus_lock_hold_seconds: 'histogram',
+  locktopus_ha_role: 'gauge',
+  locktopus_ha_grace_remaining_seconds: 'gauge',
+  locktopus_build_info: 'gauge',
+  process_cpu_seconds_total: 'counter',
+  process_open_fds: 'gauge',
+  process_max_fds: 'gauge',
+  process_virtual_memory_bytes: 'gauge',
+  process_resident_memory_bytes: 'gauge',
+  process_start_time_seconds: 'gauge',
 };
+const ROLES = ['standby', 'grace', 'serving', 'fenced', 'resigned'];
 const NAMESPACE_FAMILIES = {
   locktopus_namespace_locks_requested_total: 'counter',
   locktopus_namespace_locks_acquired_total: 'counter',
@@ -89,6 +101,7 @@ function read(families) {
   out.opened = v('locktopus_namespaces_opened_total');
   out.pending = v('locktopus_pending_locks');
   out.held = v('locktopus_acquired_locks');
+  out.abandoned_now = v('locktopus_abandoned_locks');
   out.wait_count = v('locktopus_lock_wait_seconds_count');
   out.hold_count = v('locktopus_lock_hold_seconds_count');
   return out;
@@ -106,7 +119,8 @@ function readNamespace(families, namespace) {
 const ZERO = {
   requested: 0, acquired: 0, released: 0, cancelled: 0, abandoned: 0,
   ...Object.fromEntries(REASONS.map((k) => [k, 0])),
-  tcp_accepted: 0, ws_accepted: 0, open: 0, namespaces: 0, opened: 0, pending: 0, held: 0, wait_count: 0, hold_count: 0,
+  tcp_accepted: 0, ws_accepted: 0, open: 0, namespaces: 0, opened: 0, pending: 0, held: 0, abandoned_now: 0,
+  wait_count: 0, hold_count: 0,
 };
 
 /** Runs promtool check metrics on the text; null if promtool is absent. */
@@ -179,6 +193,35 @@ describe('/metrics', () => {
       assert.equal(valueOf(families, `${name}_sum`), 0);
     }
     assert.ok(!raw.toString().includes('{namespace='), 'no per-namespace series without the flag');
+  });
+
+  test('a server without HA: its role, no grace, its build and its process', {
+    skip: needsOwnServer('reads its role and runs its binary'),
+  }, async () => {
+    const server = await startServer();
+    const { families } = await scrape(server);
+    for (const role of ROLES) {
+      assert.equal(valueOf(families, 'locktopus_ha_role', { role }), role === 'serving' ? 1 : 0, role);
+    }
+    assert.equal(families.get('locktopus_ha_role').samples.length, ROLES.length);
+    assert.equal(valueOf(families, 'locktopus_ha_grace_remaining_seconds'), 0);
+    // The version is the one --version prints, from the same CMake project version.
+    const [info] = families.get('locktopus_build_info').samples;
+    assert.equal(info.value, 1);
+    assert.deepEqual(Object.keys(info.labels), ['version', 'compiler', 'build_type']);
+    const version = await runServerCli(['--version']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout, /^locktopus \d+\.\d+\.\d+\n$/);
+    assert.equal(version.stdout, `locktopus ${info.labels.version}\n`);
+    // The process, as /proc/self shows it.
+    const v = (name) => valueOf(families, name);
+    assert.ok(v('process_resident_memory_bytes') > 1 << 20, 'resident memory');
+    assert.ok(v('process_virtual_memory_bytes') >= v('process_resident_memory_bytes'), 'virtual memory');
+    assert.ok(v('process_open_fds') >= 4, 'stdio and the listening socket at least');
+    assert.ok(v('process_max_fds') >= v('process_open_fds'), 'max fds');
+    assert.ok(v('process_cpu_seconds_total') >= 0);
+    const started = v('process_start_time_seconds') * 1000;
+    assert.ok(started <= Date.now() + 2000 && started > Date.now() - 10 * 60 * 1000, `start time ${started}`);
   });
 
   test('an unknown URL parameter on /v1 is ignored, counted and logged once by name', {
@@ -260,7 +303,7 @@ describe('/metrics', () => {
     // (and counted as acquired) for its abandon timeout
     b.send('not json');
     await expectProtocolError(b, 'invalid JSON');
-    want = { ...want, bad_json: 1, abandoned: 1, open: 2 };
+    want = { ...want, bad_json: 1, abandoned: 1, abandoned_now: 1, open: 2 };
     await until(want, 'the abandonment after the protocol error');
 
     // a dropped connection abandons its acquired lock ...
@@ -317,10 +360,12 @@ describe('/metrics', () => {
     // dropped while acquired: the abandoned lock holds the namespace open
     a.terminate();
     await a.waitClosed();
+    await waitFor(async () => read((await scrape(server)).families).abandoned_now === 1, 'the abandonment');
     families = (await scrape(server)).families;
     assert.deepEqual([read(families).namespaces, readNamespace(families, ns).held], [1, 1]);
     // until its abandon timeout has released it
     await waitFor(async () => read((await scrape(server)).families).namespaces === 0, 'the namespace to be freed');
+    assert.equal(read((await scrape(server)).families).abandoned_now, 0, 'no lock abandoned any more');
     const { raw } = await scrape(server);
     assert.ok(!raw.toString().includes(`namespace="${ns}"`), 'no series of the freed namespace');
     assert.equal((await get(server, `/stats_v1?namespace=${ns}`)).status, 404);
@@ -437,7 +482,7 @@ describe('/metrics', () => {
 describe('/healthz and /readyz', () => {
   test('both answer 200 while serving, with any query', async () => {
     const server = await startServer();
-    for (const [path, text] of [['/healthz', 'ok'], ['/readyz', 'ready'], ['/readyz?verbose', 'ready']]) {
+    for (const [path, text] of [['/healthz', 'ok'], ['/readyz', 'serving'], ['/readyz?verbose', 'serving']]) {
       const res = await get(server, path);
       assert.equal(res.status, 200, path);
       assert.equal(res.raw.toString().trim(), text, path);
@@ -460,7 +505,7 @@ describe('/healthz and /readyz', () => {
     try {
       const before = await get(server, '/readyz', agent);
       assert.equal(before.status, 200);
-      assert.equal(before.raw.toString(), 'ready');
+      assert.equal(before.raw.toString(), 'serving');
 
       server.signal('SIGTERM');
       await server.waitForStderr(/waiting/);
