@@ -169,11 +169,7 @@ void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
   // Always logged: the client is told, and its operator may never look.
   std::string who = "a client";
   if (const HolderInfo* holder = config_.holder.get()) {
-    who = "client " + std::to_string(holder->connection) +
-          (holder->client_name.empty()
-               ? ""
-               : " (client name \"" + holder->client_name + "\")") +
-          " from " + holder->peer;
+    who = LogName(*holder) + " from " + holder->peer;
   }
   LogWarning(who + ": protocol error [" + std::string(wire::Name(kind)) +
              "], closing it with " + std::to_string(kProtocolErrorCloseCode) +

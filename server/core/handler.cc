@@ -52,11 +52,7 @@ HttpResponse ForceReleaseAnswer(const ReleaseRoute& route,
                                                 : "acquired";
   std::string holder;
   if (const HolderInfo* info = released->holder.get()) {
-    holder = ", held by client " + std::to_string(info->connection) +
-             (info->client_name.empty()
-                  ? ""
-                  : " (client name \"" + info->client_name + "\")") +
-             " from " + info->peer;
+    holder = ", held by " + LogName(*info) + " from " + info->peer;
   }
   LogWarning(lock + " released by an operator from " +
              (peer.empty() ? std::string("?") : std::string(peer)) +

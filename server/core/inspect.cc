@@ -39,6 +39,14 @@ wire::ListedLock Listed(LockInfo&& info, LockRecord::Clock::time_point now) {
 
 }  // namespace
 
+std::string LogName(const HolderInfo& holder) {
+  std::string name = "client " + std::to_string(holder.connection);
+  if (!holder.client_name.empty()) {
+    name += " (client name \"" + holder.client_name + "\")";
+  }
+  return name;
+}
+
 void LockRecord::ForceReleased(LockId id) {
   EndAbandonment();
   if (auto transport = transport_.lock()) transport->ForceReleased(id);

@@ -36,6 +36,10 @@ struct HolderInfo {
   std::string peer;              // address:port of the connection
 };
 
+// The connection as the log names it: `client N (client name "NAME")`,
+// without the name when it has none.
+std::string LogName(const HolderInfo& holder);
+
 // The transport of one connection, as the records of its locks know it:
 // told that a lock was acquired (Waiter::Notify) or ended by an operator
 // (ForceReleased), from any thread; it passes both on to its Connection on

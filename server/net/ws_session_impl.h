@@ -178,11 +178,9 @@ class WebSocketSession final
     }
     Increment(state_->metrics.connections_accepted);
     if (state_->config.log_clients) {
-      const std::string& name = config_.holder->client_name;
-      LogInfo("client " + std::to_string(client_) +
-              (name.empty() ? "" : " (client name \"" + name + "\")") +
-              " connected from " + config_.holder->peer + " to namespace [" +
-              route_.ns + "], abandon timeout " +
+      LogInfo(LogName(*config_.holder) + " connected from " +
+              config_.holder->peer + " to namespace [" + route_.ns +
+              "], abandon timeout " +
               std::to_string(config_.abandon_timeout.count()) + " ms");
     }
     DoRead();
