@@ -207,6 +207,13 @@ void AnswerRelease(Peer& peer, std::uint64_t id) {
   peer.Read();  // until the client closes
 }
 
+// Reads a lock request, grants it as lock `id`, and answers its release.
+void GrantAndRelease(Peer& peer, std::uint64_t id) {
+  EXPECT_NE(peer.Read().find(R"("action":"lock")"), std::string::npos);
+  peer.Send(Answer(id, "lock", "acquired"));
+  AnswerRelease(peer, id);
+}
+
 // The events a Client reported, in order.
 class Events {
  public:
@@ -325,16 +332,17 @@ TEST(ClientSessionTest, AnEnqueuedLockResumesInItsState) {
 // A lock request whose answer the drop took: taken (the resumed frame holds
 // it, and it is not sent again) or not (sent again on the new connection).
 TEST(ClientSessionTest, ALockInFlightIsSettledByTheResume) {
-  ScriptedServer taken({[](Peer& p) {
-                          p.Accept();
-                          p.Send(NewFrame(5000));
-                          p.Read();  // the lock; no answer
-                        },
-                        Resumed(ResumedFrame("enqueued", 8), [](Peer& p) {
-                          p.Send(Answer(8, "lock", "acquired"));
-                          AnswerRelease(
-                              p, 8);  // and no second lock request before it
-                        })});
+  // A new session whose lock request goes unanswered.
+  const ScriptedServer::Script unanswered = [](Peer& p) {
+    p.Accept();
+    p.Send(NewFrame(5000));
+    p.Read();
+  };
+  ScriptedServer taken(
+      {unanswered, Resumed(ResumedFrame("enqueued", 8), [](Peer& p) {
+         p.Send(Answer(8, "lock", "acquired"));
+         AnswerRelease(p, 8);  // and no second lock request before it
+       })});
   {
     Client client(SessionAt(taken));
     Lock lock = client.lock({Write({"a"})});
@@ -342,17 +350,9 @@ TEST(ClientSessionTest, ALockInFlightIsSettledByTheResume) {
     lock.wait();
     lock.release();
   }
-  ScriptedServer not_taken({[](Peer& p) {
-                              p.Accept();
-                              p.Send(NewFrame(5000));
-                              p.Read();
-                            },
-                            Resumed(ResumedFrame("none"), [](Peer& p) {
-                              EXPECT_NE(p.Read().find(R"("action":"lock")"),
-                                        std::string::npos);
-                              p.Send(Answer(9, "lock", "acquired"));
-                              AnswerRelease(p, 9);
-                            })});
+  ScriptedServer not_taken(
+      {unanswered,
+       Resumed(ResumedFrame("none"), [](Peer& p) { GrantAndRelease(p, 9); })});
   Client client(SessionAt(not_taken));
   Lock lock = client.lock({Write({"a"})});
   EXPECT_TRUE(lock.acquired_at_once());
@@ -364,14 +364,9 @@ TEST(ClientSessionTest, ALockInFlightIsSettledByTheResume) {
 // lock) or not (sent again).
 TEST(ClientSessionTest, AReleaseInFlightIsSettledByTheResume) {
   const auto unanswered = [](Peer& p) { EXPECT_EQ(p.Read(), kRelease); };
-  ScriptedServer taken({Opened(3, "acquired", unanswered),
-                        Resumed(ResumedFrame("none"), [](Peer& p) {
-                          // The client may lock again.
-                          EXPECT_NE(p.Read().find(R"("action":"lock")"),
-                                    std::string::npos);
-                          p.Send(Answer(5, "lock", "acquired"));
-                          AnswerRelease(p, 5);
-                        })});
+  ScriptedServer taken(
+      {Opened(3, "acquired", unanswered),
+       Resumed(ResumedFrame("none"), [](Peer& p) { GrantAndRelease(p, 5); })});
   {
     Client client(SessionAt(taken));
     Lock lock = client.lock({Write({"a"})});
