@@ -19,6 +19,7 @@
 #include "server/core/connection.h"
 #include "server/core/inspect.h"
 #include "server/core/lock_service.h"
+#include "server/core/session.h"
 
 namespace locktopus::testing {
 
@@ -27,9 +28,13 @@ inline constexpr std::string_view kLockA =
     R"({"action":"lock","resources":[{"type":"write","path":["a"]}]})";
 inline constexpr std::string_view kRelease = R"({"action":"release"})";
 
-// Records what the connection sends, and runs timers when told to.
-class FakeIo : public server::ConnectionIo, public server::LockHolder {
+// Records what the connection sends, and runs timers when told to. Also a
+// session's transport (session.h): CloseSoon is recorded like Close.
+class FakeIo : public server::SessionTransport {
  public:
+  void CloseSoon(std::uint16_t code, std::string reason) override {
+    Close(code, reason);
+  }
   void Send(std::string text) override { sent.push_back(std::move(text)); }
   // An `acquired` frame: its index in `sent` is kept too.
   void SendGrant(std::string text) override {

@@ -72,6 +72,11 @@ std::optional<SessionToken> ParseSessionToken(std::string_view text) {
   if (text.size() != kIdDigits + 1 + kSecretChars || text[kIdDigits] != '.') {
     return std::nullopt;
   }
+  // Lowercase only, as written: one token has one spelling.
+  const std::string_view id = text.substr(0, kIdDigits);
+  if (id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return std::nullopt;
+  }
   SessionToken token;
   const char* end = text.data() + kIdDigits;
   const auto [ptr, ec] = std::from_chars(text.data(), end, token.id, 16);
