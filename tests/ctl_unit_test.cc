@@ -196,6 +196,29 @@ TEST(RenderNamespaceTableTest, BusiestFirstNamesLast) {
             "No open namespace (0 open now, 0 opened since the start).\n");
 }
 
+// A detached session's locks say so, held or waiting, and when they end.
+TEST(RenderLockTableTest, ADetachedSessionsLocksSaySo) {
+  wire::LocksPage listing;
+  listing.ns = "n";
+  listing.live = 2;
+  wire::ListedLock held = Holder(1, {"a"});
+  held.release_in_ms = 4000;
+  held.detached = true;
+  wire::ListedLock waiting = Waiter(2, {"a"}, {1});
+  waiting.release_in_ms = 9000;
+  waiting.detached = true;
+  listing.locks = {held, waiting};
+  const std::string table = RenderLockTable(listing, std::nullopt);
+  EXPECT_NE(table.find("held 1s; session detached, ends in 4s unless resumed"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(
+      table.find("waiting 2s; session detached, ends in 9s unless resumed"),
+      std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("abandoned"), std::string::npos) << table;
+}
+
 // Names with controls, Unicode of both widths, a lock of many resources,
 // an abandoned one and one without a name: every column starts at the same
 // terminal column on every line, and nothing raw gets through.
@@ -379,7 +402,7 @@ TEST(RenderWhyTest, ADiamondAndSeveralRoots) {
             "abandoned, released in 30s)  <- root\n"
             "\n"
             "Root: lock 1, held 1s by job-1\n"
-            "Root: lock 5, held 5s by job-5 (peer 10.0.0.5:7, abandoned: "
+            "Root: lock 5, held 5s by job-5 (peer 10.0.0.5:7, abandoned, "
             "released in 30s)\n");
 }
 

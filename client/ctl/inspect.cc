@@ -90,14 +90,22 @@ std::string Who(const wire::ListedLock& lock, bool mark_peer) {
   return mark_peer ? "(" + Printable(*lock.peer) + ")" : Printable(*lock.peer);
 }
 
+// How a lock whose client has gone ends: "abandoned, released in 3s", or
+// for a detached session "session detached, ends in 3s unless resumed";
+// nullopt while its client is connected.
+std::optional<std::string> Ending(const wire::ListedLock& lock) {
+  if (!lock.release_in_ms) return std::nullopt;
+  const std::string in = HumanDuration(*lock.release_in_ms);
+  if (lock.detached)
+    return "session detached, ends in " + in + " unless resumed";
+  return "abandoned, released in " + in;
+}
+
 std::string Held(const wire::ListedLock& lock) {
-  if (lock.state == LockState::kEnqueued) {
-    return "waiting " + HumanDuration(lock.since_ms);
-  }
-  std::string text = "held " + HumanDuration(lock.since_ms);
-  if (lock.release_in_ms) {
-    text += "; abandoned, released in " + HumanDuration(*lock.release_in_ms);
-  }
+  std::string text =
+      (lock.state == LockState::kEnqueued ? "waiting " : "held ") +
+      HumanDuration(lock.since_ms);
+  if (auto ending = Ending(lock)) text += "; " + *ending;
   return text;
 }
 
@@ -343,10 +351,7 @@ class WhyRenderer {
       if (root.connection) {
         details.push_back("connection " + std::to_string(*root.connection));
       }
-      if (root.release_in_ms) {
-        details.push_back("abandoned: released in " +
-                          HumanDuration(*root.release_in_ms));
-      }
+      if (auto ending = Ending(root)) details.push_back(*ending);
       std::string line = "Root: lock " + std::to_string(id) + ", held " +
                          HumanDuration(root.since_ms) + " by " + who;
       for (std::size_t i = 0; i < details.size(); ++i) {

@@ -408,8 +408,9 @@ std::string RenderLocksHtml(const wire::LocksPage& page) {
     const std::string id = std::to_string(lock.id);
     const std::string_view state = StateName(lock.state);
     html += "<tr data-id=\"" + id + "\" class=\"" + std::string(state) +
-            (lock.abandoned() ? " abandoned" : "") + "\"><td class=\"id\">" +
-            id + "</td><td class=\"state\">" + std::string(state) +
+            (lock.abandoned() ? " abandoned" : "") +
+            (lock.detached ? " detached" : "") + "\"><td class=\"id\">" + id +
+            "</td><td class=\"state\">" + std::string(state) +
             "</td><td class=\"resources\">";
     for (std::size_t i = 0; i < lock.resources.size(); ++i) {
       const Resource& r = lock.resources[i];
@@ -428,7 +429,10 @@ std::string RenderLocksHtml(const wire::LocksPage& page) {
         std::string(lock.state == LockState::kAcquired ? "held " : "waiting ") +
         Duration(lock.since_ms);
     if (lock.release_in_ms) {
-      html += "; abandoned, released in " + Duration(*lock.release_in_ms);
+      html += (lock.detached ? "; session detached, ends in "
+                             : "; abandoned, released in ") +
+              Duration(*lock.release_in_ms) +
+              (lock.detached ? " unless resumed" : "");
     }
     html += "</td><td class=\"waits\">";
     for (std::size_t i = 0; i < lock.waits_for.size(); ++i) {

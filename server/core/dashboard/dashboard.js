@@ -184,7 +184,8 @@
 
   function cellValues(lock) {
     const since = (lock.state === 'acquired' ? 'held ' : 'waiting ') + duration(lock.since_ms) +
-      (lock.abandoned ? '; abandoned, released in ' + duration(lock.release_in_ms) : '');
+      (lock.abandoned ? '; abandoned, released in ' + duration(lock.release_in_ms) : '') +
+      (lock.detached ? '; session detached, ends in ' + duration(lock.release_in_ms) + ' unless resumed' : '');
     const waits = (lock.waits_for || []).join(' ') + (lock.waits_for_more ? ' \u2026' : '');
     return {
       id: String(lock.id),
@@ -253,7 +254,7 @@
         rows.set(id, row);
       }
       // Only what changed is touched.
-      const cls = values.state + (lock.abandoned ? ' abandoned' : '');
+      const cls = values.state + (lock.abandoned ? ' abandoned' : '') + (lock.detached ? ' detached' : '');
       if (row.tr.className !== cls) row.tr.className = cls;
       for (const c of COLUMNS) {
         const cell = row.cells[c];
@@ -312,7 +313,7 @@
   function drawGraph(locks) {
     const holder = document.getElementById('graph');
     if (!holder) return;
-    const key = JSON.stringify(locks.map((l) => [l.id, l.state, !!l.abandoned, l.client_name || '', l.waits_for || []]));
+    const key = JSON.stringify(locks.map((l) => [l.id, l.state, !!l.abandoned, !!l.detached, l.client_name || '', l.waits_for || []]));
     if (key === lastGraph) return;
     lastGraph = key;
     holder.textContent = '';
@@ -400,7 +401,7 @@
     for (const [id, p] of pos) {
       const lock = p.lock;
       const g = svg('g', {
-        class: 'node ' + lock.state + (lock.abandoned ? ' abandoned' : ''),
+        class: 'node ' + lock.state + (lock.abandoned ? ' abandoned' : '') + (lock.detached ? ' detached' : ''),
         'data-id': id, transform: 'translate(' + p.x + ',' + p.y + ')',
       });
       const title = svg('title', {});
