@@ -634,6 +634,11 @@ async function resume(s) {
   }
   counts.sessions.resumed[lock] += 1;
   const same = first.id === s.id;
+  if (lock === 'none' && (s.state === 'enqueued' || s.state === 'holding')) {
+    lose(s, first.t, 'none'); // a lock the server had confirmed
+    s.state = 'ready';
+    return true;
+  }
   switch (s.state) {
     case 'ready':
       if (lock === 'none') return true;
@@ -648,20 +653,10 @@ async function resume(s) {
       if (lock === 'acquired') acquired(s, first.t);
       return true;
     case 'enqueued':
-      if (lock === 'none') {
-        lose(s, first.t, 'none');
-        s.state = 'ready';
-        return true;
-      }
       if (!same) break;
       if (lock === 'acquired') acquired(s, first.t);
       return true;
     case 'holding':
-      if (lock === 'none') {
-        lose(s, first.t, 'none');
-        s.state = 'ready';
-        return true;
-      }
       if (lock === 'acquired' && same) return true;
       break;
     default: // releasing: the release in flight was taken, or is sent again
