@@ -71,23 +71,37 @@ ServerAddress ParseUrl(std::string_view text) {
           ParseCount(param.value, "abandon-timeout-ms");
     } else if (param.key == "client") {
       address.client_name = param.value;
+    } else if (param.key == "session") {
+      if (param.value != "new") {
+        throw std::invalid_argument(
+            "session= in a URL must be 'new' (a client resumes its own "
+            "session), not '" +
+            std::string(param.value) + "'");
+      }
+      address.session = true;
     }
   }
   return address;
 }
 
-std::string LockTarget(const ServerAddress& address) {
+std::string LockTarget(const ServerAddress& address,
+                       std::string_view resume_token) {
   // Only unreserved characters stay as they are: the server decodes '+' in
   // a query value as a space, so it must travel as %2B.
   std::string target =
       "/v1?namespace=" + urls::encode(address.ns, urls::unreserved_chars);
-  if (address.abandon_timeout_ms) {
+  if (address.abandon_timeout_ms && resume_token.empty()) {
     target +=
         "&abandon-timeout-ms=" + std::to_string(*address.abandon_timeout_ms);
   }
   if (!address.client_name.empty()) {
     target +=
         "&client=" + urls::encode(address.client_name, urls::unreserved_chars);
+  }
+  if (!resume_token.empty()) {
+    target += "&session=" + urls::encode(resume_token, urls::unreserved_chars);
+  } else if (address.session) {
+    target += "&session=new";
   }
   return target;
 }

@@ -51,8 +51,11 @@ struct Connection::Impl {
   std::deque<std::string> inbox;
   bool reading = false;
   std::exception_ptr failure;
+  int close_code = 0;  // the server's, once it closed the connection
 
-  const SilenceRule rule;
+  SilenceRule rule;
+  // rule.limit's count, for silence_limit() on any thread.
+  std::atomic<std::chrono::milliseconds::rep> limit_ms;
   // The last proof of life, as Clock's count: atomic, for last_heard().
   std::atomic<Clock::rep> heard{0};
   Clock::time_point last_ping;  // when the last ping left
@@ -61,7 +64,8 @@ struct Connection::Impl {
   explicit Impl(const ServerAddress& address)
       : tls(address.tls ? MakeTlsContext(address) : nullptr),
         ws(MakeStream(ioc, tls.get())),
-        rule(SilenceRuleFor(address)) {}
+        rule(SilenceRuleFor(address)),
+        limit_ms(rule.limit.count()) {}
 
   static std::variant<PlainWs, TlsWs> MakeStream(net::io_context& ioc,
                                                  net::ssl::context* tls) {
@@ -162,6 +166,7 @@ struct Connection::Impl {
         reading = false;
         if (ec == websocket::error::closed) {
           const auto& reason = s.reason();
+          close_code = reason.code;
           failure = std::make_exception_ptr(
               ConnectionError("server closed the connection (code " +
                               std::to_string(reason.code) +
@@ -202,7 +207,8 @@ bool LooksLikeATlsServer(const beast::error_code& error) {
 
 }  // namespace
 
-Connection::Connection(const ServerAddress& address)
+Connection::Connection(const ServerAddress& address,
+                       std::string_view resume_token)
     : impl_(std::make_unique<Impl>(address)) {
   Impl& s = *impl_;
   const std::string where = address.host + ":" + std::to_string(address.port);
@@ -213,7 +219,7 @@ Connection::Connection(const ServerAddress& address)
 
   const auto upgrade = [&](auto& ws) {
     AddToken(ws, address.token);
-    ws.async_handshake(response, where, LockTarget(address),
+    ws.async_handshake(response, where, LockTarget(address, resume_token),
                        [&](beast::error_code ec) {
                          error = ec;
                          done = true;
@@ -334,12 +340,21 @@ Connection::Clock::time_point Connection::last_heard() const {
 }
 
 std::chrono::milliseconds Connection::silence_limit() const {
-  return impl_->rule.limit;
+  return std::chrono::milliseconds(impl_->limit_ms.load());
+}
+
+void Connection::SetRule(const SilenceRule& rule) {
+  impl_->rule = rule;
+  impl_->limit_ms.store(rule.limit.count());
 }
 
 void Connection::Fail(std::exception_ptr error) {
   if (!impl_->failure) impl_->failure = std::move(error);
 }
+
+std::exception_ptr Connection::failure() const { return impl_->failure; }
+
+int Connection::close_code() const { return impl_->close_code; }
 
 void Connection::Send(const std::string& text) {
   Impl& s = *impl_;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "locktopus/address.h"
 
@@ -29,8 +30,10 @@ class Connection {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Connects and shakes hands; throws HttpError or ConnectionError.
-  explicit Connection(const ServerAddress& address);
+  // Connects and shakes hands on LockTarget(address, resume_token); throws
+  // HttpError or ConnectionError.
+  explicit Connection(const ServerAddress& address,
+                      std::string_view resume_token = {});
   ~Connection();  // a normal close (code 1000), waiting briefly for it
 
   // Sends one text frame. Throws the connection's failure.
@@ -55,8 +58,19 @@ class Connection {
   Clock::time_point last_heard() const;
   std::chrono::milliseconds silence_limit() const;
 
+  // Replaces the silence rule, e.g. once the server has said what the
+  // abandon timeout is.
+  void SetRule(const SilenceRule& rule);
+
   // Marks the connection failed with `error` (thrown by later calls).
   void Fail(std::exception_ptr error);
+
+  // The failure, once failed; null before.
+  std::exception_ptr failure() const;
+
+  // The close code the server ended the connection with; 0 if it did not
+  // end with the server's close frame.
+  int close_code() const;
 
  private:
   struct Impl;

@@ -95,6 +95,11 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
   add("--max-connections", o.max_connections, "MAX_CONNECTIONS",
       "Open WebSocket connections at most; more are refused with 503",
       {.low = 1});
+  add("--max-sessions", o.max_sessions, "MAX_SESSIONS",
+      "Resumable sessions at most, attached or detached (each keeps its lock "
+      "for its abandon timeout after its connection drops); more "
+      "session=new connections are refused with 503",
+      {.low = 1});
   add("--metrics-namespace-labels", o.metrics_namespace_labels,
       "METRICS_NAMESPACE_LABELS",
       "Also serve per-namespace lock series on /metrics, labelled with the "

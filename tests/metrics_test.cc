@@ -96,6 +96,14 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
   m.hold.Observe(seconds(2));
   Increment(m.locks_refused_lock_memory);
   Increment(m.locks_force_released);
+  for (int i = 0; i < 3; ++i) Increment(m.sessions.created);
+  for (int i = 0; i < 2; ++i) Increment(m.sessions.detached);
+  Increment(m.sessions.resumed);
+  Increment(m.sessions.expired);
+  m.sessions.CountFailure(ResumeFailure::kNotFound);
+  m.sessions.CountFailure(ResumeFailure::kNotFound);
+  m.sessions.CountFailure(ResumeFailure::kRateLimited);
+  Increment(m.sessions.detached_now);
   const ScrapeSample sample{
       .open_connections = 3,
       .namespaces_open = 2,
@@ -103,6 +111,7 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
       .locks_pending = 1,
       .locks_acquired = 3,
       .locks_abandoned = 2,
+      .sessions_live = 2,
       .lock_memory_bytes = 4096,
       .lock_memory_limit = 1 << 20,
       .oldest_enqueued_nanos = 301'500'000'000,
@@ -178,6 +187,40 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
             "first use of each name is logged.\n"
             "# TYPE locktopus_unknown_query_parameters_total counter\n"
             "locktopus_unknown_query_parameters_total 0\n"
+            "# HELP locktopus_sessions_created_total Resumable sessions "
+            "opened (/v1?session=new).\n"
+            "# TYPE locktopus_sessions_created_total counter\n"
+            "locktopus_sessions_created_total 3\n"
+            "# HELP locktopus_sessions_detached_total Times a session's "
+            "connection ended while the session lived: its lock stays live "
+            "for the session's window.\n"
+            "# TYPE locktopus_sessions_detached_total counter\n"
+            "locktopus_sessions_detached_total 2\n"
+            "# HELP locktopus_sessions_resumed_total Sessions taken over by a "
+            "new connection (/v1?session=TOKEN).\n"
+            "# TYPE locktopus_sessions_resumed_total counter\n"
+            "locktopus_sessions_resumed_total 1\n"
+            "# HELP locktopus_sessions_expired_total Sessions whose window "
+            "passed with no resume: their lock ended as a dropped "
+            "connection's.\n"
+            "# TYPE locktopus_sessions_expired_total counter\n"
+            "locktopus_sessions_expired_total 1\n"
+            "# HELP locktopus_session_resume_failures_total Resumes refused, "
+            "by reason: not_found (unknown, expired, wrong secret or another "
+            "namespace's token: close 4410), rate_limited (the peer failed "
+            "too often lately: 429).\n"
+            "# TYPE locktopus_session_resume_failures_total counter\n"
+            "locktopus_session_resume_failures_total{reason=\"not_found\"} 2\n"
+            "locktopus_session_resume_failures_total{reason=\"rate_limited\"} "
+            "1\n"
+            "# HELP locktopus_sessions Sessions live now, attached or detached "
+            "(at most --max-sessions).\n"
+            "# TYPE locktopus_sessions gauge\n"
+            "locktopus_sessions 2\n"
+            "# HELP locktopus_sessions_detached Sessions detached now: no "
+            "connection, their lock live until their window passes.\n"
+            "# TYPE locktopus_sessions_detached gauge\n"
+            "locktopus_sessions_detached 1\n"
             "# HELP locktopus_tcp_connections_accepted_total TCP connections "
             "accepted (HTTP requests and WebSocket upgrades).\n"
             "# TYPE locktopus_tcp_connections_accepted_total counter\n"

@@ -326,7 +326,8 @@ TEST(LocksPageTest, SaysWhatIsWrong) {
             "lock 5 is abandoned without \"release_in_ms\""},
            {R"({"locks":[{"id":"5","state":"acquired",)"
             R"("resources":[],"release_in_ms":5}]})",
-            "lock 5 has \"release_in_ms\" but is not abandoned"},
+            "lock 5 has \"release_in_ms\" but is neither abandoned nor "
+            "detached"},
            {R"({"locks":[{"id":"5","state":"acquired",)"
             R"("resources":[],"abandoned":1,"release_in_ms":5}]})",
             "lock 5 abandoned is not a boolean"},

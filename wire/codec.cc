@@ -200,6 +200,77 @@ std::string FormatAnswer(const Answer& answer) {
   return out;
 }
 
+std::string FormatSessionFrame(const SessionFrame& frame) {
+  std::string out = R"({"action":"session","state":")";
+  out += frame.state == SessionFrame::kNew ? "new" : "resumed";
+  out += R"(","session":")";
+  out += frame.token;  // URL-safe characters only: nothing to escape
+  out += R"(","abandon-timeout-ms":)";
+  out += std::to_string(frame.window_ms);
+  if (frame.state == SessionFrame::kResumed) {
+    if (frame.lock != ConnState::kReady) {
+      out += R"(,"id":")";
+      out += std::to_string(frame.id);
+      out += '"';
+    }
+    out += R"(,"lock":")";
+    out += frame.lock == ConnState::kReady ? "none" : Name(frame.lock);
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::optional<SessionFrame> ParseSessionFrame(std::string_view frame) {
+  unsigned char scratch[1024];
+  json::monotonic_resource memory(scratch, sizeof scratch);
+  boost::system::error_code ec;
+  const json::value value = json::parse(frame, ec, &memory, FrameOptions());
+  const json::object* object = ec ? nullptr : value.if_object();
+  if (object == nullptr) return std::nullopt;
+  auto text =
+      [object](std::string_view key) -> std::optional<std::string_view> {
+    const json::value* v = object->if_contains(key);
+    if (v == nullptr || !v->is_string()) return std::nullopt;
+    return std::string_view(v->get_string());
+  };
+  const auto action = text("action"), state = text("state"),
+             token = text("session");
+  const json::value* window = object->if_contains("abandon-timeout-ms");
+  if (action != "session" || !state || !token || window == nullptr ||
+      !window->is_number()) {
+    return std::nullopt;
+  }
+  SessionFrame out{.token = std::string(*token)};
+  if (window->is_uint64()) {
+    out.window_ms = window->get_uint64();
+  } else if (window->is_int64() && window->get_int64() >= 0) {
+    out.window_ms = static_cast<std::uint64_t>(window->get_int64());
+  } else {
+    return std::nullopt;
+  }
+  if (*state == "new") return out;
+  if (*state != "resumed") return std::nullopt;
+  out.state = SessionFrame::kResumed;
+  const auto lock = text("lock");
+  if (lock == "none") return out;
+  if (lock == "enqueued") {
+    out.lock = ConnState::kEnqueued;
+  } else if (lock == "acquired") {
+    out.lock = ConnState::kAcquired;
+  } else {
+    return std::nullopt;
+  }
+  const auto id = text("id");
+  if (!id) return std::nullopt;
+  const char* end = id->data() + id->size();
+  auto [ptr, error] = std::from_chars(id->data(), end, out.id);
+  if (id->empty() || error != std::errc() || ptr != end || out.id == 0) {
+    return std::nullopt;
+  }
+  return out;
+}
+
 std::string FormatError(std::string_view reason) {
   return std::string(kErrorPrefix) + std::string(reason);
 }

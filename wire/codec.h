@@ -123,6 +123,30 @@ using ServerMessage = std::variant<Answer, ErrorFrame>;
 // nullopt when it is neither. Never throws.
 std::optional<ServerMessage> ParseServerMessage(std::string_view frame);
 
+// A resumable session's frame (docs/protocol.md "Sessions"), the first a
+// session's connection gets:
+//   {"action":"session","state":"new","session":"TOKEN",
+//    "abandon-timeout-ms":N}
+//   {"action":"session","state":"resumed","session":"TOKEN",
+//    "abandon-timeout-ms":N,"id":"17","lock":"acquired"}
+// `lock` is acquired, enqueued or none (kReady; no `id` then). N is the
+// session's window.
+struct SessionFrame {
+  enum State { kNew, kResumed };
+  State state = kNew;
+  std::string token;
+  std::uint64_t window_ms = 0;
+  LockId id = 0;                       // resumed, with a lock
+  ConnState lock = ConnState::kReady;  // resumed
+  bool operator==(const SessionFrame&) const = default;
+};
+
+std::string FormatSessionFrame(const SessionFrame& frame);
+
+// Reads a session frame; nullopt when `frame` is none (a `new` frame's
+// lock fields are left as they are). Never throws.
+std::optional<SessionFrame> ParseSessionFrame(std::string_view frame);
+
 // ---- text of reasons -------------------------------------------------------
 
 // The text of `limit` named in reasons: "over max-message-bytes (1048576)".

@@ -45,6 +45,7 @@ constexpr std::string_view kConnection = "connection";
 constexpr std::string_view kPeer = "peer";
 constexpr std::string_view kSinceMs = "since_ms";
 constexpr std::string_view kAbandoned = "abandoned";
+constexpr std::string_view kDetached = "detached";
 constexpr std::string_view kReleaseInMs = "release_in_ms";
 constexpr std::string_view kWaitsFor = "waits_for";
 constexpr std::string_view kWaitsForMore = "waits_for_more";
@@ -194,16 +195,21 @@ ListedLock ParseLock(const json::value& value, std::size_t index) {
     lock.since_ms = AsCount(*v, Name(where, kSinceMs));
   }
   const json::value* abandoned = object.if_contains(kAbandoned);
+  const json::value* detached = object.if_contains(kDetached);
   const json::value* release = object.if_contains(kReleaseInMs);
-  if (abandoned != nullptr && AsBool(*abandoned, Name(where, kAbandoned))) {
+  lock.detached =
+      detached != nullptr && AsBool(*detached, Name(where, kDetached));
+  if (lock.detached ||
+      (abandoned != nullptr && AsBool(*abandoned, Name(where, kAbandoned)))) {
     if (release == nullptr) {
-      throw BadPage{where + " is abandoned without \"" +
+      throw BadPage{where + " is " +
+                    (lock.detached ? "detached" : "abandoned") + " without \"" +
                     std::string(kReleaseInMs) + "\""};
     }
     lock.release_in_ms = AsCount(*release, Name(where, kReleaseInMs));
   } else if (release != nullptr) {
     throw BadPage{where + " has \"" + std::string(kReleaseInMs) +
-                  "\" but is not abandoned"};
+                  "\" but is neither abandoned nor detached"};
   }
   if (const auto* v = object.if_contains(kWaitsFor)) {
     for (const json::value& id : AsArray(*v, Name(where, kWaitsFor))) {
@@ -252,7 +258,7 @@ json::object LockJson(const ListedLock& lock) {
   if (lock.peer) object[kPeer] = *lock.peer;
   object[kSinceMs] = lock.since_ms;
   if (lock.release_in_ms) {
-    object[kAbandoned] = true;
+    object[lock.detached ? kDetached : kAbandoned] = true;
     object[kReleaseInMs] = *lock.release_in_ms;
   }
   object[kWaitsFor] = std::move(waits_for);

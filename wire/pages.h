@@ -87,15 +87,18 @@ struct ListedLock {
   std::optional<std::uint64_t> connection;
   std::optional<std::string> peer;  // "address:port" of the connection
   std::uint64_t since_ms = 0;       // held (acquired) or waiting (enqueued)
-  // Present once its connection has ended ("abandoned":true): the lock is
-  // released when the abandon timeout ends, this many ms from now.
+  // Present once its connection has ended ("abandoned":true), or while its
+  // session is detached ("detached":true): the lock is released (or, if
+  // enqueued, cancelled) when the abandon timeout or the session's window
+  // ends, this many ms from now, unless the session is resumed first.
   std::optional<std::uint64_t> release_in_ms;
+  bool detached = false;  // with release_in_ms: its session is detached
   // Enqueued only: the earlier live locks that conflict with it, and
   // whether the server had more than it listed.
   std::vector<LockId> waits_for;
   bool waits_for_more = false;
 
-  bool abandoned() const { return release_in_ms.has_value(); }
+  bool abandoned() const { return release_in_ms.has_value() && !detached; }
   bool operator==(const ListedLock&) const = default;
 };
 

@@ -65,13 +65,22 @@ while it runs, and the terminal's Ctrl-C reaches the whole job directly.
 SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to locktopusctl are passed on to
 the whole job while it runs, and ask it to stop: processes of the job that
 still run --kill-grace after the first (default 5s) get SIGKILL. So does
---kill-on-loss's SIGTERM, which comes when the connection drops or the
-server has been silent for the abandon timeout less max(1/5 of it, 200ms)
-(with no --abandon-timeout: a ping unanswered for 5s); its SIGKILL comes no
-later than the --abandon-timeout after the server was last heard from. A signal that comes before the command starts
+--kill-on-loss's SIGTERM, which comes when the lock is lost; its SIGKILL
+comes no later than the abandon timeout after the server was last heard
+from. A signal that comes before the command starts
 releases the lock (or cancels the request) at once; one that comes after
 the command has ended is passed on to what is left of the job; either way
 the exit code is then 128+N.
+
+The lock is lost when the server has been silent for the abandon timeout
+less max(1/5 of it, 200ms) (with neither --abandon-timeout nor a session: a
+ping unanswered for 5s), or an operator releases it. `lock` holds it in a
+resumable session (--no-session or LOCKTOPUS_SESSION=false: not; a server
+without sessions needs that): when the connection drops, it reconnects and
+resumes the session, the command running on, and the lock is lost only if
+that fails before the same limit has passed since the server was last
+heard from, or the server says the session is gone. Without a session a
+drop loses the lock at once.
 
 Exit codes of `lock`: the command's own code; 128+N if it was killed by
 signal N, or signal N came when there was no command to pass it to; 2 bad
@@ -193,6 +202,25 @@ void SayIfInGrace(ServerAddress address) {
             << Printable(readiness.substr(kGrace.size())) << "\n";
 }
 
+// Says on stderr what became of the session (one write per line: the
+// Client's background thread may call this).
+void SaySessionEvent(SessionEvent event, const std::string& detail) {
+  std::string line = "locktopusctl: ";
+  switch (event) {
+    case SessionEvent::kResuming:
+      line += "connection to the server dropped (" + detail +
+              "); resuming the session, which keeps the lock meanwhile\n";
+      break;
+    case SessionEvent::kResumed:
+      line += "session resumed: " + detail + "\n";
+      break;
+    case SessionEvent::kLost:
+      line += "session lost: " + detail + "\n";
+      break;
+  }
+  std::cerr << line << std::flush;
+}
+
 int LockAndRun(const ServerAddress& address,
                const std::vector<Resource>& resources,
                std::optional<double> timeout_s,
@@ -204,10 +232,14 @@ int LockAndRun(const ServerAddress& address,
   if (timeout_s) timeout = Milliseconds(*timeout_s);
   try {
     Client client(address);
+    client.on_session_event(SaySessionEvent);
     // No lock yet: closing the connection leaves nothing behind.
     if (const int signal = TakeSignal()) return ExitOnSignal(signal);
+    JobOptions job = options;
+    // The session's window, which the server sent, when no flag said it.
+    if (!job.abandon_timeout) job.abandon_timeout = client.abandon_timeout();
     Lock lock = client.lock(resources);
-    return RunLocked(client, lock, timeout, command, options);
+    return RunLocked(client, lock, timeout, command, job);
   } catch (const Error& e) {
     std::cerr << "locktopusctl: " << e.what() << "\n";
     // A signal that came meanwhile is not lost either.
@@ -379,7 +411,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> writes, reads, command;
   std::optional<double> timeout_s;
   std::optional<std::uint64_t> abandon_ms;
-  bool kill_on_loss = false, lost_ok = false;
+  bool kill_on_loss = false, lost_ok = false, session = true;
   double kill_grace_s = 5;
   lock->add_option("-w,--write", writes,
                    "PATH to lock for writing (repeatable)")
@@ -404,6 +436,12 @@ int main(int argc, char** argv) {
   lock->add_flag("--lost-ok", lost_ok,
                  "Exit with COMMAND's code even if the lock was lost while "
                  "the job ran (else 5)");
+  lock->add_flag("--session,!--no-session", session,
+                 "Hold the lock in a resumable session (the default): if the "
+                 "connection drops, reconnect and resume it within its "
+                 "window, the command running on; --no-session: a drop "
+                 "loses the lock (for a server without sessions)")
+      ->envname("LOCKTOPUS_SESSION");
   std::optional<std::string> client_name;
   lock->add_option("--client-name", client_name,
                    "Name of this connection in the server's logs and lock "
@@ -503,6 +541,7 @@ int main(int argc, char** argv) {
       for (const auto& p : writes) resources.push_back(Write(ParsePath(p)));
       for (const auto& p : reads) resources.push_back(Read(ParsePath(p)));
       if (lock->parsed()) {
+        address.session = session;
         address.client_name = ClientName(client_name, address.client_name,
                                          command, address.token);
       }

@@ -18,19 +18,6 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
-// Equal in time that depends on the token's length only (which the server
-// knows), never on where the candidate first differs.
-bool EqualConstantTime(std::string_view candidate, std::string_view token) {
-  volatile unsigned char diff = 0;
-  for (std::size_t i = 0; i < token.size(); ++i) {
-    const unsigned char c =
-        i < candidate.size() ? static_cast<unsigned char>(candidate[i]) : 0;
-    diff = diff | (c ^ static_cast<unsigned char>(token[i]));
-  }
-  const unsigned same_size = candidate.size() == token.size();
-  return (static_cast<unsigned>(diff == 0) & same_size) != 0;
-}
-
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -43,6 +30,19 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+// Equal in time that depends on the token's length only (which the server
+// knows), never on where the candidate first differs.
+bool EqualConstantTime(std::string_view candidate, std::string_view token) {
+  volatile unsigned char diff = 0;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c =
+        i < candidate.size() ? static_cast<unsigned char>(candidate[i]) : 0;
+    diff = diff | (c ^ static_cast<unsigned char>(token[i]));
+  }
+  const unsigned same_size = candidate.size() == token.size();
+  return (static_cast<unsigned>(diff == 0) & same_size) != 0;
+}
 
 Tokens ParseTokens(std::string_view text) {
   Tokens tokens;

@@ -39,6 +39,11 @@ Result<Tokens> ReadTokenFile(const std::string& path);
 // Whether `candidate` equals one of `tokens`. Compares with every token to
 // its end, without an early exit, so that the time taken does not depend on
 // where a guess first differs.
+// Whether `candidate` equals `secret`, in a time that depends on the
+// secret's length only (which the server knows), never on where the
+// candidate first differs.
+bool EqualConstantTime(std::string_view candidate, std::string_view secret);
+
 bool MatchesAnyToken(std::string_view candidate, const Tokens& tokens);
 
 // The token a request carries: `Authorization: Bearer <token>` (scheme

@@ -23,6 +23,9 @@ struct Config {
   std::uint64_t default_abandon_timeout_ms = 60'000;
   unsigned threads = 0;  // 0: one per core
   std::size_t max_connections = 100'000;
+  // Resumable sessions live at once, attached or detached; more
+  // `session=new` upgrades are refused with 503.
+  std::size_t max_sessions = 100'000;
   bool metrics_namespace_labels = false;  // per-namespace series in /metrics
   // A WebSocket peer silent this long is pinged; silent twice this long, it
   // is dropped (its lock abandoned).

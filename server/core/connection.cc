@@ -97,7 +97,7 @@ void Connection::Lock(const wire::LockMessage& message) {
     }
     io_.Send(wire::FormatError(reason));
     io_.Close(kTryAgainLaterCloseCode, "try again later");
-    OnClosed();
+    HangUp();
     return;
   }
   lock_id_ = result.id;
@@ -143,7 +143,10 @@ void Connection::OnAcquired(LockId id) {
 }
 
 void Connection::OnForceReleased(LockId id) {
-  if (closed_ || state_ == ConnState::kReady || id != lock_id_) return;
+  if ((closed_ && !detached_) || state_ == ConnState::kReady ||
+      id != lock_id_) {
+    return;
+  }
   // Counted as the end its client would have seen, had it released.
   if (state_ == ConnState::kEnqueued) {
     Count(&LockCounters::cancelled);
@@ -153,9 +156,10 @@ void Connection::OnForceReleased(LockId id) {
   state_ = ConnState::kReady;  // nothing left to release or abandon
   record_.reset();
   if (config_.log_locks) Log("released by an operator");
+  if (detached_) return;  // its session's resume finds `lock: none`
   io_.Send(wire::FormatError(kForceReleasedReason));
   io_.Close(kForceReleasedCloseCode, kForceReleasedReason);
-  OnClosed();
+  HangUp();
 }
 
 bool Connection::MayAnnounce() {
@@ -176,7 +180,7 @@ void Connection::Fail(ProtocolErrorKind kind, std::string_view reason) {
              ": " + LogSafe(frame));
   io_.Send(std::move(frame));
   io_.Close(kProtocolErrorCloseCode, reason);
-  OnClosed();
+  HangUp();
 }
 
 void Connection::Overloaded(std::string_view reason) {
@@ -186,7 +190,54 @@ void Connection::Overloaded(std::string_view reason) {
   if (config_.log_locks) Log(std::string("refused: ") + std::string(reason));
   io_.Send(wire::FormatError(reason));
   io_.Close(kTryAgainLaterCloseCode, "try again later");
-  OnClosed();
+  HangUp();
+}
+
+void Connection::HangUp() {
+  if (config_.session) {
+    closed_ = true;
+  } else {
+    OnClosed();
+  }
+}
+
+void Connection::Detach(LockRecord::Clock::time_point until) {
+  closed_ = true;
+  detached_ = true;
+  if (record_ != nullptr) record_->SetDetached(until);
+  if (config_.log_locks && state_ != ConnState::kReady) {
+    Log("kept: its session is detached");
+  }
+}
+
+ConnState Connection::Attach() {
+  closed_ = false;
+  detached_ = false;
+  if (record_ != nullptr) record_->SetDetached(std::nullopt);
+  if (state_ == ConnState::kEnqueued &&
+      ns_->State(lock_id_) == LockState::kAcquired && MayAnnounce()) {
+    state_ = ConnState::kAcquired;
+    CountAcquired();
+    if (config_.log_locks) Log("acquired while its session was detached");
+  }
+  return state_;
+}
+
+void Connection::Expire() {
+  if (!ns_) return;
+  if (state_ == ConnState::kEnqueued) {
+    Count(&LockCounters::cancelled);
+    if (config_.log_locks) Log("cancelled: its session's window passed");
+    ns_->Release(lock_id_);
+  } else if (state_ == ConnState::kAcquired) {
+    Count(&LockCounters::abandoned);
+    if (config_.log_locks) Log("released: its session's window passed");
+    ns_->Release(lock_id_);
+  }
+  closed_ = true;
+  state_ = ConnState::kReady;
+  record_.reset();
+  ns_.reset();
 }
 
 void Connection::OnClosed() {

@@ -74,6 +74,10 @@ struct ConnectionConfig {
   ha::GrantGate* gate = nullptr;
   // Who the client is, for the inspector (LockRecord); null: not shown.
   std::shared_ptr<const HolderInfo> holder;
+  // A session's connection (session.h): the end of a transport detaches it
+  // rather than ending it (Detach, Attach, Expire).
+  bool session = false;
+  bool log_clients = false;  // log each session's events
 };
 
 class Connection {
@@ -111,6 +115,28 @@ class Connection {
   void OnClosed();
 
   wire::ConnState state() const { return state_; }
+  // The current lock's ID; 0 in state ready.
+  LockId lock_id() const {
+    return state_ == wire::ConnState::kReady ? 0 : lock_id_;
+  }
+
+  // ---- A session's connection (ConnectionConfig::session, session.h) ----
+  // A closing answer (a protocol error, 1013, 4000) ends only the
+  // transport; its session detaches when the transport reports its end.
+
+  // Its transport has ended; its session keeps the lock until `until`:
+  // nothing is read or sent; an enqueued lock keeps its place, and an
+  // acquisition meanwhile is left to Attach to announce.
+  void Detach(LockRecord::Clock::time_point until);
+  // A transport has taken the session over (or is its first): frames are
+  // read again, and the state to tell it is returned. An enqueued lock the
+  // engine has acquired meanwhile is acquired now, if the gate lets it be
+  // announced (the caller announces it in its `resumed` frame).
+  wire::ConnState Attach();
+  // The session's window has passed with no resume: the lock ends as a
+  // dropped connection's with no abandon timeout (acquired: released at
+  // once; enqueued: cancelled), and the namespace is let go.
+  void Expire();
 
  private:
   void Lock(const wire::LockMessage& message);
@@ -125,6 +151,9 @@ class Connection {
   // A lock the server cannot take now: the reason frame, close code 1013,
   // then as a drop (the connection holds no lock).
   void Overloaded(std::string_view reason);
+  // After a closing answer: a plain connection ends now (OnClosed); a
+  // session's reads nothing more, and detaches when its transport ends.
+  void HangUp();
   void Log(std::string_view event);
   // Metrics: counts one lock event (also per namespace if asked for).
   void Count(Counter LockCounters::*counter);
@@ -146,6 +175,7 @@ class Connection {
   Clock::time_point requested_at_;  // of the current lock
   Clock::time_point acquired_at_;   // with metrics
   bool closed_ = false;
+  bool detached_ = false;  // a session's, between Detach and Attach
 };
 
 }  // namespace locktopus::server

@@ -14,7 +14,9 @@ std::optional<ForcedRelease> ForceRelease(LockService& service,
   if (!hold->Release(id).found) return std::nullopt;
   ForcedRelease released{.state = state};
   if (auto record = std::dynamic_pointer_cast<LockRecord>(waiter)) {
-    released.abandoned = record->released_at().has_value();
+    released.detached = record->detached();
+    released.abandoned =
+        record->released_at().has_value() && !released.detached;
     released.holder = record->shared_holder();
     record->ForceReleased(id);
   }

@@ -30,6 +30,7 @@ struct ForcedRelease {
   LockState state = LockState::kNone;
   // Its connection had ended: it waited for its abandon timeout.
   bool abandoned = false;
+  bool detached = false;  // its session was detached (session.h)
   // Who held or waited for it; null for a lock without a record.
   std::shared_ptr<const HolderInfo> holder;
 };

@@ -35,6 +35,28 @@ std::optional<HttpResponse> NotActive(const ServerState& state) {
                        std::string(ha::Name(role)) + ")");
 }
 
+// The refusal of a session's upgrade, if any: a resume from an address
+// that failed too often lately (429; the session is not lost, the client
+// retries), a new session past --max-sessions (503).
+std::optional<HttpResponse> SessionRefusal(const LockRoute& route,
+                                           std::string_view peer,
+                                           ServerState& state) {
+  if (!route.session) return std::nullopt;
+  SessionTable& sessions = *state.client_sessions;
+  if (*route.session == kNewSession) {
+    if (sessions.live() < sessions.limit()) return std::nullopt;
+    return Text(503, "Too many sessions: " +
+                         wire::OverLimit("max-sessions", sessions.limit()));
+  }
+  std::chrono::milliseconds retry_after{0};
+  if (!sessions.Limited(PeerAddress(peer), &retry_after)) return std::nullopt;
+  return Text(429,
+              "Too many failed session resumes from this address; try "
+              "again in " +
+                  std::to_string(retry_after.count()) +
+                  " ms (the session itself is not lost by this)");
+}
+
 // DELETE /locks_v1: ends the lock, logs who asked, counts it.
 HttpResponse ForceReleaseAnswer(const ReleaseRoute& route,
                                 std::string_view peer, ServerState& state) {
@@ -47,9 +69,10 @@ HttpResponse ForceReleaseAnswer(const ReleaseRoute& route,
     return Text(404, "Lock not found: no live " + lock);
   }
   Increment(state.metrics.locks_force_released);
-  const std::string was = released->state == LockState::kEnqueued ? "enqueued"
-                          : released->abandoned ? "abandoned by its connection"
-                                                : "acquired";
+  std::string was = released->state == LockState::kEnqueued ? "enqueued"
+                    : released->abandoned ? "abandoned by its connection"
+                                          : "acquired";
+  if (released->detached) was += ", its session detached";
   std::string holder;
   if (const HolderInfo* info = released->holder.get()) {
     holder = ", held by " + LogName(*info) + " from " + info->peer;
@@ -104,6 +127,9 @@ Handled HandleRequest(const HttpRequest& request,
       lock != nullptr && request.websocket_upgrade) {
     if (state->draining.load()) return Text(503, "Shutting down");
     if (auto refused = NotActive(*state)) return *refused;
+    if (auto refused = SessionRefusal(*lock, request.peer, *state)) {
+      return *refused;
+    }
     if (!lock->unknown.empty()) {
       Increment(state->metrics.unknown_query_parameters);
       for (const std::string& name : lock->unknown) {
@@ -111,7 +137,7 @@ Handled HandleRequest(const HttpRequest& request,
           LogWarning("a lock connection named the unknown URL parameter '" +
                      name +
                      "' (ignored; the known ones: namespace, "
-                     "abandon-timeout-ms, client, token)");
+                     "abandon-timeout-ms, client, token, session)");
         }
       }
     }

@@ -33,7 +33,10 @@ wire::ListedLock Listed(LockInfo&& info, LockRecord::Clock::time_point now) {
     since = record->acquired_at().value_or(since);
   }
   lock.since_ms = Millis(now - since);
-  if (release) lock.release_in_ms = Millis(*release - now);
+  if (release) {
+    lock.release_in_ms = Millis(*release - now);
+    lock.detached = record->detached();
+  }
   return lock;
 }
 

@@ -92,8 +92,8 @@ class LockRecord final : public Waiter {
     return Load(acquired_at_);
   }
   void SetAcquired(Clock::time_point at) { Store(acquired_at_, at); }
-  // When it is released, abandoned by its connection; nullopt while the
-  // connection lives.
+  // When it is released, abandoned by its connection, or ended, left by its
+  // detached session; nullopt while a connection speaks for it.
   std::optional<Clock::time_point> released_at() const {
     return Load(released_at_);
   }
@@ -101,6 +101,17 @@ class LockRecord final : public Waiter {
   // `release_at`, and `ns`, its namespace, is held until then (unless the
   // abandonment has ended already: an operator was first).
   void Abandon(Clock::time_point release_at, NamespaceHold ns) EXCLUDES(mu_);
+  // Its session is detached until `until` (session.h): shown as detached,
+  // to be ended then; nullopt: a transport speaks for it again.
+  void SetDetached(std::optional<Clock::time_point> until) {
+    detached_.store(until.has_value(), std::memory_order_relaxed);
+    if (until) {
+      Store(released_at_, *until);
+    } else {
+      released_at_.store(kUnset, std::memory_order_release);
+    }
+  }
+  bool detached() const { return detached_.load(std::memory_order_relaxed); }
   // Ends the abandonment for good: its namespace's hold, through which the
   // caller releases the lock; empty if it has ended already (an operator
   // released the lock) or never began.
@@ -123,6 +134,7 @@ class LockRecord final : public Waiter {
   const Clock::time_point requested_at_;
   std::atomic<Clock::rep> acquired_at_{kUnset};
   std::atomic<Clock::rep> released_at_{kUnset};
+  std::atomic<bool> detached_{false};
   Mutex mu_;
   NamespaceHold abandoned_ GUARDED_BY(mu_);
   bool ended_ GUARDED_BY(mu_) = false;  // EndAbandonment has run

@@ -194,6 +194,39 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Sample("locktopus_unknown_query_parameters_total",
            Load(metrics.unknown_query_parameters));
 
+  const SessionCounters& sessions = metrics.sessions;
+  w.Single("locktopus_sessions_created_total", "counter",
+           "Resumable sessions opened (/v1?session=new).",
+           Load(sessions.created));
+  w.Single("locktopus_sessions_detached_total", "counter",
+           "Times a session's connection ended while the session lived: its "
+           "lock stays live for the session's window.",
+           Load(sessions.detached));
+  w.Single("locktopus_sessions_resumed_total", "counter",
+           "Sessions taken over by a new connection (/v1?session=TOKEN).",
+           Load(sessions.resumed));
+  w.Single("locktopus_sessions_expired_total", "counter",
+           "Sessions whose window passed with no resume: their lock ended "
+           "as a dropped connection's.",
+           Load(sessions.expired));
+  w.Family("locktopus_session_resume_failures_total", "counter",
+           "Resumes refused, by reason: not_found (unknown, expired, wrong "
+           "secret or another namespace's token: close 4410), rate_limited "
+           "(the peer failed too often lately: 429).");
+  w.Sample("locktopus_session_resume_failures_total", "reason", "not_found",
+           std::to_string(Load(sessions.failures[static_cast<std::size_t>(
+               ResumeFailure::kNotFound)])));
+  w.Sample("locktopus_session_resume_failures_total", "reason", "rate_limited",
+           std::to_string(Load(sessions.failures[static_cast<std::size_t>(
+               ResumeFailure::kRateLimited)])));
+  w.Single("locktopus_sessions", "gauge",
+           "Sessions live now, attached or detached (at most --max-sessions).",
+           sample.sessions_live);
+  w.Single("locktopus_sessions_detached", "gauge",
+           "Sessions detached now: no connection, their lock live until their "
+           "window passes.",
+           Load(sessions.detached_now));
+
   w.Family("locktopus_tcp_connections_accepted_total", "counter",
            "TCP connections accepted (HTTP requests and WebSocket upgrades).");
   w.Sample("locktopus_tcp_connections_accepted_total",

@@ -82,6 +82,25 @@ class Histogram {
   Counter sum_nanos_{0};
 };
 
+// Resumable sessions (session.h): their events, and the resumes that
+// failed, by reason.
+enum class ResumeFailure {
+  kNotFound,     // unknown, ended, wrong secret or another namespace's
+  kRateLimited,  // the peer failed too often lately (429)
+};
+inline constexpr std::size_t kResumeFailureKinds = 2;
+struct SessionCounters {
+  Counter created{0};
+  Counter detached{0};  // its connection ended while the session lived
+  Counter resumed{0};   // taken over by a new connection
+  Counter expired{0};   // its window passed with no resume
+  std::array<Counter, kResumeFailureKinds> failures{};
+  Counter detached_now{0};  // a gauge: detached sessions now
+  void CountFailure(ResumeFailure reason) {
+    Increment(failures[static_cast<std::size_t>(reason)]);
+  }
+};
+
 struct Metrics {
   explicit Metrics(bool per_namespace_labels = false)
       : per_namespace(per_namespace_labels) {}
@@ -108,7 +127,8 @@ struct Metrics {
   Counter unknown_query_parameters{0};
   Counter tcp_connections_accepted{0};  // every accepted socket
   Counter connections_accepted{0};      // WebSocket handshakes completed
-  Histogram wait;                       // lock requested -> acquired
+  SessionCounters sessions;
+  Histogram wait;  // lock requested -> acquired
   Histogram hold;  // lock acquired -> released by its client
 };
 
@@ -152,6 +172,7 @@ struct ScrapeSample {
   std::uint64_t locks_acquired = 0;
   // Acquired locks whose connection ended, waiting for their abandon timer.
   std::uint64_t locks_abandoned = 0;
+  std::uint64_t sessions_live = 0;      // attached or detached
   std::uint64_t lock_memory_bytes = 0;  // charged to the budget now
   std::uint64_t lock_memory_limit = 0;  // --max-lock-memory
   // The largest of any namespace's (NamespaceSample).

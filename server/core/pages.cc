@@ -12,6 +12,7 @@ std::string MetricsText(const ServerState& state) {
   ScrapeSample sample{
       .open_connections = state.connections.load(),
       .namespaces_opened = locks.opened(),
+      .sessions_live = state.client_sessions->live(),
       .lock_memory_bytes = locks.memory().used(),
       .lock_memory_limit = locks.memory().limit(),
       .roles = ha::kRoleNames,

@@ -191,7 +191,7 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
   for (const auto& param : url.params()) {
     if (param.key != "namespace" && param.key != "abandon-timeout-ms" &&
         param.key != "client" && param.key != "token" &&
-        route.unknown.size() < kMaxUnknownParams) {
+        param.key != "session" && route.unknown.size() < kMaxUnknownParams) {
       // Printable ASCII only: the name goes to the log.
       std::string name = param.key.substr(0, kMaxUnknownParamBytes);
       for (char& c : name) {
@@ -209,6 +209,7 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
     }
     route.client_name = *std::move(client);
   }
+  route.session = Param(url, "session");
   if (std::optional<std::string> text = Param(url, "abandon-timeout-ms")) {
     std::uint64_t ms = 0;
     const char* end = text->data() + text->size();

@@ -36,6 +36,10 @@ struct LockRoute {
   std::string ns;
   std::optional<std::uint64_t> abandon_timeout_ms;  // absent: server default
   std::string client_name;                          // "" when not given
+  // `session`: "new" (open a resumable session), or the token of the
+  // session to resume (checked by the session table, session.h); absent:
+  // a plain connection.
+  std::optional<std::string> session = std::nullopt;
   // Query parameters the server does not know, by name: ignored, so that
   // clients may send more, but counted and logged (a typo must not fall
   // back to a default silently).

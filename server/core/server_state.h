@@ -21,6 +21,7 @@
 #include "server/core/ha/role.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
+#include "server/core/session.h"
 #include "server/core/shard.h"
 
 namespace locktopus::server {
@@ -91,6 +92,9 @@ struct ServerState {
   std::atomic<ha::Role> role{ha::Role::kServing};
   // Every open WebSocket session, so that a fenced server closes them all.
   SessionRegistry sessions;
+  // The resumable sessions (session.h).
+  const std::shared_ptr<SessionTable> client_sessions =
+      std::make_shared<SessionTable>(config.max_sessions, &metrics);
   // The unknown /v1 query parameters logged so far (each name once).
   UnknownParams unknown_params;
 };

@@ -83,17 +83,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
     if (ec) return;  // timeout, reset, or a malformed request: just close
     Request request = parser_->release();
     const HttpRequest::Method method = MethodOf(request);
-    // Only a force release logs its caller: no look-up for the others.
-    const std::string peer = method == HttpRequest::Method::kDelete
+    // A force release logs its caller and a session's resume is limited
+    // by it: no look-up for the others.
+    const bool upgrade = beast::websocket::is_upgrade(request);
+    const std::string peer = method == HttpRequest::Method::kDelete || upgrade
                                  ? Peer(beast::get_lowest_layer(stream_))
                                  : std::string();
-    Handled handled = HandleRequest(
-        {.method = method,
-         .target = request.target(),
-         .authorization = request[http::field::authorization],
-         .websocket_upgrade = beast::websocket::is_upgrade(request),
-         .peer = peer},
-        state_);
+    Handled handled =
+        HandleRequest({.method = method,
+                       .target = request.target(),
+                       .authorization = request[http::field::authorization],
+                       .websocket_upgrade = upgrade,
+                       .peer = peer},
+                      state_);
     if (auto* upgrade = std::get_if<Upgrade>(&handled)) {
       // the WebSocket keeps its own timeouts
       beast::get_lowest_layer(stream_).expires_never();

@@ -16,6 +16,7 @@
 
 #include "server/core/connection.h"
 #include "server/core/log.h"
+#include "server/core/session.h"
 #include "server/net/ws_session.h"
 #include "wire/utf8.h"
 
@@ -48,8 +49,7 @@ enum class Transport { kReading, kPaused, kClosing, kDropped, kEnded };
 // S is PlainSocket or TlsStream (its handshake done).
 template <class S>
 class WebSocketSession final
-    : public LockHolder,
-      public ConnectionIo,
+    : public SessionTransport,
       public Closable,
       public std::enable_shared_from_this<WebSocketSession<S>> {
   using std::enable_shared_from_this<WebSocketSession<S>>::shared_from_this;
@@ -72,6 +72,7 @@ class WebSocketSession final
     config_.abandon_timeout =
         std::chrono::milliseconds(route_.abandon_timeout_ms.value_or(
             state_->config.default_abandon_timeout_ms));
+    config_.log_clients = state_->config.log_clients;
   }
 
   void Run(Request request) {
@@ -79,8 +80,12 @@ class WebSocketSession final
         HolderInfo{.client_name = route_.client_name,
                    .connection = client_,
                    .peer = Peer(beast::get_lowest_layer(ws_))});
-    connection_.emplace(state_->locks->Open(route_.ns), config_, *this,
-                        weak_from_this());
+    // A session's connection is found or made once the handshake is done
+    // (OpenSession).
+    if (!route_.session) {
+      connection_.emplace(state_->locks->Open(route_.ns), config_, *this,
+                          weak_from_this());
+    }
     WatchIdle(true);
     ws_.set_option(
         websocket::stream_base::decorator([](websocket::response_type& res) {
@@ -97,12 +102,20 @@ class WebSocketSession final
   // LockHolder: called on any thread, outside every mutex.
   void Notify(LockId id) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), id] {
-      self->connection_->OnAcquired(id);
+      if (self->session_) {
+        self->session_->OnAcquired(self.get(), id);
+      } else {
+        self->connection_->OnAcquired(id);
+      }
     });
   }
   void ForceReleased(LockId id) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), id] {
-      self->connection_->OnForceReleased(id);
+      if (self->session_) {
+        self->session_->OnForceReleased(self.get(), id);
+      } else {
+        self->connection_->OnForceReleased(id);
+      }
     });
   }
 
@@ -183,7 +196,42 @@ class WebSocketSession final
               "], abandon timeout " +
               std::to_string(config_.abandon_timeout.count()) + " ms");
     }
+    if (route_.session && !OpenSession()) return;
     DoRead();
+  }
+
+  // Opens or resumes the session the route names; false, having closed the
+  // connection, if it cannot: a resume of no live session (4410), or a new
+  // one past --max-sessions (1013).
+  bool OpenSession() {
+    SessionTable& table = *state_->client_sessions;
+    if (*route_.session == kNewSession) {
+      session_ = table.Create(state_->locks->Open(route_.ns), config_);
+      if (session_ == nullptr) {
+        const std::string reason =
+            "too many sessions: " +
+            wire::OverLimit("max-sessions", table.limit()) +
+            "; try again later";
+        Send(wire::FormatError(reason));
+        Close(kTryAgainLaterCloseCode, "try again later");
+        return false;
+      }
+    } else {
+      session_ = table.Find(*route_.session, route_.ns,
+                            PeerAddress(config_.holder->peer));
+    }
+    if (session_ == nullptr ||
+        !session_->Attach(shared_from_this(), config_.holder)) {
+      session_.reset();
+      if (state_->config.log_clients) {
+        LogInfo(LogName(*config_.holder) +
+                ": no live session of its token: closing it with 4410");
+      }
+      Send(wire::FormatError(kSessionGoneReason));
+      Close(kSessionGoneCloseCode, kSessionGoneReason);
+      return false;
+    }
+    return true;
   }
 
   void DoRead() {
@@ -207,11 +255,20 @@ class WebSocketSession final
     }
     const std::size_t limit = config_.limits.max_message_bytes;
     if (buffer_.size() > limit) {
-      connection_->OnOversizedFrame(buffer_.size());
+      if (session_) {
+        session_->OnOversizedFrame(this, buffer_.size());
+      } else {
+        connection_->OnOversizedFrame(buffer_.size());
+      }
     } else if (ws_.is_message_done()) {
       const auto data = buffer_.cdata();
-      connection_->OnFrame(
-          std::string_view(static_cast<const char*>(data.data()), data.size()));
+      const std::string_view text(static_cast<const char*>(data.data()),
+                                  data.size());
+      if (session_) {
+        session_->OnFrame(this, text);
+      } else {
+        connection_->OnFrame(text);
+      }
       buffer_.clear();
       // A long message's buffer goes with it.
       if (buffer_.capacity() > kFirstRead) buffer_.shrink_to_fit();
@@ -370,7 +427,11 @@ class WebSocketSession final
     close_timer_.cancel();
     stall_timer_.cancel();
     if (registered_) state_->sessions.Remove(*registered_);
-    connection_->OnClosed();
+    if (session_) {
+      session_->OnClosed(this);
+    } else if (connection_) {
+      connection_->OnClosed();
+    }
     if (state_->config.log_clients) {
       LogInfo("client " + std::to_string(client_) + " disconnected: " + why);
     }
@@ -382,7 +443,8 @@ class WebSocketSession final
   const std::shared_ptr<ServerState> state_;
   const std::uint64_t client_;
   ConnectionConfig config_;
-  std::optional<Connection> connection_;
+  std::optional<Connection> connection_;    // a plain connection's
+  std::shared_ptr<ClientSession> session_;  // a session's, once open
   beast::flat_buffer buffer_;
   // Frames to send, the front one being written. A list: a deque allocates
   // ~600 bytes as soon as it exists, which every idle connection paid for.

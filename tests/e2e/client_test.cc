@@ -1,7 +1,8 @@
 // The C++ client library (client/include/locktopus/) against the real
 // server binary: every call of the API, the errors it reports, a release
 // crossing an acquisition notice on the wire, a silent (SIGSTOPped) server
-// counted lost in time and a healthy idle one not, and a server run with
+// counted lost in time and a healthy idle one not, a session resumed
+// across a cut of its connection, and a server run with
 // --tls-cert and --auth-token-file.
 
 #include "locktopus/client.h"
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/tcp_relay.h"
 #include "tests/e2e/test_certs.h"
 
 namespace locktopus {
@@ -346,6 +348,40 @@ TEST(ClientTest, ClientsOnSeveralThreads) {
   held.release();
   waiter.join();
   EXPECT_EQ(token, 2u);
+}
+
+// A Client in a session, its network cut by a relay: it resumes, the lock
+// keeps its ID and its hold (a second client still waits), and it is
+// released on the new connection.
+TEST(ClientTest, ASessionResumesAcrossACut) {
+  ServerProcess server;
+  e2e::TcpRelay relay(server.port());
+  const std::string ns = e2e::UniqueNs();
+  ServerAddress address = At(server, ns);
+  address.port = relay.port();
+  address.session = true;
+  address.abandon_timeout_ms = 5000;
+  Client client(address);
+  std::atomic<int> resumed{0};
+  client.on_session_event([&](SessionEvent event, const std::string&) {
+    if (event == SessionEvent::kResumed) ++resumed;
+  });
+  EXPECT_EQ(client.abandon_timeout(), milliseconds(5000));
+  Lock lock = client.lock({Write({"a"})});
+  ASSERT_TRUE(lock.acquired_at_once());
+  relay.Cut();
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (resumed == 0 && std::chrono::steady_clock::now() < deadline) {
+    EXPECT_TRUE(client.alive(milliseconds(20)));
+  }
+  ASSERT_EQ(resumed, 1);
+  EXPECT_TRUE(lock.acquired());
+  Client second(At(server, ns));
+  Lock waiting = second.lock({Write({"a"})});
+  EXPECT_FALSE(waiting.acquired_at_once());
+  lock.release();
+  EXPECT_TRUE(waiting.wait_for(seconds(20)));
+  EXPECT_EQ(waiting.id(), lock.id() + 1);
 }
 
 // A one-connection WebSocket server that grants the lock at once and, as

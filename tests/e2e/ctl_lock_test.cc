@@ -7,12 +7,9 @@
 // behind keeps the lock), a job at a terminal has its foreground, and the
 // path syntax means what --help says.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +31,7 @@
 #include "locktopus/client.h"
 #include "tests/e2e/ctl_fixture.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/tcp_relay.h"
 
 namespace locktopus {
 namespace {
@@ -41,6 +39,7 @@ using namespace locktopus::client;  // the API under test
 using e2e::CtlTest;
 using e2e::ReadFile;
 using e2e::ServerProcess;
+using e2e::TcpRelay;
 using e2e::WaitForFile;
 using std::chrono::seconds;
 namespace fs = std::filesystem;
@@ -110,95 +109,6 @@ class Cleanup {
 
  private:
   std::function<void()> f_;
-};
-
-// A TCP relay on a loopback port to `port`: each connection accepted is
-// relayed to a new connection to `port`, byte for byte, until Cut() closes
-// them all at once, as a network that fails between the two sides would.
-// Both sides then see their connection end; neither sees a WebSocket close.
-class TcpRelay {
- public:
-  explicit TcpRelay(std::uint16_t port) : target_(port) {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    if (listener_ < 0 ||
-        bind(listener_, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
-        listen(listener_, 16) != 0 ||
-        getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size) !=
-            0) {
-      throw std::runtime_error("relay: cannot listen");
-    }
-    port_ = ntohs(address.sin_port);
-    acceptor_ = std::thread([this] { Accept(); });
-  }
-  ~TcpRelay() {
-    ::shutdown(listener_, SHUT_RDWR);  // wakes the blocked accept
-    acceptor_.join();
-    Cut();
-    for (std::thread& pump : pumps_) pump.join();
-    for (int fd : fds_) close(fd);
-    close(listener_);
-  }
-  std::uint16_t port() const { return port_; }
-
-  void Cut() {
-    std::lock_guard lock(mu_);
-    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-  }
-
- private:
-  void Accept() {
-    for (;;) {
-      const int in = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (in < 0) return;
-      const int out = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in address{};
-      address.sin_family = AF_INET;
-      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      address.sin_port = htons(target_);
-      if (connect(out, reinterpret_cast<sockaddr*>(&address), sizeof address) !=
-          0) {
-        close(in);
-        close(out);
-        continue;
-      }
-      std::lock_guard lock(mu_);
-      fds_.push_back(in);
-      fds_.push_back(out);
-      pumps_.emplace_back([in, out] { Pump(in, out); });
-    }
-  }
-  // Copies both ways until either side ends, then ends both.
-  static void Pump(int a, int b) {
-    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-    char buffer[16384];
-    for (;;) {
-      if (poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      bool done = false;
-      for (int i = 0; i < 2 && !done; ++i) {
-        if (fds[i].revents == 0) continue;
-        const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
-        done = n <= 0 || write(fds[1 - i].fd, buffer, n) != n;
-      }
-      if (done) break;
-    }
-    ::shutdown(a, SHUT_RDWR);
-    ::shutdown(b, SHUT_RDWR);
-  }
-
-  std::uint16_t target_;
-  std::uint16_t port_ = 0;
-  int listener_ = -1;
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<int> fds_;  // closed by the destructor, after the pumps
-  std::vector<std::thread> pumps_;
 };
 
 // The first command holds the lock until the second is queued behind it;
@@ -473,11 +383,11 @@ TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
   const std::string log = File("log");
   {
     ServerProcess server;
-    const pid_t ctl =
-        Start(Join(At(server),
-                   {"lock", "--kill-on-loss", "-w", "a", "--", "sh", "-c",
-                    "trap 'echo stopped >>" + log +
-                        "; exit 1' TERM; echo ready >>" + log + "; " + kSpin}));
+    const pid_t ctl = Start(Join(
+        At(server),
+        {"lock", "--no-session", "--kill-on-loss", "-w", "a", "--", "sh", "-c",
+         "trap 'echo stopped >>" + log + "; exit 1' TERM; echo ready >>" + log +
+             "; " + kSpin}));
     ASSERT_TRUE(WaitForFile(log, "ready"));
     server.Signal(SIGKILL);
     EXPECT_EQ(Wait(ctl), 5);
@@ -495,6 +405,7 @@ TEST_F(CtlTest, ConnectionLossIsReportedAndKillOnLossStops) {
     ServerProcess server;
     std::vector<std::string> args = At(server);
     args.push_back("lock");
+    args.push_back("--no-session");
     if (lost_ok) args.push_back("--lost-ok");
     const int run = runs_;
     const pid_t ctl =
@@ -577,10 +488,10 @@ TEST_F(CtlTest, KillOnLossStopsTheWholeJob) {
   const std::string pids = File("pids"), log = File("log");
   std::vector<std::string> via_relay = At(server);
   via_relay[3] = std::to_string(relay.port());  // --port
-  const pid_t ctl = Start(
-      Join(via_relay, Join({"lock", "--kill-on-loss", "--kill-grace", "1s",
-                            "--abandon-timeout", "3000", "-w", "a", "--"},
-                           StubbornJob(pids, log))));
+  const pid_t ctl = Start(Join(
+      via_relay, Join({"lock", "--no-session", "--kill-on-loss", "--kill-grace",
+                       "1s", "--abandon-timeout", "3000", "-w", "a", "--"},
+                      StubbornJob(pids, log))));
   ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
   const std::vector<pid_t> job = ReadPids(pids);
   const Cleanup cleanup([&] { KillLeftovers(job); });
@@ -595,6 +506,72 @@ TEST_F(CtlTest, KillOnLossStopsTheWholeJob) {
   EXPECT_EQ(running, "") << "the lock was granted again while these ran";
   EXPECT_EQ(ReadFile(log), "ready\n");
   EXPECT_EQ(Wait(ctl), 5) << Err(0);
+  EXPECT_NE(Err(0).find("connection to the server lost"), std::string::npos)
+      << Err(0);
+}
+
+// In its session (the default), `lock` survives a cut of its connection:
+// it reconnects through the relay and resumes, the command runs on, not
+// stopped by --kill-on-loss, and the lock keeps its ID: a second client
+// still waits behind it until the command ends.
+TEST_F(CtlTest, TheLockSurvivesACutOfItsConnection) {
+  ServerProcess server;
+  TcpRelay relay(server.port());
+  const std::string log = File("log"), go = File("go");
+  std::vector<std::string> via_relay = At(server);
+  via_relay[3] = std::to_string(relay.port());  // --port
+  const pid_t ctl = Start(
+      Join(via_relay,
+           {"lock", "--kill-on-loss", "--abandon-timeout", "5000", "-w", "a",
+            "--", "sh", "-c",
+            "trap 'echo stopped >>" + log + "; exit 1' TERM; echo ready " +
+                "$LOCKTOPUS_LOCK_ID >>" + log + "; while [ ! -e " + go +
+                " ]; do sleep 0.01; done; echo done >>" + log}));
+  ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
+  const std::string id = ReadFile(log).substr(6, ReadFile(log).find('\n') - 6);
+  relay.Cut();
+  ASSERT_TRUE(WaitForFile(dir_ / "err0", "session resumed", seconds(10)))
+      << Err(0);
+  EXPECT_NE(Err(0).find("connection to the server dropped"), std::string::npos)
+      << Err(0);
+  EXPECT_NE(Err(0).find("holds lock " + id + ", acquired"), std::string::npos)
+      << "ID " << id << ": " << Err(0);
+  Client second("127.0.0.1", server.port(), "ns");
+  Lock lock = second.lock({Write({"a"})});
+  EXPECT_FALSE(lock.acquired_at_once());
+  std::ofstream(go).close();
+  EXPECT_EQ(Wait(ctl), 0) << Err(0);
+  EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n");
+  EXPECT_TRUE(lock.wait_for(seconds(20)));
+  EXPECT_EQ(Err(0).find("lost"), std::string::npos) << Err(0);
+}
+
+// A cut that lasts longer than the session's window less the margin (1.6 s
+// for an abandon timeout of 2 s) loses the lock: --kill-on-loss stops the
+// command, exit 5, no later than the abandon timeout after the server was
+// last heard from.
+TEST_F(CtlTest, ACutLongerThanTheWindowLosesTheLock) {
+  ServerProcess server;
+  TcpRelay relay(server.port());
+  const std::string log = File("log");
+  std::vector<std::string> via_relay = At(server);
+  via_relay[3] = std::to_string(relay.port());  // --port
+  const pid_t ctl = Start(Join(
+      via_relay, {"lock", "--kill-on-loss", "--abandon-timeout", "2000", "-w",
+                  "a", "--", "sh", "-c",
+                  "trap 'echo stopped >>" + log +
+                      "; exit 1' TERM; echo ready >>" + log + "; " + kSpin}));
+  ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
+  relay.Refuse(true);
+  relay.Cut();
+  const auto cut = std::chrono::steady_clock::now();
+  const std::optional<int> code = WaitWithin(ctl, seconds(10));
+  ASSERT_TRUE(code) << Err(0);
+  EXPECT_EQ(*code, 5) << Err(0);
+  EXPECT_LT(std::chrono::steady_clock::now() - cut,
+            std::chrono::milliseconds(2000 + 250));
+  EXPECT_EQ(ReadFile(log), "ready\nstopped\n");
+  EXPECT_NE(Err(0).find("session lost"), std::string::npos) << Err(0);
   EXPECT_NE(Err(0).find("connection to the server lost"), std::string::npos)
       << Err(0);
 }

@@ -54,6 +54,12 @@ struct ServerAddress {
   // server's --keepalive-ms. 0: no thread; pings go out, and the server's
   // are answered, only inside calls.
   std::chrono::milliseconds ping_interval = std::chrono::seconds(5);
+  // Open a resumable session (query parameter session=new on /v1; the
+  // server must support sessions, docs/protocol.md): the lock then belongs
+  // to the session, not to the connection, and a Client whose connection
+  // drops reconnects and resumes it within the session's window (client.h,
+  // "Sessions"). false: the connection is the session, as it always was.
+  bool session = false;
 };
 
 // When a Client counts a silent server as lost (client.h, "Silence").
@@ -77,19 +83,23 @@ struct SilenceRule {
 // left unanswered for a whole interval.
 SilenceRule SilenceRuleFor(const ServerAddress& address);
 
-// Parses
-// "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N][&client=NAME]"
-// (http:// is accepted too; the port defaults to 80 as for any such URL).
-// wss:// and https:// set `tls`, and their port defaults to 443. Query
-// values are percent-decoded; other parameters are ignored. Throws
+// Parses "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N]
+// [&client=NAME][&session=new]" (http:// is accepted too; the port defaults
+// to 80 as for any such URL). wss:// and https:// set `tls`, and their port
+// defaults to 443; session=new sets `session`. Query values are
+// percent-decoded; other parameters are ignored. Throws
 // std::invalid_argument naming what is wrong (not a URL, another scheme, a
-// bad port or abandon-timeout-ms).
+// bad port or abandon-timeout-ms, a session= other than new: a Client
+// resumes its own session, and takes no token from a URL).
 ServerAddress ParseUrl(std::string_view url);
 
 // The WebSocket target for `address`:
-// "/v1?namespace=NS[&abandon-timeout-ms=N][&client=NAME]", values
-// percent-encoded.
-std::string LockTarget(const ServerAddress& address);
+// "/v1?namespace=NS[&abandon-timeout-ms=N][&client=NAME][&session=new]",
+// values percent-encoded. With `resume_token`, the target that resumes that
+// session instead: "&session=TOKEN" in place of "&session=new", and no
+// abandon-timeout-ms (the session keeps its own).
+std::string LockTarget(const ServerAddress& address,
+                       std::string_view resume_token = {});
 
 // Parses a lock path as written on a command line: segments separated by
 // '/', with "%2F" for a '/' and "%25" for a '%' inside a segment (any %XX

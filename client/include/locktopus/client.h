@@ -41,6 +41,31 @@
 // server's default, and counts as silence only a ping left unanswered for a
 // whole ping_interval (10 s by default).
 //
+// Sessions (ServerAddress::session, or session=new in the URL; off by
+// default, and then nothing in this paragraph applies: the connection is
+// the session). The server then gives the connection a session, whose
+// window is the abandon timeout it sends with it, and the lock belongs to
+// the session. When the connection drops (any end but those below), the
+// Client reconnects and resumes the session: same lock, same ID (so the
+// same fencing token), same place in the queue. It retries with backoff
+// (100 ms, doubling up to 2 s; an HTTP 429 or 5xx refusal is retried too)
+// and counts the window from its last proof of life, last_heard(), not from
+// when it noticed the drop: it counts the lock lost once last_heard() is
+// silence_limit() old, the silence rule above with the server's abandon
+// timeout, well before the server's own window ends. (So a connection
+// found lost by its silence is not resumed: by then its window is over.) A
+// request in flight at the drop (lock(), release()) is settled by what the
+// resumed session holds: taken, or sent again. While the Client resumes,
+// calls wait for the outcome; alive() waits at most its `watch` and returns
+// true meanwhile (the lock still stands), unless there is no background
+// thread (ping_interval 0), where it resumes inline. The session, and its
+// lock, are lost (alive() false, every call throws) when the window
+// passes; when the server says the session is gone (close 4410); when
+// another connection took it over (4409); when an operator ended the lock
+// (4000, as without a session); when the resumed session holds no lock
+// while this Client had one; or on any other refusal or protocol error.
+// on_session_event() tells the application as it happens.
+//
 // Thread safety: a Client and the Lock it returned may be used from any
 // thread: every call takes the Client's internal mutex, so calls on one
 // Client run one at a time (a call waits while another thread's wait()
@@ -50,14 +75,15 @@
 // ping_interval, address.h) to ping the server and answer its keep-alive
 // pings, so that a lock held for hours without a call is neither dropped as
 // idle nor kept on a silent server. last_heard() and silence_limit() take
-// no lock. A Lock shares its Client's connection and may outlive the Client
-// object: the connection closes when both are gone.
+// no lock that a call holds for long. A Lock shares its Client's connection and
+// may outlive the Client object: the connection closes when both are gone.
 
 #ifndef LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_
 #define LOCKTOPUS_CLIENT_INCLUDE_LOCKTOPUS_CLIENT_H_
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +111,24 @@ inline Resource Write(std::vector<std::string> path) {
 }
 
 class Client;
+
+// Where a Client's session stands (see "Sessions" above).
+enum class SessionState {
+  kNone,      // no session: ServerAddress::session is false
+  kAttached,  // the session speaks through the current connection
+  kResuming,  // the connection dropped; reconnecting within the window
+  kLost,      // gone, and its lock with it; the Client is unusable
+};
+
+// What on_session_event() reports: a move into kResuming, back to
+// kAttached (kResumed), or into kLost.
+enum class SessionEvent { kResuming, kResumed, kLost };
+
+// Called with the event and a sentence for a log: why the connection
+// dropped (kResuming), what the resumed session holds (kResumed), why the
+// session is lost (kLost).
+using SessionListener =
+    std::function<void(SessionEvent event, const std::string& detail)>;
 
 // A lock taken by Client::lock(). Move-only. Destroying a Lock that is
 // still live releases it (errors swallowed); call release() to see them.
@@ -172,8 +216,23 @@ class Client {
   std::chrono::steady_clock::time_point last_heard() const;
 
   // SilenceRuleFor(address).limit: once last_heard() is older than this, the
-  // connection counts as lost (see "Silence" above).
+  // connection counts as lost (see "Silence" above). With a session, the
+  // rule of the abandon timeout the server sent.
   std::chrono::milliseconds silence_limit() const;
+
+  // The abandon timeout in force: the one the server sent with the session,
+  // else the address's; nullopt if neither says.
+  std::optional<std::chrono::milliseconds> abandon_timeout() const;
+
+  // Where the session stands; kNone without one. Takes no lock.
+  SessionState session_state() const;
+
+  // Sets the function told of the session's events (replacing any earlier
+  // one; null: none). It runs on the thread that noticed (a call, or the
+  // background thread) with the Client's mutex held: keep it short, and
+  // call nothing of this Client or its Lock in it but last_heard(),
+  // silence_limit(), abandon_timeout() and session_state().
+  void on_session_event(SessionListener listener);
 
  private:
   std::shared_ptr<Lock::Shared> shared_;
