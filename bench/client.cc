@@ -1,6 +1,7 @@
 #include "bench/client.h"
 
 #include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
 #include <optional>
 #include <variant>
 
@@ -31,7 +32,9 @@ std::string Why(const websocket::close_reason& reason) {
 }  // namespace
 
 Client::Client(net::io_context& ioc, Shared& shared, int number, Role role)
-    : CycleClient(ioc, shared, number, role, /*salt=*/{}), ws_(strand()) {}
+    : CycleClient(ioc, shared, number, role, /*salt=*/{}),
+      ws_(strand()),
+      session_timer_(strand()) {}
 
 void Client::StartConnect() {
   auto& stream = beast::get_lowest_layer(ws_);
@@ -59,10 +62,43 @@ void Client::OnConnect(beast::error_code ec) {
                       });
 }
 
-// After the handshake (or the failed connection).
+// After the handshake (or the failed connection); with a session, once its
+// frame has come (OnSessionFrame).
 void Client::Connected(beast::error_code ec) {
   if (!ec) DoRead();  // its completion runs on the strand, after this
+  if (!ec && shared().target.session) {
+    session_timer_.expires_after(kConnectTimeout);
+    session_timer_.async_wait(
+        [self = shared_from_this()](beast::error_code ec) {
+          if (!ec && self->state() == State::kConnecting) {
+            self->Fail(self->shared().protocol_errors,
+                       "no session frame within 10 s");
+          }
+        });
+    return;
+  }
+  session_timer_.cancel();
   ConnectDone(ec);
+}
+
+// {"action":"session","state":"new","session":"TOKEN",...}
+void Client::OnSessionFrame(std::string_view text) {
+  boost::system::error_code ec;
+  const boost::json::value frame = boost::json::parse(text, ec);
+  const boost::json::object* o = ec ? nullptr : frame.if_object();
+  auto is = [o](std::string_view key, std::string_view value) {
+    const boost::json::value* v = o->if_contains(key);
+    return v != nullptr && v->is_string() && v->get_string() == value;
+  };
+  const boost::json::value* token =
+      o == nullptr ? nullptr : o->if_contains("session");
+  if (o == nullptr || !is("action", "session") || !is("state", "new") ||
+      token == nullptr || !token->is_string() || token->get_string().empty()) {
+    Fail(shared().protocol_errors, "not a new session: " + Excerpt(text));
+    return;
+  }
+  session_timer_.cancel();
+  ConnectDone({});
 }
 
 void Client::DoRead() {
@@ -93,6 +129,10 @@ void Client::OnRead(beast::error_code ec) {
 }
 
 void Client::OnAnswer(std::string_view text) {
+  if (state() == State::kConnecting) {
+    OnSessionFrame(text);
+    return;
+  }
   const Clock::time_point now = Clock::now();
   const std::optional<wire::ServerMessage> message =
       wire::ParseServerMessage(text);

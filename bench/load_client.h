@@ -63,6 +63,9 @@ struct Target {
   tcp::endpoint endpoint;
   std::string host;    // the Host header, "127.0.0.1:9009"
   std::string target;  // path and query, "/v1?namespace=bench"
+  // The query asks for a resumable session (session=new): the server's
+  // first frame names it, and connecting ends once it has come.
+  bool session = false;
 };
 
 // What every client of one run shares: settings, the safety check and the

@@ -223,6 +223,9 @@ Result<Target> ResolveTarget(std::string_view url) {
       u.port().empty() ? default_port : std::string(u.port());
   std::string target(u.encoded_target());
   if (target.empty()) target = "/";
+  const auto session = u.params().find("session");
+  const bool new_session = session != u.params().end() &&
+                           (*session).has_value && (*session).value == "new";
 
   net::io_context ioc;
   tcp::resolver resolver(ioc);
@@ -232,7 +235,8 @@ Result<Target> ResolveTarget(std::string_view url) {
     return Error{Error::Code::kUnavailable,
                  "cannot resolve " + host + ":" + port + ": " + ec.message()};
   }
-  return Target{protocol, *endpoints.begin(), host + ":" + port, target};
+  return Target{protocol, *endpoints.begin(), host + ":" + port, target,
+                new_session};
 }
 
 Results RunLoad(const LoadOptions& o, const Target& target) {

@@ -67,10 +67,10 @@ void PrintCpuTable(const RunSet& runs, const TableOptions& o,
          "µs/cycle | of it kernel | floor µs/cycle | of it kernel | ratio to "
          "floor | Redis µs/cycle | of it kernel | ratio to Redis | io_uring "
          "µs/cycle | of it kernel | io_uring to Redis | HA µs/cycle | HA / "
-         "standalone |"
+         "standalone | session µs/cycle | session / plain |"
       << (o.baseline ? " baseline µs/cycle | ratio to baseline |" : "")
       << "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
-         "|---:|---:|---:|---:|---:|"
+         "|---:|---:|---:|---:|---:|---:|---:|"
       << (o.baseline ? "---:|---:|" : "") << "\n";
   for (const auto& scenario : o.scenarios) {
     const std::string& name = scenario.first;
@@ -89,6 +89,8 @@ void PrintCpuTable(const RunSet& runs, const TableOptions& o,
         median("uring", "server_cpu_us_per_cycle");
     const std::optional<double> ha_cpu =
         median("ha", "server_cpu_us_per_cycle");
+    const std::optional<double> session_cpu =
+        median("session", "server_cpu_us_per_cycle");
     std::vector<std::string> cells = {
         label,
         Cell(median("real", "cycles_per_s"), 0),
@@ -107,7 +109,9 @@ void PrintCpuTable(const RunSet& runs, const TableOptions& o,
         Cell(median("uring", "server_system_us_per_cycle"), 1),
         Ratio(uring_cpu, redis_cpu),
         Cell(ha_cpu, 1),
-        Ratio(ha_cpu, cpu)};
+        Ratio(ha_cpu, cpu),
+        Cell(session_cpu, 1),
+        Ratio(session_cpu, cpu)};
     if (o.baseline) {
       const std::optional<double> baseline_cpu =
           median("baseline", "server_cpu_us_per_cycle");
@@ -410,8 +414,8 @@ void PrintTables(const RunSet& runs, const TableOptions& options,
 
 std::string RunLine(const RunSet& runs, std::string_view scenario, int run) {
   std::string line;
-  for (std::string_view kind :
-       {"real", "ha", "uring", "floor", "serial", "baseline", "redis"}) {
+  for (std::string_view kind : {"real", "session", "ha", "uring", "floor",
+                                "serial", "baseline", "redis"}) {
     if (!runs.Ran(kind, scenario)) continue;
     if (!line.empty()) line += ' ';
     line += std::string(kind) + " " +

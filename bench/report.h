@@ -99,7 +99,8 @@ std::optional<RunFigures> ReadRunFigures(std::string_view output);
 
 // The runs of one benchmark: each the figures of one run of one kind of
 // server in one scenario. The kinds scripts/bench.sh runs: real (this
-// tree's server), ha (it in HA mode), uring (the io_uring build's), floor
+// tree's server), session (it, each client in a resumable session), ha (it
+// in HA mode), uring (the io_uring build's), floor
 // (the always-grant floor), serial (the serializing floor), baseline
 // (another build) and redis.
 class RunSet {

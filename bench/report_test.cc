@@ -48,6 +48,7 @@ TEST(BenchReport, PrintsTheTablesRowsAndTheIdleLine) {
             {"server_syscalls_per_cycle", 9.976},
             {"server_voluntary_switches_per_cycle", 1.98},
             {"server_involuntary_switches_per_cycle", 0.0004}});
+  runs.Add("session", "one", 1, {{"server_cpu_us_per_cycle", 62.7}});
   runs.Add(
       "serial", "one", 1,
       {{"server_cpu_us_per_cycle", 80}, {"server_system_us_per_cycle", 41.3}});
@@ -58,7 +59,8 @@ TEST(BenchReport, PrintsTheTablesRowsAndTheIdleLine) {
   PrintTables(runs, {.scenarios = {{"one", "1 client"}}}, out);
   const std::string text = out.str();
   EXPECT_NE(text.find("| 1 client | 10086 | 91 | 121 | 195 | 64.0 | 43.8 | "
-                      "80.0 | 41.3 | 0.80 | - | - | - | - | - | - | - | - |\n"),
+                      "80.0 | 41.3 | 0.80 | - | - | - | - | - | - | - | - | "
+                      "62.7 | 0.98 |\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("| 1 client | 9.98 | - | - | - | - | 1.980 / 0.000 | "
@@ -73,7 +75,8 @@ TEST(BenchReport, PrintsTheTablesRowsAndTheIdleLine) {
                       "/ connections)\n"),
             std::string::npos)
       << text;
-  EXPECT_EQ(RunLine(runs, "one", 1), "real 10086 cycles/s serial - cycles/s");
+  EXPECT_EQ(RunLine(runs, "one", 1),
+            "real 10086 cycles/s session - cycles/s serial - cycles/s");
 }
 
 }  // namespace

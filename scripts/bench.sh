@@ -25,6 +25,11 @@
 # cycle over the standalone server's, each HA run right after the standalone
 # one. Without etcd, or node to start it (scripts/setup.sh installs both),
 # its columns stay empty.
+# The one-client and distinct-path scenarios also run with each client in a
+# resumable session (session=new in the URL; the load generator reads the
+# session's frame before it starts): the same server and load, right before
+# the plain run; "session / plain" is its server CPU per cycle over the
+# plain run's.
 # Each run's output is kept; locktopus-bench --report makes the tables of
 # medians and ratios from them (bench/report.h). They are printed and also
 # written to bench/results/latest.md, with the machine, the commit and the
@@ -275,7 +280,8 @@ readyz() {
     cat <&3' _ "$1" 2>/dev/null
 }
 
-# Starts `real`, `uring` (the io_uring build's server), `ha` (the real
+# Starts `real` (or `session`, the same server for session clients),
+# `uring` (the io_uring build's server), `ha` (the real
 # server in HA mode, alone in the group "bench"), `floor`, `serial` (the
 # serializing floor), `baseline` or `redis` on a free port: sets server_pid
 # and server_port. The first five write the port to a fresh port file once
@@ -292,7 +298,7 @@ start_server() {
   fi
   port_file=$(mktemp "$tmp/port.XXXXXX")
   case "$1" in
-    real)
+    real | session)
       "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
         --port-file "$port_file" 2>"$log" &
       ;;
@@ -381,6 +387,7 @@ run_once() {
   [ "$kind" = floor ] && expect=(--violations-expected)
   start_server "$kind"
   url="ws://127.0.0.1:$server_port/v1?namespace=bench"
+  [ "$kind" = session ] && url+="&session=new"
   [ "$kind" = redis ] && url="redis://127.0.0.1:$server_port"
   "$bin/locktopus-bench" --url "$url" --server-pid "$server_pid" \
     --threads "$bench_threads" --json "${expect[@]}" "$@" >"$out" 2>&1
@@ -395,18 +402,18 @@ run_once() {
 
 # name | what | load generator flags | floor: floor (grants at once) or
 # serial (one holder per path) | also against Redis (one key per client) |
-# also against the server in HA mode
+# also against the server in HA mode | also with session clients
 scenarios=(
-  "one|1 client|--clients 1 --keys 1000000|floor|redis|ha"
-  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis|ha"
-  "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2|floor||"
-  "one-path|256 clients, one path (serializing floor)|--clients 256 --keys 1|serial||"
-  "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4|floor||"
+  "one|1 client|--clients 1 --keys 1000000|floor|redis|ha|session"
+  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis|ha|session"
+  "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2|floor|||"
+  "one-path|256 clients, one path (serializing floor)|--clients 256 --keys 1|serial|||"
+  "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4|floor|||"
 )
 # etcd stops after the last scenario with the HA server.
 last_ha=""
 for scenario in "${scenarios[@]}"; do
-  IFS='|' read -r name _ _ _ _ with_ha <<<"$scenario"
+  IFS='|' read -r name _ _ _ _ with_ha _ <<<"$scenario"
   [ -n "$with_ha" ] && last_ha=$name
 done
 common=(--depth 2 --duration "$duration" --warmup "$warmup")
@@ -415,10 +422,14 @@ common=(--depth 2 --duration "$duration" --warmup "$warmup")
 report=(--report "$runs_dir")
 [ -n "$baseline" ] && report+=(--with-baseline)
 for scenario in "${scenarios[@]}"; do
-  IFS='|' read -r name what flags floor_kind with_redis with_ha <<<"$scenario"
+  IFS='|' read -r name what flags floor_kind with_redis with_ha with_session \
+    <<<"$scenario"
   read -r -a flag_list <<<"$flags"
-  kinds=(real)
-  # Right after the standalone server, the nearest in machine state.
+  # Session clients right before the plain run, HA right after it: each
+  # next to the run it is compared with.
+  kinds=()
+  [ -n "$with_session" ] && kinds+=(session)
+  kinds+=(real)
   [ -n "$with_ha" ] && [ "$ha" -eq 1 ] && kinds+=(ha)
   [ "$io_uring" -eq 1 ] && kinds+=(uring)
   kinds+=("$floor_kind")
@@ -470,7 +481,10 @@ member on loopback, default --ha-ttl-ms), the only server of the one group \
 of a cluster initialised with --ha-init, measured once it is active; each of its runs right after the \
 standalone server's; \"HA / standalone\" is its CPU per cycle over the \
 standalone server's (its confirmations and lease keep-alives to etcd \
-included). Medians of $runs \
+included). Session: the same server and load with each client in a \
+resumable session (session=new), each of its runs right before the plain \
+one's; \"session / plain\" is its CPU per cycle over the plain run's. \
+Medians of $runs \
 run(s) of $duration s after $warmup s warm-up; server, floor and Redis \
 $server_threads I/O thread, load generator $bench_threads thread; paths of \
 depth 2, hold 0 ms."

@@ -2,8 +2,10 @@
 # Chaos test: the server under hundreds of clients that lock and release
 # random resources across a few namespaces while faults fire (resets, closes
 # mid-wait, garbage and oversized frames, clients that stop reading,
-# SIGSTOP/SIGCONT of client processes, abandon timeouts of 0 ms to seconds).
-# Checks that no two conflicting locks were ever held at once, that nothing
+# SIGSTOP/SIGCONT of client processes, abandon timeouts of 0 ms to seconds,
+# and blips: session clients' connections cut in a TCP relay and resumed).
+# Checks that no two conflicting locks were ever held at once, that no
+# session resumed within its window lost its lock, that nothing
 # leaks once the clients are gone, that the server's RSS comes back near its
 # baseline and that the server never fails. The driver is tests/chaos/.
 #
@@ -12,8 +14,9 @@
 # --preset builds that preset's server (default release); --bin runs the
 # given binary as it is. Any other option goes to tests/chaos/chaos.mjs
 # (`node tests/chaos/chaos.mjs --help`). The last line is
-#   chaos: ops N, faults F, violations V, leaks L; ...
-# and the exit status is 0 only if V and L are 0 and every other check held.
+#   chaos: ops N, faults F, violations V, lost L, leaks K; ...
+# and the exit status is 0 only if V, L and K are 0 and every other check
+# held. --blip-rate 0 runs no session clients (a server without sessions).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 

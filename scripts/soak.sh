@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Soak test: steady mixed load on the server for a long time, with the chaos
-# driver (tests/chaos/) in a low-fault mode (a fault in 500 lock cycles, no
-# SIGSTOP), sampling the server's VmRSS and open descriptors every 5 s.
+# driver (tests/chaos/) in a low-fault mode (a fault, and for session
+# clients a blip, in 500 lock cycles, no SIGSTOP), sampling the server's
+# VmRSS and open descriptors every 5 s.
 # After a warm-up (a fifth of the run, at most 60 s) the samples are cut in
 # thirds; the run fails if the smallest sample of the last third exceeds the
 # largest of the first third by more than a margin (RSS: 5 % or 2 MiB,
@@ -20,4 +21,4 @@ parse_args minutes -- "$@"
 
 # chaos.sh builds the preset's server where --bin is empty.
 exec "$root/scripts/chaos.sh" --preset "$preset" --bin "$bin" --seconds $((minutes * 60)) \
-  --soak --fault-rate 0.002 --freeze false --sample-seconds 5 "${args[@]}"
+  --soak --fault-rate 0.002 --blip-rate 0.002 --freeze false --sample-seconds 5 "${args[@]}"

@@ -3,7 +3,11 @@
 // whole workers now and then (SIGSTOP/SIGCONT), and then checks:
 //
 //   violations  no two conflicting locks were ever held at once, as the
-//               clients saw it (intervals.mjs);
+//               clients saw it (intervals.mjs), a lock held across a blip
+//               counting as held all along;
+//   lost        no session client that resumed within its window found
+//               its lock gone (close 4410, or `lock: none` for a lock the
+//               server had confirmed);
 //   leaks       once the clients are gone and the longest abandon timeout
 //               has passed, every namespace is freed (/stats_v1 answers 404
 //               Namespace not found): nothing pending or acquired, nothing
@@ -21,7 +25,12 @@
 // granted or refused with 1013 as the --max-lock-memory budget (2 MiB here)
 // allows. The summary counts them, and ordinary locks refused.
 //
-// The last line is `chaos: ops N, faults F, violations V, leaks L; ...`; the
+// Blips: --session-clients clients per worker (when --blip-rate is above 0)
+// open resumable sessions through TCP relays of their own that the test cuts
+// in --blip-rate of their lock cycles for --blip-ms; they resume with their
+// token within their window (--session-ms, times --timeout-scale).
+//
+// The last line is `chaos: ops N, faults F, violations V, lost L, leaks K; ...`; the
 // exit status is 0 only if every check passed. With --soak it samples the
 // server's RSS and open descriptors every --sample-seconds and adds a last
 // line `soak: ...` that fails on growth (see growth()). `--help` lists the
@@ -56,6 +65,10 @@ const OPTIONS = {
   'max-message-bytes': { type: 'string', default: '4096' },
   'max-lock-memory': { type: 'string', default: '2097152' },
   'flood-connections': { type: 'string', default: '16' }, // per flood fault
+  'blip-rate': { type: 'string', default: '0.03' }, // per session client's lock cycle; 0: no sessions
+  'session-clients': { type: 'string', default: '10' }, // per worker
+  'session-ms': { type: 'string', default: '2000,4000' }, // their windows, times --timeout-scale
+  'blip-ms': { type: 'string', default: '20,600' }, // how long a relay stays cut
   'timeout-scale': { type: 'string', default: '1' },
   sanitizer: { type: 'string', default: '' },
   soak: { type: 'boolean', default: false },
@@ -70,7 +83,9 @@ const seconds = num('seconds');
 const scale = num('timeout-scale');
 const defaultAbandonMs = num('default-abandon-ms');
 const longAbandonMs = num('long-abandon-ms');
-const longestAbandonMs = Math.max(defaultAbandonMs, longAbandonMs);
+const blipRate = num('blip-rate');
+const sessionMs = pair('session-ms').map((ms) => Math.round(ms * scale));
+const longestAbandonMs = Math.max(defaultAbandonMs, longAbandonMs, blipRate > 0 ? sessionMs[1] : 0);
 const stuckMs = Math.round(60_000 * scale);
 const MiB = 1024 * 1024;
 // The RSS margins of the sanitizer builds, from 60 s runs with room to
@@ -116,7 +131,7 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    console.log(`chaos: ops 0, faults 0, violations 0, leaks 0; FAIL: interrupted by ${sig}`);
+    console.log(`chaos: ops 0, faults 0, violations 0, lost 0, leaks 0; FAIL: interrupted by ${sig}`);
     process.exit(1);
   });
 }
@@ -138,7 +153,7 @@ const port = await (async () => {
   fs.rmSync(portDir, { recursive: true, force: true });
   if (found > 0) return found;
   console.log(serverOutput);
-  console.log(`chaos: ops 0, faults 0, violations 0, leaks 0; FAIL: the server did not start`);
+  console.log(`chaos: ops 0, faults 0, violations 0, lost 0, leaks 0; FAIL: the server did not start`);
   server.kill('SIGKILL');
   process.exit(1);
 })();
@@ -182,6 +197,8 @@ for (let i = 0; i < nWorkers; i += 1) {
     thinkMs: pair('think-ms'), holdMs: pair('hold-ms'),
     longAbandonMs, maxMessageBytes: num('max-message-bytes'), stuckMs, rampMs: 1000,
     floodConnections: num('flood-connections'),
+    sessionClients: blipRate > 0 ? num('session-clients') : 0, blipRate, sessionMs, blipMs: pair('blip-ms'),
+    firstFrameMs: Math.round(5000 * scale),
   };
   const child = fork(path.join(here, 'worker.mjs'), [JSON.stringify(cfg)], { serialization: 'advanced' });
   children.push(child);
@@ -190,6 +207,7 @@ for (let i = 0; i < nWorkers; i += 1) {
   child.on('message', (m) => {
     if (m.type !== 'batch') return;
     for (const iv of m.intervals) checker.add(iv);
+    for (const ev of m.lost) checker.lose(ev);
     w.lowMark = m.lowMark;
     w.counts = m.counts;
     w.errorSamples = m.errorSamples;
@@ -231,13 +249,14 @@ const freezer = (async () => {
 const progress = setInterval(() => {
   const c = totals();
   console.log(`chaos: ${Math.round((Date.now() - startedAt) / 1000)} s: ops ${c.ops}, faults ${c.faults + freezes}, ` +
-    `checked ${checker.checked}, violations ${checker.violations}, server RSS ${(rssBytes() / MiB).toFixed(1)} MiB`);
+    `checked ${checker.checked}, violations ${checker.violations}, lost ${checker.lost}, server RSS ${(rssBytes() / MiB).toFixed(1)} MiB`);
 }, 10_000);
 
 function totals() {
   const t = {
     ops: 0, cancels: 0, connections: 0, refused: 0, flood: { granted: 0, refused: 0 },
     faults: 0, byFault: {}, errors: 0, byError: {},
+    sessions: { opened: 0, resumed: { acquired: 0, enqueued: 0, none: 0 }, late: 0 },
   };
   for (const w of workers) {
     if (!w.counts) continue;
@@ -247,6 +266,10 @@ function totals() {
     t.flood.refused += w.counts.flood.refused;
     t.cancels += w.counts.cancels;
     t.connections += w.counts.connections;
+    const ws = w.counts.sessions;
+    t.sessions.opened += ws.opened;
+    t.sessions.late += ws.late;
+    for (const k of Object.keys(ws.resumed)) t.sessions.resumed[k] += ws.resumed[k];
     for (const [k, v] of Object.entries(w.counts.faults)) {
       t.faults += v;
       t.byFault[k] = (t.byFault[k] || 0) + v;
@@ -420,10 +443,19 @@ console.log(`load ${loadSeconds.toFixed(0)} s, ${t.connections} connections, ${t
 console.log(`flood locks: ${t.flood.granted} granted, ${t.flood.refused} refused (close 1013); ` +
   `ordinary locks refused: ${t.refused}`);
 if ((t.byFault.flood || 0) > 0 && t.flood.granted + t.flood.refused === 0) fail('no flood lock was answered');
-const status = failures.length === 0 && checker.violations === 0 && leaks === 0;
-const tail = [rssNote, fdNote, `errors ${t.errors}`, status ? 'ok' : `FAILED (${failures.length + (checker.violations ? 1 : 0) + (leaks ? 1 : 0)})`]
+if (blipRate > 0) {
+  const r = t.sessions.resumed;
+  console.log(`sessions: ${t.sessions.opened} opened, ${t.byFault.blip || 0} blips, ` +
+    `${r.acquired + r.enqueued + r.none} resumed (lock acquired ${r.acquired}, enqueued ${r.enqueued}, ` +
+    `none ${r.none}), ${t.sessions.late} not resumed within the window`);
+  if (seconds >= 10 && t.sessions.opened === 0) fail('no session was opened');
+}
+const checks = [checker.violations, checker.lost, leaks].filter((n) => n > 0).length;
+const status = failures.length === 0 && checks === 0;
+const tail = [rssNote, fdNote, `errors ${t.errors}`, status ? 'ok' : `FAILED (${failures.length + checks})`]
   .filter(Boolean).join(', ');
-const chaosLine = `chaos: ops ${t.ops}, faults ${faults}, violations ${checker.violations}, leaks ${leaks}; ${tail}`;
+const chaosLine = `chaos: ops ${t.ops}, faults ${faults}, violations ${checker.violations}, lost ${checker.lost}, ` +
+  `leaks ${leaks}; ${tail}`;
 if (soakLine) {
   console.log(chaosLine);
   console.log(soakLine);

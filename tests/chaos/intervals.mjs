@@ -11,6 +11,13 @@
 // or killed its connection. The server's own hold of the lock contains that
 // interval, so if the server is right, two intervals of conflicting locks in
 // one namespace never overlap.
+//
+// A session client's lock may outlive a connection (a blip: the connection
+// cut and resumed): it is still one interval, from `acquired` to the release
+// after the resume, since the client holds it all along. The checker also
+// counts lost locks: a client that resumed within its session's window and
+// was told its lock was gone (close 4410, or `lock: none` for a lock the
+// server had confirmed).
 
 export const SEGMENTS = ['a', 'b', 'c'];
 export const MAX_DEPTH = 3;
@@ -90,6 +97,7 @@ export class IntervalChecker {
     this.active = []; // checked intervals that may still overlap later ones
     this.checked = 0;
     this.violations = 0;
+    this.lost = 0;
     this.watermark = -1n;
   }
 
@@ -133,6 +141,20 @@ export class IntervalChecker {
     if (this.violations <= this.maxReports) {
       this.report(`violation: conflicting locks held at once in namespace ${x.ns}:\n` +
         `  ${this.describe(y)}\n  ${this.describe(x)}`);
+    }
+  }
+
+  /**
+   * A lost lock: ev {ns, who, id, state, how, t}, where state is what the
+   * client had (holding, enqueued, ...), how what it was told (4410 or none)
+   * and t when.
+   */
+  lose(ev) {
+    this.lost += 1;
+    if (this.lost <= this.maxReports) {
+      const ms = (Number(ev.t - this.origin) / 1e6).toFixed(3);
+      this.report(`lost: ${ev.who} resumed its session in namespace ${ev.ns} within its window ` +
+        `while ${ev.state}${ev.id ? ` (lock ${ev.id})` : ''} and was told ${ev.how} at ${ms} ms`);
     }
   }
 

@@ -66,3 +66,21 @@ test('intervals checked in several steps as the watermark advances', () => {
   assert.deepEqual([c.checked, c.violations], [3, 1]);
   assert.throws(() => c.add(iv('x', 20, 90, [W()])), /after the watermark/);
 });
+
+test('a lock held across a blip is one interval: a grant to another client during the blip is a violation', () => {
+  // Acquired at 10, the relay cut at 30, resumed at 60 (still acquired),
+  // released at 90: one interval 10..90.
+  assert.equal(violations([iv('x', 10, 90, [W('a')]), iv('x', 40, 50, [R('a', 'b')])]), 1);
+  assert.equal(violations([iv('x', 10, 90, [W('a')]), iv('x', 90, 95, [R('a', 'b')])]), 0);
+});
+
+test('lost locks are counted and reported', () => {
+  const reports = [];
+  const c = new IntervalChecker({ report: (s) => reports.push(s) });
+  assert.equal(c.lost, 0);
+  c.lose({ ns: 'x', who: 'w0/s75/1', id: '17', state: 'holding', how: 'none', t: 5_000_000n });
+  c.lose({ ns: 'x', who: 'w0/s76/1', id: null, state: 'ready', how: '4410', t: 6_000_000n });
+  assert.equal(c.lost, 2);
+  assert.match(reports[0], /w0\/s75\/1 .* while holding \(lock 17\) and was told none at 5\.000 ms/);
+  assert.match(reports[1], /while ready and was told 4410/);
+});

@@ -10,10 +10,18 @@
 // before the low mark will be sent later. Counters travel with each batch.
 // The message {type: 'stop'} ends the load: each client finishes its cycle,
 // releases, closes, and the worker sends its last batch and exits.
+//
+// Session clients (cfg.sessionClients of them, when cfg.blipRate > 0) open
+// resumable sessions through a TCP relay of their own (Relay) and, in
+// cfg.blipRate of their lock cycles, have it cut: a blip. They resume with
+// their token and go on from what the server says the lock is (see
+// runSession); a lock held across a blip is one interval, and a lock the
+// server lost within the session's window is reported as lost.
 // With CHAOS_DEBUG set in the environment, a stopping worker prints every
 // 5 s where each of its clients is (the phase map), to find a client that
 // holds the stop up.
 
+import net from 'node:net';
 import WebSocket from 'ws';
 import { lockMessage, randomLock } from './intervals.mjs';
 
@@ -39,11 +47,16 @@ const FAULTS = [...READY_FAULTS, ...WAITING_FAULTS, ...HOLDING_FAULTS];
 let stopping = false;
 // refused: ordinary locks refused for the server's lock memory (close 1013,
 // try again later); flood: the flood fault's locks, granted or refused.
+// sessions: opened, resumed by the lock state the server reported, and
+// given up (late: not resumed within the window, as when the worker was
+// frozen in the middle of a blip).
 const counts = {
   ops: 0, cancels: 0, connections: 0, refused: 0, flood: { granted: 0, refused: 0 }, faults: {}, errors: {},
+  sessions: { opened: 0, resumed: { acquired: 0, enqueued: 0, none: 0 }, late: 0 },
 };
 const errorSamples = [];
 let intervals = [];
+let lost = []; // lost locks (IntervalChecker.lose), sent with the intervals
 const held = new Map(); // client slot -> hrtime of its current acquisition
 const live = new Set(); // open Conns
 const phase = new Map();
@@ -57,6 +70,9 @@ function error(kind, detail) {
 function fault(kind) {
   counts.faults[kind] = (counts.faults[kind] || 0) + 1;
 }
+
+/** A message for a report: its arrival stamp left out. */
+const show = (m) => JSON.stringify(m, (k, v) => (k === 't' ? undefined : v));
 
 /** A WebSocket with a queue of incoming messages, each stamped on arrival. */
 class Conn {
@@ -92,7 +108,10 @@ class Conn {
   static open(url) {
     const conn = new Conn(url);
     return new Promise((resolve, reject) => {
-      conn.ws.once('open', () => resolve(conn));
+      conn.ws.once('open', () => {
+        conn.openedAt = now();
+        resolve(conn);
+      });
       conn.ws.once('unexpected-response', (req, res) => {
         reject(new Error(`HTTP ${res.statusCode}`));
         conn.ws.terminate();
@@ -213,7 +232,7 @@ async function flood(url, who) {
     }
     if (m.state === 'enqueued') m = await c.next(cfg.stuckMs);
     if (m.action !== 'lock' || m.state !== 'acquired') {
-      error('unexpected', `${who}: flood lock answered with ${JSON.stringify(m)}`);
+      error('unexpected', `${who}: flood lock answered with ${show(m)}`);
       c.reset();
       return;
     }
@@ -316,7 +335,7 @@ async function runConnection(slot, conn, ns, who, url) {
       return;
     }
     if (m.action !== 'lock' || (m.state !== 'acquired' && m.state !== 'enqueued') || typeof m.id !== 'string') {
-      error('unexpected', `${who}: lock answered with ${JSON.stringify(m)}`);
+      error('unexpected', `${who}: lock answered with ${show(m)}`);
       conn.reset();
       return;
     }
@@ -336,7 +355,7 @@ async function runConnection(slot, conn, ns, who, url) {
             m = await conn.next(cfg.stuckMs);
             if (m.action === 'lock' && m.state === 'acquired' && m.id === id) m = await conn.next(cfg.stuckMs);
             if (m.action !== 'release' || m.state !== 'ready' || m.id !== id) {
-              error('unexpected', `${who}: cancel of ${id} answered with ${JSON.stringify(m)}`);
+              error('unexpected', `${who}: cancel of ${id} answered with ${show(m)}`);
               conn.reset();
               return;
             }
@@ -361,7 +380,7 @@ async function runConnection(slot, conn, ns, who, url) {
         return;
       }
       if (m.action !== 'lock' || m.state !== 'acquired' || m.id !== id) {
-        error('unexpected', `${who}: waiting for ${id}, got ${JSON.stringify(m)}`);
+        error('unexpected', `${who}: waiting for ${id}, got ${show(m)}`);
         conn.reset();
         return;
       }
@@ -401,7 +420,7 @@ async function runConnection(slot, conn, ns, who, url) {
     at(slot, 'release');
     m = await conn.next(cfg.stuckMs);
     if (m.action !== 'release' || m.state !== 'ready' || m.id !== id) {
-      error('unexpected', `${who}: release of ${id} answered with ${JSON.stringify(m)}`);
+      error('unexpected', `${who}: release of ${id} answered with ${show(m)}`);
       conn.reset();
       return;
     }
@@ -432,16 +451,379 @@ async function client(slot) {
   at(slot, 'done');
 }
 
+// --- Session clients and blips ---------------------------------------------
+
+/**
+ * A TCP relay on loopback between one session client and the server: each
+ * connection it accepts is piped to a new connection to the server. cut()
+ * is a network blip: it destroys both sockets of every pair (the server side
+ * with a FIN or a reset), or, stale, only the client's, leaving the server's
+ * open and silent until after the resume (the server then closes it with
+ * 4409); for `ms` afterwards it drops any connection at once.
+ */
+class Relay {
+  static async start(port) {
+    const relay = new Relay(port);
+    await new Promise((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    relay.port = relay.server.address().port;
+    return relay;
+  }
+
+  constructor(target) {
+    this.target = target;
+    this.pairs = new Set();
+    this.stale = [];
+    this.downUntil = 0;
+    this.server = net.createServer({ noDelay: true }, (down) => this.accept(down));
+  }
+
+  accept(down) {
+    down.on('error', () => {});
+    if (Date.now() < this.downUntil) {
+      down.destroy();
+      return;
+    }
+    const up = net.connect({ host: '127.0.0.1', port: this.target, noDelay: true });
+    up.on('error', () => {});
+    const pair = { down, up, stale: false };
+    this.pairs.add(pair);
+    down.pipe(up);
+    up.pipe(down);
+    down.on('close', () => {
+      this.pairs.delete(pair);
+      if (!pair.stale) up.destroy();
+    });
+    up.on('close', () => {
+      if (!pair.stale) down.destroy();
+    });
+  }
+
+  /** Cuts every connection; returns the moment, taken before the cut. */
+  cut(ms, stale) {
+    const t = now();
+    this.downUntil = Date.now() + ms;
+    for (const pair of this.pairs) {
+      this.pairs.delete(pair);
+      if (stale) {
+        pair.stale = true;
+        pair.down.unpipe(pair.up);
+        pair.up.unpipe(pair.down);
+        pair.up.pause();
+        this.stale.push(pair.up);
+      } else if (Math.random() < 0.5) {
+        pair.up.resetAndDestroy();
+      } else {
+        pair.up.destroy();
+      }
+      pair.down.destroy();
+    }
+    return t;
+  }
+
+  dropStale() {
+    for (const up of this.stale) up.destroy();
+    this.stale = [];
+  }
+
+  close() {
+    this.dropStale();
+    for (const pair of this.pairs) pair.down.destroy();
+    this.server.close();
+  }
+}
+
+// Where a cycle's blip cuts: before the lock, just after sending it, while
+// enqueued, while holding, just after sending the release.
+const BLIP_PHASES = ['ready', 'lock', 'wait', 'hold', 'release'];
+const TOKEN = /^[A-Za-z0-9._~-]+$/;
+const EXPIRED = 'communication error: session expired: its lock is gone';
+const ms2ns = (ms) => BigInt(Math.round(ms * 1e6));
+
+/** Opens a connection and reads the server's first frame. */
+async function openSession(url) {
+  const conn = await Conn.open(url);
+  counts.connections += 1;
+  return { conn, first: await conn.next(cfg.firstFrameMs) };
+}
+
+/** The lock is gone although the session was resumed within its window. */
+function lose(s, t, how) {
+  lost.push({ ns: s.ns, who: s.who, id: s.id, state: s.state, how, t });
+  if (s.state === 'holding') record(s.slot, s.who, s.ns, s.id, s.res, s.a, t);
+}
+
+/** A blip: the relay cut for 20–600 ms (cfg.blipMs). */
+function blip(s) {
+  fault('blip');
+  s.plan = null;
+  s.cut = s.relay.cut(rand(cfg.blipMs[0], cfg.blipMs[1]), Math.random() < 0.3);
+}
+
+/**
+ * A blip 0–3 ms after a request was sent: it may reach the server first, or
+ * not (bytes still unread in the relay are lost with its socket).
+ */
+function blipSoon(s) {
+  const { conn } = s;
+  setTimeout(() => {
+    if (s.conn === conn && !conn.closeEvent) blip(s);
+  }, rand(0, 3));
+}
+
+/**
+ * Not resumed within the window (the worker frozen during the blip, say):
+ * the client must assume its lock gone from the end of the window on, the
+ * earliest the server may end it.
+ */
+function giveUp(s, deadline, conn) {
+  counts.sessions.late += 1;
+  if (s.state === 'holding') record(s.slot, s.who, s.ns, s.id, s.res, s.a, deadline);
+  if (conn) conn.reset();
+  s.relay.dropStale();
+  return false;
+}
+
+/**
+ * After a blip: resumes the session with its token within its window and
+ * goes on from the lock state the `resumed` frame reports. False if the
+ * session is over (lost, given up or failed).
+ */
+async function resume(s) {
+  const code = await within(s.conn.closed, cfg.stuckMs);
+  if (s.cut === null) {
+    error('closed', `${s.who}: server closed the session's connection (${code}) while ${s.state}`);
+    return false;
+  }
+  const deadline = s.cut + ms2ns(s.windowMs);
+  s.cut = null;
+  at(s.slot, `resume ${s.state}`);
+  let conn;
+  let first;
+  for (;;) {
+    if (now() >= deadline) return giveUp(s, deadline, null);
+    try {
+      ({ conn, first } = await openSession(s.resumeUrl));
+      break;
+    } catch (err) {
+      // 429: too many failed resumes from this address; the session is not
+      // gone, try again later.
+      await sleep(/HTTP 429/.test(err.message) ? rand(100, 300) : rand(10, 50));
+    }
+  }
+  setTimeout(() => s.relay.dropStale(), rand(0, 200));
+  // The server took the resume before it answered the upgrade, so within
+  // the window if that answer came within it.
+  if (conn.openedAt >= deadline) return giveUp(s, deadline, conn);
+  s.conn = conn;
+  if (first.text !== undefined || first.closed) {
+    const closed = first.closed ? first.code : await within(conn.closed, cfg.stuckMs);
+    if ((first.text !== undefined && first.text !== EXPIRED) || closed !== 4410) {
+      error('unexpected', `${s.who}: resume answered with ${show(first)}, then closed with ${closed}`);
+      conn.reset();
+    }
+    lose(s, first.t || now(), '4410');
+    return false;
+  }
+  const lock = first.lock;
+  if (first.action !== 'session' || first.state !== 'resumed' || first.session !== s.token ||
+      first['abandon-timeout-ms'] !== s.windowMs || !(lock in counts.sessions.resumed) ||
+      (lock === 'none') !== (first.id === undefined)) {
+    error('session', `${s.who}: resume while ${s.state} answered with ${show(first)}`);
+    conn.reset();
+    return false;
+  }
+  counts.sessions.resumed[lock] += 1;
+  const same = first.id === s.id;
+  if (lock === 'none' && (s.state === 'enqueued' || s.state === 'holding')) {
+    lose(s, first.t, 'none'); // a lock the server had confirmed
+    s.state = 'ready';
+    return true;
+  }
+  switch (s.state) {
+    case 'ready':
+      if (lock === 'none') return true;
+      break;
+    case 'locking': // the lock in flight was taken, or not
+      if (lock === 'none') {
+        s.state = 'ready';
+        return true;
+      }
+      s.id = first.id;
+      s.state = 'enqueued';
+      if (lock === 'acquired') acquired(s, first.t);
+      return true;
+    case 'enqueued':
+      if (!same) break;
+      if (lock === 'acquired') acquired(s, first.t);
+      return true;
+    case 'holding':
+      if (lock === 'acquired' && same) return true;
+      break;
+    default: // releasing: the release in flight was taken, or is sent again
+      if (lock === 'none') {
+        counts.ops += 1;
+        s.state = 'ready';
+        return true;
+      }
+      if (lock === 'acquired' && same) {
+        conn.send(RELEASE);
+        return true;
+      }
+      break;
+  }
+  error('unexpected', `${s.who}: resumed while ${s.state} (lock ${s.id}) with ${show(first)}`);
+  conn.reset();
+  return false;
+}
+
+function acquired(s, t) {
+  s.a = t;
+  s.state = 'holding';
+  held.set(s.slot, t);
+  if (s.plan === 'wait') s.plan = 'hold';
+}
+
+/** An answer on the session's connection; false if unexpected. */
+function sessionAnswer(s, m) {
+  if (s.state === 'locking' && m.action === 'lock' && typeof m.id === 'string') {
+    s.id = m.id;
+    if (m.state === 'enqueued') {
+      s.state = 'enqueued';
+      return true;
+    }
+    if (m.state === 'acquired') {
+      acquired(s, m.t);
+      return true;
+    }
+  }
+  if (s.state === 'enqueued' && m.action === 'lock' && m.state === 'acquired' && m.id === s.id) {
+    acquired(s, m.t);
+    return true;
+  }
+  if (s.state === 'releasing' && m.action === 'release' && m.state === 'ready' && m.id === s.id) {
+    counts.ops += 1;
+    s.state = 'ready';
+    return true;
+  }
+  return false;
+}
+
+/** Lock cycles in one session, across blips, until it ends. */
+async function runSession(slot, relay, who) {
+  const ns = pick(cfg.namespaces);
+  const windowMs = Math.round(rand(cfg.sessionMs[0], cfg.sessionMs[1]));
+  const base = `ws://127.0.0.1:${relay.port}/v1?namespace=${encodeURIComponent(ns)}`;
+  let conn;
+  let first;
+  try {
+    ({ conn, first } = await openSession(`${base}&session=new&abandon-timeout-ms=${windowMs}`));
+  } catch (err) {
+    error('connect', `${who}: ${err.message}`);
+    await sleep(200);
+    return;
+  }
+  if (first.action !== 'session' || first.state !== 'new' || typeof first.session !== 'string' ||
+      !TOKEN.test(first.session) || first['abandon-timeout-ms'] !== windowMs) {
+    error('session', `${who}: session=new answered with ${show(first)}`);
+    conn.reset();
+    await conn.closed;
+    return;
+  }
+  counts.sessions.opened += 1;
+  const s = {
+    slot, who, ns, windowMs, relay, conn, token: first.session, resumeUrl: `${base}&session=${first.session}`,
+    state: 'ready', id: null, res: null, a: null, plan: null, cut: null,
+  };
+  for (;;) {
+    at(slot, `session ${s.state}`);
+    if (s.state === 'ready' || s.state === 'holding') {
+      if (s.state === 'ready') await sleep(rand(cfg.thinkMs[0], cfg.thinkMs[1]));
+      else await sleep(rand(cfg.holdMs[0], cfg.holdMs[1]));
+      if (s.plan === (s.state === 'ready' ? 'ready' : 'hold')) blip(s);
+      if (s.cut !== null || s.conn.closeEvent) {
+        if (await resume(s)) continue;
+        return;
+      }
+      if (s.state === 'holding') {
+        const t = now();
+        s.conn.send(RELEASE);
+        record(slot, who, ns, s.id, s.res, s.a, t);
+        s.state = 'releasing';
+        if (s.plan === 'release') blipSoon(s);
+        continue;
+      }
+      if (stopping || Math.random() < 0.003) {
+        await s.conn.closeCleanly();
+        return;
+      }
+      s.plan = Math.random() < cfg.blipRate ? pick(BLIP_PHASES) : null;
+      if (s.plan === 'ready') continue;
+      s.res = randomLock();
+      s.id = null;
+      s.conn.send(lockMessage(s.res));
+      s.state = 'locking';
+      if (s.plan === 'lock') blipSoon(s);
+      continue;
+    }
+    // locking, enqueued or releasing: an answer is due, or the drop.
+    let m;
+    if (s.plan === 'wait' && s.state === 'enqueued') {
+      m = await s.conn.next(rand(0, 50));
+      if (m.timeout) {
+        blip(s);
+        m = await s.conn.next(cfg.stuckMs);
+      }
+    } else {
+      m = await s.conn.next(cfg.stuckMs);
+    }
+    if (m.closed) {
+      if (await resume(s)) continue;
+      return;
+    }
+    if (m.text !== undefined && REFUSED.test(m.text)) {
+      const code = await within(s.conn.closed, cfg.stuckMs);
+      if (code !== 1013) error('unexpected', `${who}: lock refused, then closed with ${code}`);
+      counts.refused += 1;
+      return;
+    }
+    if (m.timeout) {
+      error('stuck', `${who}: ${s.state} ${s.id ?? ''} in ${ns}: no answer within ${cfg.stuckMs} ms`);
+      s.conn.reset();
+      return;
+    }
+    if (!sessionAnswer(s, m)) {
+      error('unexpected', `${who}: ${show(m)} while ${s.state} (lock ${s.id})`);
+      s.conn.reset();
+      return;
+    }
+  }
+}
+
+async function sessionClient(slot) {
+  const relay = await Relay.start(cfg.port);
+  await sleep(rand(0, cfg.rampMs));
+  let n = 0;
+  while (!stopping) {
+    n += 1;
+    await runSession(slot, relay, `w${cfg.worker}/s${slot}/${n}`);
+    held.delete(slot);
+  }
+  relay.close();
+  at(slot, 'done');
+}
+
 const FOREVER = 1n << 62n;
 
 function flush(last = false) {
   const batch = intervals;
+  const lostBatch = lost;
   intervals = [];
+  lost = [];
   let lowMark = last ? FOREVER : now();
   for (const t of held.values()) if (t < lowMark) lowMark = t;
   for (const conn of live) for (const m of conn.queue) if (m.t < lowMark) lowMark = m.t;
   return new Promise((resolve) => {
-    process.send({ type: 'batch', intervals: batch, lowMark, counts, errorSamples }, resolve);
+    process.send({ type: 'batch', intervals: batch, lost: lostBatch, lowMark, counts, errorSamples }, resolve);
   });
 }
 
@@ -453,7 +835,10 @@ process.on('message', (m) => {
 });
 
 const timer = setInterval(() => { flush(); }, 200);
-await Promise.all(Array.from({ length: cfg.clients }, (_, i) => client(i)));
+await Promise.all([
+  ...Array.from({ length: cfg.clients }, (_, i) => client(i)),
+  ...Array.from({ length: cfg.sessionClients }, (_, i) => sessionClient(cfg.clients + i)),
+]);
 clearInterval(timer);
 await flush(true);
 process.disconnect();
