@@ -12,6 +12,12 @@
 //   - once the attackers are gone, the lock memory is back to what the
 //     ordinary clients hold and RSS to its baseline within the soak test's
 //     margin (5 %, at least 2 MiB).
+//
+// And the session attack: --max-sessions sessions, each holding the
+// largest lock the budget lets it and detached by a dropped connection for
+// the longest window, then one session more (503): the server stays within
+// baseline + budget + the fixed cost per connection it had and per session
+// it keeps, and gives it all back when the windows pass.
 
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
@@ -20,7 +26,7 @@ import path from 'node:path';
 import { describe } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  SANITIZERS, SCALE, TIMEOUT, WebSocket, sleep, startServer, test, w, withTimeout,
+  SANITIZERS, SCALE, TIMEOUT, WebSocket, sleep, startServer, test, w, waitFor, withTimeout,
 } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,6 +39,8 @@ const THREADS = 2;
 // thread one message of --max-message-bytes being parsed (the frame, its JSON
 // and its resources).
 const PER_CONNECTION = 72 * 1024;
+const PER_SESSION = 1024; // a detached session without its lock
+const SESSIONS = SANITIZERS.length ? 100 : 500;
 const PER_THREAD = 8 * MiB;
 const ATTACKERS = SANITIZERS.length ? 60 : 300;
 const ORDINARY = 8;
@@ -183,6 +191,74 @@ describe('memory budget under attack', () => {
     if (SANITIZERS.length) return;
     const connections = ATTACKERS + ORDINARY;
     const bound = base.max + BUDGET + connections * PER_CONNECTION + THREADS * PER_THREAD;
+    assert.ok(during.max <= bound, `${report}: over baseline + budget + fixed costs (${(bound / MiB).toFixed(1)} MiB)`);
+    const margin = Math.max(2 * MiB, base.max * 0.05);
+    assert.ok(after.min <= base.max + margin, `${report}: not back within ${(margin / MiB).toFixed(1)} MiB of the baseline`);
+  });
+
+  test('--max-sessions detached sessions holding large locks: within the budget, all given back', {
+    timeout: 120_000 * SCALE,
+  }, async () => {
+    const WINDOW = 4000 * SCALE;
+    const server = await startServer({
+      args: ['--max-lock-memory', String(BUDGET), '--threads', String(THREADS),
+        '--max-sessions', String(SESSIONS), '--max-abandon-timeout', String(WINDOW),
+        '--default-abandon-timeout', String(WINDOW)],
+    });
+    const pid = server.proc.pid;
+    // Warm up with as many connections that come and go, then the baseline.
+    await Promise.all((await attack(server, SESSIONS,
+      () => JSON.stringify({ action: 'lock', resources: [w('warm')] }))).map((a) => a.ws.terminate()));
+    await sleep(1000);
+    const base = sampler(pid);
+    await sleep(1000);
+    base.stop();
+
+    const during = sampler(pid);
+    const opened = await Promise.all(Array.from({ length: SESSIONS }, (_, k) => new Promise((resolve) => {
+      const url = `${server.wsUrl(`session${k % 4}`)}&session=new&abandon-timeout-ms=${WINDOW}`;
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      const frames = [];
+      ws.on('message', (data) => {
+        frames.push(data.toString());
+        if (frames.length === 1) ws.send(bigLock(`s${k}`, 256, 16, 200_000));
+        if (frames.length === 2) resolve({ ws, frames, close: undefined });
+      });
+      ws.on('close', (code) => resolve({ ws, frames, close: code }));
+      ws.on('error', () => {});
+    })));
+    const locked = opened.filter((o) => o.frames[1] && !o.frames[1].startsWith('communication error'));
+    const refused = opened.filter((o) => o.frames[1]?.startsWith('communication error: lock refused'));
+    assert.equal(locked.length + refused.length, SESSIONS, 'every session is answered');
+    assert.ok(locked.length > 0 && refused.length > 0, `${locked.length} locked, ${refused.length} refused`);
+    // Every connection drops; every session stays, detached, with its lock.
+    for (const o of opened) o.ws.terminate();
+    await waitFor(async () => await metric(server, 'locktopus_sessions_detached') === SESSIONS,
+      'every session to be detached');
+    assert.equal(await metric(server, 'locktopus_sessions'), SESSIONS);
+    assert.equal(await metric(server, 'locktopus_acquired_locks'), locked.length);
+    const more = await new Promise((resolve) => {
+      const ws = new WebSocket(`${server.wsUrl('session0')}&session=new`);
+      ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
+      ws.on('open', () => { ws.terminate(); resolve('accepted'); });
+      ws.on('error', () => {});
+    });
+    assert.equal(more, 503, 'one session more is refused');
+    during.stop();
+    await waitFor(async () => await metric(server, 'locktopus_sessions') === 0, 'every window to pass',
+      { timeout: WINDOW + TIMEOUT });
+    await sleep(500);
+    const after = sampler(pid);
+    await sleep(1000);
+    after.stop();
+    assert.equal(await metric(server, 'locktopus_acquired_locks'), 0);
+    assert.equal(await metric(server, 'locktopus_lock_memory_bytes'), 0);
+
+    const report = `RSS MiB: baseline ${(base.max / MiB).toFixed(1)}, during ${(during.max / MiB).toFixed(1)}, ` +
+      `after ${(after.min / MiB).toFixed(1)}; ${locked.length} sessions locked, ${refused.length} refused`;
+    console.log(report);
+    if (SANITIZERS.length) return;
+    const bound = base.max + BUDGET + SESSIONS * (PER_CONNECTION + PER_SESSION) + THREADS * PER_THREAD;
     assert.ok(during.max <= bound, `${report}: over baseline + budget + fixed costs (${(bound / MiB).toFixed(1)} MiB)`);
     const margin = Math.max(2 * MiB, base.max * 0.05);
     assert.ok(after.min <= base.max + margin, `${report}: not back within ${(margin / MiB).toFixed(1)} MiB of the baseline`);
