@@ -468,6 +468,16 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
   }
 }
 
+// SilenceRuleFor an address with these, with or without a session.
+SilenceRule RuleFor(std::optional<std::uint64_t> abandon_ms,
+                    milliseconds ping_interval, bool session) {
+  ServerAddress address;
+  address.abandon_timeout_ms = abandon_ms;
+  address.ping_interval = ping_interval;
+  address.session = session;
+  return SilenceRuleFor(address);
+}
+
 // The silence rule's numbers: A − max(A/5, 200 ms) for an abandon timeout
 // A that leaves at least 100 ms, pinging after half of that or after
 // ping_interval; otherwise (A small, 0 or not known) a ping unanswered for a
@@ -475,10 +485,8 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
 TEST(ClientAddressTest, SilenceRule) {
   const auto rule = [](std::optional<std::uint64_t> abandon_ms,
                        milliseconds ping_interval = seconds(5)) {
-    ServerAddress address;
-    address.abandon_timeout_ms = abandon_ms;
-    address.ping_interval = ping_interval;
-    const SilenceRule r = SilenceRuleFor(address);
+    const SilenceRule r = RuleFor(abandon_ms, ping_interval, false);
+    EXPECT_EQ(r.suspect, r.limit);  // the connection is the lock
     return std::pair(r.ping_every.count(), r.limit.count());
   };
   using Pair = std::pair<std::int64_t, std::int64_t>;
@@ -495,10 +503,6 @@ TEST(ClientAddressTest, SilenceRule) {
   // No background thread: pings go out inside calls, as often.
   EXPECT_EQ(rule(2000, milliseconds(0)), Pair(800, 1600));
   EXPECT_EQ(rule(std::nullopt, milliseconds(0)), Pair(5000, 10000));
-  // Without a session the connection is suspect only at its limit.
-  ServerAddress plain;
-  plain.abandon_timeout_ms = 2000;
-  EXPECT_EQ(SilenceRuleFor(plain).suspect, milliseconds(1600));
 }
 
 // A session's connection is suspect at half the limit, and pinged at least
@@ -506,14 +510,8 @@ TEST(ClientAddressTest, SilenceRule) {
 TEST(ClientAddressTest, SilenceRuleOfASession) {
   const auto rule = [](std::optional<std::uint64_t> abandon_ms,
                        milliseconds ping_interval = seconds(5)) {
-    ServerAddress address;
-    address.session = true;
-    address.abandon_timeout_ms = abandon_ms;
-    address.ping_interval = ping_interval;
-    const SilenceRule r = SilenceRuleFor(address);
-    ServerAddress plain = address;
-    plain.session = false;
-    EXPECT_EQ(r.limit, SilenceRuleFor(plain).limit);
+    const SilenceRule r = RuleFor(abandon_ms, ping_interval, true);
+    EXPECT_EQ(r.limit, RuleFor(abandon_ms, ping_interval, false).limit);
     return std::pair(r.ping_every.count(), r.suspect.count());
   };
   using Pair = std::pair<std::int64_t, std::int64_t>;
