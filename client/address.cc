@@ -113,6 +113,7 @@ SilenceRule SilenceRuleFor(const ServerAddress& address) {
   const milliseconds interval = address.ping_interval.count() > 0
                                     ? address.ping_interval
                                     : ServerAddress{}.ping_interval;
+  SilenceRule rule{.ping_every = interval, .limit = 2 * interval};
   if (address.abandon_timeout_ms) {
     // Capped where no abandon timeout can reach (the server allows a day by
     // default), so that nothing below overflows.
@@ -120,11 +121,16 @@ SilenceRule SilenceRuleFor(const ServerAddress& address) {
         std::min<std::uint64_t>(*address.abandon_timeout_ms, 1ULL << 53)));
     const milliseconds margin = std::max(abandon / 5, milliseconds(200));
     if (abandon - margin >= kShortestLimit) {
-      const milliseconds limit = abandon - margin;
-      return {.ping_every = std::min(interval, limit / 2), .limit = limit};
+      rule.limit = abandon - margin;
+      rule.ping_every = std::min(interval, rule.limit / 2);
     }
   }
-  return {.ping_every = interval, .limit = 2 * interval};
+  rule.suspect = rule.limit;
+  if (address.session) {
+    rule.suspect = rule.limit / 2;
+    rule.ping_every = std::min(rule.ping_every, rule.limit / 4);
+  }
+  return rule;
 }
 
 std::vector<std::string> ParsePath(std::string_view text) {

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/json.hpp>
-#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -61,70 +59,10 @@ std::string Describe(const std::exception_ptr& error) {
 
 }  // namespace
 
-namespace detail {
-
-// The server's session frame (docs/protocol.md, Sessions):
-// {"action":"session","state":"new"|"resumed","session":TOKEN,
-//  "abandon-timeout-ms":N,"id":"17","lock":"acquired"|"enqueued"|"none"}.
-struct SessionFrame {
-  std::string state;
-  std::string token;
-  std::optional<std::uint64_t> abandon_timeout_ms;
-  std::uint64_t id = 0;           // with a lock
-  std::optional<ConnState> lock;  // resumed: kReady stands for "none"
-};
-
-// Reads `text` as a session frame; nullopt if it is not one.
-std::optional<SessionFrame> ParseSessionFrame(std::string_view text) {
-  namespace json = boost::json;
-  boost::system::error_code error;
-  const json::value value = json::parse(text, error);
-  const json::object* object = error ? nullptr : value.if_object();
-  if (object == nullptr) return std::nullopt;
-  const auto string = [&](std::string_view key) -> const json::string* {
-    const json::value* field = object->if_contains(key);
-    return field ? field->if_string() : nullptr;
-  };
-  const json::string* action = string("action");
-  const json::string* state = string("state");
-  const json::string* token = string("session");
-  if (!action || *action != "session" || !state || !token || token->empty()) {
-    return std::nullopt;
-  }
-  SessionFrame frame{.state = std::string(*state),
-                     .token = std::string(*token)};
-  if (const json::value* ms = object->if_contains("abandon-timeout-ms")) {
-    if (const auto n = ms->if_uint64()) frame.abandon_timeout_ms = *n;
-    if (const auto n = ms->if_int64(); n && *n >= 0) {
-      frame.abandon_timeout_ms = static_cast<std::uint64_t>(*n);
-    }
-  }
-  if (frame.state != "resumed") return frame;
-  const json::string* lock = string("lock");
-  if (!lock) return std::nullopt;
-  if (*lock == "none") {
-    frame.lock = ConnState::kReady;
-    return frame;
-  }
-  frame.lock = *lock == "acquired"   ? ConnState::kAcquired
-               : *lock == "enqueued" ? ConnState::kEnqueued
-                                     : ConnState::kReady;
-  const json::string* id = string("id");
-  if (frame.lock == ConnState::kReady || !id) return std::nullopt;
-  // A decimal string of a number >= 1, as in an answer.
-  const char* end = id->data() + id->size();
-  const auto [at, failed] = std::from_chars(id->data(), end, frame.id);
-  if (failed != std::errc() || at != end || id->empty() || frame.id == 0 ||
-      (*id)[0] == '+') {
-    return std::nullopt;
-  }
-  return frame;
-}
-
-}  // namespace detail
-
-using detail::ParseSessionFrame;
-using detail::SessionFrame;
+// The server's session frames are read by the wire codec, which also
+// writes them on the server's side.
+using wire::ParseSessionFrame;
+using wire::SessionFrame;
 
 // What a Client and its Locks share: the connection and the one lock, and
 // the session, if any, that the connection speaks for.
@@ -220,7 +158,7 @@ struct Lock::Shared {
         connection->Next(Clock::now() + address.connect_timeout);
     const std::optional<SessionFrame> frame =
         text ? ParseSessionFrame(*text) : std::nullopt;
-    if (!frame || frame->state != "new") {
+    if (!frame || frame->state != SessionFrame::kNew || frame->token.empty()) {
       const std::string why =
           text ? "it answered " + *text : std::string("it sent nothing");
       ConnectionError error(
@@ -231,7 +169,7 @@ struct Lock::Shared {
       throw error;
     }
     token = frame->token;
-    SetWindow(frame->abandon_timeout_ms);
+    SetWindow(frame->window_ms);
     connection->SetRule(SilenceRuleFor(SessionAddress()));
     session = SessionState::kAttached;
   }
@@ -420,7 +358,7 @@ struct Lock::Shared {
       if (gone) Lose(gone);
       if (text) {
         const std::optional<SessionFrame> frame = ParseSessionFrame(*text);
-        if (!frame || frame->state != "resumed" || !frame->lock) {
+        if (!frame || frame->state != SessionFrame::kResumed) {
           Lose(std::make_exception_ptr(ProtocolError(
               "unexpected answer to a session's resume: " + *text)));
         }
@@ -439,14 +377,14 @@ struct Lock::Shared {
   // session lost the lock this Client holds.
   std::exception_ptr Adopt(std::shared_ptr<Connection> fresh,
                            const SessionFrame& frame) {
-    SetWindow(frame.abandon_timeout_ms);
+    SetWindow(frame.window_ms);
     fresh->SetRule(SilenceRuleFor(SessionAddress()));
     {
       std::lock_guard view(view_mu);
       connection = std::move(fresh);
     }
-    const bool held = *frame.lock != ConnState::kReady;
-    const State server_state = *frame.lock == ConnState::kAcquired
+    const bool held = frame.lock != ConnState::kReady;
+    const State server_state = frame.lock == ConnState::kAcquired
                                    ? State::kAcquired
                                    : State::kEnqueued;
     bool send = false;

@@ -128,15 +128,25 @@ struct Connection::Impl {
   }
 
   // The silence rule, now: fails the connection once its last proof of
-  // life is older than the limit, else pings if a ping is due.
+  // life is older than the limit, or only suspect (a session's, which the
+  // Client then resumes on a new connection), else pings if a ping is due.
   void Watch() {
     if (failure) return;
     const auto now = Clock::now();
-    if (now - LastHeard() > rule.limit) {
+    const auto silence = now - LastHeard();
+    if (silence > rule.limit) {
       failure = std::make_exception_ptr(ConnectionError(
-          "the server has been silent for " + Milliseconds(now - LastHeard()) +
+          "the server has been silent for " + Milliseconds(silence) +
           " ms, more than the " + Milliseconds(rule.limit) +
           " ms this connection allows: counted lost, and its lock with it"));
+      return;
+    }
+    if (silence > rule.suspect) {
+      failure = std::make_exception_ptr(ConnectionError(
+          "the server has been silent for " + Milliseconds(silence) +
+          " ms on this connection, more than the " +
+          Milliseconds(rule.suspect) +
+          " ms after which a session gives it up for a new one"));
       return;
     }
     if (!pinging && now - last_ping >= rule.ping_every) Ping(now);
@@ -146,8 +156,8 @@ struct Connection::Impl {
   Clock::time_point NextWatch() const {
     // Far, not max(): a wait until max() can overflow into no wait at all.
     if (failure) return Clock::now() + std::chrono::hours(24);
-    Clock::time_point next =
-        LastHeard() + rule.limit + std::chrono::milliseconds(1);
+    Clock::time_point next = LastHeard() + std::min(rule.suspect, rule.limit) +
+                             std::chrono::milliseconds(1);
     if (!pinging) next = std::min(next, last_ping + rule.ping_every);
     return next;
   }

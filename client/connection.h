@@ -7,7 +7,9 @@
 // pings the server every ping_every, each ping carrying the time it left,
 // which its pong brings back; the latest such time is the last proof of
 // life. Next() and Poll() send the pings that are due, and fail the
-// connection once that proof is older than the limit.
+// connection once that proof is older than the limit, or than the earlier
+// suspect point of a session's connection (the Client then resumes the
+// session on a new one, until the limit).
 //
 // Thread safety: none, but for last_heard() and silence_limit(), which any
 // thread may call; the Client serializes every other call under its mutex.

@@ -18,6 +18,7 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -81,16 +82,23 @@ class Peer {
     ws_.next_layer().shutdown(tcp::socket::shutdown_both, error);
     ws_.next_layer().close(error);
   }
+  // Keeps the connection open, and silent, once the script returns: nothing
+  // is read (so the client's pings go unanswered) and nothing ends it until
+  // the server goes, as with a half-open TCP connection.
+  void KeepOpenSilent() { kept_open_ = true; }
+  bool kept_open() const { return kept_open_; }
 
  private:
   websocket::stream<tcp::socket> ws_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
+  bool kept_open_ = false;
 };
 
 // Accepts connections one after another and runs the next script on each;
 // a connection beyond the scripts is refused with 503. Each script's
-// connection is dropped when the script returns, unless it closed it.
+// connection is dropped when the script returns, unless it closed it or
+// kept it open (Peer::KeepOpenSilent).
 class ScriptedServer {
  public:
   using Script = std::function<void(Peer&)>;
@@ -130,12 +138,16 @@ class ScriptedServer {
         ++accepted_;
       }
       try {
-        Peer peer(std::move(socket));
+        auto peer = std::make_unique<Peer>(std::move(socket));
         if (next < scripts_.size()) {
-          scripts_[next](peer);
-          peer.Drop();
+          scripts_[next](*peer);
+          if (peer->kept_open()) {
+            kept_.push_back(std::move(peer));
+          } else {
+            peer->Drop();
+          }
         } else {
-          peer.Refuse(http::status::service_unavailable);
+          peer->Refuse(http::status::service_unavailable);
         }
       } catch (const std::exception& e) {
         ADD_FAILURE() << "connection " << next << ": " << e.what();
@@ -149,6 +161,7 @@ class ScriptedServer {
   mutable std::mutex mu_;
   bool done_ = false;
   int accepted_ = 0;
+  std::vector<std::unique_ptr<Peer>> kept_;  // open until the server goes
   std::thread thread_;
 };
 
@@ -171,15 +184,17 @@ std::string Answer(std::uint64_t id, const std::string& action,
 }
 constexpr const char* kRelease = R"({"action":"release"})";
 
-// The first connection: a new session, its lock request answered `state`
-// with `id`, then what `then` does (the drop follows).
+// The first connection: a new session with a window of `window_ms`, its
+// lock request answered `state` with `id`, then what `then` does (the drop
+// follows).
 ScriptedServer::Script Opened(std::uint64_t id, const std::string& state,
-                              std::function<void(Peer&)> then = {}) {
-  return [id, state, then](Peer& peer) {
+                              std::function<void(Peer&)> then = {},
+                              std::uint64_t window_ms = 5000) {
+  return [id, state, then, window_ms](Peer& peer) {
     EXPECT_NE(peer.target().find("&session=new"), std::string::npos)
         << peer.target();
     peer.Accept();
-    peer.Send(NewFrame(5000));
+    peer.Send(NewFrame(window_ms));
     EXPECT_NE(peer.Read().find(R"("action":"lock")"), std::string::npos);
     peer.Send(Answer(id, "lock", state));
     if (then) then(peer);
@@ -460,7 +475,9 @@ TEST(ClientSessionTest, TheWindowCountsFromTheLastProofOfLife) {
     p.Send(NewFrame(1000));
     p.Read();
     p.Send(Answer(1, "lock", "acquired"));
-    // Silent (no pings answered) for a while, then dropped.
+    // Silent (no pings answered) for a while, then dropped; the client has
+    // given the connection up by then (suspect at 400 ms), and its resumes
+    // wait for this script to end, then are refused.
     std::this_thread::sleep_for(milliseconds(500));
     dropped = std::chrono::steady_clock::now();
   }});
@@ -483,6 +500,46 @@ TEST(ClientSessionTest, TheWindowCountsFromTheLastProofOfLife) {
   EXPECT_GT(server.accepted(), 1);
   EXPECT_NE(events.details().find("window"), std::string::npos)
       << events.details();
+}
+
+// A connection that goes silent without ending (the server answers no
+// ping, and nothing closes it: a half-open TCP connection, a relay that
+// stopped forwarding) is suspect once the server was last heard from half
+// the silence limit ago: the client gives it up and resumes the session on
+// a new connection, keeping the lock, before the limit. Window 1 s: limit
+// 800 ms, suspect at 400 ms.
+TEST(ClientSessionTest, ASilentConnectionIsGivenUpAndTheSessionResumed) {
+  ScriptedServer server(
+      {Opened(
+           7, "acquired", [](Peer& p) { p.KeepOpenSilent(); }, 1000),
+       Resumed(ResumedFrame("acquired", 7),
+               [](Peer& p) { AnswerRelease(p, 7); })});
+  ServerAddress address = SessionAt(server);
+  address.abandon_timeout_ms.reset();  // the server's frame says 1000
+  Events events;
+  Client client(address);
+  EXPECT_EQ(client.silence_limit(), milliseconds(800));
+  std::atomic<std::chrono::steady_clock::time_point> heard;
+  client.on_session_event([&, record = events.Listener()](
+                              SessionEvent event, const std::string& detail) {
+    if (event == SessionEvent::kResuming) heard = client.last_heard();
+    record(event, detail);
+  });
+  Lock lock = client.lock({Write({"a"})});
+  ASSERT_TRUE(events.AwaitCount(2)) << events.details();
+  EXPECT_EQ(events.events(), kResumedOnce) << events.details();
+  EXPECT_NE(events.details().find("silent"), std::string::npos)
+      << events.details();
+  const auto suspected = events.at(0) - heard.load();
+  EXPECT_GE(suspected, milliseconds(400)) << events.details();
+  EXPECT_LT(suspected, milliseconds(400 + 150)) << events.details();
+  EXPECT_LT(events.at(1) - heard.load(), milliseconds(800));
+  EXPECT_EQ(server.accepted(), 2);
+  EXPECT_EQ(client.session_state(), SessionState::kAttached);
+  EXPECT_TRUE(lock.acquired());
+  EXPECT_EQ(lock.id(), 7u);
+  lock.release();
+  EXPECT_EQ(lock.state(), Lock::State::kReleased);
 }
 
 // Without a session: no session= on the target, and a drop loses the

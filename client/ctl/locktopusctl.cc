@@ -76,11 +76,11 @@ The lock is lost when the server has been silent for the abandon timeout
 less max(1/5 of it, 200ms) (with neither --abandon-timeout nor a session: a
 ping unanswered for 5s), or an operator releases it. `lock` holds it in a
 resumable session (--no-session or LOCKTOPUS_SESSION=false: not; a server
-without sessions needs that): when the connection drops, it reconnects and
-resumes the session, the command running on, and the lock is lost only if
-that fails before the same limit has passed since the server was last
-heard from, or the server says the session is gone. Without a session a
-drop loses the lock at once.
+without sessions needs that): when the connection drops, or is silent for
+half that limit, it reconnects and resumes the session, the command running
+on, and the lock is lost only if that fails before the same limit has
+passed since the server was last heard from, or the server says the
+session is gone. Without a session a drop loses the lock at once.
 
 Exit codes of `lock`: the command's own code; 128+N if it was killed by
 signal N, or signal N came when there was no command to pass it to; 2 bad

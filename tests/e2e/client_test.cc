@@ -468,6 +468,16 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
   }
 }
 
+// SilenceRuleFor an address with these, with or without a session.
+SilenceRule RuleFor(std::optional<std::uint64_t> abandon_ms,
+                    milliseconds ping_interval, bool session) {
+  ServerAddress address;
+  address.abandon_timeout_ms = abandon_ms;
+  address.ping_interval = ping_interval;
+  address.session = session;
+  return SilenceRuleFor(address);
+}
+
 // The silence rule's numbers: A − max(A/5, 200 ms) for an abandon timeout
 // A that leaves at least 100 ms, pinging after half of that or after
 // ping_interval; otherwise (A small, 0 or not known) a ping unanswered for a
@@ -475,10 +485,8 @@ TEST(ClientTest, AnswersKeepAlivePingsBetweenCalls) {
 TEST(ClientAddressTest, SilenceRule) {
   const auto rule = [](std::optional<std::uint64_t> abandon_ms,
                        milliseconds ping_interval = seconds(5)) {
-    ServerAddress address;
-    address.abandon_timeout_ms = abandon_ms;
-    address.ping_interval = ping_interval;
-    const SilenceRule r = SilenceRuleFor(address);
+    const SilenceRule r = RuleFor(abandon_ms, ping_interval, false);
+    EXPECT_EQ(r.suspect, r.limit);  // the connection is the lock
     return std::pair(r.ping_every.count(), r.limit.count());
   };
   using Pair = std::pair<std::int64_t, std::int64_t>;
@@ -495,6 +503,25 @@ TEST(ClientAddressTest, SilenceRule) {
   // No background thread: pings go out inside calls, as often.
   EXPECT_EQ(rule(2000, milliseconds(0)), Pair(800, 1600));
   EXPECT_EQ(rule(std::nullopt, milliseconds(0)), Pair(5000, 10000));
+}
+
+// A session's connection is suspect at half the limit, and pinged at least
+// every quarter of it: the same limit, {ping_every, suspect}.
+TEST(ClientAddressTest, SilenceRuleOfASession) {
+  const auto rule = [](std::optional<std::uint64_t> abandon_ms,
+                       milliseconds ping_interval = seconds(5)) {
+    const SilenceRule r = RuleFor(abandon_ms, ping_interval, true);
+    EXPECT_EQ(r.limit, RuleFor(abandon_ms, ping_interval, false).limit);
+    return std::pair(r.ping_every.count(), r.suspect.count());
+  };
+  using Pair = std::pair<std::int64_t, std::int64_t>;
+  EXPECT_EQ(rule(60000), Pair(5000, 24000));
+  EXPECT_EQ(rule(10000), Pair(2000, 4000));
+  EXPECT_EQ(rule(2000), Pair(400, 800));
+  EXPECT_EQ(rule(1000), Pair(200, 400));
+  EXPECT_EQ(rule(std::nullopt), Pair(2500, 5000));
+  EXPECT_EQ(rule(std::nullopt, milliseconds(200)), Pair(100, 200));
+  EXPECT_EQ(rule(2000, milliseconds(0)), Pair(400, 800));
 }
 
 // A client whose server goes silent (SIGSTOP: the connection stays open,
@@ -588,22 +615,33 @@ TEST(ClientTest, WaitGivesUpOnASilentServer) {
 
 // A healthy connection left idle for many ping intervals, no call made, is
 // not counted lost: the background thread pings, and each pong renews the
-// proof of life in time.
+// proof of life in time. Nor is a session's ever suspect: it is never given
+// up for a new one.
 TEST(ClientTest, AHealthyIdleConnectionIsNotLost) {
   ServerProcess server;
-  for (const auto& [abandon_ms, ping_interval] :
-       {std::pair<std::optional<std::uint64_t>, milliseconds>{1000, seconds(5)},
-        {std::nullopt, milliseconds(200)}}) {
-    ServerAddress address = At(server, e2e::UniqueNs());
-    address.abandon_timeout_ms = abandon_ms;
-    address.ping_interval = ping_interval;
-    Client client(address);
-    Lock lock = client.lock({Write({"a"})});
-    std::this_thread::sleep_for(milliseconds(2500));  // many ping intervals
-    const auto silence = std::chrono::steady_clock::now() - client.last_heard();
-    EXPECT_LT(silence, client.silence_limit());
-    EXPECT_TRUE(client.alive());
-    EXPECT_NO_THROW(lock.release());
+  for (const bool session : {false, true}) {
+    for (const auto& [abandon_ms, ping_interval] :
+         {std::pair<std::optional<std::uint64_t>, milliseconds>{1000,
+                                                                seconds(5)},
+          {std::nullopt, milliseconds(200)}}) {
+      SCOPED_TRACE(session ? "session" : "no session");
+      ServerAddress address = At(server, e2e::UniqueNs());
+      address.abandon_timeout_ms = abandon_ms;
+      address.ping_interval = ping_interval;
+      address.session = session;
+      Client client(address);
+      std::atomic<int> events{0};
+      client.on_session_event(
+          [&](SessionEvent, const std::string&) { ++events; });
+      Lock lock = client.lock({Write({"a"})});
+      std::this_thread::sleep_for(milliseconds(2500));  // many ping intervals
+      const auto silence =
+          std::chrono::steady_clock::now() - client.last_heard();
+      EXPECT_LT(silence, client.silence_limit());
+      EXPECT_TRUE(client.alive());
+      EXPECT_EQ(events, 0) << "a healthy connection was given up";
+      EXPECT_NO_THROW(lock.release());
+    }
   }
 }
 

@@ -99,6 +99,36 @@ void KillLeftovers(const std::vector<pid_t>& pids) {
   }
 }
 
+// A command that writes "ready ID" (its lock's ID) to `log`, runs until
+// `go` exists, then writes "done"; SIGTERM stops it with "stopped".
+std::vector<std::string> HeldUntil(const std::string& log,
+                                   const std::string& go) {
+  return {"sh", "-c",
+          "trap 'echo stopped >>" + log + "; exit 1' TERM; echo ready " +
+              "$LOCKTOPUS_LOCK_ID >>" + log + "; while [ ! -e " + go +
+              " ]; do sleep 0.01; done; echo done >>" + log};
+}
+
+// The ID a HeldUntil command wrote.
+std::string ReadyId(const std::string& log) {
+  const std::string text = ReadFile(log);
+  return text.substr(6, text.find('\n') - 6);
+}
+
+// Checks that the lock of a HeldUntil command still stands: a second client
+// waits behind it, lets the command go, sees `finish()` (its locktopusctl's
+// exit code) be 0, and then gets the lock.
+void ExpectStillHeld(const ServerProcess& server, const std::string& log,
+                     const std::string& go, const std::string& id,
+                     const std::function<int()>& finish) {
+  Client second("127.0.0.1", server.port(), "ns");
+  Lock lock = second.lock({Write({"a"})});
+  EXPECT_FALSE(lock.acquired_at_once()) << "lock " << id << " is gone";
+  std::ofstream(go).close();
+  EXPECT_EQ(finish(), 0) << ReadFile(log);
+  EXPECT_TRUE(lock.wait_for(seconds(20)));
+}
+
 // Runs a function when it goes out of scope, an ASSERT's return included.
 class Cleanup {
  public:
@@ -520,15 +550,12 @@ TEST_F(CtlTest, TheLockSurvivesACutOfItsConnection) {
   const std::string log = File("log"), go = File("go");
   std::vector<std::string> via_relay = At(server);
   via_relay[3] = std::to_string(relay.port());  // --port
-  const pid_t ctl = Start(
-      Join(via_relay,
-           {"lock", "--kill-on-loss", "--abandon-timeout", "5000", "-w", "a",
-            "--", "sh", "-c",
-            "trap 'echo stopped >>" + log + "; exit 1' TERM; echo ready " +
-                "$LOCKTOPUS_LOCK_ID >>" + log + "; while [ ! -e " + go +
-                " ]; do sleep 0.01; done; echo done >>" + log}));
+  const pid_t ctl =
+      Start(Join(via_relay, Join({"lock", "--kill-on-loss", "--abandon-timeout",
+                                  "5000", "-w", "a", "--"},
+                                 HeldUntil(log, go))));
   ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
-  const std::string id = ReadFile(log).substr(6, ReadFile(log).find('\n') - 6);
+  const std::string id = ReadyId(log);
   relay.Cut();
   ASSERT_TRUE(WaitForFile(dir_ / "err0", "session resumed", seconds(10)))
       << Err(0);
@@ -536,14 +563,46 @@ TEST_F(CtlTest, TheLockSurvivesACutOfItsConnection) {
       << Err(0);
   EXPECT_NE(Err(0).find("holds lock " + id + ", acquired"), std::string::npos)
       << "ID " << id << ": " << Err(0);
-  Client second("127.0.0.1", server.port(), "ns");
-  Lock lock = second.lock({Write({"a"})});
-  EXPECT_FALSE(lock.acquired_at_once());
-  std::ofstream(go).close();
-  EXPECT_EQ(Wait(ctl), 0) << Err(0);
-  EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n");
-  EXPECT_TRUE(lock.wait_for(seconds(20)));
-  EXPECT_EQ(Err(0).find("lost"), std::string::npos) << Err(0);
+  ExpectStillHeld(server, log, go, id, [&] { return Wait(ctl); });
+  EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n") << Err(0);
+  // (The drop's own reason says "connection lost: ...": not the lock.)
+  EXPECT_EQ(Err(0).find("session lost"), std::string::npos) << Err(0);
+  EXPECT_EQ(Err(0).find("connection to the server lost"), std::string::npos)
+      << Err(0);
+}
+
+// In its session, `lock` also survives a connection that goes silent
+// without ending (the relay stops forwarding, every socket left open), for
+// less than the window less the margin: it gives the connection up once the
+// server was last heard from half the silence limit ago (2 s for an
+// abandon timeout of 5 s), resumes the session on a new connection once the
+// network is back, and keeps the lock and its ID.
+TEST_F(CtlTest, TheLockSurvivesASilentConnection) {
+  ServerProcess server;
+  TcpRelay relay(server.port());
+  const std::string log = File("log"), go = File("go");
+  std::vector<std::string> via_relay = At(server);
+  via_relay[3] = std::to_string(relay.port());  // --port
+  const pid_t ctl =
+      Start(Join(via_relay, Join({"lock", "--kill-on-loss", "--abandon-timeout",
+                                  "5000", "-w", "a", "--"},
+                                 HeldUntil(log, go))));
+  ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
+  const std::string id = ReadyId(log);
+  // Silent until half a second after the connection is given up, 1 to 2 s
+  // into the pause (its last proof of life is then up to a ping interval,
+  // 1 s, old): at most 2.5 s, while the lock is lost only after 3 s.
+  relay.Pause(true);
+  ASSERT_TRUE(WaitForFile(dir_ / "err0", "silent", seconds(10))) << Err(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  relay.Pause(false);
+  ASSERT_TRUE(WaitForFile(dir_ / "err0", "session resumed", seconds(10)))
+      << Err(0);
+  EXPECT_NE(Err(0).find("holds lock " + id + ", acquired"), std::string::npos)
+      << "ID " << id << ": " << Err(0);
+  ExpectStillHeld(server, log, go, id, [&] { return Wait(ctl); });
+  EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n") << Err(0);
+  EXPECT_EQ(Err(0).find("session lost"), std::string::npos) << Err(0);
 }
 
 // A cut that lasts longer than the session's window less the margin (1.6 s

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
@@ -25,7 +26,10 @@ namespace locktopus::e2e {
 // relayed to a new connection to `port`, byte for byte, until Cut() closes
 // them all at once, as a network that fails between the two sides would.
 // Both sides then see their connection end; neither sees a WebSocket close.
-// Refuse(true) keeps the network down for new connections too.
+// Refuse(true) keeps the network down for new connections too. Pause(true)
+// fails it silently instead: nothing is forwarded, on any connection, new
+// ones included, but every socket stays open, so neither side sees an end
+// (a half-open connection); Pause(false) forwards what waited.
 class TcpRelay {
  public:
   explicit TcpRelay(std::uint16_t port) : target_(port) {
@@ -45,6 +49,7 @@ class TcpRelay {
     acceptor_ = std::thread([this] { Accept(); });
   }
   ~TcpRelay() {
+    paused_ = false;
     ::shutdown(listener_, SHUT_RDWR);  // wakes the blocked accept
     acceptor_.join();
     Cut();
@@ -62,6 +67,8 @@ class TcpRelay {
   // While refusing, each connection accepted is closed at once: a network
   // still down for whoever connects again.
   void Refuse(bool refuse) { refusing_ = refuse; }
+
+  void Pause(bool pause) { paused_ = pause; }
 
  private:
   void Accept() {
@@ -86,17 +93,22 @@ class TcpRelay {
       std::lock_guard lock(mu_);
       fds_.push_back(in);
       fds_.push_back(out);
-      pumps_.emplace_back([in, out] { Pump(in, out); });
+      pumps_.emplace_back([this, in, out] { Pump(in, out); });
     }
   }
-  // Copies both ways until either side ends, then ends both.
-  static void Pump(int a, int b) {
+  // Copies both ways until either side ends, then ends both; while paused,
+  // reads nothing.
+  void Pump(int a, int b) {
     pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     char buffer[16384];
     for (;;) {
       if (poll(fds, 2, -1) < 0) {
         if (errno == EINTR) continue;
         break;
+      }
+      if (paused_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
       }
       bool done = false;
       for (int i = 0; i < 2 && !done; ++i) {
@@ -114,6 +126,7 @@ class TcpRelay {
   std::uint16_t port_ = 0;
   int listener_ = -1;
   std::atomic<bool> refusing_{false};
+  std::atomic<bool> paused_{false};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<int> fds_;  // closed by the destructor, after the pumps

@@ -70,6 +70,15 @@ struct SilenceRule {
   // It counts the connection lost, and its lock with it, once its last
   // proof of life is older than this.
   std::chrono::milliseconds limit;
+  // It gives up the connection once its last proof of life is older than
+  // this, at most `limit`. A session's connection (ServerAddress::session)
+  // is suspect well before its limit: the client drops it and resumes the
+  // session on a new one, since a connection that stays silent without
+  // ending (a relay that stopped forwarding, a half-open TCP connection)
+  // would otherwise never be resumed. The lock is still lost only at
+  // `limit`. Without a session, the connection is the lock: suspect ==
+  // limit.
+  std::chrono::milliseconds suspect;
 };
 
 // The rule for `address`. With an abandon timeout A (abandon_timeout_ms):
@@ -80,7 +89,10 @@ struct SilenceRule {
 // 100 ms (A under 300 ms, or 0), or A is not known (absent: the server's
 // default applies, which the client cannot see), silence can only be found
 // out: ping_every = ping_interval (5 s if 0), and limit = twice that, a ping
-// left unanswered for a whole interval.
+// left unanswered for a whole interval. With a session, suspect = limit/2,
+// and ping_every is at most limit/4, so that a healthy connection, whose
+// proof of life is at most ping_every and a round trip old, is never
+// suspect, and half of the window is left to resume in.
 SilenceRule SilenceRuleFor(const ServerAddress& address);
 
 // Parses "ws://HOST[:PORT][/v1][?namespace=NS][&abandon-timeout-ms=N]

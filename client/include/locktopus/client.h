@@ -52,18 +52,21 @@
 // and counts the window from its last proof of life, last_heard(), not from
 // when it noticed the drop: it counts the lock lost once last_heard() is
 // silence_limit() old, the silence rule above with the server's abandon
-// timeout, well before the server's own window ends. (So a connection
-// found lost by its silence is not resumed: by then its window is over.) A
-// request in flight at the drop (lock(), release()) is settled by what the
-// resumed session holds: taken, or sent again. While the Client resumes,
-// calls wait for the outcome; alive() waits at most its `watch` and returns
-// true meanwhile (the lock still stands), unless there is no background
-// thread (ping_interval 0), where it resumes inline. The session, and its
-// lock, are lost (alive() false, every call throws) when the window
-// passes; when the server says the session is gone (close 4410); when
-// another connection took it over (4409); when an operator ended the lock
-// (4000, as without a session); when the resumed session holds no lock
-// while this Client had one; or on any other refusal or protocol error.
+// timeout, well before the server's own window ends. A connection that goes
+// silent without ending (a half-open TCP connection, a relay that stopped
+// forwarding, a paused server) is given up earlier, once its last proof of
+// life is half the silence limit old (SilenceRule::suspect; a healthy one
+// is pinged often enough never to get there), and the session resumed on a
+// new one in the half of the window that is left. A request in flight at the
+// drop (lock(), release()) is settled by what the resumed session holds: taken,
+// or sent again. While the Client resumes, calls wait for the outcome; alive()
+// waits at most its `watch` and returns true meanwhile (the lock still stands),
+// unless there is no background thread (ping_interval 0), where it resumes
+// inline. The session, and its lock, are lost (alive() false, every call
+// throws) when the window passes; when the server says the session is gone
+// (close 4410); when another connection took it over (4409); when an operator
+// ended the lock (4000, as without a session); when the resumed session holds
+// no lock while this Client had one; or on any other refusal or protocol error.
 // on_session_event() tells the application as it happens.
 //
 // Thread safety: a Client and the Lock it returned may be used from any
