@@ -121,6 +121,44 @@ ClientMessage ParseLock(const json::object& message,
   return lock;
 }
 
+// One server frame parsed as a JSON object, for reading its fields.
+class ServerObject {
+ public:
+  explicit ServerObject(std::string_view frame) {
+    boost::system::error_code ec;
+    value_ = json::parse(frame, ec, &memory_, FrameOptions());
+    if (!ec) object_ = value_.if_object();
+  }
+  ServerObject(const ServerObject&) = delete;
+  ServerObject& operator=(const ServerObject&) = delete;
+
+  // Null when the frame is not a JSON object.
+  const json::object* object() const { return object_; }
+  // A string field; nullopt if absent or not a string.
+  std::optional<std::string_view> Text(std::string_view key) const {
+    const json::value* v = object_->if_contains(key);
+    if (v == nullptr || !v->is_string()) return std::nullopt;
+    return std::string_view(v->get_string());
+  }
+
+ private:
+  unsigned char scratch_[1024];
+  json::monotonic_resource memory_{scratch_, sizeof scratch_};
+  json::value value_;
+  const json::object* object_ = nullptr;
+};
+
+// A lock ID as the server writes it: a decimal string of a number >= 1.
+std::optional<LockId> ParseId(std::string_view text) {
+  LockId id = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, error] = std::from_chars(text.data(), end, id);
+  if (text.empty() || error != std::errc() || ptr != end || id == 0) {
+    return std::nullopt;
+  }
+  return id;
+}
+
 }  // namespace
 
 std::string OverLimit(std::string_view flag, std::size_t limit) {
@@ -222,20 +260,11 @@ std::string FormatSessionFrame(const SessionFrame& frame) {
 }
 
 std::optional<SessionFrame> ParseSessionFrame(std::string_view frame) {
-  unsigned char scratch[1024];
-  json::monotonic_resource memory(scratch, sizeof scratch);
-  boost::system::error_code ec;
-  const json::value value = json::parse(frame, ec, &memory, FrameOptions());
-  const json::object* object = ec ? nullptr : value.if_object();
+  const ServerObject parsed(frame);
+  const json::object* object = parsed.object();
   if (object == nullptr) return std::nullopt;
-  auto text =
-      [object](std::string_view key) -> std::optional<std::string_view> {
-    const json::value* v = object->if_contains(key);
-    if (v == nullptr || !v->is_string()) return std::nullopt;
-    return std::string_view(v->get_string());
-  };
-  const auto action = text("action"), state = text("state"),
-             token = text("session");
+  const auto action = parsed.Text("action"), state = parsed.Text("state"),
+             token = parsed.Text("session");
   const json::value* window = object->if_contains("abandon-timeout-ms");
   if (action != "session" || !state || !token || window == nullptr ||
       !window->is_number()) {
@@ -252,7 +281,7 @@ std::optional<SessionFrame> ParseSessionFrame(std::string_view frame) {
   if (*state == "new") return out;
   if (*state != "resumed") return std::nullopt;
   out.state = SessionFrame::kResumed;
-  const auto lock = text("lock");
+  const auto lock = parsed.Text("lock");
   if (lock == "none") return out;
   if (lock == "enqueued") {
     out.lock = ConnState::kEnqueued;
@@ -261,13 +290,10 @@ std::optional<SessionFrame> ParseSessionFrame(std::string_view frame) {
   } else {
     return std::nullopt;
   }
-  const auto id = text("id");
-  if (!id) return std::nullopt;
-  const char* end = id->data() + id->size();
-  auto [ptr, error] = std::from_chars(id->data(), end, out.id);
-  if (id->empty() || error != std::errc() || ptr != end || out.id == 0) {
-    return std::nullopt;
-  }
+  const auto id = parsed.Text("id");
+  const std::optional<LockId> parsed_id = id ? ParseId(*id) : std::nullopt;
+  if (!parsed_id) return std::nullopt;
+  out.id = *parsed_id;
   return out;
 }
 
@@ -300,27 +326,16 @@ std::optional<ServerMessage> ParseServerMessage(std::string_view frame) {
   if (frame.starts_with(kErrorPrefix)) {
     return ErrorFrame{std::string(frame.substr(kErrorPrefix.size()))};
   }
-  unsigned char scratch[1024];
-  json::monotonic_resource memory(scratch, sizeof scratch);
-  boost::system::error_code ec;
-  const json::value value = json::parse(frame, ec, &memory, FrameOptions());
-  const json::object* object = ec ? nullptr : value.if_object();
-  if (object == nullptr) return std::nullopt;
-  auto text =
-      [object](std::string_view key) -> std::optional<std::string_view> {
-    const json::value* v = object->if_contains(key);
-    if (v == nullptr || !v->is_string()) return std::nullopt;
-    return std::string_view(v->get_string());
-  };
-  const auto id = text("id"), action = text("action"), state = text("state");
+  const ServerObject parsed(frame);
+  if (parsed.object() == nullptr) return std::nullopt;
+  const auto id = parsed.Text("id"), action = parsed.Text("action"),
+             state = parsed.Text("state");
   if (!id || !action || !state) return std::nullopt;
 
   Answer answer;
-  const char* end = id->data() + id->size();
-  auto [ptr, error] = std::from_chars(id->data(), end, answer.id);
-  if (id->empty() || error != std::errc() || ptr != end || answer.id == 0) {
-    return std::nullopt;
-  }
+  const std::optional<LockId> parsed_id = ParseId(*id);
+  if (!parsed_id) return std::nullopt;
+  answer.id = *parsed_id;
   if (*action == "lock") {
     answer.action = Action::kLock;
   } else if (*action == "release") {

@@ -213,12 +213,12 @@ std::string RenderPrometheus(const Metrics& metrics,
            "Resumes refused, by reason: not_found (unknown, expired, wrong "
            "secret or another namespace's token: close 4410), rate_limited "
            "(the peer failed too often lately: 429).");
-  w.Sample("locktopus_session_resume_failures_total", "reason", "not_found",
-           std::to_string(Load(sessions.failures[static_cast<std::size_t>(
-               ResumeFailure::kNotFound)])));
-  w.Sample("locktopus_session_resume_failures_total", "reason", "rate_limited",
-           std::to_string(Load(sessions.failures[static_cast<std::size_t>(
-               ResumeFailure::kRateLimited)])));
+  constexpr std::array<std::string_view, kResumeFailureKinds> kFailureNames = {
+      "not_found", "rate_limited"};  // by ResumeFailure
+  for (std::size_t i = 0; i < kResumeFailureKinds; ++i) {
+    w.Sample("locktopus_session_resume_failures_total", "reason",
+             kFailureNames[i], std::to_string(Load(sessions.failures[i])));
+  }
   w.Single("locktopus_sessions", "gauge",
            "Sessions live now, attached or detached (at most --max-sessions).",
            sample.sessions_live);

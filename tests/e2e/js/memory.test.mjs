@@ -125,6 +125,21 @@ function attack(server, n, message) {
   })));
 }
 
+/**
+ * The RSS sampled for a second once `n` connections have come and gone,
+ * each taking a small lock: the baseline that an attack of `n` is measured
+ * from.
+ */
+async function baseline(server, n) {
+  await Promise.all((await attack(server, n,
+    () => JSON.stringify({ action: 'lock', resources: [w('warm')] }))).map((a) => a.ws.terminate()));
+  await sleep(1000);
+  const base = sampler(server.proc.pid);
+  await sleep(1000);
+  base.stop();
+  return base;
+}
+
 describe('memory budget under attack', () => {
   test('hundreds of the largest locks: refused or granted within the budget; ordinary clients unaffected; memory given back', {
     timeout: 240_000 * SCALE,
@@ -138,12 +153,7 @@ describe('memory budget under attack', () => {
 
     // Warm up, then the baseline: ordinary load and a round of connections
     // that come and go, as the attackers will.
-    await Promise.all((await attack(server, ATTACKERS,
-      () => JSON.stringify({ action: 'lock', resources: [w('warm')] }))).map((a) => a.ws.terminate()));
-    await sleep(1000);
-    const base = sampler(pid);
-    await sleep(1000);
-    base.stop();
+    const base = await baseline(server, ATTACKERS);
 
     const during = sampler(pid);
     // 1. The attack of the issue: 1,024 distinct write paths of depth 64 (a
@@ -206,13 +216,7 @@ describe('memory budget under attack', () => {
         '--default-abandon-timeout', String(WINDOW)],
     });
     const pid = server.proc.pid;
-    // Warm up with as many connections that come and go, then the baseline.
-    await Promise.all((await attack(server, SESSIONS,
-      () => JSON.stringify({ action: 'lock', resources: [w('warm')] }))).map((a) => a.ws.terminate()));
-    await sleep(1000);
-    const base = sampler(pid);
-    await sleep(1000);
-    base.stop();
+    const base = await baseline(server, SESSIONS);
 
     const during = sampler(pid);
     const opened = await Promise.all(Array.from({ length: SESSIONS }, (_, k) => new Promise((resolve) => {
