@@ -43,12 +43,13 @@ const resumed = (token, lock, id, window = WINDOW) => ({
   lock,
 });
 
-/** Drops the client's TCP connection and waits until the server has seen it. */
+/** Drops the client's TCP connection and waits until the server has detached its session. */
 async function blip(server, client) {
+  const before = await metric(server, 'locktopus_sessions_detached_total');
   client.terminate();
   await client.waitClosed();
-  // the server notices the reset on its next read, which is pending
-  await sleep(50);
+  await waitFor(async () => await metric(server, 'locktopus_sessions_detached_total') > before,
+    'the server to detach the session');
 }
 
 /** Expects the 4410 answer to a resume. */
