@@ -5,7 +5,10 @@
 // TCP connection is dropped without a close handshake.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import {
   Client, QUIET, TIMEOUT, acquired, enqueued, ready, sharedServer, sleep, startServer, test, uniqueNs, upgradeRefusal, w,
@@ -310,6 +313,27 @@ describe('sessions: metrics, limits and refusals', () => {
     await blip(server, second);
     const [, frame] = await resume(server, ns, token); // and a resume
     assert.equal(frame.state, 'resumed');
+  });
+});
+
+describe('sessions under --auth-token-file', () => {
+  test('the auth token is checked on the resume too', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'locktopus-session-auth-')), 'tokens');
+    fs.writeFileSync(file, 'sekrit\n');
+    const server = await startServer({ args: ['--auth-token-file', file] });
+    // The server as a client with the token sees it.
+    const authed = {
+      connect: (n, params) => server.connect(n, `${params}&token=sekrit`),
+      get: (query) => server.get(query, { Authorization: 'Bearer sekrit' }),
+    };
+    const ns = uniqueNs();
+    const [client, token] = await openSession(authed, ns);
+    await client.lock(w('a'));
+    await blip(authed, client);
+    const refusal = await upgradeRefusal(server.wsUrl(ns, `session=${token}`));
+    assert.equal(refusal.status, 401);
+    const [, frame] = await resume(authed, ns, token);
+    assert.deepEqual(frame, resumed(token, 'acquired', 1));
   });
 });
 
