@@ -213,7 +213,10 @@ void Connection::Detach(LockRecord::Clock::time_point until) {
 ConnState Connection::Attach() {
   closed_ = false;
   detached_ = false;
-  if (record_ != nullptr) record_->SetDetached(std::nullopt);
+  if (record_ != nullptr) {
+    record_->SetDetached(std::nullopt);
+    record_->SetHolder(config_.holder);
+  }
   if (state_ == ConnState::kEnqueued &&
       ns_->State(lock_id_) == LockState::kAcquired && MayAnnounce()) {
     state_ = ConnState::kAcquired;

@@ -17,7 +17,7 @@ std::optional<ForcedRelease> ForceRelease(LockService& service,
     released.detached = record->detached();
     released.abandoned =
         record->released_at().has_value() && !released.detached;
-    released.holder = record->shared_holder();
+    released.holder = record->holder();
     record->ForceReleased(id);
   }
   return released;

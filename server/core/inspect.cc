@@ -23,7 +23,7 @@ wire::ListedLock Listed(LockInfo&& info, LockRecord::Clock::time_point now) {
   if (record == nullptr) return lock;
   const std::optional<LockRecord::Clock::time_point> release =
       record->released_at();
-  if (const HolderInfo* holder = record->holder()) {
+  if (const std::shared_ptr<const HolderInfo> holder = record->holder()) {
     if (!holder->client_name.empty()) lock.client_name = holder->client_name;
     if (!release) lock.connection = holder->connection;
     lock.peer = holder->peer;

@@ -60,8 +60,8 @@ using LockHolderRef = std::weak_ptr<LockHolder>;
 // The engine keeps it, weakly, for the lock's life.
 //
 // Thread safety: Notify, ForceReleased and the readers may run on any
-// thread; the times are atomics, the abandonment's hold is under a mutex,
-// the rest is set before the lock is requested.
+// thread; the times are atomics, the holder and the abandonment's hold are
+// under a mutex, the rest is set before the lock is requested.
 class LockRecord final : public Waiter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -69,8 +69,8 @@ class LockRecord final : public Waiter {
   LockRecord(LockHolderRef transport, std::shared_ptr<const HolderInfo> holder,
              Clock::time_point requested_at)
       : transport_(std::move(transport)),
-        holder_(std::move(holder)),
-        requested_at_(requested_at) {}
+        requested_at_(requested_at),
+        holder_(std::move(holder)) {}
 
   void Notify(LockId id) override {
     if (auto transport = transport_.lock()) transport->Notify(id);
@@ -81,10 +81,16 @@ class LockRecord final : public Waiter {
   // the transport, if it is still there, is told.
   void ForceReleased(LockId id);
 
-  // The connection's, or null (a connection made without one: tests).
-  const HolderInfo* holder() const { return holder_.get(); }
-  const std::shared_ptr<const HolderInfo>& shared_holder() const {
+  // The connection's, or null (a connection made without one: tests). For a
+  // session's lock, the connection that speaks for the session now.
+  std::shared_ptr<const HolderInfo> holder() const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return holder_;
+  }
+  // A resume: another connection speaks for the lock's session.
+  void SetHolder(std::shared_ptr<const HolderInfo> holder) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    holder_ = std::move(holder);
   }
   Clock::time_point requested_at() const { return requested_at_; }
   // When its client was told it is acquired; nullopt before.
@@ -130,12 +136,12 @@ class LockRecord final : public Waiter {
   }
 
   const LockHolderRef transport_;
-  const std::shared_ptr<const HolderInfo> holder_;
   const Clock::time_point requested_at_;
   std::atomic<Clock::rep> acquired_at_{kUnset};
   std::atomic<Clock::rep> released_at_{kUnset};
   std::atomic<bool> detached_{false};
-  Mutex mu_;
+  mutable Mutex mu_;
+  std::shared_ptr<const HolderInfo> holder_ GUARDED_BY(mu_);
   NamespaceHold abandoned_ GUARDED_BY(mu_);
   bool ended_ GUARDED_BY(mu_) = false;  // EndAbandonment has run
 };
