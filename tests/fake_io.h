@@ -2,6 +2,8 @@
 // (server/core/connection.h), shared by its unit tests: it records what a
 // Connection sends and closes with, keeps the timers it sets and the
 // notices it is told of, and runs or delivers nothing until the test does.
+// It is also a session's transport (server/core/session.h), recording the
+// close it is asked for from another strand.
 
 #ifndef LOCKTOPUS_TESTS_FAKE_IO_H_
 #define LOCKTOPUS_TESTS_FAKE_IO_H_
@@ -19,6 +21,7 @@
 #include "server/core/connection.h"
 #include "server/core/inspect.h"
 #include "server/core/lock_service.h"
+#include "server/core/session.h"
 
 namespace locktopus::testing {
 
@@ -28,7 +31,7 @@ inline constexpr std::string_view kLockA =
 inline constexpr std::string_view kRelease = R"({"action":"release"})";
 
 // Records what the connection sends, and runs timers when told to.
-class FakeIo : public server::ConnectionIo, public server::LockHolder {
+class FakeIo : public server::SessionTransport {
  public:
   void Send(std::string text) override { sent.push_back(std::move(text)); }
   // An `acquired` frame: its index in `sent` is kept too.
@@ -47,6 +50,10 @@ class FakeIo : public server::ConnectionIo, public server::LockHolder {
   }
   void Notify(LockId id) override { notices.push_back(id); }
   void ForceReleased(LockId id) override { force_released.push_back(id); }
+  void CloseSoon(std::uint16_t code, std::string reason) override {
+    moved_with = code;
+    moved_reason = std::move(reason);
+  }
 
   server::ha::Time now{};  // the gate's clock
 
@@ -58,6 +65,8 @@ class FakeIo : public server::ConnectionIo, public server::LockHolder {
       timers;
   std::vector<LockId> notices;
   std::vector<LockId> force_released;
+  int moved_with = 0;  // CloseSoon's code
+  std::string moved_reason;
 };
 
 // Delivers to `connection` what its transport `io` was told, as the network
