@@ -456,12 +456,14 @@ struct SessionDetach : ClientCommand<SessionDetach> {
     m.attached = false;
     m.closed = false;
   }
-  void Run(const SessionsModel&, const SessionsModel&, SessionsSut&,
+  void Run(const SessionsModel&, const SessionsModel&, SessionsSut& sut,
            ClientSut& client) const {
     const std::size_t sent = client.io->sent.size();
     client.session->OnClosed(client.io.get());
     RC_ASSERT(client.io->sent.size() == sent);
+    // One timer, of the window (the abandon timeout).
     RC_ASSERT(client.io->timers.size() == 1);
+    RC_ASSERT(client.io->timers.back().first == sut.config.abandon_timeout);
   }
 };
 
