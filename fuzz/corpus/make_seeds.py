@@ -281,6 +281,11 @@ SESSION = {
     # passed on, and the new transport is closed with 4000.
     "session-force-takeover": open_session(0) + lock(0, "wa") +
     force_release(0) + resume(0) + deliver_notice(0) + deliver_notice(0),
+    # Force-released after a protocol error closed the transport, before it
+    # ended: the lock ends silently, and the resume reports none.
+    "session-force-after-error": open_session(0) + lock(0, "wa") +
+    garbage(0, "x") + force_release(0) + deliver_notice(0) + drop(0) +
+    resume(0) + lock(0, "wb") + release(0),
     # Corrupted tokens, attached and detached, find nothing.
     "session-corrupt-token": open_session(0) + lock(0, "wa") +
     corrupt_tokens(0, 7) + drop(0) + corrupt_tokens(0, 200) + resume(0) +
