@@ -76,9 +76,10 @@
 //   - a resume within the window (SessionTable::Find with the token, then
 //     Attach) gets one `resumed` frame with the token, the window and the
 //     lock's state and ID (none: no ID); an enqueued lock the engine acquired
-//     meanwhile is reported acquired if the gate grants it then (through
-//     SendGrant, checked against the gate as any `acquired` frame), and held
-//     or enqueued otherwise; a lock is never announced twice; a transport
+//     meanwhile is reported acquired if the gate grants it then (checked
+//     against the gate as any `acquired` frame), and held or enqueued
+//     otherwise; a `resumed` frame reporting acquired, and only such a one,
+//     goes through SendGrant; a lock is never announced twice; a transport
 //     still attached is closed once with 4409 `session moved`, before the new
 //     one hears anything, and speaks for the session no more;
 //   - frames and ends from a transport the session has left do nothing;
@@ -485,9 +486,12 @@ class Conversation {
     }
     notices_.push_back({&peer, id, force});
   }
-  // `peer` is being sent an `acquired` frame for lock `id`.
-  void Granted(const Peer& peer, LockId id) {
-    if (gate_ == nullptr) return;
+  // `peer` is being sent an `acquired` frame for lock `id` (`resumed`: a
+  // `resumed` frame). A resumed lock that was acquired before needs no
+  // grant now: SendGrant's own check when it is written drops the
+  // connection instead if the gate no longer grants.
+  void Granted(const Peer& peer, LockId id, bool resumed) {
+    if (gate_ == nullptr || (resumed && !promoting_)) return;
     const GrantGate::Decision decision = model_.Decide(clock_, id);
     Require(decision == GrantGate::Decision::kGrant,
             "client " + std::to_string(peer.number()) +
@@ -999,13 +1003,16 @@ class Conversation {
     // An enqueued lock the engine has acquired meanwhile is resumed
     // acquired, if the gate lets it be announced now.
     Belief& b = s.belief;
-    if (b.view == View::kEnqueued &&
-        ns_->State(b.lock) == LockState::kAcquired && Announced(peer, b.lock)) {
+    promoting_ = b.view == View::kEnqueued &&
+                 ns_->State(b.lock) == LockState::kAcquired &&
+                 Announced(peer, b.lock);
+    if (promoting_) {
       b.view = View::kAcquired;
       ++counted_.acquired;
     }
     Require(found->Attach(peers_.back(), nullptr),
             "a live session refused a resume");
+    promoting_ = false;
     ExpectSessionFrame(
         peer,
         {.state = wire::SessionFrame::kResumed,
@@ -1410,6 +1417,7 @@ class Conversation {
   std::uint64_t sequence_ = 0;  // of every frame and CloseSoon
   std::size_t moves_ = 0;       // CloseSoon calls
   bool passing_on_ = false;     // a session passes a notice on
+  bool promoting_ = false;      // a resume announces a lock acquired now
   LockId forcing_ = 0;          // the lock being force-released
   std::set<LockId> forced_;     // ended by an operator
   std::size_t sent_before_ = 0;
@@ -1444,7 +1452,7 @@ void Peer::SendGrant(std::string text) {
                                      " got a frame through SendGrant that is "
                                      "not an acquisition: " +
                                      text);
-  conversation_.Granted(*this, id);
+  conversation_.Granted(*this, id, wire::ParseSessionFrame(text).has_value());
   Receive(std::move(text));
 }
 

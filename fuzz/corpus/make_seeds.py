@@ -304,6 +304,10 @@ SESSION = {
     # the resume after the grace reports it acquired.
     "session-gate-grace": grace(100, 255) + open_session(0) + lock(0, "wa") +
     drop(0) + end_grace() + resume(0) + release(0),
+    # Past the window, a lock acquired before is still resumed acquired,
+    # through SendGrant, which checks the gate when it writes the frame.
+    "session-gate-resume-past-window": grace(100, 255) + open_session(0) +
+    to_deadline() + lock(0, "r") + to_deadline() + resume(0) + release(0),
 }
 
 # ---- request_parser and http_front_door: one selector byte, then the text.
