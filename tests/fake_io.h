@@ -2,6 +2,8 @@
 // (server/core/connection.h), shared by its unit tests: it records what a
 // Connection sends and closes with, keeps the timers it sets and the
 // notices it is told of, and runs or delivers nothing until the test does.
+// It is also a session's transport (server/core/session.h), recording the
+// close it is asked for from another strand.
 
 #ifndef LOCKTOPUS_TESTS_FAKE_IO_H_
 #define LOCKTOPUS_TESTS_FAKE_IO_H_
@@ -28,13 +30,10 @@ inline constexpr std::string_view kLockA =
     R"({"action":"lock","resources":[{"type":"write","path":["a"]}]})";
 inline constexpr std::string_view kRelease = R"({"action":"release"})";
 
-// Records what the connection sends, and runs timers when told to. Also a
-// session's transport (session.h): CloseSoon is recorded like Close.
+// Records what the connection sends, and runs timers when told to; as a
+// session's transport (session.h), also the close of a takeover.
 class FakeIo : public server::SessionTransport {
  public:
-  void CloseSoon(std::uint16_t code, std::string reason) override {
-    Close(code, reason);
-  }
   void Send(std::string text) override { sent.push_back(std::move(text)); }
   // An `acquired` frame: its index in `sent` is kept too.
   void SendGrant(std::string text) override {
@@ -52,6 +51,10 @@ class FakeIo : public server::SessionTransport {
   }
   void Notify(LockId id) override { notices.push_back(id); }
   void ForceReleased(LockId id) override { force_released.push_back(id); }
+  void CloseSoon(std::uint16_t code, std::string reason) override {
+    moved_with = code;
+    moved_reason = std::move(reason);
+  }
 
   server::ha::Time now{};  // the gate's clock
 
@@ -63,6 +66,8 @@ class FakeIo : public server::SessionTransport {
       timers;
   std::vector<LockId> notices;
   std::vector<LockId> force_released;
+  int moved_with = 0;  // CloseSoon's code
+  std::string moved_reason;
 };
 
 // Delivers to `connection` what its transport `io` was told, as the network

@@ -191,8 +191,8 @@ TEST_F(SessionTest, ATakeoverClosesTheOldTransportFirstAndIgnoresIt) {
   session->OnFrame(old.get(), kLockA);
   auto next = std::make_shared<FakeIo>();
   Resume(session, next);
-  EXPECT_EQ(old->closed_with, kSessionMovedCloseCode);
-  EXPECT_EQ(old->close_reason, kSessionMovedReason);
+  EXPECT_EQ(old->moved_with, kSessionMovedCloseCode);
+  EXPECT_EQ(old->moved_reason, kSessionMovedReason);
   const std::size_t old_sent = old->sent.size();
 
   // The old transport's frames and end are ignored; a notice posted to it

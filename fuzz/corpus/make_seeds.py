@@ -157,6 +157,54 @@ def to_deadline():
     return [GATE | TO_DEADLINE]
 
 
+# A session event: op = SESSION_OP | event | client << 3 | window << 5; a
+# client's first one opens its session (window 1000 ms, else 0).
+SESSION_OP = 0x40
+(RESUME, WINDOW, CORRUPT, STALE_FRAME, STALE_END, STALE_NOTICE, FORCE,
+ NEW_SESSION) = range(8)
+
+
+def session_event(kind, client, window=True):
+    return SESSION_OP | kind | client << 3 | window << 5
+
+
+def open_session(client, window=True):
+    """Client's first event: its session opens (its window timer: none)."""
+    return [session_event(WINDOW, client, window)]
+
+
+def resume(client):
+    return [session_event(RESUME, client)]
+
+
+def fire_window(client):
+    return [session_event(WINDOW, client)]
+
+
+def corrupt_tokens(client, b):
+    return [session_event(CORRUPT, client), b]
+
+
+def stale_release(client, j):
+    return [session_event(STALE_FRAME, client), j, 1]
+
+
+def stale_lock(client, j, *specs):
+    return [session_event(STALE_FRAME, client), j, 0] + resources(*specs)
+
+
+def stale_end(client, j):
+    return [session_event(STALE_END, client), j]
+
+
+def stale_notice(client, j):
+    return [session_event(STALE_NOTICE, client), j]
+
+
+def force_release(client):
+    return [session_event(FORCE, client)]
+
+
 SESSION = {
     # Acquired, enqueued, released; the notice reaches the waiter.
     "lock-queue-release": lock(0, "wa") + lock(1, "wa") + release(0) +
@@ -206,6 +254,60 @@ SESSION = {
     lock(1, "ra") + lock(2, "ra") + lock(3, "wa") + ceiling(3, 2) +
     reconnect(3) + lock(3, "ra") + release(0) + release(1) + ceiling(0, 0) +
     lock(0, "r"),
+    # A detached session keeps its acquired lock; the resume reports it.
+    "session-detach-resume": open_session(0) + lock(0, "wa") + lock(1, "wa") +
+    drop(0) + resume(0) + release(0) + deliver_notice(0) + release(1),
+    # An enqueued lock keeps its place while detached, is acquired meanwhile
+    # (its notice dropped) and resumed acquired.
+    "session-acquired-while-detached": open_session(0) + lock(1, "wa") +
+    lock(0, "wa") + drop(0) + release(1) + resume(0) + release(0),
+    # A takeover closes the attached transport with 4409 first; what the old
+    # one sends or reports afterwards does nothing.
+    "session-takeover": open_session(0) + lock(0, "wa") + resume(0) +
+    stale_release(0, 0) + stale_lock(0, 0, "wb") + stale_end(0, 0) +
+    release(0),
+    # The window passes: the lock is released, the one behind it acquired,
+    # and the token finds nothing.
+    "session-expire": open_session(0) + lock(0, "wa") + lock(1, "wa") +
+    drop(0) + fire_window(0) + deliver_notice(0) + resume(0) + release(1),
+    # A resume and a new detachment make the first window timer stale.
+    "session-stale-window": open_session(0) + lock(0, "wa") + drop(0) +
+    resume(0) + drop(0) + fire_timer(0) + resume(0) + release(0),
+    # Force-released while detached: the resume reports none, and a new lock
+    # may be taken.
+    "session-force-detached": open_session(0) + lock(0, "wa") + drop(0) +
+    force_release(0) + resume(0) + lock(0, "wb") + release(0),
+    # Force-released while attached, crossing a takeover: the notice is
+    # passed on, and the new transport is closed with 4000.
+    "session-force-takeover": open_session(0) + lock(0, "wa") +
+    force_release(0) + resume(0) + deliver_notice(0) + deliver_notice(0),
+    # Force-released after a protocol error closed the transport, before it
+    # ended: the lock ends silently, and the resume reports none.
+    "session-force-after-error": open_session(0) + lock(0, "wa") +
+    garbage(0, "x") + force_release(0) + deliver_notice(0) + drop(0) +
+    resume(0) + lock(0, "wb") + release(0),
+    # Corrupted tokens, attached and detached, find nothing.
+    "session-corrupt-token": open_session(0) + lock(0, "wa") +
+    corrupt_tokens(0, 7) + drop(0) + corrupt_tokens(0, 200) + resume(0) +
+    release(0),
+    # The acquisition notice reaches the old transport after a takeover: it
+    # is passed on and not announced again.
+    "session-stale-notice": open_session(0) + lock(1, "wa") + lock(0, "wa") +
+    release(1) + resume(0) + deliver_notice(0) + deliver_notice(0) +
+    stale_notice(0, 0) + deliver_notice(0) + release(0),
+    # A protocol error closes only the transport: the lock stays, and is
+    # acquired silently, and the resume reports it.
+    "session-error-keeps-lock": open_session(0) + lock(1, "wa") +
+    lock(0, "wa") + garbage(0, "x") + release(1) + deliver_notice(0) +
+    drop(0) + resume(0) + release(0),
+    # In the grace the held acquisition of a detached session is dropped;
+    # the resume after the grace reports it acquired.
+    "session-gate-grace": grace(100, 255) + open_session(0) + lock(0, "wa") +
+    drop(0) + end_grace() + resume(0) + release(0),
+    # Past the window, a lock acquired before is still resumed acquired,
+    # through SendGrant, which checks the gate when it writes the frame.
+    "session-gate-resume-past-window": grace(100, 255) + open_session(0) +
+    to_deadline() + lock(0, "r") + to_deadline() + resume(0) + release(0),
 }
 
 # ---- request_parser and http_front_door: one selector byte, then the text.

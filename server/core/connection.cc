@@ -143,7 +143,9 @@ void Connection::OnAcquired(LockId id) {
 }
 
 void Connection::OnForceReleased(LockId id) {
-  if ((closed_ && !detached_) || state_ == ConnState::kReady ||
+  // A session's connection still has its lock after its transport has
+  // closed (a closing answer, or detached): the lock is gone all the same.
+  if ((closed_ && !config_.session) || state_ == ConnState::kReady ||
       id != lock_id_) {
     return;
   }
@@ -156,7 +158,7 @@ void Connection::OnForceReleased(LockId id) {
   state_ = ConnState::kReady;  // nothing left to release or abandon
   record_.reset();
   if (config_.log_locks) Log("released by an operator");
-  if (detached_) return;  // its session's resume finds `lock: none`
+  if (closed_) return;  // its session's resume finds `lock: none`
   io_.Send(wire::FormatError(kForceReleasedReason));
   io_.Close(kForceReleasedCloseCode, kForceReleasedReason);
   HangUp();
@@ -203,7 +205,6 @@ void Connection::HangUp() {
 
 void Connection::Detach(LockRecord::Clock::time_point until) {
   closed_ = true;
-  detached_ = true;
   if (record_ != nullptr) record_->SetDetached(until);
   if (config_.log_locks && state_ != ConnState::kReady) {
     Log("kept: its session is detached");
@@ -212,7 +213,6 @@ void Connection::Detach(LockRecord::Clock::time_point until) {
 
 ConnState Connection::Attach() {
   closed_ = false;
-  detached_ = false;
   if (record_ != nullptr) {
     record_->SetDetached(std::nullopt);
     record_->SetHolder(config_.holder);

@@ -175,7 +175,6 @@ class Connection {
   Clock::time_point requested_at_;  // of the current lock
   Clock::time_point acquired_at_;   // with metrics
   bool closed_ = false;
-  bool detached_ = false;  // a session's, between Detach and Attach
 };
 
 }  // namespace locktopus::server

@@ -191,8 +191,16 @@ void ClientSession::OnAcquired(const SessionTransport* from, LockId id) {
 }
 
 void ClientSession::OnForceReleased(const SessionTransport* from, LockId id) {
-  MutexLock lock(mu_);
-  if (from == io_ || io_ == nullptr) connection_->OnForceReleased(id);
+  {
+    MutexLock lock(mu_);
+    if (from == io_ || io_ == nullptr) {
+      connection_->OnForceReleased(id);
+      return;
+    }
+  }
+  // Posted to a transport that has been taken over since: the lock is gone
+  // all the same, and the one attached now is told on its own strand.
+  ForceReleased(id);
 }
 
 void ClientSession::OnClosed(SessionTransport* from) {

@@ -113,7 +113,8 @@ class ClientSession final : public LockHolder,
               std::shared_ptr<const HolderInfo> holder) EXCLUDES(mu_);
 
   // From a transport, on its strand; dropped unless it is the attached one
-  // (OnAcquired is passed on to the attached one, if any).
+  // (OnAcquired and OnForceReleased are passed on to the attached one, if
+  // any; while detached, a force release applies at once).
   void OnFrame(const SessionTransport* from, std::string_view text)
       EXCLUDES(mu_);
   void OnOversizedFrame(const SessionTransport* from, std::size_t size)
