@@ -41,11 +41,17 @@ struct Config {
   int max_hold = 8;             // ticks a client holds a lock 0..max_hold
   int cancel_percent = 5;       // chance a waiting client cancels per tick
   double stall_seconds = 20;    // no step for this long: a liveness failure
+  int session_percent = 25;     // share of clients on resumable sessions
 };
 
 struct Outcome {
   bool ok = true;
   std::uint64_t steps = 0;
+  // What the session clients went through.
+  std::uint64_t resumes = 0;         // resumed within the window
+  std::uint64_t takeovers = 0;       // of those, from a still open connection
+  std::uint64_t expiries = 0;        // windows that passed with no resume
+  std::uint64_t force_releases = 0;  // of session clients' locks
   std::string report;  // what failed, with the shortest history that shows it
 };
 
