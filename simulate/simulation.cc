@@ -38,9 +38,9 @@ constexpr std::uint64_t kMaxResumeDelay = 64;
 // resumes later from another thread), or resumes from another thread while
 // its connection is still open (a takeover).
 constexpr std::uint64_t kDetachPerMille = 20;
-constexpr std::uint64_t kTakeOverPerMille = 10;
+constexpr std::uint64_t kTakeOverPerMille = 40;
 // One tick in this many force-releases a session client's lock.
-constexpr std::uint64_t kForceReleaseOneIn = 256;
+constexpr std::uint64_t kForceReleaseOneIn = 32;
 
 // One engine step as the thread that did it saw it.
 struct Entry {
