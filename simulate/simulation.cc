@@ -125,9 +125,13 @@ struct SessionClient {
   std::shared_ptr<FakeTransport> transport;  // the one it reads; null: none
   LockId told_acquired = 0;  // the last lock it was told is acquired
   // A resume called this lock acquired after an operator had ended it: the
-  // new connection must be told (4000) before the client's next turn.
+  // client waits to be told (4000), which must come while a force release
+  // notice is on its way to one of its connections.
   LockId must_hear_forced = 0;
-  std::uint64_t must_hear_by = 0;  // the tick it was resumed at
+  // Force release notices posted to its connections and not yet passed to
+  // the session; a session passes one on (posting it again) before it is
+  // counted done.
+  std::atomic<int> force_notices{0};
   // The lock the client has in the engine as it believes, enqueued or
   // acquired; 0: none. Read by force releases and window timers elsewhere.
   std::atomic<LockId> live_id{0};
@@ -200,6 +204,7 @@ class FakeTransport final : public server::SessionTransport,
                 .id = id});
   }
   void ForceReleased(LockId id) override {
+    client.force_notices.fetch_add(1);
     owner.Post({.kind = Message::Kind::kForceReleased,
                 .transport = shared_from_this(),
                 .id = id});
@@ -530,13 +535,9 @@ class Round {
   // ---- Session clients ---------------------------------------------------
 
   void TickSession(Strand& s, SessionClient& c) {
-    if (c.must_hear_forced != 0 && s.tick > c.must_hear_by) {
-      failures_.Add("lock " + std::to_string(c.must_hear_forced) +
-                    " of session client " + std::to_string(c.index) +
-                    " was ended by an operator before its session's resume, "
-                    "which called it acquired; the new connection was never "
-                    "told (4000)");
-      c.must_hear_forced = 0;
+    if (c.must_hear_forced != 0) {
+      if (c.force_notices.load() > 0) return;  // it waits to be told
+      NeverTold(c);
     }
     const std::uint64_t roll = s.rng() % 1000;
     if (roll < kDetachPerMille) {
@@ -751,7 +752,6 @@ class Round {
         }
         if (Forced(had)) {
           c.must_hear_forced = had;
-          c.must_hear_by = s.tick;
         } else if (ns_->State(had) != LockState::kAcquired) {
           failures_.Add(who + ", which the engine has not acquired");
         }
@@ -762,6 +762,14 @@ class Round {
         }
         break;
     }
+  }
+
+  void NeverTold(SessionClient& c) {
+    failures_.Add("lock " + std::to_string(c.must_hear_forced) +
+                  " of session client " + std::to_string(c.index) +
+                  " was ended by an operator before its session's resume, "
+                  "which called it acquired; no connection was told (4000)");
+    c.must_hear_forced = 0;
   }
 
   // Client `c` found its session gone: its window passed.
@@ -868,6 +876,7 @@ class Round {
         case Message::Kind::kForceReleased:
           transport->session->OnForceReleased(transport, m.id);
           ReadFrames(s, *transport);
+          transport->client.force_notices.fetch_sub(1);
           break;
         case Message::Kind::kClose:
           if (m.code != server::kSessionMovedCloseCode) {
@@ -949,6 +958,7 @@ class Round {
     quiet();
     for (auto& strand : strands_) {
       for (SessionClient* c : strand->sessions) {
+        if (c->must_hear_forced != 0) NeverTold(*c);
         if (c->phase == Phase::kWaiting &&
             ns_->State(c->id) == LockState::kAcquired) {
           failures_.Add("lock " + std::to_string(c->id) +
