@@ -39,6 +39,9 @@ constexpr std::uint64_t kMaxResumeDelay = 64;
 // its connection is still open (a takeover).
 constexpr std::uint64_t kDetachPerMille = 20;
 constexpr std::uint64_t kTakeOverPerMille = 40;
+// Passes over every strand's messages after the round that must leave
+// none: far more than any chain of notices passed on needs.
+constexpr int kMaxQuietPasses = 10'000;
 // One tick in this many force-releases a session client's lock.
 constexpr std::uint64_t kForceReleaseOneIn = 32;
 
@@ -686,6 +689,11 @@ class Round {
         return;
       }
     }
+    {
+      // Sent its session frame or not, it speaks for the session now.
+      std::lock_guard lock(c.speaker_mu);
+      c.speaker = transport->serial;
+    }
     transport->session = session;
     c.transport = transport;
     s.sessions.push_back(&c);
@@ -947,7 +955,14 @@ class Round {
   // leaves, and every session's window passes: the sessions are gone.
   void Settle() {
     const auto quiet = [this] {
+      int passes = 0;
       for (bool busy = true; busy;) {
+        if (++passes > kMaxQuietPasses) {
+          failures_.Add(
+              "messages between the strands never stop: a notice "
+              "passed on from connection to connection forever");
+          return;
+        }
         busy = false;
         for (auto& strand : strands_) {
           busy |= Drain(*strand);
@@ -998,6 +1013,11 @@ class Round {
               "a connection taken over by a resume was never "
               "closed (4409)");
         }
+      }
+      if (failures_.stopped()) {
+        // A session left live may still speak through them: kept, so that
+        // the round reports its failures rather than a use after free.
+        new std::vector(std::move(strand->transports));
       }
       strand->transports.clear();  // with them the sessions they held
     }
