@@ -32,8 +32,8 @@ constexpr std::string_view kNamespace = "simulate";
 constexpr LockId kNeverLive = 0;
 // A session's window and the wait before a resume, in ticks of the
 // thread that keeps the timer (one tick per turn of its loop).
-constexpr std::uint64_t kMaxWindow = 48;
-constexpr std::uint64_t kMaxResumeDelay = 64;
+constexpr std::uint64_t kMaxWindow = 256;
+constexpr std::uint64_t kMaxResumeDelay = 320;
 // Per mille of a session client's ticks: it loses its connection (and
 // resumes later from another thread), or resumes from another thread while
 // its connection is still open (a takeover).
@@ -734,8 +734,10 @@ class Round {
                             (c.phase == Phase::kHolding ? "acquired" : "") +
                             (c.phase == Phase::kWaiting ? "enqueued" : "") +
                             ") and resumed with lock " +
-                            std::string(wire::Name(frame.lock)) + " " +
-                            std::to_string(frame.id);
+                            (frame.lock == wire::ConnState::kReady
+                                 ? std::string("none")
+                                 : std::string(wire::Name(frame.lock)) + " " +
+                                       std::to_string(frame.id));
     switch (frame.lock) {
       case wire::ConnState::kReady:
         if (had != 0 && !Forced(had)) {
