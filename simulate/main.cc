@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
   app.add_option("--cancel-percent", config.cancel_percent,
                  "Chance per tick that a waiting client cancels")
       ->capture_default_str();
+  app.add_option("--session-percent", config.session_percent,
+                 "Share of clients that hold their locks through resumable "
+                 "sessions (detached, resumed, taken over, force-released)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   app.add_option("--stall-seconds", config.stall_seconds,
                  "A round with no step for this long has lost a wake-up")
       ->capture_default_str();
@@ -83,6 +88,7 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   auto next_beat = start + std::chrono::duration<double>(heartbeat);
   std::uint64_t rounds = 0, steps = 0;
+  Outcome sessions;  // the session clients' counts, summed
   std::cerr << "simulate: first seed " << seed << ", " << config.threads
             << " threads, " << config.clients << " clients\n";
   for (;; ++seed) {
@@ -92,6 +98,10 @@ int main(int argc, char** argv) {
     const Outcome outcome = RunRound(round, seed);
     ++rounds;
     steps += outcome.steps;
+    sessions.resumes += outcome.resumes;
+    sessions.takeovers += outcome.takeovers;
+    sessions.expiries += outcome.expiries;
+    sessions.force_releases += outcome.force_releases;
     if (!outcome.ok) {
       std::cout << "simulate: round " << rounds << " FAILED (seed " << seed
                 << ", " << round.threads << " threads)\n"
@@ -111,6 +121,9 @@ int main(int argc, char** argv) {
     }
   }
   std::cout << "simulate: " << rounds << " rounds, " << steps
-            << " steps, 0 failures\n";
+            << " steps, 0 failures; sessions: " << sessions.resumes
+            << " resumes (" << sessions.takeovers << " takeovers), "
+            << sessions.expiries << " windows passed, "
+            << sessions.force_releases << " force releases\n";
   return 0;
 }
