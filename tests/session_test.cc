@@ -274,6 +274,22 @@ TEST_F(SessionTest,
   EXPECT_EQ(Resume(session, next).lock, ConnState::kReady);
 }
 
+TEST_F(SessionTest, AResumeAfterAForceReleaseWhoseNoticeIsOnItsWaySaysNone) {
+  auto old = std::make_shared<FakeIo>();
+  auto session = Open(old);
+  session->OnFrame(old.get(), kLockA);
+  ASSERT_TRUE(ForceRelease(*service_, "ns", 1).has_value());
+  ASSERT_EQ(old->force_released, std::vector<LockId>{1});  // not delivered
+  auto next = std::make_shared<FakeIo>();
+  EXPECT_EQ(Resume(session, next).lock, ConnState::kReady);
+  Deliver(*old, *session);  // the notice arrives late, on the old strand
+  Deliver(*next, *session);
+  EXPECT_EQ(next->sent.size(), 1u) << "nothing but the resumed frame";
+  EXPECT_EQ(next->closed_with, 0);
+  session->OnFrame(next.get(), kLockA);
+  EXPECT_EQ(next->sent.back(), kAcquired2);
+}
+
 TEST_F(SessionTest, AProtocolErrorEndsTheTransportNotTheSession) {
   auto io = std::make_shared<FakeIo>();
   auto session = Open(io);

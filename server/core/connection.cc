@@ -212,6 +212,15 @@ void Connection::Detach(LockRecord::Clock::time_point until) {
 }
 
 ConnState Connection::Attach() {
+  // An operator may have ended the lock while its notice is still on its
+  // way (posted to a transport taken over since): the engine knows, and the
+  // resume says `none` rather than a lock that is gone. Ended silently,
+  // before anything is sent again; the notice then finds nothing to end.
+  closed_ = true;
+  if (state_ != ConnState::kReady &&
+      ns_->State(lock_id_) == LockState::kNone) {
+    OnForceReleased(lock_id_);
+  }
   closed_ = false;
   if (record_ != nullptr) {
     record_->SetDetached(std::nullopt);
