@@ -75,7 +75,8 @@
 //     other transport changes nothing;
 //   - a resume within the window (SessionTable::Find with the token, then
 //     Attach) gets one `resumed` frame with the token, the window and the
-//     lock's state and ID (none: no ID); an enqueued lock the engine acquired
+//     lock's state and ID (none: no ID, also for a lock an operator ended
+//     whose notice is still on its way); an enqueued lock the engine acquired
 //     meanwhile is reported acquired if the gate grants it then (checked
 //     against the gate as any `acquired` frame), and held or enqueued
 //     otherwise; a `resumed` frame reporting acquired, and only such a one,
@@ -90,8 +91,8 @@
 //     enqueued: cancelled), nothing is sent, the token finds nothing and
 //     Attach refuses; an earlier detachment's timer does nothing;
 //   - every token that differs from the session's in one byte (of the ID,
-//     the dot or the secret; an ID digit never by its other case, which
-//     names the same ID), in its length, or that names another namespace,
+//     the dot or the secret, the ID's hex digits in either case), in its
+//     length, or that names another namespace,
 //     is refused (Find returns null) and changes nothing, and the true token
 //     still finds the session;
 //   - a force release ends the live lock in the engine as it was; a
@@ -1000,9 +1001,16 @@ class Conversation {
       return ExpectNoFrames();
     }
     Require(found == s.session, "the session's own token did not find it");
+    Belief& b = s.belief;
+    // A lock an operator has ended while its notice is still on its way (to
+    // a transport the session has left) is resumed as none: the resume asks
+    // the engine, and the notice then finds nothing to end.
+    if (b.view != View::kReady && forced_.contains(b.lock)) {
+      ++(b.view == View::kEnqueued ? counted_.cancelled : counted_.released);
+      b.view = View::kReady;
+    }
     // An enqueued lock the engine has acquired meanwhile is resumed
     // acquired, if the gate lets it be announced now.
-    Belief& b = s.belief;
     promoting_ = b.view == View::kEnqueued &&
                  ns_->State(b.lock) == LockState::kAcquired &&
                  Announced(peer, b.lock);
@@ -1060,14 +1068,11 @@ class Conversation {
   void CorruptTokens(const SessionClient& s, std::uint8_t b) {
     Begin(nullptr, "corrupted tokens of session " + std::to_string(s.number) +
                        " try to resume it (" + std::to_string(b) + ")");
-    // Candidate replacements: hex digits of either case, base64url, and
-    // characters a token never has. An ID digit is never replaced by its
-    // other case, which names the same ID.
+    // Candidate replacements: hex digits of either case (a token has one
+    // spelling: its ID in upper case is another, unknown token), base64url,
+    // and characters a token never has.
     static constexpr std::string_view kChars =
         "0123456789abcdefABCDEF-_gzGZ.=%+/ ";
-    const auto lower = [](char c) {
-      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    };
     const std::string& token = s.token;
     std::vector<std::pair<std::string, std::string_view>> tries;
     for (std::size_t i = 0; i < token.size(); ++i) {
@@ -1076,7 +1081,7 @@ class Conversation {
       char c = 0;
       do {
         c = kChars[j++ % kChars.size()];
-      } while (c == token[i] || (i < 16 && lower(c) == lower(token[i])));
+      } while (c == token[i]);
       wrong[i] = c;
       tries.emplace_back(std::move(wrong), kNamespace);
     }
