@@ -119,7 +119,12 @@ class CtlTest : public ::testing::Test {
 
   std::vector<std::string> At(const ServerProcess& server,
                               const std::string& ns = "ns") {
-    return {"--host",      "127.0.0.1", "--port", std::to_string(server.port()),
+    return AtPort(server.port(), ns);
+  }
+  // The same for a server reached through `port` (a relay in front of it).
+  static std::vector<std::string> AtPort(std::uint16_t port,
+                                         const std::string& ns = "ns") {
+    return {"--host",      "127.0.0.1", "--port", std::to_string(port),
             "--namespace", ns};
   }
   static std::vector<std::string> Join(std::vector<std::string> a,

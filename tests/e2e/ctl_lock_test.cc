@@ -516,8 +516,7 @@ TEST_F(CtlTest, KillOnLossStopsTheWholeJob) {
   ServerProcess server;
   TcpRelay relay(server.port());
   const std::string pids = File("pids"), log = File("log");
-  std::vector<std::string> via_relay = At(server);
-  via_relay[3] = std::to_string(relay.port());  // --port
+  const std::vector<std::string> via_relay = AtPort(relay.port());
   const pid_t ctl = Start(Join(
       via_relay, Join({"lock", "--no-session", "--kill-on-loss", "--kill-grace",
                        "1s", "--abandon-timeout", "3000", "-w", "a", "--"},
@@ -540,20 +539,44 @@ TEST_F(CtlTest, KillOnLossStopsTheWholeJob) {
       << Err(0);
 }
 
+// `lock` in its session (the default) through a relay, and what a resumed
+// session must have kept.
+class CtlSessionTest : public CtlTest {
+ protected:
+  // Holds "a" (abandon timeout 5 s, --kill-on-loss) through `relay` with a
+  // HeldUntil(log, go) command.
+  pid_t StartSessionHolder(const TcpRelay& relay, const std::string& log,
+                           const std::string& go) {
+    return Start(Join(AtPort(relay.port()),
+                      Join({"lock", "--kill-on-loss", "--abandon-timeout",
+                            "5000", "-w", "a", "--"},
+                           HeldUntil(log, go))));
+  }
+  // The session was resumed with lock `id` acquired, the lock stood all
+  // along (ExpectStillHeld), and it was never lost.
+  void ExpectResumedAndHeld(const ServerProcess& server, pid_t ctl,
+                            const std::string& log, const std::string& go,
+                            const std::string& id) {
+    EXPECT_NE(Err(0).find("holds lock " + id + ", acquired"), std::string::npos)
+        << "ID " << id << ": " << Err(0);
+    ExpectStillHeld(server, log, go, id, [&] { return Wait(ctl); });
+    EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n") << Err(0);
+    // (A drop's own reason may say "connection lost: ...": not the lock.)
+    EXPECT_EQ(Err(0).find("session lost"), std::string::npos) << Err(0);
+    EXPECT_EQ(Err(0).find("connection to the server lost"), std::string::npos)
+        << Err(0);
+  }
+};
+
 // In its session (the default), `lock` survives a cut of its connection:
 // it reconnects through the relay and resumes, the command runs on, not
 // stopped by --kill-on-loss, and the lock keeps its ID: a second client
 // still waits behind it until the command ends.
-TEST_F(CtlTest, TheLockSurvivesACutOfItsConnection) {
+TEST_F(CtlSessionTest, TheLockSurvivesACutOfItsConnection) {
   ServerProcess server;
   TcpRelay relay(server.port());
   const std::string log = File("log"), go = File("go");
-  std::vector<std::string> via_relay = At(server);
-  via_relay[3] = std::to_string(relay.port());  // --port
-  const pid_t ctl =
-      Start(Join(via_relay, Join({"lock", "--kill-on-loss", "--abandon-timeout",
-                                  "5000", "-w", "a", "--"},
-                                 HeldUntil(log, go))));
+  const pid_t ctl = StartSessionHolder(relay, log, go);
   ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
   const std::string id = ReadyId(log);
   relay.Cut();
@@ -561,14 +584,7 @@ TEST_F(CtlTest, TheLockSurvivesACutOfItsConnection) {
       << Err(0);
   EXPECT_NE(Err(0).find("connection to the server dropped"), std::string::npos)
       << Err(0);
-  EXPECT_NE(Err(0).find("holds lock " + id + ", acquired"), std::string::npos)
-      << "ID " << id << ": " << Err(0);
-  ExpectStillHeld(server, log, go, id, [&] { return Wait(ctl); });
-  EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n") << Err(0);
-  // (The drop's own reason says "connection lost: ...": not the lock.)
-  EXPECT_EQ(Err(0).find("session lost"), std::string::npos) << Err(0);
-  EXPECT_EQ(Err(0).find("connection to the server lost"), std::string::npos)
-      << Err(0);
+  ExpectResumedAndHeld(server, ctl, log, go, id);
 }
 
 // In its session, `lock` also survives a connection that goes silent
@@ -577,16 +593,11 @@ TEST_F(CtlTest, TheLockSurvivesACutOfItsConnection) {
 // server was last heard from half the silence limit ago (2 s for an
 // abandon timeout of 5 s), resumes the session on a new connection once the
 // network is back, and keeps the lock and its ID.
-TEST_F(CtlTest, TheLockSurvivesASilentConnection) {
+TEST_F(CtlSessionTest, TheLockSurvivesASilentConnection) {
   ServerProcess server;
   TcpRelay relay(server.port());
   const std::string log = File("log"), go = File("go");
-  std::vector<std::string> via_relay = At(server);
-  via_relay[3] = std::to_string(relay.port());  // --port
-  const pid_t ctl =
-      Start(Join(via_relay, Join({"lock", "--kill-on-loss", "--abandon-timeout",
-                                  "5000", "-w", "a", "--"},
-                                 HeldUntil(log, go))));
+  const pid_t ctl = StartSessionHolder(relay, log, go);
   ASSERT_TRUE(WaitForFile(log, "ready")) << Err(0);
   const std::string id = ReadyId(log);
   // Silent until half a second after the connection is given up, 1 to 2 s
@@ -598,11 +609,7 @@ TEST_F(CtlTest, TheLockSurvivesASilentConnection) {
   relay.Pause(false);
   ASSERT_TRUE(WaitForFile(dir_ / "err0", "session resumed", seconds(10)))
       << Err(0);
-  EXPECT_NE(Err(0).find("holds lock " + id + ", acquired"), std::string::npos)
-      << "ID " << id << ": " << Err(0);
-  ExpectStillHeld(server, log, go, id, [&] { return Wait(ctl); });
-  EXPECT_EQ(ReadFile(log), "ready " + id + "\ndone\n") << Err(0);
-  EXPECT_EQ(Err(0).find("session lost"), std::string::npos) << Err(0);
+  ExpectResumedAndHeld(server, ctl, log, go, id);
 }
 
 // A cut that lasts longer than the session's window less the margin (1.6 s
@@ -613,8 +620,7 @@ TEST_F(CtlTest, ACutLongerThanTheWindowLosesTheLock) {
   ServerProcess server;
   TcpRelay relay(server.port());
   const std::string log = File("log");
-  std::vector<std::string> via_relay = At(server);
-  via_relay[3] = std::to_string(relay.port());  // --port
+  const std::vector<std::string> via_relay = AtPort(relay.port());
   const pid_t ctl = Start(Join(
       via_relay, {"lock", "--kill-on-loss", "--abandon-timeout", "2000", "-w",
                   "a", "--", "sh", "-c",

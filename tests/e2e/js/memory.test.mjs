@@ -106,11 +106,14 @@ function ordinaryClients(server) {
   };
 }
 
-/** Opens `n` connections at once, each sending `message(k)`; resolves to their first frames and closes. */
-function attack(server, n, message) {
+/**
+ * Opens `n` connections at once (with URL `params`), each sending
+ * `message(k)`; resolves to their first frames and closes.
+ */
+function attack(server, n, message, params = '') {
   return Promise.all(Array.from({ length: n }, (_, k) => new Promise((resolve) => {
     const text = message(k);
-    const ws = new WebSocket(server.wsUrl(`attack${k % 4}`), { perMessageDeflate: false });
+    const ws = new WebSocket(server.wsUrl(`attack${k % 4}`, params), { perMessageDeflate: false });
     const out = { ws, frame: undefined, close: undefined };
     ws.on('open', () => ws.send(text));
     ws.on('message', (data) => {
@@ -131,8 +134,10 @@ function attack(server, n, message) {
  * from.
  */
 async function baseline(server, n) {
+  // Their locks end with them, whatever the server's default abandon timeout.
   await Promise.all((await attack(server, n,
-    () => JSON.stringify({ action: 'lock', resources: [w('warm')] }))).map((a) => a.ws.terminate()));
+    () => JSON.stringify({ action: 'lock', resources: [w('warm')] }), 'abandon-timeout-ms=0'))
+    .map((a) => a.ws.terminate()));
   await sleep(1000);
   const base = sampler(server.proc.pid);
   await sleep(1000);
@@ -208,7 +213,7 @@ describe('memory budget under attack', () => {
 
   test('--max-sessions detached sessions holding large locks: within the budget, all given back', {
     timeout: 120_000 * SCALE,
-  }, async () => {
+  }, async (t) => {
     const WINDOW = 4000 * SCALE;
     const server = await startServer({
       args: ['--max-lock-memory', String(BUDGET), '--threads', String(THREADS),
@@ -219,9 +224,14 @@ describe('memory budget under attack', () => {
     const base = await baseline(server, SESSIONS);
 
     const during = sampler(pid);
+    // Every socket of the test, closed at its end whatever happens, so that
+    // a failure does not keep the test process waiting on them.
+    const sockets = [];
+    t.after(() => sockets.forEach((ws) => ws.terminate()));
     const opened = await Promise.all(Array.from({ length: SESSIONS }, (_, k) => new Promise((resolve) => {
       const url = `${server.wsUrl(`session${k % 4}`)}&session=new&abandon-timeout-ms=${WINDOW}`;
       const ws = new WebSocket(url, { perMessageDeflate: false });
+      sockets.push(ws);
       const frames = [];
       ws.on('message', (data) => {
         frames.push(data.toString());
@@ -243,6 +253,7 @@ describe('memory budget under attack', () => {
     assert.equal(await metric(server, 'locktopus_acquired_locks'), locked.length);
     const more = await new Promise((resolve) => {
       const ws = new WebSocket(`${server.wsUrl('session0')}&session=new`);
+      sockets.push(ws);
       ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
       ws.on('open', () => { ws.terminate(); resolve('accepted'); });
       ws.on('error', () => {});
