@@ -100,6 +100,12 @@ ClientSession::ClientSession(SessionToken token, std::string ns,
   config_.session = true;
 }
 
+ClientSession::~ClientSession() {
+  MutexLock lock(mu_);
+  io_ = nullptr;  // a transport may be gone before the session
+  if (connection_) connection_->Expire();
+}
+
 std::shared_ptr<ClientSession> ClientSession::Make(
     SessionToken token, NamespaceHold ns, ConnectionConfig config,
     std::weak_ptr<SessionTable> table) {

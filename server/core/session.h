@@ -97,6 +97,9 @@ class ClientSession final : public LockHolder,
   // Public for make_shared only: use Make.
   ClientSession(SessionToken token, std::string ns, ConnectionConfig config,
                 std::weak_ptr<SessionTable> table);
+  // A session that goes before its window has passed (its server is going
+  // away) ends its lock as its window would, through no transport.
+  ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
