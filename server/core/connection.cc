@@ -217,8 +217,7 @@ ConnState Connection::Attach() {
   // resume says `none` rather than a lock that is gone. Ended silently,
   // before anything is sent again; the notice then finds nothing to end.
   closed_ = true;
-  if (state_ != ConnState::kReady &&
-      ns_->State(lock_id_) == LockState::kNone) {
+  if (state_ != ConnState::kReady && ns_->State(lock_id_) == LockState::kNone) {
     OnForceReleased(lock_id_);
   }
   closed_ = false;
