@@ -97,6 +97,9 @@ std::string CanonicalTarget(const Route& route) {
     target +=
         "&abandon-timeout-ms=" + std::to_string(*lock->abandon_timeout_ms);
   }
+  if (lock != nullptr && lock->session) {
+    target += "&session=" + PercentEncode(*lock->session);
+  }
   if (lock != nullptr && !lock->client_name.empty()) {
     target += "&client=" + PercentEncode(lock->client_name);
   }
