@@ -151,6 +151,7 @@ class NodeTest : public ::testing::Test, public NodeIo {
     role_ = role;
     why_ = why;
   }
+  void TookOver(Takeover kind) override { takeovers_.push_back(kind); }
   void Fence(const std::string& why) override { fenced_ = why; }
   void Resigned(bool clean) override { resigned_ = clean; }
 
@@ -162,12 +163,14 @@ class NodeTest : public ::testing::Test, public NodeIo {
   GrantGate gate_;
   NodeSettings settings_{.group = "g",
                          .groups = "g",
+                         .name = "a:1",
                          .ttl = milliseconds(2000),
                          .max_abandon = milliseconds(3000)};
   Role role_ = Role::kStandby;
   std::string why_;
   std::optional<std::string> fenced_;
   std::optional<bool> resigned_;
+  std::vector<Takeover> takeovers_;
   LockId floor_ = 0;
 };
 
@@ -255,6 +258,50 @@ TEST_F(NodeTest, AnUncleanRecordMeansAGrace) {
   Run(milliseconds(500));
   EXPECT_EQ(role_, Role::kGrace) << why_;
   EXPECT_NE(why_.find("grace 5000 ms"), std::string::npos) << why_;
+}
+
+// The active is the configuration of its epoch: the record names it, by its
+// candidacy, as the one server holding every lock its clients were told of,
+// and keeps saying so as the ceiling rises.
+TEST_F(NodeTest, TheActiveWritesItselfAsTheInSyncSet) {
+  Initialise({"g"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  ASSERT_EQ(role_, Role::kServing) << why_;
+  EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kClean});
+  const Record record = RecordOf("g");
+  const std::vector<Member> us = {{.name = "a:1", .revision = node.epoch()}};
+  EXPECT_EQ(record.epoch, node.epoch());
+  EXPECT_EQ(record.in_sync, us);
+  EXPECT_EQ(record.version, 0u);
+  node.RaiseCeiling();
+  Run(milliseconds(500));
+  EXPECT_GT(RecordOf("g").ceiling, record.ceiling);
+  EXPECT_EQ(RecordOf("g").in_sync, us);
+}
+
+// Not in the in-sync set of the record's epoch: none of the old locks is
+// ours, so the grace covers them, and the log and /metrics say degraded.
+TEST_F(NodeTest, ATakeoverOutsideTheInSyncSetIsDegraded) {
+  Initialise({"g"}, /*fresh=*/false);
+  Record g = RecordOf("g");
+  g.epoch = 7;
+  g.in_sync = {{.name = "b:2", .revision = 7}};
+  g.version = 3;
+  etcd_.Put(RecordKey("g"), Encode(g));
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kGrace) << why_;
+  EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kDegraded});
+  EXPECT_NE(why_.find("degraded takeover: not in the in-sync set of epoch 7 "
+                      "[b:2@7], so its locks are gone: grace 5000 ms"),
+            std::string::npos)
+      << why_;
+  EXPECT_EQ(RecordOf("g").in_sync,
+            (std::vector<Member>{{.name = "a:1", .revision = node.epoch()}}));
+  EXPECT_EQ(RecordOf("g").version, 0u);
 }
 
 // The drain race: "no lock is live" must be asked only once the gate is
@@ -386,6 +433,60 @@ TEST(PlanInit, StoppedGroupsLoseTheirCleanMarkRunningOnesKeepTheirRecord) {
   ASSERT_EQ(puts.size(), 1u);
   EXPECT_EQ(puts[0].first, RecordKey("g"));
   EXPECT_EQ(Decode(puts[0].second), (Record{.ceiling = 9}));
+}
+
+// A stopped group's servers hold no replica: --ha-init empties its in-sync
+// set, and the configuration's version still goes up.
+TEST(PlanInit, StoppedGroupsLoseTheirInSyncSet) {
+  ClusterView view;
+  view.map = "g";
+  view.records["g"] = Record{.ceiling = 9,
+                             .epoch = 4,
+                             .in_sync = {{.name = "a:1", .revision = 4}},
+                             .version = 2};
+  auto planned = PlanInit(view, {"g"}, system_clock::now(), false);
+  ASSERT_TRUE(planned.ok()) << planned.error().message;
+  const auto& puts = planned.value().write.puts;
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(Decode(puts[0].second),
+            (Record{.ceiling = 9, .epoch = 4, .version = 3}));
+}
+
+TEST(RecordCodec, RoundTripsAndReadsARecordWrittenBeforeReplication) {
+  const Record record{.ceiling = LockId{1} << 50,
+                      .clean = true,
+                      .epoch = 41,
+                      .window_ms = 1600,
+                      .abandon_ms = 60000,
+                      .in_sync = {{.name = "10.0.0.1:7001", .revision = 41},
+                                  {.name = "10.0.0.2:7001", .revision = 44}},
+                      .version = 5};
+  EXPECT_EQ(Decode(Encode(record)), record);
+  EXPECT_TRUE(record.InSync("10.0.0.2:7001", 44));
+  EXPECT_FALSE(record.InSync("10.0.0.2:7001", 45));  // restarted since
+  EXPECT_FALSE(record.InSync("10.0.0.3:7001", 44));
+  EXPECT_EQ(
+      Decode(R"({"ceiling":9,"clean":false,"epoch":3,"window_ms":1,)"
+             R"("abandon_ms":2})"),
+      (Record{.ceiling = 9, .epoch = 3, .window_ms = 1, .abandon_ms = 2}));
+}
+
+TEST(RecordCodec, AMalformedConfigurationIsAnError) {
+  const std::string head =
+      R"({"ceiling":9,"clean":false,"epoch":3,"window_ms":1,"abandon_ms":2,)";
+  for (const std::string tail : {
+           R"("in_sync":[]})",                            // no version
+           R"("in_sync":{},"version":1})",                // not a list
+           R"("in_sync":[{"name":"a"}],"version":1})",    // no revision
+           R"("in_sync":[{"revision":1}],"version":1})",  // no name
+           R"("in_sync":[{"name":1,"revision":1}],"version":1})",
+           R"("in_sync":[{"name":"a","revision":-1}],"version":1})",
+           R"("in_sync":["a"],"version":1})",
+           R"("in_sync":[],"version":-1})",
+       }) {
+    EXPECT_EQ(Decode(head + tail), std::nullopt) << tail;
+  }
+  EXPECT_NE(Decode(head + R"("in_sync":[],"version":0})"), std::nullopt);
 }
 
 TEST(WallClockFloor, CountsFrom2026AndStaysExactInJavaScript) {

@@ -104,6 +104,7 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
   m.sessions.CountFailure(ResumeFailure::kNotFound);
   m.sessions.CountFailure(ResumeFailure::kRateLimited);
   Increment(m.sessions.detached_now);
+  Increment(m.takeovers[static_cast<std::size_t>(Takeover::kDegraded)]);
   const ScrapeSample sample{
       .open_connections = 3,
       .namespaces_open = 2,
@@ -293,6 +294,14 @@ TEST(RenderPrometheus, ExactTextOfAKnownState) {
                 "locktopus_ha_role{role=\"standby\"} 0\n"
                 "locktopus_ha_role{role=\"grace\"} 1\n"
                 "locktopus_ha_role{role=\"serving\"} 0\n"
+                "# HELP locktopus_ha_takeovers_total Times this server became "
+                "its HA group's active, by kind: clean (its predecessor handed "
+                "over with no lock live, no grace), degraded (not in the "
+                "group's in-sync set: its predecessor's locks are gone and it "
+                "waits the grace).\n"
+                "# TYPE locktopus_ha_takeovers_total counter\n"
+                "locktopus_ha_takeovers_total{kind=\"clean\"} 0\n"
+                "locktopus_ha_takeovers_total{kind=\"degraded\"} 1\n"
                 "# HELP locktopus_ha_grace_remaining_seconds What is left of "
                 "the grace after a takeover, or after an unclean stop with "
                 "--state-dir, while acquisitions are held; 0 in every other "

@@ -290,6 +290,17 @@ std::string RenderPrometheus(const Metrics& metrics,
     w.Sample("locktopus_ha_role", "role", role,
              role == sample.role ? "1" : "0");
   }
+  w.Family("locktopus_ha_takeovers_total", "counter",
+           "Times this server became its HA group's active, by kind: clean "
+           "(its predecessor handed over with no lock live, no grace), "
+           "degraded (not in the group's in-sync set: its predecessor's "
+           "locks are gone and it waits the grace).");
+  constexpr std::array<std::string_view, kTakeoverKinds> kTakeoverNames = {
+      "clean", "degraded"};  // by Takeover
+  for (std::size_t i = 0; i < kTakeoverKinds; ++i) {
+    w.Sample("locktopus_ha_takeovers_total", "kind", kTakeoverNames[i],
+             std::to_string(Load(metrics.takeovers[i])));
+  }
   w.Single("locktopus_ha_grace_remaining_seconds", "gauge",
            "What is left of the grace after a takeover, or after an unclean "
            "stop with --state-dir, while acquisitions are held; 0 in every "

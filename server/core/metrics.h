@@ -101,6 +101,13 @@ struct SessionCounters {
   }
 };
 
+// How an HA server took over its group (ha/node.h): clean (its
+// predecessor handed over with no lock live: no grace), or degraded (it is
+// not in the record's in-sync set, so it holds none of its predecessor's
+// locks and waits the grace).
+enum class Takeover { kClean, kDegraded };
+inline constexpr std::size_t kTakeoverKinds = 2;
+
 struct Metrics {
   explicit Metrics(bool per_namespace_labels = false)
       : per_namespace(per_namespace_labels) {}
@@ -128,6 +135,7 @@ struct Metrics {
   Counter tcp_connections_accepted{0};  // every accepted socket
   Counter connections_accepted{0};      // WebSocket handshakes completed
   SessionCounters sessions;
+  std::array<Counter, kTakeoverKinds> takeovers{};  // by Takeover
   Histogram wait;  // lock requested -> acquired
   Histogram hold;  // lock acquired -> released by its client
 };

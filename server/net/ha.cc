@@ -191,6 +191,9 @@ class RoleDriver::Impl final : public ha::NodeIo {
     state_->role = role;
     LogInfo(log_prefix_ + std::string(ha::Name(role)) + ": " + why);
   }
+  void TookOver(Takeover kind) override {
+    Increment(state_->metrics.takeovers[static_cast<std::size_t>(kind)]);
+  }
   void Warn(const std::string& what) override { LogError(log_prefix_ + what); }
   void Fence(const std::string& why) override { events_.fenced(why); }
   void Resigned(bool clean) override { events_.resigned(clean); }

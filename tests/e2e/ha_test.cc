@@ -184,7 +184,14 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   EXPECT_EQ(ready.status, 200);
   EXPECT_GE(GraceSeconds(ready.body), 2) << ready.body;
   EXPECT_LE(GraceSeconds(ready.body), 4) << ready.body;
-  EXPECT_TRUE(HasGraceMetrics(HttpGet(second, "/metrics").body, 1.0, 4.0));
+  const std::string metrics = HttpGet(second, "/metrics").body;
+  EXPECT_TRUE(HasGraceMetrics(metrics, 1.0, 4.0));
+  // Not in the old active's in-sync set: a degraded takeover.
+  EXPECT_NE(metrics.find("locktopus_ha_takeovers_total{kind=\"degraded\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(second.Log().find("degraded takeover"), std::string::npos)
+      << second.Log();
   Client next(second, "ns");
   next.Lock({Write({"a"})});
   // Above the old active's ceiling (and the wall-clock floor).
@@ -227,6 +234,9 @@ TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
   EXPECT_LT(Since(released), 1.0) << second.Log();
   EXPECT_NE(first.Log().find("resigned cleanly"), std::string::npos);
   EXPECT_NE(second.Log().find("no grace"), std::string::npos);
+  EXPECT_NE(HttpGet(second, "/metrics")
+                .body.find("locktopus_ha_takeovers_total{kind=\"clean\"} 1\n"),
+            std::string::npos);
   Client next(second, "ns");
   next.Lock({Write({"a"})});
   const std::optional<std::string> acquired = next.Read();

@@ -150,9 +150,16 @@ Result<InitPlan> PlanInit(const ClusterView& view,
       record = Record{.ceiling = base.ceiling,
                       .epoch = record.epoch,
                       .window_ms = base.window_ms,
-                      .abandon_ms = base.abandon_ms};
+                      .abandon_ms = base.abandon_ms,
+                      .in_sync = record.in_sync,
+                      .version = record.version};
     }
     record.clean = false;
+    // Its servers are stopped: none holds a replica any more.
+    if (!record.in_sync.empty()) {
+      record.in_sync.clear();
+      record.version = it->second.version + 1;
+    }
     if (record == it->second) {
       plan.summary += "; group [" + group + "] keeps its record";
       continue;

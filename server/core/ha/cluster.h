@@ -79,7 +79,8 @@ LockId WallClockFloor(std::chrono::system_clock::time_point now);
 // changes, every stopped group's record rises to the same ceiling, window
 // and abandon timeout (a moved namespace keeps its IDs going up, and its
 // old holders are covered). Every stopped group's record loses its clean
-// mark; a running group keeps its record as it is.
+// mark and its in-sync set (its servers hold no replica any more); a running
+// group keeps its record as it is.
 struct InitPlan {
   Write write;  // apply guarded by the map key's create revision
   Revision guard = 0;

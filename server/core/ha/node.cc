@@ -10,6 +10,16 @@ std::string Millis(Clock::duration d) {
          " ms";
 }
 
+// "name@revision, ..." of `members`, for the log.
+std::string Names(const std::vector<Member>& members) {
+  std::string names;
+  for (const Member& m : members) {
+    if (!names.empty()) names += ", ";
+    names += m.name + "@" + std::to_string(m.revision);
+  }
+  return names;
+}
+
 }  // namespace
 
 milliseconds NodeSettings::margin() const {
@@ -26,7 +36,8 @@ Record Node::Next(LockId ceiling, bool clean) const {
           .clean = clean,
           .epoch = revision_,
           .window_ms = window_ms_,
-          .abandon_ms = abandon_ms_};
+          .abandon_ms = abandon_ms_,
+          .in_sync = in_sync_};
 }
 
 // ---- standby -----------------------------------------------------------
@@ -143,6 +154,13 @@ void Node::Elected(Time sent, Time observed) {
         last.clean ? Clock::duration::zero()
                    : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
                                      settings_.margin());
+    const std::string why =
+        last.clean
+            ? "clean takeover, no grace: the last active handed over "
+              "with no lock live"
+            : "degraded takeover: not in the in-sync set of epoch " +
+                  std::to_string(last.epoch) + " [" + Names(last.in_sync) +
+                  "], so its locks are gone: grace " + Millis(grace);
     // Above our ceiling (--ha-init folded every group's into it when
     // the map changed, so a namespace that moved here keeps its IDs
     // going up), and above the wall-clock floor, so that a ceiling
@@ -150,18 +168,22 @@ void Node::Elected(Time sent, Time observed) {
     // back. Not above other groups' ceilings: takeovers across many
     // groups would then ratchet every ceiling ahead of the line.
     const LockId floor = std::max(last.ceiling, WallClockFloor(io_.WallNow()));
-    TakeOver(Next(floor + settings_.id_block, false), floor, grace, sent,
+    in_sync_ = {{.name = settings_.name, .revision = revision_}};
+    TakeOver(Next(floor + settings_.id_block, false), floor, grace,
+             last.clean ? Takeover::kClean : Takeover::kDegraded, why, sent,
              observed);
   });
 }
 
 void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
-                    Time sent, Time observed) {
+                    Takeover kind, const std::string& why, Time sent,
+                    Time observed) {
   const std::uint64_t generation = generation_;
   Write write{.puts = {{RecordKey(), Encode(record)}}};
   etcd_.Guarded(
       key_, revision_, write,
-      [this, generation, record, floor, grace, sent, observed](Result<bool> r) {
+      [this, generation, record, floor, grace, kind, why, sent,
+       observed](Result<bool> r) {
         if (generation != generation_ || role_ != Role::kStandby) return;
         if (!r.ok()) {
           // Perhaps written: a new look reads our own record and takes over
@@ -182,11 +204,9 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
                            .grant_until = sent + settings_.window()},
                           io_.Now(), gate_, io_);
         const bool wait = role == Role::kGrace;
-        SetRole(role,
-                "elected (epoch " + std::to_string(revision_) +
-                    "), IDs above " + std::to_string(floor) +
-                    (wait ? ", grace " + Millis(grace)
-                          : ", no grace: the last active handed over cleanly"));
+        io_.TookOver(kind);
+        SetRole(role, "elected (epoch " + std::to_string(revision_) +
+                          "), IDs above " + std::to_string(floor) + "; " + why);
         Confirm();
         Watch();
         if (wait) {

@@ -17,10 +17,13 @@
 //             we refuse to serve (fence: the cluster is not initialised, or
 //             the record was lost). The floor is our ceiling, and at
 //             least the wall-clock floor (cluster.h); the grace is 0 if
-//             our record is clean, else the larger grant window plus the larger
-//             abandon timeout plus the margin. Write the record {ceiling: floor
-//             + block, clean: false} guarded by our candidacy; then every
-//             namespace starts above the floor, and clients are taken.
+//             our record is clean (a clean takeover), else the larger grant
+//             window plus the larger abandon timeout plus the margin (a
+//             degraded takeover: we are not in the record's in-sync set,
+//             so none of our predecessor's locks is ours to keep). Write the
+//             record {ceiling: floor + block, clean: false, in_sync: us,
+//             version 0} guarded by our candidacy; then every namespace
+//             starts above the floor, and clients are taken.
 //   grace     until the grace has passed since the election was *observed*:
 //             acquisitions are held, not announced.
 //   serving   grant while the window lasts. Confirm the leadership every
@@ -59,6 +62,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/core/ha/cluster.h"
 #include "server/core/ha/etcd.h"
@@ -135,7 +139,8 @@ class Node final : public RoleLogic {
   void KeepAlive();
   void Poll();
   void Elected(Time sent, Time observed);
-  void TakeOver(Record record, LockId floor, Clock::duration grace, Time sent,
+  void TakeOver(Record record, LockId floor, Clock::duration grace,
+                Takeover kind, const std::string& why, Time sent,
                 Time observed);
   void Confirm();
   void Watch();
@@ -157,6 +162,8 @@ class Node final : public RoleLogic {
   std::uint64_t window_ms_ = 0;
   std::uint64_t abandon_ms_ = 0;
   LockId ceiling_ = 0;
+  // The configuration we write (record.h): while active, ourselves.
+  std::vector<Member> in_sync_;
   bool raising_ = false;
   bool resigning_ = false;
   // Which lease the loops belong to: a new campaign starts new loops.

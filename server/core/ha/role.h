@@ -16,6 +16,7 @@
 
 #include "engine/types.h"
 #include "server/core/ha/gate.h"
+#include "server/core/metrics.h"
 
 namespace locktopus::server::ha {
 
@@ -49,6 +50,9 @@ class NodeIo {
   // The one writer of the server's role (/readyz, the upgrade refusal of a
   // standby), which also logs why.
   virtual void RoleChanged(Role role, const std::string& why) = 0;
+  // This server became its group's active (HA only), after a `kind` of
+  // takeover: counted in /metrics.
+  virtual void TookOver(Takeover kind) { (void)kind; }
   // Something an operator must hear of that changes no role (a failed
   // durable write that will be tried again).
   virtual void Warn(const std::string& what) { (void)what; }

@@ -49,6 +49,7 @@ const FAMILIES = {
   locktopus_lock_wait_seconds: 'histogram',
   locktopus_lock_hold_seconds: 'histogram',
   locktopus_ha_role: 'gauge',
+  locktopus_ha_takeovers_total: 'counter',
   locktopus_ha_grace_remaining_seconds: 'gauge',
   locktopus_build_info: 'gauge',
   process_cpu_seconds_total: 'counter',
@@ -212,6 +213,9 @@ describe('/metrics', () => {
     }
     assert.equal(families.get('locktopus_ha_role').samples.length, ROLES.length);
     assert.equal(valueOf(families, 'locktopus_ha_grace_remaining_seconds'), 0);
+    for (const kind of ['clean', 'degraded']) {
+      assert.equal(valueOf(families, 'locktopus_ha_takeovers_total', { kind }), 0, kind);
+    }
     // The version is the one --version prints, from the same CMake project version.
     const [info] = families.get('locktopus_build_info').samples;
     assert.equal(info.value, 1);
