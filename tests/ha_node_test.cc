@@ -27,6 +27,7 @@ class FakeEtcd final : public Etcd {
   explicit FakeEtcd(std::deque<std::function<void()>>& loop) : loop_(loop) {}
 
   void Put(const std::string& key, const std::string& value) {
+    history_.emplace_back(key, value);
     auto [at, fresh] = kv_.try_emplace(
         key, KeyValue{.key = key, .value = value, .create_revision = ++rev_});
     if (!fresh) at->second.value = value;
@@ -36,6 +37,9 @@ class FakeEtcd final : public Etcd {
     auto it = kv_.find(key);
     return it == kv_.end() ? nullptr : &it->second;
   }
+
+  int lose_writes_ = 0;  // the next guarded writes lose their answer
+  std::vector<std::pair<std::string, std::string>> history_;  // every put
 
   void Grant(std::chrono::seconds, Reply<LeaseId> reply) override {
     Answer(reply, LeaseId{++lease_});
@@ -82,6 +86,14 @@ class FakeEtcd final : public Etcd {
   }
   void Guarded(const std::string& guard, Revision revision, const Write& write,
                Reply<bool> reply) override {
+    if (lose_writes_ > 0) {  // written, and the answer lost
+      --lose_writes_;
+      for (const auto& [key, value] : write.puts) Put(key, value);
+      loop_.push_back([reply] {
+        reply(Error{Error::Code::kUnavailable, "answer lost"});
+      });
+      return;
+    }
     const KeyValue* kv = Find(guard);
     const bool ok = (kv ? kv->create_revision : 0) == revision;
     if (ok) {
@@ -133,6 +145,13 @@ class NodeTest : public ::testing::Test, public NodeIo {
     for (const auto& [key, value] : plan.value().write.puts) {
       etcd_.Put(key, value);
     }
+  }
+  std::vector<KeyValue> Keys(const std::string& prefix) {
+    std::vector<KeyValue> kvs;
+    etcd_.List(prefix,
+               [&kvs](Result<std::vector<KeyValue>> r) { kvs = r.value(); });
+    Run(Clock::duration::zero());
+    return kvs;
   }
   Record RecordOf(const std::string& group) {
     const KeyValue* kv = etcd_.Find(RecordKey(group));
@@ -302,6 +321,72 @@ TEST_F(NodeTest, ATakeoverOutsideTheInSyncSetIsDegraded) {
   EXPECT_EQ(RecordOf("g").in_sync,
             (std::vector<Member>{{.name = "a:1", .revision = node.epoch()}}));
   EXPECT_EQ(RecordOf("g").version, 0u);
+}
+
+// A configuration and a raise of the ceiling asked for together are both
+// written, one write at a time; every write of a set has a new version,
+// even one whose answer was lost.
+TEST_F(NodeTest, InSyncSetsAndRaisesAreWrittenInTurnWithNewVersions) {
+  Initialise({"g"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  ASSERT_EQ(role_, Role::kServing) << why_;
+  const Member us{.name = "a:1", .revision = node.epoch()};
+  const Member b{.name = "b:2", .revision = 300};
+  const LockId ceiling = RecordOf("g").ceiling;
+  std::vector<std::vector<Member>> written;
+  auto note = [&written](const std::vector<Member>& m) {
+    written.push_back(m);
+  };
+  node.SetInSync({b}, note);
+  node.RaiseCeiling();  // waits for the write in flight
+  Run(milliseconds(1));
+  EXPECT_EQ(written, (std::vector<std::vector<Member>>{{us, b}}));
+  Record record = RecordOf("g");
+  EXPECT_EQ(record.in_sync, (std::vector<Member>{us, b}));
+  EXPECT_EQ(record.version, 1u);
+  EXPECT_EQ(record.ceiling, ceiling + settings_.id_block);
+  etcd_.lose_writes_ = 1;
+  node.SetInSync({}, note);
+  Run(milliseconds(1000));
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[1], std::vector<Member>{us});
+  record = RecordOf("g");
+  EXPECT_EQ(record.in_sync, std::vector<Member>{us});
+  EXPECT_EQ(record.version, 3u);  // the lost answer's write had 2
+  EXPECT_EQ(record.ceiling, ceiling + settings_.id_block);
+  EXPECT_FALSE(fenced_);
+  // No write ever took back another's set or ceiling.
+  Record last;
+  for (const auto& [key, value] : etcd_.history_) {
+    if (key != RecordKey("g")) continue;
+    const Record r = Decode(value).value();
+    EXPECT_GE(r.version, last.version) << value;
+    EXPECT_GE(r.ceiling, last.ceiling) << value;
+    last = r;
+  }
+}
+
+// A configuration that cannot be written because another server leads now:
+// fenced, and nobody is told it was written.
+TEST_F(NodeTest, AnInSyncSetRefusedByEtcdFences) {
+  Initialise({"g"}, /*fresh=*/true);
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(100));
+  ASSERT_EQ(role_, Role::kServing) << why_;
+  for (const KeyValue& kv : Keys("/locktopus/g/election/")) {
+    etcd_.Delete(kv.key);
+  }
+  bool told = false;
+  node.SetInSync({{.name = "b:2", .revision = 300}},
+                 [&told](const std::vector<Member>&) { told = true; });
+  Run(milliseconds(1));
+  ASSERT_TRUE(fenced_);
+  EXPECT_NE(fenced_->find("record could not be written"), std::string::npos);
+  EXPECT_FALSE(told);
+  EXPECT_EQ(gate_.Decide(now_, floor_ + 1), GrantGate::Decision::kRefuse);
 }
 
 // The drain race: "no lock is live" must be asked only once the gate is

@@ -37,7 +37,8 @@ Record Node::Next(LockId ceiling, bool clean) const {
           .epoch = revision_,
           .window_ms = window_ms_,
           .abandon_ms = abandon_ms_,
-          .in_sync = in_sync_};
+          .in_sync = in_sync_,
+          .version = version_};
 }
 
 // ---- standby -----------------------------------------------------------
@@ -169,6 +170,7 @@ void Node::Elected(Time sent, Time observed) {
     // groups would then ratchet every ceiling ahead of the line.
     const LockId floor = std::max(last.ceiling, WallClockFloor(io_.WallNow()));
     in_sync_ = {{.name = settings_.name, .revision = revision_}};
+    version_ = version_tried_ = 0;
     TakeOver(Next(floor + settings_.id_block, false), floor, grace,
              last.clean ? Takeover::kClean : Takeover::kDegraded, why, sent,
              observed);
@@ -261,31 +263,80 @@ void Node::Watch() {
 }
 
 void Node::RaiseCeiling() {
-  if (!Active() || raising_) return;
-  raising_ = true;
-  WriteRaise();
+  if (!Active() || raise_wanted_) return;
+  raise_wanted_ = true;
+  WriteRecord();
 }
 
-void Node::WriteRaise() {
+void Node::SetInSync(std::vector<Member> standbys, InSyncWritten written) {
   if (!Active()) return;
+  std::vector<Member> members = {
+      {.name = settings_.name, .revision = revision_}};
+  members.insert(members.end(), standbys.begin(), standbys.end());
+  in_sync_wanted_ = std::move(members);
+  if (written) in_sync_waiting_.push_back(std::move(written));
+  WriteRecord();
+}
+
+// One record write at a time, of everything wanted when it starts: a raise
+// and a configuration never overwrite each other's value.
+void Node::WriteRecord() {
+  if (!Active() || writing_) return;
+  const bool raise = raise_wanted_;
+  const bool reconfigure = in_sync_wanted_.has_value();
+  if (!raise && !reconfigure) return;
+  Record record = Next(ceiling_ + (raise ? settings_.id_block : 0), false);
+  if (reconfigure) {
+    record.in_sync = *in_sync_wanted_;
+    // Every attempt a new version: one whose answer was lost may have been
+    // written, and a version never names two sets.
+    record.version = ++version_tried_;
+    in_sync_wanted_.reset();
+  }
+  std::vector<InSyncWritten> waiting = std::move(in_sync_waiting_);
+  in_sync_waiting_.clear();
+  writing_ = true;
   const std::uint64_t generation = generation_;
-  const Record record = Next(ceiling_ + settings_.id_block, false);
   Write write{.puts = {{RecordKey(), Encode(record)}}};
-  etcd_.Guarded(
-      key_, revision_, write, [this, generation, record](Result<bool> r) {
-        if (generation != generation_ || !Active()) return;
-        if (!r.ok()) {
-          return io_.After(settings_.confirm_interval(), [this, generation] {
-            if (generation == generation_) WriteRaise();
-          });
-        }
-        if (!r.value()) {
-          return Fence("not the leader: the ID ceiling could not be raised");
-        }
-        ceiling_ = record.ceiling;
-        raising_ = false;
-        gate_.SetCeiling(ceiling_, settings_.id_block);
-      });
+  etcd_.Guarded(key_, revision_, write,
+                [this, generation, record, raise, reconfigure,
+                 waiting = std::move(waiting)](Result<bool> r) mutable {
+                  if (generation != generation_ || !Active()) return;
+                  writing_ = false;
+                  if (!r.ok()) {
+                    // Not written, or written and unanswered: write it again,
+                    // with whatever was wanted since.
+                    if (reconfigure && !in_sync_wanted_) {
+                      in_sync_wanted_ = record.in_sync;
+                    }
+                    for (InSyncWritten& w : in_sync_waiting_) {
+                      waiting.push_back(std::move(w));
+                    }
+                    in_sync_waiting_ = std::move(waiting);
+                    return io_.After(settings_.confirm_interval(),
+                                     [this, generation] {
+                                       if (generation == generation_) {
+                                         WriteRecord();
+                                       }
+                                     });
+                  }
+                  if (!r.value()) {
+                    return Fence(
+                        "not the leader: the group's record could "
+                        "not be written");
+                  }
+                  if (raise) {
+                    ceiling_ = record.ceiling;
+                    raise_wanted_ = false;
+                    gate_.SetCeiling(ceiling_, settings_.id_block);
+                  }
+                  if (reconfigure) {
+                    in_sync_ = record.in_sync;
+                    version_ = record.version;
+                  }
+                  for (InSyncWritten& w : waiting) w(in_sync_);
+                  WriteRecord();
+                });
 }
 
 // ---- leaving -------------------------------------------------------------

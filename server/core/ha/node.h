@@ -121,6 +121,18 @@ class Node final : public RoleLogic {
   // deletion go in one guarded write.
   void Resign(const std::function<bool()>& idle) override;
 
+  // Called with the in-sync set the record says, once a SetInSync that asked
+  // for it (or a later one) is written.
+  using InSyncWritten = std::function<void(const std::vector<Member>&)>;
+  // While active: the record's in-sync set becomes this server and
+  // `standbys`, in a write guarded by our candidacy, after any write in
+  // flight (one at a time, so a raise of the ceiling and a configuration
+  // never overwrite each other). `written` follows that write; it is never
+  // called if we are fenced first — a write refused because we are not
+  // the leader any more fences us. An etcd that does not answer is asked
+  // again every confirm interval.
+  void SetInSync(std::vector<Member> standbys, InSyncWritten written);
+
   Role role() const { return role_; }
   LockId ceiling() const { return ceiling_; }
   std::int64_t epoch() const { return revision_; }
@@ -145,7 +157,7 @@ class Node final : public RoleLogic {
   void Confirm();
   void Watch();
   void EndGrace();
-  void WriteRaise();
+  void WriteRecord();
   void Fence(const std::string& why);
   void SetRole(Role role, const std::string& why);
 
@@ -162,9 +174,16 @@ class Node final : public RoleLogic {
   std::uint64_t window_ms_ = 0;
   std::uint64_t abandon_ms_ = 0;
   LockId ceiling_ = 0;
-  // The configuration we write (record.h): while active, ourselves.
+  // The configuration the record says (record.h): while active, ourselves
+  // first, then our in-sync standbys.
   std::vector<Member> in_sync_;
-  bool raising_ = false;
+  std::uint64_t version_ = 0;
+  std::uint64_t version_tried_ = 0;  // the last version a write carried
+  // What is to be written next (WriteRecord), and who waits for it.
+  bool raise_wanted_ = false;
+  std::optional<std::vector<Member>> in_sync_wanted_;
+  std::vector<InSyncWritten> in_sync_waiting_;
+  bool writing_ = false;
   bool resigning_ = false;
   // Which lease the loops belong to: a new campaign starts new loops.
   std::uint64_t generation_ = 0;
