@@ -10,7 +10,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "server/core/ha/commit_gate.h"
 
 namespace locktopus::server::ha {
 namespace {
@@ -228,6 +231,60 @@ TEST_F(ReplicatorTest, ACatchingUpStandbyIsNotWaitedFor) {
   EXPECT_TRUE(drops_.empty());
   EXPECT_TRUE(commits_.empty());
   EXPECT_EQ(replicator_.committed(), kEverything);
+}
+
+// ---- the commit gate ------------------------------------------------------
+
+TEST(CommitGate, AFrameWaitsForTheLogsEndWhenItWasQueued) {
+  Position end = 0;
+  CommitGate gate([&end] { return end; });
+  std::vector<std::string> out;
+  auto queue = [&](std::string frame) {
+    gate.WhenCommitted(gate.Tag(), [&out, frame] { out.push_back(frame); });
+  };
+  end = 3;
+  queue("solo");  // no standby waited for: out at once
+  EXPECT_EQ(out, std::vector<std::string>{"solo"});
+  gate.Advance(3);
+  end = 5;
+  queue("a");
+  end = 7;
+  queue("b");
+  EXPECT_EQ(out.size(), 1u);
+  gate.Advance(6);
+  EXPECT_EQ(out, (std::vector<std::string>{"solo", "a"}));
+  EXPECT_FALSE(gate.IsCommitted(7));
+  gate.Advance(7);
+  EXPECT_EQ(out, (std::vector<std::string>{"solo", "a", "b"}));
+  gate.Advance(kEverything);
+  end = 100;
+  queue("c");
+  EXPECT_EQ(out.back(), "c");
+}
+
+// Advance and WhenCommitted race on other threads: every callback runs
+// exactly once, and never before its position is committed.
+TEST(CommitGate, NoWaiterIsLostOrLetOutEarly) {
+  std::atomic<Position> end{0};
+  CommitGate gate([&end] { return end.load(); });
+  gate.Advance(0);
+  constexpr int kFrames = 20'000;
+  std::atomic<int> ran{0}, early{0};
+  std::thread advancer([&] {
+    for (Position p = 1; p <= kFrames; ++p) gate.Advance(p);
+  });
+  std::thread queuer([&] {
+    for (Position p = 1; p <= kFrames; ++p) {
+      gate.WhenCommitted(p, [&, p] {
+        if (!gate.IsCommitted(p)) early.fetch_add(1);
+        ran.fetch_add(1);
+      });
+    }
+  });
+  advancer.join();
+  queuer.join();
+  EXPECT_EQ(ran.load(), kFrames);
+  EXPECT_EQ(early.load(), 0);
 }
 
 }  // namespace
