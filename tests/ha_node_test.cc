@@ -171,6 +171,21 @@ class NodeTest : public ::testing::Test, public NodeIo {
     why_ = why;
   }
   void TookOver(Takeover kind) override { takeovers_.push_back(kind); }
+  void Leader(const std::string& name, std::int64_t epoch) override {
+    leaders_.emplace_back(name, epoch);
+  }
+  void Elected() override { events_.push_back("elected"); }
+  bool HasReplica(std::int64_t epoch) override {
+    events_.push_back("has replica of " + std::to_string(epoch));
+    return replica_ == epoch;
+  }
+  void AdoptReplica(milliseconds extend) override {
+    events_.push_back(
+        "adopt, extend " + std::to_string(extend.count()) + " ms, gate " +
+        (gate_.Decide(now_, floor_ + 1) == GrantGate::Decision::kRefuse
+             ? "closed"
+             : "open"));
+  }
   void Fence(const std::string& why) override { fenced_ = why; }
   void Resigned(bool clean) override { resigned_ = clean; }
 
@@ -190,6 +205,9 @@ class NodeTest : public ::testing::Test, public NodeIo {
   std::optional<std::string> fenced_;
   std::optional<bool> resigned_;
   std::vector<Takeover> takeovers_;
+  std::vector<std::pair<std::string, std::int64_t>> leaders_;
+  std::vector<std::string> events_;
+  std::int64_t replica_ = -1;  // the epoch HasReplica says yes to
   LockId floor_ = 0;
 };
 
@@ -387,6 +405,73 @@ TEST_F(NodeTest, AnInSyncSetRefusedByEtcdFences) {
   EXPECT_NE(fenced_->find("record could not be written"), std::string::npos);
   EXPECT_FALSE(told);
   EXPECT_EQ(gate_.Decide(now_, floor_ + 1), GrantGate::Decision::kRefuse);
+}
+
+// In the in-sync set with a whole replica of the record's epoch: the
+// replication stops before the record is read, the replica is adopted
+// after the takeover's write and before the gate opens, and there is no
+// grace. Every window is lengthened by the old active's grant window.
+TEST_F(NodeTest, AnInSyncTakeoverAdoptsTheReplicaWithNoGrace) {
+  Initialise({"g"}, /*fresh=*/false);
+  etcd_.Put("/locktopus/g/election/0", "b:2");  // b leads at first
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(100));
+  ASSERT_EQ(role_, Role::kStandby);
+  const std::int64_t ours = node.epoch();
+  Record g = RecordOf("g");
+  g.epoch = 7;
+  g.in_sync = {{.name = "b:2", .revision = 7},
+               {.name = "a:1", .revision = ours}};
+  etcd_.Put(RecordKey("g"), Encode(g));
+  replica_ = 7;
+  etcd_.Delete("/locktopus/g/election/0");  // b is gone
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kServing) << why_;
+  EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kInSync});
+  EXPECT_NE(why_.find("in-sync takeover, no grace"), std::string::npos) << why_;
+  EXPECT_EQ(events_,
+            (std::vector<std::string>{"elected", "has replica of 7",
+                                      "adopt, extend 1600 ms, gate closed"}));
+  EXPECT_EQ(gate_.Decide(now_, floor_ + 1), GrantGate::Decision::kGrant);
+}
+
+// A member whose replica is not whole (it diverged, or followed another
+// epoch) takes over degraded, as one outside the set.
+TEST_F(NodeTest, AMemberWithoutAWholeReplicaIsDegraded) {
+  Initialise({"g"}, /*fresh=*/false);
+  etcd_.Put("/locktopus/g/election/0", "b:2");
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(100));
+  Record g = RecordOf("g");
+  g.epoch = 7;
+  g.in_sync = {{.name = "a:1", .revision = node.epoch()}};
+  etcd_.Put(RecordKey("g"), Encode(g));
+  replica_ = 6;
+  etcd_.Delete("/locktopus/g/election/0");
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kGrace) << why_;
+  EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kDegraded});
+  EXPECT_NE(why_.find("but without a whole replica of it"), std::string::npos)
+      << why_;
+  EXPECT_EQ(std::count(events_.begin(), events_.end(),
+                       "adopt, extend 1600 ms, gate closed"),
+            0);
+}
+
+// A standby is told whom to follow, once per active.
+TEST_F(NodeTest, AStandbyIsToldWhoLeads) {
+  Initialise({"g"}, /*fresh=*/true);
+  etcd_.Put("/locktopus/g/election/0", "b:2");  // an older candidacy leads
+  const Revision b = etcd_.Find("/locktopus/g/election/0")->create_revision;
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kStandby);
+  EXPECT_EQ(leaders_,
+            (std::vector<std::pair<std::string, std::int64_t>>{{"b:2", b}}));
+  EXPECT_TRUE(events_.empty());
 }
 
 // The drain race: "no lock is live" must be asked only once the gate is

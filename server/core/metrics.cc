@@ -293,10 +293,10 @@ std::string RenderPrometheus(const Metrics& metrics,
   w.Family("locktopus_ha_takeovers_total", "counter",
            "Times this server became its HA group's active, by kind: clean "
            "(its predecessor handed over with no lock live, no grace), "
-           "degraded (not in the group's in-sync set: its predecessor's "
-           "locks are gone and it waits the grace).");
+           "in_sync (it holds its predecessor's locks, no grace), degraded "
+           "(its predecessor's locks are gone and it waits the grace).");
   constexpr std::array<std::string_view, kTakeoverKinds> kTakeoverNames = {
-      "clean", "degraded"};  // by Takeover
+      "clean", "in_sync", "degraded"};  // by Takeover
   for (std::size_t i = 0; i < kTakeoverKinds; ++i) {
     w.Sample("locktopus_ha_takeovers_total", "kind", kTakeoverNames[i],
              std::to_string(Load(metrics.takeovers[i])));

@@ -102,11 +102,11 @@ struct SessionCounters {
 };
 
 // How an HA server took over its group (ha/node.h): clean (its
-// predecessor handed over with no lock live: no grace), or degraded (it is
-// not in the record's in-sync set, so it holds none of its predecessor's
-// locks and waits the grace).
-enum class Takeover { kClean, kDegraded };
-inline constexpr std::size_t kTakeoverKinds = 2;
+// predecessor handed over with no lock live: no grace), in sync (it holds a
+// whole replica of its predecessor's locks: no grace), or degraded (it
+// holds none of them and waits the grace).
+enum class Takeover { kClean, kInSync, kDegraded };
+inline constexpr std::size_t kTakeoverKinds = 3;
 
 struct Metrics {
   explicit Metrics(bool per_namespace_labels = false)

@@ -100,7 +100,14 @@ void Node::Poll() {
     }
     if (first != nullptr && (*first)->key == key_ &&
         (*first)->create_revision == revision_) {
+      // From here on this server never acknowledges an older epoch's
+      // changes: what the old active may show its clients is what we hold.
+      io_.Elected();
       return Elected(sent, io_.Now());
+    }
+    if (first != nullptr && (*first)->create_revision != leader_) {
+      leader_ = (*first)->create_revision;
+      io_.Leader((*first)->value, leader_);
     }
     io_.After(settings_.poll_interval(), [this, generation] {
       if (generation == generation_) Poll();
@@ -151,17 +158,17 @@ void Node::Elected(Time sent, Time observed) {
         std::max<std::uint64_t>(settings_.window().count(), last.window_ms);
     abandon_ms_ =
         std::max<std::uint64_t>(settings_.max_abandon.count(), last.abandon_ms);
+    // With a faithful replica of the record's epoch we hold every lock its
+    // clients were told of: no grace. A write of ours whose answer was lost
+    // comes back as our own record; the plan made before it stands.
+    if (!plan_ || last.epoch != revision_) plan_ = Plan(last);
     const Clock::duration grace =
-        last.clean ? Clock::duration::zero()
-                   : Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
-                                     settings_.margin());
-    const std::string why =
-        last.clean
-            ? "clean takeover, no grace: the last active handed over "
-              "with no lock live"
-            : "degraded takeover: not in the in-sync set of epoch " +
-                  std::to_string(last.epoch) + " [" + Names(last.in_sync) +
-                  "], so its locks are gone: grace " + Millis(grace);
+        plan_->kind == Takeover::kDegraded
+            ? Clock::duration(milliseconds(window_ms_ + abandon_ms_) +
+                              settings_.margin())
+            : Clock::duration::zero();
+    std::string why = plan_->why;
+    if (plan_->kind == Takeover::kDegraded) why += ": grace " + Millis(grace);
     // Above our ceiling (--ha-init folded every group's into it when
     // the map changed, so a namespace that moved here keeps its IDs
     // going up), and above the wall-clock floor, so that a ceiling
@@ -171,10 +178,32 @@ void Node::Elected(Time sent, Time observed) {
     const LockId floor = std::max(last.ceiling, WallClockFloor(io_.WallNow()));
     in_sync_ = {{.name = settings_.name, .revision = revision_}};
     version_ = version_tried_ = 0;
-    TakeOver(Next(floor + settings_.id_block, false), floor, grace,
-             last.clean ? Takeover::kClean : Takeover::kDegraded, why, sent,
-             observed);
+    TakeOver(Next(floor + settings_.id_block, false), floor, grace, plan_->kind,
+             why, sent, observed);
   });
+}
+
+Node::TakeoverPlan Node::Plan(const Record& last) {
+  const bool member = last.InSync(settings_.name, revision_);
+  if (member && io_.HasReplica(last.epoch)) {
+    return {.kind = Takeover::kInSync,
+            .why = "in-sync takeover, no grace: this server holds epoch " +
+                   std::to_string(last.epoch) + "'s locks"};
+  }
+  if (last.clean) {
+    return {.kind = Takeover::kClean,
+            .why =
+                "clean takeover, no grace: the last active handed over "
+                "with no lock live"};
+  }
+  return {
+      .kind = Takeover::kDegraded,
+      .why = "degraded takeover: " +
+             std::string(member ? "in the in-sync set of epoch "
+                                : "not in the in-sync set of epoch ") +
+             std::to_string(last.epoch) + " [" + Names(last.in_sync) + "]" +
+             (member ? " but without a whole replica of it" : std::string()) +
+             ", so its locks are gone"};
 }
 
 void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
@@ -198,6 +227,12 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
           return Fence("lost the election before taking over");
         }
         ceiling_ = record.ceiling;
+        if (kind == Takeover::kInSync) {
+          // Every old window counts again from here, lengthened by the old
+          // active's grant window: until then it may still have given its
+          // clients proof of life.
+          io_.AdoptReplica(milliseconds(window_ms_));
+        }
         const Role role =
             StartGranting({.floor = floor,
                            .ceiling = ceiling_,

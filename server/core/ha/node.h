@@ -151,6 +151,12 @@ class Node final : public RoleLogic {
   void KeepAlive();
   void Poll();
   void Elected(Time sent, Time observed);
+  struct TakeoverPlan {
+    Takeover kind = Takeover::kDegraded;
+    std::string why;
+  };
+  // How to take over from `last`, the record read once elected.
+  TakeoverPlan Plan(const Record& last);
   void TakeOver(Record record, LockId floor, Clock::duration grace,
                 Takeover kind, const std::string& why, Time sent,
                 Time observed);
@@ -184,6 +190,10 @@ class Node final : public RoleLogic {
   std::optional<std::vector<Member>> in_sync_wanted_;
   std::vector<InSyncWritten> in_sync_waiting_;
   bool writing_ = false;
+  // The first takeover plan of this candidacy, kept across retries.
+  std::optional<TakeoverPlan> plan_;
+  // The election revision of the active we last saw (a standby's).
+  Revision leader_ = 0;
   bool resigning_ = false;
   // Which lease the loops belong to: a new campaign starts new loops.
   std::uint64_t generation_ = 0;

@@ -53,6 +53,24 @@ class NodeIo {
   // This server became its group's active (HA only), after a `kind` of
   // takeover: counted in /metrics.
   virtual void TookOver(Takeover kind) { (void)kind; }
+  // Replication (HA only; replicator.h). A standby saw `name` lead the group
+  // at `epoch` (its election revision): follow it.
+  virtual void Leader(const std::string& name, std::int64_t epoch) {
+    (void)name, (void)epoch;
+  }
+  // This server is elected: stop applying and acknowledging changes, for
+  // good, before anything else happens.
+  virtual void Elected() {}
+  // Whether this server holds a whole replica of the active of `epoch`,
+  // up to where it stopped (Elected).
+  virtual bool HasReplica(std::int64_t epoch) {
+    (void)epoch;
+    return false;
+  }
+  // Serve from that replica: its locks and sessions become this server's,
+  // every window and abandon timer restarted now and lengthened by
+  // `extend`. Called after the takeover's record write, before any grant.
+  virtual void AdoptReplica(std::chrono::milliseconds extend) { (void)extend; }
   // Something an operator must hear of that changes no role (a failed
   // durable write that will be tried again).
   virtual void Warn(const std::string& what) { (void)what; }

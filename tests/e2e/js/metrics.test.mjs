@@ -213,7 +213,7 @@ describe('/metrics', () => {
     }
     assert.equal(families.get('locktopus_ha_role').samples.length, ROLES.length);
     assert.equal(valueOf(families, 'locktopus_ha_grace_remaining_seconds'), 0);
-    for (const kind of ['clean', 'degraded']) {
+    for (const kind of ['clean', 'in_sync', 'degraded']) {
       assert.equal(valueOf(families, 'locktopus_ha_takeovers_total', { kind }), 0, kind);
     }
     // The version is the one --version prints, from the same CMake project version.
