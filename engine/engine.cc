@@ -58,6 +58,11 @@ ReleaseResult LockSpace::Release(LockId id) {
   return result;
 }
 
+void LockSpace::SkipTo(LockId last_id) {
+  MutexLock lock(mu_);
+  table_->SkipTo(last_id);
+}
+
 LockState LockSpace::State(LockId id) const {
   MutexLock lock(mu_);
   return table_->State(id);

@@ -115,6 +115,12 @@ class LockSpace {
   // found=false, changing nothing, if `id` is not live.
   ReleaseResult Release(LockId id) EXCLUDES(mu_);
 
+  // Raises the last issued ID to `last_id` if it is higher: the next lock
+  // gets an ID above it. Never lowers it. Not a step: no lock changes, and
+  // the step numbers go on as before. A replica rebuilds a namespace whose
+  // live IDs have gaps with it (server/core/ha/replication.h).
+  void SkipTo(LockId last_id) EXCLUDES(mu_);
+
   LockState State(LockId id) const EXCLUDES(mu_);
   // The waiter that lock `id`'s request named, while the lock is live;
   // empty otherwise (or if the request named none). O(1); never part of a

@@ -110,6 +110,10 @@ class LockTable {
   std::optional<RequestResult> Request(std::span<const Resource> resources,
                                        const WaiterRef& waiter, bool refusable);
   ReleaseResult Release(LockId id);
+  // As LockSpace's.
+  void SkipTo(LockId last_id) {
+    if (last_id > stats_.last_id) stats_.last_id = last_id;
+  }
   LockState State(LockId id) const;
   WaiterRef WaiterOf(LockId id) const;
   // As LockSpace's. Changes nothing but Work().

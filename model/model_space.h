@@ -12,6 +12,7 @@
 #ifndef LOCKTOPUS_MODEL_MODEL_SPACE_H_
 #define LOCKTOPUS_MODEL_MODEL_SPACE_H_
 
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -41,6 +42,8 @@ class ModelSpace {
   RequestResult Request(std::span<const Resource> resources,
                         const WaiterRef& waiter = {});
   ReleaseResult Release(LockId id);
+  // Raises the last issued ID to `last_id` if it is higher; not a step.
+  void SkipTo(LockId last_id) { last_id_ = std::max(last_id_, last_id); }
   LockState State(LockId id) const;
   // The waiter a live lock's request named; empty if `id` is not live.
   WaiterRef WaiterOf(LockId id) const;

@@ -158,6 +158,31 @@ struct ReleaseCommand : Command {
   }
 };
 
+// The last ID raised (SkipTo), by -1 to 3 from where it is: lowering and
+// equal change nothing.
+struct SkipCommand : Command {
+  int by = *rc::gen::inRange(-1, 4);
+  InspectQuery query = *GenQuery();  // asked after the call
+
+  LockId Target(const Model& model) const {
+    const LockId last = model.GetStats().last_id;
+    if (by < 0) return last == 0 ? 0 : last - 1;
+    return last + static_cast<LockId>(by);
+  }
+  void apply(Model& model) const override { model.SkipTo(Target(model)); }
+
+  void run(const Model& before, LockSpace& engine) const override {
+    Model model = before;
+    apply(model);
+    engine.SkipTo(Target(before));
+    CheckAgreement(model, engine, query);
+  }
+
+  void show(std::ostream& os) const override {
+    os << "SkipTo last + " << by << "; Inspect " << query;
+  }
+};
+
 RC_GTEST_PROP(EngineMatchesModel, RandomHistories, ()) {
   Model model;
   LockSpace engine;
@@ -165,7 +190,7 @@ RC_GTEST_PROP(EngineMatchesModel, RandomHistories, ()) {
       model, engine,
       rc::state::gen::execOneOfWithArgs<RequestCommand, RequestCommand,
                                         RequestCommand, ReleaseCommand,
-                                        ReleaseCommand>());
+                                        ReleaseCommand, SkipCommand>());
 }
 
 // ---- Sessions: the server's connections against the reference model -----

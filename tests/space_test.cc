@@ -183,6 +183,25 @@ TYPED_TEST(SpaceTest, IdsCountUpAndAreNeverReused) {
   EXPECT_EQ(s.GetStats().last_id, 3u);
 }
 
+// SkipTo raises the last ID, never lowers it, and is not a step: the live
+// locks keep their states and the next request gets the next step number.
+TYPED_TEST(SpaceTest, SkipToRaisesTheNextIdOnly) {
+  auto& s = this->space_;
+  s.SkipTo(4);
+  EXPECT_EQ(s.GetStats().last_id, 4u);
+  EXPECT_EQ(s.Request(std::vector{W({"a"})}, {}),
+            (RequestResult{.step = 1, .id = 5, .acquired = true}));
+  s.SkipTo(9);
+  s.SkipTo(7);  // lower: changes nothing
+  EXPECT_EQ(s.GetStats().last_id, 9u);
+  EXPECT_EQ(s.State(5), LockState::kAcquired);
+  EXPECT_EQ(s.Request(std::vector{R({"a", "b"})}, {}),
+            (RequestResult{.step = 2, .id = 10, .acquired = false}));
+  EXPECT_EQ(Unlock(s, 5), Ids{10});
+  s.SkipTo(10);  // equal: changes nothing
+  EXPECT_EQ(Lock(s, {R({"a"})}), Acquired(11));
+}
+
 TYPED_TEST(SpaceTest, ReleaseOfAnIdThatIsNotLiveChangesNothing) {
   auto& s = this->space_;
   EXPECT_FALSE(s.Release(1).found);

@@ -69,8 +69,11 @@ void Connection::OnOversizedFrame(std::size_t size_at_least) {
 void Connection::Lock(const wire::LockMessage& message) {
   requested_at_ = Clock::now();
   record_ = std::make_shared<LockRecord>(self_, config_.holder, requested_at_);
+  const ha::Owner owner{.session = config_.session_id,
+                        .timeout_ms = static_cast<std::uint64_t>(
+                            config_.abandon_timeout.count())};
   const std::optional<RequestResult> answer =
-      ns_->TryRequest(message.resources, record_);
+      ns_->TryRequest(message.resources, record_, owner);
   if (!answer) {
     record_.reset();
     Overloaded("lock refused: the server's lock memory is full (" +

@@ -77,6 +77,9 @@ struct ConnectionConfig {
   // A session's connection (session.h): the end of a transport detaches it
   // rather than ending it (Detach, Attach, Expire).
   bool session = false;
+  // Its session's token ID, which owns its locks (ha/replication.h's
+  // Owner); 0: a plain connection.
+  std::uint64_t session_id = 0;
   bool log_clients = false;  // log each session's events
 };
 

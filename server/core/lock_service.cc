@@ -4,8 +4,38 @@
 
 namespace locktopus::server {
 
-ReleaseResult Namespace::Release(LockId id) {
-  ReleaseResult result = space_.Release(id);
+std::optional<RequestResult> Namespace::LoggedRequest(
+    std::span<const Resource> resources, const WaiterRef& waiter,
+    const ha::Owner& owner, ha::Position* position, bool refusable) {
+  // Built before the step, so that nothing can throw between the step and
+  // its append.
+  ha::LockRequested change{.ns = name_,
+                           .resources = {resources.begin(), resources.end()},
+                           .owner = owner};
+  MutexLock lock(log_mu_);
+  std::optional<RequestResult> result =
+      refusable ? space_.TryRequest(resources, waiter)
+                : space_.Request(resources, waiter);
+  if (!result) return result;
+  change.id = result->id;
+  change.acquired = result->acquired;
+  const ha::Position appended = log_->Append(std::move(change));
+  if (position != nullptr) *position = appended;
+  return result;
+}
+
+ReleaseResult Namespace::Release(LockId id, ha::Position* position) {
+  ReleaseResult result;
+  if (log_ == nullptr) {
+    result = space_.Release(id);
+  } else {
+    ha::LockEnded change{.ns = name_, .id = id};  // as LoggedRequest's
+    MutexLock lock(log_mu_);
+    result = space_.Release(id);
+    ha::Position appended = 0;
+    if (result.found) appended = log_->Append(std::move(change));
+    if (position != nullptr) *position = appended;
+  }
   for (const Acquisition& acquisition : result.acquired) {
     if (auto waiter = acquisition.waiter.lock()) waiter->Notify(acquisition.id);
   }
@@ -37,7 +67,7 @@ NamespaceHold LockService::Open(std::string_view name) {
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) {
     auto entry = std::make_unique<Entry>(
-        name, std::max(marks_.Floor(name), id_floor_), &memory_);
+        name, std::max(marks_.Floor(name), id_floor_), &memory_, log_);
     const std::string_view key = entry->ns.name();
     it = namespaces_.emplace(key, std::move(entry)).first;
     ++opened_;

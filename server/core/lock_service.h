@@ -21,6 +21,13 @@
 // step never takes it.
 // Acquisition notices are delivered after the step's mutex is released, on
 // the thread that did the step.
+//
+// Replication: a service given a ChangeLog (ha/replication.h) appends every
+// change of lock state to it. A namespace then takes a mutex of its own
+// around each step and its append, so that its changes reach the log in the
+// engine's step order and before the step's caller can drop its hold (and
+// so before the namespace can be freed and opened again). Without a log,
+// a step costs one null check more.
 
 #ifndef LOCKTOPUS_SERVER_CORE_LOCK_SERVICE_H_
 #define LOCKTOPUS_SERVER_CORE_LOCK_SERVICE_H_
@@ -38,6 +45,8 @@
 
 #include "engine/engine.h"
 #include "engine/id_marks.h"
+#include "engine/thread_annotations.h"
+#include "server/core/ha/replication.h"
 #include "server/core/metrics.h"
 
 namespace locktopus::server {
@@ -47,31 +56,45 @@ class LockService;
 // One open namespace: its lock space and its counters.
 class Namespace {
  public:
+  // `log`, if not null, must outlive the namespace: every change is
+  // appended to it.
   Namespace(std::string_view name, LockId last_id,
-            MemoryBudget* budget = nullptr)
-      : name_(name), budget_(budget), space_(last_id, budget) {}
+            MemoryBudget* budget = nullptr, ha::ChangeLog* log = nullptr)
+      : name_(name), budget_(budget), log_(log), space_(last_id, budget) {}
   Namespace(const Namespace&) = delete;
   Namespace& operator=(const Namespace&) = delete;
 
   const std::string& name() const { return name_; }
 
-  // Requests a lock; if it is enqueued, `waiter` is told (Waiter::Notify)
-  // once it is acquired.
+  // Requests a lock for `owner`; if it is enqueued, `waiter` is told
+  // (Waiter::Notify) once it is acquired. With a log, `position`, if not
+  // null, gets the position of the change appended (without one it is left
+  // as it is).
   RequestResult Request(std::span<const Resource> resources,
-                        const WaiterRef& waiter = {}) {
-    return space_.Request(resources, waiter);
+                        const WaiterRef& waiter = {},
+                        const ha::Owner& owner = {},
+                        ha::Position* position = nullptr) {
+    if (log_ == nullptr) return space_.Request(resources, waiter);
+    return *LoggedRequest(resources, waiter, owner, position,
+                          /*refusable=*/false);
   }
 
-  // As Request, but nullopt, changing nothing, when the lock memory budget
-  // cannot cover the lock (LockSpace::TryRequest).
+  // As Request, but nullopt, changing nothing (nothing appended), when the
+  // lock memory budget cannot cover the lock (LockSpace::TryRequest).
   std::optional<RequestResult> TryRequest(std::span<const Resource> resources,
-                                          const WaiterRef& waiter = {}) {
-    return space_.TryRequest(resources, waiter);
+                                          const WaiterRef& waiter = {},
+                                          const ha::Owner& owner = {},
+                                          ha::Position* position = nullptr) {
+    if (log_ == nullptr) return space_.TryRequest(resources, waiter);
+    return LoggedRequest(resources, waiter, owner, position,
+                         /*refusable=*/true);
   }
 
   // Releases or cancels `id`, then tells the waiter of every lock the step
-  // acquired, outside the space's mutex.
-  ReleaseResult Release(LockId id);
+  // acquired, outside the space's mutex. With a log, `position`, if not
+  // null, gets the position of the change appended, or 0 if `id` was not
+  // live (without a log it is left as it is).
+  ReleaseResult Release(LockId id, ha::Position* position = nullptr);
 
   LockState State(LockId id) const { return space_.State(id); }
   WaiterRef WaiterOf(LockId id) const { return space_.WaiterOf(id); }
@@ -98,8 +121,18 @@ class Namespace {
   const Counter& abandoned() const { return abandoned_; }
 
  private:
+  // With a log: the step and its append, under log_mu_.
+  std::optional<RequestResult> LoggedRequest(
+      std::span<const Resource> resources, const WaiterRef& waiter,
+      const ha::Owner& owner, ha::Position* position, bool refusable)
+      EXCLUDES(log_mu_);
+
   const std::string name_;
   MemoryBudget* const budget_;
+  ha::ChangeLog* const log_;
+  // With a log: held across each step and its append (see the file
+  // comment); taken before the space's mutex and the log's.
+  Mutex log_mu_;
   LockSpace space_;
   LockCounters counters_;
   Counter abandoned_{0};
@@ -146,9 +179,12 @@ class LockService : public std::enable_shared_from_this<LockService> {
  public:
   // Lock state of every namespace together may take `max_lock_memory` heap
   // bytes (MemoryBudget).
+  // With `log` (which must outlive the service), every namespace appends
+  // its changes to it.
   explicit LockService(
-      std::uint64_t max_lock_memory = std::numeric_limits<std::uint64_t>::max())
-      : memory_(max_lock_memory) {}
+      std::uint64_t max_lock_memory = std::numeric_limits<std::uint64_t>::max(),
+      ha::ChangeLog* log = nullptr)
+      : memory_(max_lock_memory), log_(log) {}
 
   // Holds the namespace `name`, opening it first if it is not open: its
   // first ID is then above IdMarks's floor for the name.
@@ -201,8 +237,9 @@ class LockService : public std::enable_shared_from_this<LockService> {
  private:
   friend class NamespaceHold;
   struct Entry {
-    Entry(std::string_view name, LockId last_id, MemoryBudget* budget)
-        : ns(name, last_id, budget) {}
+    Entry(std::string_view name, LockId last_id, MemoryBudget* budget,
+          ha::ChangeLog* log)
+        : ns(name, last_id, budget, log) {}
     Namespace ns;
     std::size_t holds = 0;  // guarded by LockService::mu_
   };
@@ -213,6 +250,7 @@ class LockService : public std::enable_shared_from_this<LockService> {
 
   // Declared before the namespaces, which charge it until they go.
   MemoryBudget memory_;
+  ha::ChangeLog* const log_;
   mutable Mutex mu_;
   // Keys view their entry's own name.
   std::map<std::string_view, std::unique_ptr<Entry>> namespaces_

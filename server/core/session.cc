@@ -98,6 +98,7 @@ ClientSession::ClientSession(SessionToken token, std::string ns,
       table_(std::move(table)),
       config_(std::move(config)) {
   config_.session = true;
+  config_.session_id = token_.id;
 }
 
 ClientSession::~ClientSession() {
@@ -314,6 +315,13 @@ std::shared_ptr<ClientSession> SessionTable::Create(
   auto session = ClientSession::Make(std::move(token), std::move(ns), config,
                                      weak_from_this());
   sessions_.emplace(session->token().id, session);
+  if (log_ != nullptr) {
+    log_->Append(ha::SessionOpened{
+        .id = session->token().id,
+        .secret = session->token().secret,
+        .ns = session->ns(),
+        .window_ms = static_cast<std::uint64_t>(session->window().count())});
+  }
   return session;
 }
 
@@ -382,6 +390,7 @@ void SessionTable::Remove(std::uint64_t id) {
   if (auto it = sessions_.find(id); it != sessions_.end()) {
     gone = std::move(it->second);
     sessions_.erase(it);
+    if (log_ != nullptr) log_->Append(ha::SessionEnded{.id = id});
   }
 }
 

@@ -39,6 +39,7 @@
 
 #include "engine/thread_annotations.h"
 #include "server/core/connection.h"
+#include "server/core/ha/replication.h"
 #include "server/core/inspect.h"
 #include "server/core/metrics.h"
 
@@ -179,8 +180,11 @@ class SessionTable : public std::enable_shared_from_this<SessionTable> {
   // Peers whose failures are remembered; the stalest is forgotten first.
   static constexpr std::size_t kMaxPeers = 4096;
 
-  SessionTable(std::size_t max_sessions, Metrics* metrics)
-      : max_sessions_(max_sessions), metrics_(metrics) {}
+  // With `log` (which must outlive the table), every session's opening and
+  // end is appended to it (ha/replication.h).
+  SessionTable(std::size_t max_sessions, Metrics* metrics,
+               ha::ChangeLog* log = nullptr)
+      : max_sessions_(max_sessions), metrics_(metrics), log_(log) {}
 
   // A new session of namespace `ns` with the connection `config`; null when
   // --max-sessions are live.
@@ -201,7 +205,8 @@ class SessionTable : public std::enable_shared_from_this<SessionTable> {
   bool Limited(std::string_view peer,
                std::chrono::milliseconds* retry_after = nullptr) EXCLUDES(mu_);
 
-  // The session has ended: it is forgotten.
+  // The session has ended (its lock, if any, ended before): it is
+  // forgotten.
   void Remove(std::uint64_t id) EXCLUDES(mu_);
 
   std::size_t live() const EXCLUDES(mu_);
@@ -218,6 +223,7 @@ class SessionTable : public std::enable_shared_from_this<SessionTable> {
 
   const std::size_t max_sessions_;
   Metrics* const metrics_;
+  ha::ChangeLog* const log_;
   mutable Mutex mu_;
   std::map<std::uint64_t, std::shared_ptr<ClientSession>> sessions_
       GUARDED_BY(mu_);

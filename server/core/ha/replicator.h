@@ -45,11 +45,10 @@
 
 #include "server/core/ha/gate.h"
 #include "server/core/ha/record.h"
+#include "server/core/ha/replication.h"
 
 namespace locktopus::server::ha {
 
-// A change's place in the active's log: 1, 2, 3, ...
-using Position = std::uint64_t;
 // Every position, committed: what a replicator with no standby to wait for
 // says.
 inline constexpr Position kEverything = std::numeric_limits<Position>::max();
