@@ -155,6 +155,16 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
       "HA mode: the lease TTL; an active that cannot confirm its leadership "
       "for four fifths of it stops granting and closes its connections",
       {.low = 1000, .high = kMaxTimeoutMs});
+  add("--ha-peer-token-file", o.ha_peer_token_file, "HA_PEER_TOKEN_FILE",
+      "HA mode: replicate every lock to the group's standbys, so that a "
+      "failover keeps them and waits no grace. FILE holds the group's peer "
+      "token (one line, at least 32 characters), the same on every server "
+      "of the group and known to no client");
+  add("--ha-ack-timeout-ms", o.ha_ack_timeout_ms, "HA_ACK_TIMEOUT_MS",
+      "HA mode with replication: a standby that leaves a change "
+      "unacknowledged this long is taken out of the in-sync set, and the "
+      "active goes on alone",
+      {.low = 10, .high = kMaxTimeoutMs});
   add("--state-dir", o.state_dir, "STATE_DIR",
       "Standalone: keep the lock-ID ceiling in DIR so that IDs never go back "
       "across restarts (and grant nothing for a grace after a crash)");
@@ -201,6 +211,17 @@ std::variant<Config, int> ParseOptions(int argc, const char* const* argv) {
     }
     if (o.ha_init && o.etcd_endpoints.empty()) {
       throw CLI::ValidationError("--ha-init", "needs --etcd-endpoints");
+    }
+    if (!o.ha_peer_token_file.empty() && o.etcd_endpoints.empty()) {
+      throw CLI::ValidationError("--ha-peer-token-file",
+                                 "needs --etcd-endpoints");
+    }
+    if (o.ha_ack_timeout_ms * 2 > o.ha_ttl_ms) {
+      throw CLI::ValidationError(
+          "--ha-ack-timeout-ms",
+          "must be at most half of --ha-ttl-ms (" +
+              std::to_string(o.ha_ttl_ms) +
+              "): a standby is dropped well before the leadership lapses");
     }
     if (o.ha_new_cluster && !o.ha_init) {
       throw CLI::ValidationError("--ha-new-cluster", "needs --ha-init");

@@ -63,11 +63,19 @@ struct Config {
   // With ha_init: the operator's word that the cluster never served.
   bool ha_new_cluster = false;
   std::uint64_t ha_ttl_ms = 5000;
+  // Replication to the group's standbys (docs/ha.md, Replication): the file
+  // holding the group's peer token, which standbys present to the active;
+  // empty: replication off, and every failover waits the grace.
+  std::string ha_peer_token_file;
+  // How long the active waits for a standby's acknowledgement before it
+  // removes the standby from the in-sync set and goes on alone.
+  std::uint64_t ha_ack_timeout_ms = 500;
   // Standalone durability: the ID ceiling and the clean-stop mark live here.
   std::string state_dir;
 
   bool tls() const { return !tls_cert.empty(); }
   bool ha() const { return !etcd_endpoints.empty(); }
+  bool replicates() const { return ha() && !ha_peer_token_file.empty(); }
 };
 
 }  // namespace locktopus::server

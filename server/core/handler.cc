@@ -35,6 +35,29 @@ std::optional<HttpResponse> NotActive(const ServerState& state) {
                        std::string(ha::Name(role)) + ")");
 }
 
+// A standby's stream: only with replication on, only with the peer token
+// (a client's token opens no stream: it would read sessions' secrets), only
+// to the active.
+Handled ReplicateAnswer(const ReplicateRoute& route, const HttpRequest& request,
+                        const ServerState& state) {
+  if (!state.config.replicates() || state.replication == nullptr) {
+    return Text(404, "Not found: replication is off (--ha-peer-token-file)");
+  }
+  constexpr std::string_view kBearer = "Bearer ";
+  const std::string_view auth = request.authorization;
+  if (!auth.starts_with(kBearer) ||
+      !EqualConstantTime(auth.substr(kBearer.size()), state.peer_token)) {
+    HttpResponse response =
+        Text(401, "Unauthorized: the peer token is required");
+    response.www_authenticate = "Bearer";
+    return response;
+  }
+  if (!request.websocket_upgrade)
+    return Text(426, "WebSocket upgrade required");
+  if (auto refused = NotActive(state)) return *refused;
+  return ReplicaUpgrade{route};
+}
+
 // The refusal of a session's upgrade, if any: a resume from an address
 // that failed too often lately (429; the session is not lost, the client
 // retries), a new session past --max-sessions (503).
@@ -109,6 +132,9 @@ Handled HandleRequest(const HttpRequest& request,
       RouteTarget(request.target, state->config.route_limits, &token,
                   request.method == Method::kDelete ? RouteVerb::kDelete
                                                     : RouteVerb::kRead);
+  if (const auto* replicate = std::get_if<ReplicateRoute>(&route)) {
+    return ReplicateAnswer(*replicate, request, *state);
+  }
   if (state->auth != nullptr && !IsOpen(route) &&
       !state->auth->Allows(request.authorization, token)) {
     HttpResponse response =

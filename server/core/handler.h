@@ -47,7 +47,12 @@ struct Upgrade {
   std::unique_ptr<ConnectionSlot> slot;
 };
 
-using Handled = std::variant<HttpResponse, Upgrade>;
+// A standby's replication stream, to hand to ServerState::replication.
+struct ReplicaUpgrade {
+  ReplicateRoute route;
+};
+
+using Handled = std::variant<HttpResponse, Upgrade, ReplicaUpgrade>;
 
 // The answer to `request`: with --auth-token-file, 401 unless it carries a
 // listed token (but for /healthz, /readyz and CORS preflights); an upgrade
@@ -55,7 +60,9 @@ using Handled = std::variant<HttpResponse, Upgrade>;
 // fenced: ha/role.h), or is full (503 each); a force release for DELETE
 // /locks_v1 (force_release.h) unless the server is not its group's active
 // (503), logged as a warning and counted; else the page, statistics,
-// metrics or probe the route names, or the route's error.
+// metrics or probe the route names, or the route's error. /replicate_v1
+// takes the group's peer token, never a client's (404 without
+// replication, 401 without the peer token, 503 unless active).
 Handled HandleRequest(const HttpRequest& request,
                       const std::shared_ptr<ServerState>& state);
 

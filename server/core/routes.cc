@@ -1,5 +1,6 @@
 #include "server/core/routes.h"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/url_view.hpp>
@@ -59,6 +60,39 @@ std::variant<std::size_t, HttpError> Count(const boost::urls::url_view& url,
                               std::to_string(high)};
   }
   return value;
+}
+
+// /replicate_v1's parameters: all of them, each well formed.
+Route ReplicateTarget(const boost::urls::url_view& url) {
+  ReplicateRoute route;
+  const std::optional<std::string> member = Param(url, "member");
+  if (!member || member->empty() || member->size() > kMaxMemberBytes ||
+      !std::all_of(member->begin(), member->end(),
+                   [](char c) { return c > 0x20 && c < 0x7F; })) {
+    return HttpError{400, "URL parameter 'member' should be a server's name"};
+  }
+  route.member = *member;
+  const auto number =
+      [&url](std::string_view key) -> std::optional<std::int64_t> {
+    const std::optional<std::string> text = Param(url, key);
+    std::int64_t value = 0;
+    if (!text || text->empty()) return std::nullopt;
+    const char* end = text->data() + text->size();
+    auto [ptr, ec] = std::from_chars(text->data(), end, value);
+    if (ec != std::errc() || ptr != end || value < 0) return std::nullopt;
+    return value;
+  };
+  const auto revision = number("revision"), epoch = number("epoch"),
+             from = number("from");
+  if (!revision || !epoch || !from) {
+    return HttpError{400,
+                     "URL parameters 'revision', 'epoch' and 'from' should "
+                     "be integers from 0"};
+  }
+  route.revision = *revision;
+  route.epoch = *epoch;
+  route.from = static_cast<std::uint64_t>(*from);
+  return route;
 }
 
 // The path parameter of /locks_v1, as locktopusctl writes paths.
@@ -161,6 +195,7 @@ Route RouteTarget(std::string_view target, const RouteLimits& limits,
     return route;
   }
   if (path == "/metrics") return MetricsRoute{};
+  if (path == "/replicate_v1") return ReplicateTarget(url);
   if (path == "/healthz") return HealthRoute{};
   if (path == "/readyz") return ReadyRoute{};
   if (path != "/v1" && path != "/stats_v1" && path != "/stats" &&

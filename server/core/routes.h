@@ -121,6 +121,20 @@ struct ReadyRoute {
   bool operator==(const ReadyRoute&) const = default;
 };
 
+// GET /replicate_v1?member=NAME&revision=R&epoch=E&from=P: a standby's
+// replication stream (ha/stream.h), between the servers of a group only.
+// NAME is the standby's candidacy name (at most kMaxMemberBytes printable
+// ASCII), R its candidacy's revision, E the epoch it followed last, P the
+// first position of that epoch it lacks (0: a snapshot).
+inline constexpr std::size_t kMaxMemberBytes = 256;
+struct ReplicateRoute {
+  std::string member;
+  std::int64_t revision = 0;
+  std::int64_t epoch = 0;
+  std::uint64_t from = 0;
+  bool operator==(const ReplicateRoute&) const = default;
+};
+
 // Anything refused before it reaches a handler.
 struct HttpError {
   unsigned status = 400;
@@ -131,7 +145,7 @@ struct HttpError {
 using Route =
     std::variant<LockRoute, StatsRoute, LocksRoute, StatusRoute, MetricsRoute,
                  HealthRoute, ReadyRoute, NamespacesRoute, AssetRoute,
-                 ReleaseRoute, HttpError>;
+                 ReleaseRoute, ReplicateRoute, HttpError>;
 
 // What the request asks of its target: to read it (GET, HEAD and every
 // other method) or to delete it (DELETE).

@@ -17,7 +17,9 @@
 
 #include "server/core/auth.h"
 #include "server/core/config.h"
+#include "server/core/ha/commit_gate.h"
 #include "server/core/ha/gate.h"
+#include "server/core/ha/replication.h"
 #include "server/core/ha/role.h"
 #include "server/core/lock_service.h"
 #include "server/core/metrics.h"
@@ -67,6 +69,13 @@ class UnknownParams {
   std::set<std::string> seen_ GUARDED_BY(mu_);
 };
 
+// What the network shell puts here to take the replication streams that
+// standbys open (server/net/replication.h); the handler only passes them on.
+class ReplicationPort {
+ public:
+  virtual ~ReplicationPort() = default;
+};
+
 struct ServerState {
   explicit ServerState(Config c) : config(std::move(c)) {}
 
@@ -74,8 +83,23 @@ struct ServerState {
   // Which namespaces are this server's (ParseOptions checked the map).
   const ShardMap shard =
       ShardMap::Make(config.ha_groups, config.ha_group).value();
+  // With replication (Config::replicates): every change of lock state, in
+  // order, for the standbys; null otherwise.
+  const std::unique_ptr<ha::ChangeLog> change_log =
+      config.replicates() ? std::make_unique<ha::ChangeLog>() : nullptr;
   const std::shared_ptr<LockService> locks =
-      std::make_shared<LockService>(config.max_lock_memory);
+      std::make_shared<LockService>(config.max_lock_memory, change_log.get());
+  // With replication: what holds every frame to a client until the changes
+  // behind it are held by the standbys the active waits for.
+  const std::unique_ptr<ha::CommitGate> commit =
+      change_log ? std::make_unique<ha::CommitGate>(
+                       [log = change_log.get()] { return log->last(); })
+                 : nullptr;
+  // With replication: the group's peer token (--ha-peer-token-file), which
+  // standbys present; and the streams' owner. Set before the first
+  // connection is accepted.
+  std::string peer_token;
+  std::shared_ptr<ReplicationPort> replication;
   std::atomic<std::size_t> connections{0};  // open WebSocket connections
   std::atomic<std::uint64_t> next_client{0};
   std::atomic<bool> draining{false};  // shutting down: refuse new clients
@@ -94,7 +118,8 @@ struct ServerState {
   SessionRegistry sessions;
   // The resumable sessions (session.h).
   const std::shared_ptr<SessionTable> client_sessions =
-      std::make_shared<SessionTable>(config.max_sessions, &metrics);
+      std::make_shared<SessionTable>(config.max_sessions, &metrics,
+                                     change_log.get());
   // The unknown /v1 query parameters logged so far (each name once).
   UnknownParams unknown_params;
 };

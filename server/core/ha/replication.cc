@@ -131,10 +131,16 @@ std::vector<Change> ReplicatedState::Changes() const {
 // ---------------------------------------------------------------
 
 Position ChangeLog::Append(Change change) noexcept {
-  MutexLock lock(mu_);
-  (void)state_.Apply(change);
-  changes_.push_back(std::move(change));
-  return first_ + changes_.size() - 1;
+  Position position = 0;
+  {
+    MutexLock lock(mu_);
+    (void)state_.Apply(change);
+    changes_.push_back(std::move(change));
+    position = first_ + changes_.size() - 1;
+    last_.store(position, std::memory_order_release);
+  }
+  if (on_append_) on_append_();
+  return position;
 }
 
 std::optional<std::vector<Change>> ChangeLog::From(Position from,
@@ -163,8 +169,7 @@ Snapshot ChangeLog::Snapshot() const {
 }
 
 Position ChangeLog::last() const {
-  MutexLock lock(mu_);
-  return first_ + changes_.size() - 1;
+  return last_.load(std::memory_order_acquire);
 }
 
 Position ChangeLog::first() const {

@@ -32,9 +32,11 @@
 #ifndef LOCKTOPUS_SERVER_CORE_HA_REPLICATION_H_
 #define LOCKTOPUS_SERVER_CORE_HA_REPLICATION_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -198,8 +200,14 @@ class ChangeLog {
   // The state at the last position, as changes (ReplicatedState::Changes).
   ha::Snapshot Snapshot() const EXCLUDES(mu_);
 
-  // The last position appended; 0 before the first.
-  Position last() const EXCLUDES(mu_);
+  // Calls `fn` after every append from now on, on the appending thread,
+  // outside the log's mutex (the appender may hold its namespace's). Set
+  // before the first append.
+  void OnAppend(std::function<void()> fn) { on_append_ = std::move(fn); }
+
+  // The last position appended; 0 before the first. Lock-free: every
+  // frame to a client reads it (commit_gate.h).
+  Position last() const;
   // The first position still kept (last() + 1 when none is).
   Position first() const EXCLUDES(mu_);
 
@@ -208,6 +216,8 @@ class ChangeLog {
   std::deque<Change> changes_ GUARDED_BY(mu_);
   Position first_ GUARDED_BY(mu_) = 1;  // of changes_.front()
   ReplicatedState state_ GUARDED_BY(mu_);
+  std::atomic<Position> last_{0};
+  std::function<void()> on_append_;
 };
 
 // The standby's side: the active's lock state rebuilt in engine LockSpaces,
