@@ -301,8 +301,8 @@ std::string FormatError(std::string_view reason) {
   return std::string(kErrorPrefix) + std::string(reason);
 }
 
-std::string FormatLock(std::span<const Resource> resources) {
-  std::string out = R"({"action":"lock","resources":[)";
+void AppendResources(std::string& out, std::span<const Resource> resources) {
+  out += '[';
   const char* sep = "";
   for (const Resource& r : resources) {
     out += sep;
@@ -317,7 +317,14 @@ std::string FormatLock(std::span<const Resource> resources) {
     out += "]}";
     sep = ",";
   }
-  return out + "]}";
+  out += ']';
+}
+
+std::string FormatLock(std::span<const Resource> resources) {
+  std::string out = R"({"action":"lock","resources":)";
+  AppendResources(out, resources);
+  out += '}';
+  return out;
 }
 
 std::string_view FormatRelease() { return R"({"action":"release"})"; }

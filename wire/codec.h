@@ -81,6 +81,11 @@ ClientMessage ParseClientMessage(std::string_view frame,
 // A lock request for `resources`; ParseClientMessage reads it back.
 std::string FormatLock(std::span<const Resource> resources);
 
+// Appends `resources` to `out` as a lock request writes them: a JSON array
+// of {"type":"read"|"write","path":[...]}. For other frames that carry a
+// lock's resources (server/core/ha/change_codec.h).
+void AppendResources(std::string& out, std::span<const Resource> resources);
+
 // {"action":"release"}
 std::string_view FormatRelease();
 

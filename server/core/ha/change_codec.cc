@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include "wire/codec.h"
+
 namespace locktopus::server::ha {
 namespace json = boost::json;
 namespace {
@@ -28,25 +30,6 @@ void AppendField(std::string& out, std::string_view key,
   out += key;
   out += "\":";
   AppendString(out, value);
-}
-
-void AppendResources(std::string& out, const std::vector<Resource>& resources) {
-  out += ",\"resources\":[";
-  const char* sep = "";
-  for (const Resource& r : resources) {
-    out += sep;
-    out += r.access == Access::kRead ? R"({"type":"read","path":[)"
-                                     : R"({"type":"write","path":[)";
-    const char* segment_sep = "";
-    for (const std::string& segment : r.path) {
-      out += segment_sep;
-      AppendString(out, segment);
-      segment_sep = ",";
-    }
-    out += "]}";
-    sep = ",";
-  }
-  out += ']';
 }
 
 // Reads the fields of one object, each at most once; any field it was not
@@ -190,7 +173,8 @@ std::string FormatChange(const ChangeFrame& frame) {
     out += "\"request\"";
     AppendField(out, "ns", c->ns);
     AppendField(out, "id", c->id);
-    AppendResources(out, c->resources);
+    out += ",\"resources\":";
+    wire::AppendResources(out, c->resources);
     if (c->owner.session != 0) AppendField(out, "session", c->owner.session);
     AppendField(out, "timeout_ms", c->owner.timeout_ms);
     if (c->acquired) {
