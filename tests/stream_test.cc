@@ -11,7 +11,7 @@
 namespace locktopus::server::ha {
 namespace {
 
-Change Request(std::string ns, LockId id, std::string path,
+Change Requested(std::string ns, LockId id, std::string path,
                std::optional<bool> acquired = true) {
   return LockRequested{
       .ns = std::move(ns),
@@ -47,8 +47,8 @@ class StreamTest : public ::testing::Test {
 };
 
 TEST_F(StreamTest, ASnapshotThenChangesThenACatchUpAfterAReconnect) {
-  Log(Request("n", 1, "a"));
-  Log(Request("n", 2, "a", false));
+  Log(Requested("n", 1, "a"));
+  Log(Requested("n", 2, "a", false));
   ASSERT_EQ(follower_.Begin(7), 0u);  // nothing yet: a snapshot
   Follower::Answer answer = Feed(follower_, FormatSnapshot(7, log_.Snapshot()));
   ASSERT_EQ(answer.error, "");
@@ -59,7 +59,7 @@ TEST_F(StreamTest, ASnapshotThenChangesThenACatchUpAfterAReconnect) {
   ASSERT_EQ(answer.error, "");
   EXPECT_EQ(answer.ack, 3u);
   // The stream drops; the same epoch picks up where it stopped.
-  const Position p4 = Log(Request("n", 3, "b"));
+  const Position p4 = Log(Requested("n", 3, "b"));
   ASSERT_EQ(follower_.Begin(7), 4u);
   answer = Feed(follower_, ChangesFrom(p4));
   EXPECT_EQ(answer.ack, 4u);
@@ -76,7 +76,7 @@ TEST_F(StreamTest, ASnapshotThenChangesThenACatchUpAfterAReconnect) {
 // A new epoch always starts from a snapshot: the old one's replica is not
 // that active's state.
 TEST_F(StreamTest, ANewEpochNeedsASnapshot) {
-  Log(Request("n", 1, "a"));
+  Log(Requested("n", 1, "a"));
   ASSERT_EQ(follower_.Begin(7), 0u);
   Feed(follower_, FormatSnapshot(7, log_.Snapshot()));
   EXPECT_TRUE(follower_.Whole(7));
@@ -90,8 +90,8 @@ TEST_F(StreamTest, ANewEpochNeedsASnapshot) {
 TEST_F(StreamTest, AGapOrADivergenceClosesTheStream) {
   ASSERT_EQ(follower_.Begin(7), 0u);
   Feed(follower_, FormatSnapshot(7, log_.Snapshot()));
-  Log(Request("n", 1, "a"));
-  const Position p2 = Log(Request("n", 2, "b"));
+  Log(Requested("n", 1, "a"));
+  const Position p2 = Log(Requested("n", 2, "b"));
   Follower::Answer answer = Feed(follower_, ChangesFrom(p2));
   EXPECT_EQ(answer.error, "position 2 after 0");
   EXPECT_FALSE(answer.ack);
@@ -99,7 +99,7 @@ TEST_F(StreamTest, AGapOrADivergenceClosesTheStream) {
   // The active says 3 was acquired at once; the replica's engine enqueues
   // it behind 1: not in sync any more, and a snapshot is needed.
   Feed(follower_, ChangesFrom(1));
-  const Position p3 = Log(Request("n", 3, "a", true));
+  const Position p3 = Log(Requested("n", 3, "a", true));
   answer = Feed(follower_, ChangesFrom(p3));
   EXPECT_NE(answer.error.find("diverged"), std::string::npos) << answer.error;
   EXPECT_FALSE(follower_.Whole(7));
@@ -109,7 +109,7 @@ TEST_F(StreamTest, AGapOrADivergenceClosesTheStream) {
 TEST_F(StreamTest, ASnapshotInPartsIsWholeOnlyAtItsLastPart) {
   const std::string big(kPartBytes / 3, 'x');
   for (LockId id = 1; id <= 7; ++id) {
-    Log(Request("n", id, big + std::to_string(id)));
+    Log(Requested("n", id, big + std::to_string(id)));
   }
   const std::vector<std::string> parts = FormatSnapshot(7, log_.Snapshot());
   ASSERT_GE(parts.size(), 3u);
@@ -129,7 +129,7 @@ TEST_F(StreamTest, ASnapshotInPartsIsWholeOnlyAtItsLastPart) {
 TEST_F(StreamTest, AFrozenFollowerAcknowledgesNothing) {
   ASSERT_EQ(follower_.Begin(7), 0u);
   Feed(follower_, FormatSnapshot(7, log_.Snapshot()));
-  const Position p1 = Log(Request("n", 1, "a"));
+  const Position p1 = Log(Requested("n", 1, "a"));
   follower_.Freeze();
   const Follower::Answer answer = Feed(follower_, ChangesFrom(p1));
   EXPECT_FALSE(answer.ack);
