@@ -181,7 +181,8 @@ class NodeTest : public ::testing::Test, public NodeIo {
   }
   void AdoptReplica(milliseconds extend) override {
     events_.push_back(
-        "adopt, extend " + std::to_string(extend.count()) + " ms, gate " +
+        "adopt, extend " + std::to_string(extend.count()) + " ms, floor " +
+        (floor_ != 0 ? "set" : "unset") + ", gate " +
         (gate_.Decide(now_, floor_ + 1) == GrantGate::Decision::kRefuse
              ? "closed"
              : "open"));
@@ -430,9 +431,9 @@ TEST_F(NodeTest, AnInSyncTakeoverAdoptsTheReplicaWithNoGrace) {
   EXPECT_EQ(role_, Role::kServing) << why_;
   EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kInSync});
   EXPECT_NE(why_.find("in-sync takeover, no grace"), std::string::npos) << why_;
-  EXPECT_EQ(events_,
-            (std::vector<std::string>{"elected", "has replica of 7",
-                                      "adopt, extend 1600 ms, gate closed"}));
+  EXPECT_EQ(events_, (std::vector<std::string>{
+                         "elected", "has replica of 7",
+                         "adopt, extend 1600 ms, floor set, gate closed"}));
   EXPECT_EQ(gate_.Decide(now_, floor_ + 1), GrantGate::Decision::kGrant);
 }
 
@@ -456,7 +457,7 @@ TEST_F(NodeTest, AMemberWithoutAWholeReplicaIsDegraded) {
   EXPECT_NE(why_.find("but without a whole replica of it"), std::string::npos)
       << why_;
   EXPECT_EQ(std::count(events_.begin(), events_.end(),
-                       "adopt, extend 1600 ms, gate closed"),
+                       "adopt, extend 1600 ms, floor set, gate closed"),
             0);
 }
 

@@ -254,6 +254,29 @@ void Connection::Expire() {
   ns_.reset();
 }
 
+bool Connection::Adopt(LockId id, std::span<const Resource> resources,
+                       const ha::Owner& owner) {
+  if (closed_ || state_ != ConnState::kReady) return false;
+  requested_at_ = Clock::now();
+  auto record =
+      std::make_shared<LockRecord>(self_, config_.holder, requested_at_);
+  const RequestResult result = ns_->Request(resources, record, owner);
+  if (result.id != id) {
+    ns_->Release(result.id);
+    return false;
+  }
+  record_ = std::move(record);
+  lock_id_ = id;
+  state_ = result.acquired ? ConnState::kAcquired : ConnState::kEnqueued;
+  Count(&LockCounters::requested);
+  if (result.acquired) CountAcquired();
+  if (config_.log_locks) {
+    resources_ = ToString(resources);
+    Log(result.acquired ? "taken over, acquired" : "taken over, enqueued");
+  }
+  return true;
+}
+
 void Connection::OnClosed() {
   if (closed_) return;
   closed_ = true;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,12 @@ class ConnectionIo {
   virtual void After(std::chrono::milliseconds delay,
                      std::function<void()> fn) = 0;
 };
+
+// Runs `fn` once after `delay`, from any thread: a timer without a
+// connection (an adopted session's window, an adopted lock's abandonment;
+// adopt.h).
+using TimerFn =
+    std::function<void(std::chrono::milliseconds delay, std::function<void()>)>;
 
 inline constexpr std::uint16_t kProtocolErrorCloseCode = 3000;
 // RFC 6455 "try again later": a lock refused through no fault of the client.
@@ -140,6 +147,21 @@ class Connection {
   // dropped connection's with no abandon timeout (acquired: released at
   // once; enqueued: cancelled), and the namespace is let go.
   void Expire();
+
+  // ---- Adoption (adopt.h): a lock a new HA active takes over ----
+
+  // Makes lock `id` on `resources` this connection's, as if its client had
+  // just requested it: requested in the engine for `owner` (the lock's
+  // owner on the predecessor), where it must get the namespace's next ID
+  // (LockService::OpenAt, Namespace::SkipTo), and counted requested, and
+  // acquired if the engine acquires it at once. Nothing is sent and the
+  // gate is not asked: a session's client learns the state when it resumes;
+  // a plain connection's never does (the caller ends the connection, which
+  // abandons its lock). False, changing nothing, if the connection has
+  // ended or has a lock; false, the lock ended again, if the engine gave
+  // another ID.
+  bool Adopt(LockId id, std::span<const Resource> resources,
+             const ha::Owner& owner);
 
  private:
   void Lock(const wire::LockMessage& message);

@@ -42,6 +42,15 @@ ReleaseResult Namespace::Release(LockId id, ha::Position* position) {
   return result;
 }
 
+void Namespace::SkipTo(LockId last_id) {
+  if (log_ == nullptr) return space_.SkipTo(last_id);
+  ha::IdsSkipped change{.ns = name_, .last_id = last_id};
+  MutexLock lock(log_mu_);
+  if (space_.GetStats().last_id >= last_id) return;
+  space_.SkipTo(last_id);
+  log_->Append(std::move(change));
+}
+
 NamespaceHold::NamespaceHold(const NamespaceHold& other)
     : service_(other.service_), ns_(other.ns_) {
   if (ns_ != nullptr) service_->AddHold(ns_);
@@ -66,14 +75,25 @@ NamespaceHold LockService::Open(std::string_view name) {
   MutexLock lock(mu_);
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) {
-    auto entry = std::make_unique<Entry>(
-        name, std::max(marks_.Floor(name), id_floor_), &memory_, log_);
-    const std::string_view key = entry->ns.name();
-    it = namespaces_.emplace(key, std::move(entry)).first;
-    ++opened_;
+    return Insert(name, std::max(marks_.Floor(name), id_floor_));
   }
   ++it->second->holds;
   return NamespaceHold(shared_from_this(), &it->second->ns);
+}
+
+NamespaceHold LockService::OpenAt(std::string_view name, LockId last_id) {
+  MutexLock lock(mu_);
+  if (namespaces_.contains(name)) return {};
+  return Insert(name, last_id);
+}
+
+NamespaceHold LockService::Insert(std::string_view name, LockId last_id) {
+  auto entry = std::make_unique<Entry>(name, last_id, &memory_, log_);
+  const std::string_view key = entry->ns.name();
+  Entry& inserted = *namespaces_.emplace(key, std::move(entry)).first->second;
+  ++opened_;
+  ++inserted.holds;
+  return NamespaceHold(shared_from_this(), &inserted.ns);
 }
 
 NamespaceHold LockService::HoldIfOpen(std::string_view name) {

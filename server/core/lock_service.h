@@ -96,6 +96,11 @@ class Namespace {
   // live (without a log it is left as it is).
   ReleaseResult Release(LockId id, ha::Position* position = nullptr);
 
+  // Raises the last issued ID to `last_id` if it is higher
+  // (LockSpace::SkipTo): a takeover rebuilds a namespace whose live IDs
+  // have gaps (adopt.h). With a log, a raise is appended (IdsSkipped).
+  void SkipTo(LockId last_id) EXCLUDES(log_mu_);
+
   LockState State(LockId id) const { return space_.State(id); }
   WaiterRef WaiterOf(LockId id) const { return space_.WaiterOf(id); }
   Stats GetStats() const { return space_.GetStats(); }
@@ -189,6 +194,11 @@ class LockService : public std::enable_shared_from_this<LockService> {
   // Holds the namespace `name`, opening it first if it is not open: its
   // first ID is then above IdMarks's floor for the name.
   NamespaceHold Open(std::string_view name) EXCLUDES(mu_);
+  // Opens the namespace `name` with its last issued ID `last_id`, whatever
+  // the floor and IdMarks say, and holds it: a takeover rebuilds a
+  // namespace as its predecessor had it (adopt.h). An empty hold, changing
+  // nothing, if it is open already.
+  NamespaceHold OpenAt(std::string_view name, LockId last_id) EXCLUDES(mu_);
   // Holds the namespace `name` if it is open now; an empty hold if not.
   // Never opens one.
   NamespaceHold HoldIfOpen(std::string_view name) EXCLUDES(mu_);
@@ -244,6 +254,9 @@ class LockService : public std::enable_shared_from_this<LockService> {
     std::size_t holds = 0;  // guarded by LockService::mu_
   };
 
+  // Opens `name`, which is not open, with its last issued ID `last_id`, and
+  // holds it.
+  NamespaceHold Insert(std::string_view name, LockId last_id) REQUIRES(mu_);
   void AddHold(Namespace* ns) EXCLUDES(mu_);
   // Frees the namespace once its last hold goes and no lock is live in it.
   void DropHold(Namespace* ns) EXCLUDES(mu_);

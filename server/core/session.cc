@@ -213,19 +213,40 @@ void ClientSession::OnForceReleased(const SessionTransport* from, LockId id) {
 void ClientSession::OnClosed(SessionTransport* from) {
   MutexLock lock(mu_);
   if (from != io_ || ended_) return;
+  Detach(window(),
+         [from](std::chrono::milliseconds delay, std::function<void()> fn) {
+           from->After(delay, std::move(fn));
+         });
+}
+
+bool ClientSession::AdoptLock(LockId id, std::span<const Resource> resources,
+                              const ha::Owner& owner) {
+  MutexLock lock(mu_);
+  return connection_->Adopt(id, resources, owner);
+}
+
+void ClientSession::AdoptDetached(std::chrono::milliseconds window,
+                                  const TimerFn& after) {
+  MutexLock lock(mu_);
+  attached_once_ = true;
+  Detach(window, after);
+}
+
+void ClientSession::Detach(std::chrono::milliseconds window,
+                           const TimerFn& after) {
   {
     MutexLock attach(attach_mu_);
     attached_.reset();
   }
   io_ = nullptr;
   const std::uint64_t detachment = ++detachment_;
-  connection_->Detach(LockRecord::Clock::now() + window());
+  connection_->Detach(LockRecord::Clock::now() + window);
   Count(&SessionCounters::detached);
   if (config_.metrics != nullptr) {
     Increment(config_.metrics->sessions.detached_now);
   }
-  Log("detached for " + std::to_string(window().count()) + " ms");
-  from->After(window(), [weak = weak_from_this(), detachment] {
+  Log("detached for " + std::to_string(window.count()) + " ms");
+  after(window, [weak = weak_from_this(), detachment] {
     if (auto self = weak.lock()) self->Expire(detachment);
   });
 }
@@ -312,6 +333,23 @@ std::shared_ptr<ClientSession> SessionTable::Create(
   while (token.id == 0 || sessions_.contains(token.id)) {
     token = NewSessionToken();
   }
+  return Insert(std::move(token), std::move(ns), config);
+}
+
+std::shared_ptr<ClientSession> SessionTable::Adopt(
+    SessionToken token, NamespaceHold ns, const ConnectionConfig& config) {
+  MutexLock lock(mu_);
+  if (token.id == 0 || sessions_.contains(token.id)) return nullptr;
+  return Insert(std::move(token), std::move(ns), config);
+}
+
+bool SessionTable::Contains(std::uint64_t id) const {
+  MutexLock lock(mu_);
+  return sessions_.contains(id);
+}
+
+std::shared_ptr<ClientSession> SessionTable::Insert(
+    SessionToken token, NamespaceHold ns, const ConnectionConfig& config) {
   auto session = ClientSession::Make(std::move(token), std::move(ns), config,
                                      weak_from_this());
   sessions_.emplace(session->token().id, session);

@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -129,6 +130,17 @@ class ClientSession final : public LockHolder,
   // window, whose timer `from` sets (ConnectionIo::After).
   void OnClosed(SessionTransport* from) EXCLUDES(mu_);
 
+  // ---- Adoption (adopt.h): a session a new HA active takes over from its
+  // predecessor, before any transport has attached ----
+
+  // Makes lock `id` its connection's (Connection::Adopt).
+  bool AdoptLock(LockId id, std::span<const Resource> resources,
+                 const ha::Owner& owner) EXCLUDES(mu_);
+  // Detaches the session, as its transport's end would, for `window` from
+  // now, whose timer `after` sets; its first attach is a resume.
+  void AdoptDetached(std::chrono::milliseconds window, const TimerFn& after)
+      EXCLUDES(mu_);
+
   // LockHolder, any thread: passed on to the attached transport's strand.
   // While detached, a notice is dropped (Attach asks the engine) and a
   // force release is applied at once.
@@ -146,6 +158,9 @@ class ClientSession final : public LockHolder,
   void After(std::chrono::milliseconds delay, std::function<void()> fn) override
       REQUIRES(mu_);
 
+  // Detaches the session for `window` from now, whose timer `after` sets.
+  void Detach(std::chrono::milliseconds window, const TimerFn& after)
+      REQUIRES(mu_);
   // The window of the detachment numbered `detachment` has passed.
   void Expire(std::uint64_t detachment) EXCLUDES(mu_);
   void Count(Counter SessionCounters::*counter) const;
@@ -192,6 +207,16 @@ class SessionTable : public std::enable_shared_from_this<SessionTable> {
                                         const ConnectionConfig& config)
       EXCLUDES(mu_);
 
+  // A session a new HA active takes over from its predecessor (adopt.h),
+  // with the token, namespace and connection `config` (its window) it had
+  // there; appended to the log as opened. Never refused for
+  // --max-sessions: it was live. Null if a session with its ID is live.
+  std::shared_ptr<ClientSession> Adopt(SessionToken token, NamespaceHold ns,
+                                       const ConnectionConfig& config)
+      EXCLUDES(mu_);
+  // Whether a session with token ID `id` is live.
+  bool Contains(std::uint64_t id) const EXCLUDES(mu_);
+
   // The live session of namespace `ns` whose token `text` is, comparing the
   // secret in constant time; null if there is none (unknown, ended, wrong
   // secret, another namespace's: all alike), which counts as one failure
@@ -220,6 +245,11 @@ class SessionTable : public std::enable_shared_from_this<SessionTable> {
     Clock::time_point at;
   };
   void Refill(Failures& failures, Clock::time_point now) REQUIRES(mu_);
+  // Makes the session of `token`, whose ID is not live, and logs its
+  // opening.
+  std::shared_ptr<ClientSession> Insert(SessionToken token, NamespaceHold ns,
+                                        const ConnectionConfig& config)
+      REQUIRES(mu_);
 
   const std::size_t max_sessions_;
   Metrics* const metrics_;

@@ -230,7 +230,9 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
         if (kind == Takeover::kInSync) {
           // Every old window counts again from here, lengthened by the old
           // active's grant window: until then it may still have given its
-          // clients proof of life.
+          // clients proof of life. The floor first: a session without a
+          // lock opens its namespace there, above it.
+          io_.SetIdFloor(floor);
           io_.AdoptReplica(milliseconds(window_ms_));
         }
         const Role role =
