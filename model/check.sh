@@ -9,14 +9,16 @@
 #   model/check.sh [BOUND...]                 the model, at every bound or some
 #   model/check.sh --mutant PATCH [BOUND...]  the mutant must be killed
 #
-# Bounds: servers, crashes or lease losses, and where smaller than the
-# model's defaults, log length and requests per client and resource.
+# Bounds: servers, crashes or lease losses, and where they differ from the
+# model's defaults (model/replication.pml), log length, requests per client
+# and resource, and configuration changes per epoch. Larger ones run the
+# same way, e.g. spin -DNS=3 -DFAULTS=2 -DKMAX=1 -a model/replication.pml.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 declare -A bounds=(
   [ns2]="-DNS=2 -DFAULTS=2"
-  [ns3]="-DNS=3 -DFAULTS=1"
+  [ns3]="-DNS=3 -DFAULTS=1 -DVERMAX=3"
   [ns3_f2]="-DNS=3 -DFAULTS=2 -DLOGMAX=2 -DKMAX=1"
   [ns2_f3]="-DNS=2 -DFAULTS=3 -DKMAX=1"
 )
