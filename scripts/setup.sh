@@ -21,6 +21,8 @@ packages=(
   # scripts/cluster.sh start their own etcd members and HAProxy (2.6, with
   # Lua); the packaged services need not run. etcdctl for the HA test.
   etcd-server etcd-client haproxy
+  # The replication protocol's Promela model (model/check.sh): SPIN 6.5.2.
+  spin
   # The dashboard's browser test: headless chromium, driven by the
   # end-to-end tests' puppeteer-core (which downloads no browser of its own).
   chromium
