@@ -179,13 +179,14 @@ class NodeTest : public ::testing::Test, public NodeIo {
     events_.push_back("has replica of " + std::to_string(epoch));
     return replica_ == epoch;
   }
-  void AdoptReplica(milliseconds extend) override {
+  std::string AdoptReplica(milliseconds extend) override {
     events_.push_back(
         "adopt, extend " + std::to_string(extend.count()) + " ms, floor " +
         (floor_ != 0 ? "set" : "unset") + ", gate " +
         (gate_.Decide(now_, floor_ + 1) == GrantGate::Decision::kRefuse
              ? "closed"
              : "open"));
+    return {};
   }
   void Fence(const std::string& why) override { fenced_ = why; }
   void Resigned(bool clean) override { resigned_ = clean; }

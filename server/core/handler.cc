@@ -52,9 +52,15 @@ Handled ReplicateAnswer(const ReplicateRoute& route, const HttpRequest& request,
     response.www_authenticate = "Bearer";
     return response;
   }
-  if (!request.websocket_upgrade)
+  if (!request.websocket_upgrade) {
     return Text(426, "WebSocket upgrade required");
-  if (auto refused = NotActive(state)) return *refused;
+  }
+  // Past any grace only: an active in its grace adds no standby to the
+  // in-sync set (net/replication.h).
+  if (state.role.load() != ha::Role::kServing) {
+    return Text(503, "Not taking standbys (" +
+                         std::string(ha::Name(state.role.load())) + ")");
+  }
   return ReplicaUpgrade{route};
 }
 

@@ -4,11 +4,13 @@
 #include <boost/asio/post.hpp>
 
 #include "etcd/client.h"
+#include "server/core/adopt.h"
 #include "server/core/ha/cluster.h"
 #include "server/core/ha/node.h"
 #include "server/core/ha/standalone.h"
 #include "server/core/ha/state_dir.h"
 #include "server/core/log.h"
+#include "server/net/replication.h"
 #include "server/net/streams.h"
 
 namespace locktopus::server {
@@ -156,8 +158,15 @@ class RoleDriver::Impl final : public ha::NodeIo {
     etcd_ = std::make_unique<GatewayEtcd>(
         strand_, std::move(endpoints),
         std::max(std::chrono::milliseconds(500), settings.ttl / 3));
-    role_ = std::make_unique<ha::Node>(std::move(settings), *etcd_, *this,
-                                       *state_->gate);
+    if (state_->config.replicates()) {
+      replication_ =
+          MakeReplication(strand_, state_, settings.name, log_prefix_);
+      state_->replication = replication_;
+    }
+    auto node = std::make_unique<ha::Node>(std::move(settings), *etcd_, *this,
+                                           *state_->gate);
+    node_ = node.get();
+    role_ = std::move(node);
   }
   // --state-dir.
   void RunStandalone(std::unique_ptr<ha::StateDir> dir) {
@@ -190,6 +199,53 @@ class RoleDriver::Impl final : public ha::NodeIo {
   void RoleChanged(ha::Role role, const std::string& why) override {
     state_->role = role;
     LogInfo(log_prefix_ + std::string(ha::Name(role)) + ": " + why);
+    if (!replication_) return;
+    if (role == ha::Role::kServing) {
+      replication_->Activate(*node_, node_->epoch());
+    } else if (role == ha::Role::kFenced || role == ha::Role::kResigned) {
+      replication_->Stop();
+    }
+  }
+
+  // Replication (net/replication.h), HA with a peer token only.
+  void Leader(const std::string& name, std::int64_t epoch) override {
+    if (!replication_) return;
+    replication_->SetRevision(node_->epoch());
+    replication_->Follow(name, epoch);
+  }
+  void Elected() override {
+    if (replication_) replication_->Freeze();
+  }
+  bool HasReplica(std::int64_t epoch) override {
+    return replication_ && replication_->Whole(epoch);
+  }
+  std::string AdoptReplica(std::chrono::milliseconds extend) override {
+    const Config& c = state_->config;
+    ConnectionConfig config{.limits = c.message_limits,
+                            .log_locks = c.log_locks,
+                            .draining = &state_->draining,
+                            .metrics = &state_->metrics,
+                            .gate = state_->gate.get(),
+                            .log_clients = c.log_clients};
+    auto executor = strand_.get_inner_executor();
+    const TimerFn after = [executor](std::chrono::milliseconds delay,
+                                     std::function<void()> fn) {
+      auto timer = std::make_shared<net::steady_timer>(executor, delay);
+      timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+        if (!ec) fn();
+      });
+    };
+    const ha::Replica replica = replication_->Take();
+    const Status adopted =
+        server::AdoptReplica(replica, extend, *state_->locks,
+                             *state_->client_sessions, config, after);
+    if (!adopted.ok()) return adopted.error().message;
+    LogInfo(log_prefix_ + "adopted the replica: " +
+            std::to_string(state_->locks->LiveLocks()) + " live locks, " +
+            std::to_string(replica.sessions().size()) +
+            " sessions, every window restarted and " +
+            std::to_string(extend.count()) + " ms longer");
+    return {};
   }
   void TookOver(Takeover kind) override {
     Increment(state_->metrics.takeovers[static_cast<std::size_t>(kind)]);
@@ -205,6 +261,8 @@ class RoleDriver::Impl final : public ha::NodeIo {
   const Events events_;
   std::unique_ptr<GatewayEtcd> etcd_;  // HA only
   std::unique_ptr<ha::RoleLogic> role_;
+  ha::Node* node_ = nullptr;  // role_, in HA mode
+  std::shared_ptr<Replication> replication_;
 };
 
 RoleDriver::RoleDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -13,6 +13,7 @@
 
 #include "server/core/handler.h"
 #include "server/net/http_session.h"
+#include "server/net/replication.h"
 #include "server/net/ws_session.h"
 
 namespace locktopus::server::http_session_internal {
@@ -96,6 +97,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
                        .websocket_upgrade = upgrade,
                        .peer = peer},
                       state_);
+    if (auto* replica = std::get_if<ReplicaUpgrade>(&handled)) {
+      beast::get_lowest_layer(stream_).expires_never();
+      StartReplicationStream(std::move(stream_), std::move(request),
+                             std::move(replica->route), state_);
+      return;
+    }
     if (auto* upgrade = std::get_if<Upgrade>(&handled)) {
       // the WebSocket keeps its own timeouts
       beast::get_lowest_layer(stream_).expires_never();

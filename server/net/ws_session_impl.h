@@ -340,10 +340,12 @@ class WebSocketSession final
   }
 
   // A frame to write; `grant`: an `acquired` frame, written only while the
-  // gate grants.
+  // gate grants. With replication, `commit`: the log position it waits for
+  // (ha/commit_gate.h), read when it was queued.
   struct Frame {
     std::string text;
     bool grant = false;
+    ha::Position commit = 0;
   };
 
   void Queue(Frame frame) {
@@ -351,11 +353,27 @@ class WebSocketSession final
     // Bounded without a check here: reading pauses once --max-write-queue
     // frames wait (see OnRead), and one frame read adds at most one answer
     // and one acquisition notice.
+    if (state_->commit) frame.commit = state_->commit->Tag();
     queue_.push_back(std::move(frame));
     if (queue_.size() == 1) DoWrite();
   }
 
   void DoWrite() {
+    // With replication: nothing reaches the client before the standbys the
+    // active waits for hold every change logged before it was queued.
+    ha::CommitGate* commit = state_->commit.get();
+    if (commit != nullptr && !commit->IsCommitted(queue_.front().commit)) {
+      commit->WhenCommitted(queue_.front().commit, [self = shared_from_this()] {
+        net::post(self->ws_.get_executor(), [self] {
+          if (self->transport_ == Transport::kDropped ||
+              self->transport_ == Transport::kEnded || self->queue_.empty()) {
+            return;
+          }
+          self->DoWrite();
+        });
+      });
+      return;
+    }
     const ha::GrantGate* gate = state_->gate.get();
     if (queue_.front().grant && gate != nullptr &&
         !gate->Granting(ha::Clock::now())) {

@@ -233,7 +233,11 @@ void Node::TakeOver(Record record, LockId floor, Clock::duration grace,
           // clients proof of life. The floor first: a session without a
           // lock opens its namespace there, above it.
           io_.SetIdFloor(floor);
-          io_.AdoptReplica(milliseconds(window_ms_));
+          const std::string refused =
+              io_.AdoptReplica(milliseconds(window_ms_));
+          if (!refused.empty()) {
+            return Fence("the replica could not be adopted: " + refused);
+          }
         }
         const Role role =
             StartGranting({.floor = floor,

@@ -70,7 +70,12 @@ class NodeIo {
   // Serve from that replica: its locks and sessions become this server's,
   // every window and abandon timer restarted now and lengthened by
   // `extend`. Called after the takeover's record write, before any grant.
-  virtual void AdoptReplica(std::chrono::milliseconds extend) { (void)extend; }
+  // Returns why it could not be done (then the server must not serve), or
+  // nothing.
+  virtual std::string AdoptReplica(std::chrono::milliseconds extend) {
+    (void)extend;
+    return {};
+  }
   // Something an operator must hear of that changes no role (a failed
   // durable write that will be tried again).
   virtual void Warn(const std::string& what) { (void)what; }
