@@ -43,10 +43,10 @@ Handled ReplicateAnswer(const ReplicateRoute& route, const HttpRequest& request,
   if (!state.config.replicates() || state.replication == nullptr) {
     return Text(404, "Not found: replication is off (--ha-peer-token-file)");
   }
-  constexpr std::string_view kBearer = "Bearer ";
-  const std::string_view auth = request.authorization;
-  if (!auth.starts_with(kBearer) ||
-      !EqualConstantTime(auth.substr(kBearer.size()), state.peer_token)) {
+  const std::optional<std::string> token =
+      RequestToken(request.authorization, std::nullopt);
+  if (!token || state.peer_token.empty() ||
+      !EqualConstantTime(*token, state.peer_token)) {
     HttpResponse response =
         Text(401, "Unauthorized: the peer token is required");
     response.www_authenticate = "Bearer";

@@ -23,6 +23,10 @@ constexpr std::uint64_t kEtcdDefaultElectionMs = 1000;
 
 using ha::Reply;
 
+// The group's peer token opens /replicate_v1, which carries every session's
+// secret: a guessable one would hand them out.
+constexpr std::size_t kMinPeerTokenBytes = 32;
+
 // The role logic's view of etcd (core/ha/etcd.h) over the gateway client:
 // its calls as ranges and transactions, a lease that is gone as false.
 // Values and errors pass through as the client gives them.
@@ -294,6 +298,21 @@ Result<std::unique_ptr<RoleDriver>> RoleDriver::Make(
                             .name = std::move(name),
                             .ttl = std::chrono::milliseconds(c.ha_ttl_ms),
                             .max_abandon = max_abandon};
+  if (c.replicates()) {
+    auto tokens = ReadTokenFile(c.ha_peer_token_file);
+    if (!tokens.ok()) {
+      return Error{tokens.error().code,
+                   "--ha-peer-token-file: " + tokens.error().message};
+    }
+    if (tokens.value().size() != 1 ||
+        tokens.value().front().size() < kMinPeerTokenBytes) {
+      return Error{Error::Code::kInvalidArgument,
+                   "--ha-peer-token-file [" + c.ha_peer_token_file +
+                       "] must hold one token of at least " +
+                       std::to_string(kMinPeerTokenBytes) + " characters"};
+    }
+    state->peer_token = tokens.value().front();
+  }
   auto impl = std::make_unique<Impl>(
       ioc, state, "HA group [" + c.ha_group + "]: ", std::move(events));
   impl->RoleChanged(ha::Role::kStandby,
