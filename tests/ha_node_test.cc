@@ -159,6 +159,28 @@ class NodeTest : public ::testing::Test, public NodeIo {
     return kv ? Decode(kv->value).value_or(Record{}) : Record{};
   }
 
+  // This server starts as a standby behind b, the active of epoch 7, and
+  // takes over once b's candidacy goes, reading a record of epoch 7 whose
+  // in-sync set `in_sync` gives from our candidacy's revision; HasReplica
+  // says yes to `replica`.
+  void TakeOverFromEpoch7(
+      Node& node,
+      const std::function<std::vector<Member>(std::int64_t ours)>& in_sync,
+      std::int64_t replica) {
+    Initialise({"g"}, /*fresh=*/false);
+    etcd_.Put("/locktopus/g/election/0", "b:2");
+    node.Start();
+    Run(milliseconds(100));
+    ASSERT_EQ(role_, Role::kStandby);
+    Record g = RecordOf("g");
+    g.epoch = 7;
+    g.in_sync = in_sync(node.epoch());
+    etcd_.Put(RecordKey("g"), Encode(g));
+    replica_ = replica;
+    etcd_.Delete("/locktopus/g/election/0");
+    Run(milliseconds(500));
+  }
+
   // NodeIo.
   Time Now() override { return now_; }
   system_clock::time_point WallNow() override { return wall_; }
@@ -414,21 +436,14 @@ TEST_F(NodeTest, AnInSyncSetRefusedByEtcdFences) {
 // after the takeover's write and before the gate opens, and there is no
 // grace. Every window is lengthened by the old active's grant window.
 TEST_F(NodeTest, AnInSyncTakeoverAdoptsTheReplicaWithNoGrace) {
-  Initialise({"g"}, /*fresh=*/false);
-  etcd_.Put("/locktopus/g/election/0", "b:2");  // b leads at first
   Node node(settings_, etcd_, *this, gate_);
-  node.Start();
-  Run(milliseconds(100));
-  ASSERT_EQ(role_, Role::kStandby);
-  const std::int64_t ours = node.epoch();
-  Record g = RecordOf("g");
-  g.epoch = 7;
-  g.in_sync = {{.name = "b:2", .revision = 7},
-               {.name = "a:1", .revision = ours}};
-  etcd_.Put(RecordKey("g"), Encode(g));
-  replica_ = 7;
-  etcd_.Delete("/locktopus/g/election/0");  // b is gone
-  Run(milliseconds(500));
+  TakeOverFromEpoch7(
+      node,
+      [](std::int64_t ours) {
+        return std::vector<Member>{{.name = "b:2", .revision = 7},
+                                   {.name = "a:1", .revision = ours}};
+      },
+      7);
   EXPECT_EQ(role_, Role::kServing) << why_;
   EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kInSync});
   EXPECT_NE(why_.find("in-sync takeover, no grace"), std::string::npos) << why_;
@@ -441,18 +456,13 @@ TEST_F(NodeTest, AnInSyncTakeoverAdoptsTheReplicaWithNoGrace) {
 // A member whose replica is not whole (it diverged, or followed another
 // epoch) takes over degraded, as one outside the set.
 TEST_F(NodeTest, AMemberWithoutAWholeReplicaIsDegraded) {
-  Initialise({"g"}, /*fresh=*/false);
-  etcd_.Put("/locktopus/g/election/0", "b:2");
   Node node(settings_, etcd_, *this, gate_);
-  node.Start();
-  Run(milliseconds(100));
-  Record g = RecordOf("g");
-  g.epoch = 7;
-  g.in_sync = {{.name = "a:1", .revision = node.epoch()}};
-  etcd_.Put(RecordKey("g"), Encode(g));
-  replica_ = 6;
-  etcd_.Delete("/locktopus/g/election/0");
-  Run(milliseconds(500));
+  TakeOverFromEpoch7(
+      node,
+      [](std::int64_t ours) {
+        return std::vector<Member>{{.name = "a:1", .revision = ours}};
+      },
+      6);
   EXPECT_EQ(role_, Role::kGrace) << why_;
   EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kDegraded});
   EXPECT_NE(why_.find("but without a whole replica of it"), std::string::npos)
@@ -466,19 +476,14 @@ TEST_F(NodeTest, AMemberWithoutAWholeReplicaIsDegraded) {
 // record does not name in sync (it was dropped, or its candidacy is a new
 // one) may lack what the active told its clients since.
 TEST_F(NodeTest, AWholeReplicaOutsideTheInSyncSetIsDegraded) {
-  Initialise({"g"}, /*fresh=*/false);
-  etcd_.Put("/locktopus/g/election/0", "b:2");
   Node node(settings_, etcd_, *this, gate_);
-  node.Start();
-  Run(milliseconds(100));
-  Record g = RecordOf("g");
-  g.epoch = 7;
-  g.in_sync = {{.name = "b:2", .revision = 7},
-               {.name = "a:1", .revision = node.epoch() - 1}};  // restarted
-  etcd_.Put(RecordKey("g"), Encode(g));
-  replica_ = 7;
-  etcd_.Delete("/locktopus/g/election/0");
-  Run(milliseconds(500));
+  TakeOverFromEpoch7(
+      node,
+      [](std::int64_t ours) {  // our candidacy before a restart
+        return std::vector<Member>{{.name = "b:2", .revision = 7},
+                                   {.name = "a:1", .revision = ours - 1}};
+      },
+      7);
   EXPECT_EQ(role_, Role::kGrace) << why_;
   EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kDegraded});
 }
