@@ -399,6 +399,7 @@ class ReplicationImpl final
                 net::post(self->strand_, [self, generation] {
                   if (generation == self->generation_) {
                     self->retry_ = kRetryFirst;
+                    self->last_failure_.clear();
                     LogInfo(self->log_prefix_ + "replicating from " +
                             self->leader_ + " (epoch " +
                             std::to_string(self->leader_epoch_) + ")");
@@ -476,8 +477,13 @@ class ReplicationImpl final
   void Retry(std::uint64_t generation, const std::string& why) {
     if (generation != generation_ || frozen_) return;
     link_.reset();
-    LogWarning(log_prefix_ + "replication from " + leader_ + ": " + why +
-               "; again in " + std::to_string(retry_.count()) + " ms");
+    // Once per reason in a row: an active in its grace declines every try.
+    if (why != last_failure_) {
+      LogWarning(log_prefix_ + "replication from " + leader_ + ": " + why +
+                 "; trying again every " + std::to_string(retry_.count()) +
+                 " to " + std::to_string(kRetryLongest.count()) + " ms");
+      last_failure_ = why;
+    }
     After(retry_, [self = shared_from_this(), generation] {
       self->Connect(generation);
     });
@@ -516,6 +522,7 @@ class ReplicationImpl final
   std::shared_ptr<Link> link_;
   std::uint64_t generation_ = 0;  // of the stream wanted now
   milliseconds retry_ = kRetryFirst;
+  std::string last_failure_;  // logged; not again until another
   bool frozen_ = false;
   std::unique_ptr<ssl::context> client_tls_;
 
