@@ -12,7 +12,7 @@ namespace locktopus::server::ha {
 namespace {
 
 Change Requested(std::string ns, LockId id, std::string path,
-               std::optional<bool> acquired = true) {
+                 std::optional<bool> acquired = true) {
   return LockRequested{
       .ns = std::move(ns),
       .id = id,
