@@ -83,6 +83,14 @@ std::string Row(const std::vector<std::string>& cells) {
   return row;
 }
 
+// median(kind, figure): the median of a figure over the runs of a kind in
+// `scenario`.
+auto MediansOf(const RunSet& runs, const std::string& scenario) {
+  return [&runs, &scenario](std::string_view kind, std::string_view figure) {
+    return runs.Median(kind, scenario, figure);
+  };
+}
+
 // The servers of a scenario's kernel and latency tables, in their order.
 std::vector<std::string> KindsOf(const RunSet& runs,
                                  std::string_view scenario) {
@@ -105,10 +113,7 @@ void PrintCpuTable(const RunSet& runs, const TableOptions& o,
     const std::string& name = scenario.first;
     const std::string& label = scenario.second;
     const std::string floor = KindsOf(runs, name)[2];
-    auto median = [&runs, &name](std::string_view kind,
-                                 std::string_view figure) {
-      return runs.Median(kind, name, figure);
-    };
+    const auto median = MediansOf(runs, name);
     const std::optional<double> cpu = median("real", "server_cpu_us_per_cycle");
     const std::optional<double> floor_cpu =
         median(floor, "server_cpu_us_per_cycle");
@@ -216,10 +221,7 @@ void PrintReplicatedTable(const RunSet& runs, const TableOptions& o,
   for (const auto& scenario : o.scenarios) {
     const std::string& name = scenario.first;
     if (!runs.Ran("repl", name)) continue;
-    auto median = [&runs, &name](std::string_view kind,
-                                 std::string_view figure) {
-      return runs.Median(kind, name, figure);
-    };
+    const auto median = MediansOf(runs, name);
     const std::optional<double> cpu = median("repl", "server_cpu_us_per_cycle");
     const std::optional<double> round_trip = median("real", "ping_p50_us");
     const std::optional<double> standalone_p50 = median("real", "cycle_p50_us");
