@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench/client.h"
+#include "bench/ping.h"
 #include "bench/proc_stats.h"
 #include "bench/redis_client.h"
 #include "bench/syscall_count.h"
@@ -101,13 +102,17 @@ void WaitForProgress(const std::atomic<int>& count, int target,
   }
 }
 
-std::optional<ProcSample> ReadServer(const LoadOptions& o) {
-  if (!o.server_pid) return std::nullopt;
-  auto sample = ReadProc(*o.server_pid);
+std::optional<ProcSample> Read(const std::optional<int>& pid) {
+  if (!pid) return std::nullopt;
+  auto sample = ReadProc(*pid);
   if (!sample) {
-    std::cerr << "locktopus-bench: cannot read /proc/" << *o.server_pid << "\n";
+    std::cerr << "locktopus-bench: cannot read /proc/" << *pid << "\n";
   }
   return sample;
+}
+
+std::optional<ProcSample> ReadServer(const LoadOptions& o) {
+  return Read(o.server_pid);
 }
 
 Clock::duration Seconds(double s) {
@@ -134,7 +139,28 @@ ClientList OpenIdle(net::io_context& ioc, Shared& shared, const LoadOptions& o,
 struct Window {
   std::optional<ProcSample> start;  // the server at the window's edges
   std::optional<ProcSample> end;
+  std::optional<ProcSample> standby_start;  // and the standby, if any
+  std::optional<ProcSample> standby_end;
 };
+
+// What a process did between two samples, per cycle.
+ProcessCost Cost(const std::optional<ProcSample>& start,
+                 const std::optional<ProcSample>& end, std::uint64_t cycles) {
+  if (!start || !end || cycles == 0) return {};
+  const auto per_cycle = [cycles](double from, double to) {
+    return (to - std::min(from, to)) / static_cast<double>(cycles);
+  };
+  return {
+      .cpu_us = per_cycle(start->cpu_us, end->cpu_us),
+      .system_us = per_cycle(start->system_us, end->system_us),
+      .voluntary_switches =
+          per_cycle(static_cast<double>(start->voluntary_switches),
+                    static_cast<double>(end->voluntary_switches)),
+      .involuntary_switches =
+          per_cycle(static_cast<double>(start->involuntary_switches),
+                    static_cast<double>(end->involuntary_switches)),
+  };
+}
 
 // Counts the server's system calls for `seconds` while the clients go on
 // cycling, with the cycles completed meanwhile. Failures leave the count
@@ -173,8 +199,10 @@ Window Measure(const ClientList& load, int open, Shared& shared,
   Window window;
   std::this_thread::sleep_until(shared.window_start);
   window.start = ReadServer(o);
+  window.standby_start = Read(o.standby_pid);
   std::this_thread::sleep_until(shared.window_end);
   window.end = ReadServer(o);
+  window.standby_end = Read(o.standby_pid);
   r.window_s = o.duration_s;
   if (o.server_pid && o.syscall_window_s > 0) {
     CountSyscalls(*o.server_pid, o.syscall_window_s, shared, r);
@@ -192,6 +220,19 @@ Window Measure(const ClientList& load, int open, Shared& shared,
     ++named;
   }
   return window;
+}
+
+// Before the load, on a connection of its own (bench/ping.h); a ping that
+// does not come back is a protocol error.
+void MeasurePings(const LoadOptions& o, const Target& target, Results& r) {
+  if (target.protocol != Target::Protocol::kWebSocket) return;
+  std::string error;
+  std::vector<std::int64_t> ns = PingRoundTrips(target, o.pings, error);
+  r.ping = Summarize(ns);
+  if (!error.empty()) {
+    ++r.protocol_errors;
+    r.first_error = error;
+  }
 }
 
 }  // namespace
@@ -253,6 +294,7 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
   ClientList load;
   Window window;
   {
+    if (o.pings > 0) MeasurePings(o, shared.target, r);
     IoThreads threads(ioc, o.threads);
     if (o.idle > 0) idle = OpenIdle(ioc, shared, o, r);
     if (o.clients > 0) {
@@ -277,26 +319,13 @@ Results RunLoad(const LoadOptions& o, const Target& target) {
   r.cycles = cycle.size();
   r.acquire = Summarize(acquire);
   r.cycle = Summarize(cycle);
-  if (window.start && window.end) {
-    r.server_rss_kb = window.end->rss_kb;
-    if (r.cycles > 0) {
-      r.server_cpu_us_per_cycle =
-          (window.end->cpu_us - window.start->cpu_us) / r.cycles;
-      r.server_system_us_per_cycle =
-          (window.end->system_us - window.start->system_us) / r.cycles;
-      const auto per_cycle = [&r](std::uint64_t from, std::uint64_t to) {
-        return static_cast<double>(to - std::min(from, to)) / r.cycles;
-      };
-      r.server_voluntary_switches_per_cycle = per_cycle(
-          window.start->voluntary_switches, window.end->voluntary_switches);
-      r.server_involuntary_switches_per_cycle = per_cycle(
-          window.start->involuntary_switches, window.end->involuntary_switches);
-    }
-  }
+  if (window.start && window.end) r.server_rss_kb = window.end->rss_kb;
+  r.server = Cost(window.start, window.end, r.cycles);
+  r.standby = Cost(window.standby_start, window.standby_end, r.cycles);
   r.connect_failures = shared.connect_failures.load();
-  r.protocol_errors = shared.protocol_errors.load();
+  r.protocol_errors += shared.protocol_errors.load();
   r.unexpected_closes = shared.unexpected_closes.load();
-  r.first_error = shared.first_error();
+  if (r.first_error.empty()) r.first_error = shared.first_error();
   r.violations = shared.held.violations();
   r.first_violation = shared.held.first_violation();
   return r;

@@ -29,6 +29,10 @@ struct LoadOptions {
   int idle = 0;
   int threads = 1;
   std::optional<int> server_pid;
+  // A replicating standby of the server: its CPU per cycle too.
+  std::optional<int> standby_pid;
+  // Pings timed on a connection of their own before the load (ping.h).
+  int pings = 0;
   // With server_pid: seconds after the measured window in which the
   // server's system calls are counted (bench/syscall_count.h); 0: none.
   double syscall_window_s = 0;

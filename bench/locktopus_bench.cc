@@ -3,6 +3,7 @@
 //
 //   locktopus-bench --url ws://127.0.0.1:9009/v1?namespace=bench \
 //       --clients 64 --keys 8 --read-ratio 0.2 --server-pid PID [--json]
+//       [--standby-pid PID] [--pings N]
 //   locktopus-bench --url redis://127.0.0.1:6379 --clients 64 ...
 //   locktopus-bench --floor-server 9010 [--serialize] [--port-file FILE]
 //   locktopus-bench --report DIR --scenario one "1 client" ...
@@ -97,6 +98,17 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", server_pid,
                  "Server process: report its CPU per cycle and RSS")
       ->check(CLI::PositiveNumber);
+  int standby_pid = 0;
+  app.add_option("--standby-pid", standby_pid,
+                 "A standby that replicates the server (HA): report its CPU "
+                 "per cycle too")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--pings", o.pings,
+                 "Before the load, time this many WebSocket pings, one after "
+                 "another, on a connection of their own: a loopback round "
+                 "trip to the server, for scale")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--count-syscalls", o.syscall_window_s,
                  "With --server-pid: after the measured window, count the "
                  "server's system calls for this many seconds with perf "
@@ -167,6 +179,7 @@ int main(int argc, char** argv) {
   }
   o.workload.hold = std::chrono::milliseconds(hold_ms);
   if (server_pid > 0) o.server_pid = server_pid;
+  if (standby_pid > 0) o.standby_pid = standby_pid;
 
   auto target = locktopus::bench::ResolveTarget(o.url);
   if (!target.ok()) {

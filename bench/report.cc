@@ -35,6 +35,35 @@ json::value OrNull(const std::optional<T>& v) {
   return v ? json::value(*v) : json::value(nullptr);
 }
 
+// "server: 31.9 us CPU per cycle (12.3 in the kernel)" and its context
+// switches, if measured.
+void PrintCost(std::string_view who, const ProcessCost& cost,
+               std::ostream& out) {
+  if (cost.cpu_us) {
+    out << who << ": " << Fixed(*cost.cpu_us) << " us CPU per cycle";
+    if (cost.system_us)
+      out << " (" << Fixed(*cost.system_us) << " in the kernel)";
+    out << "\n";
+  }
+  if (cost.voluntary_switches && cost.involuntary_switches) {
+    out << who
+        << " context switches per cycle: " << Fixed(*cost.voluntary_switches, 3)
+        << " voluntary, " << Fixed(*cost.involuntary_switches, 3)
+        << " involuntary\n";
+  }
+}
+
+// <who>_cpu_us_per_cycle, <who>_system_us_per_cycle and the two context
+// switch figures, null where not measured.
+void AddCost(std::string_view who, const ProcessCost& cost, json::object& o) {
+  const std::string prefix(who);
+  o[prefix + "_cpu_us_per_cycle"] = OrNull(cost.cpu_us);
+  o[prefix + "_system_us_per_cycle"] = OrNull(cost.system_us);
+  o[prefix + "_voluntary_switches_per_cycle"] = OrNull(cost.voluntary_switches);
+  o[prefix + "_involuntary_switches_per_cycle"] =
+      OrNull(cost.involuntary_switches);
+}
+
 // ---- the benchmark's tables ----
 
 // "-" for a figure not there.
@@ -52,6 +81,14 @@ std::string Row(const std::vector<std::string>& cells) {
   std::string row = "|";
   for (const std::string& cell : cells) row += " " + cell + " |";
   return row;
+}
+
+// median(kind, figure): the median of a figure over the runs of a kind in
+// `scenario`.
+auto MediansOf(const RunSet& runs, const std::string& scenario) {
+  return [&runs, &scenario](std::string_view kind, std::string_view figure) {
+    return runs.Median(kind, scenario, figure);
+  };
 }
 
 // The servers of a scenario's kernel and latency tables, in their order.
@@ -76,10 +113,7 @@ void PrintCpuTable(const RunSet& runs, const TableOptions& o,
     const std::string& name = scenario.first;
     const std::string& label = scenario.second;
     const std::string floor = KindsOf(runs, name)[2];
-    auto median = [&runs, &name](std::string_view kind,
-                                 std::string_view figure) {
-      return runs.Median(kind, name, figure);
-    };
+    const auto median = MediansOf(runs, name);
     const std::optional<double> cpu = median("real", "server_cpu_us_per_cycle");
     const std::optional<double> floor_cpu =
         median(floor, "server_cpu_us_per_cycle");
@@ -174,6 +208,44 @@ void PrintLatencyTable(const RunSet& runs, const TableOptions& o,
   }
 }
 
+// The replicated group's active and standby, against the standalone
+// server of the same runs: one row per scenario where it ran.
+void PrintReplicatedTable(const RunSet& runs, const TableOptions& o,
+                          std::ostream& out) {
+  out << "| scenario | replicated: cycles/s | active µs/cycle | of it kernel "
+         "| active / standalone | standby µs/cycle | of it kernel | active "
+         "system calls per cycle | voluntary context switches per cycle: "
+         "active · standby | whole cycle p50 µs | loopback round trip p50 µs "
+         "| p50 bound: standalone + 2 round trips µs |\n|---|---:|---:|---:|"
+         "---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& scenario : o.scenarios) {
+    const std::string& name = scenario.first;
+    if (!runs.Ran("repl", name)) continue;
+    const auto median = MediansOf(runs, name);
+    const std::optional<double> cpu = median("repl", "server_cpu_us_per_cycle");
+    const std::optional<double> round_trip = median("real", "ping_p50_us");
+    const std::optional<double> standalone_p50 = median("real", "cycle_p50_us");
+    std::optional<double> bound;
+    if (round_trip && standalone_p50) {
+      bound = *standalone_p50 + 2 * *round_trip;
+    }
+    out << Row({scenario.second, Cell(median("repl", "cycles_per_s"), 0),
+                Cell(cpu, 1),
+                Cell(median("repl", "server_system_us_per_cycle"), 1),
+                Ratio(cpu, median("real", "server_cpu_us_per_cycle")),
+                Cell(median("repl", "standby_cpu_us_per_cycle"), 1),
+                Cell(median("repl", "standby_system_us_per_cycle"), 1),
+                Cell(median("repl", "server_syscalls_per_cycle"), 2),
+                Cell(median("repl", "server_voluntary_switches_per_cycle"), 3) +
+                    " · " +
+                    Cell(median("repl", "standby_voluntary_switches_per_cycle"),
+                         3),
+                Cell(median("repl", "cycle_p50_us"), 0), Cell(round_trip, 0),
+                Cell(bound, 0)})
+        << "\n";
+  }
+}
+
 // "idle memory: 10000 connections: locktopus 5290 bytes each, ..."
 void PrintIdleLine(const RunSet& runs, const TableOptions& o,
                    std::ostream& out) {
@@ -229,27 +301,15 @@ void PrintText(const Results& r, std::ostream& out) {
     out << Line("lock -> acquired   ", r.acquire);
     out << Line("lock -> ready      ", r.cycle);
   }
-  if (r.server_cpu_us_per_cycle) {
-    out << "server: " << Fixed(*r.server_cpu_us_per_cycle)
-        << " us CPU per cycle";
-    if (r.server_system_us_per_cycle) {
-      out << " (" << Fixed(*r.server_system_us_per_cycle) << " in the kernel)";
-    }
-    out << "\n";
-  }
-  if (r.server_voluntary_switches_per_cycle &&
-      r.server_involuntary_switches_per_cycle) {
-    out << "server context switches per cycle: "
-        << Fixed(*r.server_voluntary_switches_per_cycle, 3) << " voluntary, "
-        << Fixed(*r.server_involuntary_switches_per_cycle, 3)
-        << " involuntary\n";
-  }
+  if (r.ping.count > 0) out << Line("ping -> pong       ", r.ping);
+  PrintCost("server", r.server, out);
   if (r.server_syscalls_per_cycle) {
     out << "server system calls per cycle: "
         << Fixed(*r.server_syscalls_per_cycle, 2) << " (perf, over "
         << r.syscall_cycles << " cycles after the window)\n";
   }
   if (r.server_rss_kb) out << "server RSS: " << *r.server_rss_kb << " kB\n";
+  PrintCost("standby", r.standby, out);
   if (r.idle_requested > 0) {
     out << "idle: " << r.idle_open << " of " << r.idle_requested
         << " connections open";
@@ -300,19 +360,19 @@ std::string ToJson(const Results& r) {
       {"unexpected_closes", r.unexpected_closes},
       {"stuck", r.stuck},
       {"violations", r.violations},
-      {"server_cpu_us_per_cycle", OrNull(r.server_cpu_us_per_cycle)},
-      {"server_system_us_per_cycle", OrNull(r.server_system_us_per_cycle)},
       {"server_rss_kb", OrNull(r.server_rss_kb)},
-      {"server_voluntary_switches_per_cycle",
-       OrNull(r.server_voluntary_switches_per_cycle)},
-      {"server_involuntary_switches_per_cycle",
-       OrNull(r.server_involuntary_switches_per_cycle)},
       {"server_syscalls_per_cycle", OrNull(r.server_syscalls_per_cycle)},
       {"syscall_cycles", r.syscall_cycles},
       {"idle_requested", r.idle_requested},
       {"idle_connections", r.idle_open},
       {"idle_bytes_per_connection", OrNull(r.idle_bytes_per_connection())},
   };
+  AddCost("server", r.server, o);
+  AddCost("standby", r.standby, o);
+  if (r.ping.count > 0) {
+    o["ping_p50_us"] = r.ping.p50_us;
+    o["ping_p99_us"] = r.ping.p99_us;
+  }
   return json::serialize(o);
 }
 
@@ -406,6 +466,15 @@ void PrintTables(const RunSet& runs, const TableOptions& options,
   PrintKernelTable(runs, options, out);
   out << "\n";
   PrintLatencyTable(runs, options, out);
+  const bool replicated =
+      std::any_of(options.scenarios.begin(), options.scenarios.end(),
+                  [&runs](const auto& scenario) {
+                    return runs.Ran("repl", scenario.first);
+                  });
+  if (replicated) {
+    out << "\n";
+    PrintReplicatedTable(runs, options, out);
+  }
   if (runs.Ran("real", kIdleScenario)) {
     out << "\n";
     PrintIdleLine(runs, options, out);
@@ -414,8 +483,8 @@ void PrintTables(const RunSet& runs, const TableOptions& options,
 
 std::string RunLine(const RunSet& runs, std::string_view scenario, int run) {
   std::string line;
-  for (std::string_view kind : {"real", "session", "ha", "uring", "floor",
-                                "serial", "baseline", "redis"}) {
+  for (std::string_view kind : {"real", "session", "ha", "repl", "uring",
+                                "floor", "serial", "baseline", "redis"}) {
     if (!runs.Ran(kind, scenario)) continue;
     if (!line.empty()) line += ' ';
     line += std::string(kind) + " " +

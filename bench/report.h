@@ -32,6 +32,15 @@ struct Percentiles {
 // Nearest-rank percentiles of latencies in nanoseconds; sorts `ns`.
 Percentiles Summarize(std::vector<std::int64_t>& ns);
 
+// A process's work over the measured window, per cycle: its CPU time and
+// the context switches of its threads (bench/proc_stats.h).
+struct ProcessCost {
+  std::optional<double> cpu_us;     // user + system
+  std::optional<double> system_us;  // of it, in the kernel
+  std::optional<double> voluntary_switches;
+  std::optional<double> involuntary_switches;
+};
+
 struct Results {
   // What ran.
   std::string url;
@@ -46,6 +55,9 @@ struct Results {
   std::uint64_t enqueued = 0;  // locks first answered "enqueued"
   Percentiles acquire;         // lock sent → acquired received
   Percentiles cycle;           // lock sent → ready received
+  // With --pings, before the load: ping sent → pong received on a
+  // connection of its own (bench/ping.h).
+  Percentiles ping;
 
   // Anything but zero fails the run.
   std::uint64_t connect_failures = 0;
@@ -56,13 +68,12 @@ struct Results {
   std::uint64_t violations = 0;
   std::string first_violation;
 
-  // With --server-pid.
-  std::optional<double> server_cpu_us_per_cycle;
-  std::optional<double> server_system_us_per_cycle;  // of it, in the kernel
-  std::optional<std::uint64_t> server_rss_kb;        // at the window's end
-  // Context switches of the server's threads (bench/proc_stats.h).
-  std::optional<double> server_voluntary_switches_per_cycle;
-  std::optional<double> server_involuntary_switches_per_cycle;
+  // With --server-pid: the server's work per cycle, and its RSS at the
+  // window's end.
+  ProcessCost server;
+  std::optional<std::uint64_t> server_rss_kb;
+  // With --standby-pid: a replicating standby's work per cycle.
+  ProcessCost standby;
   // With a window for system calls: the server's system calls per cycle
   // there (bench/syscall_count.h), and the cycles it held.
   std::optional<double> server_syscalls_per_cycle;
@@ -100,7 +111,9 @@ std::optional<RunFigures> ReadRunFigures(std::string_view output);
 // The runs of one benchmark: each the figures of one run of one kind of
 // server in one scenario. The kinds scripts/bench.sh runs: real (this
 // tree's server), session (it, each client in a resumable session), ha (it
-// in HA mode), uring (the io_uring build's), floor
+// in HA mode), repl (it as the active of an HA group with an in-sync
+// standby, whose figures are the standby_ ones), uring (the io_uring
+// build's), floor
 // (the always-grant floor), serial (the serializing floor), baseline
 // (another build) and redis.
 class RunSet {
@@ -145,8 +158,11 @@ inline constexpr std::string_view kIdleScenario = "idle";
 // The benchmark's tables in Markdown, a blank line after each: per scenario
 // the real server's cycles/s, latencies and CPU per cycle with the other
 // servers' and the ratios between them; the kernel's work (system calls,
-// context switches); the whole cycle's latency; then the idle memory line,
-// if kIdleScenario ran. Medians over the runs; "-" where a server did not
+// context switches); the whole cycle's latency; the replicated group's
+// active and standby against the standalone server, and the bound on its
+// one-client p50 (the standalone p50 plus two of the real runs' loopback
+// round trips), if repl ran; then the idle memory line, if kIdleScenario
+// ran. Medians over the runs; "-" where a server did not
 // run or a figure was not measured. A scenario's floor is the serializing
 // floor if that ran there, else the always-grant floor.
 void PrintTables(const RunSet& runs, const TableOptions& options,

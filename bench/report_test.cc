@@ -79,5 +79,43 @@ TEST(BenchReport, PrintsTheTablesRowsAndTheIdleLine) {
             "real 10086 cycles/s session - cycles/s serial - cycles/s");
 }
 
+TEST(BenchReport, ComparesTheReplicatedGroupWithTheStandaloneServer) {
+  RunSet runs;
+  runs.Add("real", "one", 1,
+           {{"server_cpu_us_per_cycle", 50},
+            {"cycle_p50_us", 100},
+            {"ping_p50_us", 40}});
+  runs.Add("repl", "one", 1,
+           {{"cycles_per_s", 4000},
+            {"server_cpu_us_per_cycle", 65},
+            {"server_system_us_per_cycle", 30},
+            {"server_voluntary_switches_per_cycle", 3.5},
+            {"server_syscalls_per_cycle", 17.25},
+            {"standby_cpu_us_per_cycle", 20.25},
+            {"standby_system_us_per_cycle", 10},
+            {"standby_voluntary_switches_per_cycle", 2},
+            {"cycle_p50_us", 170}});
+  runs.Add("real", "shared", 1, {{"server_cpu_us_per_cycle", 40}});
+  std::ostringstream out;
+  PrintTables(runs, {.scenarios = {{"one", "1 client"}, {"shared", "8 paths"}}},
+              out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("| 1 client | 4000 | 65.0 | 30.0 | 1.30 | 20.2 | 10.0 | "
+                      "17.25 | 3.500 · 2.000 | 170 | 40 | 180 |\n"),
+            std::string::npos)
+      << text;
+  // Only the scenarios where it ran have a row.
+  const std::size_t table = text.find("| active / standalone |");
+  ASSERT_NE(table, std::string::npos) << text;
+  EXPECT_EQ(text.find("| 8 paths |", table), std::string::npos) << text;
+  EXPECT_EQ(RunLine(runs, "one", 1), "real - cycles/s repl 4000 cycles/s");
+
+  RunSet plain;
+  plain.Add("real", "one", 1, {{"server_cpu_us_per_cycle", 50}});
+  std::ostringstream without;
+  PrintTables(plain, {.scenarios = {{"one", "1 client"}}}, without);
+  EXPECT_EQ(without.str().find("active / standalone"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace locktopus::bench

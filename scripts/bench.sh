@@ -25,6 +25,20 @@
 # cycle over the standalone server's, each HA run right after the standalone
 # one. Without etcd, or node to start it (scripts/setup.sh installs both),
 # its columns stay empty.
+# Unless --no-ha, the one-client and distinct-path scenarios also run
+# against a replicated group (docs/ha.md, Replication): two of this tree's
+# servers in the same HA group with a peer token (--ha-peer-token-file), the
+# first elected active and the second its standby, measured once the
+# active's log says the standby is in the in-sync set ("in-sync standbys
+# becoming [127.0.0.1:PORT]") and the group's record in etcd names it (read
+# with etcdctl, when there is one). Each of its runs comes right after the HA
+# run; "active / standalone" is the active's server CPU per cycle over the
+# standalone server's (target: at most 1.3 with 64 clients), beside the
+# standby's CPU per cycle (--standby-pid) and the whole cycle's p50 against
+# the standalone p50 plus two loopback round trips (target: at most that),
+# a round trip being the p50 of 2000 WebSocket pings, one after another,
+# that the standalone run sends its server before its load (--pings). The
+# standby is stopped first, so that the active does not hand over to it.
 # The one-client and distinct-path scenarios also run with each client in a
 # resumable session (session=new in the URL; the load generator reads the
 # session's frame before it starts): the same server and load, right before
@@ -164,6 +178,7 @@ tmp=$(mktemp -d)
 runs_dir="$tmp/runs"
 mkdir "$runs_dir"
 server_pid=""
+standby_pid=""
 etcd_pid=""
 # scripts/etcd_cluster.sh stops its member and removes its data on SIGTERM;
 # waited for, as that data is under $tmp.
@@ -175,6 +190,7 @@ stop_etcd() {
 }
 cleanup() {
   [ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null
+  [ -n "$standby_pid" ] && kill -KILL "$standby_pid" 2>/dev/null
   stop_etcd
   rm -rf "$tmp"
 }
@@ -230,6 +246,11 @@ if [ "$ha" -eq 1 ] && ! "$bin/locktopus" --ha-init --ha-new-cluster \
   ha=0
 fi
 
+# The replicated group's peer token, the same for both of its servers.
+peer_token="$tmp/peer.token"
+od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$peer_token"
+echo >>"$peer_token"
+
 # The TCP port that process $1 listens on, or nothing yet: its sockets'
 # inodes (/proc/PID/fd) looked up among the listening sockets (state 0A) of
 # its network namespace (/proc/PID/net/tcp and tcp6).
@@ -282,11 +303,12 @@ readyz() {
 
 # Starts `real` (or `session`, the same server for session clients),
 # `uring` (the io_uring build's server), `ha` (the real
-# server in HA mode, alone in the group "bench"), `floor`, `serial` (the
-# serializing floor), `baseline` or `redis` on a free port: sets server_pid
-# and server_port. The first five write the port to a fresh port file once
-# they listen; `ha` is started only once it is active (/readyz 200
-# "serving"), after its election. The baseline may be
+# server in HA mode, alone in the group "bench"), `repl` (the real server as
+# the active of the group "bench", with a standby: start_standby), `floor`,
+# `serial` (the serializing floor), `baseline` or `redis` on a free port:
+# sets server_pid and server_port. All but the last two write the port to a
+# fresh port file once they listen; `ha` and `repl` are started only once
+# active (/readyz 200 "serving"), after their election. The baseline may be
 # a build from before --port-file: it is found by the socket it listens on
 # instead (listening_port), which depends neither on the wording of its log
 # nor on a port picked here beforehand staying free until it binds.
@@ -306,10 +328,8 @@ start_server() {
       "$uring_bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
         --port-file "$port_file" 2>"$log" &
       ;;
-    ha)
-      "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
-        --port-file "$port_file" --etcd-endpoints "$etcd_endpoints" \
-        --ha-group bench 2>"$log" &
+    ha | repl)
+      start_ha "$1" "$port_file" "$log"
       ;;
     floor)
       "$bin/locktopus-bench" --floor-server 0 --threads "$server_threads" \
@@ -324,54 +344,122 @@ start_server() {
       ;;
   esac
   server_pid=$!
-  server_port=""
-  for _ in $(seq 100); do
-    if [ "$1" = baseline ]; then
-      server_port=$(listening_port "$server_pid")
-    else
-      # Empty until the server renames its complete port file over it.
-      read -r server_port <"$port_file"
-    fi
-    [[ $server_port =~ ^[0-9]+$ ]] && break
-    server_port=""
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  if [ "$1" = baseline ]; then
+    server_port=$(await_port "$server_pid")
+  else
+    server_port=$(await_port "$server_pid" "$port_file")
+  fi
   rm -f "$port_file" "$port_file.tmp"
   if [ -z "$server_port" ]; then
     echo "bench: the $1 server did not start:" >&2
     cat "$log" >&2
     exit 1
   fi
-  [ "$1" = ha ] || return 0
+  [ "$1" = ha ] || [ "$1" = repl ] || return 0
   local reply=""
   for _ in $(seq 200); do
     reply=$(readyz "$server_port")
-    [[ $reply == "HTTP/1."?" 200 "* && ${reply##*$'\n'} == serving ]] && return 0
+    if [[ $reply == "HTTP/1."?" 200 "* && ${reply##*$'\n'} == serving ]]; then
+      [ "$1" = repl ] && start_standby
+      return 0
+    fi
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "bench: the ha server did not become active (/readyz: ${reply##*$'\n'}):" >&2
+  echo "bench: the $1 server did not become active (/readyz: ${reply##*$'\n'}):" >&2
   cat "$log" >&2
+  exit 1
+}
+
+# Starts this tree's server in HA mode in the group "bench", in the
+# background, writing its port to $2 and its log to $3: for `repl` (or
+# `standby`) with the peer token, so that it replicates.
+start_ha() {
+  local peer=()
+  [ "$1" = ha ] || peer=(--ha-peer-token-file "$peer_token")
+  "$bin/locktopus" -H 127.0.0.1 -p 0 --threads "$server_threads" \
+    --port-file "$2" --etcd-endpoints "$etcd_endpoints" --ha-group bench \
+    "${peer[@]}" 2>"$3" &
+}
+
+# The port that process $1 wrote to the port file $2 (or, without $2, the
+# one it listens on), once it has, within 10 s; nothing if it has not.
+await_port() {
+  local port=""
+  for _ in $(seq 100); do
+    if [ $# -lt 2 ]; then
+      port=$(listening_port "$1")
+    else
+      # Empty until the server renames its complete port file over it.
+      read -r port <"$2"
+    fi
+    [[ $port =~ ^[0-9]+$ ]] && break
+    port=""
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$port"
+}
+
+# Whether the group's record in etcd names $1 in its in-sync set; without
+# etcdctl, yes.
+in_record() {
+  command -v etcdctl >/dev/null 2>&1 || return 0
+  ETCDCTL_API=3 etcdctl --endpoints "$etcd_endpoints" get --print-value-only \
+    /locktopus/bench/record 2>/dev/null | grep -qF "\"name\":\"$1\""
+}
+
+# Starts the replicated group's standby beside its active (server_pid, whose
+# log is $tmp/server.log): sets standby_pid once the active's log says the
+# standby is in the in-sync set and the record names it, within 20 s.
+start_standby() {
+  local log="$tmp/standby.log" port_file port name
+  port_file=$(mktemp "$tmp/port.XXXXXX")
+  start_ha standby "$port_file" "$log"
+  standby_pid=$!
+  port=$(await_port "$standby_pid" "$port_file")
+  rm -f "$port_file" "$port_file.tmp"
+  name="127.0.0.1:$port"
+  for _ in $(seq 200); do
+    [ -n "$port" ] || break
+    grep -qF "in-sync standbys becoming [$name]" "$tmp/server.log" &&
+      in_record "$name" && return 0
+    kill -0 "$standby_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: the standby did not come in sync:" >&2
+  tail -5 "$log" >&2
+  tail -5 "$tmp/server.log" >&2
   exit 1
 }
 
 # SIGTERM; the real server exits once no lock is live, which after a clean
 # run is at once. A second SIGTERM after 10 s makes it exit with code 1.
-# Redis exits at once (nothing to save).
+# Redis exits at once (nothing to save). A standby goes first: stopped
+# after it, the active would hand the group over to it.
 stop_server() {
-  kill -TERM "$server_pid"
+  if [ -n "$standby_pid" ]; then
+    stop_process "$standby_pid" "$1 standby" "$tmp/standby.log"
+    standby_pid=""
+  fi
+  stop_process "$server_pid" "$1 server" "$tmp/server.log"
+  server_pid=""
+}
+
+# Stops process $1, called $2, whose log is $3: fails the benchmark if it
+# does not exit with code 0.
+stop_process() {
+  kill -TERM "$1"
   for _ in $(seq 100); do
-    kill -0 "$server_pid" 2>/dev/null || break
+    kill -0 "$1" 2>/dev/null || break
     sleep 0.1
   done
-  kill -TERM "$server_pid" 2>/dev/null
-  wait "$server_pid"
+  kill -TERM "$1" 2>/dev/null
+  wait "$1"
   local code=$?
-  server_pid=""
   if [ "$code" -ne 0 ]; then
-    echo "bench: the $1 server exited with code $code:" >&2
-    tail -5 "$tmp/server.log" >&2
+    echo "bench: the $2 exited with code $code:" >&2
+    tail -5 "$3" >&2
     status=1
   fi
 }
@@ -389,8 +477,11 @@ run_once() {
   url="ws://127.0.0.1:$server_port/v1?namespace=bench"
   [ "$kind" = session ] && url+="&session=new"
   [ "$kind" = redis ] && url="redis://127.0.0.1:$server_port"
+  local standby=()
+  [ -n "$standby_pid" ] && standby=(--standby-pid "$standby_pid")
   "$bin/locktopus-bench" --url "$url" --server-pid "$server_pid" \
-    --threads "$bench_threads" --json "${expect[@]}" "$@" >"$out" 2>&1
+    "${standby[@]}" --threads "$bench_threads" --json "${expect[@]}" "$@" \
+    >"$out" 2>&1
   local code=$?
   stop_server "$kind"
   if [ "$code" -ne 0 ]; then
@@ -402,10 +493,11 @@ run_once() {
 
 # name | what | load generator flags | floor: floor (grants at once) or
 # serial (one holder per path) | also against Redis (one key per client) |
-# also against the server in HA mode | also with session clients
+# also against the server in HA mode | also with session clients | also
+# against the replicated group
 scenarios=(
-  "one|1 client|--clients 1 --keys 1000000|floor|redis|ha|session"
-  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis|ha|session"
+  "one|1 client|--clients 1 --keys 1000000|floor|redis|ha|session|repl"
+  "distinct|64 clients, distinct paths|--clients 64 --keys 1000000|floor|redis|ha|session|repl"
   "shared|64 clients, 8 paths, 20% reads|--clients 64 --keys 8 --read-ratio 0.2|floor|||"
   "one-path|256 clients, one path (serializing floor)|--clients 256 --keys 1|serial|||"
   "multi|64 clients, 4 resources each|--clients 64 --keys 1000000 --resources 4|floor|||"
@@ -413,8 +505,8 @@ scenarios=(
 # etcd stops after the last scenario with the HA server.
 last_ha=""
 for scenario in "${scenarios[@]}"; do
-  IFS='|' read -r name _ _ _ _ with_ha _ <<<"$scenario"
-  [ -n "$with_ha" ] && last_ha=$name
+  IFS='|' read -r name _ _ _ _ with_ha _ with_repl <<<"$scenario"
+  [ -n "$with_ha$with_repl" ] && last_ha=$name
 done
 common=(--depth 2 --duration "$duration" --warmup "$warmup")
 
@@ -423,14 +515,19 @@ report=(--report "$runs_dir")
 [ -n "$baseline" ] && report+=(--with-baseline)
 for scenario in "${scenarios[@]}"; do
   IFS='|' read -r name what flags floor_kind with_redis with_ha with_session \
-    <<<"$scenario"
+    with_repl <<<"$scenario"
   read -r -a flag_list <<<"$flags"
-  # Session clients right before the plain run, HA right after it: each
-  # next to the run it is compared with.
+  # Session clients right before the plain run, HA and the replicated group
+  # right after it: each next to the run it is compared with.
   kinds=()
   [ -n "$with_session" ] && kinds+=(session)
   kinds+=(real)
   [ -n "$with_ha" ] && [ "$ha" -eq 1 ] && kinds+=(ha)
+  [ -n "$with_repl" ] && [ "$ha" -eq 1 ] && kinds+=(repl)
+  # The plain run times the loopback round trip that the replicated one's
+  # latency is held to.
+  pings=()
+  [ -n "$with_repl" ] && [ "$ha" -eq 1 ] && pings=(--pings 2000)
   [ "$io_uring" -eq 1 ] && kinds+=(uring)
   kinds+=("$floor_kind")
   [ -n "$baseline" ] && kinds+=(baseline)
@@ -439,8 +536,10 @@ for scenario in "${scenarios[@]}"; do
   echo "== $what ($runs × $duration s + $warmup s warm-up, each of: ${kinds[*]})"
   for run in $(seq "$runs"); do
     for kind in "${kinds[@]}"; do
+      extra=()
+      [ "$kind" = real ] && extra=("${pings[@]}")
       run_once "$kind" "$name" "$run" "${common[@]}" "${count_syscalls[@]}" \
-        "${flag_list[@]}"
+        "${extra[@]}" "${flag_list[@]}"
     done
     echo "   run $run: $("$bin/locktopus-bench" "${report[@]}" --run-line "$name" "$run")"
   done
@@ -481,7 +580,15 @@ member on loopback, default --ha-ttl-ms), the only server of the one group \
 of a cluster initialised with --ha-init, measured once it is active; each of its runs right after the \
 standalone server's; \"HA / standalone\" is its CPU per cycle over the \
 standalone server's (its confirmations and lease keep-alives to etcd \
-included). Session: the same server and load with each client in a \
+included). Replicated: two such servers in the group with a peer token \
+(--ha-peer-token-file), the active measured once the other is its in-sync \
+standby, each of its runs right after the HA one's: \"active / \
+standalone\" is the active's CPU per cycle over the standalone server's \
+(target: at most 1.3 with 64 clients), the standby's CPU per cycle is over \
+the same window and cycles, and its one-client whole-cycle p50 is held to \
+the standalone p50 plus two loopback round trips, one being the p50 of \
+2000 WebSocket pings, one after another, to the standalone server before \
+its load. Session: the same server and load with each client in a \
 resumable session (session=new), each of its runs right before the plain \
 one's; \"session / plain\" is its CPU per cycle over the plain run's. \
 Medians of $runs \
