@@ -462,6 +462,27 @@ TEST_F(NodeTest, AMemberWithoutAWholeReplicaIsDegraded) {
             0);
 }
 
+// A whole replica of the record's epoch is not enough: a server that the
+// record does not name in sync (it was dropped, or its candidacy is a new
+// one) may lack what the active told its clients since.
+TEST_F(NodeTest, AWholeReplicaOutsideTheInSyncSetIsDegraded) {
+  Initialise({"g"}, /*fresh=*/false);
+  etcd_.Put("/locktopus/g/election/0", "b:2");
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(100));
+  Record g = RecordOf("g");
+  g.epoch = 7;
+  g.in_sync = {{.name = "b:2", .revision = 7},
+               {.name = "a:1", .revision = node.epoch() - 1}};  // restarted
+  etcd_.Put(RecordKey("g"), Encode(g));
+  replica_ = 7;
+  etcd_.Delete("/locktopus/g/election/0");
+  Run(milliseconds(500));
+  EXPECT_EQ(role_, Role::kGrace) << why_;
+  EXPECT_EQ(takeovers_, std::vector<Takeover>{Takeover::kDegraded});
+}
+
 // A standby is told whom to follow, once per active.
 TEST_F(NodeTest, AStandbyIsToldWhoLeads) {
   Initialise({"g"}, /*fresh=*/true);

@@ -56,6 +56,54 @@ TEST_F(HandlerTest, CountsUnknownLockParameters) {
   EXPECT_EQ(state->metrics.unknown_query_parameters.load(), 1u);
 }
 
+// /replicate_v1 opens only with replication on, only with the group's peer
+// token (never a client's: the stream carries sessions' secrets), only as
+// an upgrade, and only on a serving active.
+TEST_F(HandlerTest, AReplicationStreamNeedsThePeerTokenAndAServingActive) {
+  const std::string target =
+      "/replicate_v1?member=b%3A7001&revision=12&epoch=9&from=0";
+  const std::string peer(40, 'p');
+  const std::string bearer = "Bearer " + peer;
+  HttpRequest request = Get(target, bearer);
+  request.websocket_upgrade = true;
+  EXPECT_EQ(Response(HandleRequest(request, Make())).status, 404);  // off
+
+  Config config;
+  config.etcd_endpoints = "http://127.0.0.1:2379";
+  config.ha_peer_token_file = "/nonexistent";
+  auto state = Make(config);
+  state->peer_token = peer;
+  state->replication = std::make_shared<ReplicationPort>();
+  state->role = ha::Role::kServing;
+  const Handled opened = HandleRequest(request, state);
+  ASSERT_TRUE(std::holds_alternative<ReplicaUpgrade>(opened));
+  EXPECT_EQ(std::get<ReplicaUpgrade>(opened).route,
+            (ReplicateRoute{.member = "b:7001", .revision = 12, .epoch = 9}));
+  for (const std::string& auth :
+       std::vector<std::string>{std::string(), "Bearer " + peer.substr(1),
+                                "Bearer client-token", "Basic " + peer}) {
+    HttpRequest wrong = request;
+    wrong.authorization = auth;
+    EXPECT_EQ(Response(HandleRequest(wrong, state)).status, 401) << auth;
+  }
+  const std::string in_query = target + "&token=" + peer;
+  HttpRequest query = Get(in_query);  // a token in the query opens nothing
+  query.websocket_upgrade = true;
+  EXPECT_EQ(Response(HandleRequest(query, state)).status, 401);
+  HttpRequest plain = request;
+  plain.websocket_upgrade = false;
+  EXPECT_EQ(Response(HandleRequest(plain, state)).status, 426);
+  for (const ha::Role role :
+       {ha::Role::kStandby, ha::Role::kGrace, ha::Role::kFenced}) {
+    state->role = role;
+    EXPECT_EQ(Response(HandleRequest(request, state)).status, 503)
+        << ha::Name(role);
+  }
+  state->role = ha::Role::kServing;
+  request.target = "/replicate_v1?member=b&revision=-1&epoch=9&from=0";
+  EXPECT_EQ(Response(HandleRequest(request, state)).status, 400);
+}
+
 TEST_F(HandlerTest, AnswersEveryRoute) {
   auto state = Make();
   NamespaceHold held = state->locks->Open("ns");

@@ -14,6 +14,31 @@
 namespace locktopus::server {
 namespace {
 
+TEST(Routes, AReplicationStreamNeedsEveryParameterWellFormed) {
+  const RouteLimits limits;
+  EXPECT_EQ(
+      RouteTarget("/replicate_v1?member=10.0.0.2%3A7001&revision=5&"
+                  "epoch=4&from=17",
+                  limits),
+      Route(ReplicateRoute{
+          .member = "10.0.0.2:7001", .revision = 5, .epoch = 4, .from = 17}));
+  for (const std::string& bad : std::vector<std::string>{
+           "/replicate_v1", "/replicate_v1?revision=5&epoch=4&from=0",
+           "/replicate_v1?member=&revision=5&epoch=4&from=0",
+           "/replicate_v1?member=a%20b&revision=5&epoch=4&from=0",
+           "/replicate_v1?member=a&epoch=4&from=0",
+           "/replicate_v1?member=a&revision=x&epoch=4&from=0",
+           "/replicate_v1?member=a&revision=5&epoch=-4&from=0",
+           "/replicate_v1?member=a&revision=5&epoch=4&from=1.5",
+           "/replicate_v1?member=" + std::string(kMaxMemberBytes + 1, 'm') +
+               "&revision=5&epoch=4&from=0"}) {
+    const Route route = RouteTarget(bad, limits);
+    const auto* error = std::get_if<HttpError>(&route);
+    ASSERT_NE(error, nullptr) << bad;
+    EXPECT_EQ(error->status, 400) << bad;
+  }
+}
+
 TEST(Routes, RoutesEveryEndpoint) {
   RouteLimits limits;
   EXPECT_EQ(RouteTarget("/", limits), Route(StatusRoute{}));

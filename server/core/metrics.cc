@@ -301,6 +301,15 @@ std::string RenderPrometheus(const Metrics& metrics,
     w.Sample("locktopus_ha_takeovers_total", "kind", kTakeoverNames[i],
              std::to_string(Load(metrics.takeovers[i])));
   }
+  w.Single("locktopus_ha_in_sync_standbys", "gauge",
+           "Standbys the group's record names in sync with this active: "
+           "each holds every lock its clients were told of (replication, "
+           "--ha-peer-token-file); 0 elsewhere.",
+           Load(metrics.in_sync_standbys));
+  w.Single("locktopus_ha_standbys_dropped_total", "counter",
+           "Standbys this active took out of the in-sync set for leaving a "
+           "change unacknowledged past --ha-ack-timeout-ms.",
+           Load(metrics.standbys_dropped));
   w.Single("locktopus_ha_grace_remaining_seconds", "gauge",
            "What is left of the grace after a takeover, or after an unclean "
            "stop with --state-dir, while acquisitions are held; 0 in every "

@@ -136,6 +136,10 @@ struct Metrics {
   Counter connections_accepted{0};      // WebSocket handshakes completed
   SessionCounters sessions;
   std::array<Counter, kTakeoverKinds> takeovers{};  // by Takeover
+  // Replication, on an active: the standbys the group's record names in
+  // sync now (a gauge), and those dropped for missing the ack bound.
+  Counter in_sync_standbys{0};
+  Counter standbys_dropped{0};
   Histogram wait;  // lock requested -> acquired
   Histogram hold;  // lock acquired -> released by its client
 };

@@ -273,7 +273,15 @@ class ReplicationImpl final
     for (const ha::Member& m : standbys) names += " " + m.name;
     LogInfo(log_prefix_ + "in-sync standbys becoming [" +
             (names.empty() ? std::string() : names.substr(1)) + "]");
-    node_->SetInSync(std::move(standbys), std::move(written));
+    node_->SetInSync(std::move(standbys),
+                     [weak = weak_from_this(), written = std::move(written)](
+                         const std::vector<ha::Member>& members) {
+                       if (auto self = weak.lock()) {
+                         self->state_->metrics.in_sync_standbys.store(
+                             members.empty() ? 0 : members.size() - 1);
+                       }
+                       written(members);
+                     });
   }
   void Committed(ha::Position position) override {
     state_->commit->Advance(position);
@@ -283,6 +291,7 @@ class ReplicationImpl final
     if (it == streams_.end()) return;
     LogWarning(log_prefix_ + "standby " + it->second.member +
                " dropped: " + why);
+    Increment(state_->metrics.standbys_dropped);
     it->second.link->Close(why);
   }
 

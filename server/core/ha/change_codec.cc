@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "server/core/ha/json_number.h"
 #include "wire/codec.h"
 
 namespace locktopus::server::ha {
@@ -46,13 +47,7 @@ class Fields {
   }
   // An unsigned integer field; nullopt if absent or of another type.
   std::optional<std::uint64_t> Number(std::string_view key) {
-    const json::value* value = Get(key);
-    if (value == nullptr) return std::nullopt;
-    if (value->is_uint64()) return value->get_uint64();
-    if (value->is_int64() && value->get_int64() >= 0) {
-      return static_cast<std::uint64_t>(value->get_int64());
-    }
-    return std::nullopt;
+    return UnsignedOf(Get(key));
   }
   // As Number, but 0 is refused too.
   std::optional<std::uint64_t> Id(std::string_view key) {

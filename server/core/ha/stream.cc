@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "server/core/ha/change_codec.h"
+#include "server/core/ha/json_number.h"
 
 namespace locktopus::server::ha {
 namespace json = boost::json;
@@ -30,11 +31,7 @@ std::vector<std::string> Parts(const std::vector<std::string>& frames,
 
 std::optional<std::uint64_t> Unsigned(const json::object& o,
                                       std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_uint64()) return v->get_uint64();
-  if (v->is_int64() && v->get_int64() >= 0) return v->get_int64();
-  return std::nullopt;
+  return UnsignedOf(o.if_contains(key));
 }
 
 }  // namespace

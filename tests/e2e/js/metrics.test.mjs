@@ -50,6 +50,8 @@ const FAMILIES = {
   locktopus_lock_hold_seconds: 'histogram',
   locktopus_ha_role: 'gauge',
   locktopus_ha_takeovers_total: 'counter',
+  locktopus_ha_in_sync_standbys: 'gauge',
+  locktopus_ha_standbys_dropped_total: 'counter',
   locktopus_ha_grace_remaining_seconds: 'gauge',
   locktopus_build_info: 'gauge',
   process_cpu_seconds_total: 'counter',
