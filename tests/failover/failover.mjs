@@ -78,6 +78,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { IntervalChecker, PATHS, lockMessage, randomLock } from '../chaos/intervals.mjs';
 import { HaCluster, etcdBinary, haproxyBinary, request } from '../lib/cluster.mjs';
+import { Inbox } from '../lib/inbox.mjs';
 import { driverOptions, failureList } from '../lib/driver.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -330,7 +331,7 @@ const STUCK_MS = 60000; // for a lock's answer, which may wait behind others
 // One WebSocket connection: its frames in order, its end, and how long
 // the server has been silent. It pings the server and ends itself once
 // nothing (not even a pong) came for --silence-ms.
-class Conn {
+class Conn extends Inbox {
   static open(url) {
     const conn = new Conn(url);
     return new Promise((resolve, reject) => {
@@ -352,9 +353,7 @@ class Conn {
   }
 
   constructor(url) {
-    this.queue = [];
-    this.waiter = null;
-    this.end = null; // {closed, code} once closed
+    super();
     this.ours = false; // closed by this client
     this.ws = new WebSocket(url, { handshakeTimeout: 2000, perMessageDeflate: false });
     this.ws.on('message', (data) => {
@@ -367,37 +366,14 @@ class Conn {
         m = { text };
       }
       m.t = this.heard;
-      this.queue.push(m);
-      this.wake();
+      this.push(m);
     });
     this.ws.on('pong', () => { this.heard = now(); });
     this.ws.on('close', (code) => {
       clearInterval(this.pinger);
-      this.end = { closed: true, code };
-      this.wake();
+      this.finish(code);
     });
     this.ws.on('error', () => {}); // a close follows
-  }
-
-  wake() {
-    const w = this.waiter;
-    this.waiter = null;
-    if (w) w();
-  }
-
-  // The next frame, {closed, code} once closed, or {timeout} after ms.
-  async next(ms) {
-    if (this.queue.length === 0 && !this.end) {
-      let timer;
-      await new Promise((resolve) => {
-        this.waiter = resolve;
-        timer = setTimeout(resolve, ms);
-      });
-      clearTimeout(timer);
-      this.waiter = null;
-    }
-    if (this.queue.length > 0) return this.queue.shift();
-    return this.end || { timeout: true };
   }
 
   send(text) {
@@ -466,7 +442,7 @@ class Worker {
       if (s.state === 'ready') {
         if (stop.done) return s.conn.close();
         await sleep(Math.random() * 30);
-        if (!s.conn.end) {
+        if (!s.conn.closeEvent) {
           s.res = randomLock();
           s.id = null;
           s.conn.send(lockMessage(s.res));
@@ -474,7 +450,7 @@ class Worker {
         }
       } else if (s.state === 'holding') {
         await sleep(5 + Math.random() * 60);
-        if (!s.conn.end) {
+        if (!s.conn.closeEvent) {
           s.conn.send(RELEASE);
           this.record(s, now());
           s.state = 'releasing';
