@@ -8,12 +8,18 @@
 # everything it started (servers first: they drain their live locks; a
 # second Ctrl-C stops them at once).
 #
-#   scripts/cluster.sh [--port N] [--bin PATH] [--dir DIR] [server flags...]
+#   scripts/cluster.sh [--port N] [--bin PATH] [--dir DIR] [--no-replication]
+#                      [server flags...]
 #
 #   --port  HAProxy's port (default 9009)
 #   --bin   the server binary to run (default: build the release preset)
 #   --dir   where the etcd data, the logs and the configuration go (default:
 #           a temporary directory, removed at exit)
+#   --no-replication
+#           no replication: without it, the servers of each group share a
+#           peer token made for this cluster (DIR/GROUP.peer-token, given
+#           as --ha-peer-token-file), so a standby keeps the active's locks
+#           and takes over without a grace (docs/ha.md)
 # Other arguments go to every server, e.g. --ha-ttl-ms 3000
 # --default-abandon-timeout 3000 (a TTL of at least 3 x etcd's election
 # timeout, 1000 ms here: docs/ha.md, "Why it is safe").
@@ -31,13 +37,15 @@ cd "$root"
 proxy_port=9009
 bin=""
 dir=""
+replication=yes
 server_args=()
 while (($#)); do
   case "$1" in
     --port) proxy_port=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-replication) replication=no; shift ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) server_args+=("$1"); shift ;;
   esac
 done
@@ -58,4 +66,5 @@ command -v node >/dev/null || { echo "cluster: node not found (scripts/setup.sh 
 # The cluster itself is tests/lib/cluster.mjs's, as the failover test's.
 args=(--bin "$bin" --port "$proxy_port")
 [ -z "$dir" ] || args+=(--dir "$dir")
+[ "$replication" = yes ] || args+=(--no-replication)
 exec node tests/lib/cluster.mjs ha "${args[@]}" -- "${server_args[@]}"

@@ -23,6 +23,7 @@
 
 import net from 'node:net';
 import WebSocket from 'ws';
+import { Inbox } from '../lib/inbox.mjs';
 import { lockMessage, randomLock } from './intervals.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -75,17 +76,14 @@ function fault(kind) {
 const show = (m) => JSON.stringify(m, (k, v) => (k === 't' ? undefined : v));
 
 /** A WebSocket with a queue of incoming messages, each stamped on arrival. */
-class Conn {
+class Conn extends Inbox {
   constructor(url) {
-    this.queue = [];
-    this.waiter = null;
-    this.closeEvent = null;
+    super();
     this.ws = new WebSocket(url, { perMessageDeflate: false });
     this.closed = new Promise((resolve) => {
       this.ws.on('close', (code) => {
         live.delete(this);
-        this.closeEvent = { closed: true, code };
-        this.wake();
+        this.finish(code);
         resolve(code);
       });
     });
@@ -98,8 +96,7 @@ class Conn {
         msg = { text: data.toString() };
       }
       msg.t = t;
-      this.queue.push(msg);
-      this.wake();
+      this.push(msg);
     });
     this.ws.on('error', () => {}); // a close follows
     live.add(this);
@@ -118,29 +115,6 @@ class Conn {
       });
       conn.closed.then((code) => reject(new Error(`closed (${code}) before open`)));
     });
-  }
-
-  wake() {
-    const w = this.waiter;
-    if (w) {
-      this.waiter = null;
-      w();
-    }
-  }
-
-  /** The next message, {closed, code} once closed, or {timeout} after ms. */
-  async next(ms) {
-    if (this.queue.length === 0 && !this.closeEvent) {
-      let timer;
-      await new Promise((resolve) => {
-        this.waiter = resolve;
-        timer = setTimeout(resolve, ms);
-      });
-      clearTimeout(timer);
-      this.waiter = null;
-    }
-    if (this.queue.length > 0) return this.queue.shift();
-    return this.closeEvent || { timeout: true };
   }
 
   send(text) {

@@ -12,9 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +28,7 @@
 
 #include "tests/e2e/etcd_cluster.h"
 #include "tests/e2e/server_process.h"
+#include "wire/codec.h"
 
 namespace locktopus::e2e {
 namespace {
@@ -96,6 +102,70 @@ int RunOnce(const std::vector<std::string>& flags) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// What `command` writes on stdout.
+std::string Output(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    out.append(buffer, n);
+  }
+  pclose(pipe);
+  return out;
+}
+
+// A token file (one token) in a temporary directory of its own, removed
+// with it.
+class TokenFile {
+ public:
+  explicit TokenFile(const std::string& token) : token_(token) {
+    char dir[] = "/tmp/locktopus-token-XXXXXX";
+    if (mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = dir;
+    std::ofstream(path()) << token << "\n";
+  }
+  ~TokenFile() { std::filesystem::remove_all(dir_); }
+  TokenFile(const TokenFile&) = delete;
+  TokenFile& operator=(const TokenFile&) = delete;
+
+  std::string path() const { return dir_ + "/token"; }
+  const std::string& token() const { return token_; }
+
+ private:
+  std::string dir_;
+  std::string token_;
+};
+
+// A server's name in the group's record and logs: its -H:-p.
+std::string NameOf(const ServerProcess& server) {
+  return server.host() + ":" + std::to_string(server.port());
+}
+
+// The HTTP status of a WebSocket upgrade of `target` on `server` sent with
+// the Authorization header `authorization` (none if empty): 101 if it
+// opened (the stream is closed at once).
+int UpgradeStatus(const ServerProcess& server, const std::string& target,
+                  const std::string& authorization) {
+  namespace beast = boost::beast;
+  namespace websocket = beast::websocket;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  websocket::stream<beast::tcp_stream> ws(ioc);
+  beast::get_lowest_layer(ws).connect(
+      resolver.resolve(server.host(), std::to_string(server.port())));
+  ws.set_option(websocket::stream_base::decorator(
+      [&authorization](websocket::request_type& request) {
+        if (!authorization.empty()) {
+          request.set(beast::http::field::authorization, authorization);
+        }
+      }));
+  websocket::response_type response;
+  beast::error_code ec;
+  ws.handshake(response, server.host(), target, ec);
+  return response.result_int();
+}
+
 class HaTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -131,7 +201,66 @@ class HaTest : public ::testing::Test {
             "--default-abandon-timeout",
             "1000"};
   }
+  // Flags, replicating with the peer token in `peer`.
+  std::vector<std::string> Replicating(const EtcdCluster& etcd,
+                                       const TokenFile& peer) const {
+    std::vector<std::string> flags = Flags(etcd);
+    flags.insert(flags.end(), {"--ha-peer-token-file", peer.path()});
+    return flags;
+  }
+
+  // Whether group g's record lists `server` in its in-sync set by the end
+  // of `patience` (etcdctl get).
+  static bool AwaitInSync(const EtcdCluster& etcd, const ServerProcess& server,
+                          milliseconds patience) {
+    const std::string command = "ETCDCTL_API=3 etcdctl --endpoints " +
+                                etcd.ClientUrls() +
+                                " get /locktopus/g/record --print-value-only";
+    const std::string member = "\"name\":\"" + NameOf(server) + "\"";
+    const auto deadline = Clock::now() + patience;
+    while (Output(command).find(member) == std::string::npos) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return true;
+  }
 };
+
+// A 32-character peer token made of `c`.
+std::string PeerToken(char c) { return std::string(32, c); }
+
+// Opens a session (`query`: &session=...) on `server`, trying again while
+// the server refuses the upgrade (a standby's 503); null after `patience`.
+std::unique_ptr<Client> OpenWhenReady(const ServerProcess& server,
+                                      const std::string& query,
+                                      milliseconds patience) {
+  const auto deadline = Clock::now() + patience;
+  while (Clock::now() < deadline) {
+    try {
+      return std::make_unique<Client>(server, "ns", query);
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  return nullptr;
+}
+
+// The token of a session's first frame ("" if it is none).
+std::string SessionToken(const std::optional<std::string>& frame) {
+  const auto parsed = frame ? wire::ParseSessionFrame(*frame) : std::nullopt;
+  return parsed ? parsed->token : std::string();
+}
+
+// The `resumed` frame of session `token` with a window of 2 s and lock `id`
+// in `state`.
+std::string Resumed(const std::string& token, LockId id,
+                    wire::ConnState state) {
+  return wire::FormatSessionFrame({.state = wire::SessionFrame::kResumed,
+                                   .token = token,
+                                   .window_ms = 2000,
+                                   .id = id,
+                                   .lock = state});
+}
 
 TEST_F(HaTest, OnlyTheActiveTakesClients) {
   EtcdCluster etcd(1);
@@ -206,6 +335,96 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   EXPECT_LE(acquired, 2.5 + kGrace.count() / 1000.0 + 2) << second.Log();
   EXPECT_NE(second.Log().find("grace 4000 ms"), std::string::npos)
       << second.Log();
+}
+
+// Replication: the standby joins the record's in-sync set; kill -9 of the
+// active, and it takes over with its replica and no grace. A session that
+// held a lock resumes on it within TTL + 1 s, its lock acquired with the
+// same ID; a session whose lock was queued behind it finds it still queued,
+// and acquired once the first is released.
+TEST_F(HaTest, AnInSyncStandbyTakesOverWithTheSessionsLocks) {
+  EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
+  const TokenFile peer(PeerToken('p'));
+  auto first = std::make_unique<ServerProcess>(Replicating(etcd, peer));
+  ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
+  ServerProcess second(Replicating(etcd, peer));
+  ASSERT_TRUE(AwaitInSync(etcd, second, seconds(10)))
+      << first->Log() << second.Log();
+  std::string holding, waiting;
+  LockId held = 0, queued = 0;
+  {
+    Client holder(*first, "ns", "&session=new&abandon-timeout-ms=2000");
+    holding = SessionToken(holder.Read());
+    ASSERT_FALSE(holding.empty());
+    holder.Lock({Write({"a"})});
+    const std::optional<std::string> acquired = holder.Read();
+    held = IdOf(acquired);
+    ASSERT_EQ(acquired, Acquired(held));
+    Client waiter(*first, "ns", "&session=new&abandon-timeout-ms=2000");
+    waiting = SessionToken(waiter.Read());
+    waiter.Lock({Write({"a"})});
+    const std::optional<std::string> enqueued = waiter.Read();
+    queued = IdOf(enqueued);
+    ASSERT_EQ(enqueued, Enqueued(queued));
+    first->Signal(SIGKILL);
+    ASSERT_EQ(first->WaitExit(seconds(5)), 128);
+  }
+  const auto killed = Clock::now();
+  std::unique_ptr<Client> holder =
+      OpenWhenReady(second, "&session=" + holding, seconds(10));
+  ASSERT_NE(holder, nullptr) << second.Log();
+  EXPECT_EQ(holder->Read(), Resumed(holding, held, wire::ConnState::kAcquired));
+  EXPECT_LE(Since(killed), 3.0) << second.Log();  // TTL + 1 s
+  EXPECT_NE(second.Log().find("in-sync takeover, no grace"), std::string::npos)
+      << second.Log();
+  EXPECT_NE(
+      HttpGet(second, "/metrics")
+          .body.find("locktopus_ha_takeovers_total{kind=\"in_sync\"} 1\n"),
+      std::string::npos);
+  Client waiter(second, "ns", "&session=" + waiting);
+  EXPECT_EQ(waiter.Read(),
+            Resumed(waiting, queued, wire::ConnState::kEnqueued));
+  holder->Release();
+  EXPECT_EQ(holder->Read(), Ready(held));
+  EXPECT_EQ(waiter.Read(), Acquired(queued));
+}
+
+// /replicate_v1 opens for the group's peer token alone: not without a token,
+// not with another one, not with a client's token (the stream carries every
+// session's secret), nor with the peer token in the query. A standby with
+// another peer token is refused, and never joins the in-sync set.
+TEST_F(HaTest, OnlyThePeerTokenOpensReplication) {
+  EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
+  const TokenFile peer(PeerToken('p'));
+  const TokenFile other(PeerToken('q'));
+  const TokenFile clients("client-token");
+  std::vector<std::string> flags = Replicating(etcd, peer);
+  flags.insert(flags.end(), {"--auth-token-file", clients.path()});
+  ServerProcess active(flags);
+  ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
+  const std::string target =
+      "/replicate_v1?member=127.0.0.1:1&revision=1&epoch=1&from=0";
+  EXPECT_EQ(UpgradeStatus(active, target, ""), 401);
+  EXPECT_EQ(UpgradeStatus(active, target, "Bearer " + other.token()), 401);
+  EXPECT_EQ(UpgradeStatus(active, target, "Bearer " + clients.token()), 401);
+  EXPECT_EQ(UpgradeStatus(active, target + "&token=" + peer.token(), ""), 401);
+  // The client token still opens /v1.
+  EXPECT_EQ(UpgradeStatus(active, "/v1?namespace=ns", "Bearer client-token"),
+            101);
+  EXPECT_EQ(UpgradeStatus(active, target, "Bearer " + peer.token()), 101);
+
+  std::vector<std::string> wrong = Replicating(etcd, other);
+  wrong.insert(wrong.end(), {"--auth-token-file", clients.path()});
+  ServerProcess standby(wrong);
+  EXPECT_TRUE(
+      standby.WaitForLog("replication from " + NameOf(active), seconds(10)))
+      << standby.Log();
+  EXPECT_FALSE(AwaitInSync(etcd, standby, seconds(2)));
+  EXPECT_EQ(active.Log().find("standby " + NameOf(standby) + " joined"),
+            std::string::npos)
+      << active.Log();
 }
 
 // SIGTERM on the active: it drains (the held lock is still served), then

@@ -20,8 +20,11 @@
 //     stdout with --control) and exits 1.
 //
 //   node tests/lib/cluster.mjs ha --bin PATH [--port 9009] [--dir DIR]
-//       [-- server flags...]
+//       [--no-replication] [-- server flags...]
 //     scripts/cluster.sh's cluster (docs/ha.md, "A cluster on one machine").
+//     Replication is on unless --no-replication: each group's servers share
+//     a peer token (--ha-peer-token-file DIR/GROUP.peer-token), made anew
+//     for each cluster.
 //
 // Without --dir, data and logs go to a temporary directory, removed at the
 // end unless --keep. Ports: chosen at random below the kernel's ephemeral
@@ -36,6 +39,7 @@
 // binary (else `etcd` on the PATH).
 
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -346,12 +350,15 @@ export class Etcd {
 //               started again, or null to leave it stopped (default: 200)
 //   proxy       {port (0: a free one), inter, fall, rise, statsSocket}:
 //               render.sh's options; statsSocket true puts it in dir
+//   replication true (default): the servers of each group replicate to
+//               each other, with a peer token of the group's own, random
+//               for each cluster (--ha-peer-token-file DIR/GROUP.peer-token)
 export class HaCluster {
   constructor({
     bin, dir, groups = ['g0', 'g1'], perGroup = 2, etcd = {}, serverArgs = [], env = process.env,
-    endpoints = null, onExit = () => 200, proxy = {},
+    endpoints = null, onExit = () => 200, proxy = {}, replication = true,
   }) {
-    Object.assign(this, { bin, dir, groups, perGroup, serverArgs, env, onExit });
+    Object.assign(this, { bin, dir, groups, perGroup, serverArgs, env, onExit, replication });
     this.endpointsOf = endpoints ?? (async () => this.etcd.urls());
     this.proxy = { port: 0, inter: 250, fall: 2, rise: 1, statsSocket: false, ...proxy };
     this.etcd = new Etcd({ members: 3, ...etcd, dir });
@@ -371,6 +378,12 @@ export class HaCluster {
     // A new cluster: no grace at the first start (locktopus --help, --ha-init).
     const init = this.haInit({ fresh: true });
     if (init.code !== 0) throw new Error(`locktopus --ha-init --ha-new-cluster failed:\n${init.output}`);
+    if (this.replication) {
+      for (const group of this.groups) {
+        fs.writeFileSync(this.peerTokenFile(group), `${crypto.randomBytes(32).toString('base64url')}\n`,
+          { mode: 0o600 });
+      }
+    }
     for (const group of this.groups) {
       for (let i = 0; i < this.perGroup; i += 1) {
         const name = `${group}s${i}`;
@@ -399,19 +412,28 @@ export class HaCluster {
     return { code: res.status, output: `${res.stdout}${res.stderr}`.trim() };
   }
 
+  // The file holding `group`'s peer token (with replication on).
+  peerTokenFile(group) {
+    return path.join(this.dir, `${group}.peer-token`);
+  }
+
   serverCommand(s) {
+    const replication = this.replication ? ['--ha-peer-token-file', this.peerTokenFile(s.group)] : [];
     return ['-H', '127.0.0.1', '-p', String(s.port), '--port-file', s.portFile, '--etcd-endpoints', s.endpoints,
-      '--ha-group', s.group, '--ha-groups', this.groups.join(','), ...this.serverArgs];
+      '--ha-group', s.group, '--ha-groups', this.groups.join(','), ...replication, ...this.serverArgs];
   }
 
   // Starts server s under its supervisor: when it exits, onExit says
-  // whether and when it starts again. Its log is appended to.
+  // whether and when it starts again. Its log is appended to; s.logStart is
+  // where this run's part begins, s.started when (process.hrtime.bigint()).
   startServer(s) {
     clearTimeout(s.timer);
     s.stopped = false;
     s.down = false;
     fs.rmSync(s.portFile, { force: true });
     const logStart = fileSize(s.log);
+    s.logStart = logStart;
+    s.started = process.hrtime.bigint();
     const proc = spawnLogged(this.bin, this.serverCommand(s), s.log, this.env);
     s.proc = proc;
     fs.writeFileSync(path.join(this.dir, `${s.name}.pid`), `${proc.pid}\n`);
@@ -454,6 +476,25 @@ export class HaCluster {
   // GET /readyz of server s: 200 for the active, 503 otherwise.
   readyz(s) {
     return request(s.port, '/readyz');
+  }
+
+  // The group's record in etcd (docs/ha.md: epoch, ceiling, clean mark,
+  // in-sync set...), as JSON; null if it is missing or etcd did not answer.
+  async record(group) {
+    const res = await this.etcd.post('/v3/kv/range', { key: Buffer.from(`/locktopus/${group}/record`).toString('base64') });
+    const kv = res && JSON.parse(res.body).kvs?.[0];
+    return kv ? JSON.parse(Buffer.from(kv.value, 'base64').toString()) : null;
+  }
+
+  // What server s has logged from byte `from` of its log on (by default,
+  // since its last start).
+  serverLog(s, from = s.logStart) {
+    return readFrom(s.log, from);
+  }
+
+  // Where server s's log ends now: a `from` for serverLog.
+  logEnd(s) {
+    return fileSize(s.log);
   }
 
   // The group's active server, or null.
@@ -620,6 +661,7 @@ async function haCommand(argv) {
       bin: { type: 'string' },
       port: { type: 'string', default: '9009' },
       dir: { type: 'string' },
+      'no-replication': { type: 'boolean', default: false },
     },
   });
   const say = (line) => console.error(`cluster: ${line}`);
@@ -633,7 +675,7 @@ async function haCommand(argv) {
   let finishing = null;
   let stoppedForGood = 0;
   const cluster = new HaCluster({
-    bin: o.bin, dir, serverArgs,
+    bin: o.bin, dir, serverArgs, replication: !o['no-replication'],
     proxy: { port: Number(o.port), inter: 250, fall: 2, rise: 1, statsSocket: true },
     // exit 0 (after SIGTERM): stopped for good; 2 (flags refused): the
     // whole cluster stops; 3 (fenced) or a signal: started again.
@@ -701,6 +743,9 @@ async function haCommand(argv) {
     `  use:    ws://${proxy}/v1?namespace=NAME   (status page http://${proxy}/)`,
     `  etcd:   ${cluster.etcd.urls()}`,
     `  groups: ${cluster.groups.join(', ')}; a namespace's group is CRC-32 of its name mod ${cluster.groups.length} (see packaging/haproxy/)`,
+    cluster.replication
+      ? `  replication: on, each group's peer token in ${cluster.peerTokenFile('GROUP')}`
+      : '  replication: off (--no-replication): a kill -9 of an active loses its locks',
   ];
   for (const s of cluster.servers) {
     // Who is active: /readyz 200 (the others are standbys, 503).
