@@ -208,6 +208,7 @@ class ReplicationImpl final
   }
 
   void Stop() override {
+    ++stops_;
     ++generation_;
     if (link_) link_->Close("stopping");
     link_.reset();
@@ -261,8 +262,11 @@ class ReplicationImpl final
   void After(ha::Clock::duration delay, std::function<void()> fn) override {
     auto timer =
         std::make_shared<net::basic_waitable_timer<ha::Clock>>(strand_, delay);
-    timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
-      if (!ec) fn();
+    // A timer of a replicator that Stop has destroyed must not run.
+    timer->async_wait([timer, fn = std::move(fn), weak = weak_from_this(),
+                       stops = stops_](beast::error_code ec) {
+      const auto self = weak.lock();
+      if (!ec && self && stops == self->stops_) fn();
     });
   }
   ha::Position LogEnd() override { return log_.last(); }
@@ -525,6 +529,7 @@ class ReplicationImpl final
   std::string last_failure_;  // logged; not again until another
   bool frozen_ = false;
   std::unique_ptr<ssl::context> client_tls_;
+  std::uint64_t stops_ = 0;  // timers from before a Stop do not run
 
   // The active's side.
   ha::Node* node_ = nullptr;
