@@ -127,6 +127,15 @@ class FakeEtcd {
     if (!kv) return std::nullopt;
     return server::ha::Decode(kv->value);
   }
+  // The record at `key` as it is, without expiring leases (a record has
+  // none): what the checks read after every event.
+  std::optional<Record> PeekRecord(const std::string& key) const {
+    const auto it = kv_.find(key);
+    if (it == kv_.end()) return std::nullopt;
+    return server::ha::Decode(it->second.value);
+  }
+  // Grows with every change of the keys.
+  Revision revision() const { return revision_; }
 
  private:
   struct Entry {
