@@ -5,12 +5,16 @@
 #ifndef LOCKTOPUS_SERVER_NET_HTTP_SESSION_IMPL_H_
 #define LOCKTOPUS_SERVER_NET_HTTP_SESSION_IMPL_H_
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <memory>
 #include <optional>
+#include <utility>
 
+#include "server/core/ha/commit_gate.h"
 #include "server/core/handler.h"
 #include "server/net/http_session.h"
 #include "server/net/replication.h"
@@ -111,7 +115,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<S>> {
                             state_);
       return;
     }
-    Reply(request, std::get<HttpResponse>(std::move(handled)));
+    HttpResponse response = std::get<HttpResponse>(std::move(handled));
+    // With replication, a force release is answered once the standbys the
+    // active waits for hold it, as a client's frames are (ha/commit_gate.h):
+    // an operator told the lock is gone never sees it come back after a
+    // failover.
+    ha::CommitGate* commit = state_->commit.get();
+    if (method == HttpRequest::Method::kDelete && commit != nullptr) {
+      const ha::Position position = commit->Tag();
+      if (!commit->IsCommitted(position)) {
+        auto waiting = std::make_shared<std::pair<Request, HttpResponse>>(
+            std::move(request), std::move(response));
+        commit->WhenCommitted(
+            position, [self = this->shared_from_this(), waiting] {
+              net::post(self->stream_.get_executor(), [self, waiting] {
+                self->Reply(waiting->first, std::move(waiting->second));
+              });
+            });
+        return;
+      }
+    }
+    Reply(request, std::move(response));
   }
 
   void Reply(const Request& request, HttpResponse response) {

@@ -427,6 +427,35 @@ TEST_F(HaTest, OnlyThePeerTokenOpensReplication) {
       << active.Log();
 }
 
+// An operator's force release is answered, like a client's frames, only
+// once the in-sync standbys hold it: with the standby stopped, the answer
+// waits until the active has dropped it from the in-sync set, so that a
+// failover in between cannot bring back a lock the operator was told is
+// gone.
+TEST_F(HaTest, AForceReleaseIsAnsweredOnceTheStandbysHoldIt) {
+  EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
+  const TokenFile peer(PeerToken('p'));
+  ServerProcess active(Replicating(etcd, peer));
+  ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
+  ServerProcess standby(Replicating(etcd, peer));
+  ASSERT_TRUE(AwaitInSync(etcd, standby, seconds(10)))
+      << active.Log() << standby.Log();
+  Client holder(active, "ns");
+  holder.Lock({Write({"a"})});
+  const LockId id = IdOf(holder.Read());
+  ASSERT_NE(id, 0u);
+  standby.Signal(SIGSTOP);
+  const HttpReply reply =
+      HttpDelete(active, "/locks_v1?namespace=ns&id=" + std::to_string(id));
+  const std::string log = active.Log();  // as it was when the answer came
+  standby.Signal(SIGCONT);
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(log.find("standby " + NameOf(standby) + " dropped"),
+            std::string::npos)
+      << log;
+}
+
 // SIGTERM on the active: it drains (the held lock is still served), then
 // resigns with the record marked clean; the successor serves at once.
 TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {

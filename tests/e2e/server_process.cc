@@ -293,19 +293,32 @@ std::string Answer(LockId id, wire::Action action, wire::ConnState state) {
   return wire::FormatAnswer({id, action, state});
 }
 
-HttpReply HttpGet(const ServerProcess& server, const std::string& target) {
+namespace {
+
+HttpReply Http(const ServerProcess& server, http::verb verb,
+               const std::string& target) {
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
   Connect(stream, server, ec);
   if (ec) return {};
-  http::request<http::empty_body> req{http::verb::get, target, 11};
+  http::request<http::empty_body> req{verb, target, 11};
   req.set(http::field::host, server.host());
   http::write(stream, req);
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
   http::read(stream, buffer, res);
   return {static_cast<int>(res.result_int()), res.body()};
+}
+
+}  // namespace
+
+HttpReply HttpGet(const ServerProcess& server, const std::string& target) {
+  return Http(server, http::verb::get, target);
+}
+
+HttpReply HttpDelete(const ServerProcess& server, const std::string& target) {
+  return Http(server, http::verb::delete_, target);
 }
 
 bool WaitForHttp(const ServerProcess& server, const std::string& target,

@@ -139,8 +139,9 @@ struct HttpReply {
   int status = 0;
   std::string body;
 };
-// One HTTP GET; status 0 if the connection was refused.
+// One HTTP GET, or DELETE; status 0 if the connection was refused.
 HttpReply HttpGet(const ServerProcess& server, const std::string& target);
+HttpReply HttpDelete(const ServerProcess& server, const std::string& target);
 
 // Polls `target` until its body contains `text`; false after `patience`.
 bool WaitForHttp(const ServerProcess& server, const std::string& target,
