@@ -21,6 +21,7 @@
 #include <iostream>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 extern char** environ;
 
@@ -180,6 +181,34 @@ void ServerProcess::RequireOwn(const char* what) const {
 void ServerProcess::Signal(int signal) const {
   RequireOwn("signals the server");
   kill(pid_, signal);
+}
+
+bool ServerProcess::Pause(std::chrono::milliseconds patience) const {
+  RequireOwn("pauses the server");
+  kill(pid_, SIGSTOP);
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+  // A thread's state is the field after its name, which ends at the last
+  // ')' of its stat line: 'T' once it has stopped.
+  auto stopped = [&tasks] {
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const std::size_t end = line.rfind(')');
+      if (end == std::string::npos || end + 2 >= line.size() ||
+          line[end + 2] != 'T') {
+        return false;
+      }
+    }
+    return !ec;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (!stopped()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 std::optional<int> ServerProcess::WaitExit(std::chrono::milliseconds patience) {

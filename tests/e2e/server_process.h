@@ -67,6 +67,10 @@ class ServerProcess {
   // `patience`, or nullopt.
   void Signal(int signal) const;
   std::optional<int> WaitExit(std::chrono::milliseconds patience);
+  // SIGSTOP, then waits until every thread of the server has stopped: a
+  // thread that is running may go on for a while after the signal is sent.
+  // False after `patience`. SIGCONT resumes it.
+  bool Pause(std::chrono::milliseconds patience) const;
 
   // Everything the server has logged so far.
   std::string Log() const;
