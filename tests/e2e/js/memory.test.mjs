@@ -131,13 +131,18 @@ function attack(server, n, message, params = '') {
 /**
  * The RSS sampled for a second once `n` connections have come and gone,
  * each taking a small lock: the baseline that an attack of `n` is measured
- * from.
+ * from. With `sessions`, each connection is a new session, which ends with
+ * it: the tables that the attack's sessions grow are grown once here too.
  */
-async function baseline(server, n) {
+async function baseline(server, n, { sessions = false } = {}) {
   // Their locks end with them, whatever the server's default abandon timeout.
+  const params = sessions ? 'session=new&abandon-timeout-ms=0' : 'abandon-timeout-ms=0';
   await Promise.all((await attack(server, n,
-    () => JSON.stringify({ action: 'lock', resources: [w('warm')] }), 'abandon-timeout-ms=0'))
+    () => JSON.stringify({ action: 'lock', resources: [w('warm')] }), params))
     .map((a) => a.ws.terminate()));
+  if (sessions) {
+    await waitFor(async () => await metric(server, 'locktopus_sessions') === 0, 'the warm-up sessions to end');
+  }
   await sleep(1000);
   const base = sampler(server.proc.pid);
   await sleep(1000);
@@ -221,7 +226,7 @@ describe('memory budget under attack', () => {
         '--default-abandon-timeout', String(WINDOW)],
     });
     const pid = server.proc.pid;
-    const base = await baseline(server, SESSIONS);
+    const base = await baseline(server, SESSIONS, { sessions: true });
 
     const during = sampler(pid);
     // Every socket of the test, closed at its end whatever happens, so that
