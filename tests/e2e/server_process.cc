@@ -213,11 +213,15 @@ bool ServerProcess::Pause(std::chrono::milliseconds patience) const {
 
 std::optional<int> ServerProcess::WaitExit(std::chrono::milliseconds patience) {
   RequireOwn("waits for the server to exit");
+  if (exit_code_ >= 0) return exit_code_;
   const auto deadline = std::chrono::steady_clock::now() + patience;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+      // The reader may not have appended the last lines yet: it ends when
+      // the pipe, closed by the exit, is drained.
+      if (reader_.joinable()) reader_.join();
       return exit_code_;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

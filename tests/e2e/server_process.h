@@ -63,9 +63,9 @@ class ServerProcess {
   const std::string& host() const { return host_; }
   std::uint16_t port() const { return port_; }
 
-  // Sends `signal`; returns the exit code if the server exits within
-  // `patience`, or nullopt.
   void Signal(int signal) const;
+  // The exit code if the server exits within `patience`, or nullopt. Once
+  // it has returned a code, Log() holds everything the server wrote.
   std::optional<int> WaitExit(std::chrono::milliseconds patience);
   // SIGSTOP, then waits until every thread of the server has stopped: a
   // thread that is running may go on for a while after the signal is sent.
