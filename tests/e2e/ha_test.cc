@@ -286,7 +286,7 @@ TEST_F(HaTest, OnlyTheActiveTakesClients) {
   // Above the initialisation's wall-clock floor (2048 per ms since 2026).
   EXPECT_GT(IdOf(first), LockId{1} << 40);
   EXPECT_EQ(first, Acquired(IdOf(first)));
-  EXPECT_NE(active.Log().find("no grace"), std::string::npos);
+  EXPECT_TRUE(active.WaitForLog("no grace", seconds(5))) << active.Log();
 }
 
 // kill -9 of the active: the standby is elected once the lease expires, and
@@ -323,7 +323,7 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   EXPECT_NE(metrics.find("locktopus_ha_takeovers_total{kind=\"degraded\"} 1\n"),
             std::string::npos)
       << metrics;
-  EXPECT_NE(second.Log().find("degraded takeover"), std::string::npos)
+  EXPECT_TRUE(second.WaitForLog("degraded takeover", seconds(5)))
       << second.Log();
   Client next(second, "ns");
   next.Lock({Write({"a"})});
@@ -337,8 +337,7 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   // election was seen.
   EXPECT_GE(acquired - elected, 0.9 * kGrace.count() / 1000.0) << second.Log();
   EXPECT_LE(acquired, 2.5 + kGrace.count() / 1000.0 + 2) << second.Log();
-  EXPECT_NE(second.Log().find("grace 4000 ms"), std::string::npos)
-      << second.Log();
+  EXPECT_TRUE(second.WaitForLog("grace 4000 ms", seconds(5))) << second.Log();
 }
 
 // Replication: the standby joins the record's in-sync set; kill -9 of the
@@ -488,7 +487,7 @@ TEST_F(HaTest, ACleanSwitchoverSkipsTheGrace) {
   ASSERT_TRUE(AwaitReady(second, 200, seconds(5))) << second.Log();
   EXPECT_LT(Since(released), 1.0) << second.Log();
   EXPECT_NE(first.Log().find("resigned cleanly"), std::string::npos);
-  EXPECT_NE(second.Log().find("no grace"), std::string::npos);
+  EXPECT_TRUE(second.WaitForLog("no grace", seconds(5))) << second.Log();
   EXPECT_NE(HttpGet(second, "/metrics")
                 .body.find("locktopus_ha_takeovers_total{kind=\"clean\"} 1\n"),
             std::string::npos);
@@ -653,7 +652,7 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
               std::string::npos);
     EXPECT_NE(metrics.find("\nlocktopus_ha_grace_remaining_seconds 0\n"),
               std::string::npos);
-    EXPECT_NE(server.Log().find("did not stop cleanly"), std::string::npos);
+    EXPECT_TRUE(server.WaitForLog("did not stop cleanly", seconds(5)));
   }
   std::filesystem::remove_all(dir);
 }
