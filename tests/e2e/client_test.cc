@@ -553,7 +553,7 @@ TEST(ClientTest, ASilentServerIsALostConnection) {
     std::this_thread::sleep_for(c.limit);  // pinged and answered meanwhile
     ASSERT_TRUE(client.alive());
 
-    server.Signal(SIGSTOP);
+    ASSERT_TRUE(server.Pause(seconds(5)));
     const auto stopped = std::chrono::steady_clock::now();
     auto lost = stopped;
     while (client.alive() && lost - stopped < seconds(10)) {
@@ -600,7 +600,7 @@ TEST(ClientTest, WaitGivesUpOnASilentServer) {
       ended.set_value(e.what());
     }
   });
-  server.Signal(SIGSTOP);
+  EXPECT_TRUE(server.Pause(seconds(5)));  // the thread must be joined
   std::future<std::string> result = ended.get_future();
   const bool gave_up = result.wait_for(seconds(5)) == std::future_status::ready;
   const auto gave_up_at = std::chrono::steady_clock::now();

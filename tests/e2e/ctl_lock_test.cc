@@ -661,7 +661,7 @@ TEST_F(CtlTest, KillOnLossActsOnASilentServer) {
   });
   ASSERT_EQ(job.size(), 2u);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  server.Signal(SIGSTOP);
+  ASSERT_TRUE(server.Pause(seconds(5)));
   const auto stopped = std::chrono::steady_clock::now();
   const std::optional<int> code = WaitWithin(ctl, seconds(10));
   const auto ended = std::chrono::steady_clock::now();
