@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -21,7 +22,7 @@ using std::chrono::milliseconds;
 using std::chrono::system_clock;
 
 // An in-memory etcd (a fake for this test): every answer is queued for the
-// loop, never given inside the call. Leases never expire.
+// loop, never given inside the call. Leases expire only when told to.
 class FakeEtcd final : public Etcd {
  public:
   explicit FakeEtcd(std::deque<std::function<void()>>& loop) : loop_(loop) {}
@@ -33,6 +34,13 @@ class FakeEtcd final : public Etcd {
     if (!fresh) at->second.value = value;
   }
   void Delete(const std::string& key) { kv_.erase(key); }
+  // The lease of `key` expires: its keys go, its keep-alives answer false.
+  void Expire(const std::string& key) {
+    const LeaseId lease = kv_.at(key).lease;
+    expired_.push_back(lease);
+    std::erase_if(kv_,
+                  [lease](const auto& e) { return e.second.lease == lease; });
+  }
   const KeyValue* Find(const std::string& key) const {
     auto it = kv_.find(key);
     return it == kv_.end() ? nullptr : &it->second;
@@ -44,7 +52,9 @@ class FakeEtcd final : public Etcd {
   void Grant(std::chrono::seconds, Reply<LeaseId> reply) override {
     Answer(reply, LeaseId{++lease_});
   }
-  void KeepAlive(LeaseId, Reply<bool> reply) override { Answer(reply, true); }
+  void KeepAlive(LeaseId lease, Reply<bool> reply) override {
+    Answer(reply, std::ranges::find(expired_, lease) == expired_.end());
+  }
   void Revoke(LeaseId lease, Reply<bool> reply) override {
     std::erase_if(kv_,
                   [lease](const auto& e) { return e.second.lease == lease; });
@@ -112,6 +122,7 @@ class FakeEtcd final : public Etcd {
   std::map<std::string, KeyValue> kv_;
   Revision rev_ = 100;
   LeaseId lease_ = 0;
+  std::vector<LeaseId> expired_;
 };
 
 class NodeTest : public ::testing::Test, public NodeIo {
@@ -500,6 +511,30 @@ TEST_F(NodeTest, AStandbyIsToldWhoLeads) {
   EXPECT_EQ(leaders_,
             (std::vector<std::pair<std::string, std::int64_t>>{{"b:2", b}}));
   EXPECT_TRUE(events_.empty());
+}
+
+// A standby whose lease lapsed campaigns again under a new revision, which
+// is a new member to the active: it is told who leads again, so that its
+// stream follows under that revision. Under the old one it would stay in
+// the in-sync set as a member that no longer exists, and its takeover
+// would be degraded.
+TEST_F(NodeTest, AStandbyThatCampaignsAgainIsToldWhoLeadsAgain) {
+  Initialise({"g"}, /*fresh=*/true);
+  etcd_.Put("/locktopus/g/election/0", "b:2");
+  const Revision b = etcd_.Find("/locktopus/g/election/0")->create_revision;
+  Node node(settings_, etcd_, *this, gate_);
+  node.Start();
+  Run(milliseconds(500));
+  const std::int64_t first = node.epoch();
+  ASSERT_EQ(leaders_.size(), 1u);
+  for (const KeyValue& kv : Keys("/locktopus/g/election/")) {
+    if (kv.create_revision == first) etcd_.Expire(kv.key);
+  }
+  Run(milliseconds(2000));
+  EXPECT_EQ(role_, Role::kStandby);
+  EXPECT_GT(node.epoch(), first);
+  EXPECT_EQ(leaders_, (std::vector<std::pair<std::string, std::int64_t>>{
+                          {"b:2", b}, {"b:2", b}}));
 }
 
 // The drain race: "no lock is live" must be asked only once the gate is

@@ -16,11 +16,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -221,8 +224,31 @@ class HaTest : public ::testing::Test {
   // Whether it does by the end of `patience`.
   static bool AwaitInSync(const EtcdCluster& etcd, const ServerProcess& server,
                           milliseconds patience) {
+    return Await([&] { return InSync(etcd, server); }, patience);
+  }
+  // The revision of `server`'s candidacy in group g's election, 0 if it has
+  // none (etcdctl get -w fields: each key's CreateRevision line comes
+  // before its Value line).
+  static std::int64_t CandidacyOf(const EtcdCluster& etcd,
+                                  const ServerProcess& server) {
+    std::istringstream fields(
+        Output("ETCDCTL_API=3 etcdctl --endpoints " + etcd.ClientUrls() +
+               " get --prefix /locktopus/g/election/ -w fields"));
+    const std::string revision = "\"CreateRevision\" : ";
+    std::int64_t last = 0;
+    for (std::string line; std::getline(fields, line);) {
+      if (line.starts_with(revision)) {
+        last = std::stoll(line.substr(revision.size()));
+      } else if (line == "\"Value\" : \"" + NameOf(server) + "\"") {
+        return last;
+      }
+    }
+    return 0;
+  }
+  // Whether `check` holds by the end of `patience`.
+  static bool Await(const std::function<bool()>& check, milliseconds patience) {
     const auto deadline = Clock::now() + patience;
-    while (!InSync(etcd, server)) {
+    while (!check()) {
       if (Clock::now() > deadline) return false;
       std::this_thread::sleep_for(milliseconds(50));
     }
@@ -392,6 +418,55 @@ TEST_F(HaTest, AnInSyncStandbyTakesOverWithTheSessionsLocks) {
   holder->Release();
   EXPECT_EQ(holder->Read(), Ready(held));
   EXPECT_EQ(waiter.Read(), Acquired(queued));
+}
+
+// A standby stopped past its lease campaigns again under a new candidacy
+// when it runs again; it rejoins the in-sync set under that one, not the
+// lapsed one, so that the active's kill -9 is still an in-sync takeover.
+TEST_F(HaTest, AStandbyWhoseLeaseLapsedRejoinsUnderItsNewCandidacy) {
+  EtcdCluster etcd(1);
+  ASSERT_TRUE(Init(etcd));
+  const TokenFile peer(PeerToken('p'));
+  auto first = std::make_unique<ServerProcess>(Replicating(etcd, peer));
+  ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
+  ServerProcess second(Replicating(etcd, peer));
+  ASSERT_TRUE(AwaitInSync(etcd, second, seconds(10)));
+  const std::int64_t lapsed = CandidacyOf(etcd, second);
+  ASSERT_NE(lapsed, 0);
+  ASSERT_TRUE(second.Pause(seconds(5)));
+  const bool gone =
+      Await([&] { return CandidacyOf(etcd, second) == 0; }, seconds(10));
+  second.Signal(SIGCONT);
+  ASSERT_TRUE(gone) << "the lease (TTL 2 s) did not lapse";
+  const std::string record = "ETCDCTL_API=3 etcdctl --endpoints " +
+                             etcd.ClientUrls() +
+                             " get /locktopus/g/record --print-value-only";
+  std::int64_t candidacy = 0;
+  EXPECT_TRUE(Await(
+      [&] {
+        candidacy = CandidacyOf(etcd, second);
+        return candidacy > lapsed &&
+               Output(record).find(
+                   "{\"name\":\"" + NameOf(second) + "\",\"revision\":" +
+                   std::to_string(candidacy) + "}") != std::string::npos;
+      },
+      seconds(10)))
+      << "candidacy " << candidacy << ", record " << Output(record)
+      << first->Log() << second.Log();
+  Client holder(*first, "ns", "&session=new&abandon-timeout-ms=2000");
+  const std::string token = SessionToken(holder.Read());
+  holder.Lock({Write({"a"})});
+  const std::optional<std::string> acquired = holder.Read();
+  ASSERT_EQ(acquired, Acquired(IdOf(acquired)));
+  first->Signal(SIGKILL);
+  ASSERT_EQ(first->WaitExit(seconds(5)), 128);
+  std::unique_ptr<Client> resumed =
+      OpenWhenReady(second, "&session=" + token, seconds(10));
+  ASSERT_NE(resumed, nullptr) << second.Log();
+  EXPECT_EQ(resumed->Read(),
+            Resumed(token, IdOf(acquired), wire::ConnState::kAcquired));
+  EXPECT_TRUE(second.WaitForLog("in-sync takeover, no grace", seconds(5)))
+      << second.Log();
 }
 
 // /replicate_v1 opens for the group's peer token alone: not without a token,

@@ -61,6 +61,10 @@ void Node::Campaign() {
                    if (generation != generation_) return;
                    if (!r.ok()) return again();
                    revision_ = r.value().create_revision;
+                   // A new candidacy is a new member to the active: the
+                   // next look names the leader again, so that the stream
+                   // follows under this revision, not a lapsed one.
+                   leader_ = 0;
                    KeepAlive();
                    Poll();
                  });
