@@ -292,29 +292,41 @@ void Client::Release() { Send(std::string(wire::FormatRelease())); }
 
 std::optional<std::string> Client::Read(std::chrono::milliseconds patience) {
   if (close_code_ != 0) return std::nullopt;
-  std::optional<std::string> result;
-  bool done = false;
-  impl_->ws.async_read(impl_->buffer, [&](beast::error_code ec, std::size_t) {
-    done = true;
-    if (ec == websocket::error::closed) {
-      close_code_ = impl_->ws.reason().code;
-    } else if (!ec) {
-      result = beast::buffers_to_string(impl_->buffer.data());
-      impl_->buffer.clear();
-    } else {
-      close_code_ = -1;
-    }
-  });
+  // On the heap: a read given up on may end after this call has returned.
+  struct Outcome {
+    bool done = false;
+    std::optional<std::string> text;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  impl_->ws.async_read(
+      impl_->buffer, [this, outcome](beast::error_code ec, std::size_t) {
+        outcome->done = true;
+        if (ec == websocket::error::closed) {
+          close_code_ = impl_->ws.reason().code;
+        } else if (!ec) {
+          outcome->text = beast::buffers_to_string(impl_->buffer.data());
+          impl_->buffer.clear();
+        } else if (close_code_ == 0) {
+          close_code_ = -1;
+        }
+      });
   impl_->ioc.restart();
   impl_->ioc.run_for(patience);
-  if (!done) {  // give up: cancel the read and let it finish
-    beast::get_lowest_layer(impl_->ws).cancel();
-    impl_->ioc.restart();
-    impl_->ioc.run();
-    close_code_ = close_code_ == 0 ? -2 : close_code_;
-    // A cancelled read leaves the stream unusable.
+  if (!outcome->done) {
+    // Give up: cancel the read, or if it is past the socket's read (a
+    // closing handshake waiting for the server), close the socket. A
+    // cancelled read leaves the stream unusable either way.
+    close_code_ = -2;
+    auto& socket = beast::get_lowest_layer(impl_->ws).socket();
+    for (const bool close : {false, true}) {
+      beast::error_code ignored;
+      close ? socket.close(ignored) : socket.cancel(ignored);
+      impl_->ioc.restart();
+      impl_->ioc.run_for(std::chrono::seconds(1));
+      if (outcome->done) break;
+    }
   }
-  return result;
+  return outcome->text;
 }
 
 void Client::Drop() {

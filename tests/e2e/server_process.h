@@ -110,7 +110,9 @@ class Client {
   void Release();
 
   // The next text frame; nullopt if the connection closed (see close_code)
-  // or nothing came within `patience`.
+  // or nothing came within `patience`. close_code is the server's close
+  // code, -1 after a failed read, -2 after one given up on (no read works
+  // after either).
   std::optional<std::string> Read(
       std::chrono::milliseconds patience = std::chrono::seconds(10));
   int close_code() const { return close_code_; }
