@@ -337,7 +337,6 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   }
   const auto killed = Clock::now();
   ASSERT_TRUE(AwaitReady(second, 200, seconds(10))) << second.Log();
-  const double elected = Since(killed);
   // /readyz and /metrics say the grace, and how much of it is left.
   const HttpReply ready = HttpGet(second, "/readyz");
   EXPECT_EQ(ready.status, 200);
@@ -360,8 +359,9 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
   EXPECT_EQ(next.Read(), Acquired(IdOf(queued)));
   const double acquired = Since(killed);
   // The lease (2 s) had to go, then the grace (4 s) pass since the
-  // election was seen.
-  EXPECT_GE(acquired - elected, 0.9 * kGrace.count() / 1000.0) << second.Log();
+  // election was seen. The grace began after the kill: however late the
+  // election was seen here, the grant cannot come before it has passed.
+  EXPECT_GE(acquired, kGrace.count() / 1000.0) << second.Log();
   EXPECT_LE(acquired, 2.5 + kGrace.count() / 1000.0 + 2) << second.Log();
   EXPECT_TRUE(second.WaitForLog("grace 4000 ms", seconds(5))) << second.Log();
 }
@@ -709,8 +709,10 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
     server.WaitExit(seconds(5));
   }
   {
-    ServerProcess server(flags);  // after a crash: the grace (2 + 1 s)
-    const auto started = Clock::now();
+    // After a crash: the grace (2 + 1 s), which begins once `starting` has
+    // passed, however slowly the server starts.
+    const auto starting = Clock::now();
+    ServerProcess server(flags);
     const HttpReply ready = HttpGet(server, "/readyz");
     EXPECT_EQ(ready.status, 200);
     EXPECT_GE(GraceSeconds(ready.body), 2) << ready.body;
@@ -720,7 +722,7 @@ TEST(StateDir, IdsNeverGoBackAndACrashWaitsOutItsAbandonTimeout) {
     c.Lock({Write({"a"})});
     EXPECT_EQ(c.Read(), Enqueued(2 * kBlock + 1));
     EXPECT_EQ(c.Read(), Acquired(2 * kBlock + 1));
-    EXPECT_GE(Since(started), 2.5);
+    EXPECT_GE(Since(starting), 3.0);
     EXPECT_EQ(HttpGet(server, "/readyz").body, "serving");
     const std::string metrics = HttpGet(server, "/metrics").body;
     EXPECT_NE(metrics.find("locktopus_ha_role{role=\"serving\"} 1\n"),
