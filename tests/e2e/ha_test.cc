@@ -245,6 +245,31 @@ class HaTest : public ::testing::Test {
     }
     return 0;
   }
+  // Group g initialised, with an active and a standby in its in-sync set,
+  // both replicating with the peer token in `peer`; both null (and the
+  // test failed) if either does not come up in time.
+  struct Pair {
+    std::unique_ptr<ServerProcess> active, standby;
+  };
+  Pair StartInSync(const EtcdCluster& etcd, const TokenFile& peer) const {
+    if (!Init(etcd)) {
+      ADD_FAILURE() << "--ha-init failed";
+      return {};
+    }
+    Pair pair{.active =
+                  std::make_unique<ServerProcess>(Replicating(etcd, peer))};
+    if (!AwaitReady(*pair.active, 200, seconds(10))) {
+      ADD_FAILURE() << "the active does not serve\n" << pair.active->Log();
+      return {};
+    }
+    pair.standby = std::make_unique<ServerProcess>(Replicating(etcd, peer));
+    if (!AwaitInSync(etcd, *pair.standby, seconds(10))) {
+      ADD_FAILURE() << "the standby is not in sync\n"
+                    << pair.active->Log() << pair.standby->Log();
+      return {};
+    }
+    return pair;
+  }
   // Whether `check` holds by the end of `patience`.
   static bool Await(const std::function<bool()>& check, milliseconds patience) {
     const auto deadline = Clock::now() + patience;
@@ -373,13 +398,11 @@ TEST_F(HaTest, KillingTheActiveHandsOverAfterTheGrace) {
 // and acquired once the first is released.
 TEST_F(HaTest, AnInSyncStandbyTakesOverWithTheSessionsLocks) {
   EtcdCluster etcd(1);
-  ASSERT_TRUE(Init(etcd));
   const TokenFile peer(PeerToken('p'));
-  auto first = std::make_unique<ServerProcess>(Replicating(etcd, peer));
-  ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
-  ServerProcess second(Replicating(etcd, peer));
-  ASSERT_TRUE(AwaitInSync(etcd, second, seconds(10)))
-      << first->Log() << second.Log();
+  const Pair pair = StartInSync(etcd, peer);
+  ASSERT_NE(pair.standby, nullptr);
+  const std::unique_ptr<ServerProcess>& first = pair.active;
+  const std::unique_ptr<ServerProcess>& second = pair.standby;
   std::string holding, waiting;
   LockId held = 0, queued = 0;
   {
@@ -400,19 +423,19 @@ TEST_F(HaTest, AnInSyncStandbyTakesOverWithTheSessionsLocks) {
     ASSERT_EQ(first->WaitExit(seconds(5)), 128);
   }
   std::unique_ptr<Client> holder =
-      OpenWhenReady(second, "&session=" + holding, seconds(10));
-  ASSERT_NE(holder, nullptr) << second.Log();
+      OpenWhenReady(*second, "&session=" + holding, seconds(10));
+  ASSERT_NE(holder, nullptr) << second->Log();
   EXPECT_EQ(holder->Read(), Resumed(holding, held, wire::ConnState::kAcquired));
   // Serving, with no grace to wait out (how soon after the kill is
   // scripts/failover.sh's measure, not a test's).
-  EXPECT_EQ(HttpGet(second, "/readyz").body, "serving");
-  EXPECT_TRUE(second.WaitForLog("in-sync takeover, no grace", seconds(5)))
-      << second.Log();
+  EXPECT_EQ(HttpGet(*second, "/readyz").body, "serving");
+  EXPECT_TRUE(second->WaitForLog("in-sync takeover, no grace", seconds(5)))
+      << second->Log();
   EXPECT_NE(
-      HttpGet(second, "/metrics")
+      HttpGet(*second, "/metrics")
           .body.find("locktopus_ha_takeovers_total{kind=\"in_sync\"} 1\n"),
       std::string::npos);
-  Client waiter(second, "ns", "&session=" + waiting);
+  Client waiter(*second, "ns", "&session=" + waiting);
   EXPECT_EQ(waiter.Read(),
             Resumed(waiting, queued, wire::ConnState::kEnqueued));
   holder->Release();
@@ -425,18 +448,17 @@ TEST_F(HaTest, AnInSyncStandbyTakesOverWithTheSessionsLocks) {
 // lapsed one, so that the active's kill -9 is still an in-sync takeover.
 TEST_F(HaTest, AStandbyWhoseLeaseLapsedRejoinsUnderItsNewCandidacy) {
   EtcdCluster etcd(1);
-  ASSERT_TRUE(Init(etcd));
   const TokenFile peer(PeerToken('p'));
-  auto first = std::make_unique<ServerProcess>(Replicating(etcd, peer));
-  ASSERT_TRUE(AwaitReady(*first, 200, seconds(10)));
-  ServerProcess second(Replicating(etcd, peer));
-  ASSERT_TRUE(AwaitInSync(etcd, second, seconds(10)));
-  const std::int64_t lapsed = CandidacyOf(etcd, second);
+  const Pair pair = StartInSync(etcd, peer);
+  ASSERT_NE(pair.standby, nullptr);
+  const std::unique_ptr<ServerProcess>& first = pair.active;
+  const std::unique_ptr<ServerProcess>& second = pair.standby;
+  const std::int64_t lapsed = CandidacyOf(etcd, *second);
   ASSERT_NE(lapsed, 0);
-  ASSERT_TRUE(second.Pause(seconds(5)));
+  ASSERT_TRUE(second->Pause(seconds(5)));
   const bool gone =
-      Await([&] { return CandidacyOf(etcd, second) == 0; }, seconds(10));
-  second.Signal(SIGCONT);
+      Await([&] { return CandidacyOf(etcd, *second) == 0; }, seconds(10));
+  second->Signal(SIGCONT);
   ASSERT_TRUE(gone) << "the lease (TTL 2 s) did not lapse";
   const std::string record = "ETCDCTL_API=3 etcdctl --endpoints " +
                              etcd.ClientUrls() +
@@ -444,15 +466,15 @@ TEST_F(HaTest, AStandbyWhoseLeaseLapsedRejoinsUnderItsNewCandidacy) {
   std::int64_t candidacy = 0;
   EXPECT_TRUE(Await(
       [&] {
-        candidacy = CandidacyOf(etcd, second);
+        candidacy = CandidacyOf(etcd, *second);
         return candidacy > lapsed &&
                Output(record).find(
-                   "{\"name\":\"" + NameOf(second) + "\",\"revision\":" +
+                   "{\"name\":\"" + NameOf(*second) + "\",\"revision\":" +
                    std::to_string(candidacy) + "}") != std::string::npos;
       },
       seconds(10)))
       << "candidacy " << candidacy << ", record " << Output(record)
-      << first->Log() << second.Log();
+      << first->Log() << second->Log();
   Client holder(*first, "ns", "&session=new&abandon-timeout-ms=2000");
   const std::string token = SessionToken(holder.Read());
   holder.Lock({Write({"a"})});
@@ -461,12 +483,12 @@ TEST_F(HaTest, AStandbyWhoseLeaseLapsedRejoinsUnderItsNewCandidacy) {
   first->Signal(SIGKILL);
   ASSERT_EQ(first->WaitExit(seconds(5)), 128);
   std::unique_ptr<Client> resumed =
-      OpenWhenReady(second, "&session=" + token, seconds(10));
-  ASSERT_NE(resumed, nullptr) << second.Log();
+      OpenWhenReady(*second, "&session=" + token, seconds(10));
+  ASSERT_NE(resumed, nullptr) << second->Log();
   EXPECT_EQ(resumed->Read(),
             Resumed(token, IdOf(acquired), wire::ConnState::kAcquired));
-  EXPECT_TRUE(second.WaitForLog("in-sync takeover, no grace", seconds(5)))
-      << second.Log();
+  EXPECT_TRUE(second->WaitForLog("in-sync takeover, no grace", seconds(5)))
+      << second->Log();
 }
 
 // /replicate_v1 opens for the group's peer token alone: not without a token,
@@ -514,13 +536,10 @@ TEST_F(HaTest, OnlyThePeerTokenOpensReplication) {
 // which may lag behind the answer.)
 TEST_F(HaTest, AForceReleaseIsAnsweredOnceTheStandbysHoldIt) {
   EtcdCluster etcd(1);
-  ASSERT_TRUE(Init(etcd));
   const TokenFile peer(PeerToken('p'));
-  ServerProcess active(Replicating(etcd, peer));
-  ASSERT_TRUE(AwaitReady(active, 200, seconds(10)));
-  ServerProcess standby(Replicating(etcd, peer));
-  ASSERT_TRUE(AwaitInSync(etcd, standby, seconds(10)))
-      << active.Log() << standby.Log();
+  const Pair pair = StartInSync(etcd, peer);
+  ASSERT_NE(pair.standby, nullptr);
+  ServerProcess &active = *pair.active, &standby = *pair.standby;
   Client holder(active, "ns");
   holder.Lock({Write({"a"})});
   const LockId id = IdOf(holder.Read());
