@@ -38,8 +38,7 @@ class FakeEtcd final : public Etcd {
   void Expire(const std::string& key) {
     const LeaseId lease = kv_.at(key).lease;
     expired_.push_back(lease);
-    std::erase_if(kv_,
-                  [lease](const auto& e) { return e.second.lease == lease; });
+    DropKeysOf(lease);
   }
   const KeyValue* Find(const std::string& key) const {
     auto it = kv_.find(key);
@@ -56,8 +55,7 @@ class FakeEtcd final : public Etcd {
     Answer(reply, std::ranges::find(expired_, lease) == expired_.end());
   }
   void Revoke(LeaseId lease, Reply<bool> reply) override {
-    std::erase_if(kv_,
-                  [lease](const auto& e) { return e.second.lease == lease; });
+    DropKeysOf(lease);
     Answer(reply, true);
   }
   void Create(const std::string& key, const std::string& value, LeaseId lease,
@@ -114,6 +112,10 @@ class FakeEtcd final : public Etcd {
   }
 
  private:
+  void DropKeysOf(LeaseId lease) {
+    std::erase_if(kv_,
+                  [lease](const auto& e) { return e.second.lease == lease; });
+  }
   template <class T>
   void Answer(const Reply<T>& reply, T value) {
     loop_.push_back([reply, value] { reply(value); });

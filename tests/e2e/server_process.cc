@@ -317,13 +317,17 @@ std::optional<std::string> Client::Read(std::chrono::milliseconds patience) {
     // closing handshake waiting for the server), close the socket. A
     // cancelled read leaves the stream unusable either way.
     close_code_ = -2;
-    auto& socket = beast::get_lowest_layer(impl_->ws).socket();
-    for (const bool close : {false, true}) {
-      beast::error_code ignored;
-      close ? socket.close(ignored) : socket.cancel(ignored);
+    auto settled = [this, &outcome] {
       impl_->ioc.restart();
       impl_->ioc.run_for(std::chrono::seconds(1));
-      if (outcome->done) break;
+      return outcome->done;
+    };
+    auto& socket = beast::get_lowest_layer(impl_->ws).socket();
+    beast::error_code ignored;
+    socket.cancel(ignored);
+    if (!settled()) {
+      socket.close(ignored);
+      settled();
     }
   }
   return outcome->text;

@@ -716,12 +716,13 @@ function straightLock(s, ns) {
 
 // ---- probes: how long a group cannot grant ------------------------------------
 
+// How long a probe attempt may go unanswered before the next one starts.
+const PROBE_STUCK_MS = 1000;
+
 // Locks a path of its own in the probe namespace, again and again, each on a
 // new connection without a session: a lock an active took with it to a
 // replica (abandoned on the new active after its window) then blocks no
 // later probe.
-const PROBE_STUCK_MS = 1000;
-
 class Probe {
   constructor(ns) {
     this.ns = ns;
